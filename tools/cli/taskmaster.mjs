@@ -1,1 +1,114 @@
-console.log("node", process.version, process.argv.slice(2))
+#!/usr/bin/env node
+// The project's command line. Reached through ./taskmaster, which guarantees Node 24 and installed
+// dependencies first. Plain JavaScript on purpose: it must run before anything is built.
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const bin = (name) => join(root, "node_modules", ".bin", name);
+
+const commands = {
+  start: {
+    summary: "Start the whole stack: embedded PostgreSQL (unless DATABASE_URL is set), migrations, services, gateway",
+    run: async (args) => {
+      await build();
+      await exec(process.execPath, [join(root, "tools/dev/dist/launcher.js"), ...args]);
+    },
+  },
+  test: {
+    summary: "Run every check: contract lint/breaking/drift, type check, Biome, and all test suites",
+    run: async (args) => {
+      await exec(process.execPath, [join(root, "tools/proto/check.mjs")]);
+      await turbo(["run", "build", "lint", "test", ...args]);
+      step("all checks passed");
+    },
+  },
+  build: { summary: "Generate code and compile every package (cached by turbo)", run: () => build() },
+  lint: { summary: "Biome and the TypeScript type check on every package", run: (a) => turbo(["run", "lint", ...a]) },
+  generate: {
+    summary: "Regenerate protobuf-es code from proto/ (commit the result)",
+    run: () => turbo(["run", "generate"]),
+  },
+  db: {
+    summary: "Database tools: migrate up|down|status, seed (uses DATABASE_URL); see './taskmaster db --help'",
+    run: async (args) => {
+      await build();
+      await exec(process.execPath, [join(root, "tools/db/dist/db.js"), ...args]);
+    },
+  },
+  bench: {
+    summary: "Benchmarks with ratios against baselines measured in the same run; see './taskmaster bench --help'",
+    run: async (args) => {
+      await build();
+      await exec(process.execPath, [join(root, "tools/bench/dist/bench.js"), ...args]);
+    },
+  },
+  help: { summary: "Show this help", run: async () => help() },
+};
+
+function help() {
+  const width = Math.max(...Object.keys(commands).map((c) => c.length));
+  process.stdout.write(
+    "Usage: ./taskmaster <command> [args]\n\nCommands:\n" +
+      Object.entries(commands)
+        .map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`)
+        .join("\n") +
+      "\n\nEnvironment: DATABASE_URL (else embedded PostgreSQL), TASKMASTER_PROFILE (development|staging|production),\n" +
+      "TEST_DATABASE_URL (tests use this server instead of embedded PostgreSQL).\n",
+  );
+}
+
+function step(message) {
+  process.stderr.write(`[taskmaster] ${message}\n`);
+}
+
+function exec(cmd, args, options = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: root, stdio: "inherit", ...options });
+    const forward = (signal) => child.kill(signal);
+    process.on("SIGINT", forward);
+    process.on("SIGTERM", forward);
+    child.on("error", reject);
+    child.on("exit", (code, signal) => {
+      process.off("SIGINT", forward);
+      process.off("SIGTERM", forward);
+      if (code === 0) resolve();
+      else {
+        const err = new Error(`${[cmd, ...args].join(" ")} exited with ${signal ?? code}`);
+        err.exitCode = code ?? 1;
+        reject(err);
+      }
+    });
+  });
+}
+
+function turbo(args, logs = "new-only") {
+  return exec(bin("turbo"), [...args, `--output-logs=${logs}`, "--log-order=grouped"], {
+    env: { ...process.env, TURBO_TELEMETRY_DISABLED: "1", DO_NOT_TRACK: "1" },
+  });
+}
+
+async function build() {
+  step("building (turbo caches unchanged packages)");
+  await turbo(["run", "build"], "errors-only");
+}
+
+const [name = "help", ...rest] = process.argv.slice(2);
+const command = commands[name === "--help" || name === "-h" ? "help" : name];
+if (!command) {
+  process.stderr.write(`unknown command '${name}'\n\n`);
+  help();
+  process.exit(2);
+}
+if (!existsSync(join(root, "node_modules"))) {
+  step("dependencies are missing: run through ./taskmaster, which installs them");
+  process.exit(1);
+}
+try {
+  await command.run(rest);
+} catch (error) {
+  step(error.message);
+  process.exit(error.exitCode ?? 1);
+}

@@ -1,0 +1,56 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { stack } from "./stack.js";
+
+const root = join(import.meta.dirname, "..", "..", "..");
+
+interface ComposeService {
+  image?: string;
+  command?: string[];
+  environment?: Record<string, string>;
+  depends_on?: Record<string, { condition: string }>;
+  profiles?: string[];
+}
+interface ComposeFile {
+  services: Record<string, ComposeService>;
+}
+
+const compose = parse(readFileSync(join(root, "docker-compose.yml"), "utf8"), { merge: true }) as ComposeFile;
+const dockerfile = readFileSync(join(root, "Dockerfile"), "utf8");
+const nodeVersion = readFileSync(join(root, ".nvmrc"), "utf8").trim();
+
+describe("docker-compose.yml runs the same stack as ./taskmaster start", () => {
+  it.each(stack.map((member) => [member.entry, member] as const))("runs %s", (entry, member) => {
+    const service = Object.values(compose.services).find((s) => s.command?.includes(entry));
+    expect(service, `no compose service runs ${entry}`).toBeDefined();
+    expect(service?.image).toBe("taskmaster:local");
+    expect(Object.keys(service?.environment ?? {})).toContain(member.portEnv);
+    expect(service?.environment?.DATABASE_URL).toMatch(/^postgres:\/\//);
+  });
+
+  it("migrates before any service starts, with the same tool the launcher uses", () => {
+    expect(compose.services.migrate?.command).toEqual(["node", "tools/db/dist/db.js", "migrate", "up"]);
+    for (const member of stack) {
+      const service = Object.values(compose.services).find((s) => s.command?.includes(member.entry));
+      const waitsForMigrate = service?.depends_on?.migrate?.condition === "service_completed_successfully";
+      const waitsForServices = member.name === "gateway" && service?.depends_on?.["task-service"] !== undefined;
+      expect(waitsForMigrate || waitsForServices).toBe(true);
+    }
+  });
+
+  it("preloads pg_stat_statements as the embedded default does", () => {
+    expect(compose.services.postgres?.command?.join(" ")).toContain("shared_preload_libraries=pg_stat_statements");
+  });
+
+  it("builds on the Node version pinned in .nvmrc", () => {
+    const images = [...dockerfile.matchAll(/^FROM node:([\d.]+)/gm)].map((m) => m[1]);
+    expect(images.length).toBeGreaterThan(0);
+    for (const version of images) expect(version).toBe(nodeVersion);
+  });
+
+  it("keeps the tunnel opt-in behind a profile", () => {
+    expect(compose.services.cloudflared?.profiles).toEqual(["tunnel"]);
+  });
+});

@@ -1,0 +1,63 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { grpcHealthCheck, httpHealthCheck, waitUntil } from "./readiness.js";
+import type { StackMember } from "./stack.js";
+
+export interface Member {
+  spec: StackMember;
+  child: ChildProcess;
+  address: string;
+}
+
+export interface StartOptions {
+  root: string;
+  host: string;
+  port: number;
+  env: NodeJS.ProcessEnv;
+  signal: AbortSignal;
+  onExit: (code: number | string) => void;
+}
+
+const readyTimeoutMs = 30_000;
+
+/** Spawns one member, prefixes its output with its short name and waits until it reports healthy. */
+export async function startMember(spec: StackMember, options: StartOptions): Promise<Member> {
+  const short = spec.name.split(".").at(-1) ?? spec.name;
+  const child = spawn(process.execPath, ["--enable-source-maps", join(options.root, spec.entry)], {
+    cwd: options.root,
+    env: { ...options.env, HOST: options.host, [spec.portEnv]: String(options.port) },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  for (const stream of [child.stdout, child.stderr]) {
+    if (stream) createInterface({ input: stream }).on("line", (line) => process.stdout.write(`${short} | ${line}\n`));
+  }
+  let exited = false;
+  child.on("exit", (code, signal) => {
+    exited = true;
+    options.onExit(signal ?? code ?? "unknown");
+  });
+
+  const address = `${options.host}:${options.port}`;
+  const probe =
+    spec.readiness === "grpc-health"
+      ? () => grpcHealthCheck(address, spec.name, 1_000)
+      : () => httpHealthCheck(`http://${address}/health`, 1_000);
+  const ready = await waitUntil(async () => !exited && (await probe()), readyTimeoutMs, options.signal);
+  if (!ready) {
+    child.kill("SIGKILL");
+    throw new Error(`${spec.name} did not become healthy on ${address} within ${readyTimeoutMs / 1000}s`);
+  }
+  return { spec, child, address: spec.readiness === "http-health" ? `http://${address}` : `grpc://${address}` };
+}
+
+/** SIGTERM, then SIGKILL after `graceMs` if the process is still running. */
+export async function stopMember(member: Member, graceMs: number): Promise<void> {
+  const { child } = member;
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
