@@ -1,0 +1,32 @@
+import { p } from "@mikro-orm/core";
+import { newId } from "../ids.js";
+
+/** UUIDv7 primary key generated in the application. */
+export const idProperty = () =>
+  p
+    .uuid()
+    .primary()
+    .onCreate(() => newId());
+
+/** `timestamptz not null default now()`, set by the application on create as well. */
+export const createdAtProperty = () =>
+  p
+    .datetime()
+    .columnType("timestamptz")
+    .defaultRaw("now()")
+    .onCreate(() => new Date());
+
+/** `timestamptz not null default now()`, refreshed on every update through the unit of work. */
+export const updatedAtProperty = () =>
+  p
+    .datetime()
+    .columnType("timestamptz")
+    .defaultRaw("now()")
+    .onCreate(() => new Date())
+    .onUpdate(() => new Date());
+
+/** Nullable `timestamptz`. */
+export const timestampProperty = () => p.datetime().columnType("timestamptz").nullable();
+
+/** Optimistic-lock column: `version int not null default 1`, incremented on every update. */
+export const versionProperty = () => p.integer().version().default(1);
