@@ -84,7 +84,7 @@ export type CreateTaskInput = Partial<
     | "leaseExpiresAt"
     | "actualHours"
   >
-> & { title: string };
+> & { title: string; /** Client-chosen UUID; a new UUIDv7 when absent. */ id?: string };
 
 /** Who/what is making the change; recorded in status history and the outbox. */
 export interface ChangeContext {
@@ -328,8 +328,8 @@ export class TaskRepository {
     }
     try {
       return await this.em.transactional(async (em) => {
-        const id = newId();
-        const { parentId, epicId, sprintId, releaseId, milestoneId, ...fields } = input;
+        const { id: chosenId, parentId, epicId, sprintId, releaseId, milestoneId, ...fields } = input;
+        const id = chosenId ?? newId();
         const task = em.create(Task, {
           ...fields,
           id,

@@ -97,17 +97,24 @@ async function main(): Promise<number> {
     }
 
     await runTool(["migrate", "up"], databaseUrl, abort.signal);
-    if (!values["no-seed"]) await runTool(["seed", "--if-empty"], databaseUrl, abort.signal);
+    if (!values["no-seed"]) await runTool(["seed"], databaseUrl, abort.signal);
 
+    const ports = new Map(stack.map((spec) => [spec, Number(process.env[spec.portEnv] ?? spec.defaultPort)]));
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      TASKMASTER_PROFILE: process.env.TASKMASTER_PROFILE ?? "development",
+      ...Object.fromEntries(stack.map((spec) => [spec.addressEnv, `${values.host}:${ports.get(spec)}`])),
+    };
     const addresses: string[] = [];
     for (const spec of stack) {
       if (stopping) break;
-      const port = Number(process.env[spec.portEnv] ?? spec.defaultPort);
+      const port = ports.get(spec) ?? spec.defaultPort;
       const member = await startMember(spec, {
         root,
         host: values.host,
         port,
-        env: { ...process.env, DATABASE_URL: databaseUrl, TASKMASTER_PROFILE: process.env.TASKMASTER_PROFILE ?? "development" },
+        env,
         signal: abort.signal,
         onExit: (code) => {
           if (!stopping) void shutdown(`${spec.name} exited unexpectedly (${code})`, 1);

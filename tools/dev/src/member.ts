@@ -26,7 +26,7 @@ export async function startMember(spec: StackMember, options: StartOptions): Pro
   const short = spec.name.split(".").at(-1) ?? spec.name;
   const child = spawn(process.execPath, ["--enable-source-maps", join(options.root, spec.entry)], {
     cwd: options.root,
-    env: { ...options.env, HOST: options.host, [spec.portEnv]: String(options.port) },
+    env: { ...options.env, GRPC_HOST: options.host, GRPC_PORT: String(options.port), [spec.portEnv]: String(options.port) },
     stdio: ["ignore", "pipe", "pipe"],
   });
   for (const stream of [child.stdout, child.stderr]) {

@@ -7,6 +7,8 @@ export interface StackMember {
   /** Environment variable that carries the listen port, and its default. */
   portEnv: string;
   defaultPort: number;
+  /** Environment variable through which other members find this one (host:port). */
+  addressEnv: string;
   /** How the launcher decides the member is ready. */
   readiness: "grpc-health" | "http-health";
 }
@@ -16,6 +18,7 @@ export const stack: readonly StackMember[] = [
     name: "taskmaster.task.v1.TaskService",
     entry: "apps/task-service/dist/main.js",
     portEnv: "TASK_SERVICE_PORT",
+    addressEnv: "TASK_SERVICE_ADDRESS",
     defaultPort: 50051,
     readiness: "grpc-health",
   },
@@ -23,6 +26,7 @@ export const stack: readonly StackMember[] = [
     name: "taskmaster.template.v1.TemplateService",
     entry: "apps/template-service/dist/main.js",
     portEnv: "TEMPLATE_SERVICE_PORT",
+    addressEnv: "TEMPLATE_SERVICE_ADDRESS",
     defaultPort: 50052,
     readiness: "grpc-health",
   },
@@ -30,6 +34,7 @@ export const stack: readonly StackMember[] = [
     name: "taskmaster.monitoring.v1.MonitoringService",
     entry: "apps/monitoring-service/dist/main.js",
     portEnv: "MONITORING_SERVICE_PORT",
+    addressEnv: "MONITORING_SERVICE_ADDRESS",
     defaultPort: 50053,
     readiness: "grpc-health",
   },
@@ -37,6 +42,7 @@ export const stack: readonly StackMember[] = [
     name: "gateway",
     entry: "apps/gateway/dist/main.js",
     portEnv: "GATEWAY_PORT",
+    addressEnv: "GATEWAY_ADDRESS",
     defaultPort: 8080,
     readiness: "http-health",
   },

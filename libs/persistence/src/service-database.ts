@@ -1,0 +1,48 @@
+/**
+ * What a service process needs from the database layer: ORM options from validated config (TLS modes,
+ * pool, query timeout, application name) and a cheap health probe.
+ */
+import { readFileSync } from "node:fs";
+import type { MikroORM } from "@mikro-orm/postgresql";
+import type { DatabaseConfig } from "@taskmaster/config/config";
+import { initOrm, type OrmConfigOptions } from "./orm-config.js";
+
+/** pg `ssl` option for `DB_SSL_MODE`: disable -> none, require -> encrypted, verify-full -> CA + hostname checked. */
+export function sslOption(ssl: DatabaseConfig["ssl"]): OrmConfigOptions["ssl"] {
+  switch (ssl.mode) {
+    case "disable":
+      return undefined;
+    case "require":
+      return { rejectUnauthorized: false };
+    case "verify-full":
+      return { rejectUnauthorized: true, ...(ssl.caPath !== undefined && { ca: readFileSync(ssl.caPath, "utf8") }) };
+  }
+}
+
+export function ormOptionsFromConfig(database: DatabaseConfig & { url: string }, applicationName: string): OrmConfigOptions {
+  const ssl = sslOption(database.ssl);
+  return {
+    url: database.url,
+    applicationName,
+    ...(ssl !== undefined && { ssl }),
+    pool: {
+      min: database.pool.min,
+      max: database.pool.max,
+      idleTimeoutMillis: database.pool.idleTimeoutMs,
+      acquireTimeoutMillis: database.pool.acquireTimeoutMs,
+    },
+  };
+}
+
+/** Opens the ORM for a service; fails fast with the driver's error when the database is unreachable. */
+export async function openServiceDatabase(database: DatabaseConfig, applicationName: string): Promise<MikroORM> {
+  if (database.url === undefined) throw new Error("DATABASE_URL is not set (./taskmaster start provides one)");
+  const orm = (await initOrm(ormOptionsFromConfig({ ...database, url: database.url }, applicationName))) as MikroORM;
+  await databasePing(orm);
+  return orm;
+}
+
+/** `SELECT 1` on a fresh fork; throws when the database does not answer. */
+export async function databasePing(orm: MikroORM): Promise<void> {
+  await orm.em.fork().getConnection().execute("select 1");
+}
