@@ -38,13 +38,6 @@ const commands = {
       await exec(process.execPath, [join(root, "tools/db/dist/db.js"), ...args]);
     },
   },
-  bench: {
-    summary: "Benchmarks with ratios against baselines measured in the same run; see './taskmaster bench --help'",
-    run: async (args) => {
-      await build();
-      await exec(process.execPath, [join(root, "tools/bench/dist/bench.js"), ...args]);
-    },
-  },
   help: { summary: "Show this help", run: async () => help() },
 };
 

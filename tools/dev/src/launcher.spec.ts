@@ -81,14 +81,14 @@ describe("./taskmaster start (launcher) on embedded PostgreSQL", () => {
       body: JSON.stringify({ task: { title: "Launcher smoke task", type: "TASK_TYPE_TASK" } }),
     });
     expect(created.status).toBe(200);
-    const body = (await created.json()) as { name: string; title: string };
+    const body = ((await created.json()) as { task: { name: string; title: string } }).task;
     expect(body.title).toBe("Launcher smoke task");
     const fetched = await fetch(`${base}/GetTask`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ name: body.name }),
     });
-    expect(((await fetched.json()) as { title: string }).title).toBe("Launcher smoke task");
+    expect(((await fetched.json()) as { task: { title: string } }).task.title).toBe("Launcher smoke task");
 
     const exited = new Promise<number | null>((resolve) => launcher?.once("exit", (code) => resolve(code)));
     launcher.kill("SIGINT");

@@ -1,0 +1,51 @@
+/**
+ * Generic forwarding: a Connect `ServiceImpl` for any service whose every method calls the same method on
+ * an upstream typed client, passing on the deadline, cancellation and the headers services may trust.
+ * One function for every RPC of every service, so a new RPC in the contract is forwarded without code.
+ */
+import type { DescService } from "@bufbuild/protobuf";
+import type { CallOptions, Client, HandlerContext, ServiceImpl } from "@connectrpc/connect";
+
+/** Request headers passed on to services. Identity headers are never taken from clients. */
+const FORWARDED_HEADERS = ["traceparent", "tracestate", "x-request-id", "user-agent"] as const;
+
+export interface ForwardOptions {
+  /** Upper bound on any call's deadline (ms); calls without one get this. */
+  readonly maxTimeoutMs: number;
+}
+
+function callOptions(ctx: HandlerContext, options: ForwardOptions): CallOptions {
+  const headers = new Headers();
+  for (const name of FORWARDED_HEADERS) {
+    const value = ctx.requestHeader.get(name);
+    if (value !== null) headers.set(name, value);
+  }
+  const timeout = ctx.timeoutMs();
+  return {
+    signal: ctx.signal,
+    headers,
+    timeoutMs: Math.min(timeout === undefined || timeout <= 0 ? options.maxTimeoutMs : timeout, options.maxTimeoutMs),
+  };
+}
+
+type AnyMethod = (input: unknown, options?: CallOptions) => unknown;
+
+export function forwardingImpl<S extends DescService>(service: S, client: Client<S>, options: ForwardOptions): ServiceImpl<S> {
+  const impl: Record<string, unknown> = {};
+  for (const method of service.methods) {
+    const call = (client as unknown as Record<string, AnyMethod>)[method.localName] as AnyMethod;
+    switch (method.methodKind) {
+      case "unary":
+      case "client_streaming":
+        impl[method.localName] = (input: unknown, ctx: HandlerContext) => call(input, callOptions(ctx, options));
+        break;
+      case "server_streaming":
+      case "bidi_streaming":
+        impl[method.localName] = async function* (input: unknown, ctx: HandlerContext) {
+          yield* call(input, callOptions(ctx, options)) as AsyncIterable<unknown>;
+        };
+        break;
+    }
+  }
+  return impl as ServiceImpl<S>;
+}

@@ -1,0 +1,20 @@
+/**
+ * `createServer(deps)`: the monitoring service's gRPC server, built but not listening.
+ *
+ * Its RPCs arrive with issue 6; until then every RPC answers UNIMPLEMENTED while the process starts, serves
+ * `grpc.health.v1` (tied to its database) and reflection, so the stack and its operators see it.
+ */
+import { MonitoringService } from "@taskmaster/proto/gen/taskmaster/monitoring/v1/monitoring_service_pb";
+import { createGrpcServer, type GrpcServer, serviceRegistration } from "@taskmaster/rpc-kit/grpc-server";
+import { databaseHealth } from "@taskmaster/service-runtime/database-health";
+import type { ServiceDeps } from "@taskmaster/service-runtime/database-service";
+
+export function createServer(deps: Pick<ServiceDeps, "orm" | "logger"> & Partial<ServiceDeps>): GrpcServer {
+  return createGrpcServer({
+    logger: deps.logger,
+    health: databaseHealth(deps.orm, [MonitoringService.typeName]),
+    limits: deps.limits,
+    maxDeadlineMs: deps.maxDeadlineMs,
+    services: [serviceRegistration(MonitoringService, {})],
+  });
+}
