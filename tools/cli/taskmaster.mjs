@@ -11,7 +11,8 @@ const bin = (name) => join(root, "node_modules", ".bin", name);
 
 const commands = {
   start: {
-    summary: "Start the whole stack: embedded PostgreSQL (unless DATABASE_URL is set), migrations, services, gateway",
+    summary:
+      "Start the whole stack: embedded PostgreSQL (unless DATABASE_URL is set), migrations, services, gateway",
     run: async (args) => {
       await build();
       await exec(process.execPath, [join(root, "tools/dev/dist/launcher.js"), ...args]);
@@ -21,12 +22,15 @@ const commands = {
     summary: "Run every check: contract lint/breaking/drift, type check, Biome, and all test suites",
     run: async (args) => {
       await exec(process.execPath, [join(root, "tools/proto/check.mjs")]);
-      await turbo(["run", "build", "lint", "test", ...args]);
+      await turbo(["run", "build", "lint", "test", "--continue", ...args]);
       step("all checks passed");
     },
   },
   build: { summary: "Generate code and compile every package (cached by turbo)", run: () => build() },
-  lint: { summary: "Biome and the TypeScript type check on every package", run: (a) => turbo(["run", "lint", ...a]) },
+  lint: {
+    summary: "Biome and the TypeScript type check on every package",
+    run: (a) => turbo(["run", "lint", ...a]),
+  },
   generate: {
     summary: "Regenerate protobuf-es code from proto/ (commit the result)",
     run: () => turbo(["run", "generate"]),

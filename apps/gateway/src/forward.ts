@@ -24,20 +24,28 @@ function callOptions(ctx: HandlerContext, options: ForwardOptions): CallOptions 
   return {
     signal: ctx.signal,
     headers,
-    timeoutMs: Math.min(timeout === undefined || timeout <= 0 ? options.maxTimeoutMs : timeout, options.maxTimeoutMs),
+    timeoutMs: Math.min(
+      timeout === undefined || timeout <= 0 ? options.maxTimeoutMs : timeout,
+      options.maxTimeoutMs,
+    ),
   };
 }
 
 type AnyMethod = (input: unknown, options?: CallOptions) => unknown;
 
-export function forwardingImpl<S extends DescService>(service: S, client: Client<S>, options: ForwardOptions): ServiceImpl<S> {
+export function forwardingImpl<S extends DescService>(
+  service: S,
+  client: Client<S>,
+  options: ForwardOptions,
+): ServiceImpl<S> {
   const impl: Record<string, unknown> = {};
   for (const method of service.methods) {
     const call = (client as unknown as Record<string, AnyMethod>)[method.localName] as AnyMethod;
     switch (method.methodKind) {
       case "unary":
       case "client_streaming":
-        impl[method.localName] = (input: unknown, ctx: HandlerContext) => call(input, callOptions(ctx, options));
+        impl[method.localName] = (input: unknown, ctx: HandlerContext) =>
+          call(input, callOptions(ctx, options));
         break;
       case "server_streaming":
       case "bidi_streaming":

@@ -37,7 +37,10 @@ runService({
       gateway.server.once("error", (error: NodeJS.ErrnoException) =>
         reject(
           error.code === "EADDRINUSE"
-            ? Object.assign(new Error(`cannot listen on ${config.server.host}:${s.GATEWAY_PORT}: address already in use`), { code: error.code })
+            ? Object.assign(
+                new Error(`cannot listen on ${config.server.host}:${s.GATEWAY_PORT}: address already in use`),
+                { code: error.code },
+              )
             : error,
         ),
       );

@@ -4,7 +4,7 @@
  * channels; plus `/health`. Authentication, rate limits, TLS and native gRPC on the edge arrive with issue 7.
  */
 import { createServer, type Server, type ServerResponse } from "node:http";
-import { createClient, type ConnectRouter } from "@connectrpc/connect";
+import { type ConnectRouter, createClient } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Health } from "@taskmaster/proto/gen/grpc/health/v1/health_pb";
 import { createErrorInterceptor } from "@taskmaster/rpc-kit/error-interceptor";
@@ -43,7 +43,10 @@ export function createGatewayServer(deps: GatewayDeps): Gateway {
   const routes = (router: ConnectRouter) => {
     for (const upstream of deps.upstreams) {
       const client = createClient(upstream.service, transportFor(upstream.address));
-      router.service(upstream.service, forwardingImpl(upstream.service, client, { maxTimeoutMs: deps.maxTimeoutMs }));
+      router.service(
+        upstream.service,
+        forwardingImpl(upstream.service, client, { maxTimeoutMs: deps.maxTimeoutMs }),
+      );
     }
   };
   const health: HealthTarget[] = deps.upstreams.map((u) => ({
@@ -69,7 +72,10 @@ export function createGatewayServer(deps: GatewayDeps): Gateway {
     if (req.method === "GET" && (req.url === "/health" || req.url === "/healthz")) {
       checkUpstreams(health, 2_000).then(
         (report) => {
-          res.writeHead(report.status === "SERVING" ? 200 : 503, { "content-type": "application/json", "cache-control": "no-store" });
+          res.writeHead(report.status === "SERVING" ? 200 : 503, {
+            "content-type": "application/json",
+            "cache-control": "no-store",
+          });
           res.end(JSON.stringify(report));
         },
         () => res.writeHead(503).end(),

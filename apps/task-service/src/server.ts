@@ -7,7 +7,8 @@ import { databaseHealth } from "@taskmaster/service-runtime/database-health";
 import type { ServiceDeps } from "@taskmaster/service-runtime/database-service";
 import { createTaskHandlers } from "./task.handlers.js";
 
-export type TaskServerDeps = Pick<ServiceDeps, "orm" | "logger"> & Partial<Pick<ServiceDeps, "limits" | "maxDeadlineMs">>;
+export type TaskServerDeps = Pick<ServiceDeps, "orm" | "logger"> &
+  Partial<Pick<ServiceDeps, "limits" | "maxDeadlineMs">>;
 
 export function createServer(deps: TaskServerDeps): GrpcServer {
   return createGrpcServer({

@@ -3,8 +3,9 @@
  * equality comparisons (`status = IN_PROGRESS AND assigned_to = "ada"`) on the fields the repository
  * indexes. Anything outside the subset is INVALID_ARGUMENT naming the position, never ignored.
  */
-import { InvalidArgumentError } from "@taskmaster/rpc-kit/errors";
+
 import type { ListTasksOptions } from "@taskmaster/persistence/task.repository";
+import { InvalidArgumentError } from "@taskmaster/rpc-kit/errors";
 import { isUuid } from "@taskmaster/rpc-kit/validation";
 import { priorityCodec, statusCodec, typeCodec } from "./task.mapper.js";
 
@@ -17,7 +18,9 @@ interface Token {
 }
 
 function fail(field: "filter" | "order_by", pos: number, description: string): never {
-  throw new InvalidArgumentError([{ field, description: `at position ${pos + 1}: ${description}`, reason: "INVALID_SYNTAX" }]);
+  throw new InvalidArgumentError([
+    { field, description: `at position ${pos + 1}: ${description}`, reason: "INVALID_SYNTAX" },
+  ]);
 }
 
 function tokenize(input: string): Token[] {
@@ -59,7 +62,11 @@ const enumFields = {
   priority: { key: "priority", codec: priorityCodec, prefix: "TASK_PRIORITY_" },
   type: { key: "type", codec: typeCodec, prefix: "TASK_TYPE_" },
 } as const;
-const refFields = { sprint: ["sprintId", "sprints/"], epic: ["epicId", "tasks/"], parent: ["parentId", "tasks/"] } as const;
+const refFields = {
+  sprint: ["sprintId", "sprints/"],
+  epic: ["epicId", "tasks/"],
+  parent: ["parentId", "tasks/"],
+} as const;
 
 export function parseTaskFilter(input: string): Filter {
   const filter: Filter = {};
@@ -103,14 +110,18 @@ function assign(filter: Filter, field: Token, value: Token): void {
     if (!isUuid(id)) fail("filter", value.pos, `${name} must be "${prefix}{uuid}"`);
     filter[key] = id.toLowerCase();
   } else {
-    fail("filter", field.pos, `unsupported field '${name}' (supported: status, priority, type, assigned_to, sprint, epic, parent)`);
+    fail(
+      "filter",
+      field.pos,
+      `unsupported field '${name}' (supported: status, priority, type, assigned_to, sprint, epic, parent)`,
+    );
   }
 }
 
-/** `order_by`: "create_time" or "create_time desc" (the default order is create_time ascending). */
+/** `order_by`: "create_time" or "create_time desc"; the default is newest first (create_time desc), as the contract says. */
 export function parseTaskOrderBy(input: string): { descending: boolean } {
   const trimmed = input.trim();
-  if (trimmed === "") return { descending: false };
+  if (trimmed === "") return { descending: true };
   const match = /^create_time(\s+(asc|desc))?$/.exec(trimmed);
   if (!match) fail("order_by", 0, `unsupported ordering '${trimmed}' (supported: create_time [asc|desc])`);
   return { descending: match[2] === "desc" };

@@ -41,9 +41,14 @@ export function createTaskHandlers(
     async createTask(req, ctx) {
       const { task, refs, taskId } = validateCreateTask(req);
       const repo = repository();
-      for (const [field, id] of [["task.parent", refs.parentId], ["task.epic", refs.epicId]] as const) {
+      for (const [field, id] of [
+        ["task.parent", refs.parentId],
+        ["task.epic", refs.epicId],
+      ] as const) {
         if (id !== null && (await repo.getById(id)) === null) {
-          throw new InvalidArgumentError([{ field, description: `task "tasks/${id}" does not exist`, reason: "NOT_FOUND" }]);
+          throw new InvalidArgumentError([
+            { field, description: `task "tasks/${id}" does not exist`, reason: "NOT_FOUND" },
+          ]);
         }
       }
       const input = { ...createInputFromMessage(task, refs), ...(taskId !== undefined && { id: taskId }) };
@@ -84,7 +89,11 @@ export function createTaskHandlers(
       } catch (error) {
         if (error instanceof InvalidPageTokenError) {
           throw new InvalidArgumentError([
-            { field: "page_token", description: "is not a token from a previous ListTasks response", reason: "INVALID_PAGE_TOKEN" },
+            {
+              field: "page_token",
+              description: "is not a token from a previous ListTasks response",
+              reason: "INVALID_PAGE_TOKEN",
+            },
           ]);
         }
         throw error;

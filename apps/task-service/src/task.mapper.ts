@@ -4,18 +4,6 @@
  */
 import { create, type JsonObject } from "@bufbuild/protobuf";
 import { type Timestamp, timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import {
-  type Task,
-  TaskComplexity,
-  TaskComplexitySchema,
-  TaskPriority,
-  TaskPrioritySchema,
-  TaskSchema,
-  TaskStatus,
-  TaskStatusSchema,
-  TaskType,
-  TaskTypeSchema,
-} from "@taskmaster/proto/gen/taskmaster/task/v1/task_pb";
 import type { CreateTaskInput, TaskRow } from "@taskmaster/persistence/task.repository";
 import type {
   TaskComplexity as DbComplexity,
@@ -23,6 +11,18 @@ import type {
   TaskStatus as DbStatus,
   TaskType as DbType,
 } from "@taskmaster/persistence/value-sets";
+import {
+  type Task,
+  type TaskComplexity,
+  TaskComplexitySchema,
+  type TaskPriority,
+  TaskPrioritySchema,
+  TaskSchema,
+  type TaskStatus,
+  TaskStatusSchema,
+  type TaskType,
+  TaskTypeSchema,
+} from "@taskmaster/proto/gen/taskmaster/task/v1/task_pb";
 import { enumCodec } from "@taskmaster/rpc-kit/enum-codec";
 import { taskName } from "./task.names.js";
 
@@ -36,8 +36,10 @@ export function taskEtag(row: Pick<TaskRow, "id" | "version">): string {
   return `W/"${row.version}"`;
 }
 
-const ts = (date: Date | null): Timestamp | undefined => (date === null ? undefined : timestampFromDate(date));
-const strings = (list: unknown[]): string[] => list.map((item) => (typeof item === "string" ? item : JSON.stringify(item)));
+const ts = (date: Date | null): Timestamp | undefined =>
+  date === null ? undefined : timestampFromDate(date);
+const strings = (list: unknown[]): string[] =>
+  list.map((item) => (typeof item === "string" ? item : JSON.stringify(item)));
 const optionalNumber = (value: number | null): number | undefined => value ?? undefined;
 
 export function taskToMessage(row: TaskRow): Task {
@@ -104,7 +106,8 @@ export function taskToMessage(row: TaskRow): Task {
 }
 
 const text = (value: string): string | null => (value.trim() === "" ? null : value);
-const date = (value: Timestamp | undefined): Date | null => (value === undefined ? null : timestampDate(value));
+const date = (value: Timestamp | undefined): Date | null =>
+  value === undefined ? null : timestampDate(value);
 
 /**
  * Writable fields of a validated create request. Resource references arrive already resolved to ids
@@ -112,7 +115,13 @@ const date = (value: Timestamp | undefined): Date | null => (value === undefined
  */
 export function createInputFromMessage(
   task: Task,
-  refs: { parentId: string | null; epicId: string | null; sprintId: string | null; releaseId: string | null; milestoneId: string | null },
+  refs: {
+    parentId: string | null;
+    epicId: string | null;
+    sprintId: string | null;
+    releaseId: string | null;
+    milestoneId: string | null;
+  },
 ): CreateTaskInput {
   return {
     title: task.title.trim(),

@@ -3,7 +3,6 @@
  * at once (INVALID_ARGUMENT with google.rpc.BadRequest field violations).
  */
 import type { JsonObject } from "@bufbuild/protobuf";
-import type { CreateTaskRequest, ListTasksRequest } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
 import {
   type Task,
   TaskComplexitySchema,
@@ -11,11 +10,17 @@ import {
   TaskStatusSchema,
   TaskTypeSchema,
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_pb";
+import type {
+  CreateTaskRequest,
+  ListTasksRequest,
+} from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
 import { type Validator, validator } from "@taskmaster/rpc-kit/validation";
 import { MILESTONE_PATTERN, RELEASE_PATTERN, SPRINT_PATTERN, TASK_PATTERN } from "./task.names.js";
 
-export const GITHUB_ISSUE_URL = /^https:\/\/github\.com\/[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\/[A-Za-z0-9._-]{1,100}\/issues\/[1-9]\d{0,9}$/;
-export const GITHUB_PR_URL = /^https:\/\/github\.com\/[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\/[A-Za-z0-9._-]{1,100}\/pull\/[1-9]\d{0,9}$/;
+export const GITHUB_ISSUE_URL =
+  /^https:\/\/github\.com\/[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\/[A-Za-z0-9._-]{1,100}\/issues\/[1-9]\d{0,9}$/;
+export const GITHUB_PR_URL =
+  /^https:\/\/github\.com\/[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\/[A-Za-z0-9._-]{1,100}\/pull\/[1-9]\d{0,9}$/;
 export const LINEAR_ISSUE_ID = /^[A-Z][A-Z0-9]{0,9}-[1-9]\d{0,9}$/;
 export const JIRA_KEY = /^[A-Z][A-Z0-9_]{1,9}-[1-9]\d{0,9}$/;
 const LABEL = /^[a-z0-9_.:/-]{1,64}$/;
@@ -27,7 +32,7 @@ function list(v: Validator, field: string, items: string[], maxItems: number, ma
     v.add(field, `must have at most ${maxItems} items (got ${items.length})`, "TOO_MANY_ITEMS");
     return;
   }
-  items.forEach((item, i) => v.length(`${field}[${i}]`, item, 1, maxLength));
+  for (const [i, item] of items.entries()) v.length(`${field}[${i}]`, item, 1, maxLength);
 }
 
 function unique(v: Validator, field: string, items: string[]): void {
@@ -37,7 +42,31 @@ function unique(v: Validator, field: string, items: string[]): void {
 function jsonObject(v: Validator, field: string, value: JsonObject | undefined): void {
   if (value === undefined) return;
   const size = Buffer.byteLength(JSON.stringify(value));
-  if (size > JSON_LIMIT_BYTES) v.add(field, `must be at most 64 KiB serialized (got ${size} bytes)`, "TOO_LARGE");
+  if (size > JSON_LIMIT_BYTES)
+    v.add(field, `must be at most 64 KiB serialized (got ${size} bytes)`, "TOO_LARGE");
+}
+
+const JSON_FIELDS = new Set(["performanceRequirements", "securityRequirements", "metadata", "customFields"]);
+
+/**
+ * PostgreSQL text and jsonb cannot hold U+0000 (the insert fails with an opaque database error), so a NUL
+ * character in any string, list item or JSON value is a field violation.
+ */
+function noNulCharacters(v: Validator, task: Task, f: (name: string) => string): void {
+  const nul = (field: string) => {
+    if (!v.has(field)) v.add(field, "must not contain NUL (U+0000) characters", "INVALID_CHARACTER");
+  };
+  for (const [key, value] of Object.entries(task)) {
+    if (typeof value === "string") {
+      if (value.includes("\0")) nul(f(snake(key)));
+    } else if (Array.isArray(value)) {
+      for (const [i, item] of value.entries()) {
+        if (typeof item === "string" && item.includes("\0")) nul(`${f(snake(key))}[${i}]`);
+      }
+    } else if (JSON_FIELDS.has(key) && value !== undefined && JSON.stringify(value).includes("\\u0000")) {
+      nul(f(snake(key)));
+    }
+  }
 }
 
 /** References a create resolves; undefined when absent. */
@@ -84,15 +113,37 @@ function validateTaskFields(v: Validator, task: Task, prefix: string): TaskRefs 
     v.maxLength(f(snake(field)), task[field], 320);
   }
   if (task.labels.length > 50) v.add(f("labels"), "must have at most 50 items", "TOO_MANY_ITEMS");
-  else task.labels.forEach((label, i) => v.pattern(`${f("labels")}[${i}]`, label, LABEL, "must be 1-64 characters of [a-z0-9_.:/-]"));
+  else {
+    for (const [i, label] of task.labels.entries()) {
+      // Not v.pattern(): it skips empty strings, and an empty label is invalid.
+      if (!LABEL.test(label)) {
+        v.add(`${f("labels")}[${i}]`, "must be 1-64 characters of [a-z0-9_.:/-]", "INVALID_FORMAT");
+      }
+    }
+  }
   unique(v, f("labels"), task.labels);
   list(v, f("tags"), task.tags, 50, 64);
   unique(v, f("tags"), task.tags);
   v.maxLength(f("external_id"), task.externalId, 255);
-  v.pattern(f("github_issue_url"), task.githubIssueUrl, GITHUB_ISSUE_URL, 'must look like "https://github.com/{owner}/{repo}/issues/{number}"');
-  v.pattern(f("github_pr_url"), task.githubPrUrl, GITHUB_PR_URL, 'must look like "https://github.com/{owner}/{repo}/pull/{number}"');
+  v.pattern(
+    f("github_issue_url"),
+    task.githubIssueUrl,
+    GITHUB_ISSUE_URL,
+    'must look like "https://github.com/{owner}/{repo}/issues/{number}"',
+  );
+  v.pattern(
+    f("github_pr_url"),
+    task.githubPrUrl,
+    GITHUB_PR_URL,
+    'must look like "https://github.com/{owner}/{repo}/pull/{number}"',
+  );
   v.pattern(f("linear_issue_id"), task.linearIssueId, LINEAR_ISSUE_ID, 'must look like "ENG-123"');
-  v.pattern(f("jira_key"), task.jiraKey, JIRA_KEY, 'must look like "PROJ-123" (project key [A-Z][A-Z0-9_]{1,9})');
+  v.pattern(
+    f("jira_key"),
+    task.jiraKey,
+    JIRA_KEY,
+    'must look like "PROJ-123" (project key [A-Z][A-Z0-9_]{1,9})',
+  );
   v.maxLength(f("automation_level"), task.automationLevel, 50);
   v.maxLength(f("ci_cd_pipeline"), task.ciCdPipeline, 500);
   v.maxLength(f("deployment_strategy"), task.deploymentStrategy, 100);
@@ -100,6 +151,7 @@ function validateTaskFields(v: Validator, task: Task, prefix: string): TaskRefs 
   jsonObject(v, f("security_requirements"), task.securityRequirements);
   jsonObject(v, f("metadata"), task.metadata);
   jsonObject(v, f("custom_fields"), task.customFields);
+  noNulCharacters(v, task, f);
   return {
     parentId: ref(v, f("parent"), TASK_PATTERN, task.parent),
     epicId: ref(v, f("epic"), TASK_PATTERN, task.epic),
@@ -113,7 +165,11 @@ function snake(camel: string): string {
   return camel.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 }
 
-export function validateCreateTask(req: CreateTaskRequest): { task: Task; refs: TaskRefs; taskId: string | undefined } {
+export function validateCreateTask(req: CreateTaskRequest): {
+  task: Task;
+  refs: TaskRefs;
+  taskId: string | undefined;
+} {
   const v = validator();
   let refs: TaskRefs = { parentId: null, epicId: null, sprintId: null, releaseId: null, milestoneId: null };
   if (v.required("task", req.task) && req.task) refs = validateTaskFields(v, req.task, "task");
@@ -133,7 +189,7 @@ export function validateGetTask(name: string): string {
 export function validateListTasks(req: ListTasksRequest): { pageSize: number } {
   const v = validator();
   const pageSize = v.pageSize("page_size", req.pageSize);
-  v.maxLength("filter", req.filter, 10_000);
+  v.maxLength("filter", req.filter, 2_000);
   v.maxLength("page_token", req.pageToken, 1_000);
   v.check();
   return { pageSize };

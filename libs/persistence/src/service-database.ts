@@ -15,11 +15,17 @@ export function sslOption(ssl: DatabaseConfig["ssl"]): OrmConfigOptions["ssl"] {
     case "require":
       return { rejectUnauthorized: false };
     case "verify-full":
-      return { rejectUnauthorized: true, ...(ssl.caPath !== undefined && { ca: readFileSync(ssl.caPath, "utf8") }) };
+      return {
+        rejectUnauthorized: true,
+        ...(ssl.caPath !== undefined && { ca: readFileSync(ssl.caPath, "utf8") }),
+      };
   }
 }
 
-export function ormOptionsFromConfig(database: DatabaseConfig & { url: string }, applicationName: string): OrmConfigOptions {
+export function ormOptionsFromConfig(
+  database: DatabaseConfig & { url: string },
+  applicationName: string,
+): OrmConfigOptions {
   const ssl = sslOption(database.ssl);
   return {
     url: database.url,
@@ -35,9 +41,15 @@ export function ormOptionsFromConfig(database: DatabaseConfig & { url: string },
 }
 
 /** Opens the ORM for a service; fails fast with the driver's error when the database is unreachable. */
-export async function openServiceDatabase(database: DatabaseConfig, applicationName: string): Promise<MikroORM> {
-  if (database.url === undefined) throw new Error("DATABASE_URL is not set (./taskmaster start provides one)");
-  const orm = (await initOrm(ormOptionsFromConfig({ ...database, url: database.url }, applicationName))) as MikroORM;
+export async function openServiceDatabase(
+  database: DatabaseConfig,
+  applicationName: string,
+): Promise<MikroORM> {
+  if (database.url === undefined)
+    throw new Error("DATABASE_URL is not set (./taskmaster start provides one)");
+  const orm = (await initOrm(
+    ormOptionsFromConfig({ ...database, url: database.url }, applicationName),
+  )) as MikroORM;
   await databasePing(orm);
   return orm;
 }

@@ -84,7 +84,7 @@ export type CreateTaskInput = Partial<
     | "leaseExpiresAt"
     | "actualHours"
   >
-> & { title: string; /** Client-chosen UUID; a new UUIDv7 when absent. */ id?: string };
+> & { title: string /** Client-chosen UUID; a new UUIDv7 when absent. */; id?: string };
 
 /** Who/what is making the change; recorded in status history and the outbox. */
 export interface ChangeContext {

@@ -35,13 +35,16 @@ describe("docker-compose.yml runs the same stack as ./taskmaster start", () => {
     for (const member of stack) {
       const service = Object.values(compose.services).find((s) => s.command?.includes(member.entry));
       const waitsForMigrate = service?.depends_on?.migrate?.condition === "service_completed_successfully";
-      const waitsForServices = member.name === "gateway" && service?.depends_on?.["task-service"] !== undefined;
+      const waitsForServices =
+        member.name === "gateway" && service?.depends_on?.["task-service"] !== undefined;
       expect(waitsForMigrate || waitsForServices).toBe(true);
     }
   });
 
   it("preloads pg_stat_statements as the embedded default does", () => {
-    expect(compose.services.postgres?.command?.join(" ")).toContain("shared_preload_libraries=pg_stat_statements");
+    expect(compose.services.postgres?.command?.join(" ")).toContain(
+      "shared_preload_libraries=pg_stat_statements",
+    );
   });
 
   it("builds on the Node version pinned in .nvmrc", () => {

@@ -23,7 +23,10 @@ async function freePort(): Promise<number> {
 function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
     let seen = "";
-    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${pattern}; output:\n${seen}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`timed out waiting for ${pattern}; output:\n${seen}`)),
+      timeoutMs,
+    );
     const onData = (chunk: Buffer) => {
       seen += chunk.toString();
       if (pattern.test(seen)) {
@@ -57,13 +60,20 @@ describe("./taskmaster start (launcher) on embedded PostgreSQL", () => {
       GATEWAY_PORT: await freePort(),
       TASKMASTER_PG_PORT: await freePort(),
     };
-    const env: NodeJS.ProcessEnv = { ...process.env, ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])) };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
+    };
     delete env.DATABASE_URL;
-    launcher = spawn(process.execPath, [join(root, "tools/dev/dist/launcher.js"), "--data-dir", join(dataDir, "pg")], {
-      cwd: root,
-      env,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    launcher = spawn(
+      process.execPath,
+      [join(root, "tools/dev/dist/launcher.js"), "--data-dir", join(dataDir, "pg")],
+      {
+        cwd: root,
+        env,
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     const output = await waitForOutput(launcher, /Taskmaster is up/, 120_000);
     expect(output).toContain(`127.0.0.1:${ports.TASK_SERVICE_PORT}`);
 

