@@ -22,6 +22,15 @@ const commands = {
     summary: "Run every check: contract lint/breaking/drift, type check, Biome, and all test suites",
     run: async (args) => {
       await exec(process.execPath, [join(root, "tools/proto/check.mjs")]);
+      // Files outside the workspaces' own lint runs: the CLI, proto tools, migrations, root configs.
+      await exec(bin("biome"), [
+        "check",
+        "tools/cli",
+        "tools/proto",
+        "migrations",
+        "vitest.shared.ts",
+        "turbo.json",
+      ]);
       await turbo(["run", "build", "lint", "test", "--continue", ...args]);
       step("all checks passed");
     },
