@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
 import { HealthCheckResponse_ServingStatusSchema } from "@taskmaster/proto/gen/grpc/health/v1/health_pb";
+import { describe, expect, it } from "vitest";
 import { enumCodec } from "./enum-codec.js";
 
 describe("enumCodec", () => {

@@ -1,0 +1,282 @@
+/**
+ * Domain errors. Handlers and services throw these; the error interceptor (error-interceptor.ts) turns them
+ * into ConnectErrors with google.rpc details, so every client language sees the same structured error.
+ */
+import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import {
+  BadRequestSchema,
+  ErrorInfoSchema,
+  PreconditionFailureSchema,
+  ResourceInfoSchema,
+  RetryInfoSchema,
+} from "@taskmaster/proto/gen/google/rpc/error_details_pb";
+
+/** ErrorInfo.domain of every error Taskmaster raises. */
+export const ERROR_DOMAIN = "taskmaster.dev";
+
+/** One bad field (google.rpc.BadRequest.FieldViolation). `field` is a dotted path, e.g. `task.title`. */
+export interface FieldViolation {
+  readonly field: string;
+  readonly description: string;
+  /** UPPER_SNAKE_CASE reason, e.g. `REQUIRED`, `TOO_LONG`. */
+  readonly reason?: string | undefined;
+}
+
+/** One failed precondition (google.rpc.PreconditionFailure.Violation). */
+export interface PreconditionViolation {
+  readonly type: string;
+  readonly subject: string;
+  readonly description: string;
+}
+
+type Detail = { desc: DescMessage; value: MessageInitShape<DescMessage> };
+
+function detail<D extends DescMessage>(desc: D, value: MessageInitShape<D>): Detail {
+  return { desc, value: value as MessageInitShape<DescMessage> };
+}
+
+function errorInfo(reason: string, metadata: Readonly<Record<string, string>> = {}): Detail {
+  return detail(ErrorInfoSchema, { reason, domain: ERROR_DOMAIN, metadata: { ...metadata } });
+}
+
+function retryInfo(retryAfterMs: number): Detail {
+  const ms = Math.max(0, Math.round(retryAfterMs));
+  return detail(RetryInfoSchema, {
+    retryDelay: { seconds: BigInt(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1_000_000 },
+  });
+}
+
+function upperSnake(s: string): string {
+  return s
+    .replace(/([a-z0-9])([A-Z])/g, "$1_$2")
+    .replace(/[^A-Za-z0-9]+/g, "_")
+    .replace(/^_+|_+$/g, "")
+    .toUpperCase();
+}
+
+/** Base of all domain errors: a gRPC code, a client-safe message and google.rpc details. */
+export abstract class DomainError extends Error {
+  abstract readonly code: Code;
+  /** ErrorInfo.reason (UPPER_SNAKE_CASE). */
+  readonly reason: string;
+  /** ErrorInfo.metadata. */
+  readonly metadata: Readonly<Record<string, string>>;
+
+  constructor(
+    message: string,
+    reason: string,
+    metadata: Readonly<Record<string, string>> = {},
+    cause?: unknown,
+  ) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.reason = reason;
+    this.metadata = metadata;
+  }
+
+  /** Details beyond ErrorInfo (BadRequest, RetryInfo, ...). */
+  protected extraDetails(): Detail[] {
+    return [];
+  }
+
+  /** The ConnectError sent to the client (message + ErrorInfo + extra details). */
+  toConnectError(): ConnectError {
+    return new ConnectError(
+      this.message,
+      this.code,
+      undefined,
+      [errorInfo(this.reason, this.metadata), ...this.extraDetails()],
+      this,
+    );
+  }
+}
+
+/** NOT_FOUND: `task "0190..." not found`, ErrorInfo `TASK_NOT_FOUND` + ResourceInfo. */
+export class NotFoundError extends DomainError {
+  override readonly name = "NotFoundError";
+  readonly code = Code.NotFound;
+  constructor(
+    readonly resource: string,
+    readonly id: string,
+  ) {
+    super(`${resource} "${id}" not found`, `${upperSnake(resource)}_NOT_FOUND`, { resource, id });
+  }
+  protected override extraDetails(): Detail[] {
+    return [
+      detail(ResourceInfoSchema, {
+        resourceType: this.resource,
+        resourceName: this.id,
+        description: this.message,
+      }),
+    ];
+  }
+}
+
+/** ALREADY_EXISTS, e.g. a duplicate unique key. */
+export class AlreadyExistsError extends DomainError {
+  override readonly name = "AlreadyExistsError";
+  readonly code = Code.AlreadyExists;
+  constructor(
+    readonly resource: string,
+    readonly id?: string,
+    message?: string,
+  ) {
+    super(
+      message ?? (id === undefined ? `${resource} already exists` : `${resource} "${id}" already exists`),
+      `${upperSnake(resource)}_ALREADY_EXISTS`,
+      id === undefined ? { resource } : { resource, id },
+    );
+  }
+  protected override extraDetails(): Detail[] {
+    return [detail(ResourceInfoSchema, { resourceType: this.resource, resourceName: this.id ?? "" })];
+  }
+}
+
+export interface FailedPreconditionOptions {
+  readonly reason: string;
+  readonly metadata?: Readonly<Record<string, string>>;
+  readonly violations?: readonly PreconditionViolation[];
+}
+
+/** FAILED_PRECONDITION: the system is not in a state the operation needs (e.g. a task with open subtasks). */
+export class FailedPreconditionError extends DomainError {
+  override readonly name = "FailedPreconditionError";
+  readonly code = Code.FailedPrecondition;
+  readonly violations: readonly PreconditionViolation[];
+  constructor(message: string, options: FailedPreconditionOptions) {
+    super(message, options.reason, options.metadata);
+    this.violations = options.violations ?? [];
+  }
+  protected override extraDetails(): Detail[] {
+    return this.violations.length === 0
+      ? []
+      : [detail(PreconditionFailureSchema, { violations: this.violations.map((v) => ({ ...v })) })];
+  }
+}
+
+/** ABORTED: concurrency conflict; the client should re-read and retry. */
+export class AbortedError extends DomainError {
+  override readonly name: string = "AbortedError";
+  readonly code = Code.Aborted;
+  constructor(
+    message = "the operation was aborted because of a concurrent modification; re-read and retry",
+    reason = "CONCURRENT_MODIFICATION",
+    metadata: Readonly<Record<string, string>> = {},
+  ) {
+    super(message, reason, metadata);
+  }
+}
+
+/** ABORTED: the request's etag does not match the current one (AIP-154). */
+export class StaleEtagError extends AbortedError {
+  override readonly name = "StaleEtagError";
+  constructor(resource: string, id?: string) {
+    super(
+      `the etag of ${resource}${id === undefined ? "" : ` "${id}"`} is stale; re-read the resource and retry`,
+      "STALE_ETAG",
+      id === undefined ? { resource } : { resource, id },
+    );
+  }
+}
+
+/** INVALID_ARGUMENT with every field violation (google.rpc.BadRequest). */
+export class InvalidArgumentError extends DomainError {
+  override readonly name = "InvalidArgumentError";
+  readonly code = Code.InvalidArgument;
+  readonly fieldViolations: readonly FieldViolation[];
+  constructor(fieldViolations: readonly FieldViolation[], message?: string) {
+    super(
+      message ??
+        (fieldViolations.length === 0
+          ? "invalid argument"
+          : `invalid argument: ${fieldViolations.map((v) => `${v.field}: ${v.description}`).join("; ")}`),
+      "INVALID_ARGUMENT",
+    );
+    this.fieldViolations = fieldViolations;
+  }
+  protected override extraDetails(): Detail[] {
+    return [
+      detail(BadRequestSchema, {
+        fieldViolations: this.fieldViolations.map((v) => ({
+          field: v.field,
+          description: v.description,
+          reason: v.reason ?? "",
+        })),
+      }),
+    ];
+  }
+}
+
+/** PERMISSION_DENIED: authenticated, but not allowed. */
+export class PermissionDeniedError extends DomainError {
+  override readonly name = "PermissionDeniedError";
+  readonly code = Code.PermissionDenied;
+  constructor(
+    message = "permission denied",
+    reason = "PERMISSION_DENIED",
+    metadata?: Record<string, string>,
+  ) {
+    super(message, reason, metadata);
+  }
+}
+
+/** UNAUTHENTICATED: no or invalid credentials. */
+export class UnauthenticatedError extends DomainError {
+  override readonly name = "UnauthenticatedError";
+  readonly code = Code.Unauthenticated;
+  constructor(message = "unauthenticated", reason = "UNAUTHENTICATED", metadata?: Record<string, string>) {
+    super(message, reason, metadata);
+  }
+}
+
+/** RESOURCE_EXHAUSTED (rate limit / quota), with RetryInfo when `retryAfterMs` is known. */
+export class ResourceExhaustedError extends DomainError {
+  override readonly name = "ResourceExhaustedError";
+  readonly code = Code.ResourceExhausted;
+  constructor(
+    readonly retryAfterMs?: number,
+    message = "rate limit exceeded",
+    reason = "RATE_LIMITED",
+  ) {
+    super(message, reason);
+  }
+  protected override extraDetails(): Detail[] {
+    return this.retryAfterMs === undefined ? [] : [retryInfo(this.retryAfterMs)];
+  }
+}
+
+/** UNAVAILABLE (e.g. database down): safe to retry with backoff. */
+export class UnavailableError extends DomainError {
+  override readonly name = "UnavailableError";
+  readonly code = Code.Unavailable;
+  constructor(
+    message = "service temporarily unavailable",
+    readonly retryAfterMs: number | undefined = 1_000,
+    reason = "UNAVAILABLE",
+    cause?: unknown,
+  ) {
+    super(message, reason, {}, cause);
+  }
+  protected override extraDetails(): Detail[] {
+    return this.retryAfterMs === undefined ? [] : [retryInfo(this.retryAfterMs)];
+  }
+}
+
+/** DEADLINE_EXCEEDED. */
+export class DeadlineExceededError extends DomainError {
+  override readonly name = "DeadlineExceededError";
+  readonly code = Code.DeadlineExceeded;
+  constructor(message = "deadline exceeded", reason = "DEADLINE_EXCEEDED") {
+    super(message, reason);
+  }
+}
+
+/** Build a bare ConnectError with ErrorInfo (for cases without a domain class). */
+export function connectErrorWithInfo(
+  message: string,
+  code: Code,
+  reason: string,
+  metadata: Readonly<Record<string, string>> = {},
+): ConnectError {
+  return new ConnectError(message, code, undefined, [errorInfo(reason, metadata)]);
+}

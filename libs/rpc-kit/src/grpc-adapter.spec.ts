@@ -1,0 +1,264 @@
+import { timestampNow } from "@bufbuild/protobuf/wkt";
+import {
+  type Client,
+  Code,
+  ConnectError,
+  createContextKey,
+  createRouterTransport,
+  type Interceptor,
+  type ServiceImpl,
+  type Transport,
+} from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { deadlineFromContext } from "./deadline.js";
+import { EchoService, failure, memoryLogger, waitFor } from "./echo-service.test-util.js";
+import { getPeer } from "./grpc-adapter.js";
+import { createGrpcClient, createGrpcJsTransport } from "./grpc-client.js";
+import { createGrpcServer, type GrpcServer, serviceRegistration } from "./grpc-server.js";
+import { perCallValue } from "./per-call-value.js";
+
+const userKey = createContextKey<string>("anonymous", { description: "user" });
+const order: string[] = [];
+const trace =
+  (name: string): Interceptor =>
+  (next) =>
+  async (req) => {
+    order.push(`${name}>`);
+    try {
+      return await next(req);
+    } finally {
+      order.push(`<${name}`);
+    }
+  };
+
+let lastAbort: { reason: unknown; at: number } | undefined;
+/** Read through a function: TypeScript would otherwise keep the `= undefined` narrowing. */
+const getAbort = () => lastAbort;
+let handlerStarted = 0;
+let peerSeen: string | undefined;
+
+function waitForAbort(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+}
+
+const impl: Partial<ServiceImpl<typeof EchoService>> = {
+  async echo(req, ctx) {
+    order.push("handler");
+    handlerStarted++;
+    peerSeen = getPeer(ctx);
+    if (req.delayMs > 0) {
+      const timer = new Promise((r) => setTimeout(r, req.delayMs));
+      await Promise.race([timer, waitForAbort(ctx.signal)]);
+      if (ctx.signal.aborted) {
+        lastAbort = { reason: ctx.signal.reason, at: Date.now() };
+        ctx.signal.throwIfAborted();
+      }
+    }
+    ctx.responseHeader.set("x-echo-header", "h1");
+    ctx.responseTrailer.set("x-echo-trailer", "t1");
+    const user = ctx.values.get(userKey);
+    return { text: `${req.text}|${ctx.requestHeader.get("x-client") ?? ""}|${user}`, at: timestampNow() };
+  },
+  async *serverStream(req, ctx) {
+    ctx.responseHeader.set("x-stream", "yes");
+    for (let i = 0; i < req.count; i++) {
+      if (req.delayMs > 0) {
+        handlerStarted++;
+        await Promise.race([new Promise((r) => setTimeout(r, req.delayMs)), waitForAbort(ctx.signal)]);
+        if (ctx.signal.aborted) {
+          lastAbort = { reason: ctx.signal.reason, at: Date.now() };
+          return;
+        }
+      }
+      yield { text: req.text, index: i };
+    }
+    if (req.fail !== "") throw new ConnectError(req.fail, Code.FailedPrecondition);
+  },
+  async clientStream(reqs) {
+    const texts: string[] = [];
+    for await (const r of reqs) texts.push(r.text);
+    return { text: texts.join(","), index: texts.length };
+  },
+  async *bidi(reqs) {
+    let i = 0;
+    for await (const r of reqs) yield { text: r.text.toUpperCase(), index: i++ };
+  },
+};
+
+const interceptors = [
+  trace("A"),
+  trace("B"),
+  perCallValue(userKey, (req) => req.header.get("x-user") ?? "anonymous"),
+];
+
+let server: GrpcServer;
+let address: string;
+let kit: Client<typeof EchoService>;
+let connectNode: Client<typeof EchoService>;
+
+beforeAll(async () => {
+  const { logger } = memoryLogger();
+  server = createGrpcServer({ logger, services: [serviceRegistration(EchoService, impl)], interceptors });
+  ({ address } = await server.listen("127.0.0.1", 0));
+  kit = createGrpcClient(EchoService, { address });
+  connectNode = createGrpcClient(EchoService, createGrpcTransport({ baseUrl: `http://${address}` }));
+});
+
+afterAll(async () => {
+  await server.shutdown(1_000);
+});
+
+describe.each([
+  ["rpc-kit grpc-js client", () => kit],
+  ["connect-node gRPC client", () => connectNode],
+])("adapter via %s", (_name, client) => {
+  it("unary with headers, trailers, context values", async () => {
+    let header: Headers | undefined;
+    let trailer: Headers | undefined;
+    const res = await client().echo(
+      { text: "hi" },
+      {
+        headers: { "x-client": "c1", "x-user": "ada" },
+        onHeader: (h) => {
+          header = h;
+        },
+        onTrailer: (t) => {
+          trailer = t;
+        },
+      },
+    );
+    expect(res.text).toBe("hi|c1|ada");
+    expect(res.at?.seconds).toBeGreaterThan(0n);
+    expect(header?.get("x-echo-header")).toBe("h1");
+    expect(trailer?.get("x-echo-trailer")).toBe("t1");
+    expect(peerSeen).toMatch(/127\.0\.0\.1/);
+  });
+
+  it("server streaming", async () => {
+    const got: number[] = [];
+    for await (const r of client().serverStream({ text: "s", count: 5 })) got.push(r.index);
+    expect(got).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it("server streaming error after messages keeps code and message", async () => {
+    const got: number[] = [];
+    const err = await (async () => {
+      for await (const r of client().serverStream({ text: "s", count: 2, fail: "stop here" }))
+        got.push(r.index);
+    })().catch((e: unknown) => e);
+    expect(got).toEqual([0, 1]);
+    expect(ConnectError.from(err).code).toBe(Code.FailedPrecondition);
+    expect(ConnectError.from(err).rawMessage).toBe("stop here");
+  });
+
+  it("client streaming", async () => {
+    async function* input() {
+      for (const t of ["a", "b", "c"]) yield { text: t };
+    }
+    const res = await client().clientStream(input());
+    expect(res).toMatchObject({ text: "a,b,c", index: 3 });
+  });
+
+  it("bidi streaming", async () => {
+    async function* input() {
+      for (const t of ["x", "y"]) yield { text: t };
+    }
+    const out: string[] = [];
+    for await (const r of client().bidi(input())) out.push(r.text);
+    expect(out).toEqual(["X", "Y"]);
+  });
+
+  it("unimplemented method -> UNIMPLEMENTED", async () => {
+    const err = await failure(client().notDone({}));
+    expect(err).toMatchObject({ code: Code.Unimplemented });
+  });
+
+  it("deadline exceeded reaches the handler signal", async () => {
+    lastAbort = undefined;
+    const started = Date.now();
+    const err = await failure(client().echo({ text: "slow", delayMs: 10_000 }, { timeoutMs: 150 }));
+    expect(err.code).toBe(Code.DeadlineExceeded);
+    await waitFor(() => lastAbort !== undefined);
+    expect(ConnectError.from(getAbort()?.reason).code).toBe(Code.DeadlineExceeded);
+    expect((getAbort()?.at ?? 0) - started).toBeLessThan(2_000);
+  });
+
+  it("client cancellation reaches the handler signal", async () => {
+    lastAbort = undefined;
+    const before = handlerStarted;
+    const ac = new AbortController();
+    const call = failure(client().echo({ text: "slow", delayMs: 10_000 }, { signal: ac.signal }));
+    await waitFor(() => handlerStarted > before);
+    ac.abort();
+    expect((await call).code).toBe(Code.Canceled);
+    await waitFor(() => lastAbort !== undefined);
+    expect(ConnectError.from(getAbort()?.reason).code).toBe(Code.Canceled);
+  });
+
+  it("cancelling a server stream aborts the handler", async () => {
+    lastAbort = undefined;
+    const ac = new AbortController();
+    const got: number[] = [];
+    const err = await (async () => {
+      for await (const r of client().serverStream(
+        { text: "s", count: 1000, delayMs: 20 },
+        { signal: ac.signal },
+      )) {
+        got.push(r.index);
+        if (got.length === 2) ac.abort();
+      }
+    })().catch((e: unknown) => ConnectError.from(e));
+    expect(err?.code).toBe(Code.Canceled);
+    await waitFor(() => lastAbort !== undefined);
+    expect(ConnectError.from(getAbort()?.reason).code).toBe(Code.Canceled);
+  });
+});
+
+describe("interceptors", () => {
+  it("run in the same order in grpc-js and in createRouterTransport", async () => {
+    order.length = 0;
+    await kit.echo({ text: "x" });
+    const viaGrpc = [...order];
+    order.length = 0;
+    const router: Transport = createRouterTransport(({ service }) => service(EchoService, impl), {
+      router: { interceptors },
+    });
+    await createGrpcClient(EchoService, router).echo({ text: "x" });
+    expect(viaGrpc).toEqual(["A>", "B>", "handler", "<B", "<A"]);
+    expect(order).toEqual(viaGrpc);
+  });
+
+  it("client-side interceptors of the grpc-js transport see the call", async () => {
+    const seen: string[] = [];
+    const transport = createGrpcJsTransport({
+      address,
+      interceptors: [
+        (next) => async (req) => {
+          seen.push(req.method.name);
+          req.header.set("x-user", "from-interceptor");
+          return next(req);
+        },
+      ],
+    });
+    const res = await createGrpcClient(EchoService, transport).echo({ text: "i" });
+    expect(seen).toEqual(["Echo"]);
+    expect(res.text).toBe("i||from-interceptor");
+    transport.close();
+  });
+});
+
+describe("deadlineFromContext", () => {
+  it("caps and propagates the remaining time", () => {
+    const signal = new AbortController().signal;
+    expect(deadlineFromContext({ timeoutMs: () => undefined, signal }, 5_000)).toEqual({
+      timeoutMs: 5_000,
+      signal,
+    });
+    expect(deadlineFromContext({ timeoutMs: () => 1_234.5, signal }, 5_000).timeoutMs).toBe(1_234);
+    expect(() => deadlineFromContext({ timeoutMs: () => -1, signal }, 5_000)).toThrow(/deadline exceeded/);
+  });
+});

@@ -1,0 +1,115 @@
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import {
+  Health,
+  HealthCheckResponse_ServingStatus as S,
+} from "@taskmaster/proto/gen/grpc/health/v1/health_pb";
+import { describe, expect, it } from "vitest";
+import { EchoService, failure, memoryLogger, waitFor } from "./echo-service.test-util.js";
+import { createGrpcClient } from "./grpc-client.js";
+import { createGrpcServer, ListenError, serviceRegistration } from "./grpc-server.js";
+
+let started = 0;
+let abortedBy: unknown;
+
+const impl: Partial<ServiceImpl<typeof EchoService>> = {
+  async echo(req, ctx) {
+    started++;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, req.delayMs);
+      ctx.signal.addEventListener("abort", () => {
+        abortedBy = ctx.signal.reason;
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    ctx.signal.throwIfAborted();
+    return { text: req.text };
+  },
+};
+
+function newServer() {
+  return createGrpcServer({
+    logger: memoryLogger().logger,
+    services: [serviceRegistration(EchoService, impl)],
+    limits: { maxReceiveMessageLength: 1024, maxSendMessageLength: 1024 },
+    keepalive: { timeMs: 60_000, timeoutMs: 20_000 },
+  });
+}
+
+describe("createGrpcServer", () => {
+  it("graceful shutdown drains an in-flight call and refuses new ones", async () => {
+    const server = newServer();
+    const { address } = await server.listen("127.0.0.1", 0);
+    const client = createGrpcClient(EchoService, { address });
+    const health = createGrpcClient(Health, { address });
+    expect((await health.check({ service: "" })).status).toBe(S.SERVING);
+    const before = started;
+    const inFlight = client.echo({ text: "drain me", delayMs: 300 });
+    await waitFor(() => started > before);
+    const stopping = server.shutdown(5_000);
+    expect(server.health?.getStatus("")).toBe(S.NOT_SERVING);
+    await expect(inFlight).resolves.toMatchObject({ text: "drain me" });
+    expect(await stopping).toEqual({ forced: false });
+    const late = await failure(
+      createGrpcClient(EchoService, { address }).echo({ text: "late" }, { timeoutMs: 1_000 }),
+    );
+    expect([Code.Unavailable, Code.DeadlineExceeded]).toContain(late.code);
+  });
+
+  it("forces shutdown after the grace period, aborting handlers with UNAVAILABLE", async () => {
+    const server = newServer();
+    const { address } = await server.listen("127.0.0.1", 0);
+    const client = createGrpcClient(EchoService, { address });
+    const before = started;
+    abortedBy = undefined;
+    const inFlight = client
+      .echo({ text: "too slow", delayMs: 30_000 })
+      .catch((e: unknown) => ConnectError.from(e));
+    await waitFor(() => started > before);
+    const t0 = Date.now();
+    expect(await server.shutdown(200)).toEqual({ forced: true });
+    expect(Date.now() - t0).toBeLessThan(2_000);
+    const err = await inFlight;
+    expect(err).toBeInstanceOf(ConnectError);
+    await waitFor(() => abortedBy !== undefined);
+    expect(ConnectError.from(abortedBy).code).toBe(Code.Unavailable);
+  });
+
+  it("rejects oversized messages with RESOURCE_EXHAUSTED", async () => {
+    const server = newServer();
+    const { address } = await server.listen("127.0.0.1", 0);
+    const err = await failure(createGrpcClient(EchoService, { address }).echo({ text: "x".repeat(4096) }));
+    expect(err.code).toBe(Code.ResourceExhausted);
+    await server.shutdown(500);
+  });
+
+  it("maxDeadlineMs caps the deadline handlers see (also for calls without one)", async () => {
+    const server = createGrpcServer({
+      logger: memoryLogger().logger,
+      services: [serviceRegistration(EchoService, impl)],
+      maxDeadlineMs: 150,
+    });
+    const { address } = await server.listen("127.0.0.1", 0);
+    abortedBy = undefined;
+    const t0 = Date.now();
+    const err = await failure(
+      createGrpcClient(EchoService, { address }).echo({ text: "capped", delayMs: 10_000 }),
+    );
+    expect(err.code).toBe(Code.DeadlineExceeded);
+    expect(Date.now() - t0).toBeLessThan(3_000);
+    expect(ConnectError.from(abortedBy).code).toBe(Code.DeadlineExceeded);
+    await server.shutdown(500);
+  });
+
+  it("port in use gives one clear line", async () => {
+    const a = newServer();
+    const { port } = await a.listen("127.0.0.1", 0);
+    const b = newServer();
+    const err = await b.listen("127.0.0.1", port).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ListenError);
+    expect((err as ListenError).code).toBe("EADDRINUSE");
+    expect((err as Error).message).toBe(`cannot listen on 127.0.0.1:${port}: address already in use`);
+    await a.shutdown(500);
+    await b.shutdown(500);
+  });
+});

@@ -1,0 +1,227 @@
+/**
+ * A grpc-js server for Connect-style service implementations: error interceptor built in (outermost),
+ * grpc.health.v1 and reflection registered, limits and keepalive applied. Returned NOT listening, so
+ * tests start it on port 0.
+ */
+import type { DescService } from "@bufbuild/protobuf";
+import type { ContextValues, Interceptor, ServiceImpl } from "@connectrpc/connect";
+import { Server, ServerCredentials, type ServerOptions, setLogger } from "@grpc/grpc-js";
+import { Health } from "@taskmaster/proto/gen/grpc/health/v1/health_pb";
+import type { Logger } from "@taskmaster/telemetry/logger";
+import { createErrorInterceptor } from "./error-interceptor.js";
+import { adaptService, type GrpcCallInfo } from "./grpc-adapter.js";
+import { createHealthService, HealthRegistry, ServingStatus } from "./health.js";
+import { addReflection } from "./reflection.js";
+
+/** A service and its implementation. Build with `serviceRegistration()` for type checking. */
+export interface ServiceRegistration {
+  readonly service: DescService;
+  readonly impl: object;
+}
+
+/** Type-checked `{ service, impl }` pair. */
+export function serviceRegistration<S extends DescService>(
+  service: S,
+  impl: Partial<ServiceImpl<S>>,
+): ServiceRegistration {
+  return { service, impl };
+}
+
+export interface GrpcLimits {
+  /** Largest accepted request message (bytes). grpc-js default 4 MiB. */
+  readonly maxReceiveMessageLength?: number | undefined;
+  /** Largest response message (bytes). */
+  readonly maxSendMessageLength?: number | undefined;
+}
+
+export interface GrpcKeepalive {
+  /** Server pings idle clients after this long (ms). */
+  readonly timeMs?: number | undefined;
+  /** ...and drops them when the ping is not answered within this (ms). */
+  readonly timeoutMs?: number | undefined;
+  /** Minimum interval between client pings the server tolerates (ms). Default 10 s. */
+  readonly minPingIntervalMs?: number | undefined;
+  /** Close connections idle for this long (ms). */
+  readonly maxConnectionIdleMs?: number | undefined;
+  /** Close connections older than this (ms), to rebalance behind load balancers. */
+  readonly maxConnectionAgeMs?: number | undefined;
+  readonly maxConnectionAgeGraceMs?: number | undefined;
+}
+
+export interface CreateGrpcServerOptions {
+  readonly logger: Logger;
+  readonly services: readonly ServiceRegistration[];
+  /** Interceptors after the built-in error interceptor (first = outermost). */
+  readonly interceptors?: readonly Interceptor[] | undefined;
+  /** Built-in error interceptor (default true). Turn off only to supply your own. */
+  readonly errorInterceptor?: boolean | undefined;
+  /** Per-call context values factory. For per-call resources (an EntityManager fork) prefer `perCallValue`. */
+  readonly contextValues?: ((call: GrpcCallInfo) => ContextValues) | undefined;
+  /** Health registry to serve (default: a new one). `false` = no health service. */
+  readonly health?: HealthRegistry | false | undefined;
+  /** Server reflection v1 + v1alpha (default true). */
+  readonly reflection?: boolean | undefined;
+  readonly limits?: GrpcLimits | undefined;
+  readonly keepalive?: GrpcKeepalive | undefined;
+  /** Cap on deadlines handlers see; calls without a deadline get this one. */
+  readonly maxDeadlineMs?: number | undefined;
+  /** Extra raw grpc-js server options. */
+  readonly serverOptions?: ServerOptions | undefined;
+}
+
+export interface GrpcServer {
+  readonly server: Server;
+  /** The health registry served (undefined with `health: false`). */
+  readonly health: HealthRegistry | undefined;
+  /** Bind and start serving. `port` 0 = any free port. Rejects with ListenError (e.g. EADDRINUSE). */
+  listen(host: string, port: number): Promise<{ port: number; address: string }>;
+  /**
+   * Graceful stop: health NOT_SERVING, stop accepting, drain in-flight calls for at most `graceMs`, then
+   * abort handlers' signals (UNAVAILABLE) and force-close. Resolves `{ forced }`.
+   */
+  shutdown(graceMs: number): Promise<{ forced: boolean }>;
+}
+
+/** Listening failed. `message` is one line, e.g. `cannot listen on 127.0.0.1:50051: address already in use`. */
+export class ListenError extends Error {
+  override readonly name = "ListenError";
+  constructor(
+    message: string,
+    readonly code: string,
+    readonly address: string,
+    cause?: unknown,
+  ) {
+    super(message, { cause });
+  }
+}
+
+function formatAddress(host: string, port: number): string {
+  return host.includes(":") && !host.startsWith("[") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+function listenError(address: string, err: Error): ListenError {
+  const text = err.message;
+  if (/EADDRINUSE|address already in use/i.test(text)) {
+    return new ListenError(`cannot listen on ${address}: address already in use`, "EADDRINUSE", address, err);
+  }
+  if (/EACCES|permission denied/i.test(text)) {
+    return new ListenError(`cannot listen on ${address}: permission denied`, "EACCES", address, err);
+  }
+  if (/EADDRNOTAVAIL|ENOTFOUND|Name resolution failed/i.test(text)) {
+    return new ListenError(
+      `cannot listen on ${address}: address not available`,
+      "EADDRNOTAVAIL",
+      address,
+      err,
+    );
+  }
+  const first = text.split("\n")[0] ?? text;
+  return new ListenError(`cannot listen on ${address}: ${first}`, "LISTEN_FAILED", address, err);
+}
+
+/**
+ * Send grpc-js's own log output (normally raw lines on stderr) to the structured logger at debug level.
+ * Whatever matters also surfaces as a call error or a ListenError; this keeps startup failures to one line.
+ * Process-global (grpc-js has one logger); createGrpcServer calls it.
+ */
+export function routeGrpcJsLogs(logger: Pick<Logger, "debug">): void {
+  const write = (...args: unknown[]) => logger.debug({ component: "grpc-js" }, args.map(String).join(" "));
+  setLogger({ error: write, info: write, debug: write });
+}
+
+export function createGrpcServer(options: CreateGrpcServerOptions): GrpcServer {
+  const { logger } = options;
+  routeGrpcJsLogs(logger);
+  const limits = options.limits ?? {};
+  const ka = options.keepalive ?? {};
+  const serverOptions: ServerOptions = {
+    ...(limits.maxReceiveMessageLength !== undefined && {
+      "grpc.max_receive_message_length": limits.maxReceiveMessageLength,
+    }),
+    ...(limits.maxSendMessageLength !== undefined && {
+      "grpc.max_send_message_length": limits.maxSendMessageLength,
+    }),
+    ...(ka.timeMs !== undefined && { "grpc.keepalive_time_ms": ka.timeMs }),
+    ...(ka.timeoutMs !== undefined && { "grpc.keepalive_timeout_ms": ka.timeoutMs }),
+    "grpc.http2.min_ping_interval_without_data_ms": ka.minPingIntervalMs ?? 10_000,
+    ...(ka.maxConnectionIdleMs !== undefined && { "grpc.max_connection_idle_ms": ka.maxConnectionIdleMs }),
+    ...(ka.maxConnectionAgeMs !== undefined && { "grpc.max_connection_age_ms": ka.maxConnectionAgeMs }),
+    ...(ka.maxConnectionAgeGraceMs !== undefined && {
+      "grpc.max_connection_age_grace_ms": ka.maxConnectionAgeGraceMs,
+    }),
+    ...options.serverOptions,
+  };
+  const server = new Server(serverOptions);
+  const shutdownController = new AbortController();
+  const interceptors = [
+    ...(options.errorInterceptor === false ? [] : [createErrorInterceptor({ logger })]),
+    ...(options.interceptors ?? []),
+  ];
+  const adapterOptions = {
+    interceptors,
+    contextValues: options.contextValues,
+    maxDeadlineMs: options.maxDeadlineMs,
+    shutdownSignal: shutdownController.signal,
+    onUnexpectedError: (err: unknown, ctx: { service: DescService; method: { name: string } }) =>
+      logger.error({ err, rpc: `${ctx.service.typeName}/${ctx.method.name}` }, "unhandled error in RPC"),
+  };
+
+  const health = options.health === false ? undefined : (options.health ?? new HealthRegistry());
+  const all: ServiceRegistration[] = [...options.services];
+  if (health !== undefined) all.push({ service: Health, impl: createHealthService(health) });
+  for (const { service, impl } of all) {
+    const adapted = adaptService(service, impl as Partial<ServiceImpl<DescService>>, adapterOptions);
+    server.addService(adapted.definition, adapted.implementation);
+    // Known to health as SERVING unless the caller already set a status for it (e.g. NOT_SERVING while warming up).
+    if (health !== undefined && service !== Health && health.getStatus(service.typeName) === undefined) {
+      health.setStatus(service.typeName, ServingStatus.SERVING);
+    }
+  }
+  if (options.reflection !== false)
+    addReflection(
+      server,
+      all.map((s) => s.service),
+    );
+
+  let listening: string | undefined;
+  return {
+    server,
+    health,
+    listen(host, port) {
+      const address = formatAddress(host, port);
+      return new Promise((resolve, reject) => {
+        server.bindAsync(address, ServerCredentials.createInsecure(), (err, boundPort) => {
+          if (err) {
+            reject(listenError(address, err));
+            return;
+          }
+          listening = formatAddress(host, boundPort);
+          logger.info({ address: listening }, "gRPC server listening");
+          resolve({ port: boundPort, address: listening });
+        });
+      });
+    },
+    shutdown(graceMs) {
+      health?.shutdown();
+      return new Promise((resolve) => {
+        let settled = false;
+        const timer = setTimeout(() => {
+          if (settled) return;
+          settled = true;
+          logger.warn({ graceMs }, "gRPC drain timed out; cancelling in-flight calls");
+          shutdownController.abort();
+          server.forceShutdown();
+          resolve({ forced: true });
+        }, graceMs);
+        timer.unref();
+        server.tryShutdown(() => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          if (listening !== undefined) logger.info({ address: listening }, "gRPC server stopped");
+          resolve({ forced: false });
+        });
+      });
+    },
+  };
+}
