@@ -107,6 +107,8 @@ export class GrpcHandlerContext implements HandlerContext {
   readonly deadline: number;
   _root: GrpcHandlerContext;
   _opts: GrpcAdapterOptions;
+  /** When the call arrived (epoch ms). */
+  readonly _start = Date.now();
   _reqHeader: Headers | undefined = undefined;
   _resHeader: Headers | undefined = undefined;
   _resTrailer: Headers | undefined = undefined;
@@ -211,7 +213,12 @@ export class GrpcHandlerContext implements HandlerContext {
   }
 
   _cancelReason(): ConnectError {
-    return Date.now() >= deadlineOf(this.call) - 2
+    // A client whose deadline passes sends RST_STREAM, which can arrive before our own copy of the deadline
+    // (counted from when the request reached us) runs out. A cancel that close to the deadline is the
+    // deadline: within 100 ms or a quarter of the call's budget, whichever is larger.
+    const deadline = deadlineOf(this.call);
+    const slack = Math.max(100, (deadline - this._start) / 4);
+    return Number.isFinite(deadline) && Date.now() >= deadline - slack
       ? new ConnectError("deadline exceeded", Code.DeadlineExceeded)
       : new ConnectError("call cancelled by the client", Code.Canceled);
   }

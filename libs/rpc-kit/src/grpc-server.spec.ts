@@ -66,9 +66,8 @@ describe("createGrpcServer", () => {
       .echo({ text: "too slow", delayMs: 30_000 })
       .catch((e: unknown) => ConnectError.from(e));
     await waitFor(() => started > before);
-    const t0 = Date.now();
+    // The handler would sleep 30 s: `forced` proves the grace bound ended it, not the handler.
     expect(await server.shutdown(200)).toEqual({ forced: true });
-    expect(Date.now() - t0).toBeLessThan(2_000);
     const err = await inFlight;
     expect(err).toBeInstanceOf(ConnectError);
     await waitFor(() => abortedBy !== undefined);
@@ -91,12 +90,11 @@ describe("createGrpcServer", () => {
     });
     const { address } = await server.listen("127.0.0.1", 0);
     abortedBy = undefined;
-    const t0 = Date.now();
     const err = await failure(
       createGrpcClient(EchoService, { address }).echo({ text: "capped", delayMs: 10_000 }),
     );
+    // The call set no deadline and the handler sleeps 10 s: only the cap can make it DEADLINE_EXCEEDED.
     expect(err.code).toBe(Code.DeadlineExceeded);
-    expect(Date.now() - t0).toBeLessThan(3_000);
     expect(ConnectError.from(abortedBy).code).toBe(Code.DeadlineExceeded);
     await server.shutdown(500);
   });
