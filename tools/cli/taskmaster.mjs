@@ -31,7 +31,20 @@ const commands = {
         "vitest.shared.ts",
         "turbo.json",
       ]);
-      await turbo(["run", "build", "lint", "test", "--continue", ...args]);
+      const totals = { passed: 0, failed: 0, skipped: 0 };
+      let failure;
+      try {
+        await turbo(["run", "build", "lint", "test", "--continue", ...args], "new-only", (line) =>
+          countTests(line, totals),
+        );
+      } catch (error) {
+        failure = error;
+      }
+      // One plain closing line that any CI reads, summed over every package's Vitest run.
+      process.stdout.write(
+        `tests: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped\n`,
+      );
+      if (failure) throw failure;
       step("all checks passed");
     },
   },
@@ -70,9 +83,34 @@ function step(message) {
   process.stderr.write(`[taskmaster] ${message}\n`);
 }
 
-function exec(cmd, args, options = {}) {
+/** Adds the counts of a Vitest summary line ("Tests  12 passed | 1 skipped (13)") to `totals`. */
+function countTests(line, totals) {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: strips ANSI colour codes
+  const plain = line.replace(/\x1b\[[0-9;]*m/g, "");
+  const match = /^\S*\s+Tests\s+(.*)\(\d+\)\s*$/.exec(plain);
+  if (!match) return;
+  for (const [, n, kind] of match[1].matchAll(/(\d+) (passed|failed|skipped|todo)/g)) {
+    if (kind in totals) totals[kind] += Number(n);
+  }
+}
+
+function exec(cmd, args, options = {}, onLine) {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: root, stdio: "inherit", ...options });
+    const child = spawn(cmd, args, {
+      cwd: root,
+      stdio: onLine ? ["inherit", "pipe", "inherit"] : "inherit",
+      ...options,
+    });
+    if (onLine) {
+      let buffered = "";
+      child.stdout.on("data", (chunk) => {
+        process.stdout.write(chunk);
+        buffered += chunk.toString();
+        const lines = buffered.split("\n");
+        buffered = lines.pop() ?? "";
+        for (const line of lines) onLine(line);
+      });
+    }
     const forward = (signal) => child.kill(signal);
     process.on("SIGINT", forward);
     process.on("SIGTERM", forward);
@@ -90,10 +128,13 @@ function exec(cmd, args, options = {}) {
   });
 }
 
-function turbo(args, logs = "new-only") {
-  return exec(bin("turbo"), [...args, `--output-logs=${logs}`, "--log-order=grouped"], {
-    env: { ...process.env, TURBO_TELEMETRY_DISABLED: "1", DO_NOT_TRACK: "1" },
-  });
+function turbo(args, logs = "new-only", onLine = undefined) {
+  return exec(
+    bin("turbo"),
+    [...args, `--output-logs=${logs}`, "--log-order=grouped"],
+    { env: { ...process.env, TURBO_TELEMETRY_DISABLED: "1", DO_NOT_TRACK: "1" } },
+    onLine,
+  );
 }
 
 async function build() {
