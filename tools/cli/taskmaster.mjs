@@ -34,7 +34,7 @@ const commands = {
       const totals = { passed: 0, failed: 0, skipped: 0 };
       let failure;
       try {
-        await turbo(["run", "build", "lint", "test", "--continue", ...args], "new-only", (line) =>
+        await turbo(["run", "build", "lint", "test", "--continue", ...args], "full", (line) =>
           countTests(line, totals),
         );
       } catch (error) {
