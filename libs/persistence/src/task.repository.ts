@@ -1,9 +1,9 @@
 import { type EntityManager, UniqueConstraintViolationException } from "@mikro-orm/core";
 import { IdempotencyKey } from "./entities/idempotency-key.entity.js";
-import { OutboxEvent } from "./entities/outbox-event.entity.js";
 import { type ITask, Task } from "./entities/task.entity.js";
 import { TaskStatusHistory } from "./entities/task-status-history.entity.js";
 import { newId } from "./ids.js";
+import { recordTaskEvent } from "./task-events.js";
 import type { TaskComplexity, TaskPriority, TaskStatus, TaskType } from "./value-sets.js";
 
 /** A task as a plain object (what the RPC mappers consume). Numeric columns are numbers. */
@@ -358,11 +358,11 @@ export class TaskRepository {
           changedBy: ctx.actor ?? null,
           reason: "created",
         });
-        em.create(OutboxEvent, {
-          aggregateType: "task",
-          aggregateId: id,
-          eventKind: "task.created",
-          payload: {
+        recordTaskEvent(
+          em,
+          id,
+          "task.created",
+          {
             id,
             title: task.title,
             status: task.status,
@@ -373,10 +373,8 @@ export class TaskRepository {
             epicId: epicId ?? null,
             sprintId: sprintId ?? null,
           },
-          actor: ctx.actor ?? null,
-          requestId: ctx.requestId ?? null,
-          traceId: ctx.traceId ?? null,
-        });
+          ctx,
+        );
         if (ctx.requestId) {
           em.create(IdempotencyKey, { scope: CREATE_SCOPE, requestId: ctx.requestId, resourceId: id });
         }
