@@ -64,6 +64,14 @@ const commands = {
       await exec(process.execPath, [join(root, "tools/db/dist/db.js"), ...args]);
     },
   },
+  bench: {
+    summary:
+      "Benchmarks: TaskService vs a bare grpc-js + raw pg floor in the same run; './taskmaster bench --help'",
+    run: async (args) => {
+      await build();
+      await exec(process.execPath, [join(root, "tools/bench/dist/bench.js"), ...args]);
+    },
+  },
   help: { summary: "Show this help", run: async () => help() },
 };
 

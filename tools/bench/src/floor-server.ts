@@ -1,0 +1,125 @@
+#!/usr/bin/env node
+/**
+ * The floor the benchmarks compare against: a bare grpc-js server whose handlers run the same SQL as the
+ * task service with raw `pg` named (prepared) statements, and encode the same response messages. No
+ * framework, no ORM, no validation beyond parsing the id: what the service costs is measured against this.
+ *
+ * Env: DATABASE_URL, PORT (0 = any; the bound port is printed as `listening <port>`), POOL_MAX.
+ */
+import { create, type DescMessage, type DescMethod, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { Server, ServerCredentials, type ServerUnaryCall, type sendUnaryData, status } from "@grpc/grpc-js";
+import { newId } from "@taskmaster/persistence/ids";
+import { TASK_SELECT_LIST, taskRowFromDb } from "@taskmaster/persistence/task.repository";
+import {
+  CreateTaskResponseSchema,
+  GetTaskResponseSchema,
+  ListTasksResponseSchema,
+  TaskService,
+} from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
+import { taskToMessage } from "@taskmaster/task-service/task.mapper";
+import pg from "pg";
+
+const pool = new pg.Pool({
+  connectionString: process.env.DATABASE_URL,
+  max: Number(process.env.POOL_MAX ?? 10),
+});
+const columns = TASK_SELECT_LIST.replaceAll("t.", "");
+
+type Handler = (request: unknown) => Promise<unknown>;
+
+const handlers: Record<string, Handler> = {
+  async GetTask(request) {
+    const id = (request as { name: string }).name.slice("tasks/".length);
+    const result = await pool.query({
+      name: "floor_get_task",
+      text: `select ${TASK_SELECT_LIST} from tasks t where t.id = $1 and t.deleted_at is null`,
+      values: [id],
+    });
+    const row = result.rows[0];
+    if (!row) throw Object.assign(new Error("not found"), { code: status.NOT_FOUND });
+    return create(GetTaskResponseSchema, { task: taskToMessage(taskRowFromDb(row)) });
+  },
+
+  async CreateTask(request) {
+    const task = (request as { task?: { title: string } }).task;
+    const id = newId();
+    const client = await pool.connect();
+    try {
+      await client.query("begin");
+      const inserted = await client.query({
+        name: "floor_insert_task",
+        text: `insert into tasks (id, title) values ($1, $2) returning ${columns}`,
+        values: [id, task?.title ?? ""],
+      });
+      await client.query({
+        name: "floor_insert_history",
+        text: "insert into task_status_history (id, task_id, from_status, to_status, reason) values ($1, $2, null, 'pending', 'created')",
+        values: [newId(), id],
+      });
+      await client.query({
+        name: "floor_insert_outbox",
+        text: "insert into outbox_events (aggregate_type, aggregate_id, event_kind, payload) values ('task', $1, 'task.created', $2)",
+        values: [id, JSON.stringify({ id })],
+      });
+      await client.query("commit");
+      return create(CreateTaskResponseSchema, { task: taskToMessage(taskRowFromDb(inserted.rows[0])) });
+    } catch (error) {
+      await client.query("rollback");
+      throw error;
+    } finally {
+      client.release();
+    }
+  },
+
+  async ListTasks(request) {
+    const { pageSize } = request as { pageSize: number };
+    const result = await pool.query({
+      name: "floor_list_tasks",
+      text: `select ${TASK_SELECT_LIST} from tasks t
+             where t.deleted_at is null and t.status = $1 and t.priority = $2
+             order by t.created_at desc, t.id desc limit $3`,
+      values: ["in_progress", "high", (pageSize || 50) + 1],
+    });
+    const rows = result.rows.slice(0, pageSize || 50);
+    return create(ListTasksResponseSchema, { tasks: rows.map((r) => taskToMessage(taskRowFromDb(r))) });
+  },
+};
+
+const server = new Server();
+const definition: Record<string, unknown> = {};
+const implementation: Record<string, unknown> = {};
+for (const method of TaskService.methods as readonly DescMethod[]) {
+  const handler = handlers[method.name];
+  if (!handler || method.methodKind !== "unary") continue;
+  const input = method.input as DescMessage;
+  const output = method.output as DescMessage;
+  definition[method.name] = {
+    path: `/${TaskService.typeName}/${method.name}`,
+    requestStream: false,
+    responseStream: false,
+    requestDeserialize: (bytes: Buffer) => fromBinary(input, bytes),
+    responseSerialize: (message: Parameters<typeof toBinary>[1]) => Buffer.from(toBinary(output, message)),
+  };
+  implementation[method.name] = (
+    call: ServerUnaryCall<unknown, unknown>,
+    callback: sendUnaryData<unknown>,
+  ) => {
+    handler(call.request).then(
+      (response) => callback(null, response),
+      (error: { code?: number; message: string }) =>
+        callback({ code: error.code ?? status.INTERNAL, details: error.message }),
+    );
+  };
+}
+// biome-ignore lint/suspicious/noExplicitAny: grpc-js' ServiceDefinition generics do not fit a runtime-built table
+server.addService(definition as any, implementation as any);
+server.bindAsync(`127.0.0.1:${process.env.PORT ?? 0}`, ServerCredentials.createInsecure(), (error, port) => {
+  if (error) {
+    process.stderr.write(`floor: ${error.message}\n`);
+    process.exit(1);
+  }
+  process.stdout.write(`listening ${port}\n`);
+});
+const stop = () => server.tryShutdown(() => void pool.end().then(() => process.exit(0)));
+process.on("SIGTERM", stop);
+process.on("SIGINT", stop);

@@ -1,0 +1,60 @@
+/** The benchmarked operations: method path, pre-encoded requests, and the target ratio from the issue. */
+import { create, toBinary } from "@bufbuild/protobuf";
+import {
+  CreateTaskRequestSchema,
+  GetTaskRequestSchema,
+  ListTasksRequestSchema,
+  TaskService,
+} from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
+
+export interface Operation {
+  readonly name: string;
+  readonly path: string;
+  readonly requests: Uint8Array[];
+  /** Minimum service/floor ratio we aim for. */
+  readonly target?: number;
+  /** Whether the floor server implements it (otherwise only the service is measured). */
+  readonly hasFloor: boolean;
+}
+
+const path = (method: string) => `/${TaskService.typeName}/${method}`;
+
+export function operations(ids: readonly string[]): Operation[] {
+  return [
+    {
+      name: "GetTask",
+      path: path("GetTask"),
+      requests: ids.map((id) =>
+        toBinary(GetTaskRequestSchema, create(GetTaskRequestSchema, { name: `tasks/${id}` })),
+      ),
+      target: 0.7,
+      hasFloor: true,
+    },
+    {
+      name: "CreateTask",
+      path: path("CreateTask"),
+      requests: Array.from({ length: 64 }, (_, i) =>
+        toBinary(
+          CreateTaskRequestSchema,
+          create(CreateTaskRequestSchema, { task: { title: `Benchmark task number ${i}` } }),
+        ),
+      ),
+      target: 0.6,
+      hasFloor: true,
+    },
+    {
+      name: "ListTasks(filter)",
+      path: path("ListTasks"),
+      requests: [
+        toBinary(
+          ListTasksRequestSchema,
+          create(ListTasksRequestSchema, {
+            filter: "status = IN_PROGRESS AND priority = HIGH",
+            pageSize: 50,
+          }),
+        ),
+      ],
+      hasFloor: true,
+    },
+  ];
+}
