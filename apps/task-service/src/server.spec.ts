@@ -9,6 +9,7 @@ import type { MikroORM } from "@mikro-orm/postgresql";
 import { initOrm } from "@taskmaster/persistence/orm-config";
 import { Health, HealthCheckResponse_ServingStatus } from "@taskmaster/proto/gen/grpc/health/v1/health_pb";
 import { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
+import { TemplateService } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
 import type { GrpcServer } from "@taskmaster/rpc-kit/grpc-server";
 import { createLogger } from "@taskmaster/telemetry/logger";
 import { createTestDatabase, type TestDatabase } from "@taskmaster/testing/test-database";
@@ -66,9 +67,9 @@ describe("task service server", () => {
     expect(health.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
   });
 
-  it("answers RPCs that are not implemented yet with UNIMPLEMENTED", async () => {
-    const client = createClient(TaskService, transport());
-    const error = await failure(client.deleteTask({ name: "tasks/0190a0b0-0000-7000-8000-000000000000" }));
+  it("answers calls to a service it does not serve with UNIMPLEMENTED", async () => {
+    const client = createClient(TemplateService, transport());
+    const error = await failure(client.listTemplates({}));
     expect(Code[error.code]).toBe(Code[Code.Unimplemented]);
   });
 

@@ -6,14 +6,44 @@ import { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_servi
 import { createGrpcServer, type GrpcServer, serviceRegistration } from "@taskmaster/rpc-kit/grpc-server";
 import { databaseHealth } from "@taskmaster/service-runtime/database-health";
 import type { ServiceDeps } from "@taskmaster/service-runtime/database-service";
+import { createPlanningHandlers } from "./planning.handlers.js";
+import { createRelationshipHandlers } from "./relationship.handlers.js";
+import { createAttachmentHandlers } from "./attachment.handlers.js";
+import { createSearchHandlers } from "./search.handlers.js";
 import { createTaskHandlers } from "./task.handlers.js";
+import { createWatchHandlers } from "./watch.handlers.js";
+import { createWorkQueueHandlers } from "./work-queue.handlers.js";
+import { createWorkflowHandlers } from "./workflow.handlers.js";
+import { createCommentHandlers } from "./comment.handlers.js";
+import { createTimeLogHandlers } from "./time-log.handlers.js";
+import { createReleaseHandlers } from "./release.handlers.js";
+import { createMilestoneHandlers } from "./milestone.handlers.js";
+import type { StatusTransitionTable } from "./status-transitions.js";
 
 export type TaskServerDeps = Pick<ServiceDeps, "orm" | "logger"> &
-  Partial<Pick<ServiceDeps, "limits" | "maxDeadlineMs">>;
+  Partial<Pick<ServiceDeps, "limits" | "maxDeadlineMs">> & {
+    /** Content-addressed attachment store directory (default `.data/attachments`). */
+    readonly attachmentDir?: string | undefined;
+    /** Attachment size limit in bytes (default 25 MiB). */
+    readonly attachmentMaxBytes?: number | undefined;
+    /** Status transition table override (object or JSON); default env TASK_STATUS_TRANSITIONS, else built-in. */
+    readonly statusTransitions?: StatusTransitionTable | string | undefined;
+  };
 
 export function createServer(deps: TaskServerDeps): GrpcServer {
   const slices = [
     createTaskHandlers(deps),
+    createRelationshipHandlers(deps),
+    createPlanningHandlers(deps),
+    createAttachmentHandlers(deps),
+    createSearchHandlers(deps),
+    createWorkQueueHandlers(deps),
+    createWatchHandlers(deps),
+    createWorkflowHandlers(deps),
+    createCommentHandlers(deps),
+    createTimeLogHandlers(deps),
+    createReleaseHandlers(deps),
+    createMilestoneHandlers(deps),
     // one line per resource's handler factory
   ];
   return createGrpcServer({

@@ -12,7 +12,8 @@ import { type Client, Code, ConnectError, createClient } from "@connectrpc/conne
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import { initOrm } from "@taskmaster/persistence/orm-config";
-import { BadRequestSchema } from "@taskmaster/proto/gen/google/rpc/error_details_pb";
+import { BadRequestSchema, ErrorInfoSchema } from "@taskmaster/proto/gen/google/rpc/error_details_pb";
+import { CycleDetailSchema } from "@taskmaster/proto/gen/taskmaster/common/v1/errors_pb";
 import {
   type Task,
   TaskComplexity,
@@ -272,7 +273,17 @@ describe("CreateTask / GetTask: good paths", () => {
   it("writes nothing with validate_only, and still validates", async () => {
     const who = marker("dry");
     const taskId = randomUUID();
-    await client.createTask({ task: { title: "Dry run only", assignedTo: who }, taskId, validateOnly: true });
+    const dry = await client.createTask({
+      task: { title: "  Dry run only  ", assignedTo: who },
+      taskId,
+      validateOnly: true,
+    });
+    // The response is the task as it would be created.
+    expect(dry.task?.name).toBe(`tasks/${taskId}`);
+    expect(dry.task?.title).toBe("Dry run only");
+    expect(dry.task?.status).toBe(TaskStatus.PENDING);
+    expect(dry.task?.priority).toBe(TaskPriority.MEDIUM);
+    expect(dry.task?.testCoverageTarget).toBe(80);
     expect(await countAssigned(who)).toBe(0);
     await expectError(client.getTask({ name: `tasks/${taskId}` }), Code.NotFound);
     await expectError(
@@ -595,12 +606,38 @@ describe("CreateTask: bad paths", () => {
     }
   });
 
-  // KNOWN GAP: the contract says external_id / github urls / linear id / jira key are "unique when set",
-  // but no migration adds unique indexes, so a duplicate is silently accepted. Enable once they exist.
-  it.skip("rejects a taken external reference with ALREADY_EXISTS, not INTERNAL", async () => {
-    const jiraKey = `DUP-${unique()}`;
-    await createTask({ title: "First with the key", jiraKey });
-    await expectError(createTask({ title: "Second with the key", jiraKey }), Code.AlreadyExists);
+  it("rejects a taken external reference with ALREADY_EXISTS naming the field, not INTERNAL", async () => {
+    const n = unique();
+    const refs = {
+      jiraKey: `DUP-${n}`,
+      externalId: `dup-ext-${n}`,
+      githubIssueUrl: `https://github.com/o/r/issues/${n}`,
+      githubPrUrl: `https://github.com/o/r/pull/${n}`,
+      linearIssueId: `DUP-${n}`,
+    };
+    const first = await createTask({ title: "First with the refs", ...refs });
+    for (const [key, field] of [
+      ["jiraKey", "jira_key"],
+      ["externalId", "external_id"],
+      ["githubIssueUrl", "github_issue_url"],
+      ["githubPrUrl", "github_pr_url"],
+      ["linearIssueId", "linear_issue_id"],
+    ] as const) {
+      const error = await expectError(
+        createTask({ title: "Second with a ref", [key]: refs[key] }),
+        Code.AlreadyExists,
+      );
+      expect(error.rawMessage).toContain(field);
+      // validate_only reports the same without writing.
+      await expectError(
+        client.createTask({ task: { title: "Dry run with a ref", [key]: refs[key] }, validateOnly: true }),
+        Code.AlreadyExists,
+      );
+    }
+    // Once the holder is deleted, the references are free again.
+    await client.deleteTask({ name: first.name });
+    const second = await createTask({ title: "Second after delete", ...refs });
+    expect(second.jiraKey).toBe(refs.jiraKey);
   });
 
   it("rejects over-long strings with a field violation", async () => {
@@ -747,7 +784,7 @@ describe("ListTasks", () => {
     ["status =", 9],
     ["status IN_PROGRESS", 8],
     ["status = IN_PROGRESS AND", 25],
-    ["status = IN_PROGRESS OR priority = HIGH", 22],
+    ["(status = IN_PROGRESS", 22],
     ['assigned_to = "unterminated', 15],
     ["status = IN_PROGRESS;", 21],
     ["status = NOPE", 10],
@@ -804,5 +841,839 @@ describe("ListTasks", () => {
       Code.InvalidArgument,
       ["filter"],
     );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// UpdateTask, DeleteTask, UndeleteTask, BatchGetTasks, LookupTask, BatchCreateTasks, hierarchy, filters
+
+async function sql(text: string, params: unknown[] = []): Promise<Record<string, unknown>[]> {
+  return orm.em.fork().getConnection().execute(text, params, "all");
+}
+
+async function eventCount(task: Task, kind: string): Promise<number> {
+  const rows = await sql(
+    "select count(*)::int as n from outbox_events where aggregate_id = ? and event_kind = ?",
+    [task.uid, kind],
+  );
+  return Number(rows[0]?.n);
+}
+
+function reasonOf(error: ConnectError): string | undefined {
+  return error.findDetails(ErrorInfoSchema)[0]?.reason;
+}
+
+const mask = (...paths: string[]) => ({ paths });
+
+describe("UpdateTask", () => {
+  it("updates only the masked fields, bumps the etag and records an event", async () => {
+    const who = marker("upd");
+    const task = await createTask({
+      title: "Before the update",
+      description: "keep me",
+      assignedTo: who,
+      storyPoints: 3,
+    });
+    const res = await client.updateTask({
+      task: {
+        name: task.name,
+        title: "  After the update  ",
+        storyPoints: 8,
+        description: "ignored: not masked",
+      },
+      updateMask: mask("title", "story_points"),
+    });
+    const updated = res.task as Task;
+    expect(updated.title).toBe("After the update");
+    expect(updated.storyPoints).toBe(8);
+    expect(updated.description).toBe("keep me");
+    expect(updated.etag).not.toBe(task.etag);
+    expect(updated.createTime).toEqual(task.createTime);
+    expect((await client.getTask({ name: task.name })).task).toEqual(updated);
+    expect(await eventCount(task, "task.updated")).toBe(1);
+  });
+
+  it("clears a masked field that is absent and resets everything with '*'", async () => {
+    const task = await createTask({
+      title: "Full of values",
+      description: "some text",
+      priority: TaskPriority.CRITICAL,
+      labels: ["a"],
+      metadata: { k: 1 },
+      status: TaskStatus.READY,
+    });
+    const cleared = (
+      await client.updateTask({ task: { name: task.name }, updateMask: mask("description", "labels") })
+    ).task as Task;
+    expect(cleared.description).toBe("");
+    expect(cleared.labels).toEqual([]);
+    expect(cleared.priority).toBe(TaskPriority.CRITICAL);
+    const all = (
+      await client.updateTask({ task: { name: task.name, title: "Only a title now" }, updateMask: mask("*") })
+    ).task as Task;
+    expect(all.title).toBe("Only a title now");
+    expect(all.priority).toBe(TaskPriority.MEDIUM);
+    expect(all.metadata).toEqual({});
+    expect(all.testCoverageTarget).toBe(80);
+    // '*' never touches status or parent.
+    expect(all.status).toBe(TaskStatus.READY);
+  });
+
+  it("stores SQL metacharacters and unicode verbatim", async () => {
+    const task = await createTask({ title: "Plain title" });
+    const title = "Robert'); DROP TABLE tasks; -- 🚀 שלום ?? $1 \\";
+    const metadata = { "we'ird": "va'lue ? $1", nested: { emoji: "👩‍👩‍👧" } };
+    const updated = (
+      await client.updateTask({
+        task: { name: task.name, title, metadata, tags: ["it's", "?"] },
+        updateMask: mask("title", "metadata", "tags"),
+      })
+    ).task as Task;
+    expect(updated.title).toBe(title);
+    expect(updated.metadata).toEqual(metadata);
+    expect((await client.getTask({ name: task.name })).task?.tags).toEqual(["it's", "?"]);
+  });
+
+  it.each([
+    [["status"], "FIELD_NOT_UPDATABLE"],
+    [["parent"], "FIELD_NOT_UPDATABLE"],
+    [["create_time"], "FIELD_OUTPUT_ONLY"],
+    [["actual_hours"], "FIELD_OUTPUT_ONLY"],
+    [["etag"], "FIELD_OUTPUT_ONLY"],
+    [["colour"], "UNKNOWN_FIELD"],
+    [[], "REQUIRED"],
+    [["*", "title"], "INVALID_MASK"],
+  ])("rejects update_mask %j", async (paths, reason) => {
+    const task = await createTask({ title: "Mask victim" });
+    const error = await expectError(
+      client.updateTask({ task: { name: task.name, title: "Another title" }, updateMask: { paths } }),
+      Code.InvalidArgument,
+      ["update_mask"],
+    );
+    expect(error.findDetails(BadRequestSchema)[0]?.fieldViolations[0]?.reason).toBe(reason);
+  });
+
+  it("validates only the masked values and names them", async () => {
+    const task = await createTask({ title: "Validated update" });
+    await expectError(
+      client.updateTask({
+        task: { name: task.name, title: "abc", storyPoints: 101, priority: 42 as TaskPriority },
+        updateMask: mask("title", "story_points", "priority"),
+      }),
+      Code.InvalidArgument,
+      ["task.title", "task.story_points", "task.priority"],
+    );
+    // An invalid value outside the mask is ignored.
+    await client.updateTask({
+      task: { name: task.name, title: "abc", summary: "fine" },
+      updateMask: mask("summary"),
+    });
+    await expectError(
+      client.updateTask({
+        task: { name: task.name, summary: "x".repeat(2001) },
+        updateMask: mask("summary"),
+      }),
+      Code.InvalidArgument,
+      ["task.summary"],
+    );
+  });
+
+  it("rejects bad names, unknown and deleted tasks, and a non-epic epic", async () => {
+    await expectError(client.updateTask({ updateMask: mask("title") }), Code.InvalidArgument, ["task"]);
+    await expectError(
+      client.updateTask({ task: { name: "tasks/nope", title: "Valid title" }, updateMask: mask("title") }),
+      Code.InvalidArgument,
+      ["task.name"],
+    );
+    await expectError(
+      client.updateTask({
+        task: { name: `tasks/${randomUUID()}`, title: "Valid title" },
+        updateMask: mask("title"),
+      }),
+      Code.NotFound,
+    );
+    const gone = await createTask({ title: "Soon deleted" });
+    await client.deleteTask({ name: gone.name });
+    await expectError(
+      client.updateTask({ task: { name: gone.name, title: "Valid title" }, updateMask: mask("title") }),
+      Code.NotFound,
+    );
+    const notEpic = await createTask({ title: "Just a task" });
+    await expectError(
+      client.updateTask({ task: { name: gone.name, epic: notEpic.name }, updateMask: mask("epic") }),
+      Code.InvalidArgument,
+      ["task.epic"],
+    );
+  });
+
+  it("refuses a stale etag with ABORTED and a malformed one with INVALID_ARGUMENT", async () => {
+    const task = await createTask({ title: "Etag holder" });
+    await client.updateTask({
+      task: { name: task.name, title: "First change", etag: task.etag },
+      updateMask: mask("title"),
+    });
+    const error = await expectError(
+      client.updateTask({
+        task: { name: task.name, title: "Second change", etag: task.etag },
+        updateMask: mask("title"),
+      }),
+      Code.Aborted,
+    );
+    expect(reasonOf(error)).toBe("STALE_ETAG");
+    await expectError(
+      client.updateTask({
+        task: { name: task.name, title: "Third change", etag: "v1" },
+        updateMask: mask("title"),
+      }),
+      Code.InvalidArgument,
+      ["task.etag"],
+    );
+    expect((await client.getTask({ name: task.name })).task?.title).toBe("First change");
+  });
+
+  it("lets exactly one of two concurrent writers with the same etag win", async () => {
+    const task = await createTask({ title: "Contended task" });
+    const results = await Promise.allSettled(
+      ["Writer A wins", "Writer B wins"].map((title) =>
+        client.updateTask({ task: { name: task.name, title, etag: task.etag }, updateMask: mask("title") }),
+      ),
+    );
+    const won = results.filter((r) => r.status === "fulfilled");
+    const lost = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+    expect(won).toHaveLength(1);
+    expect(lost).toHaveLength(1);
+    expect(Code[(lost[0] as PromiseRejectedResult).reason.code]).toBe(Code[Code.Aborted]);
+    const final = (await client.getTask({ name: task.name })).task as Task;
+    expect(final.title).toBe((won[0] as PromiseFulfilledResult<{ task: Task }>).value.task.title);
+    expect(final.etag).toBe('W/"2"');
+  });
+
+  it("writes nothing with validate_only", async () => {
+    const task = await createTask({ title: "Dry update" });
+    const res = await client.updateTask({
+      task: { name: task.name, title: "Would be this" },
+      updateMask: mask("title"),
+      validateOnly: true,
+    });
+    expect(res.task?.title).toBe("Would be this");
+    expect((await client.getTask({ name: task.name })).task).toEqual(task);
+  });
+
+  it("keeps the type hierarchy when the type changes", async () => {
+    const epic = await createTask({ title: "Typed epic", type: TaskType.EPIC });
+    const story = await createTask({ title: "Typed story", type: TaskType.STORY, parent: epic.name });
+    // The epic has a story child: it cannot become a plain task.
+    const error = await expectError(
+      client.updateTask({ task: { name: epic.name, type: TaskType.TASK }, updateMask: mask("type") }),
+      Code.FailedPrecondition,
+    );
+    expect(reasonOf(error)).toBe("TYPE_HIERARCHY");
+    const ok = await client.updateTask({
+      task: { name: story.name, type: TaskType.FEATURE },
+      updateMask: mask("type"),
+    });
+    expect(ok.task?.type).toBe(TaskType.FEATURE);
+  });
+
+  it("refuses a taken external reference with ALREADY_EXISTS naming the field", async () => {
+    const key = `UPD-${unique()}`;
+    await createTask({ title: "Holds the key", jiraKey: key });
+    const other = await createTask({ title: "Wants the key" });
+    const error = await expectError(
+      client.updateTask({ task: { name: other.name, jiraKey: key }, updateMask: mask("jira_key") }),
+      Code.AlreadyExists,
+    );
+    expect(error.rawMessage).toContain("jira_key");
+  });
+});
+
+describe("DeleteTask / UndeleteTask", () => {
+  it("soft-deletes a leaf: Get still returns it with delete_time, List hides it unless show_deleted", async () => {
+    const who = marker("del");
+    const task = await createTask({ title: "Delete me softly", assignedTo: who });
+    const deleted = (await client.deleteTask({ name: task.name, etag: task.etag })).task as Task;
+    expect(deleted.deleteTime).toBeDefined();
+    expect((await client.getTask({ name: task.name })).task?.deleteTime).toBeDefined();
+    expect(await countAssigned(who)).toBe(0);
+    const shown = await client.listTasks({ filter: `assigned_to = "${who}"`, showDeleted: true });
+    expect(shown.tasks.map((t) => t.name)).toEqual([task.name]);
+    expect(await eventCount(task, "task.deleted")).toBe(1);
+    // Deleting again: NOT_FOUND.
+    await expectError(client.deleteTask({ name: task.name }), Code.NotFound);
+  });
+
+  it("refuses a task with live children unless cascade, and cascade deletes the subtree", async () => {
+    const root = await createTask({ title: "Cascade root" });
+    const child = await createTask({ title: "Cascade child", parent: root.name });
+    const grandchild = await createTask({ title: "Cascade grandchild", parent: child.name });
+    const error = await expectError(client.deleteTask({ name: root.name }), Code.FailedPrecondition);
+    expect(reasonOf(error)).toBe("HAS_DEPENDANTS");
+    await client.deleteTask({ name: root.name, cascade: true });
+    for (const t of [root, child, grandchild]) {
+      expect((await client.getTask({ name: t.name })).task?.deleteTime).toBeDefined();
+    }
+  });
+
+  it("undeletes the cascade-deleted subtree but not children deleted on their own before", async () => {
+    const root = await createTask({ title: "Undelete root" });
+    const early = await createTask({ title: "Deleted earlier", parent: root.name });
+    const child = await createTask({ title: "Deleted with root", parent: root.name });
+    const grandchild = await createTask({ title: "Deleted with root too", parent: child.name });
+    await client.deleteTask({ name: early.name });
+    const deleted = (await client.deleteTask({ name: root.name, cascade: true })).task as Task;
+    await expectError(client.undeleteTask({ name: child.name }), Code.FailedPrecondition);
+    await expectError(client.undeleteTask({ name: root.name, etag: root.etag }), Code.Aborted);
+    const restored = (await client.undeleteTask({ name: root.name, etag: deleted.etag })).task as Task;
+    expect(restored.deleteTime).toBeUndefined();
+    expect((await client.getTask({ name: child.name })).task?.deleteTime).toBeUndefined();
+    expect((await client.getTask({ name: grandchild.name })).task?.deleteTime).toBeUndefined();
+    expect((await client.getTask({ name: early.name })).task?.deleteTime).toBeDefined();
+    expect(await eventCount(grandchild, "task.undeleted")).toBe(1);
+    const error = await expectError(client.undeleteTask({ name: root.name }), Code.FailedPrecondition);
+    expect(reasonOf(error)).toBe("NOT_DELETED");
+  });
+
+  it("validates names and etags, NOT_FOUND for unknown, ABORTED for stale, and honours validate_only", async () => {
+    await expectError(client.deleteTask({ name: "" }), Code.InvalidArgument, ["name"]);
+    await expectError(client.deleteTask({ name: "tasks/1; drop table tasks" }), Code.InvalidArgument, [
+      "name",
+    ]);
+    await expectError(
+      client.deleteTask({ name: `tasks/${randomUUID()}`, etag: "nope" }),
+      Code.InvalidArgument,
+      ["etag"],
+    );
+    await expectError(client.deleteTask({ name: `tasks/${randomUUID()}` }), Code.NotFound);
+    await expectError(client.undeleteTask({ name: `tasks/${randomUUID()}` }), Code.NotFound);
+    await expectError(client.undeleteTask({ name: "tasks/x" }), Code.InvalidArgument, ["name"]);
+    const task = await createTask({ title: "Stale delete" });
+    await expectError(client.deleteTask({ name: task.name, etag: 'W/"7"' }), Code.Aborted);
+    const dry = await client.deleteTask({ name: task.name, validateOnly: true });
+    expect(dry.task?.name).toBe(task.name);
+    expect((await client.getTask({ name: task.name })).task?.deleteTime).toBeUndefined();
+  });
+});
+
+describe("BatchGetTasks", () => {
+  it("returns tasks in request order, duplicates twice, deleted ones too", async () => {
+    const a = await createTask({ title: "Batch get A" });
+    const b = await createTask({ title: "Batch get B" });
+    await client.deleteTask({ name: b.name });
+    const res = await client.batchGetTasks({ names: [b.name, a.name, `tasks/${a.uid.toUpperCase()}`] });
+    expect(res.tasks.map((t) => t.name)).toEqual([b.name, a.name, a.name]);
+  });
+
+  it("is NOT_FOUND if any is missing and validates every name", async () => {
+    const a = await createTask({ title: "Batch get present" });
+    const missing = `tasks/${randomUUID()}`;
+    const error = await expectError(client.batchGetTasks({ names: [a.name, missing] }), Code.NotFound);
+    expect(error.rawMessage).toContain(missing);
+    await expectError(client.batchGetTasks({ names: [] }), Code.InvalidArgument, ["names"]);
+    await expectError(client.batchGetTasks({ names: [a.name, "tasks/'--"] }), Code.InvalidArgument, [
+      "names[1]",
+    ]);
+    await expectError(client.batchGetTasks({ names: Array(1001).fill(a.name) }), Code.InvalidArgument, [
+      "names",
+    ]);
+  });
+});
+
+describe("LookupTask", () => {
+  it("finds a live task by each kind of external reference", async () => {
+    const n = unique();
+    const task = await createTask({
+      title: "Lookup target",
+      externalId: `ext ' "quoted" ${n} ✓`,
+      githubIssueUrl: `https://github.com/acme/app/issues/${n}`,
+      githubPrUrl: `https://github.com/acme/app/pull/${n}`,
+      linearIssueId: `LIN-${n}`,
+      jiraKey: `JIRA_X-${n}`,
+    });
+    for (const reference of [
+      { case: "externalId", value: task.externalId },
+      { case: "githubIssueUrl", value: task.githubIssueUrl },
+      { case: "githubPrUrl", value: task.githubPrUrl },
+      { case: "linearIssueId", value: task.linearIssueId },
+      { case: "jiraKey", value: task.jiraKey },
+    ] as const) {
+      expect((await client.lookupTask({ reference })).task?.name).toBe(task.name);
+    }
+    await client.deleteTask({ name: task.name });
+    await expectError(
+      client.lookupTask({ reference: { case: "jiraKey", value: task.jiraKey } }),
+      Code.NotFound,
+    );
+  });
+
+  it.each([
+    ["githubIssueUrl", "https://github.com/acme/app/pull/1", "github_issue_url"],
+    ["githubPrUrl", "https://evil.example.com/acme/app/pull/1", "github_pr_url"],
+    ["linearIssueId", "eng-1", "linear_issue_id"],
+    ["jiraKey", "P-1' OR '1'='1", "jira_key"],
+    ["externalId", "x".repeat(256), "external_id"],
+    ["externalId", "", "external_id"],
+  ] as const)("rejects a malformed %s", async (kind, value, field) => {
+    await expectError(client.lookupTask({ reference: { case: kind, value } }), Code.InvalidArgument, [field]);
+  });
+
+  it("requires a reference and is NOT_FOUND for an unknown one", async () => {
+    await expectError(client.lookupTask({}), Code.InvalidArgument, ["reference"]);
+    await expectError(
+      client.lookupTask({ reference: { case: "jiraKey", value: `NONE-${unique()}` } }),
+      Code.NotFound,
+    );
+  });
+});
+
+describe("BatchCreateTasks", () => {
+  it("creates in order, letting later items name earlier ones as parent and epic", async () => {
+    const who = marker("batch");
+    const epicId = randomUUID();
+    const storyId = randomUUID();
+    const res = await client.batchCreateTasks({
+      requests: [
+        { taskId: epicId, task: { title: "Batch epic", type: TaskType.EPIC, assignedTo: who } },
+        {
+          taskId: storyId,
+          task: { title: "Batch story", type: TaskType.STORY, parent: `tasks/${epicId}`, assignedTo: who },
+        },
+        { task: { title: "Batch task under story", parent: `tasks/${storyId}`, assignedTo: who } },
+      ],
+    });
+    expect(res.tasks.map((t) => t.title)).toEqual(["Batch epic", "Batch story", "Batch task under story"]);
+    expect(res.tasks[1]?.parent).toBe(`tasks/${epicId}`);
+    // The epic is derived from the nearest EPIC ancestor.
+    expect(res.tasks[1]?.epic).toBe(`tasks/${epicId}`);
+    expect(res.tasks[2]?.epic).toBe(`tasks/${epicId}`);
+    expect(await countAssigned(who)).toBe(3);
+  });
+
+  it("accepts exactly 1000 items", async () => {
+    const who = marker("batch-1000");
+    const res = await client.batchCreateTasks({
+      requests: Array.from({ length: 1000 }, (_v, i) => ({
+        task: { title: `Bulk item ${i}`, assignedTo: who },
+      })),
+    });
+    expect(res.tasks).toHaveLength(1000);
+    expect(res.tasks[999]?.title).toBe("Bulk item 999");
+    expect(await countAssigned(who)).toBe(1000);
+  });
+
+  it("is atomic: one bad item creates nothing", async () => {
+    const who = marker("atomic");
+    const taken = await createTask({ title: "Id already taken" });
+    await expectError(
+      client.batchCreateTasks({
+        requests: [
+          { task: { title: "Would be first", assignedTo: who } },
+          { taskId: taken.uid, task: { title: "Clashes with an id", assignedTo: who } },
+        ],
+      }),
+      Code.AlreadyExists,
+    );
+    expect(await countAssigned(who)).toBe(0);
+  });
+
+  it("reports every invalid item by index, and refuses forward references", async () => {
+    const later = randomUUID();
+    await expectError(
+      client.batchCreateTasks({
+        requests: [
+          { task: { title: "ok title" } },
+          { task: { title: "bad" } },
+          { taskId: "nope", task: { title: "Bad id here" } },
+        ],
+      }),
+      Code.InvalidArgument,
+      ["requests[1].task.title", "requests[2].task_id"],
+    );
+    await expectError(
+      client.batchCreateTasks({
+        requests: [
+          { task: { title: "Names a later item", parent: `tasks/${later}` } },
+          { taskId: later, task: { title: "The later item" } },
+        ],
+      }),
+      Code.InvalidArgument,
+      ["requests[0].task.parent"],
+    );
+    await expectError(client.batchCreateTasks({ requests: [] }), Code.InvalidArgument, ["requests"]);
+    await expectError(
+      client.batchCreateTasks({
+        requests: Array.from({ length: 1001 }, () => ({ task: { title: "Too many" } })),
+      }),
+      Code.InvalidArgument,
+      ["requests"],
+    );
+    await expectError(
+      client.batchCreateTasks({ requests: [{ task: { title: "Fine title" } }], requestId: "x" }),
+      Code.InvalidArgument,
+      ["request_id"],
+    );
+  });
+
+  it("returns the first result for a retried request_id and writes nothing with validate_only", async () => {
+    const who = marker("batch-idem");
+    const requestId = randomUUID();
+    const requests = [
+      { task: { title: "Idempotent one", assignedTo: who } },
+      { task: { title: "Idempotent two", assignedTo: who } },
+    ];
+    const first = await client.batchCreateTasks({ requests, requestId });
+    const again = await client.batchCreateTasks({ requests, requestId });
+    expect(again.tasks).toEqual(first.tasks);
+    expect(await countAssigned(who)).toBe(2);
+    const dry = await client.batchCreateTasks({
+      requests: [{ task: { title: "Dry batch", assignedTo: `${who}-dry` } }],
+      validateOnly: true,
+    });
+    expect(dry.tasks[0]?.title).toBe("Dry batch");
+    expect(await countAssigned(`${who}-dry`)).toBe(0);
+  });
+});
+
+describe("Hierarchy: MoveTask, ListChildTasks, ListTaskAncestors", () => {
+  it("moves a subtree under a new parent and to the root", async () => {
+    const a = await createTask({ title: "Move target A" });
+    const b = await createTask({ title: "Move target B" });
+    const child = await createTask({ title: "Moving child", parent: a.name });
+    await createTask({ title: "Moving grandchild", parent: child.name });
+    const moved = await client.moveTask({ name: child.name, newParent: b.name, etag: child.etag });
+    expect(moved.task?.parent).toBe(b.name);
+    expect(moved.movedDescendantCount).toBe(1);
+    expect((await client.listChildTasks({ parent: a.name })).tasks).toHaveLength(0);
+    expect((await client.listChildTasks({ parent: b.name, recursive: true })).depths).toEqual([1, 2]);
+    expect(await eventCount(child, "task.moved")).toBe(1);
+    const root = await client.moveTask({ name: child.name });
+    expect(root.task?.parent).toBe("");
+    await expectError(
+      client.moveTask({ name: child.name, newParent: b.name, etag: child.etag }),
+      Code.Aborted,
+    );
+  });
+
+  it("refuses cycles with FAILED_PRECONDITION and a CycleDetail naming the path", async () => {
+    const a = await createTask({ title: "Cycle A" });
+    const b = await createTask({ title: "Cycle B", parent: a.name });
+    const c = await createTask({ title: "Cycle C", parent: b.name });
+    const error = await expectError(
+      client.moveTask({ name: a.name, newParent: c.name }),
+      Code.FailedPrecondition,
+    );
+    const detail = error.findDetails(CycleDetailSchema)[0];
+    expect(detail?.path).toEqual([a.name, c.name, b.name, a.name]);
+    expect(detail?.link).toBe("parent");
+    const self = await expectError(
+      client.moveTask({ name: a.name, newParent: a.name }),
+      Code.FailedPrecondition,
+    );
+    expect(self.findDetails(CycleDetailSchema)[0]?.path).toEqual([a.name, a.name]);
+  });
+
+  it("enforces the depth limit and the type hierarchy", async () => {
+    let parent = await createTask({ title: "Depth level 0" });
+    const chain = [parent];
+    for (let i = 1; i <= 10; i++) {
+      parent = await createTask({ title: `Depth level ${i}`, parent: parent.name });
+      chain.push(parent);
+    }
+    // 10 ancestors is the limit: an 11th level is refused on create and on move.
+    const tooDeep = await expectError(
+      createTask({ title: "Depth level 11", parent: parent.name }),
+      Code.FailedPrecondition,
+    );
+    expect(reasonOf(tooDeep)).toBe("DEPTH_EXCEEDED");
+    const loose = await createTask({ title: "Loose subtree" });
+    await createTask({ title: "Loose child", parent: loose.name });
+    const move = await expectError(
+      client.moveTask({ name: loose.name, newParent: chain[9]?.name }),
+      Code.FailedPrecondition,
+    );
+    expect(reasonOf(move)).toBe("DEPTH_EXCEEDED");
+    expect((await client.listTaskAncestors({ name: parent.name })).ancestors.map((t) => t.name)).toEqual(
+      chain.slice(0, 10).map((t) => t.name),
+    );
+
+    const epic = await createTask({ title: "An epic here", type: TaskType.EPIC });
+    const plain = await createTask({ title: "A plain task" });
+    const rule = await expectError(
+      client.moveTask({ name: epic.name, newParent: plain.name }),
+      Code.FailedPrecondition,
+    );
+    expect(reasonOf(rule)).toBe("TYPE_HIERARCHY");
+    await expectError(
+      createTask({ title: "Story under a task", type: TaskType.STORY, parent: plain.name }),
+      Code.FailedPrecondition,
+    );
+  });
+
+  it("validates move arguments and honours validate_only", async () => {
+    const task = await createTask({ title: "Move arguments" });
+    const other = await createTask({ title: "Move other" });
+    await expectError(client.moveTask({ name: "tasks/bad", newParent: "sprints/x" }), Code.InvalidArgument, [
+      "name",
+      "new_parent",
+    ]);
+    await expectError(client.moveTask({ name: `tasks/${randomUUID()}` }), Code.NotFound);
+    await expectError(
+      client.moveTask({ name: task.name, newParent: `tasks/${randomUUID()}` }),
+      Code.NotFound,
+    );
+    const dry = await client.moveTask({ name: task.name, newParent: other.name, validateOnly: true });
+    expect(dry.task?.parent).toBe(other.name);
+    expect((await client.getTask({ name: task.name })).task?.parent).toBe("");
+  });
+
+  it("lists children directly or depth-first with depths, pages, filters and show_deleted", async () => {
+    const root = await createTask({ title: "Tree root" });
+    const a = await createTask({ title: "Tree A", parent: root.name, priority: TaskPriority.HIGH });
+    const a1 = await createTask({ title: "Tree A1", parent: a.name });
+    const a2 = await createTask({ title: "Tree A2", parent: a.name, priority: TaskPriority.HIGH });
+    const b = await createTask({ title: "Tree B", parent: root.name });
+    const b1 = await createTask({ title: "Tree B1", parent: b.name });
+    const direct = await client.listChildTasks({ parent: root.name });
+    expect(direct.tasks.map((t) => t.name)).toEqual([a.name, b.name]);
+    expect(direct.depths).toEqual([1, 1]);
+    const order = [a, a1, a2, b, b1].map((t) => t.name);
+    const all = await client.listChildTasks({ parent: root.name, recursive: true });
+    expect(all.tasks.map((t) => t.name)).toEqual(order);
+    expect(all.depths).toEqual([1, 2, 2, 1, 2]);
+    // Paging two at a time yields the same walk.
+    const paged: string[] = [];
+    let pageToken = "";
+    do {
+      const res = await client.listChildTasks({ parent: root.name, recursive: true, pageSize: 2, pageToken });
+      paged.push(...res.tasks.map((t) => t.name));
+      pageToken = res.nextPageToken;
+    } while (pageToken !== "" && paged.length < 20);
+    expect(paged).toEqual(order);
+    const first = await client.listChildTasks({ parent: root.name, recursive: true, pageSize: 2 });
+    await expectError(
+      client.listChildTasks({
+        parent: root.name,
+        recursive: true,
+        pageSize: 2,
+        pageToken: first.nextPageToken,
+        filter: "priority = HIGH",
+      }),
+      Code.InvalidArgument,
+      ["page_token"],
+    );
+    const high = await client.listChildTasks({
+      parent: root.name,
+      recursive: true,
+      filter: "priority = HIGH",
+    });
+    expect(high.tasks.map((t) => t.name)).toEqual([a.name, a2.name]);
+    await client.deleteTask({ name: b.name, cascade: true });
+    expect((await client.listChildTasks({ parent: root.name, recursive: true })).tasks).toHaveLength(3);
+    expect(
+      (await client.listChildTasks({ parent: root.name, recursive: true, showDeleted: true })).tasks,
+    ).toHaveLength(5);
+  });
+
+  it("validates ListChildTasks and ListTaskAncestors arguments", async () => {
+    await expectError(client.listChildTasks({ parent: "" }), Code.InvalidArgument, ["parent"]);
+    await expectError(
+      client.listChildTasks({ parent: `tasks/${randomUUID()}`, pageSize: -1 }),
+      Code.InvalidArgument,
+      ["page_size"],
+    );
+    await expectError(client.listChildTasks({ parent: `tasks/${randomUUID()}` }), Code.NotFound);
+    await expectError(
+      client.listChildTasks({ parent: `tasks/${randomUUID()}`, filter: "status =" }),
+      Code.InvalidArgument,
+      ["filter"],
+    );
+    await expectError(client.listTaskAncestors({ name: "tasks/" }), Code.InvalidArgument, ["name"]);
+    await expectError(client.listTaskAncestors({ name: `tasks/${randomUUID()}` }), Code.NotFound);
+    const root = await createTask({ title: "Lonely root" });
+    expect((await client.listTaskAncestors({ name: root.name })).ancestors).toEqual([]);
+  });
+});
+
+describe("CreateTask: hierarchy", () => {
+  it("derives the epic from the nearest EPIC ancestor and refuses a non-epic epic", async () => {
+    const epic = await createTask({ title: "Derivation epic", type: TaskType.EPIC });
+    const story = await createTask({ title: "Derivation story", type: TaskType.STORY, parent: epic.name });
+    const sub = await createTask({ title: "Derivation subtask", parent: story.name });
+    expect(story.epic).toBe(epic.name);
+    expect(sub.epic).toBe(epic.name);
+    await expectError(createTask({ title: "Epic is a story", epic: story.name }), Code.InvalidArgument, [
+      "task.epic",
+    ]);
+  });
+});
+
+describe("ListTasks: filter language, ordering, tokens", () => {
+  const who = marker("lang");
+  const t: Record<string, Task> = {};
+
+  beforeAll(async () => {
+    t.a = await createTask({
+      title: "Alpha task",
+      assignedTo: who,
+      priority: TaskPriority.CRITICAL,
+      storyPoints: 1,
+      labels: ["area/api"],
+      tags: ["Go"],
+      metadata: { team: "core", size: 3, flag: true, nested: { k: "v" } },
+      customFields: { cost: 10 },
+      dueTime: timestampFromDate(new Date("2030-01-01T00:00:00Z")),
+    });
+    t.b = await createTask({
+      title: "Bravo task",
+      assignedTo: who,
+      priority: TaskPriority.HIGH,
+      storyPoints: 5,
+      labels: ["area/db"],
+      metadata: { team: "edge", size: 10 },
+      category: "Backend",
+    });
+    t.c = await createTask({
+      title: "Charlie task",
+      assignedTo: who,
+      priority: TaskPriority.HIGH,
+      storyPoints: 5,
+      status: TaskStatus.READY,
+      reporter: "o'brien",
+    });
+    t.d = await createTask({
+      title: "Delta task",
+      assignedTo: who,
+      priority: TaskPriority.LOW,
+      status: TaskStatus.ARCHIVED,
+    });
+  });
+
+  const names = async (filter: string, orderBy = "title") =>
+    (await listAll(`assigned_to = "${who}" AND (${filter})`, orderBy)).map((x) => x.title.split(" ")[0]);
+
+  it.each([
+    ["priority = CRITICAL OR priority = LOW", ["Alpha"]],
+    ["NOT priority = HIGH", ["Alpha"]],
+    ["-priority = HIGH", ["Alpha"]],
+    ["priority <= HIGH", ["Alpha", "Bravo", "Charlie"]],
+    ["priority > CRITICAL status = READY", ["Charlie"]],
+    ['labels:"area/api"', ["Alpha"]],
+    ["labels:*", ["Alpha", "Bravo"]],
+    ['tags:"Go"', ["Alpha"]],
+    ["story_points >= 5", ["Bravo", "Charlie"]],
+    ["story_points != 5", ["Alpha"]],
+    ['metadata.team = "core"', ["Alpha"]],
+    ["metadata.size > 5", ["Bravo"]],
+    ["metadata.flag = true", ["Alpha"]],
+    ['metadata.nested.k = "v"', ["Alpha"]],
+    ["metadata.team:*", ["Alpha", "Bravo"]],
+    ["custom_fields.cost < 11", ["Alpha"]],
+    ['category:"back"', ["Bravo"]],
+    ['reporter = "o\'brien"', ["Charlie"]],
+    ['due_time < "2030-06-01T00:00:00Z"', ["Alpha"]],
+    ["due_time > 2029-12-31T23:59:59+01:00", ["Alpha"]],
+    [
+      'create_time > "2000-01-01T00:00:00Z" AND (priority = HIGH OR story_points = 1)',
+      ["Alpha", "Bravo", "Charlie"],
+    ],
+    ["status = ARCHIVED", ["Delta"]],
+    ['parent = ""', ["Alpha", "Bravo", "Charlie"]],
+  ])("filter %j", async (filter, expected) => {
+    expect(await names(filter)).toEqual(expected);
+  });
+
+  it("hides ARCHIVED tasks unless the filter names status; counts total_size", async () => {
+    const res = await client.listTasks({ filter: `assigned_to = "${who}"` });
+    expect(res.tasks).toHaveLength(3);
+    expect(res.totalSize).toBe(3);
+    expect(
+      (await client.listTasks({ filter: `assigned_to = "${who}" AND status != DRAFT` })).tasks,
+    ).toHaveLength(4);
+  });
+
+  it("orders on several fields with desc and pages stably", async () => {
+    expect(await names("status:*", "priority, story_points desc, title desc")).toEqual([
+      "Alpha",
+      "Charlie",
+      "Bravo",
+      "Delta",
+    ]);
+    const order = "story_points desc, title";
+    const all = await names("status:*", order);
+    const paged: string[] = [];
+    let pageToken = "";
+    const filter = `assigned_to = "${who}" AND (status:*)`;
+    do {
+      const res = await client.listTasks({ filter, orderBy: order, pageSize: 1, pageToken });
+      paged.push(...res.tasks.map((x) => x.title.split(" ")[0] as string));
+      pageToken = res.nextPageToken;
+    } while (pageToken !== "" && paged.length < 10);
+    expect(paged).toEqual(all);
+    // Nulls sort last ascending, so first descending.
+    expect(all).toEqual(["Delta", "Bravo", "Charlie", "Alpha"]);
+  });
+
+  it("binds page tokens to filter and order_by", async () => {
+    const filter = `assigned_to = "${who}"`;
+    const first = await client.listTasks({ filter, pageSize: 1, orderBy: "title" });
+    expect(first.nextPageToken).not.toBe("");
+    await expectError(
+      client.listTasks({
+        filter: `${filter} AND priority = HIGH`,
+        pageSize: 1,
+        orderBy: "title",
+        pageToken: first.nextPageToken,
+      }),
+      Code.InvalidArgument,
+      ["page_token"],
+    );
+    await expectError(
+      client.listTasks({ filter, pageSize: 1, orderBy: "priority", pageToken: first.nextPageToken }),
+      Code.InvalidArgument,
+      ["page_token"],
+    );
+    await expectError(
+      client.listTasks({
+        filter,
+        pageSize: 1,
+        orderBy: "title",
+        showDeleted: true,
+        pageToken: first.nextPageToken,
+      }),
+      Code.InvalidArgument,
+      ["page_token"],
+    );
+  });
+
+  it.each([
+    ['labels = "x"', 1],
+    ["story_points > five", 16],
+    ['due_time > "tomorrow"', 12],
+    ["metadata.bad key = 1", 14],
+    ["(priority = HIGH", 17],
+    ["priority = HIGH)", 16],
+    ["complexity = HUGE", 14],
+    ['sprint < "sprints/x"', 10],
+    ["metadata.team = core", 17],
+    ["NOT", 4],
+  ])("rejects filter %j naming position %i", async (filter, position) => {
+    const error = await expectError(client.listTasks({ filter }), Code.InvalidArgument, ["filter"]);
+    expect(error.findDetails(BadRequestSchema)[0]?.fieldViolations[0]?.description).toContain(
+      `position ${position}`,
+    );
+  });
+
+  it.each(["title, title", "priority sideways", "assigned_to", "priority desc desc"])(
+    "rejects order_by %j",
+    async (orderBy) => {
+      await expectError(client.listTasks({ orderBy }), Code.InvalidArgument, ["order_by"]);
+    },
+  );
+
+  it("treats SQL metacharacters in filter values as data", async () => {
+    for (const value of ["' OR 1=1 --", "\\'; drop table tasks; --", "?", "$1", "🚀"]) {
+      const filter = `assigned_to = "${value.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`;
+      expect((await client.listTasks({ filter })).tasks).toEqual([]);
+    }
+    expect((await client.listTasks({ filter: `metadata.team = "core' OR '1'='1"` })).tasks).toEqual([]);
   });
 });

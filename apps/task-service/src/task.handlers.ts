@@ -1,66 +1,290 @@
 /**
- * TaskService handlers for tasks (create, get, list). A factory: dependencies come in, a Connect
+ * TaskService handlers for the task resource and its hierarchy. A factory: dependencies come in, a Connect
  * `ServiceImpl` slice goes out, so the same handlers run on grpc-js, connect-node and in-process tests.
  */
-import { create } from "@bufbuild/protobuf";
-import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { create, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
+import type { ServiceImpl } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
-import { InvalidPageTokenError, TaskRepository } from "@taskmaster/persistence/task.repository";
+import { newId } from "@taskmaster/persistence/ids";
 import {
+  type CreateTaskInput,
+  hierarchyViolation,
+  InvalidPageTokenError,
+  MAX_TASK_DEPTH,
+  TaskCycleError,
+  TaskHierarchyError,
+  TaskNotFoundError,
+  TaskReferenceTakenError,
+  TaskRepository,
+  type TaskRow,
+  TaskVersionConflictError,
+} from "@taskmaster/persistence/task.repository";
+import type { TaskType } from "@taskmaster/persistence/value-sets";
+import { CycleDetailSchema } from "@taskmaster/proto/gen/taskmaster/common/v1/errors_pb";
+import {
+  BatchCreateTasksResponseSchema,
+  BatchGetTasksResponseSchema,
   CreateTaskResponseSchema,
+  DeleteTaskResponseSchema,
   GetTaskResponseSchema,
+  ListChildTasksResponseSchema,
+  ListTaskAncestorsResponseSchema,
   ListTasksResponseSchema,
+  LookupTaskResponseSchema,
+  MoveTaskResponseSchema,
   type TaskService,
+  UndeleteTaskResponseSchema,
+  UpdateTaskResponseSchema,
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
-import { InvalidArgumentError, NotFoundError } from "@taskmaster/rpc-kit/errors";
-import { parseTaskFilter, parseTaskOrderBy } from "./task.filter.js";
-import { createInputFromMessage, taskToMessage } from "./task.mapper.js";
-import { validateCreateTask, validateGetTask, validateListTasks } from "./task.validation.js";
+import {
+  AlreadyExistsError,
+  FailedPreconditionError,
+  type FieldViolation,
+  InvalidArgumentError,
+  NotFoundError,
+  StaleEtagError,
+} from "@taskmaster/rpc-kit/errors";
+import { changeContext } from "./call-context.js";
+import { compileTaskFilter, parseTaskOrderBy } from "./task.filter.js";
+import { createInputFromMessage, patchFromMessage, previewRow, taskToMessage } from "./task.mapper.js";
+import { taskName } from "./task.names.js";
+import {
+  type TaskRefs,
+  validateBatchCreateTasks,
+  validateBatchGetTasks,
+  validateCreateTask,
+  validateDeleteTask,
+  validateGetTask,
+  validateListChildTasks,
+  validateListTasks,
+  validateLookupTask,
+  validateMoveTask,
+  validateTaskName,
+  validateUpdateTask,
+} from "./task.validation.js";
 
 export interface TaskHandlerDeps {
   readonly orm: MikroORM;
 }
 
-/** Caller identity as passed on by the gateway (verified there); absent for direct internal calls. */
-function actor(ctx: HandlerContext): string | null {
-  return ctx.requestHeader.get("x-taskmaster-actor");
+/** FAILED_PRECONDITION for a hierarchy cycle, carrying taskmaster.common.v1.CycleDetail. */
+class CycleError extends FailedPreconditionError {
+  constructor(readonly path: string[]) {
+    super(`moving the task would create a cycle: ${path.join(" -> ")}`, {
+      reason: "CYCLE_DETECTED",
+      violations: [
+        { type: "CYCLE", subject: path[0] ?? "", description: "the new parent is in the task's subtree" },
+      ],
+    });
+  }
+  protected override extraDetails() {
+    return [
+      ...super.extraDetails(),
+      {
+        desc: CycleDetailSchema as DescMessage,
+        value: { path: this.path, link: "parent" } as MessageInitShape<DescMessage>,
+      },
+    ];
+  }
 }
 
-function traceId(ctx: HandlerContext): string | null {
-  const traceparent = ctx.requestHeader.get("traceparent");
-  return traceparent?.split("-")[1] ?? null;
+/** Repository errors -> domain errors (everything else propagates to the error interceptor). */
+function domainError(err: unknown): unknown {
+  if (err instanceof TaskNotFoundError) return new NotFoundError("task", taskName(err.id));
+  if (err instanceof TaskVersionConflictError) return new StaleEtagError("task", taskName(err.id));
+  if (err instanceof TaskReferenceTakenError) return referenceTaken(err.field);
+  if (err instanceof TaskCycleError) return new CycleError(err.path.map(taskName));
+  if (err instanceof TaskHierarchyError)
+    return new FailedPreconditionError(err.message, { reason: err.reason });
+  if (err instanceof InvalidPageTokenError) {
+    return new InvalidArgumentError([
+      {
+        field: "page_token",
+        description: "is not a token from a previous response to this request",
+        reason: "INVALID_PAGE_TOKEN",
+      },
+    ]);
+  }
+  return err;
+}
+
+function referenceTaken(field: string): AlreadyExistsError {
+  return new AlreadyExistsError("task", undefined, `another live task already has this ${field}`);
+}
+
+async function mapped<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    throw domainError(err);
+  }
+}
+
+/** Live referenced task's type and id, or a field violation. */
+interface RefInfo {
+  id: string;
+  type: TaskType;
+  depth: number;
+  nearestEpic: string | null;
 }
 
 export function createTaskHandlers(
   deps: TaskHandlerDeps,
-): Pick<ServiceImpl<typeof TaskService>, "createTask" | "getTask" | "listTasks"> {
+): Pick<
+  ServiceImpl<typeof TaskService>,
+  | "createTask"
+  | "batchCreateTasks"
+  | "getTask"
+  | "batchGetTasks"
+  | "listTasks"
+  | "updateTask"
+  | "deleteTask"
+  | "undeleteTask"
+  | "lookupTask"
+  | "moveTask"
+  | "listChildTasks"
+  | "listTaskAncestors"
+> {
   // One EntityManager fork per call: an isolated identity map and transaction scope.
   const repository = () => new TaskRepository(deps.orm.em.fork());
+
+  /** A live task referenced as parent/epic, with what the hierarchy rules need; null when absent. */
+  async function liveRef(repo: TaskRepository, id: string): Promise<RefInfo | null> {
+    const row = await repo.getById(id);
+    if (row === null) return null;
+    return {
+      id,
+      type: row.type,
+      depth: await repo.depthOf(id),
+      nearestEpic: row.type === "epic" ? id : await repo.nearestEpic(id),
+    };
+  }
+
+  /**
+   * Resolves parent/epic of a task being created (shared by CreateTask and BatchCreateTasks): both must exist,
+   * the epic must be an EPIC, an unset epic is derived from the nearest EPIC ancestor, and the type and depth
+   * rules of the hierarchy apply. `lookup` resolves a reference (e.g. to an earlier item of a batch).
+   */
+  async function resolveRefs(
+    prefix: string,
+    type: TaskType,
+    refs: TaskRefs,
+    lookup: (id: string) => Promise<RefInfo | null>,
+  ): Promise<{ refs: TaskRefs; parent: RefInfo | null }> {
+    const violations: FieldViolation[] = [];
+    const parent = refs.parentId === null ? null : await lookup(refs.parentId);
+    if (refs.parentId !== null && parent === null) {
+      violations.push({
+        field: `${prefix}.parent`,
+        description: `task "tasks/${refs.parentId}" does not exist`,
+        reason: "NOT_FOUND",
+      });
+    }
+    let epicId = refs.epicId;
+    if (epicId !== null) {
+      const epic = await lookup(epicId);
+      if (epic === null) {
+        violations.push({
+          field: `${prefix}.epic`,
+          description: `task "tasks/${epicId}" does not exist`,
+          reason: "NOT_FOUND",
+        });
+      } else if (epic.type !== "epic") {
+        violations.push({
+          field: `${prefix}.epic`,
+          description: "must name a task of type TASK_TYPE_EPIC",
+          reason: "NOT_AN_EPIC",
+        });
+      }
+    }
+    if (violations.length > 0) throw new InvalidArgumentError(violations);
+    if (parent !== null) {
+      const rule = hierarchyViolation(type, parent.type);
+      if (rule !== null) throw new FailedPreconditionError(rule, { reason: "TYPE_HIERARCHY" });
+      if (parent.depth + 1 > MAX_TASK_DEPTH) {
+        throw new FailedPreconditionError(`a task can have at most ${MAX_TASK_DEPTH} ancestors`, {
+          reason: "DEPTH_EXCEEDED",
+        });
+      }
+      if (epicId === null) epicId = parent.nearestEpic;
+    }
+    return { refs: { ...refs, epicId }, parent };
+  }
+
+  /** ALREADY_EXISTS when a unique external reference of `input` is taken by a live task (validate_only path). */
+  async function checkReferencesFree(repo: TaskRepository, input: CreateTaskInput): Promise<void> {
+    const refs = [
+      ["externalId", "external_id"],
+      ["githubIssueUrl", "github_issue_url"],
+      ["githubPrUrl", "github_pr_url"],
+      ["linearIssueId", "linear_issue_id"],
+      ["jiraKey", "jira_key"],
+    ] as const;
+    for (const [key, field] of refs) {
+      const value = input[key];
+      if (typeof value === "string" && (await repo.lookup(key, value)) !== null) throw referenceTaken(field);
+    }
+  }
 
   return {
     async createTask(req, ctx) {
       const { task, refs, taskId } = validateCreateTask(req);
       const repo = repository();
-      for (const [field, id] of [
-        ["task.parent", refs.parentId],
-        ["task.epic", refs.epicId],
-      ] as const) {
-        if (id !== null && (await repo.getById(id)) === null) {
-          throw new InvalidArgumentError([
-            { field, description: `task "tasks/${id}" does not exist`, reason: "NOT_FOUND" },
-          ]);
-        }
-      }
-      const input = { ...createInputFromMessage(task, refs), ...(taskId !== undefined && { id: taskId }) };
+      const type = (createInputFromMessage(task, refs).type ?? "task") as TaskType;
+      const resolved = await resolveRefs("task", type, refs, (id) => liveRef(repo, id));
+      const call = changeContext(ctx, req.requestId);
+      const input: CreateTaskInput = {
+        ...createInputFromMessage(task, resolved.refs),
+        ...(taskId !== undefined && { id: taskId }),
+      };
+      if (input.reporter == null && call.actor !== null) input.reporter = call.actor;
       if (req.validateOnly) {
-        return create(CreateTaskResponseSchema, {});
+        if (taskId !== undefined && (await repo.getById(taskId, { includeDeleted: true })) !== null) {
+          throw new AlreadyExistsError("task", taskName(taskId));
+        }
+        await checkReferencesFree(repo, input);
+        const row = previewRow({ ...input, id: taskId ?? newId() }, new Date());
+        return create(CreateTaskResponseSchema, { task: taskToMessage(row) });
       }
-      const row = await repo.create(input, {
-        actor: actor(ctx),
-        requestId: req.requestId === "" ? null : req.requestId,
-        traceId: traceId(ctx),
-      });
+      const row = await mapped(() => repo.create(input, call));
       return create(CreateTaskResponseSchema, { task: taskToMessage(row) });
+    },
+
+    async batchCreateTasks(req, ctx) {
+      const items = validateBatchCreateTasks(req);
+      const repo = repository();
+      const batch = new Map<string, RefInfo>();
+      const dbCache = new Map<string, RefInfo | null>();
+      const lookup = async (id: string): Promise<RefInfo | null> => {
+        const fromBatch = batch.get(id);
+        if (fromBatch) return fromBatch;
+        if (!dbCache.has(id)) dbCache.set(id, await liveRef(repo, id));
+        return dbCache.get(id) ?? null;
+      };
+      const inputs: (CreateTaskInput & { id: string })[] = [];
+      const call = changeContext(ctx, req.requestId);
+      for (const [i, item] of items.entries()) {
+        const type = (createInputFromMessage(item.task, item.refs).type ?? "task") as TaskType;
+        const { refs, parent } = await resolveRefs(`requests[${i}].task`, type, item.refs, lookup);
+        const id = item.taskId ?? newId();
+        const input = { ...createInputFromMessage(item.task, refs), id };
+        if (input.reporter == null && call.actor !== null) input.reporter = call.actor;
+        inputs.push(input);
+        batch.set(id, {
+          id,
+          type,
+          depth: parent === null ? 0 : parent.depth + 1,
+          nearestEpic: type === "epic" ? id : (parent?.nearestEpic ?? null),
+        });
+      }
+      if (req.validateOnly) {
+        const now = new Date();
+        return create(BatchCreateTasksResponseSchema, {
+          tasks: inputs.map((input) => taskToMessage(previewRow(input, now))),
+        });
+      }
+      const rows = await mapped(() => repo.batchCreate(inputs, call));
+      return create(BatchCreateTasksResponseSchema, { tasks: rows.map(taskToMessage) });
     },
 
     async getTask(req) {
@@ -70,34 +294,159 @@ export function createTaskHandlers(
       return create(GetTaskResponseSchema, { task: taskToMessage(row) });
     },
 
+    async batchGetTasks(req) {
+      const ids = validateBatchGetTasks(req);
+      const found = await repository().getMany(ids);
+      const rows: TaskRow[] = [];
+      for (const [i, id] of ids.entries()) {
+        const row = found.get(id);
+        if (row === undefined) throw new NotFoundError("task", req.names[i] ?? taskName(id));
+        rows.push(row);
+      }
+      return create(BatchGetTasksResponseSchema, { tasks: rows.map(taskToMessage) });
+    },
+
     async listTasks(req) {
       const { pageSize } = validateListTasks(req);
-      const filter = parseTaskFilter(req.filter);
-      const order = parseTaskOrderBy(req.orderBy);
-      try {
-        const page = await repository().list({
+      const filter = compileTaskFilter(req.filter);
+      const orderBy = parseTaskOrderBy(req.orderBy);
+      // ARCHIVED tasks are hidden from default lists unless the filter asks about status.
+      const where = filter.fields.has("status")
+        ? filter
+        : { sql: `(${filter.sql}) and t.status <> 'archived'`, params: filter.params };
+      const page = await mapped(() =>
+        repository().list({
           pageSize,
           pageToken: req.pageToken === "" ? null : req.pageToken,
-          descending: order.descending,
-          filter,
+          orderBy,
+          where,
           includeDeleted: req.showDeleted,
-        });
-        return create(ListTasksResponseSchema, {
-          tasks: page.items.map(taskToMessage),
-          nextPageToken: page.nextPageToken ?? "",
-        });
-      } catch (error) {
-        if (error instanceof InvalidPageTokenError) {
+          binding: req.filter,
+          withTotal: true,
+        }),
+      );
+      return create(ListTasksResponseSchema, {
+        tasks: page.items.map(taskToMessage),
+        nextPageToken: page.nextPageToken ?? "",
+        totalSize: page.totalSize,
+      });
+    },
+
+    async updateTask(req, ctx) {
+      const { id, expectedVersion, paths, task, refs } = validateUpdateTask(req);
+      const repo = repository();
+      if (paths.includes("epic") && refs.epicId !== null) {
+        const epic = await repo.getById(refs.epicId);
+        if (epic === null || epic.type !== "epic") {
           throw new InvalidArgumentError([
             {
-              field: "page_token",
-              description: "is not a token from a previous ListTasks response",
-              reason: "INVALID_PAGE_TOKEN",
+              field: "task.epic",
+              description:
+                epic === null
+                  ? `task "tasks/${refs.epicId}" does not exist`
+                  : "must name a task of type TASK_TYPE_EPIC",
+              reason: epic === null ? "NOT_FOUND" : "NOT_AN_EPIC",
             },
           ]);
         }
-        throw error;
       }
+      const patch = patchFromMessage(task, paths, refs);
+      if (patch.type !== undefined) {
+        // A type change must keep the hierarchy rules with the parent and the children.
+        const current = await repo.getById(id);
+        if (current === null) throw new NotFoundError("task", taskName(id));
+        const parent = current.parentId === null ? null : await repo.getById(current.parentId);
+        const rules = [
+          parent === null ? null : hierarchyViolation(patch.type, parent.type),
+          ...(await repo.childTypes(id)).map((child) => hierarchyViolation(child, patch.type as TaskType)),
+        ].filter((rule) => rule !== null);
+        if (rules[0] !== undefined) throw new FailedPreconditionError(rules[0], { reason: "TYPE_HIERARCHY" });
+      }
+      if (req.validateOnly) {
+        const current = await repo.getById(id);
+        if (current === null) throw new NotFoundError("task", taskName(id));
+        if (expectedVersion !== null && current.version !== expectedVersion)
+          throw new StaleEtagError("task", taskName(id));
+        return create(UpdateTaskResponseSchema, { task: taskToMessage({ ...current, ...patch } as TaskRow) });
+      }
+      const row = await mapped(() => repo.update(id, patch, expectedVersion, changeContext(ctx)));
+      return create(UpdateTaskResponseSchema, { task: taskToMessage(row) });
+    },
+
+    async deleteTask(req, ctx) {
+      const { id, expectedVersion } = validateDeleteTask(req);
+      const row = await mapped(() =>
+        repository().softDelete(
+          id,
+          { expectedVersion, cascade: req.cascade, validateOnly: req.validateOnly },
+          changeContext(ctx),
+        ),
+      );
+      return create(DeleteTaskResponseSchema, { task: taskToMessage(row) });
+    },
+
+    async undeleteTask(req, ctx) {
+      const { id, expectedVersion } = validateDeleteTask(req);
+      const row = await mapped(() =>
+        repository().undelete(id, { expectedVersion, validateOnly: req.validateOnly }, changeContext(ctx)),
+      );
+      return create(UndeleteTaskResponseSchema, { task: taskToMessage(row) });
+    },
+
+    async lookupTask(req) {
+      const { kind, value } = validateLookupTask(req);
+      const row = await repository().lookup(kind, value);
+      if (row === null) throw new NotFoundError("task", value);
+      return create(LookupTaskResponseSchema, { task: taskToMessage(row) });
+    },
+
+    async moveTask(req, ctx) {
+      const { id, newParentId, expectedVersion } = validateMoveTask(req);
+      const result = await mapped(() =>
+        repository().move(
+          id,
+          newParentId,
+          { expectedVersion, validateOnly: req.validateOnly },
+          changeContext(ctx),
+        ),
+      );
+      return create(MoveTaskResponseSchema, {
+        task: taskToMessage(req.validateOnly ? { ...result.row, parentId: newParentId } : result.row),
+        movedDescendantCount: result.movedDescendantCount,
+      });
+    },
+
+    async listChildTasks(req) {
+      const { parentId, pageSize } = validateListChildTasks(req);
+      const filter = compileTaskFilter(req.filter);
+      const repo = repository();
+      if ((await repo.getById(parentId, { includeDeleted: req.showDeleted })) === null) {
+        throw new NotFoundError("task", req.parent);
+      }
+      const page = await mapped(() =>
+        repo.listChildren(parentId, {
+          recursive: req.recursive,
+          pageSize,
+          pageToken: req.pageToken === "" ? null : req.pageToken,
+          where: filter,
+          includeDeleted: req.showDeleted,
+          binding: req.filter,
+        }),
+      );
+      return create(ListChildTasksResponseSchema, {
+        tasks: page.items.map((item) => taskToMessage(item.row)),
+        depths: page.items.map((item) => item.depth),
+        nextPageToken: page.nextPageToken ?? "",
+      });
+    },
+
+    async listTaskAncestors(req) {
+      const id = validateTaskName("name", req.name);
+      const repo = repository();
+      if ((await repo.getById(id, { includeDeleted: true })) === null)
+        throw new NotFoundError("task", req.name);
+      const rows = await repo.ancestors(id);
+      return create(ListTaskAncestorsResponseSchema, { ancestors: rows.map(taskToMessage) });
     },
   };
 }

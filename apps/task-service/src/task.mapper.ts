@@ -4,7 +4,7 @@
  */
 import { create, type JsonObject } from "@bufbuild/protobuf";
 import { type Timestamp, timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import type { CreateTaskInput, TaskRow } from "@taskmaster/persistence/task.repository";
+import type { CreateTaskInput, TaskPatch, TaskRow } from "@taskmaster/persistence/task.repository";
 import type {
   TaskComplexity as DbComplexity,
   TaskPriority as DbPriority,
@@ -169,5 +169,96 @@ export function createInputFromMessage(
     deploymentStrategy: text(task.deploymentStrategy),
     metadata: task.metadata ?? {},
     customFields: task.customFields ?? {},
+  };
+}
+
+const PATH_KEYS: Record<string, keyof CreateTaskInput> = {
+  epic: "epicId",
+  sprint: "sprintId",
+  release: "releaseId",
+  milestone: "milestoneId",
+  due_time: "dueDate",
+};
+
+/**
+ * The row changes of an UpdateTask: the masked proto fields (already validated), each converted like on
+ * create. A masked field absent from the message is cleared (nullable) or reset to its create default.
+ */
+export function patchFromMessage(
+  task: Task,
+  paths: readonly string[],
+  refs: Parameters<typeof createInputFromMessage>[1],
+): TaskPatch {
+  const input = createInputFromMessage(task, refs) as Record<string, unknown>;
+  const patch: Record<string, unknown> = {};
+  for (const path of paths) {
+    const key = PATH_KEYS[path] ?? path.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
+    patch[key] = key === "testCoverageTarget" ? (task.testCoverageTarget ?? 80) : (input[key] ?? null);
+  }
+  return patch as TaskPatch;
+}
+
+/** What CreateTask would store (validate_only): the input with the database defaults filled in. */
+export function previewRow(input: CreateTaskInput & { id: string }, now: Date): TaskRow {
+  return {
+    description: null,
+    summary: null,
+    type: "task",
+    category: null,
+    priority: "medium",
+    status: "pending",
+    complexity: "moderate",
+    parentId: null,
+    epicId: null,
+    storyPoints: null,
+    businessValue: null,
+    technicalDebtScore: null,
+    riskLevel: null,
+    requirements: [],
+    acceptanceCriteria: [],
+    definitionOfDone: [],
+    testCriteria: [],
+    affectedFiles: [],
+    affectedComponents: [],
+    technicalNotes: null,
+    architectureNotes: null,
+    assignedTo: null,
+    reporter: null,
+    productOwner: null,
+    techLead: null,
+    reviewer: null,
+    estimatedHours: null,
+    remainingHours: null,
+    startedAt: null,
+    completedAt: null,
+    dueDate: null,
+    sprintId: null,
+    releaseId: null,
+    milestoneId: null,
+    labels: [],
+    tags: [],
+    externalId: null,
+    githubIssueUrl: null,
+    githubPrUrl: null,
+    linearIssueId: null,
+    jiraKey: null,
+    codeQualityScore: null,
+    testCoverageTarget: 80,
+    performanceRequirements: {},
+    securityRequirements: {},
+    automationLevel: null,
+    ciCdPipeline: null,
+    deploymentStrategy: null,
+    metadata: {},
+    customFields: {},
+    ...input,
+    actualHours: 0,
+    createdAt: now,
+    updatedAt: now,
+    claimedBy: null,
+    claimedAt: null,
+    leaseExpiresAt: null,
+    deletedAt: null,
+    version: 1,
   };
 }

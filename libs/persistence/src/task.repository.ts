@@ -1,10 +1,19 @@
+import { createHash } from "node:crypto";
 import { type EntityManager, UniqueConstraintViolationException } from "@mikro-orm/core";
 import { IdempotencyKey } from "./entities/idempotency-key.entity.js";
 import { type ITask, Task } from "./entities/task.entity.js";
 import { TaskStatusHistory } from "./entities/task-status-history.entity.js";
 import { newId } from "./ids.js";
-import { recordTaskEvent } from "./task-events.js";
-import type { TaskComplexity, TaskPriority, TaskStatus, TaskType } from "./value-sets.js";
+import { INSERT_TASK_EVENT_SQL, recordTaskEvent, type TaskEventKind } from "./task-events.js";
+import {
+  TASK_PRIORITIES,
+  TASK_STATUSES,
+  TASK_TYPES,
+  type TaskComplexity,
+  type TaskPriority,
+  type TaskStatus,
+  type TaskType,
+} from "./value-sets.js";
 
 /** A task as a plain object (what the RPC mappers consume). Numeric columns are numbers. */
 export interface TaskRow {
@@ -94,29 +103,53 @@ export interface ChangeContext {
   traceId?: string | null;
 }
 
+/** A parameterised SQL fragment over the `tasks t` alias (values only ever travel in `params`). */
+export interface SqlFragment {
+  sql: string;
+  params: unknown[];
+}
+
+/** Sort keys ListTasks accepts (AIP-132 field names). */
+export const TASK_SORT_FIELDS = [
+  "priority",
+  "status",
+  "type",
+  "create_time",
+  "update_time",
+  "due_time",
+  "story_points",
+  "business_value",
+  "title",
+] as const;
+export type TaskSortField = (typeof TASK_SORT_FIELDS)[number];
+
+export interface TaskSortKey {
+  field: TaskSortField;
+  desc: boolean;
+}
+
 export interface ListTasksOptions {
   /** 1..1000, default 50. */
   pageSize?: number;
   /** Opaque token from a previous page's `nextPageToken`. */
   pageToken?: string | null;
-  /** Order by (created_at, id); ascending by default. The token remembers the direction. */
-  descending?: boolean;
-  filter?: {
-    status?: TaskStatus;
-    priority?: TaskPriority;
-    type?: TaskType;
-    assignedTo?: string;
-    sprintId?: string;
-    epicId?: string;
-    parentId?: string;
-  };
+  /** Sort keys; ties always break on id ascending. Default: create_time desc. */
+  orderBy?: TaskSortKey[];
+  /** Compiled filter (see task.filter.ts in the service). */
+  where?: SqlFragment | null;
   includeDeleted?: boolean;
+  /** Binds page tokens to the request: a token minted under another binding is rejected. */
+  binding?: string;
+  /** Also count every match (`total_size`). */
+  withTotal?: boolean;
 }
 
 export interface TaskPage {
   items: TaskRow[];
   /** `null` on the last page. */
   nextPageToken: string | null;
+  /** Number of matches when `withTotal` was asked for, else 0. */
+  totalSize: number;
 }
 
 /** Thrown for a malformed or foreign page token (map to INVALID_ARGUMENT). */
@@ -128,6 +161,215 @@ export class InvalidPageTokenError extends Error {
 }
 
 const CREATE_SCOPE = "task.create";
+const BATCH_SCOPE = "task.batch_create";
+const BATCH_ITEM_SCOPE = "task.batch_create.item";
+
+/** Deepest allowed position in the hierarchy: a task has at most this many ancestors. */
+export const MAX_TASK_DEPTH = 10;
+
+/** The task does not exist (or is soft-deleted where a live one is needed). */
+export class TaskNotFoundError extends Error {
+  constructor(readonly id: string) {
+    super(`task ${id} not found`);
+    this.name = "TaskNotFoundError";
+  }
+}
+
+/** The expected version (etag) no longer matches, or a concurrent writer won. */
+export class TaskVersionConflictError extends Error {
+  constructor(readonly id: string) {
+    super(`task ${id} was changed concurrently`);
+    this.name = "TaskVersionConflictError";
+  }
+}
+
+/** A unique external reference (external_id, github_issue_url, ...) is already used by a live task. */
+export class TaskReferenceTakenError extends Error {
+  constructor(readonly field: string) {
+    super(`${field} is already used by another task`);
+    this.name = "TaskReferenceTakenError";
+  }
+}
+
+/** A precondition of a hierarchy operation failed; `reason` is UPPER_SNAKE_CASE. */
+export class TaskHierarchyError extends Error {
+  constructor(
+    readonly reason:
+      | "HAS_DEPENDANTS"
+      | "NOT_DELETED"
+      | "PARENT_DELETED"
+      | "DEPTH_EXCEEDED"
+      | "TYPE_HIERARCHY",
+    message: string,
+  ) {
+    super(message);
+    this.name = "TaskHierarchyError";
+  }
+}
+
+/** Moving would create a cycle: `path` is the id cycle along `parent` links, first repeated last. */
+export class TaskCycleError extends Error {
+  constructor(readonly path: string[]) {
+    super("moving the task would create a cycle");
+    this.name = "TaskCycleError";
+  }
+}
+
+/** Unique index name -> the contract field it protects. */
+const UNIQUE_REFERENCE_INDEXES: Record<string, string> = {
+  tasks_external_id_live_uniq: "external_id",
+  tasks_github_issue_url_live_uniq: "github_issue_url",
+  tasks_github_pr_url_live_uniq: "github_pr_url",
+  tasks_linear_issue_id_live_uniq: "linear_issue_id",
+  tasks_jira_key_live_uniq: "jira_key",
+};
+
+/** The field of a violated external-reference unique index, or undefined for any other error. */
+export function takenReferenceField(err: unknown): string | undefined {
+  let e: unknown = err;
+  for (let depth = 0; depth < 4 && typeof e === "object" && e !== null; depth++) {
+    const o = e as { constraint?: unknown; message?: unknown; cause?: unknown };
+    const text = `${typeof o.constraint === "string" ? o.constraint : ""} ${typeof o.message === "string" ? o.message : ""}`;
+    for (const [index, field] of Object.entries(UNIQUE_REFERENCE_INDEXES)) {
+      if (text.includes(index)) return field;
+    }
+    e = o.cause;
+  }
+  return undefined;
+}
+
+function rethrowTaken(err: unknown): never {
+  const field = takenReferenceField(err);
+  if (field !== undefined) throw new TaskReferenceTakenError(field);
+  throw err;
+}
+
+/**
+ * The type rules of the hierarchy (TaskType in task.proto): an EPIC's parent may only be an EPIC; a STORY
+ * belongs under an EPIC; any other type may sit under an epic, a story or another non-epic task.
+ * Returns a description of the violation, or null.
+ */
+export function hierarchyViolation(childType: TaskType, parentType: TaskType): string | null {
+  if (childType === "epic" && parentType !== "epic") return "an epic can only be placed under another epic";
+  if (childType === "story" && parentType !== "epic") return "a story can only be placed under an epic";
+  return null;
+}
+
+/** Columns whose values are stored as jsonb / text[] / timestamptz (need casts in raw SQL). */
+const JSONB_KEYS = new Set<keyof TaskRow>([
+  "requirements",
+  "acceptanceCriteria",
+  "definitionOfDone",
+  "testCriteria",
+  "affectedFiles",
+  "affectedComponents",
+  "performanceRequirements",
+  "securityRequirements",
+  "metadata",
+  "customFields",
+]);
+const OBJECT_JSON_KEYS = new Set<keyof TaskRow>([
+  "performanceRequirements",
+  "securityRequirements",
+  "metadata",
+  "customFields",
+]);
+const TEXT_ARRAY_KEYS = new Set<keyof TaskRow>(["labels", "tags"]);
+
+/** Fields UpdateTask may write (keys of TaskRow). */
+export type TaskPatch = Partial<Omit<CreateTaskInput, "id" | "status" | "parentId">>;
+
+/** Lookup keys of LookupTask. */
+export type TaskReferenceKind = "externalId" | "githubIssueUrl" | "githubPrUrl" | "linearIssueId" | "jiraKey";
+
+function rankSql(column: string, values: readonly string[]): string {
+  return `array_position(array[${values.map((v) => `'${v}'`).join(", ")}]::text[], ${column}::text)`;
+}
+
+type SortKind = "int" | "text" | "ts";
+const SORT_SQL: Record<TaskSortField, { expr: string; kind: SortKind }> = {
+  priority: { expr: rankSql("t.priority", TASK_PRIORITIES), kind: "int" },
+  status: { expr: rankSql("t.status", TASK_STATUSES), kind: "int" },
+  type: { expr: rankSql("t.type", TASK_TYPES), kind: "int" },
+  create_time: { expr: "t.created_at", kind: "ts" },
+  update_time: { expr: "t.updated_at", kind: "ts" },
+  // Sentinels reproduce PostgreSQL's default null order (last ascending, first descending).
+  due_time: { expr: "coalesce(t.due_date, timestamptz '9999-12-31 00:00:00+00')", kind: "ts" },
+  story_points: { expr: "coalesce(t.story_points, 2147483647)", kind: "int" },
+  business_value: { expr: "coalesce(t.business_value::int, 2147483647)", kind: "int" },
+  title: { expr: "t.title", kind: "text" },
+};
+
+function sortSelect(field: TaskSortField): string {
+  const { expr, kind } = SORT_SQL[field];
+  return kind === "ts" ? `(extract(epoch from ${expr}) * 1000000)::bigint::text` : `${expr}`;
+}
+
+function sortParam(kind: SortKind): string {
+  if (kind === "ts") return "(timestamptz 'epoch' + ?::bigint * interval '1 microsecond')";
+  return kind === "int" ? "?::int" : "?::text";
+}
+
+interface PageCursor {
+  keys: (string | number)[];
+  id: string;
+}
+
+function digest(text: string): string {
+  return createHash("sha256").update(text).digest("base64url").slice(0, 16);
+}
+
+function encodePageToken(binding: string, c: PageCursor): string {
+  return Buffer.from(JSON.stringify(["t2", binding, c.keys, c.id])).toString("base64url");
+}
+
+function decodePageToken(token: string, binding: string, kinds: SortKind[]): PageCursor {
+  try {
+    const v: unknown = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
+    if (
+      Array.isArray(v) &&
+      v[0] === "t2" &&
+      v[1] === binding &&
+      Array.isArray(v[2]) &&
+      v[2].length === kinds.length &&
+      typeof v[3] === "string" &&
+      UUID_RE.test(v[3])
+    ) {
+      const keys = v[2] as unknown[];
+      const ok = keys.every((k, i) =>
+        kinds[i] === "int"
+          ? Number.isInteger(k)
+          : kinds[i] === "ts"
+            ? typeof k === "string" && /^-?[0-9]{1,20}$/.test(k)
+            : typeof k === "string" && k.length <= 1000,
+      );
+      if (ok) return { keys: keys as (string | number)[], id: v[3] };
+    }
+  } catch {
+    // fall through
+  }
+  throw new InvalidPageTokenError();
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Path element of a depth-first walk: zero-padded creation microseconds, then the id (sorts like (created_at, id)). */
+const PATH_ELEMENT_SQL =
+  "lpad((extract(epoch from c.created_at) * 1000000)::bigint::text, 20, '0') || c.id::text";
+
+export interface ChildTasksOptions {
+  recursive?: boolean;
+  pageSize?: number;
+  pageToken?: string | null;
+  where?: SqlFragment | null;
+  includeDeleted?: boolean;
+  binding?: string;
+}
+
+export interface ChildTaskPage {
+  items: { row: TaskRow; depth: number }[];
+  nextPageToken: string | null;
+}
 
 const COLUMNS: readonly (readonly [keyof TaskRow, string, ("num" | "date")?])[] = [
   ["id", "id"],
@@ -274,39 +516,6 @@ export function taskRowFromEntity(t: ITask): TaskRow {
   };
 }
 
-interface Cursor {
-  /** created_at in microseconds since the epoch (exact, unlike a JS Date). */
-  us: string;
-  id: string;
-  desc: boolean;
-}
-
-function encodeCursor(c: Cursor): string {
-  return Buffer.from(JSON.stringify(["t1", c.us, c.id, c.desc ? 1 : 0])).toString("base64url");
-}
-
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-function decodeCursor(token: string): Cursor {
-  try {
-    const v: unknown = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
-    if (
-      Array.isArray(v) &&
-      v[0] === "t1" &&
-      typeof v[1] === "string" &&
-      /^-?[0-9]{1,20}$/.test(v[1]) &&
-      typeof v[2] === "string" &&
-      UUID_RE.test(v[2]) &&
-      (v[3] === 0 || v[3] === 1)
-    ) {
-      return { us: v[1], id: v[2], desc: v[3] === 1 };
-    }
-  } catch {
-    // fall through
-  }
-  throw new InvalidPageTokenError();
-}
-
 /**
  * Task persistence for one request: construct it with that request's `EntityManager` fork.
  *
@@ -328,55 +537,9 @@ export class TaskRepository {
     }
     try {
       return await this.em.transactional(async (em) => {
-        const { id: chosenId, parentId, epicId, sprintId, releaseId, milestoneId, ...fields } = input;
-        const id = chosenId ?? newId();
-        const task = em.create(Task, {
-          ...fields,
-          id,
-          requirements: input.requirements ?? [],
-          acceptanceCriteria: input.acceptanceCriteria ?? [],
-          definitionOfDone: input.definitionOfDone ?? [],
-          testCriteria: input.testCriteria ?? [],
-          affectedFiles: input.affectedFiles ?? [],
-          affectedComponents: input.affectedComponents ?? [],
-          labels: input.labels ?? [],
-          tags: input.tags ?? [],
-          performanceRequirements: input.performanceRequirements ?? {},
-          securityRequirements: input.securityRequirements ?? {},
-          metadata: input.metadata ?? {},
-          customFields: input.customFields ?? {},
-          parent: parentId ?? null,
-          epic: epicId ?? null,
-          sprint: sprintId ?? null,
-          release: releaseId ?? null,
-          milestone: milestoneId ?? null,
-        });
-        em.create(TaskStatusHistory, {
-          task: id,
-          fromStatus: null,
-          toStatus: task.status,
-          changedBy: ctx.actor ?? null,
-          reason: "created",
-        });
-        recordTaskEvent(
-          em,
-          id,
-          "task.created",
-          {
-            id,
-            title: task.title,
-            status: task.status,
-            priority: task.priority,
-            type: task.type,
-            assignedTo: task.assignedTo ?? null,
-            parentId: parentId ?? null,
-            epicId: epicId ?? null,
-            sprintId: sprintId ?? null,
-          },
-          ctx,
-        );
+        const task = insertTask(em, input, ctx);
         if (ctx.requestId) {
-          em.create(IdempotencyKey, { scope: CREATE_SCOPE, requestId: ctx.requestId, resourceId: id });
+          em.create(IdempotencyKey, { scope: CREATE_SCOPE, requestId: ctx.requestId, resourceId: task.id });
         }
         await em.flush();
         return taskRowFromEntity(task);
@@ -387,8 +550,75 @@ export class TaskRepository {
         const existing = await this.findByRequestId(ctx.requestId);
         if (existing) return existing;
       }
-      throw err;
+      rethrowTaken(err);
     }
+  }
+
+  /**
+   * Creates every task in order in ONE transaction (all or none). Items may reference earlier items' ids as
+   * parent/epic (each is flushed before the next). With `ctx.requestId`, a retry returns the first result.
+   */
+  async batchCreate(inputs: CreateTaskInput[], ctx: ChangeContext = {}): Promise<TaskRow[]> {
+    if (ctx.requestId) {
+      const existing = await this.findBatchByRequestId(ctx.requestId);
+      if (existing) return existing;
+    }
+    try {
+      return await this.em.transactional(async (em) => {
+        const tasks: ITask[] = [];
+        // Inserts are batched; a flush happens first only when an item names a still-unflushed earlier one.
+        const pending = new Set<string>();
+        for (const [index, input] of inputs.entries()) {
+          if (
+            (input.parentId && pending.has(input.parentId)) ||
+            (input.epicId && pending.has(input.epicId))
+          ) {
+            await em.flush();
+            pending.clear();
+          }
+          const task = insertTask(em, input, ctx);
+          pending.add(task.id);
+          if (ctx.requestId) {
+            em.create(IdempotencyKey, {
+              scope: BATCH_ITEM_SCOPE,
+              requestId: `${ctx.requestId}:${index}`,
+              resourceId: task.id,
+            });
+          }
+          tasks.push(task);
+        }
+        if (ctx.requestId) {
+          em.create(IdempotencyKey, {
+            scope: BATCH_SCOPE,
+            requestId: ctx.requestId,
+            resourceId: tasks[0]?.id,
+          });
+        }
+        await em.flush();
+        return tasks.map(taskRowFromEntity);
+      });
+    } catch (err) {
+      if (ctx.requestId && err instanceof UniqueConstraintViolationException) {
+        const existing = await this.findBatchByRequestId(ctx.requestId);
+        if (existing) return existing;
+      }
+      rethrowTaken(err);
+    }
+  }
+
+  private async findBatchByRequestId(requestId: string): Promise<TaskRow[] | null> {
+    const marker = await this.execute("select 1 from idempotency_keys where scope = ? and request_id = ?", [
+      BATCH_SCOPE,
+      requestId,
+    ]);
+    if (marker.length === 0) return null;
+    const rows = await this.execute(
+      `select ${TASK_SELECT_LIST} from idempotency_keys k join tasks t on t.id = k.resource_id::uuid
+       where k.scope = ? and split_part(k.request_id, ':', 1) = ?
+       order by split_part(k.request_id, ':', 2)::int`,
+      [BATCH_ITEM_SCOPE, requestId],
+    );
+    return rows.map(taskRowFromDb);
   }
 
   private async findByRequestId(requestId: string): Promise<TaskRow | null> {
@@ -409,44 +639,396 @@ export class TaskRepository {
     return rows[0] ? taskRowFromDb(rows[0]) : null;
   }
 
-  /** One page of tasks in (created_at, id) order with simple equality filters. */
+  /** Tasks by id (soft-deleted included), in the order of `ids` (duplicates repeated); missing ones are absent. */
+  async getMany(ids: string[]): Promise<Map<string, TaskRow>> {
+    const rows = await this.execute(
+      `select ${TASK_SELECT_LIST} from tasks t where t.id in (select (jsonb_array_elements_text(?::jsonb))::uuid)`,
+      [JSON.stringify([...new Set(ids)])],
+    );
+    return new Map(rows.map((r) => [String(r.id), taskRowFromDb(r)]));
+  }
+
+  /** The live task holding an external reference, or null. */
+  async lookup(kind: TaskReferenceKind, value: string): Promise<TaskRow | null> {
+    const column = {
+      externalId: "external_id",
+      githubIssueUrl: "github_issue_url",
+      githubPrUrl: "github_pr_url",
+      linearIssueId: "linear_issue_id",
+      jiraKey: "jira_key",
+    }[kind];
+    const rows = await this.execute(
+      `select ${TASK_SELECT_LIST} from tasks t where t.${column} = ? and t.deleted_at is null limit 1`,
+      [value],
+    );
+    return rows[0] ? taskRowFromDb(rows[0]) : null;
+  }
+
+  /** The nearest EPIC among `taskId` and its ancestors (used to derive `epic` on create). */
+  async nearestEpic(taskId: string): Promise<string | null> {
+    const rows = await this.execute(
+      `with recursive up as (
+         select id, parent_id, type, 0 as lvl from tasks where id = ?
+         union all
+         select p.id, p.parent_id, p.type, up.lvl + 1 from tasks p join up on p.id = up.parent_id where up.lvl < 64
+       )
+       select id from up where type = 'epic' order by lvl limit 1`,
+      [taskId],
+    );
+    return rows[0] ? String(rows[0].id) : null;
+  }
+
+  /** Distinct types of a task's live direct children. */
+  async childTypes(taskId: string): Promise<TaskType[]> {
+    const rows = await this.execute(
+      "select distinct type from tasks where parent_id = ? and deleted_at is null",
+      [taskId],
+    );
+    return rows.map((r) => r.type as TaskType);
+  }
+
+  /** Number of ancestors of a task (0 for a root). */
+  async depthOf(taskId: string): Promise<number> {
+    const rows = await this.execute(
+      `with recursive up as (
+         select id, parent_id, 0 as lvl from tasks where id = ?
+         union all
+         select p.id, p.parent_id, up.lvl + 1 from tasks p join up on p.id = up.parent_id where up.lvl < 64
+       )
+       select max(lvl)::int as depth from up`,
+      [taskId],
+    );
+    return Number(rows[0]?.depth ?? 0);
+  }
+
+  /**
+   * Writes the patched fields of a live task (+1 version, updated_at now, a `task.updated` event) in one
+   * transaction. With `expectedVersion`, a different current version is a {@link TaskVersionConflictError};
+   * so is losing a race against another writer that expected the same version.
+   */
+  async update(
+    id: string,
+    patch: TaskPatch,
+    expectedVersion: number | null,
+    ctx: ChangeContext = {},
+  ): Promise<TaskRow> {
+    const sets: string[] = [];
+    const params: unknown[] = [];
+    for (const [key, column] of COLUMNS) {
+      if (!(key in patch)) continue;
+      const value = (patch as Record<string, unknown>)[key];
+      if (JSONB_KEYS.has(key)) {
+        sets.push(`${column} = ?::jsonb`);
+        params.push(JSON.stringify(value ?? (OBJECT_JSON_KEYS.has(key) ? {} : [])));
+      } else if (TEXT_ARRAY_KEYS.has(key)) {
+        sets.push(`${column} = array(select jsonb_array_elements_text(?::jsonb))`);
+        params.push(JSON.stringify(value ?? []));
+      } else if (value instanceof Date) {
+        sets.push(`${column} = ?::timestamptz`);
+        params.push(value.toISOString());
+      } else {
+        sets.push(`${column} = ?`);
+        params.push(value ?? null);
+      }
+    }
+    const fields = Object.keys(patch);
+    try {
+      return await this.em.transactional(async (em) => {
+        params.push(id);
+        let guard = "";
+        if (expectedVersion !== null) {
+          guard = " and t.version = ?";
+          params.push(expectedVersion);
+        }
+        const rows = await exec(
+          em,
+          `update tasks t set ${[...sets, "version = t.version + 1", "updated_at = now()"].join(", ")}
+           where t.id = ? and t.deleted_at is null${guard}
+           returning ${TASK_SELECT_LIST}`,
+          params,
+        );
+        const raw = rows[0];
+        if (!raw) throw await missingOrStale(em, id);
+        await event(em, id, "task.updated", { fields }, ctx);
+        return taskRowFromDb(raw);
+      });
+    } catch (err) {
+      rethrowTaken(err);
+    }
+  }
+
+  /**
+   * Soft-deletes a live task (and, with `cascade`, its live subtree, all with the same delete time so
+   * undelete can restore exactly that subtree). Without `cascade`, live children are a HAS_DEPENDANTS error.
+   */
+  async softDelete(
+    id: string,
+    opts: { expectedVersion: number | null; cascade: boolean; validateOnly?: boolean },
+    ctx: ChangeContext = {},
+  ): Promise<TaskRow> {
+    return this.em.transactional(async (em) => {
+      const current = await lockLive(em, id, opts.expectedVersion);
+      const children = await exec(
+        em,
+        "select count(*)::int as n from tasks where parent_id = ? and deleted_at is null",
+        [id],
+      );
+      const n = Number(children[0]?.n ?? 0);
+      if (n > 0 && !opts.cascade) {
+        throw new TaskHierarchyError(
+          "HAS_DEPENDANTS",
+          `the task has ${n} live child task(s); delete them first or set cascade`,
+        );
+      }
+      if (opts.validateOnly) return current;
+      const deleted = await exec(
+        em,
+        `with recursive sub as (
+           select id from tasks where id = ?
+           union
+           select c.id from tasks c join sub s on c.parent_id = s.id where c.deleted_at is null
+         )
+         update tasks t set deleted_at = now(), version = t.version + 1, updated_at = now()
+         from sub where t.id = sub.id and t.deleted_at is null
+         returning t.id`,
+        [id],
+      );
+      for (const r of deleted) {
+        await event(em, String(r.id), "task.deleted", { cascadeRoot: id, cascade: opts.cascade }, ctx);
+      }
+      return (await getRow(em, id)) as TaskRow;
+    });
+  }
+
+  /**
+   * Restores a soft-deleted task and the part of its subtree deleted together with it (same delete time).
+   * A live task is NOT_DELETED; a task whose parent is still deleted is PARENT_DELETED.
+   */
+  async undelete(
+    id: string,
+    opts: { expectedVersion: number | null; validateOnly?: boolean },
+    ctx: ChangeContext = {},
+  ): Promise<TaskRow> {
+    try {
+      return await this.em.transactional(async (em) => {
+        const rows = await exec(em, `select ${TASK_SELECT_LIST} from tasks t where t.id = ? for update`, [
+          id,
+        ]);
+        if (!rows[0]) throw new TaskNotFoundError(id);
+        const current = taskRowFromDb(rows[0]);
+        if (opts.expectedVersion !== null && current.version !== opts.expectedVersion) {
+          throw new TaskVersionConflictError(id);
+        }
+        if (current.deletedAt === null)
+          throw new TaskHierarchyError("NOT_DELETED", "the task is not deleted");
+        if (current.parentId !== null) {
+          const parent = await getRow(em, current.parentId);
+          if (parent?.deletedAt !== null) {
+            throw new TaskHierarchyError("PARENT_DELETED", "the parent task is deleted; undelete it first");
+          }
+        }
+        if (opts.validateOnly) return current;
+        const restored = await exec(
+          em,
+          `with recursive root as (select deleted_at as d from tasks where id = ?),
+           sub as (
+             select id from tasks where id = ?
+             union
+             select c.id from tasks c join sub s on c.parent_id = s.id join root on c.deleted_at = root.d
+           )
+           update tasks t set deleted_at = null, version = t.version + 1, updated_at = now()
+           from sub where t.id = sub.id and t.deleted_at is not null
+           returning t.id`,
+          [id, id],
+        );
+        for (const r of restored) await event(em, String(r.id), "task.undeleted", { cascadeRoot: id }, ctx);
+        return (await getRow(em, id)) as TaskRow;
+      });
+    } catch (err) {
+      rethrowTaken(err);
+    }
+  }
+
+  /**
+   * Moves a live task with its subtree under `newParentId` (null: to the root). Refuses cycles (found by
+   * walking the new parent's ancestors in SQL), depth beyond {@link MAX_TASK_DEPTH} and type-rule breaks.
+   */
+  async move(
+    id: string,
+    newParentId: string | null,
+    opts: { expectedVersion: number | null; validateOnly?: boolean },
+    ctx: ChangeContext = {},
+  ): Promise<{ row: TaskRow; movedDescendantCount: number }> {
+    return this.em.transactional(async (em) => {
+      // Moves are serialised: two concurrent moves (A under B, B under A) could otherwise each pass the
+      // cycle check against the other's pre-move state.
+      await exec(em, "select pg_advisory_xact_lock(hashtext('taskmaster.tasks.hierarchy'))", []);
+      const current = await lockLive(em, id, opts.expectedVersion);
+      let newDepth = 0;
+      if (newParentId !== null) {
+        if (newParentId === id) throw new TaskCycleError([id, id]);
+        const chain = await exec(
+          em,
+          `with recursive up as (
+             select id, parent_id, type, deleted_at, 0 as lvl from tasks where id = ?
+             union all
+             select p.id, p.parent_id, p.type, p.deleted_at, up.lvl + 1
+             from tasks p join up on p.id = up.parent_id where up.lvl < 64 and up.id <> ?
+           )
+           select id, type, deleted_at from up order by lvl`,
+          [newParentId, id],
+        );
+        const parent = chain[0];
+        if (!parent || parent.deleted_at !== null) throw new TaskNotFoundError(newParentId);
+        const ids = chain.map((r) => String(r.id));
+        const at = ids.indexOf(id);
+        if (at >= 0) throw new TaskCycleError([id, ...ids.slice(0, at), id]);
+        const rule = hierarchyViolation(current.type, parent.type as TaskType);
+        if (rule !== null) throw new TaskHierarchyError("TYPE_HIERARCHY", rule);
+        newDepth = ids.length;
+      }
+      const sub = await exec(
+        em,
+        `with recursive down as (
+           select id, 0 as d from tasks where id = ?
+           union all
+           select c.id, down.d + 1 from tasks c join down on c.parent_id = down.id
+           where c.deleted_at is null and down.d < 64
+         )
+         select max(d)::int as height, (count(*) - 1)::int as n from down`,
+        [id],
+      );
+      const height = Number(sub[0]?.height ?? 0);
+      const movedDescendantCount = Number(sub[0]?.n ?? 0);
+      if (newDepth + height > MAX_TASK_DEPTH) {
+        throw new TaskHierarchyError(
+          "DEPTH_EXCEEDED",
+          `the hierarchy would be ${newDepth + height + 1} levels deep (at most ${MAX_TASK_DEPTH + 1} levels, ${MAX_TASK_DEPTH} ancestors)`,
+        );
+      }
+      if (opts.validateOnly) return { row: current, movedDescendantCount };
+      const rows = await exec(
+        em,
+        `update tasks t set parent_id = ?, version = t.version + 1, updated_at = now()
+         where t.id = ? returning ${TASK_SELECT_LIST}`,
+        [newParentId, id],
+      );
+      await event(
+        em,
+        id,
+        "task.moved",
+        { fromParentId: current.parentId, toParentId: newParentId, movedDescendantCount },
+        ctx,
+      );
+      return { row: taskRowFromDb(rows[0] as Record<string, unknown>), movedDescendantCount };
+    });
+  }
+
+  /** Ancestors of a task, root first (at most 64 levels walked). */
+  async ancestors(id: string): Promise<TaskRow[]> {
+    const rows = await this.execute(
+      `with recursive up as (
+         select c.parent_id as id, 1 as lvl from tasks c where c.id = ? and c.parent_id is not null
+         union all
+         select p.parent_id, up.lvl + 1 from tasks p join up on p.id = up.id
+         where p.parent_id is not null and up.lvl < 64
+       )
+       select ${TASK_SELECT_LIST} from up join tasks t on t.id = up.id order by up.lvl desc`,
+      [id],
+    );
+    return rows.map(taskRowFromDb);
+  }
+
+  /** One page of a task's children, or of its whole subtree in depth-first pre-order. */
+  async listChildren(parentId: string, opts: ChildTasksOptions = {}): Promise<ChildTaskPage> {
+    const pageSize = Math.min(Math.max(Math.trunc(opts.pageSize ?? 50), 1), 1000);
+    const live = opts.includeDeleted ? "" : " and c.deleted_at is null";
+    const binding = digest(
+      `children|${parentId}|${opts.recursive ? 1 : 0}|${opts.includeDeleted ? 1 : 0}|${opts.binding ?? ""}`,
+    );
+    const params: unknown[] = [parentId, opts.recursive ? 64 : 1];
+    const where: string[] = [];
+    if (opts.where) {
+      where.push(`(${opts.where.sql})`);
+      params.push(...opts.where.params);
+    }
+    if (opts.pageToken) {
+      const cursor = decodePageToken(opts.pageToken, binding, ["text"]);
+      where.push("sub.path > array(select jsonb_array_elements_text(?::jsonb))");
+      params.push(cursor.keys[0]);
+    }
+    params.push(pageSize + 1);
+    const rows = await this.execute(
+      `with recursive sub as (
+         select c.id, 1 as depth, array[${PATH_ELEMENT_SQL}] as path
+         from tasks c where c.parent_id = ?${live}
+         union all
+         select c.id, sub.depth + 1, sub.path || (${PATH_ELEMENT_SQL})
+         from tasks c join sub on c.parent_id = sub.id where sub.depth < ?${live}
+       )
+       select ${TASK_SELECT_LIST}, sub.depth as sub_depth, array_to_json(sub.path)::text as sub_path
+       from sub join tasks t on t.id = sub.id
+       ${where.length ? `where ${where.join(" and ")}` : ""}
+       order by sub.path
+       limit ?`,
+      params,
+    );
+    const page = rows.slice(0, pageSize);
+    const last = page[page.length - 1];
+    return {
+      items: page.map((r) => ({ row: taskRowFromDb(r), depth: Number(r.sub_depth) })),
+      nextPageToken:
+        rows.length > pageSize && last
+          ? encodePageToken(binding, { keys: [String(last.sub_path)], id: String(last.id) })
+          : null,
+    };
+  }
+
+  /** One page of tasks: filter, multi-key order (ties on id), keyset page tokens bound to the request. */
   async list(opts: ListTasksOptions = {}): Promise<TaskPage> {
     const pageSize = Math.min(Math.max(Math.trunc(opts.pageSize ?? 50), 1), 1000);
-    const cursor = opts.pageToken ? decodeCursor(opts.pageToken) : null;
-    const desc = cursor ? cursor.desc : (opts.descending ?? false);
+    const keys: TaskSortKey[] = opts.orderBy?.length ? opts.orderBy : [{ field: "create_time", desc: true }];
+    const binding = digest(
+      `list|${opts.includeDeleted ? 1 : 0}|${keys.map((k) => `${k.field}${k.desc ? "-" : "+"}`).join(",")}|${opts.binding ?? ""}`,
+    );
+    const kinds = keys.map((k) => SORT_SQL[k.field].kind);
+    const cursor = opts.pageToken ? decodePageToken(opts.pageToken, binding, kinds) : null;
     const where: string[] = [];
     const params: unknown[] = [];
     if (!opts.includeDeleted) where.push("t.deleted_at is null");
-    const f = opts.filter ?? {};
-    const eq: [unknown, string][] = [
-      [f.status, "t.status"],
-      [f.priority, "t.priority"],
-      [f.type, "t.type"],
-      [f.assignedTo, "t.assigned_to"],
-      [f.sprintId, "t.sprint_id"],
-      [f.epicId, "t.epic_id"],
-      [f.parentId, "t.parent_id"],
-    ];
-    for (const [value, column] of eq) {
-      if (value !== undefined && value !== null) {
-        where.push(`${column} = ?`);
-        params.push(value);
-      }
+    if (opts.where) {
+      where.push(`(${opts.where.sql})`);
+      params.push(...opts.where.params);
     }
+    const filterWhere = [...where];
+    const filterParams = [...params];
     if (cursor) {
-      where.push(
-        `(t.created_at, t.id) ${desc ? "<" : ">"} (timestamptz 'epoch' + ?::bigint * interval '1 microsecond', ?::uuid)`,
-      );
-      params.push(cursor.us, cursor.id);
+      // (k1, ..., kn, id) strictly after the cursor, each key in its own direction.
+      const ors: string[] = [];
+      const all = [
+        ...keys.map((k) => ({ expr: SORT_SQL[k.field].expr, kind: SORT_SQL[k.field].kind, desc: k.desc })),
+        { expr: "t.id", kind: "uuid" as const, desc: false },
+      ];
+      const values = [...cursor.keys, cursor.id];
+      for (let i = 0; i < all.length; i++) {
+        const parts: string[] = [];
+        for (let j = 0; j <= i; j++) {
+          const key = all[j] as (typeof all)[number];
+          const param = key.kind === "uuid" ? "?::uuid" : sortParam(key.kind);
+          const op = j < i ? "=" : key.desc ? "<" : ">";
+          parts.push(`${key.expr} ${op} ${param}`);
+          params.push(values[j]);
+        }
+        ors.push(`(${parts.join(" and ")})`);
+      }
+      where.push(`(${ors.join(" or ")})`);
     }
-    const dir = desc ? "desc" : "asc";
     params.push(pageSize + 1);
     const rows = await this.execute(
-      `select ${TASK_SELECT_LIST},
-              (extract(epoch from t.created_at) * 1000000)::bigint::text as cursor_us
+      `select ${TASK_SELECT_LIST}${keys.map((k, i) => `, ${sortSelect(k.field)} as sort_k${i}`).join("")}
        from tasks t
        ${where.length ? `where ${where.join(" and ")}` : ""}
-       order by t.created_at ${dir}, t.id ${dir}
+       order by ${keys.map((k) => `${SORT_SQL[k.field].expr} ${k.desc ? "desc" : "asc"}`).join(", ")}, t.id asc
        limit ?`,
       params,
     );
@@ -454,12 +1036,125 @@ export class TaskRepository {
     const last = page[page.length - 1];
     const nextPageToken =
       rows.length > pageSize && last
-        ? encodeCursor({ us: String(last.cursor_us), id: String(last.id), desc })
+        ? encodePageToken(binding, {
+            keys: keys.map((k, i) => {
+              const v = last[`sort_k${i}`];
+              return SORT_SQL[k.field].kind === "int" ? Number(v) : String(v);
+            }),
+            id: String(last.id),
+          })
         : null;
-    return { items: page.map(taskRowFromDb), nextPageToken };
+    let totalSize = 0;
+    if (opts.withTotal) {
+      // Exact up to 10000, then a lower bound (the contract allows an estimate above 10000).
+      const count = await this.execute(
+        `select count(*)::int as n from (select 1 from tasks t ${filterWhere.length ? `where ${filterWhere.join(" and ")}` : ""} limit 10001) m`,
+        filterParams,
+      );
+      totalSize = Number(count[0]?.n ?? 0);
+    }
+    return { items: page.map(taskRowFromDb), nextPageToken, totalSize };
   }
 
   private async execute(sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
     return this.em.getConnection().execute(sql, params, "all", this.em.getTransactionContext());
   }
+}
+
+function exec(em: EntityManager, sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
+  return em.getConnection().execute(sql, params, "all", em.getTransactionContext());
+}
+
+async function event(
+  em: EntityManager,
+  taskId: string,
+  kind: TaskEventKind,
+  payload: Record<string, unknown>,
+  ctx: ChangeContext,
+): Promise<void> {
+  await exec(em, INSERT_TASK_EVENT_SQL, [
+    taskId,
+    kind,
+    JSON.stringify(payload),
+    ctx.actor ?? null,
+    ctx.requestId ?? null,
+    ctx.traceId ?? null,
+  ]);
+}
+
+async function getRow(em: EntityManager, id: string): Promise<TaskRow | null> {
+  const rows = await exec(em, `select ${TASK_SELECT_LIST} from tasks t where t.id = ?`, [id]);
+  return rows[0] ? taskRowFromDb(rows[0]) : null;
+}
+
+/** Locks a live task row for the transaction; NOT_FOUND when absent/deleted, conflict on a version mismatch. */
+async function lockLive(em: EntityManager, id: string, expectedVersion: number | null): Promise<TaskRow> {
+  const rows = await exec(
+    em,
+    `select ${TASK_SELECT_LIST} from tasks t where t.id = ? and t.deleted_at is null for update`,
+    [id],
+  );
+  if (!rows[0]) throw new TaskNotFoundError(id);
+  const row = taskRowFromDb(rows[0]);
+  if (expectedVersion !== null && row.version !== expectedVersion) throw new TaskVersionConflictError(id);
+  return row;
+}
+
+async function missingOrStale(em: EntityManager, id: string): Promise<Error> {
+  const rows = await exec(em, "select deleted_at from tasks where id = ?", [id]);
+  return !rows[0] || rows[0].deleted_at !== null
+    ? new TaskNotFoundError(id)
+    : new TaskVersionConflictError(id);
+}
+
+/** Inserts one task with its first status-history row and `task.created` event (flushed by the caller). */
+function insertTask(em: EntityManager, input: CreateTaskInput, ctx: ChangeContext): ITask {
+  const { id: chosenId, parentId, epicId, sprintId, releaseId, milestoneId, ...fields } = input;
+  const id = chosenId ?? newId();
+  const task = em.create(Task, {
+    ...fields,
+    id,
+    requirements: input.requirements ?? [],
+    acceptanceCriteria: input.acceptanceCriteria ?? [],
+    definitionOfDone: input.definitionOfDone ?? [],
+    testCriteria: input.testCriteria ?? [],
+    affectedFiles: input.affectedFiles ?? [],
+    affectedComponents: input.affectedComponents ?? [],
+    labels: input.labels ?? [],
+    tags: input.tags ?? [],
+    performanceRequirements: input.performanceRequirements ?? {},
+    securityRequirements: input.securityRequirements ?? {},
+    metadata: input.metadata ?? {},
+    customFields: input.customFields ?? {},
+    parent: parentId ?? null,
+    epic: epicId ?? null,
+    sprint: sprintId ?? null,
+    release: releaseId ?? null,
+    milestone: milestoneId ?? null,
+  });
+  em.create(TaskStatusHistory, {
+    task: id,
+    fromStatus: null,
+    toStatus: task.status,
+    changedBy: ctx.actor ?? null,
+    reason: "created",
+  });
+  recordTaskEvent(
+    em,
+    id,
+    "task.created",
+    {
+      id,
+      title: task.title,
+      status: task.status,
+      priority: task.priority,
+      type: task.type,
+      assignedTo: task.assignedTo ?? null,
+      parentId: parentId ?? null,
+      epicId: epicId ?? null,
+      sprintId: sprintId ?? null,
+    },
+    ctx,
+  );
+  return task;
 }

@@ -15,6 +15,8 @@ export const TaskStatusHistory = defineEntity({
     toStatus: p.string().length(16).$type<TaskStatus>(),
     changedBy: p.string().length(255).nullable(),
     reason: p.text().nullable(),
+    /** The transition table or open blockers were overridden (`force`). */
+    forced: p.boolean().default(false),
     changedAt: p
       .datetime()
       .columnType("timestamptz")

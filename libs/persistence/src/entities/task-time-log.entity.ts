@@ -2,6 +2,7 @@ import { defineEntity, type InferEntity, p } from "@mikro-orm/core";
 import { inSet } from "../sql-checks.js";
 import { TIME_LOG_ACTIVITY_TYPES, type TimeLogActivityType } from "../value-sets.js";
 import { createdAtProperty, idProperty, timestampProperty } from "./common.js";
+import { Sprint } from "./sprint.entity.js";
 import { Task } from "./task.entity.js";
 
 /**
@@ -15,6 +16,8 @@ export const TaskTimeLog = defineEntity({
   properties: {
     id: idProperty(),
     task: () => p.manyToOne(Task).ref().deleteRule("cascade"),
+    /** The task's sprint when the entry was written (sums by sprint survive later moves). */
+    sprint: () => p.manyToOne(Sprint).ref().nullable().deleteRule("set null"),
     userId: p.string().length(255),
     activityType: p.string().length(32).$type<TimeLogActivityType>().default("development"),
     description: p.text().nullable(),
@@ -47,6 +50,8 @@ export const TaskTimeLog = defineEntity({
     { name: "task_time_logs_task_idx", properties: ["task", "logDate"] },
     { name: "task_time_logs_user_date_idx", properties: ["userId", "logDate"] },
     { name: "task_time_logs_log_date_idx", properties: ["logDate"] },
+    { name: "task_time_logs_sprint_idx", properties: ["sprint", "logDate"] },
+    { name: "task_time_logs_created_idx", properties: ["createdAt", "id"] },
   ],
 });
 

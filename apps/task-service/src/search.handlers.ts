@@ -1,0 +1,48 @@
+/** TaskService SearchTasks: ranked full text + fuzzy trigram matching with highlighted snippets. */
+import { create } from "@bufbuild/protobuf";
+import type { ServiceImpl } from "@connectrpc/connect";
+import type { MikroORM } from "@mikro-orm/postgresql";
+import { HIGHLIGHT_END, HIGHLIGHT_START, SearchRepository } from "@taskmaster/persistence/search.repository";
+import {
+  type SearchTasksRequest,
+  SearchTasksResponseSchema,
+  type TaskService,
+} from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
+import { encodeSearchToken, validateSearch } from "./search.validation.js";
+import { taskToMessage } from "./task.mapper.js";
+
+export interface SearchHandlerDeps {
+  readonly orm: MikroORM;
+}
+
+export function createSearchHandlers(
+  deps: SearchHandlerDeps,
+): Pick<ServiceImpl<typeof TaskService>, "searchTasks"> {
+  return {
+    async searchTasks(req: SearchTasksRequest) {
+      const s = validateSearch(req);
+      const { hits, total } = await new SearchRepository(deps.orm.em.fork()).search({
+        query: s.query,
+        filter: s.filter,
+        fuzzy: s.fuzzy,
+        minSimilarity: s.minSimilarity,
+        limit: s.pageSize + 1,
+        offset: s.offset,
+        includeDeleted: s.includeDeleted,
+      });
+      const page = hits.slice(0, s.pageSize);
+      const mark = (text: string) =>
+        text.split(HIGHLIGHT_START).join(s.highlightStart).split(HIGHLIGHT_END).join(s.highlightEnd);
+      return create(SearchTasksResponseSchema, {
+        results: page.map((hit) => ({
+          task: taskToMessage(hit.task),
+          score: hit.score,
+          fuzzyMatch: hit.fuzzyOnly,
+          snippets: hit.snippets.map((snippet) => ({ field: snippet.field, text: mark(snippet.text) })),
+        })),
+        nextPageToken: hits.length > s.pageSize ? encodeSearchToken(req, s.offset + s.pageSize) : "",
+        totalSize: Math.min(total, 2_147_483_647),
+      });
+    },
+  };
+}

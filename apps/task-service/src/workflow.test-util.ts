@@ -1,0 +1,129 @@
+/**
+ * Shared harness of the workflow, comment and time-log specs: a real grpc-js server on port 0, a Connect
+ * gRPC client, a fresh migrated PostgreSQL database, and helpers to assert errors. No mocks.
+ */
+import { randomUUID } from "node:crypto";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import type { MikroORM } from "@mikro-orm/postgresql";
+import { initOrm } from "@taskmaster/persistence/orm-config";
+import { BadRequestSchema, ErrorInfoSchema } from "@taskmaster/proto/gen/google/rpc/error_details_pb";
+import type { Task, TaskSchema } from "@taskmaster/proto/gen/taskmaster/task/v1/task_pb";
+import { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
+import type { GrpcServer } from "@taskmaster/rpc-kit/grpc-server";
+import { createLogger } from "@taskmaster/telemetry/logger";
+import { createTestDatabase, type TestDatabase } from "@taskmaster/testing/test-database";
+import { expect } from "vitest";
+import { createServer, type TaskServerDeps } from "./server.js";
+
+export interface Harness {
+  db: TestDatabase;
+  orm: MikroORM;
+  server: GrpcServer;
+  client: Client<typeof TaskService>;
+  /** A client whose calls carry `x-taskmaster-actor: <subject>`. */
+  as(subject: string): Client<typeof TaskService>;
+  sql(query: string, params?: unknown[]): Promise<Record<string, unknown>[]>;
+  close(): Promise<void>;
+}
+
+export async function startHarness(extra: Partial<TaskServerDeps> = {}): Promise<Harness> {
+  const db = await createTestDatabase();
+  const orm = await initOrm({ url: db.url, pool: { min: 0, max: 8 } });
+  const server = createServer({
+    orm,
+    logger: createLogger({ service: "task-service-test", level: "silent" }),
+    ...extra,
+  });
+  const { port } = await server.listen("127.0.0.1", 0);
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const client = createClient(TaskService, createGrpcTransport({ baseUrl }));
+  return {
+    db,
+    orm,
+    server,
+    client,
+    as: (subject) =>
+      createClient(
+        TaskService,
+        createGrpcTransport({
+          baseUrl,
+          interceptors: [
+            (next) => async (req) => {
+              req.header.set("x-taskmaster-actor", subject);
+              return next(req);
+            },
+          ],
+        }),
+      ),
+    sql: (query, params = []) => orm.em.fork().getConnection().execute(query, params, "all"),
+    async close() {
+      await server.shutdown(1_000);
+      await orm.close(true);
+      await db.drop();
+    },
+  };
+}
+
+export const marker = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
+
+export async function newTask(
+  client: Client<typeof TaskService>,
+  task: Omit<Extract<MessageInitShape<typeof TaskSchema>, { $typeName?: undefined }>, "title"> = {},
+): Promise<Task> {
+  const res = await client.createTask({ task: { title: `Task ${marker("t")}`, ...task } });
+  if (!res.task) throw new Error("CreateTask returned no task");
+  return res.task;
+}
+
+/** Client-safe error text: no SQL, no constraint names, no stack traces. */
+export function expectCleanMessage(error: ConnectError): void {
+  const text = `${error.rawMessage} ${error
+    .findDetails(BadRequestSchema)
+    .flatMap((b) => b.fieldViolations.map((v) => v.description))
+    .join(" ")}`.toLowerCase();
+  for (const word of [
+    "select ",
+    "insert ",
+    "update ",
+    "constraint",
+    "    at ",
+    "violates",
+    'relation "',
+    "syntax error",
+  ]) {
+    expect(text).not.toContain(word);
+  }
+}
+
+export function violatedFields(error: ConnectError): string[] {
+  return error.findDetails(BadRequestSchema).flatMap((b) => b.fieldViolations.map((v) => v.field));
+}
+
+export function errorReason(error: ConnectError): string | undefined {
+  return error.findDetails(ErrorInfoSchema)[0]?.reason;
+}
+
+/** Awaits a call that must fail; checks the code and (when given) exactly the violated fields. */
+export async function expectError(
+  call: Promise<unknown>,
+  code: Code,
+  fields?: string[],
+): Promise<ConnectError> {
+  let caught: unknown;
+  try {
+    await call;
+  } catch (error) {
+    caught = error;
+  }
+  expect(caught, "the call should have failed").toBeInstanceOf(ConnectError);
+  const error = caught as ConnectError;
+  expect(Code[error.code], error.rawMessage).toBe(Code[code]);
+  expectCleanMessage(error);
+  if (fields !== undefined) expect(violatedFields(error).sort()).toEqual([...fields].sort());
+  return error;
+}
+
+export const NIL_TASK = "tasks/00000000-0000-4000-8000-000000000000";
+export const RANDOM_UUID = () => randomUUID();

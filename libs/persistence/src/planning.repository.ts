@@ -1,0 +1,395 @@
+/**
+ * Sprint persistence (raw SQL on the request's EntityManager). Every write bumps `version`/`updated_at`;
+ * every task it touches gets `version = version + 1, updated_at = now()` and a `task.updated` outbox event
+ * in the same transaction. "At most one ACTIVE sprint" is enforced under a transaction-scoped advisory lock.
+ */
+import { type EntityManager, UniqueConstraintViolationException } from "@mikro-orm/core";
+import { newId } from "./ids.js";
+import { type ColumnSpec, type ListQuery, listPage, type Page, type WriteContext } from "./list-page.js";
+import { TASK_SELECT_LIST, type TaskRow, taskRowFromDb } from "./task.repository.js";
+import { INSERT_TASK_EVENT_SQL } from "./task-events.js";
+import type { SprintStatus } from "./value-sets.js";
+
+export interface SprintRow {
+  id: string;
+  name: string;
+  goal: string | null;
+  status: SprintStatus;
+  startsAt: Date | null;
+  endsAt: Date | null;
+  capacityPoints: number | null;
+  plannedPoints: number;
+  completedPoints: number;
+  taskCount: number;
+  closedAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+  version: number;
+}
+
+export interface SprintFields {
+  name: string;
+  goal: string | null;
+  startsAt: Date | null;
+  endsAt: Date | null;
+  capacityPoints: number | null;
+}
+
+export type SprintListField = "state" | "start_time" | "end_time";
+export type SprintOrderField = "start_time" | "end_time" | "display_name";
+
+const SPRINT_COLUMNS: Readonly<Record<SprintListField | SprintOrderField, ColumnSpec>> = {
+  state: { expr: "x.status", cast: "text" },
+  start_time: { expr: "x.starts_at", cast: "timestamptz" },
+  end_time: { expr: "x.ends_at", cast: "timestamptz" },
+  display_name: { expr: "x.name", cast: "text" },
+};
+
+const SPRINT_SELECT = `x.id, x.name, x.goal, x.status, x.starts_at, x.ends_at, x.capacity_points, x.closed_at,
+  x.created_at, x.updated_at, x.version,
+  (select count(*) from tasks t where t.sprint_id = x.id and t.deleted_at is null)::int as task_count,
+  (select coalesce(sum(t.story_points), 0) from tasks t where t.sprint_id = x.id and t.deleted_at is null)::int
+    as planned_points,
+  (select coalesce(sum(t.story_points), 0) from tasks t
+     where t.sprint_id = x.id and t.deleted_at is null and t.status = 'completed')::int as completed_points`;
+
+/** Statuses that count as done when closing a sprint (those tasks stay in it). */
+const DONE_SQL = `('completed', 'cancelled', 'archived', 'failed')`;
+
+const date = (v: unknown): Date | null => (v === null || v === undefined ? null : new Date(v as string));
+
+function sprintFromDb(r: Record<string, unknown>): SprintRow {
+  return {
+    id: String(r.id),
+    name: String(r.name),
+    goal: r.goal === null ? null : String(r.goal),
+    status: r.status as SprintStatus,
+    startsAt: date(r.starts_at),
+    endsAt: date(r.ends_at),
+    capacityPoints: r.capacity_points === null ? null : Number(r.capacity_points),
+    plannedPoints: Number(r.planned_points),
+    completedPoints: Number(r.completed_points),
+    taskCount: Number(r.task_count),
+    closedAt: date(r.closed_at),
+    createdAt: date(r.created_at) as Date,
+    updatedAt: date(r.updated_at) as Date,
+    version: Number(r.version),
+  };
+}
+
+/** Why a sprint write was refused. */
+export type SprintFailure =
+  | { ok: false; reason: "not_found" | "stale" | "name_taken" | "destination_not_found" }
+  | { ok: false; reason: "bad_state"; state: SprintStatus }
+  | { ok: false; reason: "has_tasks"; taskCount: number }
+  | { ok: false; reason: "other_active"; activeId: string }
+  | { ok: false; reason: "tasks_not_found"; taskIds: string[] };
+
+export type SprintResult<T> = ({ ok: true } & T) | SprintFailure;
+
+export class PlanningRepository {
+  constructor(private readonly em: EntityManager) {}
+
+  private exec(em: EntityManager, sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
+    return em.getConnection().execute(sql, params, "all", em.getTransactionContext());
+  }
+
+  async getSprint(id: string, em: EntityManager = this.em): Promise<SprintRow | null> {
+    const rows = await this.exec(
+      em,
+      `select ${SPRINT_SELECT} from sprints x where x.id = ? and x.deleted_at is null`,
+      [id],
+    );
+    return rows[0] ? sprintFromDb(rows[0]) : null;
+  }
+
+  listSprints(query: ListQuery<SprintListField, SprintOrderField>): Promise<Page<SprintRow>> {
+    return listPage(
+      this.em,
+      {
+        selectList: SPRINT_SELECT,
+        from: "sprints x",
+        baseWhere: ["x.deleted_at is null"],
+        baseParams: [],
+        columns: SPRINT_COLUMNS,
+        map: sprintFromDb,
+      },
+      query,
+    );
+  }
+
+  async createSprint(
+    fields: SprintFields,
+    ctx: WriteContext = {},
+  ): Promise<SprintResult<{ sprint: SprintRow }>> {
+    const byRequest = async (): Promise<SprintRow | null> => {
+      if (!ctx.requestId) return null;
+      const rows = await this.exec(
+        this.em,
+        "select resource_id from idempotency_keys where scope = 'sprint.create' and request_id = ?",
+        [ctx.requestId],
+      );
+      return rows[0] ? this.getSprint(String(rows[0].resource_id)) : null;
+    };
+    const existing = await byRequest();
+    if (existing) return { ok: true, sprint: existing };
+    try {
+      return await this.em.transactional(async (em) => {
+        const id = newId();
+        await this.exec(
+          em,
+          `insert into sprints (id, name, goal, starts_at, ends_at, capacity_points) values (?, ?, ?, ?, ?, ?)`,
+          [id, fields.name, fields.goal, fields.startsAt, fields.endsAt, fields.capacityPoints],
+        );
+        if (ctx.requestId) {
+          await this.exec(
+            em,
+            "insert into idempotency_keys (id, scope, request_id, resource_id) values (?, 'sprint.create', ?, ?)",
+            [newId(), ctx.requestId, id],
+          );
+        }
+        return { ok: true, sprint: (await this.getSprint(id, em)) as SprintRow } as const;
+      });
+    } catch (err) {
+      if (err instanceof UniqueConstraintViolationException) {
+        const again = await byRequest();
+        if (again) return { ok: true, sprint: again };
+        return { ok: false, reason: "name_taken" };
+      }
+      throw err;
+    }
+  }
+
+  /** Locks a live sprint row and checks the expected version. */
+  private async lockSprint(
+    em: EntityManager,
+    id: string,
+    expectedVersion: number | null,
+  ): Promise<SprintFailure | { ok: true; status: SprintStatus }> {
+    const rows = await this.exec(
+      em,
+      "select status, version from sprints where id = ? and deleted_at is null for update",
+      [id],
+    );
+    const row = rows[0];
+    if (!row) return { ok: false, reason: "not_found" };
+    if (expectedVersion !== null && Number(row.version) !== expectedVersion)
+      return { ok: false, reason: "stale" };
+    return { ok: true, status: row.status as SprintStatus };
+  }
+
+  async updateSprint(
+    id: string,
+    patch: Partial<SprintFields>,
+    expectedVersion: number | null,
+  ): Promise<SprintResult<{ sprint: SprintRow }>> {
+    try {
+      return await this.em.transactional(async (em) => {
+        const lock = await this.lockSprint(em, id, expectedVersion);
+        if (!lock.ok) return lock;
+        const columns: [keyof SprintFields, string][] = [
+          ["name", "name"],
+          ["goal", "goal"],
+          ["startsAt", "starts_at"],
+          ["endsAt", "ends_at"],
+          ["capacityPoints", "capacity_points"],
+        ];
+        const sets: string[] = [];
+        const params: unknown[] = [];
+        for (const [key, column] of columns) {
+          if (key in patch) {
+            sets.push(`${column} = ?`);
+            params.push(patch[key] ?? null);
+          }
+        }
+        await this.exec(
+          em,
+          `update sprints set ${[...sets, "version = version + 1", "updated_at = now()"].join(", ")} where id = ?`,
+          [...params, id],
+        );
+        return { ok: true, sprint: (await this.getSprint(id, em)) as SprintRow } as const;
+      });
+    } catch (err) {
+      if (err instanceof UniqueConstraintViolationException) return { ok: false, reason: "name_taken" };
+      throw err;
+    }
+  }
+
+  /** Moves tasks (matching `where`) to `sprintId` (null = backlog) with version bump and events; returns ids. */
+  private async moveTasks(
+    em: EntityManager,
+    where: string,
+    params: unknown[],
+    sprintId: string | null,
+    ctx: WriteContext,
+  ): Promise<string[]> {
+    const moved = await this.exec(
+      em,
+      `update tasks t set sprint_id = ?, version = version + 1, updated_at = now()
+       where ${where} and t.deleted_at is null and t.sprint_id is distinct from ?
+       returning t.id, t.sprint_id`,
+      [sprintId, ...params, sprintId],
+    );
+    for (const row of moved) {
+      await this.exec(em, INSERT_TASK_EVENT_SQL, [
+        row.id,
+        "task.updated",
+        JSON.stringify({ fields: ["sprint"], sprintId }),
+        ctx.actor ?? null,
+        ctx.requestId ?? null,
+        ctx.traceId ?? null,
+      ]);
+    }
+    return moved.map((r) => String(r.id));
+  }
+
+  async deleteSprint(
+    id: string,
+    force: boolean,
+    expectedVersion: number | null,
+    ctx: WriteContext = {},
+  ): Promise<SprintResult<{ unassigned: number }>> {
+    return this.em.transactional(async (em) => {
+      const lock = await this.lockSprint(em, id, expectedVersion);
+      if (!lock.ok) return lock;
+      const count = await this.exec(
+        em,
+        "select count(*)::int as n from tasks where sprint_id = ? and deleted_at is null",
+        [id],
+      );
+      const n = Number(count[0]?.n ?? 0);
+      if (n > 0 && !force) return { ok: false, reason: "has_tasks", taskCount: n } as const;
+      const moved = await this.moveTasks(em, "t.sprint_id = ?", [id], null, ctx);
+      await this.exec(
+        em,
+        "update sprints set deleted_at = now(), version = version + 1, updated_at = now() where id = ?",
+        [id],
+      );
+      return { ok: true, unassigned: moved.length } as const;
+    });
+  }
+
+  async startSprint(
+    id: string,
+    expectedVersion: number | null,
+  ): Promise<SprintResult<{ sprint: SprintRow }>> {
+    return this.em.transactional(async (em) => {
+      await this.exec(em, "select pg_advisory_xact_lock(hashtext('sprints.active'))", []);
+      const lock = await this.lockSprint(em, id, expectedVersion);
+      if (!lock.ok) return lock;
+      if (lock.status !== "planned") return { ok: false, reason: "bad_state", state: lock.status } as const;
+      const active = await this.exec(
+        em,
+        "select id from sprints where status = 'active' and deleted_at is null and id <> ? limit 1",
+        [id],
+      );
+      if (active[0]) return { ok: false, reason: "other_active", activeId: String(active[0].id) } as const;
+      await this.exec(
+        em,
+        "update sprints set status = 'active', version = version + 1, updated_at = now() where id = ?",
+        [id],
+      );
+      return { ok: true, sprint: (await this.getSprint(id, em)) as SprintRow } as const;
+    });
+  }
+
+  async closeSprint(
+    id: string,
+    destinationId: string | null,
+    expectedVersion: number | null,
+    ctx: WriteContext = {},
+  ): Promise<SprintResult<{ sprint: SprintRow; moved: string[]; completed: number }>> {
+    if (ctx.requestId) {
+      const prior = await this.exec(
+        this.em,
+        "select response_json from idempotency_keys where scope = 'sprint.close' and request_id = ? and resource_id = ?",
+        [ctx.requestId, id],
+      );
+      const json = prior[0]?.response_json as { moved: string[]; completed: number } | undefined;
+      const sprint = json ? await this.getSprint(id) : null;
+      if (json && sprint) return { ok: true, sprint, moved: json.moved, completed: json.completed };
+    }
+    return this.em.transactional(async (em) => {
+      const lock = await this.lockSprint(em, id, expectedVersion);
+      if (!lock.ok) return lock;
+      if (lock.status !== "active" && lock.status !== "planned") {
+        return { ok: false, reason: "bad_state", state: lock.status } as const;
+      }
+      if (destinationId !== null) {
+        const dest = await this.exec(
+          em,
+          "select status from sprints where id = ? and deleted_at is null for share",
+          [destinationId],
+        );
+        if (!dest[0]) return { ok: false, reason: "destination_not_found" } as const;
+        if (dest[0].status === "closed" || dest[0].status === "cancelled") {
+          return { ok: false, reason: "bad_state", state: dest[0].status as SprintStatus } as const;
+        }
+      }
+      const moved = await this.moveTasks(
+        em,
+        `t.sprint_id = ? and t.status not in ${DONE_SQL}`,
+        [id],
+        destinationId,
+        ctx,
+      );
+      const done = await this.exec(
+        em,
+        "select count(*)::int as n from tasks where sprint_id = ? and deleted_at is null and status = 'completed'",
+        [id],
+      );
+      const completed = Number(done[0]?.n ?? 0);
+      await this.exec(
+        em,
+        `update sprints set status = 'closed', closed_at = now(), version = version + 1, updated_at = now()
+         where id = ?`,
+        [id],
+      );
+      if (ctx.requestId) {
+        await this.exec(
+          em,
+          `insert into idempotency_keys (id, scope, request_id, resource_id, response_json)
+           values (?, 'sprint.close', ?, ?, ?::jsonb)`,
+          [newId(), ctx.requestId, id, JSON.stringify({ moved, completed })],
+        );
+      }
+      return { ok: true, sprint: (await this.getSprint(id, em)) as SprintRow, moved, completed } as const;
+    });
+  }
+
+  /** Assigns tasks to a sprint (or the backlog when null), all or nothing; returns the tasks in order. */
+  async assignTasks(
+    sprintId: string | null,
+    taskIds: readonly string[],
+    ctx: WriteContext = {},
+  ): Promise<SprintResult<{ tasks: TaskRow[] }>> {
+    return this.em.transactional(async (em) => {
+      if (sprintId !== null) {
+        const lock = await this.exec(
+          em,
+          "select status from sprints where id = ? and deleted_at is null for share",
+          [sprintId],
+        );
+        if (!lock[0]) return { ok: false, reason: "not_found" } as const;
+        if (lock[0].status === "closed" || lock[0].status === "cancelled") {
+          return { ok: false, reason: "bad_state", state: lock[0].status as SprintStatus } as const;
+        }
+      }
+      const list = taskIds.map(() => "?").join(", ");
+      const live = await this.exec(
+        em,
+        `select id from tasks where id in (${list}) and deleted_at is null order by id for update`,
+        [...taskIds],
+      );
+      const found = new Set(live.map((r) => String(r.id)));
+      const missing = taskIds.filter((t) => !found.has(t));
+      if (missing.length > 0) return { ok: false, reason: "tasks_not_found", taskIds: missing } as const;
+      await this.moveTasks(em, `t.id in (${list})`, [...taskIds], sprintId, ctx);
+      const rows = await this.exec(em, `select ${TASK_SELECT_LIST} from tasks t where t.id in (${list})`, [
+        ...taskIds,
+      ]);
+      const byId = new Map(rows.map((r) => [String(r.id), taskRowFromDb(r)]));
+      return { ok: true, tasks: taskIds.map((t) => byId.get(t) as TaskRow) } as const;
+    });
+  }
+}

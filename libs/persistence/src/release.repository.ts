@@ -1,0 +1,293 @@
+/**
+ * Release persistence (raw SQL on the request's EntityManager). Every write bumps `version`/`updated_at`;
+ * deleting a release clears `tasks.release_id` (and `milestones.release_id`) with a version bump, and every
+ * task touched gets a `task.updated` outbox event in the same transaction.
+ *
+ * The label the API calls `version` is stored in `version_label` (and mirrored into `name`, which the API
+ * does not expose); `version` in this module is always the row's optimistic-concurrency counter.
+ */
+import { type EntityManager, UniqueConstraintViolationException } from "@mikro-orm/core";
+import { newId } from "./ids.js";
+import { type ColumnSpec, type ListQuery, listPage, type Page, type WriteContext } from "./list-page.js";
+import { INSERT_TASK_EVENT_SQL } from "./task-events.js";
+import type { ReleaseStatus } from "./value-sets.js";
+
+export interface ReleaseRow {
+  id: string;
+  label: string;
+  description: string | null;
+  status: ReleaseStatus;
+  targetAt: Date | null;
+  releasedAt: Date | null;
+  taskCount: number;
+  completedTaskCount: number;
+  createdAt: Date;
+  updatedAt: Date;
+  version: number;
+}
+
+export interface ReleaseFields {
+  label: string;
+  description: string | null;
+  status: ReleaseStatus;
+  targetAt: Date | null;
+  /** Only meaningful with status "released"; null there means "now" (or keep the stored time). */
+  releasedAt: Date | null;
+}
+
+export type ReleaseListField = "state" | "version" | "target_time" | "release_time";
+export type ReleaseOrderField = "target_time" | "release_time" | "version";
+
+const RELEASE_COLUMNS: Readonly<Record<ReleaseListField | ReleaseOrderField, ColumnSpec>> = {
+  state: { expr: "x.status", cast: "text" },
+  version: { expr: "x.version_label", cast: "text" },
+  target_time: { expr: "x.target_date", cast: "timestamptz" },
+  release_time: { expr: "x.released_at", cast: "timestamptz" },
+};
+
+const RELEASE_SELECT = `x.id, x.version_label, x.description, x.status, x.target_date, x.released_at,
+  x.created_at, x.updated_at, x.version,
+  (select count(*) from tasks t where t.release_id = x.id and t.deleted_at is null)::int as task_count,
+  (select count(*) from tasks t
+     where t.release_id = x.id and t.deleted_at is null and t.status = 'completed')::int as completed_task_count`;
+
+const date = (v: unknown): Date | null => (v === null || v === undefined ? null : new Date(v as string));
+
+function releaseFromDb(r: Record<string, unknown>): ReleaseRow {
+  return {
+    id: String(r.id),
+    label: String(r.version_label),
+    description: r.description === null ? null : String(r.description),
+    status: r.status as ReleaseStatus,
+    targetAt: date(r.target_date),
+    releasedAt: date(r.released_at),
+    taskCount: Number(r.task_count),
+    completedTaskCount: Number(r.completed_task_count),
+    createdAt: date(r.created_at) as Date,
+    updatedAt: date(r.updated_at) as Date,
+    version: Number(r.version),
+  };
+}
+
+/** Why a release write was refused. */
+export type ReleaseFailure =
+  | { ok: false; reason: "not_found" | "stale" | "label_taken" | "release_time_not_released" }
+  | { ok: false; reason: "has_tasks"; taskCount: number };
+
+export type ReleaseResult<T> = ({ ok: true } & T) | ReleaseFailure;
+
+type Exec = (sql: string, params: unknown[]) => Promise<Record<string, unknown>[]>;
+
+function executor(em: EntityManager): Exec {
+  return (sql, params) => em.getConnection().execute(sql, params, "all", em.getTransactionContext());
+}
+
+/**
+ * Clears `column` (release_id / milestone_id) on every task (live or soft-deleted, so an undelete cannot
+ * resurrect a dangling reference) pointing at `id`, bumping each task's version and recording one
+ * `task.updated` event per task. Returns the ids of the live tasks cleared.
+ */
+export async function clearTaskReference(
+  em: EntityManager,
+  column: "release_id" | "milestone_id",
+  field: "release" | "milestone",
+  id: string,
+  ctx: WriteContext,
+): Promise<string[]> {
+  const exec = executor(em);
+  const cleared = await exec(
+    `update tasks t set ${column} = null, version = version + 1, updated_at = now()
+     where t.${column} = ? returning t.id, t.deleted_at is null as live`,
+    [id],
+  );
+  for (const row of cleared) {
+    await exec(INSERT_TASK_EVENT_SQL, [
+      row.id,
+      "task.updated",
+      JSON.stringify({ fields: [field], [`${field}Id`]: null }),
+      ctx.actor ?? null,
+      ctx.requestId ?? null,
+      ctx.traceId ?? null,
+    ]);
+  }
+  return cleared.filter((r) => r.live === true).map((r) => String(r.id));
+}
+
+export class ReleaseRepository {
+  constructor(private readonly em: EntityManager) {}
+
+  async getRelease(id: string, em: EntityManager = this.em): Promise<ReleaseRow | null> {
+    const rows = await executor(em)(
+      `select ${RELEASE_SELECT} from releases x where x.id = ? and x.deleted_at is null`,
+      [id],
+    );
+    return rows[0] ? releaseFromDb(rows[0]) : null;
+  }
+
+  listReleases(query: ListQuery<ReleaseListField, ReleaseOrderField>): Promise<Page<ReleaseRow>> {
+    return listPage(
+      this.em,
+      {
+        selectList: RELEASE_SELECT,
+        from: "releases x",
+        baseWhere: ["x.deleted_at is null"],
+        baseParams: [],
+        columns: RELEASE_COLUMNS,
+        map: releaseFromDb,
+      },
+      query,
+    );
+  }
+
+  async createRelease(
+    fields: ReleaseFields,
+    ctx: WriteContext = {},
+  ): Promise<ReleaseResult<{ release: ReleaseRow }>> {
+    const byRequest = async (): Promise<ReleaseRow | null> => {
+      if (!ctx.requestId) return null;
+      const rows = await executor(this.em)(
+        "select resource_id from idempotency_keys where scope = 'release.create' and request_id = ?",
+        [ctx.requestId],
+      );
+      return rows[0] ? this.getRelease(String(rows[0].resource_id)) : null;
+    };
+    const existing = await byRequest();
+    if (existing) return { ok: true, release: existing };
+    if (fields.status !== "released" && fields.releasedAt !== null) {
+      return { ok: false, reason: "release_time_not_released" };
+    }
+    try {
+      return await this.em.transactional(async (em) => {
+        const exec = executor(em);
+        const id = newId();
+        await exec(
+          `insert into releases (id, name, version_label, description, status, target_date, released_at)
+           values (?, ?, ?, ?, ?, ?, case when ? = 'released' then coalesce(?::timestamptz, now()) end)`,
+          [
+            id,
+            fields.label,
+            fields.label,
+            fields.description,
+            fields.status,
+            fields.targetAt,
+            fields.status,
+            fields.releasedAt,
+          ],
+        );
+        if (ctx.requestId) {
+          await exec(
+            "insert into idempotency_keys (id, scope, request_id, resource_id) values (?, 'release.create', ?, ?)",
+            [newId(), ctx.requestId, id],
+          );
+        }
+        return { ok: true, release: (await this.getRelease(id, em)) as ReleaseRow } as const;
+      });
+    } catch (err) {
+      if (err instanceof UniqueConstraintViolationException) {
+        const again = await byRequest();
+        if (again) return { ok: true, release: again };
+        return { ok: false, reason: "label_taken" };
+      }
+      throw err;
+    }
+  }
+
+  /** Locks a live release row and checks the expected version. */
+  private async lockRelease(
+    em: EntityManager,
+    id: string,
+    expectedVersion: number | null,
+  ): Promise<ReleaseFailure | { ok: true; status: ReleaseStatus; releasedAt: Date | null }> {
+    const rows = await executor(em)(
+      "select status, released_at, version from releases where id = ? and deleted_at is null for update",
+      [id],
+    );
+    const row = rows[0];
+    if (!row) return { ok: false, reason: "not_found" };
+    if (expectedVersion !== null && Number(row.version) !== expectedVersion) {
+      return { ok: false, reason: "stale" };
+    }
+    return { ok: true, status: row.status as ReleaseStatus, releasedAt: date(row.released_at) };
+  }
+
+  /**
+   * Applies `patch`. The release time follows the state: entering (or staying in) RELEASED keeps the given
+   * time, else the stored one, else now(); any other state clears it, and a release time given for a
+   * release that is not RELEASED is refused.
+   */
+  async updateRelease(
+    id: string,
+    patch: Partial<ReleaseFields>,
+    expectedVersion: number | null,
+  ): Promise<ReleaseResult<{ release: ReleaseRow }>> {
+    try {
+      return await this.em.transactional(async (em) => {
+        const lock = await this.lockRelease(em, id, expectedVersion);
+        if (!lock.ok) return lock;
+        const status = patch.status ?? lock.status;
+        let releasedAt: Date | null = null;
+        if (status === "released") {
+          releasedAt =
+            patch.releasedAt ?? (lock.status === "released" ? lock.releasedAt : null) ?? new Date();
+        } else if (patch.releasedAt) {
+          return { ok: false, reason: "release_time_not_released" } as const;
+        }
+        const sets: string[] = ["status = ?", "released_at = ?"];
+        const params: unknown[] = [status, releasedAt];
+        if (patch.label !== undefined) {
+          sets.push("name = ?", "version_label = ?");
+          params.push(patch.label, patch.label);
+        }
+        if ("description" in patch) {
+          sets.push("description = ?");
+          params.push(patch.description ?? null);
+        }
+        if ("targetAt" in patch) {
+          sets.push("target_date = ?");
+          params.push(patch.targetAt ?? null);
+        }
+        await executor(em)(
+          `update releases set ${[...sets, "version = version + 1", "updated_at = now()"].join(", ")} where id = ?`,
+          [...params, id],
+        );
+        return { ok: true, release: (await this.getRelease(id, em)) as ReleaseRow } as const;
+      });
+    } catch (err) {
+      if (err instanceof UniqueConstraintViolationException) return { ok: false, reason: "label_taken" };
+      throw err;
+    }
+  }
+
+  /**
+   * Soft-deletes a release. Refused while live tasks reference it unless `force`; then (and always for
+   * soft-deleted tasks) Task.release is cleared with events, and milestones of the release are detached.
+   */
+  async deleteRelease(
+    id: string,
+    force: boolean,
+    expectedVersion: number | null,
+    ctx: WriteContext = {},
+  ): Promise<ReleaseResult<{ unassigned: number }>> {
+    return this.em.transactional(async (em) => {
+      const exec = executor(em);
+      const lock = await this.lockRelease(em, id, expectedVersion);
+      if (!lock.ok) return lock;
+      const count = await exec(
+        "select count(*)::int as n from tasks where release_id = ? and deleted_at is null",
+        [id],
+      );
+      const n = Number(count[0]?.n ?? 0);
+      if (n > 0 && !force) return { ok: false, reason: "has_tasks", taskCount: n } as const;
+      const cleared = await clearTaskReference(em, "release_id", "release", id, ctx);
+      await exec(
+        "update milestones set release_id = null, version = version + 1, updated_at = now() where release_id = ?",
+        [id],
+      );
+      await exec(
+        "update releases set deleted_at = now(), version = version + 1, updated_at = now() where id = ?",
+        [id],
+      );
+      return { ok: true, unassigned: cleared.length } as const;
+    });
+  }
+}

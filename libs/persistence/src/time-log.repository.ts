@@ -1,0 +1,321 @@
+/**
+ * Time logs. Every create/delete locks the task row, writes the log, recomputes `tasks.actual_hours` from
+ * the logs (bumping version/updated_at) and records a `task.time_log` outbox event, all in one transaction.
+ */
+import type { EntityManager } from "@mikro-orm/core";
+import { newId } from "./ids.js";
+import type { TaskEventContext } from "./task-events.js";
+import type { TimeLogActivityType } from "./value-sets.js";
+import {
+  decodePageToken,
+  encodePageToken,
+  execute,
+  type FilterCondition,
+  findIdempotentResource,
+  insertTaskEvent,
+  loadTask,
+  PageTokenError,
+  renderConditions,
+  storeIdempotentResource,
+  TASK_FILTER_COLUMNS,
+} from "./workflow.repository.js";
+
+export interface TimeLogRow {
+  id: string;
+  taskId: string;
+  userId: string;
+  activityType: TimeLogActivityType;
+  description: string | null;
+  hours: number;
+  /** `YYYY-MM-DD`. */
+  logDate: string;
+  startedAt: Date | null;
+  endedAt: Date | null;
+  billable: boolean;
+  sprintId: string | null;
+  createdAt: Date;
+}
+
+const SELECT = `l.id, l.task_id, l.user_id, l.activity_type, l.description, l.hours::float8 as hours,
+  to_char(l.log_date, 'YYYY-MM-DD') as log_date, l.started_at, l.ended_at, l.is_billable, l.sprint_id, l.created_at`;
+
+const toDate = (v: unknown): Date => (v instanceof Date ? v : new Date(String(v)));
+const optDate = (v: unknown): Date | null => (v === null || v === undefined ? null : toDate(v));
+
+function timeLogRow(raw: Record<string, unknown>): TimeLogRow {
+  return {
+    id: String(raw.id),
+    taskId: String(raw.task_id),
+    userId: String(raw.user_id),
+    activityType: raw.activity_type as TimeLogActivityType,
+    description: (raw.description as string | null) ?? null,
+    hours: Number(raw.hours),
+    logDate: String(raw.log_date),
+    startedAt: optDate(raw.started_at),
+    endedAt: optDate(raw.ended_at),
+    billable: raw.is_billable === true,
+    sprintId: raw.sprint_id === null || raw.sprint_id === undefined ? null : String(raw.sprint_id),
+    createdAt: toDate(raw.created_at),
+  };
+}
+
+export interface CreateTimeLogInput {
+  taskId: string;
+  userId: string;
+  activityType: TimeLogActivityType;
+  description: string | null;
+  hours: number;
+  logDate: string;
+  startedAt: Date | null;
+  endedAt: Date | null;
+  billable: boolean;
+}
+
+export type TimeLogWriteOutcome =
+  | { kind: "ok"; timeLog: TimeLogRow | null; actualHours: number }
+  | { kind: "task_not_found" }
+  | { kind: "task_deleted" }
+  | { kind: "not_found" };
+
+export type TimeLogOrderField = "log_date" | "hours" | "create_time";
+
+const ORDER: Record<TimeLogOrderField, { key: string; param: string; column: string; keyPattern: RegExp }> = {
+  log_date: {
+    column: "l.log_date",
+    key: "to_char(l.log_date, 'YYYY-MM-DD')",
+    param: "?::date",
+    keyPattern: /^\d{4}-\d{2}-\d{2}$/,
+  },
+  hours: {
+    column: "l.hours",
+    key: "l.hours::text",
+    param: "?::numeric",
+    keyPattern: /^\d{1,3}(\.\d{1,2})?$/,
+  },
+  create_time: {
+    column: "l.created_at",
+    key: "(extract(epoch from l.created_at) * 1000000)::bigint::text",
+    param: "(timestamptz 'epoch' + ?::bigint * interval '1 microsecond')",
+    keyPattern: /^-?\d{1,20}$/,
+  },
+};
+
+export interface SummaryRow {
+  groupKey: string;
+  hours: number;
+  billableHours: number;
+  entryCount: number;
+}
+
+export type TimeLogGroupColumn = "user_id" | "sprint_id" | "task_id" | "log_date";
+
+const CREATE_SCOPE = "time_log.create";
+
+export class TimeLogRepository {
+  constructor(private readonly em: EntityManager) {}
+
+  async get(taskId: string, id: string): Promise<TimeLogRow | null> {
+    const rows = await execute(
+      this.em,
+      `select ${SELECT} from task_time_logs l where l.task_id = ? and l.id = ?`,
+      [taskId, id],
+    );
+    return rows[0] ? timeLogRow(rows[0]) : null;
+  }
+
+  /** Recomputes actual_hours of a (locked) task from its logs; bumps version. Returns the new value. */
+  private async recompute(em: EntityManager, taskId: string): Promise<number> {
+    const rows = await execute(
+      em,
+      `update tasks set actual_hours = (select coalesce(sum(hours), 0) from task_time_logs where task_id = ?),
+         version = version + 1, updated_at = now()
+       where id = ? returning actual_hours::float8 as actual_hours`,
+      [taskId, taskId],
+    );
+    return Number(rows[0]?.actual_hours ?? 0);
+  }
+
+  async create(input: CreateTimeLogInput, ctx: TaskEventContext): Promise<TimeLogWriteOutcome> {
+    if (ctx.requestId) {
+      const existing = await findIdempotentResource(this.em, CREATE_SCOPE, ctx.requestId);
+      if (existing !== null) {
+        const timeLog = await this.get(input.taskId, existing);
+        const task = await loadTask(this.em, input.taskId);
+        if (timeLog && task) return { kind: "ok", timeLog, actualHours: task.actualHours };
+      }
+    }
+    return this.em.transactional(async (em) => {
+      // Lock the task first so concurrent writers serialise and every recompute sees every log.
+      const task = await loadTask(em, input.taskId, true);
+      if (task === null) return { kind: "task_not_found" as const };
+      if (task.deletedAt !== null) return { kind: "task_deleted" as const };
+      const id = newId();
+      await execute(
+        em,
+        `insert into task_time_logs (id, task_id, user_id, activity_type, description, hours, log_date, started_at,
+           ended_at, is_billable, sprint_id, created_at)
+         values (?, ?, ?, ?, ?, ?, ?::date, ?, ?, ?, ?, clock_timestamp())`,
+        [
+          id,
+          input.taskId,
+          input.userId,
+          input.activityType,
+          input.description,
+          input.hours,
+          input.logDate,
+          input.startedAt,
+          input.endedAt,
+          input.billable,
+          task.sprintId,
+        ],
+      );
+      const actualHours = await this.recompute(em, input.taskId);
+      await insertTaskEvent(
+        em,
+        input.taskId,
+        "task.time_log",
+        { action: "created", timeLogId: id, hours: input.hours, actualHours },
+        ctx,
+      );
+      if (ctx.requestId) await storeIdempotentResource(em, CREATE_SCOPE, ctx.requestId, id);
+      const rows = await execute(em, `select ${SELECT} from task_time_logs l where l.id = ?`, [id]);
+      return { kind: "ok" as const, timeLog: rows[0] ? timeLogRow(rows[0]) : null, actualHours };
+    });
+  }
+
+  async delete(taskId: string, id: string, ctx: TaskEventContext): Promise<TimeLogWriteOutcome> {
+    return this.em.transactional(async (em) => {
+      const task = await loadTask(em, taskId, true);
+      if (task === null) return { kind: "not_found" as const };
+      const deleted = await execute(
+        em,
+        "delete from task_time_logs where task_id = ? and id = ? returning hours::float8 as hours",
+        [taskId, id],
+      );
+      if (deleted.length === 0) return { kind: "not_found" as const };
+      const actualHours = await this.recompute(em, taskId);
+      await insertTaskEvent(
+        em,
+        taskId,
+        "task.time_log",
+        { action: "deleted", timeLogId: id, hours: Number(deleted[0]?.hours), actualHours },
+        ctx,
+      );
+      return { kind: "ok" as const, timeLog: null, actualHours };
+    });
+  }
+
+  async taskExists(id: string): Promise<boolean> {
+    return (await execute(this.em, "select 1 from tasks where id = ?", [id])).length > 0;
+  }
+
+  async sprintExists(id: string): Promise<boolean> {
+    return (await execute(this.em, "select 1 from sprints where id = ?", [id])).length > 0;
+  }
+
+  /** One page of logs of a task (or of all tasks when `taskId` is null). */
+  async list(opts: {
+    taskId: string | null;
+    pageSize: number;
+    pageToken: string | null;
+    order: TimeLogOrderField;
+    descending: boolean;
+    conditions: readonly FilterCondition[];
+    binding: string;
+  }): Promise<{ items: TimeLogRow[]; nextPageToken: string | null }> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (opts.taskId !== null) {
+      where.push("l.task_id = ?");
+      params.push(opts.taskId);
+    }
+    renderConditions(
+      opts.conditions,
+      {
+        user: "l.user_id",
+        log_date: "l.log_date",
+        sprint: "l.sprint_id",
+        billable: "l.is_billable",
+        activity_type: "l.activity_type",
+      },
+      where,
+      params,
+    );
+    const order = ORDER[opts.order];
+    if (opts.pageToken !== null) {
+      const pos = decodePageToken(opts.pageToken, opts.binding);
+      if (!order.keyPattern.test(pos.key)) throw new PageTokenError();
+      where.push(`(${order.column}, l.id) ${opts.descending ? "<" : ">"} (${order.param}, ?::uuid)`);
+      params.push(pos.key, pos.id);
+    }
+    const dir = opts.descending ? "desc" : "asc";
+    params.push(opts.pageSize + 1);
+    const rows = await execute(
+      this.em,
+      `select ${SELECT}, ${order.key} as cursor_key from task_time_logs l
+       ${where.length ? `where ${where.join(" and ")}` : ""}
+       order by ${order.column} ${dir}, l.id ${dir} limit ?`,
+      params,
+    );
+    const page = rows.slice(0, opts.pageSize);
+    const last = page[page.length - 1];
+    return {
+      items: page.map(timeLogRow),
+      nextPageToken:
+        rows.length > opts.pageSize && last
+          ? encodePageToken({ key: String(last.cursor_key), id: String(last.id) }, opts.binding)
+          : null,
+    };
+  }
+
+  /** Sums over [startDate, endDate] (inclusive dates): the overall row first, then groups by hours desc. */
+  async summarize(opts: {
+    startDate: string | null;
+    endDate: string;
+    users: readonly string[];
+    sprintId: string | null;
+    taskConditions: readonly FilterCondition[];
+    billableOnly: boolean;
+    groupBy: TimeLogGroupColumn | null;
+  }): Promise<SummaryRow[]> {
+    const where = ["l.log_date <= ?::date", "t.deleted_at is null"];
+    const params: unknown[] = [opts.endDate];
+    if (opts.startDate !== null) {
+      where.push("l.log_date >= ?::date");
+      params.push(opts.startDate);
+    }
+    if (opts.users.length > 0) {
+      where.push("l.user_id in (select jsonb_array_elements_text(?::jsonb))");
+      params.push(JSON.stringify(opts.users));
+    }
+    if (opts.sprintId !== null) {
+      where.push("l.sprint_id = ?");
+      params.push(opts.sprintId);
+    }
+    if (opts.billableOnly) where.push("l.is_billable");
+    renderConditions(opts.taskConditions, TASK_FILTER_COLUMNS, where, params);
+    const select = (key: string) =>
+      `select ${key} as group_key, coalesce(sum(l.hours), 0)::float8 as hours,
+         coalesce(sum(l.hours) filter (where l.is_billable), 0)::float8 as billable_hours, count(*)::int as entry_count
+       from task_time_logs l join tasks t on t.id = l.task_id where ${where.join(" and ")}`;
+    const toRow = (r: Record<string, unknown>, key: string): SummaryRow => ({
+      groupKey: key,
+      hours: Number(r.hours),
+      billableHours: Number(r.billable_hours),
+      entryCount: Number(r.entry_count),
+    });
+    const overall = await execute(this.em, select("''"), params);
+    const out: SummaryRow[] = [
+      overall[0] ? toRow(overall[0], "") : { groupKey: "", hours: 0, billableHours: 0, entryCount: 0 },
+    ];
+    if (opts.groupBy !== null) {
+      const key =
+        opts.groupBy === "log_date"
+          ? "to_char(l.log_date, 'YYYY-MM-DD')"
+          : `coalesce(l.${opts.groupBy}::text, '-')`;
+      const groups = await execute(this.em, `${select(key)} group by 1 order by 2 desc, 1`, params);
+      for (const r of groups) out.push(toRow(r, String(r.group_key)));
+    }
+    return out;
+  }
+}

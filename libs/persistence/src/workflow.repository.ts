@@ -1,0 +1,531 @@
+/**
+ * Workflow persistence: status transitions (with history rows and outbox events in one transaction), status
+ * history listing and the time-in-status / estimate-accuracy reports, all in SQL.
+ *
+ * Also home of the small helpers the comment and time-log repositories share: keyset page tokens bound to
+ * the request, and typed filter conditions rendered to SQL against a field -> column map.
+ */
+import { createHash } from "node:crypto";
+import type { EntityManager } from "@mikro-orm/core";
+import { newId } from "./ids.js";
+import { TASK_SELECT_LIST, type TaskRow, taskRowFromDb } from "./task.repository.js";
+import { INSERT_TASK_EVENT_SQL, type TaskEventContext } from "./task-events.js";
+import type { TaskStatus } from "./value-sets.js";
+
+// ------------------------------------------------------------------------------------------------
+// Shared helpers
+
+/** Thrown for a malformed token or one issued for other request parameters (map to INVALID_ARGUMENT). */
+export class PageTokenError extends Error {
+  constructor() {
+    super("invalid page token");
+    this.name = "PageTokenError";
+  }
+}
+
+/** A keyset position: the sort key rendered as text plus the row id. */
+export interface KeysetPosition {
+  key: string;
+  id: string;
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function bindingHash(binding: string): string {
+  return createHash("sha256").update(binding).digest("base64url").slice(0, 16);
+}
+
+/** Opaque page token carrying a keyset position, bound to `binding` (the other request fields). */
+export function encodePageToken(position: KeysetPosition, binding: string): string {
+  return Buffer.from(JSON.stringify(["k1", position.key, position.id, bindingHash(binding)])).toString(
+    "base64url",
+  );
+}
+
+export function decodePageToken(token: string, binding: string): KeysetPosition {
+  try {
+    const v: unknown = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
+    if (
+      Array.isArray(v) &&
+      v.length === 4 &&
+      v[0] === "k1" &&
+      typeof v[1] === "string" &&
+      v[1].length <= 64 &&
+      typeof v[2] === "string" &&
+      UUID_RE.test(v[2]) &&
+      v[3] === bindingHash(binding)
+    ) {
+      return { key: v[1], id: v[2] };
+    }
+  } catch {
+    // fall through
+  }
+  throw new PageTokenError();
+}
+
+/** Comparison operators of the AIP-160 subset the sub-resource lists support. */
+export type FilterOp = "=" | "!=" | "<" | "<=" | ">" | ">=";
+
+/** One typed condition `field op value` (values already validated and converted by the service layer). */
+export interface FilterCondition {
+  field: string;
+  op: FilterOp;
+  value: string | number | boolean | Date | null;
+}
+
+/** Renders conditions (ANDed) against `columns` (field -> SQL expression); unknown fields throw. */
+export function renderConditions(
+  conditions: readonly FilterCondition[],
+  columns: Readonly<Record<string, string>>,
+  where: string[],
+  params: unknown[],
+): void {
+  for (const c of conditions) {
+    const column = columns[c.field];
+    if (column === undefined) throw new Error(`unsupported filter field ${c.field}`);
+    if (c.value === null) {
+      where.push(c.op === "!=" ? `${column} is not null` : `${column} is null`);
+      continue;
+    }
+    where.push(c.op === "!=" ? `${column} is distinct from ?` : `${column} ${c.op} ?`);
+    params.push(c.value);
+  }
+}
+
+/** Runs raw SQL on the manager's connection and current transaction. */
+export function execute(
+  em: EntityManager,
+  sql: string,
+  params: unknown[],
+): Promise<Record<string, unknown>[]> {
+  return em.getConnection().execute(sql, params, "all", em.getTransactionContext());
+}
+
+/** Affected row count of an UPDATE/DELETE run on the current transaction. */
+export async function executeCount(em: EntityManager, sql: string, params: unknown[]): Promise<number> {
+  const res = (await em.getConnection().execute(sql, params, "run", em.getTransactionContext())) as {
+    affectedRows?: number;
+  };
+  return res.affectedRows ?? 0;
+}
+
+/** Idempotency: the resource id stored for (`scope`, `requestId`), or null. */
+export async function findIdempotentResource(
+  em: EntityManager,
+  scope: string,
+  requestId: string,
+): Promise<string | null> {
+  const rows = await execute(
+    em,
+    "select resource_id from idempotency_keys where scope = ? and request_id = ?",
+    [scope, requestId],
+  );
+  const id = rows[0]?.resource_id;
+  return typeof id === "string" ? id : null;
+}
+
+export async function storeIdempotentResource(
+  em: EntityManager,
+  scope: string,
+  requestId: string,
+  resourceId: string,
+): Promise<void> {
+  await execute(em, "insert into idempotency_keys (id, scope, request_id, resource_id) values (?, ?, ?, ?)", [
+    newId(),
+    scope,
+    requestId,
+    resourceId,
+  ]);
+}
+
+/** Inserts one outbox event on the current transaction. */
+export async function insertTaskEvent(
+  em: EntityManager,
+  taskId: string,
+  kind: string,
+  payload: Record<string, unknown>,
+  ctx: TaskEventContext,
+): Promise<void> {
+  await execute(em, INSERT_TASK_EVENT_SQL, [
+    taskId,
+    kind,
+    JSON.stringify(payload),
+    ctx.actor ?? null,
+    ctx.requestId ?? null,
+    ctx.traceId ?? null,
+  ]);
+}
+
+/** The task row (including soft-deleted ones), or null. */
+export async function loadTask(em: EntityManager, id: string, forUpdate = false): Promise<TaskRow | null> {
+  const rows = await execute(
+    em,
+    `select ${TASK_SELECT_LIST} from tasks t where t.id = ?${forUpdate ? " for update" : ""}`,
+    [id],
+  );
+  return rows[0] ? taskRowFromDb(rows[0]) : null;
+}
+
+const toDate = (v: unknown): Date => (v instanceof Date ? v : new Date(String(v)));
+
+// ------------------------------------------------------------------------------------------------
+// Status history
+
+export interface StatusChangeRow {
+  id: string;
+  taskId: string;
+  fromStatus: TaskStatus | null;
+  toStatus: TaskStatus;
+  changedBy: string | null;
+  reason: string | null;
+  forced: boolean;
+  changedAt: Date;
+  /** Milliseconds spent in `fromStatus` (null for the first row of a task). */
+  previousDurationMs: number | null;
+}
+
+const HISTORY_SELECT = `h.id, h.task_id, h.from_status, h.to_status, h.changed_by, h.reason, h.forced, h.changed_at,
+  (extract(epoch from h.changed_at) * 1000000)::bigint::text as cursor_us,
+  (extract(epoch from (h.changed_at - (select p.changed_at from task_status_history p
+      where p.task_id = h.task_id and (p.changed_at, p.id) < (h.changed_at, h.id)
+      order by p.changed_at desc, p.id desc limit 1))) * 1000)::float8 as previous_ms`;
+
+function historyRow(raw: Record<string, unknown>): StatusChangeRow {
+  return {
+    id: String(raw.id),
+    taskId: String(raw.task_id),
+    fromStatus: (raw.from_status as TaskStatus | null) ?? null,
+    toStatus: raw.to_status as TaskStatus,
+    changedBy: (raw.changed_by as string | null) ?? null,
+    reason: (raw.reason as string | null) ?? null,
+    forced: raw.forced === true,
+    changedAt: toDate(raw.changed_at),
+    previousDurationMs:
+      raw.previous_ms === null || raw.previous_ms === undefined ? null : Number(raw.previous_ms),
+  };
+}
+
+export interface TransitionInput {
+  taskId: string;
+  to: TaskStatus;
+  reason: string | null;
+  force: boolean;
+  /** Expected version (from the etag), if the caller sent one. */
+  expectedVersion: number | null;
+  /** Allowed next statuses per status. */
+  allowed: (from: TaskStatus) => readonly TaskStatus[];
+  /** Statuses that count as done for blockers. */
+  doneStatuses: readonly TaskStatus[];
+}
+
+export type TransitionOutcome =
+  | { kind: "ok"; task: TaskRow; change: StatusChangeRow }
+  | { kind: "not_found" }
+  | { kind: "deleted" }
+  | { kind: "stale" }
+  | { kind: "same_status"; from: TaskStatus }
+  | { kind: "illegal"; from: TaskStatus; allowed: readonly TaskStatus[] }
+  | { kind: "blocked"; from: TaskStatus; allowed: readonly TaskStatus[]; blockers: string[] };
+
+const TRANSITION_SCOPE = "task.transition";
+
+export class WorkflowRepository {
+  constructor(private readonly em: EntityManager) {}
+
+  /**
+   * Changes a task's status: checks etag, transition table and open blockers, then in one transaction
+   * updates the task (version + 1, start/complete times), writes the history row and the outbox event.
+   */
+  async transition(input: TransitionInput, ctx: TaskEventContext): Promise<TransitionOutcome> {
+    if (ctx.requestId) {
+      const replay = await this.replay(ctx.requestId);
+      if (replay) return replay;
+    }
+    return this.em.transactional(async (em) => {
+      const task = await loadTask(em, input.taskId);
+      if (task === null) return { kind: "not_found" as const };
+      if (task.deletedAt !== null) return { kind: "deleted" as const };
+      if (input.expectedVersion !== null && input.expectedVersion !== task.version) {
+        return { kind: "stale" as const };
+      }
+      const from = task.status;
+      if (from === input.to) return { kind: "same_status" as const, from };
+      const allowed = input.allowed(from);
+      if (!input.force && !allowed.includes(input.to)) return { kind: "illegal" as const, from, allowed };
+      if (input.to === "in_progress" && !input.force) {
+        const blockers = await this.openBlockers(em, task.id, input.doneStatuses);
+        if (blockers.length > 0) return { kind: "blocked" as const, from, allowed, blockers };
+      }
+      const updated = await execute(
+        em,
+        `update tasks t set status = ?, version = version + 1, updated_at = now(),
+           started_at = case when ?::text = 'in_progress' then coalesce(started_at, now()) else started_at end,
+           completed_at = case when ?::text = 'completed' then now() else null end
+         where t.id = ? and t.version = ? and t.deleted_at is null
+         returning ${TASK_SELECT_LIST}`,
+        [input.to, input.to, input.to, task.id, task.version],
+      );
+      if (updated[0] === undefined) return { kind: "stale" as const };
+      const historyId = newId();
+      await execute(
+        em,
+        `insert into task_status_history (id, task_id, from_status, to_status, changed_by, reason, forced, changed_at)
+         values (?, ?, ?, ?, ?, ?, ?, clock_timestamp())`,
+        [historyId, task.id, from, input.to, ctx.actor ?? null, input.reason, input.force],
+      );
+      await insertTaskEvent(
+        em,
+        task.id,
+        "task.status_changed",
+        { from, to: input.to, forced: input.force, statusChangeId: historyId },
+        ctx,
+      );
+      if (ctx.requestId) await storeIdempotentResource(em, TRANSITION_SCOPE, ctx.requestId, historyId);
+      const change = await this.getChange(em, task.id, historyId);
+      if (change === null) throw new Error("status history row vanished");
+      return { kind: "ok" as const, task: taskRowFromDb(updated[0]), change };
+    });
+  }
+
+  private async replay(requestId: string): Promise<TransitionOutcome | null> {
+    const historyId = await findIdempotentResource(this.em, TRANSITION_SCOPE, requestId);
+    if (historyId === null) return null;
+    const rows = await execute(this.em, "select task_id from task_status_history where id = ?", [historyId]);
+    const taskId = rows[0]?.task_id;
+    if (typeof taskId !== "string") return null;
+    const task = await loadTask(this.em, taskId);
+    const change = await this.getChange(this.em, taskId, historyId);
+    return task && change ? { kind: "ok", task, change } : null;
+  }
+
+  /** Open tasks that block `taskId` (X blocks it, or it depends on X), as ids. */
+  async openBlockers(em: EntityManager, taskId: string, done: readonly TaskStatus[]): Promise<string[]> {
+    const rows = await execute(
+      em,
+      `select distinct b.id from (
+         select r.source_task_id as id from task_relationships r where r.target_task_id = ? and r.type = 'blocks'
+         union select r.target_task_id from task_relationships r where r.source_task_id = ? and r.type = 'blocked_by'
+         union select r.target_task_id from task_relationships r where r.source_task_id = ? and r.type = 'depends_on'
+         union select r.source_task_id from task_relationships r where r.target_task_id = ? and r.type = 'dependency_of'
+       ) x join tasks b on b.id = x.id
+       where b.deleted_at is null and b.status not in (select jsonb_array_elements_text(?::jsonb))
+       order by b.id`,
+      [taskId, taskId, taskId, taskId, JSON.stringify(done)],
+    );
+    return rows.map((r) => String(r.id));
+  }
+
+  private async getChange(em: EntityManager, taskId: string, id: string): Promise<StatusChangeRow | null> {
+    const rows = await execute(
+      em,
+      `select ${HISTORY_SELECT} from task_status_history h where h.task_id = ? and h.id = ?`,
+      [taskId, id],
+    );
+    return rows[0] ? historyRow(rows[0]) : null;
+  }
+
+  /** One page of history rows of a task (or all tasks when `taskId` is null), by (changed_at, id). */
+  async listHistory(opts: {
+    taskId: string | null;
+    pageSize: number;
+    pageToken: string | null;
+    descending: boolean;
+    conditions: readonly FilterCondition[];
+    binding: string;
+  }): Promise<{ items: StatusChangeRow[]; nextPageToken: string | null }> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (opts.taskId !== null) {
+      where.push("h.task_id = ?");
+      params.push(opts.taskId);
+    }
+    renderConditions(
+      opts.conditions,
+      {
+        from_status: "h.from_status",
+        to_status: "h.to_status",
+        changed_by: "h.changed_by",
+        change_time: "h.changed_at",
+        forced: "h.forced",
+      },
+      where,
+      params,
+    );
+    const dir = opts.descending ? "desc" : "asc";
+    if (opts.pageToken !== null) {
+      const pos = decodePageToken(opts.pageToken, opts.binding);
+      if (!/^-?[0-9]{1,20}$/.test(pos.key)) throw new PageTokenError();
+      where.push(
+        `(h.changed_at, h.id) ${opts.descending ? "<" : ">"} (timestamptz 'epoch' + ?::bigint * interval '1 microsecond', ?::uuid)`,
+      );
+      params.push(pos.key, pos.id);
+    }
+    params.push(opts.pageSize + 1);
+    const rows = await execute(
+      this.em,
+      `select ${HISTORY_SELECT} from task_status_history h
+       ${where.length ? `where ${where.join(" and ")}` : ""}
+       order by h.changed_at ${dir}, h.id ${dir} limit ?`,
+      params,
+    );
+    const page = rows.slice(0, opts.pageSize);
+    const last = page[page.length - 1];
+    return {
+      items: page.map(historyRow),
+      nextPageToken:
+        rows.length > opts.pageSize && last
+          ? encodePageToken({ key: String(last.cursor_us), id: String(last.id) }, opts.binding)
+          : null,
+    };
+  }
+
+  /** Whether a task row exists (soft-deleted included). */
+  async taskExists(id: string): Promise<boolean> {
+    return (await execute(this.em, "select 1 from tasks where id = ?", [id])).length > 0;
+  }
+
+  /** Whether a sprint row exists. */
+  async sprintExists(id: string): Promise<boolean> {
+    return (await execute(this.em, "select 1 from sprints where id = ?", [id])).length > 0;
+  }
+
+  /**
+   * Time spent per status by the tasks in scope, from the history: each row opens an interval in
+   * `to_status` that the next row of the task closes (an open interval counts until now), clipped to
+   * [rangeStart, rangeEnd).
+   */
+  async timeInStatus(opts: {
+    scope: TaskScope;
+    rangeStart: Date | null;
+    rangeEnd: Date | null;
+  }): Promise<{ taskCount: number; entries: TimeInStatusRow[] }> {
+    const { sql: scopeSql, params } = scopeWhere(opts.scope);
+    const rows = await execute(
+      this.em,
+      `with intervals as (
+         select h.to_status as status, h.changed_at as started,
+                coalesce(lead(h.changed_at) over (partition by h.task_id order by h.changed_at, h.id), now()) as ended
+         from task_status_history h join tasks t on t.id = h.task_id
+         where t.deleted_at is null and ${scopeSql}),
+       clipped as (
+         select status, greatest(started, coalesce(?::timestamptz, started)) as s,
+                least(ended, coalesce(?::timestamptz, ended)) as e
+         from intervals)
+       select c.status, sum(extract(epoch from (c.e - c.s)) * 1000)::float8 as total_ms, count(*)::int as entry_count
+       from clipped c where c.e > c.s
+       group by c.status order by c.status`,
+      [...params, opts.rangeStart, opts.rangeEnd],
+    );
+    const count = await execute(
+      this.em,
+      `select count(*)::int as n from tasks t where t.deleted_at is null and ${scopeSql}`,
+      params,
+    );
+    const taskCount = Number(count[0]?.n ?? 0);
+    return {
+      taskCount,
+      entries: rows.map((r) => ({
+        status: r.status as TaskStatus,
+        totalMs: Number(r.total_ms),
+        entryCount: Number(r.entry_count),
+      })),
+    };
+  }
+
+  /** Estimated vs actual hours of the tasks in scope (with both an estimate and actual hours), grouped. */
+  async estimateAccuracy(opts: {
+    scope: TaskScope;
+    groupBy: EstimateGroupColumn | null;
+    completedFrom: Date | null;
+    completedTo: Date | null;
+  }): Promise<EstimateAccuracyDbRow[]> {
+    const { sql: scopeSql, params } = scopeWhere(opts.scope);
+    const where = [
+      "t.deleted_at is null",
+      scopeSql,
+      "t.estimated_hours is not null",
+      "t.actual_hours > 0",
+    ];
+    if (opts.completedFrom !== null) {
+      where.push("t.completed_at >= ?");
+      params.push(opts.completedFrom);
+    }
+    if (opts.completedTo !== null) {
+      where.push("t.completed_at < ?");
+      params.push(opts.completedTo);
+    }
+    const select = (key: string) =>
+      `select ${key} as group_key, count(*)::int as task_count,
+              coalesce(sum(t.estimated_hours), 0)::float8 as estimated, coalesce(sum(t.actual_hours), 0)::float8 as actual,
+              coalesce(avg(abs(t.actual_hours - t.estimated_hours)), 0)::float8 as mae
+       from tasks t where ${where.join(" and ")}`;
+    const toRow = (r: Record<string, unknown>, groupKey: string): EstimateAccuracyDbRow => ({
+      groupKey,
+      taskCount: Number(r.task_count),
+      estimatedHours: Number(r.estimated),
+      actualHours: Number(r.actual),
+      meanAbsoluteErrorHours: Number(r.mae),
+    });
+    const overall = await execute(this.em, select("''"), params);
+    const out: EstimateAccuracyDbRow[] = overall[0] ? [toRow(overall[0], "")] : [];
+    if (opts.groupBy !== null) {
+      const key = `coalesce(t.${opts.groupBy}::text, '-')`;
+      const groups = await execute(this.em, `${select(key)} group by 1 order by 1`, params);
+      for (const r of groups) out.push(toRow(r, String(r.group_key)));
+    }
+    return out;
+  }
+}
+
+/** Which tasks a report covers; `conditions` use the task fields of {@link TASK_FILTER_COLUMNS}. */
+export type TaskScope =
+  | { kind: "task"; id: string }
+  | { kind: "sprint"; id: string }
+  | { kind: "filter"; conditions: readonly FilterCondition[] };
+
+export type EstimateGroupColumn = "assigned_to" | "type" | "sprint_id" | "epic_id" | "complexity";
+
+/** Task fields (ListTasks filter names) usable in report scopes and time-log task filters. */
+export const TASK_FILTER_COLUMNS: Readonly<Record<string, string>> = {
+  status: "t.status",
+  priority: "t.priority",
+  type: "t.type",
+  complexity: "t.complexity",
+  assigned_to: "t.assigned_to",
+  reporter: "t.reporter",
+  sprint: "t.sprint_id",
+  release: "t.release_id",
+  milestone: "t.milestone_id",
+  epic: "t.epic_id",
+  parent: "t.parent_id",
+  story_points: "t.story_points",
+  business_value: "t.business_value",
+  create_time: "t.created_at",
+  update_time: "t.updated_at",
+  due_time: "t.due_date",
+  start_time: "t.started_at",
+  complete_time: "t.completed_at",
+};
+
+export function scopeWhere(scope: TaskScope): { sql: string; params: unknown[] } {
+  if (scope.kind === "task") return { sql: "t.id = ?", params: [scope.id] };
+  if (scope.kind === "sprint") return { sql: "t.sprint_id = ?", params: [scope.id] };
+  const where: string[] = ["true"];
+  const params: unknown[] = [];
+  renderConditions(scope.conditions, TASK_FILTER_COLUMNS, where, params);
+  return { sql: where.join(" and "), params };
+}
+
+export interface TimeInStatusRow {
+  status: TaskStatus;
+  totalMs: number;
+  entryCount: number;
+}
+
+export interface EstimateAccuracyDbRow {
+  groupKey: string;
+  taskCount: number;
+  estimatedHours: number;
+  actualHours: number;
+  meanAbsoluteErrorHours: number;
+}
