@@ -6,19 +6,19 @@ import { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_servi
 import { createGrpcServer, type GrpcServer, serviceRegistration } from "@taskmaster/rpc-kit/grpc-server";
 import { databaseHealth } from "@taskmaster/service-runtime/database-health";
 import type { ServiceDeps } from "@taskmaster/service-runtime/database-service";
+import { createAttachmentHandlers } from "./attachment.handlers.js";
+import { createCommentHandlers } from "./comment.handlers.js";
+import { createMilestoneHandlers } from "./milestone.handlers.js";
 import { createPlanningHandlers } from "./planning.handlers.js";
 import { createRelationshipHandlers } from "./relationship.handlers.js";
-import { createAttachmentHandlers } from "./attachment.handlers.js";
+import { createReleaseHandlers } from "./release.handlers.js";
 import { createSearchHandlers } from "./search.handlers.js";
+import type { StatusTransitionTable } from "./status-transitions.js";
 import { createTaskHandlers } from "./task.handlers.js";
+import { createTimeLogHandlers } from "./time-log.handlers.js";
 import { createWatchHandlers } from "./watch.handlers.js";
 import { createWorkQueueHandlers } from "./work-queue.handlers.js";
 import { createWorkflowHandlers } from "./workflow.handlers.js";
-import { createCommentHandlers } from "./comment.handlers.js";
-import { createTimeLogHandlers } from "./time-log.handlers.js";
-import { createReleaseHandlers } from "./release.handlers.js";
-import { createMilestoneHandlers } from "./milestone.handlers.js";
-import type { StatusTransitionTable } from "./status-transitions.js";
 
 export type TaskServerDeps = Pick<ServiceDeps, "orm" | "logger"> &
   Partial<Pick<ServiceDeps, "limits" | "maxDeadlineMs">> & {

@@ -440,12 +440,7 @@ export class WorkflowRepository {
     completedTo: Date | null;
   }): Promise<EstimateAccuracyDbRow[]> {
     const { sql: scopeSql, params } = scopeWhere(opts.scope);
-    const where = [
-      "t.deleted_at is null",
-      scopeSql,
-      "t.estimated_hours is not null",
-      "t.actual_hours > 0",
-    ];
+    const where = ["t.deleted_at is null", scopeSql, "t.estimated_hours is not null", "t.actual_hours > 0"];
     if (opts.completedFrom !== null) {
       where.push("t.completed_at >= ?");
       params.push(opts.completedFrom);

@@ -87,7 +87,7 @@ describe("TaskRepository", () => {
     expect((await repo().getById(t.id, { includeDeleted: true }))?.id).toBe(t.id);
   });
 
-  it("lists with keyset pagination and equality filters", async () => {
+  it("lists with keyset pagination (newest first by default) and compiled filters", async () => {
     const r = repo();
     const created: string[] = [];
     for (let i = 0; i < 7; i++) {
@@ -103,10 +103,11 @@ describe("TaskRepository", () => {
     await query("update tasks set created_at = '2030-01-01T00:00:00.123456Z' where id = any($1::uuid[])", [
       created.slice(5),
     ]);
+    const pager = { sql: "t.assigned_to = ?", params: ["pager"] };
     const seen: string[] = [];
     let token: string | null = null;
     do {
-      const page = await r.list({ pageSize: 3, pageToken: token, filter: { assignedTo: "pager" } });
+      const page = await r.list({ pageSize: 3, pageToken: token, where: pager });
       expect(page.items.length).toBeLessThanOrEqual(3);
       seen.push(...page.items.map((t) => t.id));
       token = page.nextPageToken;
@@ -114,13 +115,26 @@ describe("TaskRepository", () => {
     expect([...seen].sort()).toEqual([...created].sort());
     expect(new Set(seen).size).toBe(seen.length);
 
-    const desc = await r.list({ pageSize: 100, descending: true, filter: { assignedTo: "pager" } });
-    expect(desc.items.map((t) => t.id)).toEqual([...seen].reverse());
+    const asc = await r.list({
+      pageSize: 100,
+      orderBy: [{ field: "create_time", desc: false }],
+      where: pager,
+    });
+    expect(asc.items.map((t) => t.id).sort()).toEqual([...seen].sort());
+    const times = asc.items.map((t) => t.createdAt.getTime());
+    expect(times).toEqual([...times].sort((a, b) => a - b));
 
-    const ready = await r.list({ filter: { assignedTo: "pager", status: "ready" } });
+    const ready = await r.list({
+      where: { sql: "t.assigned_to = ? and t.status = ?", params: ["pager", "ready"] },
+    });
     expect(ready.items.every((t) => t.status === "ready")).toBe(true);
     expect(ready.items).toHaveLength(3);
-    const bugs = await r.list({ filter: { assignedTo: "pager", type: "bug", status: "blocked" } });
+    const bugs = await r.list({
+      where: {
+        sql: "t.assigned_to = ? and t.type = ? and t.status = ?",
+        params: ["pager", "bug", "blocked"],
+      },
+    });
     expect(bugs.items).toHaveLength(2);
   });
 

@@ -1,0 +1,311 @@
+/**
+ * The template category tree (raw SQL, plain rows out). Depth and path are computed with a recursive CTE
+ * walking up to the root; moves lock the moved row and refuse a new parent inside its own subtree.
+ */
+import type { EntityManager } from "@mikro-orm/core";
+import { newId } from "./ids.js";
+import { InvalidPageTokenError } from "./list-page.js";
+
+export interface TemplateCategoryRow {
+  id: string;
+  name: string;
+  description: string | null;
+  parentId: string | null;
+  sortOrder: number;
+  isActive: boolean;
+  depth: number;
+  path: string;
+  templateCount: number;
+  createdAt: Date;
+  updatedAt: Date;
+  version: number;
+}
+
+export class CategoryNotFoundError extends Error {
+  constructor(readonly id: string) {
+    super(`category ${id} not found`);
+    this.name = "CategoryNotFoundError";
+  }
+}
+export class CategoryNameTakenError extends Error {
+  constructor(readonly displayName: string) {
+    super("category name taken");
+    this.name = "CategoryNameTakenError";
+  }
+}
+export class CategoryVersionConflictError extends Error {
+  constructor(readonly id: string) {
+    super(`category ${id} was modified concurrently`);
+    this.name = "CategoryVersionConflictError";
+  }
+}
+/** The new parent lies in the moved category's subtree; `path` runs from the moved category to the parent. */
+export class CategoryCycleError extends Error {
+  constructor(readonly path: string[]) {
+    super("category cycle");
+    this.name = "CategoryCycleError";
+  }
+}
+export class CategoryInUseError extends Error {
+  constructor(
+    readonly children: number,
+    readonly templates: number,
+  ) {
+    super("category in use");
+    this.name = "CategoryInUseError";
+  }
+}
+
+/** Ancestors of each category (walking up), giving depth and the " / " path. */
+const TREE_CTE = `with recursive up(cid, aid, depth, names) as (
+    select c.id, c.parent_id, 0, array[c.name::text] from template_categories c
+    union all
+    select up.cid, p.parent_id, up.depth + 1, p.name::text || up.names from up join template_categories p on p.id = up.aid
+  ), info as (select cid, max(depth) as depth, (array_agg(array_to_string(names, ' / ') order by depth desc))[1] as path
+              from up group by cid)`;
+
+const SELECT_LIST = `x.id, x.name, x.description, x.parent_id, x.sort_order, x.is_active, x.created_at, x.updated_at,
+  x.version, i.depth, i.path,
+  (select count(*)::int from templates t where t.category_id = x.id and t.deleted_at is null) as template_count`;
+
+const date = (v: unknown): Date => (v instanceof Date ? v : new Date(String(v)));
+
+function rowFromDb(r: Record<string, unknown>): TemplateCategoryRow {
+  return {
+    id: String(r.id),
+    name: String(r.name),
+    description: (r.description as string | null) ?? null,
+    parentId: (r.parent_id as string | null) ?? null,
+    sortOrder: Number(r.sort_order),
+    isActive: Boolean(r.is_active),
+    depth: Number(r.depth ?? 0),
+    path: String(r.path ?? r.name),
+    templateCount: Number(r.template_count ?? 0),
+    createdAt: date(r.created_at),
+    updatedAt: date(r.updated_at),
+    version: Number(r.version),
+  };
+}
+
+function isUniqueViolation(err: unknown, constraint: string): boolean {
+  const e = err as { code?: string; constraint?: string; message?: string };
+  return e?.constraint === constraint || (e?.message ?? "").includes(constraint);
+}
+
+export type CategoryFilterField = "parent" | "active" | "display_name";
+export interface CategoryCondition {
+  field: CategoryFilterField;
+  op: "=" | "!=";
+  value: string | boolean | null;
+}
+export type CategorySortField = "display_name" | "sort_order" | "create_time";
+
+export class TemplateCategoryRepository {
+  constructor(readonly em: EntityManager) {}
+
+  private exec(sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
+    return this.em.getConnection().execute(sql, params, "all", this.em.getTransactionContext());
+  }
+
+  transactional<T>(fn: (repo: TemplateCategoryRepository) => Promise<T>): Promise<T> {
+    return this.em.transactional((tx) => fn(new TemplateCategoryRepository(tx)));
+  }
+
+  async getById(id: string, forUpdate = false): Promise<TemplateCategoryRow | null> {
+    if (forUpdate) await this.exec("select id from template_categories where id = ? for update", [id]);
+    const rows = await this.exec(
+      `${TREE_CTE} select ${SELECT_LIST} from template_categories x join info i on i.cid = x.id where x.id = ?`,
+      [id],
+    );
+    return rows[0] ? rowFromDb(rows[0]) : null;
+  }
+
+  async findByRequestId(requestId: string): Promise<TemplateCategoryRow | null> {
+    const rows = await this.exec(
+      "select resource_id from idempotency_keys where scope = 'template_category.create' and request_id = ?",
+      [requestId],
+    );
+    return rows[0] ? this.getById(String(rows[0].resource_id)) : null;
+  }
+
+  async insert(
+    c: {
+      name: string;
+      description: string | null;
+      parentId: string | null;
+      sortOrder: number;
+      isActive: boolean;
+    },
+    requestId: string | null,
+  ): Promise<string> {
+    const id = newId();
+    try {
+      await this.exec(
+        `insert into template_categories (id, name, description, parent_id, sort_order, is_active)
+         values (?, ?, ?, ?, ?, ?)`,
+        [id, c.name, c.description, c.parentId, c.sortOrder, c.isActive],
+      );
+    } catch (err) {
+      if (isUniqueViolation(err, "template_categories_name_uniq")) throw new CategoryNameTakenError(c.name);
+      throw err;
+    }
+    if (requestId) {
+      await this.exec(
+        "insert into idempotency_keys (id, scope, request_id, resource_id) values (?, 'template_category.create', ?, ?)",
+        [newId(), requestId, id],
+      );
+    }
+    return id;
+  }
+
+  /** Updates the given columns when the row still has `expectedVersion`. */
+  async update(
+    id: string,
+    expectedVersion: number,
+    c: {
+      name: string;
+      description: string | null;
+      sortOrder: number;
+      isActive: boolean;
+      parentId: string | null;
+    },
+  ): Promise<void> {
+    let rows: Record<string, unknown>[];
+    try {
+      rows = await this.exec(
+        `update template_categories set name = ?, description = ?, sort_order = ?, is_active = ?, parent_id = ?,
+           version = version + 1, updated_at = now() where id = ? and version = ? returning id`,
+        [c.name, c.description, c.sortOrder, c.isActive, c.parentId, id, expectedVersion],
+      );
+    } catch (err) {
+      if (isUniqueViolation(err, "template_categories_name_uniq")) throw new CategoryNameTakenError(c.name);
+      throw err;
+    }
+    if (rows.length === 0) throw new CategoryVersionConflictError(id);
+  }
+
+  /**
+   * The path from `id` down to `target` if `target` is `id` or one of its descendants (a move of `id` under
+   * `target` would close a cycle), else null.
+   */
+  async pathInSubtree(id: string, target: string): Promise<string[] | null> {
+    const rows = await this.exec(
+      `with recursive down(id, path) as (
+         select ?::uuid, array[?::uuid]
+         union all
+         select c.id, down.path || c.id from template_categories c join down on c.parent_id = down.id
+           where not c.id = any(down.path)
+       ) select path::text[] as path from down where id = ?::uuid limit 1`,
+      [id, id, target],
+    );
+    const p = rows[0]?.path;
+    if (!p) return null;
+    return Array.isArray(p) ? p.map(String) : String(p).replace(/[{}]/g, "").split(",");
+  }
+
+  async delete(id: string, expectedVersion: number | null): Promise<void> {
+    const counts = await this.exec(
+      `select (select count(*)::int from template_categories where parent_id = ?) as children,
+              (select count(*)::int from templates where category_id = ?) as templates`,
+      [id, id],
+    );
+    const children = Number(counts[0]?.children ?? 0);
+    const templates = Number(counts[0]?.templates ?? 0);
+    if (children > 0 || templates > 0) throw new CategoryInUseError(children, templates);
+    const rows = await this.exec(
+      `delete from template_categories where id = ?${expectedVersion === null ? "" : " and version = ?"} returning id`,
+      expectedVersion === null ? [id] : [id, expectedVersion],
+    );
+    if (rows.length === 0) throw new CategoryVersionConflictError(id);
+  }
+
+  async list(q: {
+    pageSize: number;
+    pageToken: string | null;
+    conditions: CategoryCondition[];
+    order: { field: CategorySortField; desc: boolean };
+  }): Promise<{ items: TemplateCategoryRow[]; nextPageToken: string | null }> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    for (const c of q.conditions) {
+      const expr = c.field === "parent" ? "x.parent_id" : c.field === "active" ? "x.is_active" : "x.name";
+      if (c.value === null) where.push(`${expr} is ${c.op === "=" ? "" : "not "}null`);
+      else {
+        where.push(`${expr} ${c.op === "=" ? "=" : "is distinct from"} ?`);
+        params.push(c.value);
+      }
+    }
+    // Offset paging, bound to the query shape.
+    const binding = JSON.stringify([q.conditions, q.order]);
+    let offset = 0;
+    if (q.pageToken) offset = decodeOffset(q.pageToken, binding);
+    const order =
+      q.order.field === "display_name"
+        ? `x.name ${q.order.desc ? "desc" : "asc"}`
+        : q.order.field === "sort_order"
+          ? `x.sort_order ${q.order.desc ? "desc" : "asc"}, x.name asc`
+          : `x.created_at ${q.order.desc ? "desc" : "asc"}`;
+    params.push(q.pageSize + 1, offset);
+    const rows = await this.exec(
+      `${TREE_CTE} select ${SELECT_LIST} from template_categories x join info i on i.cid = x.id
+       ${where.length ? `where ${where.join(" and ")}` : ""} order by ${order}, x.id limit ? offset ?`,
+      params,
+    );
+    return {
+      items: rows.slice(0, q.pageSize).map(rowFromDb),
+      nextPageToken: rows.length > q.pageSize ? encodeOffset(offset + q.pageSize, binding) : null,
+    };
+  }
+
+  /**
+   * The subtree under `rootId` (included) or the whole forest, depth-first with siblings by sort_order then
+   * name. Inactive categories (and everything under them) are skipped unless `includeInactive`.
+   */
+  async subtree(
+    rootId: string | null,
+    includeInactive: boolean,
+    maxDepth: number,
+  ): Promise<TemplateCategoryRow[]> {
+    const active = includeInactive ? "" : " and c.is_active";
+    const rows = await this.exec(
+      `with recursive walk(id, rel_depth, sort_path) as (
+         select c.id, 0, array[row_number() over (order by c.sort_order, c.name, c.id)]::bigint[]
+           from template_categories c
+           where ${rootId === null ? "c.parent_id is null" : "c.id = ?"}${active}
+         union all
+         select c.id, w.rel_depth + 1, w.sort_path || (row_number() over (partition by c.parent_id order by c.sort_order, c.name, c.id))::bigint
+           from template_categories c join walk w on c.parent_id = w.id
+           where (? = 0 or w.rel_depth < ?)${active}
+       ), ${TREE_CTE.replace(/^with recursive /, "")}
+       select ${SELECT_LIST} from walk w join template_categories x on x.id = w.id join info i on i.cid = x.id
+       order by w.sort_path`,
+      rootId === null ? [maxDepth, maxDepth] : [rootId, maxDepth, maxDepth],
+    );
+    return rows.map(rowFromDb);
+  }
+}
+
+function encodeOffset(offset: number, binding: string): string {
+  return Buffer.from(JSON.stringify(["c1", binding.length, offset, binding.slice(0, 200)])).toString(
+    "base64url",
+  );
+}
+
+function decodeOffset(token: string, binding: string): number {
+  try {
+    const v: unknown = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
+    if (
+      Array.isArray(v) &&
+      v[0] === "c1" &&
+      v[1] === binding.length &&
+      v[3] === binding.slice(0, 200) &&
+      Number.isInteger(v[2]) &&
+      (v[2] as number) >= 0
+    ) {
+      return v[2] as number;
+    }
+  } catch {
+    // fall through
+  }
+  throw new InvalidPageTokenError();
+}

@@ -1,0 +1,216 @@
+/** Template types with their JSON Schema and validation rules (raw SQL, plain rows out). */
+import type { EntityManager } from "@mikro-orm/core";
+import { newId } from "./ids.js";
+import { InvalidPageTokenError } from "./list-page.js";
+
+export interface TemplateTypeRow {
+  id: string;
+  name: string;
+  displayName: string;
+  description: string | null;
+  jsonSchema: Record<string, unknown>;
+  validationRules: Record<string, unknown>;
+  isActive: boolean;
+  templateCount: number;
+  createdAt: Date;
+  updatedAt: Date;
+  version: number;
+}
+
+export class TemplateTypeNotFoundError extends Error {
+  constructor(readonly typeName: string) {
+    super(`template type ${typeName} not found`);
+    this.name = "TemplateTypeNotFoundError";
+  }
+}
+export class TemplateTypeTakenError extends Error {
+  constructor(readonly typeName: string) {
+    super(`template type ${typeName} exists`);
+    this.name = "TemplateTypeTakenError";
+  }
+}
+export class TemplateTypeVersionConflictError extends Error {
+  constructor(readonly typeName: string) {
+    super(`template type ${typeName} was modified concurrently`);
+    this.name = "TemplateTypeVersionConflictError";
+  }
+}
+export class TemplateTypeInUseError extends Error {
+  constructor(readonly templates: number) {
+    super("template type in use");
+    this.name = "TemplateTypeInUseError";
+  }
+}
+
+const SELECT_LIST = `x.id, x.name, x.display_name, x.description, x.json_schema, x.validation_rules, x.is_active,
+  x.created_at, x.updated_at, x.version,
+  (select count(*)::int from templates t where t.type_id = x.id and t.deleted_at is null) as template_count`;
+
+const date = (v: unknown): Date => (v instanceof Date ? v : new Date(String(v)));
+const json = <T>(v: unknown, fallback: T): T =>
+  v === null || v === undefined ? fallback : typeof v === "string" ? (JSON.parse(v) as T) : (v as T);
+
+function rowFromDb(r: Record<string, unknown>): TemplateTypeRow {
+  return {
+    id: String(r.id),
+    name: String(r.name),
+    displayName: String(r.display_name),
+    description: (r.description as string | null) ?? null,
+    jsonSchema: json(r.json_schema, {}),
+    validationRules: json(r.validation_rules, {}),
+    isActive: Boolean(r.is_active),
+    templateCount: Number(r.template_count ?? 0),
+    createdAt: date(r.created_at),
+    updatedAt: date(r.updated_at),
+    version: Number(r.version),
+  };
+}
+
+export interface TemplateTypeWrite {
+  displayName: string;
+  description: string | null;
+  jsonSchema: Record<string, unknown>;
+  validationRules: Record<string, unknown>;
+  isActive: boolean;
+}
+
+export interface TypeCondition {
+  field: "active" | "builtin" | "display_name";
+  op: "=" | "!=";
+  value: string | boolean;
+}
+
+export class TemplateTypeRepository {
+  constructor(readonly em: EntityManager) {}
+
+  private exec(sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
+    return this.em.getConnection().execute(sql, params, "all", this.em.getTransactionContext());
+  }
+
+  transactional<T>(fn: (repo: TemplateTypeRepository) => Promise<T>): Promise<T> {
+    return this.em.transactional((tx) => fn(new TemplateTypeRepository(tx)));
+  }
+
+  async getByName(name: string, forUpdate = false): Promise<TemplateTypeRow | null> {
+    if (forUpdate) await this.exec("select id from template_types where name = ? for update", [name]);
+    const rows = await this.exec(`select ${SELECT_LIST} from template_types x where x.name = ?`, [name]);
+    return rows[0] ? rowFromDb(rows[0]) : null;
+  }
+
+  async insert(name: string, w: TemplateTypeWrite): Promise<void> {
+    try {
+      await this.exec(
+        `insert into template_types (id, name, display_name, description, json_schema, validation_rules, is_active)
+         values (?, ?, ?, ?, ?::jsonb, ?::jsonb, ?)`,
+        [
+          newId(),
+          name,
+          w.displayName,
+          w.description,
+          JSON.stringify(w.jsonSchema),
+          JSON.stringify(w.validationRules),
+          w.isActive,
+        ],
+      );
+    } catch (err) {
+      const e = err as { constraint?: string; message?: string };
+      if (
+        e?.constraint === "template_types_name_uniq" ||
+        (e?.message ?? "").includes("template_types_name_uniq")
+      )
+        throw new TemplateTypeTakenError(name);
+      throw err;
+    }
+  }
+
+  async update(name: string, expectedVersion: number, w: TemplateTypeWrite): Promise<void> {
+    const rows = await this.exec(
+      `update template_types set display_name = ?, description = ?, json_schema = ?::jsonb, validation_rules = ?::jsonb,
+         is_active = ?, version = version + 1, updated_at = now() where name = ? and version = ? returning id`,
+      [
+        w.displayName,
+        w.description,
+        JSON.stringify(w.jsonSchema),
+        JSON.stringify(w.validationRules),
+        w.isActive,
+        name,
+        expectedVersion,
+      ],
+    );
+    if (rows.length === 0) throw new TemplateTypeVersionConflictError(name);
+  }
+
+  /** Deletes a type with no templates at all (soft-deleted ones still reference it). */
+  async delete(name: string, expectedVersion: number): Promise<void> {
+    const counts = await this.exec(
+      "select count(*)::int as n from templates t join template_types ty on ty.id = t.type_id where ty.name = ?",
+      [name],
+    );
+    const n = Number(counts[0]?.n ?? 0);
+    if (n > 0) throw new TemplateTypeInUseError(n);
+    const rows = await this.exec("delete from template_types where name = ? and version = ? returning id", [
+      name,
+      expectedVersion,
+    ]);
+    if (rows.length === 0) throw new TemplateTypeVersionConflictError(name);
+  }
+
+  /** Live templates of a type (slug-less: id, parameters) for re-validation after a schema change. */
+  async templatesOfType(typeId: string): Promise<{ id: string; parameters: Record<string, unknown> }[]> {
+    const rows = await this.exec(
+      "select id, parameters from templates where type_id = ? and deleted_at is null order by id",
+      [typeId],
+    );
+    return rows.map((r) => ({ id: String(r.id), parameters: json(r.parameters, {}) }));
+  }
+
+  async list(q: {
+    pageSize: number;
+    pageToken: string | null;
+    conditions: TypeCondition[];
+    builtinNames: readonly string[];
+    order: { field: "display_name" | "create_time"; desc: boolean };
+  }): Promise<{ items: TemplateTypeRow[]; nextPageToken: string | null }> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    for (const c of q.conditions) {
+      const neg = c.op === "!=";
+      if (c.field === "builtin") {
+        where.push(`${neg !== (c.value === true) ? "" : "not "}(x.name = any(?::text[]))`);
+        params.push([...q.builtinNames]);
+      } else {
+        where.push(
+          `${c.field === "active" ? "x.is_active" : "x.display_name"} ${neg ? "is distinct from" : "="} ?`,
+        );
+        params.push(c.value);
+      }
+    }
+    const binding = JSON.stringify([q.conditions, q.order]);
+    let offset = 0;
+    if (q.pageToken) {
+      try {
+        const v: unknown = JSON.parse(Buffer.from(q.pageToken, "base64url").toString("utf8"));
+        if (!Array.isArray(v) || v[0] !== "y1" || v[1] !== binding || !Number.isInteger(v[2]) || v[2] < 0)
+          throw new Error();
+        offset = v[2] as number;
+      } catch {
+        throw new InvalidPageTokenError();
+      }
+    }
+    const dir = q.order.desc ? "desc" : "asc";
+    const order = q.order.field === "display_name" ? `x.display_name ${dir}` : `x.created_at ${dir}`;
+    params.push(q.pageSize + 1, offset);
+    const rows = await this.exec(
+      `select ${SELECT_LIST} from template_types x ${where.length ? `where ${where.join(" and ")}` : ""}
+       order by ${order}, x.name limit ? offset ?`,
+      params,
+    );
+    return {
+      items: rows.slice(0, q.pageSize).map(rowFromDb),
+      nextPageToken:
+        rows.length > q.pageSize
+          ? Buffer.from(JSON.stringify(["y1", binding, offset + q.pageSize])).toString("base64url")
+          : null,
+    };
+  }
+}
