@@ -1,20 +1,98 @@
 /**
- * `createServer(deps)`: the monitoring service's gRPC server, built but not listening.
- *
- * Its RPCs arrive with issue 6; until then every RPC answers UNIMPLEMENTED while the process starts, serves
- * `grpc.health.v1` (tied to its database) and reflection, so the stack and its operators see it.
+ * `createServer(deps)`: the monitoring service's gRPC server, built but not listening. Owns a HealthMonitor
+ * (polling every configured service's grpc.health.v1 and the database) that starts with the server and
+ * stops on shutdown.
  */
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { describeConfig } from "@taskmaster/config/config";
+import { poolTracker } from "@taskmaster/persistence/monitoring-pool";
 import { MonitoringService } from "@taskmaster/proto/gen/taskmaster/monitoring/v1/monitoring_service_pb";
 import { createGrpcServer, type GrpcServer, serviceRegistration } from "@taskmaster/rpc-kit/grpc-server";
 import { databaseHealth } from "@taskmaster/service-runtime/database-health";
 import type { ServiceDeps } from "@taskmaster/service-runtime/database-service";
+import { HealthMonitor } from "./health-monitor.js";
+import { createMonitoringHandlers } from "./monitoring.handlers.js";
 
-export function createServer(deps: Pick<ServiceDeps, "orm" | "logger"> & Partial<ServiceDeps>): GrpcServer {
-  return createGrpcServer({
+/** Where the other services listen: env TASK_SERVICE_ADDRESS / TEMPLATE_SERVICE_ADDRESS. */
+export function serviceAddressesFromEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  return {
+    "taskmaster.task.v1.TaskService": env.TASK_SERVICE_ADDRESS || "127.0.0.1:50051",
+    "taskmaster.template.v1.TemplateService": env.TEMPLATE_SERVICE_ADDRESS || "127.0.0.1:50052",
+  };
+}
+
+export interface MonitoringOptions {
+  /** grpc.health.v1 service name -> address (default: from the environment). */
+  readonly serviceAddresses?: Readonly<Record<string, string>>;
+  /** Health poll interval (default 10 s). */
+  readonly healthIntervalMs?: number;
+  /** Deadline of one health check (default 2 s). */
+  readonly checkTimeoutMs?: number;
+  /** ListSlowQueries default threshold (default 1000 ms). */
+  readonly slowQueryThresholdMs?: number;
+  /** Long-running transaction threshold (default 5 min). */
+  readonly longTransactionMs?: number;
+  /** Bound on the database work of one RPC (default 5 s). */
+  readonly dbTimeoutMs?: number;
+}
+
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+      version?: string;
+    };
+    return pkg.version ?? "";
+  } catch {
+    return "";
+  }
+}
+
+const START_TIME = new Date();
+
+export function createServer(
+  deps: Pick<ServiceDeps, "orm" | "logger"> & Partial<ServiceDeps> & { monitoring?: MonitoringOptions },
+): GrpcServer {
+  const options = deps.monitoring ?? {};
+  const monitor = new HealthMonitor({
+    orm: deps.orm,
+    services: options.serviceAddresses ?? serviceAddressesFromEnv(),
+    intervalMs: options.healthIntervalMs,
+    checkTimeoutMs: options.checkTimeoutMs,
+  });
+  const service = deps.config?.server.name ?? "monitoring-service";
+  const handlers = createMonitoringHandlers({
+    orm: deps.orm,
+    logger: deps.logger,
+    monitor,
+    pool: () => poolTracker(deps.orm),
+    process: {
+      service,
+      instance: `${hostname()}:${process.pid}`,
+      version: packageVersion(),
+      gitCommit: process.env.GIT_COMMIT ?? "",
+      startTime: START_TIME,
+      profile: deps.config?.profile ?? process.env.TASKMASTER_PROFILE ?? "development",
+      config: describeConfig(deps.config ?? {}),
+    },
+    slowQueryThresholdMs: options.slowQueryThresholdMs ?? 1_000,
+    longTransactionMs: options.longTransactionMs ?? 300_000,
+    dbTimeoutMs: options.dbTimeoutMs ?? 5_000,
+    knownServices: ["task-service", "template-service"],
+  });
+  const server = createGrpcServer({
     logger: deps.logger,
     health: databaseHealth(deps.orm, [MonitoringService.typeName]),
     limits: deps.limits,
     maxDeadlineMs: deps.maxDeadlineMs,
-    services: [serviceRegistration(MonitoringService, {})],
+    services: [serviceRegistration(MonitoringService, handlers)],
   });
+  monitor.start();
+  return {
+    ...server,
+    shutdown(graceMs) {
+      monitor.stop();
+      return server.shutdown(graceMs);
+    },
+  };
 }

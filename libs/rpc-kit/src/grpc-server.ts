@@ -11,6 +11,7 @@ import type { Logger } from "@taskmaster/telemetry/logger";
 import { createErrorInterceptor } from "./error-interceptor.js";
 import { adaptService, type GrpcCallInfo } from "./grpc-adapter.js";
 import { createHealthService, HealthRegistry, ServingStatus } from "./health.js";
+import { createMetricsInterceptor } from "./metrics-interceptor.js";
 import { addReflection } from "./reflection.js";
 
 /** A service and its implementation. Build with `serviceRegistration()` for type checking. */
@@ -154,6 +155,8 @@ export function createGrpcServer(options: CreateGrpcServerOptions): GrpcServer {
   const server = new Server(serverOptions);
   const shutdownController = new AbortController();
   const interceptors = [
+    // Metrics outermost: it records the final gRPC code the error interceptor produced.
+    createMetricsInterceptor(),
     ...(options.errorInterceptor === false ? [] : [createErrorInterceptor({ logger })]),
     ...(options.interceptors ?? []),
   ];

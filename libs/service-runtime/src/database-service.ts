@@ -57,8 +57,18 @@ export function runDatabaseService(options: DatabaseServiceOptions): RunningServ
         throw error;
       }
       const grace = config.shutdown.graceMs;
+      // Per-process HTTP /health, /health/database, /status (HEALTH_PORT) and /metrics (METRICS_PORT).
+      const { startProcessEndpoints } = await import("./process-endpoints.js");
+      const http = await startProcessEndpoints({ orm, config, health: server.health, logger: log }).catch(
+        async (error: unknown) => {
+          await server.shutdown(0);
+          await orm.close();
+          throw error;
+        },
+      );
       return {
         steps: [
+          { name: "http", run: () => http.close() },
           { name: "grpc", run: () => server.shutdown(grace), timeoutMs: grace + 1_000 },
           { name: "orm", run: () => orm.close() },
           { name: "logs", run: () => flushLogger(log) },

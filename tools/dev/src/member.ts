@@ -31,6 +31,10 @@ export async function startMember(spec: StackMember, options: StartOptions): Pro
       GRPC_HOST: options.host,
       GRPC_PORT: String(options.port),
       [spec.portEnv]: String(options.port),
+      // Each service's own HTTP /health,/status (gRPC port + 10000) and /metrics (+ 11000): several
+      // processes share this machine and the gateway already owns 8080. Port 0 (tests) -> any free port.
+      HEALTH_PORT: String(options.port === 0 ? 0 : options.port + 10_000),
+      METRICS_PORT: String(options.port === 0 ? 0 : options.port + 11_000),
     },
     stdio: ["ignore", "pipe", "pipe"],
   });

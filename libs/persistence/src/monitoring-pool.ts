@@ -1,0 +1,127 @@
+/**
+ * Statistics of this process's `pg` pool behind MikroORM: size (pg-pool's totalCount/idleCount/waitingCount
+ * and options.min/max) plus acquire wait times, measured by wrapping the pool's `connect()` (pg-pool itself
+ * does not track waits). One tracker per ORM; `poolTracker(orm)` returns the same one on every call.
+ */
+import type { MikroORM } from "@mikro-orm/postgresql";
+
+export interface PoolSnapshot {
+  readonly pool: string;
+  readonly min: number;
+  readonly max: number;
+  readonly total: number;
+  readonly idle: number;
+  readonly inUse: number;
+  readonly waiting: number;
+  readonly acquireCount: number;
+  readonly acquireTimeoutCount: number;
+  /** Mean acquire wait since start (ms). */
+  readonly meanAcquireWaitMs: number;
+  /** 95th percentile acquire wait over the last minute (ms). */
+  readonly p95AcquireWaitMs: number;
+  readonly sampleTime: Date;
+}
+
+interface PgPoolLike {
+  totalCount: number;
+  idleCount: number;
+  waitingCount: number;
+  options: { min?: number; max?: number };
+  connect: (...args: unknown[]) => unknown;
+}
+
+export interface PoolTracker {
+  snapshot(): PoolSnapshot;
+  /** Listener for every measured acquire (ms), e.g. a histogram. */
+  onAcquire(listener: (waitMs: number) => void): void;
+}
+
+const WINDOW_MS = 60_000;
+const trackers = new WeakMap<MikroORM, Promise<PoolTracker>>();
+
+function isTimeout(err: unknown): boolean {
+  return err instanceof Error && /timeout/i.test(err.message);
+}
+
+function track(pool: PgPoolLike, name: string): PoolTracker {
+  let count = 0;
+  let timeouts = 0;
+  let totalWaitMs = 0;
+  const recent: { at: number; ms: number }[] = [];
+  const listeners: ((ms: number) => void)[] = [];
+  const record = (startNs: bigint, ok: boolean, err?: unknown) => {
+    const ms = Number(process.hrtime.bigint() - startNs) / 1e6;
+    if (!ok) {
+      if (isTimeout(err)) timeouts++;
+      return;
+    }
+    count++;
+    totalWaitMs += ms;
+    const now = Date.now();
+    recent.push({ at: now, ms });
+    while (recent.length > 0 && (recent[0]?.at ?? now) < now - WINDOW_MS) recent.shift();
+    if (recent.length > 10_000) recent.splice(0, recent.length - 10_000);
+    for (const l of listeners) l(ms);
+  };
+  const original = pool.connect.bind(pool);
+  pool.connect = (...args: unknown[]) => {
+    const start = process.hrtime.bigint();
+    const cb = args[0];
+    if (typeof cb === "function") {
+      return original((err: unknown, ...rest: unknown[]) => {
+        record(start, !err, err);
+        (cb as (...a: unknown[]) => void)(err, ...rest);
+      });
+    }
+    return (original() as Promise<unknown>).then(
+      (client) => {
+        record(start, true);
+        return client;
+      },
+      (err: unknown) => {
+        record(start, false, err);
+        throw err;
+      },
+    );
+  };
+  return {
+    onAcquire(listener) {
+      listeners.push(listener);
+    },
+    snapshot() {
+      const now = Date.now();
+      const window = recent
+        .filter((r) => r.at >= now - WINDOW_MS)
+        .map((r) => r.ms)
+        .sort((a, b) => a - b);
+      const p95 = window.length === 0 ? 0 : (window[Math.ceil(window.length * 0.95) - 1] ?? 0);
+      return {
+        pool: name,
+        min: pool.options.min ?? 0,
+        max: pool.options.max ?? 10,
+        total: pool.totalCount,
+        idle: pool.idleCount,
+        inUse: Math.max(0, pool.totalCount - pool.idleCount),
+        waiting: pool.waitingCount,
+        acquireCount: count,
+        acquireTimeoutCount: timeouts,
+        meanAcquireWaitMs: count === 0 ? 0 : totalWaitMs / count,
+        p95AcquireWaitMs: p95,
+        sampleTime: new Date(now),
+      };
+    },
+  };
+}
+
+/** The pool tracker of `orm` (created and attached on first call). */
+export function poolTracker(orm: MikroORM, name = "default"): Promise<PoolTracker> {
+  let t = trackers.get(orm);
+  if (t === undefined) {
+    t = orm.em
+      .getConnection()
+      .getNativeClient()
+      .then((pool) => track(pool as unknown as PgPoolLike, name));
+    trackers.set(orm, t);
+  }
+  return t;
+}
