@@ -37,15 +37,43 @@ describe("template-service skeleton over a real socket", () => {
     expect(res.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
   });
 
-  it.each(TemplateService.methods.filter((m) => m.methodKind === "unary").map((m) => [m.name, m.localName]))(
-    "%s answers UNIMPLEMENTED",
-    async (_name, localName) => {
-      const client = createClient(TemplateService, createGrpcTransport({ baseUrl })) as unknown as Record<
-        string,
-        (req: object) => Promise<unknown>
-      >;
-      const call = client[localName];
-      await expect(call?.({})).rejects.toSatisfy((e) => ConnectError.from(e).code === Code.Unimplemented);
-    },
-  );
+  // Implemented so far (covered by the *.handlers.spec.ts files); the rest still answer UNIMPLEMENTED.
+  const implemented = new Set([
+    "CreateTemplate",
+    "GetTemplate",
+    "ListTemplates",
+    "UpdateTemplate",
+    "DeleteTemplate",
+    "UndeleteTemplate",
+    "GetTemplateVersion",
+    "ListTemplateVersions",
+    "DiffTemplateVersions",
+    "RollbackTemplate",
+    "SearchTemplates",
+    "CreateTemplateCategory",
+    "GetTemplateCategory",
+    "ListTemplateCategories",
+    "UpdateTemplateCategory",
+    "DeleteTemplateCategory",
+    "MoveTemplateCategory",
+    "ListTemplateCategorySubtree",
+    "CreateTemplateType",
+    "GetTemplateType",
+    "ListTemplateTypes",
+    "UpdateTemplateType",
+    "DeleteTemplateType",
+  ]);
+
+  it.each(
+    TemplateService.methods
+      .filter((m) => m.methodKind === "unary" && !implemented.has(m.name))
+      .map((m) => [m.name, m.localName]),
+  )("%s answers UNIMPLEMENTED", async (_name, localName) => {
+    const client = createClient(TemplateService, createGrpcTransport({ baseUrl })) as unknown as Record<
+      string,
+      (req: object) => Promise<unknown>
+    >;
+    const call = client[localName];
+    await expect(call?.({})).rejects.toSatisfy((e) => ConnectError.from(e).code === Code.Unimplemented);
+  });
 });

@@ -8,6 +8,9 @@ import { TemplateService } from "@taskmaster/proto/gen/taskmaster/template/v1/te
 import { createGrpcServer, type GrpcServer, serviceRegistration } from "@taskmaster/rpc-kit/grpc-server";
 import { databaseHealth } from "@taskmaster/service-runtime/database-health";
 import type { ServiceDeps } from "@taskmaster/service-runtime/database-service";
+import { createTemplateHandlers } from "./template.handlers.js";
+import { createTemplateCategoryHandlers } from "./template-category.handlers.js";
+import { createTemplateTypeHandlers } from "./template-type.handlers.js";
 
 export function createServer(deps: Pick<ServiceDeps, "orm" | "logger"> & Partial<ServiceDeps>): GrpcServer {
   return createGrpcServer({
@@ -15,6 +18,12 @@ export function createServer(deps: Pick<ServiceDeps, "orm" | "logger"> & Partial
     health: databaseHealth(deps.orm, [TemplateService.typeName]),
     limits: deps.limits,
     maxDeadlineMs: deps.maxDeadlineMs,
-    services: [serviceRegistration(TemplateService, {})],
+    services: [
+      serviceRegistration(TemplateService, {
+        ...createTemplateHandlers({ orm: deps.orm }),
+        ...createTemplateCategoryHandlers({ orm: deps.orm }),
+        ...createTemplateTypeHandlers({ orm: deps.orm }),
+      }),
+    ],
   });
 }

@@ -176,8 +176,10 @@ export class TemplateTypeRepository {
     for (const c of q.conditions) {
       const neg = c.op === "!=";
       if (c.field === "builtin") {
-        where.push(`${neg !== (c.value === true) ? "" : "not "}(x.name = any(?::text[]))`);
-        params.push([...q.builtinNames]);
+        where.push(
+          `${neg !== (c.value === true) ? "" : "not "}(x.name in (select jsonb_array_elements_text(?::jsonb)))`,
+        );
+        params.push(JSON.stringify(q.builtinNames));
       } else {
         where.push(
           `${c.field === "active" ? "x.is_active" : "x.display_name"} ${neg ? "is distinct from" : "="} ?`,

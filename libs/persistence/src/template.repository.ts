@@ -260,7 +260,7 @@ export class TemplateRepository {
       await this.exec(
         `insert into templates (id, name, title, description, content, variables, parameters, tags, complexity_score,
            is_active, is_public, requires_approval, category_id, type_id, owner, current_version)
-         values (?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, ?::text[], ?, ?, ?, ?, ?, ?, ?, '1.0.0')`,
+         values (?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, array(select jsonb_array_elements_text(?::jsonb)), ?, ?, ?, ?, ?, ?, ?, '1.0.0')`,
         [
           id,
           w.slug,
@@ -269,7 +269,7 @@ export class TemplateRepository {
           w.content,
           JSON.stringify(w.variables),
           JSON.stringify(w.parameters),
-          w.tags,
+          JSON.stringify(w.tags),
           w.complexityScore,
           w.isActive,
           w.isPublic,
@@ -334,7 +334,7 @@ export class TemplateRepository {
     try {
       rows = await this.exec(
         `update templates set name = ?, title = ?, description = ?, content = ?, variables = ?::jsonb,
-           parameters = ?::jsonb, tags = ?::text[], complexity_score = ?, is_active = ?, is_public = ?,
+           parameters = ?::jsonb, tags = array(select jsonb_array_elements_text(?::jsonb)), complexity_score = ?, is_active = ?, is_public = ?,
            requires_approval = ?, category_id = ?, type_id = ?, current_version = coalesce(?, current_version),
            version = version + 1, updated_at = now()
          where id = ? and version = ? returning id`,
@@ -345,7 +345,7 @@ export class TemplateRepository {
           w.content,
           JSON.stringify(w.variables),
           JSON.stringify(w.parameters),
-          w.tags,
+          JSON.stringify(w.tags),
           w.complexityScore,
           w.isActive,
           w.isPublic,
@@ -503,8 +503,8 @@ export class TemplateRepository {
       params.push(q.categoryId);
     }
     if (q.tags.length > 0) {
-      where.push("x.tags @> ?::text[]");
-      params.push(q.tags);
+      where.push("x.tags @> array(select jsonb_array_elements_text(?::jsonb))");
+      params.push(JSON.stringify(q.tags));
     }
     if (q.active !== null) {
       where.push("x.is_active = ?");

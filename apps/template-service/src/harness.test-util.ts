@@ -1,0 +1,90 @@
+/** Shared spec setup: a real grpc-js server on port 0 over a fresh migrated, seeded PostgreSQL database. */
+import { type Client, ConnectError, createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import type { MikroORM } from "@mikro-orm/postgresql";
+import { initOrm } from "@taskmaster/persistence/orm-config";
+import { seedDatabase } from "@taskmaster/persistence/seed";
+import { BadRequestSchema } from "@taskmaster/proto/gen/google/rpc/error_details_pb";
+import { TemplateService } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
+import type { GrpcServer } from "@taskmaster/rpc-kit/grpc-server";
+import { createLogger } from "@taskmaster/telemetry/logger";
+import { createTestDatabase, type TestDatabase } from "@taskmaster/testing/test-database";
+import { expect } from "vitest";
+import { createServer } from "./server.js";
+
+export interface Harness {
+  db: TestDatabase;
+  orm: MikroORM;
+  server: GrpcServer;
+  baseUrl: string;
+  /** Client calling as `alice`. */
+  client: Client<typeof TemplateService>;
+  /** Client calling as `who`. */
+  as(who: string): Client<typeof TemplateService>;
+  close(): Promise<void>;
+}
+
+export async function startHarness(): Promise<Harness> {
+  const db = await createTestDatabase();
+  const orm = (await initOrm({ url: db.url, pool: { min: 0, max: 8 } })) as MikroORM;
+  await seedDatabase(orm, { demo: false });
+  const server = createServer({
+    orm,
+    logger: createLogger({
+      service: "template-test",
+      level: (process.env.TPL_LOG_LEVEL ?? "silent") as "silent",
+    }),
+  });
+  const { port } = await server.listen("127.0.0.1", 0);
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const as = (who: string) =>
+    createClient(
+      TemplateService,
+      createGrpcTransport({
+        baseUrl,
+        interceptors: [
+          (next) => async (req) => {
+            req.header.set("x-taskmaster-actor", who);
+            return next(req);
+          },
+        ],
+      }),
+    );
+  return {
+    db,
+    orm,
+    server,
+    baseUrl,
+    client: as("alice"),
+    as,
+    async close() {
+      await server.shutdown(1_000);
+      await orm.close(true);
+      await db.drop();
+    },
+  };
+}
+
+/** Awaits a failing call and returns its ConnectError (asserting the code and that nothing leaks). */
+export async function failure(p: Promise<unknown>, code: number): Promise<ConnectError> {
+  let caught: unknown;
+  try {
+    await p;
+  } catch (e) {
+    caught = e;
+  }
+  expect(caught, "expected the call to fail").toBeDefined();
+  const err = ConnectError.from(caught);
+  expect(err.code, err.message).toBe(code);
+  expect(err.rawMessage).not.toMatch(
+    /\bselect\b|\binsert\b|\bupdate templates\b|\bat .*\.js:\d+|node_modules/i,
+  );
+  return err;
+}
+
+/** Field names of the BadRequest violations of an INVALID_ARGUMENT error. */
+export function violatedFields(err: ConnectError): string[] {
+  return err.findDetails(BadRequestSchema).flatMap((d) => d.fieldViolations.map((v) => v.field));
+}
+
+export const uniq = (p: string) => `${p}_${Math.random().toString(36).slice(2, 10)}`;
