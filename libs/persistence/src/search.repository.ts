@@ -43,6 +43,51 @@ export const HIGHLIGHT_END = "\u0003";
 
 const HEADLINE = `StartSel=${HIGHLIGHT_START}, StopSel=${HIGHLIGHT_END}`;
 
+/**
+ * The search statement and its parameters (`?` placeholders), exported so the benchmark floor runs exactly
+ * the same SQL. Run it after `select set_config('pg_trgm.word_similarity_threshold', ?, true)` in one transaction.
+ */
+export function buildSearchQuery(opts: SearchOptions): { sql: string; params: unknown[] } {
+  const where: string[] = [];
+  const params: unknown[] = [opts.query, opts.query];
+  if (!opts.includeDeleted) where.push("t.deleted_at is null");
+  if (opts.filter !== null) {
+    where.push(`(${opts.filter.sql})`);
+    params.push(...opts.filter.params);
+  }
+  const match = opts.fuzzy
+    ? "(t.search_vector @@ q.tsq or q.raw <% t.title or q.raw <% t.description)"
+    : "t.search_vector @@ q.tsq";
+  params.push(opts.limit, opts.offset);
+  return {
+    sql: `with q as (select websearch_to_tsquery('english', ?) as tsq, ?::text as raw),
+     hits as (
+       select t.id as hit_id,
+              (t.search_vector @@ q.tsq) as fts_hit,
+              ts_rank_cd('{0.1, 0.2, 0.4, 1.0}', t.search_vector, q.tsq, 32) as fts_rank,
+              greatest(word_similarity(q.raw, t.title), word_similarity(q.raw, coalesce(t.description, ''))) as sim
+       from tasks t, q
+       where ${match}${where.length ? ` and ${where.join(" and ")}` : ""}
+     ),
+     ranked as (
+       select hit_id, fts_hit, (case when fts_hit then 1 + fts_rank else 0 end) + sim * 0.5 as score,
+              count(*) over () as total
+       from hits
+     ),
+     page as (select * from ranked order by score desc, hit_id limit ? offset ?)
+     select ${TASK_SELECT_LIST}, page.score::float8 as hit_score, page.fts_hit, page.total::int as hit_total,
+            case when to_tsvector('english', t.title) @@ q.tsq
+                 then ts_headline('english', t.title, q.tsq, '${HEADLINE}, HighlightAll=true') end as hl_title,
+            case when to_tsvector('english', coalesce(t.summary, '')) @@ q.tsq
+                 then ts_headline('english', t.summary, q.tsq, '${HEADLINE}, MaxWords=35, MinWords=15') end as hl_summary,
+            case when to_tsvector('english', coalesce(t.description, '')) @@ q.tsq
+                 then ts_headline('english', t.description, q.tsq, '${HEADLINE}, MaxFragments=2, MaxWords=30, MinWords=10') end as hl_description
+     from page join tasks t on t.id = page.hit_id cross join q
+     order by page.score desc, page.hit_id`,
+    params,
+  };
+}
+
 export class SearchRepository {
   constructor(private readonly em: EntityManager) {}
 
@@ -54,44 +99,8 @@ export class SearchRepository {
       await exec(`select set_config('pg_trgm.word_similarity_threshold', ?, true)`, [
         String(opts.minSimilarity),
       ]);
-      const where: string[] = [];
-      const params: unknown[] = [opts.query, opts.query];
-      if (!opts.includeDeleted) where.push("t.deleted_at is null");
-      if (opts.filter !== null) {
-        where.push(`(${opts.filter.sql})`);
-        params.push(...opts.filter.params);
-      }
-      const match = opts.fuzzy
-        ? "(t.search_vector @@ q.tsq or q.raw <% t.title or q.raw <% t.description)"
-        : "t.search_vector @@ q.tsq";
-      params.push(opts.limit, opts.offset);
-      const rows = await exec(
-        `with q as (select websearch_to_tsquery('english', ?) as tsq, ?::text as raw),
-         hits as (
-           select t.id as hit_id,
-                  (t.search_vector @@ q.tsq) as fts_hit,
-                  ts_rank_cd('{0.1, 0.2, 0.4, 1.0}', t.search_vector, q.tsq, 32) as fts_rank,
-                  greatest(word_similarity(q.raw, t.title), word_similarity(q.raw, coalesce(t.description, ''))) as sim
-           from tasks t, q
-           where ${match}${where.length ? ` and ${where.join(" and ")}` : ""}
-         ),
-         ranked as (
-           select hit_id, fts_hit, (case when fts_hit then 1 + fts_rank else 0 end) + sim * 0.5 as score,
-                  count(*) over () as total
-           from hits
-         ),
-         page as (select * from ranked order by score desc, hit_id limit ? offset ?)
-         select ${TASK_SELECT_LIST}, page.score::float8 as hit_score, page.fts_hit, page.total::int as hit_total,
-                case when to_tsvector('english', t.title) @@ q.tsq
-                     then ts_headline('english', t.title, q.tsq, '${HEADLINE}, HighlightAll=true') end as hl_title,
-                case when to_tsvector('english', coalesce(t.summary, '')) @@ q.tsq
-                     then ts_headline('english', t.summary, q.tsq, '${HEADLINE}, MaxWords=35, MinWords=15') end as hl_summary,
-                case when to_tsvector('english', coalesce(t.description, '')) @@ q.tsq
-                     then ts_headline('english', t.description, q.tsq, '${HEADLINE}, MaxFragments=2, MaxWords=30, MinWords=10') end as hl_description
-         from page join tasks t on t.id = page.hit_id cross join q
-         order by page.score desc, page.hit_id`,
-        params,
-      );
+      const { sql, params } = buildSearchQuery(opts);
+      const rows = await exec(sql, params);
       const hits = rows.map((r) => {
         const snippets: SearchSnippetRow[] = [];
         for (const field of ["title", "summary", "description"] as const) {

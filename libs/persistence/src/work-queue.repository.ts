@@ -98,6 +98,30 @@ function candidateWhere(sel: WorkSelectorInput): TaskCondition {
   return { sql: where.join(" and "), params };
 }
 
+/**
+ * The claim statement (`?` placeholders): lock the best free candidate with SKIP LOCKED and lease it in one
+ * UPDATE. Exported so the benchmark floor runs exactly the same SQL.
+ */
+export function buildClaimQuery(
+  sel: WorkSelectorInput,
+  claimant: string,
+  leaseSeconds: number,
+  start: boolean,
+): { sql: string; params: unknown[] } {
+  const w = candidateWhere(sel);
+  return {
+    sql: `with c as (select t.id, t.status as old_status from tasks t where ${w.sql} order by ${ORDER} limit 1 for update skip locked)
+     update tasks t set claimed_by = ?, claimed_at = clock_timestamp(),
+       lease_expires_at = clock_timestamp() + ? * interval '1 second',
+       status = case when ? then 'in_progress' else t.status end,
+       started_at = case when ? then coalesce(t.started_at, now()) else t.started_at end,
+       version = t.version + 1, updated_at = now()
+     from c where t.id = c.id
+     returning ${TASK_SELECT_LIST}, c.old_status, ${CLAIM_ID} as claim_id`,
+    params: [...w.params, claimant, leaseSeconds, start, start],
+  };
+}
+
 export class WorkQueueRepository {
   constructor(private readonly em: EntityManager) {}
 
@@ -131,18 +155,8 @@ export class WorkQueueRepository {
     for (let attempt = 0; attempt < 10; attempt++) {
       const result = await this.em.transactional(async (em) => {
         const exec = this.exec(em);
-        const w = candidateWhere(sel);
-        const rows = await exec(
-          `with c as (select t.id, t.status as old_status from tasks t where ${w.sql} order by ${ORDER} limit 1 for update skip locked)
-           update tasks t set claimed_by = ?, claimed_at = clock_timestamp(),
-             lease_expires_at = clock_timestamp() + ? * interval '1 second',
-             status = case when ? then 'in_progress' else t.status end,
-             started_at = case when ? then coalesce(t.started_at, now()) else t.started_at end,
-             version = t.version + 1, updated_at = now()
-           from c where t.id = c.id
-           returning ${TASK_SELECT_LIST}, c.old_status, ${CLAIM_ID} as claim_id`,
-          [...w.params, claimant, leaseSeconds, start, start],
-        );
+        const claimQuery = buildClaimQuery(sel, claimant, leaseSeconds, start);
+        const rows = await exec(claimQuery.sql, claimQuery.params);
         const raw = rows[0];
         if (raw === undefined) return null;
         const task = taskRowFromDb(raw);

@@ -30,7 +30,7 @@ Options:
   --warmup <ms>       warm-up before each measurement (default 1000)
   --concurrency <n>   requests in flight (default 64)
   --rounds <n>        alternate floor/service this many times, keep each one's best (default 2)
-  --only <names>      comma-separated operation names (GetTask,CreateTask,ListTasks(filter))
+  --only <names>      comma-separated operation names (GetTask,CreateTask,ListTasks(filter),SearchTasks,ClaimNextTask)
   --pool <n>          database pool size of both servers (default 8)
   --out <file>        JSON results (default bench-results/tasks-<timestamp>.json)
   -h, --help          this help

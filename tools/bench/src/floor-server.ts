@@ -9,11 +9,15 @@
 import { create, type DescMessage, type DescMethod, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Server, ServerCredentials, type ServerUnaryCall, type sendUnaryData, status } from "@grpc/grpc-js";
 import { newId } from "@taskmaster/persistence/ids";
+import { buildSearchQuery } from "@taskmaster/persistence/search.repository";
 import { TASK_SELECT_LIST, taskRowFromDb } from "@taskmaster/persistence/task.repository";
+import { buildClaimQuery } from "@taskmaster/persistence/work-queue.repository";
 import {
+  ClaimNextTaskResponseSchema,
   CreateTaskResponseSchema,
   GetTaskResponseSchema,
   ListTasksResponseSchema,
+  SearchTasksResponseSchema,
   TaskService,
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
 import { taskToMessage } from "@taskmaster/task-service/task.mapper";
@@ -24,6 +28,27 @@ const pool = new pg.Pool({
   max: Number(process.env.POOL_MAX ?? 10),
 });
 const columns = TASK_SELECT_LIST.replaceAll("t.", "");
+
+/** `?` placeholders (as the repositories write them) to pg's `$n`. */
+function numbered(sql: string): string {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
+}
+
+async function inTransaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query("begin");
+    const result = await work(client);
+    await client.query("commit");
+    return result;
+  } catch (error) {
+    await client.query("rollback");
+    throw error;
+  } finally {
+    client.release();
+  }
+}
 
 type Handler = (request: unknown) => Promise<unknown>;
 
@@ -43,10 +68,8 @@ const handlers: Record<string, Handler> = {
   async CreateTask(request) {
     const task = (request as { task?: { title: string } }).task;
     const id = newId();
-    const client = await pool.connect();
-    try {
-      await client.query("begin");
-      const inserted = await client.query({
+    const inserted = await inTransaction(async (client) => {
+      const row = await client.query({
         name: "floor_insert_task",
         text: `insert into tasks (id, title) values ($1, $2) returning ${columns}`,
         values: [id, task?.title ?? ""],
@@ -61,14 +84,61 @@ const handlers: Record<string, Handler> = {
         text: "insert into outbox_events (aggregate_type, aggregate_id, event_kind, payload) values ('task', $1, 'task.created', $2)",
         values: [id, JSON.stringify({ id })],
       });
-      await client.query("commit");
-      return create(CreateTaskResponseSchema, { task: taskToMessage(taskRowFromDb(inserted.rows[0])) });
-    } catch (error) {
-      await client.query("rollback");
-      throw error;
-    } finally {
-      client.release();
-    }
+      return row.rows[0];
+    });
+    return create(CreateTaskResponseSchema, { task: taskToMessage(taskRowFromDb(inserted)) });
+  },
+
+  async SearchTasks(request) {
+    const { query, pageSize } = request as { query: string; pageSize: number };
+    const { sql, params } = buildSearchQuery({
+      query,
+      filter: null,
+      fuzzy: false,
+      minSimilarity: 0.3,
+      limit: pageSize || 20,
+      offset: 0,
+      includeDeleted: false,
+    });
+    const rows = await inTransaction(async (client) => {
+      await client.query("select set_config('pg_trgm.word_similarity_threshold', $1, true)", ["0.3"]);
+      return (await client.query({ name: "floor_search", text: numbered(sql), values: params })).rows;
+    });
+    return create(SearchTasksResponseSchema, {
+      results: rows.map((r) => ({ task: taskToMessage(taskRowFromDb(r)), score: Number(r.hit_score) })),
+    });
+  },
+
+  async ClaimNextTask() {
+    const { sql, params } = buildClaimQuery(
+      {
+        assignedTo: null,
+        sprintId: null,
+        tags: [],
+        labels: [],
+        types: [],
+        filter: null,
+        statuses: ["ready", "pending"],
+        done: ["completed", "cancelled", "archived"],
+      },
+      "bench-floor",
+      300,
+      false,
+    );
+    const row = await inTransaction(async (client) => {
+      const claimed = (await client.query({ name: "floor_claim", text: numbered(sql), values: params }))
+        .rows[0];
+      if (claimed) {
+        await client.query({
+          name: "floor_claim_event",
+          text: "insert into outbox_events (aggregate_type, aggregate_id, event_kind, payload) values ('task', $1, 'task.claim', $2)",
+          values: [claimed.id, JSON.stringify({ action: "claimed", claimant: "bench-floor" })],
+        });
+      }
+      return claimed;
+    });
+    if (!row) throw Object.assign(new Error("no task available"), { code: status.NOT_FOUND });
+    return create(ClaimNextTaskResponseSchema, { task: taskToMessage(taskRowFromDb(row)) });
   },
 
   async ListTasks(request) {

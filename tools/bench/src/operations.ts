@@ -1,9 +1,11 @@
 /** The benchmarked operations: method path, pre-encoded requests, and the target ratio from the issue. */
 import { create, toBinary } from "@bufbuild/protobuf";
 import {
+  ClaimNextTaskRequestSchema,
   CreateTaskRequestSchema,
   GetTaskRequestSchema,
   ListTasksRequestSchema,
+  SearchTasksRequestSchema,
   TaskService,
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
 
@@ -15,9 +17,20 @@ export interface Operation {
   readonly target?: number;
   /** Whether the floor server implements it (otherwise only the service is measured). */
   readonly hasFloor: boolean;
+  /** Latency target for the service's p95, when the issue sets one. */
+  readonly p95TargetMs?: number;
 }
 
 const path = (method: string) => `/${TaskService.typeName}/${method}`;
+
+/** Queries over the generated titles/descriptions: common words, rarer pairs, a phrase. */
+const SEARCHES = [
+  "billing export",
+  "webhook",
+  "refactor permission cache",
+  '"audit flow"',
+  "sync upload edge cases",
+];
 
 export function operations(ids: readonly string[]): Operation[] {
   return [
@@ -54,6 +67,21 @@ export function operations(ids: readonly string[]): Operation[] {
           }),
         ),
       ],
+      hasFloor: true,
+    },
+    {
+      name: "SearchTasks",
+      path: path("SearchTasks"),
+      requests: SEARCHES.map((query) =>
+        toBinary(SearchTasksRequestSchema, create(SearchTasksRequestSchema, { query, pageSize: 20 })),
+      ),
+      hasFloor: true,
+      p95TargetMs: 20,
+    },
+    {
+      name: "ClaimNextTask",
+      path: path("ClaimNextTask"),
+      requests: [toBinary(ClaimNextTaskRequestSchema, create(ClaimNextTaskRequestSchema, {}))],
       hasFloor: true,
     },
   ];

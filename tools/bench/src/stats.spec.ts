@@ -35,7 +35,14 @@ describe("renderTable", () => {
     const text = renderTable([
       { operation: "GetTask", subject: "service", summary, ratio: 0.5, target: 0.7 },
     ]);
-    expect(text).toContain(">= 0.7 (missed)");
+    expect(text).toContain("ratio >= 0.7 (missed)");
     expect(text.split("\n")).toHaveLength(3);
+  });
+
+  it("checks a p95 target", () => {
+    const summary = { opsPerSec: 500, p50Ms: 1, p95Ms: 25, p99Ms: 30, errors: 0 };
+    const row = { operation: "SearchTasks", subject: "service", summary, ratio: 0.9, p95TargetMs: 20 };
+    expect(renderTable([row])).toContain("p95 < 20 ms (missed)");
+    expect(renderTable([{ ...row, summary: { ...summary, p95Ms: 12 } }])).not.toContain("missed");
   });
 });

@@ -44,6 +44,19 @@ export interface Row {
   /** Ratio of ops/s to the floor of the same operation (1 for the floor itself). */
   readonly ratio: number | undefined;
   readonly target?: number | undefined;
+  /** p95 latency target (ms), when the operation has one. */
+  readonly p95TargetMs?: number | undefined;
+}
+
+function targetText(r: Row): string {
+  const parts: string[] = [];
+  if (r.target !== undefined) {
+    parts.push(`ratio >= ${r.target}${r.ratio !== undefined && r.ratio < r.target ? " (missed)" : ""}`);
+  }
+  if (r.p95TargetMs !== undefined) {
+    parts.push(`p95 < ${r.p95TargetMs} ms${r.summary.p95Ms >= r.p95TargetMs ? " (missed)" : ""}`);
+  }
+  return parts.join(", ");
 }
 
 const fmt = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : "-");
@@ -59,9 +72,7 @@ export function renderTable(rows: readonly Row[]): string {
     fmt(r.summary.p99Ms),
     String(r.summary.errors),
     r.ratio === undefined ? "" : fmt(r.ratio),
-    r.target === undefined
-      ? ""
-      : `>= ${r.target}${r.ratio !== undefined && r.ratio < r.target ? " (missed)" : ""}`,
+    targetText(r),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] as string).length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] as number)).join("  ");
