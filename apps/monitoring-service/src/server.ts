@@ -11,6 +11,7 @@ import { MonitoringService } from "@taskmaster/proto/gen/taskmaster/monitoring/v
 import { createGrpcServer, type GrpcServer, serviceRegistration } from "@taskmaster/rpc-kit/grpc-server";
 import { databaseHealth } from "@taskmaster/service-runtime/database-health";
 import type { ServiceDeps } from "@taskmaster/service-runtime/database-service";
+import { type AlertingOptions, AlertRuntime } from "./alert-runtime.js";
 import { HealthMonitor } from "./health-monitor.js";
 import { createMonitoringHandlers } from "./monitoring.handlers.js";
 
@@ -35,6 +36,8 @@ export interface MonitoringOptions {
   readonly longTransactionMs?: number;
   /** Bound on the database work of one RPC (default 5 s). */
   readonly dbTimeoutMs?: number;
+  /** Alert rule evaluation and webhooks. */
+  readonly alerting?: AlertingOptions;
 }
 
 function packageVersion(): string {
@@ -80,17 +83,30 @@ export function createServer(
     dbTimeoutMs: options.dbTimeoutMs ?? 5_000,
     knownServices: ["task-service", "template-service"],
   });
+  const alerting = new AlertRuntime({
+    orm: deps.orm,
+    logger: deps.logger,
+    monitor,
+    pool: () => poolTracker(deps.orm),
+    service,
+    profile: deps.config?.profile ?? process.env.TASKMASTER_PROFILE ?? "development",
+    dbTimeoutMs: options.dbTimeoutMs ?? 5_000,
+    options: options.alerting,
+  });
   const server = createGrpcServer({
     logger: deps.logger,
     health: databaseHealth(deps.orm, [MonitoringService.typeName]),
     limits: deps.limits,
     maxDeadlineMs: deps.maxDeadlineMs,
-    services: [serviceRegistration(MonitoringService, handlers)],
+    services: [serviceRegistration(MonitoringService, { ...handlers, ...alerting.handlers })],
   });
   monitor.start();
+  alerting.start();
   return {
     ...server,
-    shutdown(graceMs) {
+    async shutdown(graceMs) {
+      // Alerting first (it reads the monitor; ends WatchAlerts streams so the drain is quick).
+      await alerting.stop();
       monitor.stop();
       return server.shutdown(graceMs);
     },
