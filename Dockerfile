@@ -10,4 +10,4 @@ ENV NODE_ENV=production TASKMASTER_PROFILE=production
 WORKDIR /app
 COPY --from=build /app /app
 USER node
-CMD ["node", "--enable-source-maps", "apps/gateway/dist/main.js"]
+CMD ["node", "--enable-source-maps", "--import=@taskmaster/telemetry/register", "apps/gateway/dist/main.js"]

@@ -40,6 +40,7 @@ import {
   type StatusObject,
 } from "@grpc/grpc-js";
 import { asBuffer, connectErrorFromStatus, headersFromMetadata, metadataFromHeaders } from "./metadata.js";
+import { createClientTracingInterceptor } from "./tracing-interceptor.js";
 
 type HeadersInit = ConstructorParameters<typeof Headers>[0];
 
@@ -127,7 +128,11 @@ export function createGrpcJsTransport(options: GrpcJsTransportOptions): GrpcJsTr
       options.channelOptions ?? {},
     );
   const baseUrl = `http://${options.address ?? "grpc"}`;
-  const interceptors = options.interceptors ? [...options.interceptors] : undefined;
+  // A CLIENT span per call (outermost), W3C traceparent injected into the metadata; a no-op while OTel is off.
+  const interceptors = [
+    createClientTracingInterceptor({ address: options.address }),
+    ...(options.interceptors ?? []),
+  ];
 
   const effectiveTimeout = (timeoutMs: number | undefined): number | undefined => {
     const t = timeoutMs ?? options.defaultTimeoutMs;
@@ -288,6 +293,9 @@ export function createGrpcJsTransport(options: GrpcJsTransportOptions): GrpcJsTr
                     opts,
                   );
             o = observe(call, req.signal);
+            // grpc-js also emits a failure as an 'error' event, maybe before read() iterates; unheard, that is an
+            // uncaught exception (process crash). The status listener already carries the error.
+            call.on("error", () => {});
             if (kind === "bidi_streaming") void pump(call as unknown as Parameters<typeof pump>[0]);
             const obs = o;
             output = (async function* read() {

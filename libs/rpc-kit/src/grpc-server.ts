@@ -13,6 +13,7 @@ import { adaptService, type GrpcCallInfo } from "./grpc-adapter.js";
 import { createHealthService, HealthRegistry, ServingStatus } from "./health.js";
 import { createMetricsInterceptor } from "./metrics-interceptor.js";
 import { addReflection } from "./reflection.js";
+import { createServerTracingInterceptor } from "./tracing-interceptor.js";
 
 /** A service and its implementation. Build with `serviceRegistration()` for type checking. */
 export interface ServiceRegistration {
@@ -155,7 +156,9 @@ export function createGrpcServer(options: CreateGrpcServerOptions): GrpcServer {
   const server = new Server(serverOptions);
   const shutdownController = new AbortController();
   const interceptors = [
-    // Metrics outermost: it records the final gRPC code the error interceptor produced.
+    // Tracing outermost (the span covers everything and parents the handler's work), then metrics: both
+    // record the final gRPC code the error interceptor produced.
+    createServerTracingInterceptor(),
     createMetricsInterceptor(),
     ...(options.errorInterceptor === false ? [] : [createErrorInterceptor({ logger })]),
     ...(options.interceptors ?? []),

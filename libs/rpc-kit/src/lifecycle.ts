@@ -5,6 +5,7 @@
  */
 import { ConfigError, formatConfigError } from "@taskmaster/config/config";
 import type { Logger } from "@taskmaster/telemetry/logger";
+import { otelEnabled, shutdownOtel } from "@taskmaster/telemetry/otel-state";
 import { ListenError } from "./grpc-server.js";
 
 export interface ShutdownStep {
@@ -137,7 +138,11 @@ export function runService(options: RunServiceOptions): RunningService {
   const stop = (): Promise<number> => {
     stopping ??= (async () => {
       let code = 0;
-      for (const step of steps ?? []) {
+      // Last: flush OpenTelemetry's pending spans/metrics (started by --import @taskmaster/telemetry/register).
+      const all = otelEnabled()
+        ? [...(steps ?? []), { name: "telemetry", timeoutMs: 5_000, run: shutdownOtel }]
+        : steps;
+      for (const step of all ?? []) {
         try {
           await withTimeout(step);
           log()?.info({ step: step.name }, "shutdown step done");

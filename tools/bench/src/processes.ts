@@ -34,10 +34,17 @@ export function startFloor(entry: string, databaseUrl: string, poolMax: number):
 }
 
 /** Starts the task service on `port` with the same pool size as the floor. */
-export function startService(entry: string, databaseUrl: string, port: number, poolMax: number): Child {
-  const child = spawn(process.execPath, [entry], {
+export function startService(
+  entry: string,
+  databaseUrl: string,
+  port: number,
+  poolMax: number,
+  extra: { readonly nodeArgs?: readonly string[]; readonly env?: Record<string, string> } = {},
+): Child {
+  const child = spawn(process.execPath, [...(extra.nodeArgs ?? []), entry], {
     env: {
       ...process.env,
+      ...extra.env,
       DATABASE_URL: databaseUrl,
       GRPC_HOST: "127.0.0.1",
       GRPC_PORT: String(port),

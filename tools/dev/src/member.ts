@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { pathToFileURL } from "node:url";
 import { grpcHealthCheck, httpHealthCheck, waitUntil } from "./readiness.js";
 import type { StackMember } from "./stack.js";
 
@@ -24,7 +25,14 @@ const readyTimeoutMs = 30_000;
 /** Spawns one member, prefixes its output with its short name and waits until it reports healthy. */
 export async function startMember(spec: StackMember, options: StartOptions): Promise<Member> {
   const short = spec.name.split(".").at(-1) ?? spec.name;
-  const child = spawn(process.execPath, ["--enable-source-maps", join(options.root, spec.entry)], {
+  // OpenTelemetry starts before application code (off in development unless OTEL_EXPORTER_OTLP_ENDPOINT is set).
+  const telemetry = join(options.root, "libs", "telemetry", "dist", "register.js");
+  const args = [
+    "--enable-source-maps",
+    `--import=${pathToFileURL(telemetry).href}`,
+    join(options.root, spec.entry),
+  ];
+  const child = spawn(process.execPath, args, {
     cwd: options.root,
     env: {
       ...options.env,
