@@ -34,8 +34,10 @@ const commands = {
       const totals = { passed: 0, failed: 0, skipped: 0 };
       let failure;
       try {
-        await turbo(["run", "build", "lint", "test", "--continue", ...args], "full", (line) =>
-          countTests(line, totals),
+        await turbo(
+          ["run", "build", "lint", "test", "--continue", "--concurrency=4", ...args],
+          "full",
+          (line) => countTests(line, totals),
         );
       } catch (error) {
         failure = error;
@@ -45,6 +47,9 @@ const commands = {
         `tests: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped\n`,
       );
       if (failure) throw failure;
+      // A second guard: a runner that reported failures must fail the command even if its exit code did not.
+      if (totals.failed > 0) throw new Error(`${totals.failed} test(s) failed`);
+      if (totals.passed === 0) throw new Error("no test ran");
       step("all checks passed");
     },
   },

@@ -3,7 +3,9 @@
  * every task it touches gets `version = version + 1, updated_at = now()` and a `task.updated` outbox event
  * in the same transaction. "At most one ACTIVE sprint" is enforced under a transaction-scoped advisory lock.
  */
-import { type EntityManager, UniqueConstraintViolationException } from "@mikro-orm/core";
+
+import type { EntityManager } from "@mikro-orm/core";
+import { isUniqueViolation } from "./db-errors.js";
 import { newId } from "./ids.js";
 import { type ColumnSpec, type ListQuery, listPage, type Page, type WriteContext } from "./list-page.js";
 import { TASK_SELECT_LIST, type TaskRow, taskRowFromDb } from "./task.repository.js";
@@ -151,7 +153,7 @@ export class PlanningRepository {
         return { ok: true, sprint: (await this.getSprint(id, em)) as SprintRow } as const;
       });
     } catch (err) {
-      if (err instanceof UniqueConstraintViolationException) {
+      if (isUniqueViolation(err)) {
         const again = await byRequest();
         if (again) return { ok: true, sprint: again };
         return { ok: false, reason: "name_taken" };
@@ -210,7 +212,7 @@ export class PlanningRepository {
         return { ok: true, sprint: (await this.getSprint(id, em)) as SprintRow } as const;
       });
     } catch (err) {
-      if (err instanceof UniqueConstraintViolationException) return { ok: false, reason: "name_taken" };
+      if (isUniqueViolation(err)) return { ok: false, reason: "name_taken" };
       throw err;
     }
   }

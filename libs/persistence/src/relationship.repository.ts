@@ -12,7 +12,9 @@
  * into memory. A transaction-scoped advisory lock serialises precedence-edge inserts, so two concurrent
  * creates cannot together close a cycle that neither saw.
  */
-import { type EntityManager, UniqueConstraintViolationException } from "@mikro-orm/core";
+
+import type { EntityManager } from "@mikro-orm/core";
+import { isUniqueViolation } from "./db-errors.js";
 import { newId } from "./ids.js";
 import { type ColumnSpec, type ListQuery, listPage, type Page, type WriteContext } from "./list-page.js";
 import { INSERT_TASK_EVENT_SQL } from "./task-events.js";
@@ -288,7 +290,7 @@ export class RelationshipRepository {
         return { ok: true, row: rows[0] ? rowFromDb(rows[0]) : null } as const;
       });
     } catch (err) {
-      if (err instanceof UniqueConstraintViolationException) {
+      if (isUniqueViolation(err)) {
         // A concurrent retry with the same request id won: return its relationship.
         if (ctx.requestId) {
           const existing = await this.findByRequestId(this.em, ctx.requestId);

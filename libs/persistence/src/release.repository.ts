@@ -6,7 +6,9 @@
  * The label the API calls `version` is stored in `version_label` (and mirrored into `name`, which the API
  * does not expose); `version` in this module is always the row's optimistic-concurrency counter.
  */
-import { type EntityManager, UniqueConstraintViolationException } from "@mikro-orm/core";
+
+import type { EntityManager } from "@mikro-orm/core";
+import { isUniqueViolation } from "./db-errors.js";
 import { newId } from "./ids.js";
 import { type ColumnSpec, type ListQuery, listPage, type Page, type WriteContext } from "./list-page.js";
 import { INSERT_TASK_EVENT_SQL } from "./task-events.js";
@@ -183,7 +185,7 @@ export class ReleaseRepository {
         return { ok: true, release: (await this.getRelease(id, em)) as ReleaseRow } as const;
       });
     } catch (err) {
-      if (err instanceof UniqueConstraintViolationException) {
+      if (isUniqueViolation(err)) {
         const again = await byRequest();
         if (again) return { ok: true, release: again };
         return { ok: false, reason: "label_taken" };
@@ -253,7 +255,7 @@ export class ReleaseRepository {
         return { ok: true, release: (await this.getRelease(id, em)) as ReleaseRow } as const;
       });
     } catch (err) {
-      if (err instanceof UniqueConstraintViolationException) return { ok: false, reason: "label_taken" };
+      if (isUniqueViolation(err)) return { ok: false, reason: "label_taken" };
       throw err;
     }
   }

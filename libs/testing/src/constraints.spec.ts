@@ -195,7 +195,7 @@ const cases: [string, string, Row, string[]][] = [
   ["templates", "current version not semver", { current_version: "v1" }, CHECK],
   ["templates", "success rate 101", { success_rate: 101 }, CHECK],
   ["templates", "negative usage count", { usage_count: -1 }, CHECK],
-  ["templates", "complexity score 11", { complexity_score: 11 }, CHECK],
+  ["templates", "complexity score 101", { complexity_score: 101 }, CHECK],
   ["templates", "approved_by without approved_at", { approved_by: "bob" }, CHECK],
   ["template_versions", "version x.1", { version: "x.1" }, CHECK],
   ["template_versions", "version 1.2", { version: "1.2" }, CHECK],

