@@ -301,16 +301,18 @@ describe("soft-deleted tasks", () => {
   it("refuse transitions, comments and time logs with FAILED_PRECONDITION", async () => {
     const task = await newTask(h.client);
     await h.sql("update tasks set deleted_at = now() where id = ?", [task.uid]);
+    // Thunks, not promises: each call starts only when awaited, so no rejection is left unhandled.
     const refusals = [
-      transition(task.name, TaskStatus.READY),
-      h.client.createComment({ parent: task.name, comment: { content: "late" } }),
-      h.client.createTimeLog({
-        parent: task.name,
-        timeLog: { hours: 1, user: "u", logDate: { year: 2025, month: 1, day: 1 } },
-      }),
+      () => transition(task.name, TaskStatus.READY),
+      () => h.client.createComment({ parent: task.name, comment: { content: "late" } }),
+      () =>
+        h.client.createTimeLog({
+          parent: task.name,
+          timeLog: { hours: 1, user: "u", logDate: { year: 2025, month: 1, day: 1 } },
+        }),
     ];
     for (const call of refusals) {
-      const error = await expectError(call, Code.FailedPrecondition);
+      const error = await expectError(call(), Code.FailedPrecondition);
       expect(errorReason(error)).toBe("RESOURCE_DELETED");
     }
     // Its history stays readable.
