@@ -5,20 +5,49 @@
  */
 import type { DescService } from "@bufbuild/protobuf";
 import type { CallOptions, Client, HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { ACTOR_HEADER, IDENTITY_HEADER, type IdentitySigner } from "@taskmaster/rpc-kit/identity";
+import { callerKey } from "./edge.js";
 
-/** Request headers passed on to services. Identity headers are never taken from clients. */
+/**
+ * Request headers passed on to services (an allowlist). Identity headers (`x-taskmaster-*`), cookies,
+ * `authorization` and the Access assertion are never taken from clients.
+ */
 const FORWARDED_HEADERS = ["traceparent", "tracestate", "x-request-id", "user-agent"] as const;
 
 export interface ForwardOptions {
   /** Upper bound on any call's deadline (ms); calls without one get this. */
   readonly maxTimeoutMs: number;
+  /**
+   * Signs the verified caller as `x-taskmaster-identity` (audience = the target service). Without a signer
+   * (development) only the plain `x-taskmaster-actor` is sent.
+   */
+  readonly signer?: IdentitySigner | undefined;
 }
 
-function callOptions(ctx: HandlerContext, options: ForwardOptions): CallOptions {
+async function callOptions(
+  service: string,
+  ctx: HandlerContext,
+  options: ForwardOptions,
+): Promise<CallOptions> {
   const headers = new Headers();
   for (const name of FORWARDED_HEADERS) {
     const value = ctx.requestHeader.get(name);
     if (value !== null) headers.set(name, value);
+  }
+  const caller = ctx.values.get(callerKey);
+  if (caller !== undefined) {
+    const p = caller.principal;
+    // Plain actor for services that do not verify yet; a verifying service replaces it from the token.
+    headers.set(ACTOR_HEADER, p.subject);
+    if (options.signer !== undefined) {
+      headers.set(
+        IDENTITY_HEADER,
+        await options.signer.sign(
+          { subject: p.subject, type: p.type, roles: caller.roles, teams: p.groups, email: p.email },
+          service,
+        ),
+      );
+    }
   }
   const timeout = ctx.timeoutMs();
   return {
@@ -44,13 +73,13 @@ export function forwardingImpl<S extends DescService>(
     switch (method.methodKind) {
       case "unary":
       case "client_streaming":
-        impl[method.localName] = (input: unknown, ctx: HandlerContext) =>
-          call(input, callOptions(ctx, options));
+        impl[method.localName] = async (input: unknown, ctx: HandlerContext) =>
+          call(input, await callOptions(service.typeName, ctx, options));
         break;
       case "server_streaming":
       case "bidi_streaming":
         impl[method.localName] = async function* (input: unknown, ctx: HandlerContext) {
-          yield* call(input, callOptions(ctx, options)) as AsyncIterable<unknown>;
+          yield* call(input, await callOptions(service.typeName, ctx, options)) as AsyncIterable<unknown>;
         };
         break;
     }

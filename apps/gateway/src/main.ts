@@ -1,37 +1,54 @@
 #!/usr/bin/env node
 /** Composition root of the gateway: config -> upstream channels -> HTTP server -> listen; ordered shutdown. */
-import { intVar, loadConfig, portVar } from "@taskmaster/config/config";
+import { createIdentitySigner, importIdentitySigningKey } from "@taskmaster/rpc-kit/identity";
 import { runService } from "@taskmaster/rpc-kit/lifecycle";
 import { createLogger, flushLogger, type Logger } from "@taskmaster/telemetry/logger";
-import { z } from "zod";
+import { processMetrics } from "@taskmaster/telemetry/metrics";
+import { createAuthenticator } from "./authn.js";
+import { createRoleResolver } from "./authz.js";
+import { loadGatewayConfig } from "./gateway-config.js";
+import { createSecurityEvents } from "./security-events.js";
 import { createGatewayServer } from "./server.js";
-import { PUBLIC_SERVICES } from "./upstreams.js";
+import { publicUpstreams } from "./upstreams.js";
 
 const name = "gateway";
-const address = z.string().regex(/^[^:\s]+:\d{1,5}$/, "must be host:port");
-const schema = z.object({
-  GATEWAY_PORT: portVar().default(8080),
-  GATEWAY_READ_MAX_BYTES: intVar(1_024, 64 * 1024 * 1024).default(4 * 1024 * 1024),
-  TASK_SERVICE_ADDRESS: address.default("127.0.0.1:50051"),
-  TEMPLATE_SERVICE_ADDRESS: address.default("127.0.0.1:50052"),
-  MONITORING_SERVICE_ADDRESS: address.default("127.0.0.1:50053"),
-});
 let logger: Logger | undefined;
 
 runService({
   name,
   logger: () => logger,
   async start() {
-    const config = loadConfig(schema, process.env, { service: name });
+    const gc = loadGatewayConfig(process.env);
+    const config = gc.common;
     const log = createLogger({ service: name, level: config.log.level });
     logger = log;
-    const s = config.service;
-    const addresses = [s.TASK_SERVICE_ADDRESS, s.TEMPLATE_SERVICE_ADDRESS, s.MONITORING_SERVICE_ADDRESS];
+    const s = { GATEWAY_PORT: gc.port };
+    if (gc.authn.mode === "none")
+      log.warn("GATEWAY_AUTH=none: authentication is DISABLED (development only)");
+    const events = createSecurityEvents({
+      logger: log,
+      databaseUrl: config.database.url,
+      registry: processMetrics().registry,
+    });
+    const signer =
+      gc.identityKeyPem === undefined
+        ? undefined
+        : createIdentitySigner(await importIdentitySigningKey(gc.identityKeyPem));
     const gateway = createGatewayServer({
       logger: log,
-      upstreams: PUBLIC_SERVICES.map((service, i) => ({ service, address: addresses[i] as string })),
+      upstreams: publicUpstreams(gc.addresses),
       maxTimeoutMs: config.grpc.maxDeadlineMs,
-      readMaxBytes: s.GATEWAY_READ_MAX_BYTES,
+      readMaxBytes: gc.readMaxBytes,
+      edge: {
+        authenticator: createAuthenticator(gc.authn),
+        resolveRoles: createRoleResolver(gc.roleMap),
+        events,
+        limits: gc.limits,
+      },
+      signer,
+      trustedProxies: gc.trustedProxies,
+      corsOrigins: gc.corsOrigins,
+      http: gc.http,
     });
     await new Promise<void>((resolve, reject) => {
       gateway.server.once("error", (error: NodeJS.ErrnoException) =>
@@ -61,6 +78,7 @@ runService({
             }),
         },
         { name: "upstreams", run: () => gateway.close() },
+        { name: "security-events", run: () => events.close() },
         { name: "logs", run: () => flushLogger(log) },
       ],
     };

@@ -11,9 +11,20 @@ import { createServer as createTaskServer } from "@taskmaster/task-service/serve
 import { createLogger } from "@taskmaster/telemetry/logger";
 import { createTestDatabase } from "@taskmaster/testing/test-database";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createAuthenticator } from "./authn.js";
+import { createRoleResolver, roleMapSchema } from "./authz.js";
+import { LIMIT_DEFAULTS } from "./gateway-config.js";
+import { createSecurityEvents } from "./security-events.js";
 import { createGatewayServer, type Gateway } from "./server.js";
 
 const logger = createLogger({ service: "test", level: "silent" });
+/** Development mode (no auth): these tests are about forwarding; edge.spec.ts covers security. */
+const edge = {
+  authenticator: createAuthenticator({ mode: "none" }),
+  resolveRoles: createRoleResolver(roleMapSchema.parse({})),
+  events: createSecurityEvents({ logger }),
+  limits: LIMIT_DEFAULTS.test,
+};
 
 async function listen(gateway: Gateway): Promise<string> {
   await new Promise<void>((resolve) => gateway.server.listen(0, "127.0.0.1", resolve));
@@ -37,6 +48,7 @@ describe("gateway -> task-service -> PostgreSQL over real sockets", () => {
       upstreams: [{ service: TaskService, address: `127.0.0.1:${port}` }],
       maxTimeoutMs: 10_000,
       readMaxBytes: 64 * 1024,
+      edge,
     });
     baseUrl = await listen(gateway);
   });
@@ -117,7 +129,13 @@ describe("gateway -> task-service -> PostgreSQL over real sockets", () => {
 describe("gateway with an upstream down", () => {
   it("reports 503 on /health and UNAVAILABLE for calls to it", async () => {
     // A port nobody listens on: bind and release one.
-    const probe = createGatewayServer({ logger, upstreams: [], maxTimeoutMs: 1_000, readMaxBytes: 1024 });
+    const probe = createGatewayServer({
+      logger,
+      upstreams: [],
+      maxTimeoutMs: 1_000,
+      readMaxBytes: 1024,
+      edge,
+    });
     const deadPort = Number(new URL(await listen(probe)).port);
     await new Promise((resolve) => probe.server.close(resolve));
 
@@ -126,6 +144,7 @@ describe("gateway with an upstream down", () => {
       upstreams: [{ service: TemplateService, address: `127.0.0.1:${deadPort}` }],
       maxTimeoutMs: 2_000,
       readMaxBytes: 64 * 1024,
+      edge,
     });
     const baseUrl = await listen(gateway);
     try {

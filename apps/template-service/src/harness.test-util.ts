@@ -10,6 +10,7 @@ import type { GrpcServer } from "@taskmaster/rpc-kit/grpc-server";
 import { createLogger } from "@taskmaster/telemetry/logger";
 import { createTestDatabase, type TestDatabase } from "@taskmaster/testing/test-database";
 import { expect } from "vitest";
+import { ACTOR_HEADER, ADMIN_ROLE, ROLES_HEADER, TEAMS_HEADER } from "./authorization.js";
 import { createServer } from "./server.js";
 
 export interface Harness {
@@ -17,10 +18,12 @@ export interface Harness {
   orm: MikroORM;
   server: GrpcServer;
   baseUrl: string;
-  /** Client calling as `alice`. */
+  /** Client calling as `alice` (no platform roles). */
   client: Client<typeof TemplateService>;
-  /** Client calling as `who`. */
-  as(who: string): Client<typeof TemplateService>;
+  /** Client calling as `alice` with the platform `admin` role (template types need it). */
+  admin: Client<typeof TemplateService>;
+  /** Client calling as `who`, with these roles and teams (`x-taskmaster-roles` / `x-taskmaster-teams`). */
+  as(who: string, opts?: { roles?: string[]; teams?: string[] }): Client<typeof TemplateService>;
   close(): Promise<void>;
 }
 
@@ -37,14 +40,16 @@ export async function startHarness(): Promise<Harness> {
   });
   const { port } = await server.listen("127.0.0.1", 0);
   const baseUrl = `http://127.0.0.1:${port}`;
-  const as = (who: string) =>
+  const as = (who: string, opts: { roles?: string[]; teams?: string[] } = {}) =>
     createClient(
       TemplateService,
       createGrpcTransport({
         baseUrl,
         interceptors: [
           (next) => async (req) => {
-            req.header.set("x-taskmaster-actor", who);
+            req.header.set(ACTOR_HEADER, who);
+            if (opts.roles?.length) req.header.set(ROLES_HEADER, opts.roles.join(","));
+            if (opts.teams?.length) req.header.set(TEAMS_HEADER, opts.teams.join(","));
             return next(req);
           },
         ],
@@ -56,6 +61,7 @@ export async function startHarness(): Promise<Harness> {
     server,
     baseUrl,
     client: as("alice"),
+    admin: as("alice", { roles: [ADMIN_ROLE] }),
     as,
     async close() {
       await server.shutdown(1_000);

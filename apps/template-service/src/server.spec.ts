@@ -8,11 +8,12 @@ import type { GrpcServer } from "@taskmaster/rpc-kit/grpc-server";
 import { createLogger } from "@taskmaster/telemetry/logger";
 import { createTestDatabase } from "@taskmaster/testing/test-database";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ACTOR_HEADER, ADMIN_ROLE, ROLES_HEADER } from "./authorization.js";
 import { createServer } from "./server.js";
 
-// Until issue 5 lands, the template service must still start, report health tied to its database and
-// answer every RPC with a clean UNIMPLEMENTED (never a hang or INTERNAL).
-describe("template-service skeleton over a real socket", () => {
+// The template service starts, reports health tied to its database, implements every RPC of its contract
+// and puts every one of them behind the authorization interceptor.
+describe("template-service over a real socket", () => {
   let db: Awaited<ReturnType<typeof createTestDatabase>>;
   let orm: MikroORM;
   let server: GrpcServer;
@@ -37,43 +38,54 @@ describe("template-service skeleton over a real socket", () => {
     expect(res.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
   });
 
-  // Implemented so far (covered by the *.handlers.spec.ts files); the rest still answer UNIMPLEMENTED.
-  const implemented = new Set([
-    "CreateTemplate",
-    "GetTemplate",
-    "ListTemplates",
-    "UpdateTemplate",
-    "DeleteTemplate",
-    "UndeleteTemplate",
-    "GetTemplateVersion",
-    "ListTemplateVersions",
-    "DiffTemplateVersions",
-    "RollbackTemplate",
-    "SearchTemplates",
-    "CreateTemplateCategory",
-    "GetTemplateCategory",
-    "ListTemplateCategories",
-    "UpdateTemplateCategory",
-    "DeleteTemplateCategory",
-    "MoveTemplateCategory",
-    "ListTemplateCategorySubtree",
-    "CreateTemplateType",
-    "GetTemplateType",
-    "ListTemplateTypes",
-    "UpdateTemplateType",
-    "DeleteTemplateType",
-  ]);
+  // Every RPC of the service descriptor is implemented: an authorized caller (platform admin, so role-gated
+  // RPCs pass too) sending an empty request gets some answer (typically INVALID_ARGUMENT) but never
+  // UNIMPLEMENTED, so an RPC added to the contract and forgotten here fails this test.
+  const admin = () =>
+    createClient(
+      TemplateService,
+      createGrpcTransport({
+        baseUrl,
+        interceptors: [
+          (next) => async (req) => {
+            req.header.set(ACTOR_HEADER, "alice");
+            req.header.set(ROLES_HEADER, ADMIN_ROLE);
+            return next(req);
+          },
+        ],
+      }),
+    ) as unknown as Record<string, (req: object) => Promise<unknown>>;
 
-  it.each(
-    TemplateService.methods
-      .filter((m) => m.methodKind === "unary" && !implemented.has(m.name))
-      .map((m) => [m.name, m.localName]),
-  )("%s answers UNIMPLEMENTED", async (_name, localName) => {
-    const client = createClient(TemplateService, createGrpcTransport({ baseUrl })) as unknown as Record<
-      string,
-      (req: object) => Promise<unknown>
-    >;
-    const call = client[localName];
-    await expect(call?.({})).rejects.toSatisfy((e) => ConnectError.from(e).code === Code.Unimplemented);
+  it("serves only unary RPCs (the cases below cover every method)", () => {
+    expect(TemplateService.methods.length).toBeGreaterThan(0);
+    expect(TemplateService.methods.filter((m) => m.methodKind !== "unary").map((m) => m.name)).toEqual([]);
   });
+
+  it.each(TemplateService.methods.map((m) => [m.name, m.localName]))(
+    "%s is implemented (an authorized call never answers UNIMPLEMENTED)",
+    async (_name, localName) => {
+      const call = admin()[localName];
+      expect(call).toBeTypeOf("function");
+      let code: Code | undefined;
+      try {
+        await call?.({});
+      } catch (e) {
+        code = ConnectError.from(e).code;
+      }
+      expect(code).not.toBe(Code.Unimplemented);
+    },
+  );
+
+  it.each(TemplateService.methods.map((m) => [m.name, m.localName]))(
+    "%s refuses a caller without identity (UNAUTHENTICATED)",
+    async (_name, localName) => {
+      const client = createClient(TemplateService, createGrpcTransport({ baseUrl })) as unknown as Record<
+        string,
+        (req: object) => Promise<unknown>
+      >;
+      await expect(client[localName]?.({})).rejects.toSatisfy(
+        (e) => ConnectError.from(e).code === Code.Unauthenticated,
+      );
+    },
+  );
 });

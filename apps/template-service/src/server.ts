@@ -1,29 +1,55 @@
 /**
  * `createServer(deps)`: the template service's gRPC server, built but not listening.
  *
- * Its RPCs arrive with issue 5; until then every RPC answers UNIMPLEMENTED while the process starts, serves
- * `grpc.health.v1` (tied to its database) and reflection, so the stack and its operators see it.
+ * Implements every TemplateService RPC, each behind the one authorization interceptor (authorization.ts),
+ * and serves `grpc.health.v1` (tied to its database) and reflection.
  */
 import { TemplateService } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
 import { createGrpcServer, type GrpcServer, serviceRegistration } from "@taskmaster/rpc-kit/grpc-server";
 import { databaseHealth } from "@taskmaster/service-runtime/database-health";
 import type { ServiceDeps } from "@taskmaster/service-runtime/database-service";
+import { createAuthorizationInterceptor } from "./authorization.js";
+import { createTemplatePermissionHandlers } from "./permission.handlers.js";
+import { createRenderWiring, type RenderWiringDeps } from "./render.wiring.js";
+import { createTemplateReviewHandlers } from "./review.handlers.js";
 import { createTemplateHandlers } from "./template.handlers.js";
 import { createTemplateCategoryHandlers } from "./template-category.handlers.js";
 import { createTemplateTypeHandlers } from "./template-type.handlers.js";
 
-export function createServer(deps: Pick<ServiceDeps, "orm" | "logger"> & Partial<ServiceDeps>): GrpcServer {
-  return createGrpcServer({
+/**
+ * `internalToken` (default env TASKMASTER_INTERNAL_TOKEN) makes `service:*` callers carrying it in
+ * `x-taskmaster-internal-token` trusted; see authorization.ts for the caller headers and the policy table.
+ */
+export function createServer(
+  deps: Pick<ServiceDeps, "orm" | "logger"> &
+    Partial<ServiceDeps> & {
+      internalToken?: string | undefined;
+      /** TaskService transport (CreateTaskFromTemplate); default: from TASK_SERVICE_ADDRESS, closed on shutdown. */
+      taskService?: RenderWiringDeps["taskService"];
+    },
+): GrpcServer {
+  const rendering = createRenderWiring({ orm: deps.orm, taskService: deps.taskService });
+  const impl = {
+    ...createTemplateHandlers({ orm: deps.orm }),
+    ...createTemplateCategoryHandlers({ orm: deps.orm }),
+    ...createTemplateTypeHandlers({ orm: deps.orm }),
+    ...createTemplatePermissionHandlers({ orm: deps.orm }),
+    ...createTemplateReviewHandlers({ orm: deps.orm }),
+    ...rendering.handlers,
+  };
+  const server = createGrpcServer({
     logger: deps.logger,
     health: databaseHealth(deps.orm, [TemplateService.typeName]),
     limits: deps.limits,
     maxDeadlineMs: deps.maxDeadlineMs,
-    services: [
-      serviceRegistration(TemplateService, {
-        ...createTemplateHandlers({ orm: deps.orm }),
-        ...createTemplateCategoryHandlers({ orm: deps.orm }),
-        ...createTemplateTypeHandlers({ orm: deps.orm }),
+    interceptors: [
+      createAuthorizationInterceptor({
+        orm: deps.orm,
+        implementation: impl,
+        internalToken: deps.internalToken ?? process.env.TASKMASTER_INTERNAL_TOKEN,
       }),
     ],
+    services: [serviceRegistration(TemplateService, impl)],
   });
+  return rendering.attach(server);
 }

@@ -38,9 +38,30 @@ describe("template types", () => {
     expect(p2.nextPageToken).toBe("");
   });
 
+  it("requires the platform admin role to create, update and delete types", async () => {
+    const id = typeId();
+    const err = await failure(
+      h.client.createTemplateType({ templateTypeId: id, templateType: { displayName: "No", active: true } }),
+      Code.PermissionDenied,
+    );
+    expect(err.rawMessage).toMatch(/admin/);
+    await failure(
+      h.client.updateTemplateType({
+        templateType: { name: "templateTypes/task_template", displayName: "x" },
+        updateMask: { paths: ["display_name"] },
+      }),
+      Code.PermissionDenied,
+    );
+    await failure(
+      h.client.deleteTemplateType({ name: "templateTypes/task_template" }),
+      Code.PermissionDenied,
+    );
+    await failure(h.client.getTemplateType({ name: `templateTypes/${id}` }), Code.NotFound);
+  });
+
   it("creates, validates templates against, updates and deletes a custom type", async () => {
     const id = typeId();
-    const created = await h.client.createTemplateType({
+    const created = await h.admin.createTemplateType({
       templateTypeId: id,
       templateType: {
         displayName: "Sized — ünï 'x'",
@@ -53,7 +74,7 @@ describe("template types", () => {
     expect(created.templateType?.builtin).toBe(BuiltinTemplateType.UNSPECIFIED);
     expect(created.templateType?.displayName).toBe("Sized — ünï 'x'");
     await failure(
-      h.client.createTemplateType({ templateTypeId: id, templateType: { displayName: "dup", active: true } }),
+      h.admin.createTemplateType({ templateTypeId: id, templateType: { displayName: "dup", active: true } }),
       Code.AlreadyExists,
     );
     // Templates of the type must satisfy its schema and rules.
@@ -102,13 +123,13 @@ describe("template types", () => {
       properties: { size: { type: "integer", minimum: 5 } },
     });
     await failure(
-      h.client.updateTemplateType({
+      h.admin.updateTemplateType({
         templateType: { name: `templateTypes/${id}`, jsonSchema: stricter },
         updateMask: { paths: ["json_schema"] },
       }),
       Code.FailedPrecondition,
     );
-    const allowed = await h.client.updateTemplateType({
+    const allowed = await h.admin.updateTemplateType({
       templateType: {
         name: `templateTypes/${id}`,
         jsonSchema: stricter,
@@ -119,7 +140,7 @@ describe("template types", () => {
     });
     expect(allowed.invalidTemplates).toEqual([tpl.template?.name]);
     await failure(
-      h.client.updateTemplateType({
+      h.admin.updateTemplateType({
         templateType: {
           name: `templateTypes/${id}`,
           displayName: "x",
@@ -130,29 +151,29 @@ describe("template types", () => {
       Code.Aborted,
     );
     // In use: cannot delete.
-    await failure(h.client.deleteTemplateType({ name: `templateTypes/${id}` }), Code.FailedPrecondition);
+    await failure(h.admin.deleteTemplateType({ name: `templateTypes/${id}` }), Code.FailedPrecondition);
     await failure(
-      h.client.deleteTemplateType({ name: "templateTypes/task_template" }),
+      h.admin.deleteTemplateType({ name: "templateTypes/task_template" }),
       Code.FailedPrecondition,
     );
 
     const other = typeId();
-    const o = await h.client.createTemplateType({
+    const o = await h.admin.createTemplateType({
       templateTypeId: other,
       templateType: { displayName: "tmp", active: true },
     });
     expect(o.templateType?.jsonSchema).toBe("{}");
     await failure(
-      h.client.deleteTemplateType({ name: `templateTypes/${other}`, etag: 'W/"9"' }),
+      h.admin.deleteTemplateType({ name: `templateTypes/${other}`, etag: 'W/"9"' }),
       Code.Aborted,
     );
-    await h.client.deleteTemplateType({ name: `templateTypes/${other}` });
+    await h.admin.deleteTemplateType({ name: `templateTypes/${other}` });
     await failure(h.client.getTemplateType({ name: `templateTypes/${other}` }), Code.NotFound);
   });
 
   it("refuses invalid schemas, ids and fields", async () => {
     const err = await failure(
-      h.client.createTemplateType({
+      h.admin.createTemplateType({
         templateTypeId: "Bad-Id",
         templateType: {
           displayName: "",
@@ -171,7 +192,7 @@ describe("template types", () => {
       ]),
     );
     const notJson = await failure(
-      h.client.createTemplateType({
+      h.admin.createTemplateType({
         templateTypeId: typeId(),
         templateType: { displayName: "x", jsonSchema: "{oops" },
       }),
@@ -179,14 +200,14 @@ describe("template types", () => {
     );
     expect(violatedFields(notJson)).toEqual(["template_type.json_schema"]);
     const arr = await failure(
-      h.client.createTemplateType({
+      h.admin.createTemplateType({
         templateTypeId: typeId(),
         templateType: { displayName: "x", jsonSchema: "[]" },
       }),
       Code.InvalidArgument,
     );
     expect(violatedFields(arr)).toEqual(["template_type.json_schema"]);
-    const vo = await h.client.createTemplateType({
+    const vo = await h.admin.createTemplateType({
       templateTypeId: typeId(),
       templateType: { displayName: "x", jsonSchema: SCHEMA },
       validateOnly: true,
@@ -197,7 +218,7 @@ describe("template types", () => {
     await failure(h.client.listTemplateTypes({ pageSize: -1 }), Code.InvalidArgument);
     await failure(h.client.listTemplateTypes({ filter: "builtin = maybe" }), Code.InvalidArgument);
     const mask = await failure(
-      h.client.updateTemplateType({
+      h.admin.updateTemplateType({
         templateType: { name: "templateTypes/task_template" },
         updateMask: { paths: ["builtin"] },
       }),

@@ -46,6 +46,7 @@ import {
   StaleEtagError,
 } from "@taskmaster/rpc-kit/errors";
 import { isUuid } from "@taskmaster/rpc-kit/validation";
+import { callerOf as authCallerOf, readableBy } from "./authorization.js";
 import { actor } from "./call-context.js";
 import { ruleViolations, schemaViolations } from "./json-schema.js";
 import { unifiedDiff } from "./line-diff.js";
@@ -514,11 +515,17 @@ export function createTemplateHandlers(
       });
     },
 
-    async listTemplates(req) {
+    async listTemplates(req, ctx) {
+      const caller = authCallerOf(ctx);
       const v = validator();
       const pageSize = v.pageSize("page_size", req.pageSize);
       v.check();
-      const where = templateFilterSql(req.filter);
+      const filter = templateFilterSql(req.filter);
+      const readable = readableBy(caller, "x");
+      const where: TemplateSql = {
+        sql: filter.sql ? `(${filter.sql}) and ${readable.sql}` : readable.sql,
+        params: [...filter.params, ...readable.params],
+      };
       const order = parseOrderBy<TemplateSortField>(
         req.orderBy,
         ["title", "slug", "usage_count", "success_rate", "create_time", "update_time"],
@@ -531,7 +538,7 @@ export function createTemplateHandlers(
           where,
           order,
           showDeleted: req.showDeleted,
-          binding: req.filter,
+          binding: JSON.stringify([req.filter, caller.subject]),
         });
         return create(ListTemplatesResponseSchema, {
           templates: page.items.map((r) => templateToMessage(r)),
@@ -793,7 +800,8 @@ export function createTemplateHandlers(
       });
     },
 
-    async searchTemplates(req) {
+    async searchTemplates(req, ctx) {
+      const caller = authCallerOf(ctx);
       const v = validator();
       v.maxLength("query", req.query, 500);
       const pageSize = v.pageSize("page_size", req.pageSize, { defaultSize: 20, max: 100 });
@@ -843,7 +851,17 @@ export function createTemplateHandlers(
           order: order as "relevance",
           pageSize,
           pageToken: req.pageToken === "" ? null : req.pageToken,
-          binding: JSON.stringify([req.query, typeName, categoryId, req.tags, req.active, req.public, order]),
+          readable: readableBy(caller, "x"),
+          binding: JSON.stringify([
+            req.query,
+            typeName,
+            categoryId,
+            req.tags,
+            req.active,
+            req.public,
+            order,
+            caller.subject,
+          ]),
         });
         return create(SearchTemplatesResponseSchema, {
           results: page.items.map((h) => ({

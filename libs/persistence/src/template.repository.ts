@@ -474,6 +474,8 @@ export class TemplateRepository {
     tags: string[];
     active: boolean | null;
     isPublic: boolean | null;
+    /** Over alias `x` (templates): only templates matching it (the caller's readable templates). */
+    readable?: TemplateSql | undefined;
     order: "relevance" | "usage" | "success" | "usage_success";
     pageSize: number;
     pageToken: string | null;
@@ -513,6 +515,10 @@ export class TemplateRepository {
     if (q.isPublic !== null) {
       where.push("x.is_public = ?");
       params.push(q.isPublic);
+    }
+    if (q.readable) {
+      where.push(`(${q.readable.sql})`);
+      params.push(...q.readable.params);
     }
     const b = hash(`search|${q.binding}`);
     let offset = 0;

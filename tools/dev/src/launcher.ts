@@ -105,10 +105,17 @@ async function main(): Promise<number> {
     if (!values["no-seed"]) await runTool(["seed"], databaseUrl, abort.signal);
 
     const ports = new Map(stack.map((spec) => [spec, Number(process.env[spec.portEnv] ?? spec.defaultPort)]));
+    const profile = process.env.TASKMASTER_PROFILE ?? "development";
+    // The local stack has no Cloudflare Access in front of it: the gateway runs without authentication unless
+    // told otherwise (GATEWAY_AUTH=jwt + CF_ACCESS_* / GATEWAY_BEARER_*); staging/production refuse "none".
+    const gatewayAuth = process.env.GATEWAY_AUTH ?? (profile === "development" ? "none" : "jwt");
+    if (gatewayAuth === "none")
+      log("gateway authentication is OFF (development); set GATEWAY_AUTH=jwt to enable it");
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       DATABASE_URL: databaseUrl,
-      TASKMASTER_PROFILE: process.env.TASKMASTER_PROFILE ?? "development",
+      TASKMASTER_PROFILE: profile,
+      GATEWAY_AUTH: gatewayAuth,
       ...Object.fromEntries(stack.map((spec) => [spec.addressEnv, `${values.host}:${ports.get(spec)}`])),
     };
     const addresses: string[] = [];

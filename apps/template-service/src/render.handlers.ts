@@ -1,0 +1,89 @@
+/**
+ * TemplateService RenderTemplate: renders a version with Handlebars (see render.service.ts for the pipeline
+ * and render.engine.ts for caching, safety and limits) and records a usage log for every render that reached
+ * a resolved version, successful or not.
+ */
+import { create, type JsonObject } from "@bufbuild/protobuf";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import type { MikroORM } from "@mikro-orm/postgresql";
+import { maskSecrets } from "@taskmaster/config/mask";
+import { TemplateUsageRepository } from "@taskmaster/persistence/template-usage.repository";
+import {
+  RenderTemplateResponseSchema,
+  type TemplateService,
+} from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
+import { validator } from "@taskmaster/rpc-kit/validation";
+import { actor } from "./call-context.js";
+import type { RenderEngine } from "./render.engine.js";
+import { type RenderOutcome, renderTemplateVersion } from "./render.service.js";
+import { checkVersion } from "./template.validation.js";
+import { mappedUsage, taskIdOf, templateIdOf } from "./usage.handlers.js";
+import { boundedInputs, durationFromMs, truncateOutput, usageLogName } from "./usage.mapper.js";
+
+export interface RenderHandlerDeps {
+  readonly orm: MikroORM;
+  readonly engine: RenderEngine;
+}
+
+/** Records the usage log of a render outcome; returns the log's id. */
+export async function recordRenderUsage(
+  orm: MikroORM,
+  ctx: HandlerContext,
+  outcome: RenderOutcome,
+  extra: { taskId: string | null; workflowId: string | null; requestId?: string | null; error?: Error },
+): Promise<string> {
+  const error = extra.error ?? (outcome.ok ? undefined : outcome.error);
+  const { row } = await new TemplateUsageRepository(orm.em.fork()).record(
+    {
+      templateId: outcome.template.id,
+      version: outcome.version,
+      taskId: extra.taskId,
+      workflowId: extra.workflowId,
+      usedBy: actor(ctx) ?? "service:internal",
+      executionMs: outcome.durationMs,
+      success: error === undefined,
+      errorMessage: error === undefined ? null : String(maskSecrets(error.message)).slice(0, 10000),
+      inputParameters: boundedInputs(outcome.maskedInputs),
+      output: outcome.ok ? truncateOutput(outcome.output) : null,
+    },
+    extra.requestId ?? null,
+  );
+  return row.id;
+}
+
+export function createRenderHandlers(
+  deps: RenderHandlerDeps,
+): Pick<ServiceImpl<typeof TemplateService>, "renderTemplate"> {
+  return {
+    async renderTemplate(req, ctx) {
+      const v = validator();
+      const templateId = templateIdOf(v, "name", req.name);
+      checkVersion(v, "version", req.version, false);
+      const taskId = taskIdOf(v, "task", req.task);
+      v.maxLength("workflow_id", req.workflowId, 255);
+      v.check();
+      const id = templateId as string;
+      return mappedUsage(async () => {
+        const outcome = await renderTemplateVersion(deps, {
+          templateId: id,
+          version: req.version,
+          inputs: (req.inputs ?? {}) as JsonObject,
+          lenient: req.lenient,
+        });
+        const logId = await recordRenderUsage(deps.orm, ctx, outcome, {
+          taskId,
+          workflowId: req.workflowId === "" ? null : req.workflowId,
+        });
+        if (!outcome.ok) throw outcome.error;
+        return create(RenderTemplateResponseSchema, {
+          output: outcome.output,
+          version: outcome.version,
+          missingVariables: outcome.missing,
+          unknownVariables: outcome.unknown,
+          renderDuration: durationFromMs(outcome.durationMs),
+          usageLog: usageLogName(id, logId),
+        });
+      });
+    },
+  };
+}

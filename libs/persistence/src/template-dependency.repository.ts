@@ -1,0 +1,348 @@
+/**
+ * Dependencies between templates (raw SQL, plain rows out).
+ *
+ * INCLUDES/EXTENDS edges must stay acyclic. Writers of such edges take one transaction-scoped advisory lock
+ * (so two concurrent inserts A->B and B->A cannot both pass the check) and then look for a path from the
+ * required template back to the dependent one with a recursive CTE; a path found is returned to the caller
+ * as the cycle and nothing is written.
+ */
+import { createHash } from "node:crypto";
+import type { EntityManager } from "@mikro-orm/core";
+import { newId } from "./ids.js";
+import { InvalidPageTokenError } from "./list-page.js";
+
+export type TemplateDependencyKind = "includes" | "extends" | "requires" | "suggests";
+
+export interface TemplateDependencyRow {
+  id: string;
+  templateId: string;
+  requiredTemplateId: string;
+  type: TemplateDependencyKind;
+  pinnedVersion: string | null;
+  /** Explicit alias; null means the required template's slug (`effectiveAlias`). */
+  alias: string | null;
+  effectiveAlias: string;
+  createdBy: string | null;
+  createdAt: Date;
+}
+
+export class DependencyTemplateNotFoundError extends Error {
+  constructor(readonly id: string) {
+    super(`template ${id} not found`);
+    this.name = "DependencyTemplateNotFoundError";
+  }
+}
+
+export class DependencyExistsError extends Error {
+  constructor() {
+    super("dependency already exists");
+    this.name = "DependencyExistsError";
+  }
+}
+
+export class DependencyAliasTakenError extends Error {
+  constructor(readonly alias: string) {
+    super(`partial alias ${alias} is taken`);
+    this.name = "DependencyAliasTakenError";
+  }
+}
+
+/** The write would close a cycle; `path` lists template ids, first repeated last. */
+export class DependencyCycleError extends Error {
+  constructor(readonly path: string[]) {
+    super("dependency cycle");
+    this.name = "DependencyCycleError";
+  }
+}
+
+const SELECT = `d.id, d.template_id, d.depends_on_template_id, d.type, d.pinned_version, d.alias,
+  coalesce(d.alias, rt.name) as effective_alias, d.created_by, d.created_at`;
+const FROM = "template_dependencies d join templates rt on rt.id = d.depends_on_template_id";
+
+const date = (v: unknown): Date => (v instanceof Date ? v : new Date(String(v)));
+
+function rowFromDb(r: Record<string, unknown>): TemplateDependencyRow {
+  return {
+    id: String(r.id),
+    templateId: String(r.template_id),
+    requiredTemplateId: String(r.depends_on_template_id),
+    type: r.type as TemplateDependencyKind,
+    pinnedVersion: (r.pinned_version as string | null) ?? null,
+    alias: (r.alias as string | null) ?? null,
+    effectiveAlias: String(r.effective_alias),
+    createdBy: (r.created_by as string | null) ?? null,
+    createdAt: date(r.created_at),
+  };
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function hash(s: string): string {
+  return createHash("sha256").update(s).digest("base64url").slice(0, 16);
+}
+
+function encode(binding: string, key: string, id: string): string {
+  return Buffer.from(JSON.stringify(["d1", binding, key, id])).toString("base64url");
+}
+
+function decode(token: string, binding: string): { key: string; id: string } {
+  try {
+    const v: unknown = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
+    if (
+      Array.isArray(v) &&
+      v.length === 4 &&
+      v[0] === "d1" &&
+      v[1] === binding &&
+      typeof v[2] === "string" &&
+      v[2].length <= 100 &&
+      typeof v[3] === "string" &&
+      UUID_RE.test(v[3])
+    ) {
+      return { key: v[2], id: v[3] };
+    }
+  } catch {
+    // fall through
+  }
+  throw new InvalidPageTokenError();
+}
+
+function isUniqueViolation(err: unknown, constraint: string): boolean {
+  const e = err as { code?: string; constraint?: string; message?: string };
+  return (
+    (e?.code === "23505" || /unique/i.test(e?.message ?? "")) &&
+    (e?.constraint === constraint || (e?.message ?? "").includes(constraint))
+  );
+}
+
+/** A partial to register for a render: alias -> content of the resolved version. */
+export interface ResolvedPartial {
+  alias: string;
+  templateId: string;
+  version: string | null;
+  content: string | null;
+}
+
+export class TemplateDependencyRepository {
+  constructor(readonly em: EntityManager) {}
+
+  private exec(sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
+    return this.em.getConnection().execute(sql, params, "all", this.em.getTransactionContext());
+  }
+
+  /** Live template slug and versions, or null. */
+  async templateState(id: string): Promise<{ slug: string; isActive: boolean; deleted: boolean } | null> {
+    const rows = await this.exec("select name, is_active, deleted_at from templates where id = ?", [id]);
+    const r = rows[0];
+    return r
+      ? { slug: String(r.name), isActive: Boolean(r.is_active), deleted: r.deleted_at !== null }
+      : null;
+  }
+
+  async versionExists(templateId: string, version: string): Promise<boolean> {
+    const rows = await this.exec("select 1 from template_versions where template_id = ? and version = ?", [
+      templateId,
+      version,
+    ]);
+    return rows.length > 0;
+  }
+
+  /**
+   * Inserts a dependency after the cycle check (INCLUDES/EXTENDS), in one transaction. With `dryRun` the
+   * checks run and nothing is written. A retry with the same `requestId` returns the first result.
+   */
+  async insert(
+    w: {
+      templateId: string;
+      requiredTemplateId: string;
+      type: TemplateDependencyKind;
+      pinnedVersion: string | null;
+      alias: string | null;
+      createdBy: string;
+    },
+    opts: { requestId: string | null; dryRun: boolean },
+  ): Promise<TemplateDependencyRow> {
+    return this.em.transactional(async (tx) => {
+      const repo = new TemplateDependencyRepository(tx);
+      if (opts.requestId !== null) {
+        const prior = await repo.exec(
+          `select ${SELECT} from idempotency_keys k join ${FROM} on d.id = k.resource_id::uuid
+           where k.scope = 'template.dependency' and k.request_id = ?`,
+          [opts.requestId],
+        );
+        if (prior[0]) return rowFromDb(prior[0]);
+      }
+      const partial = w.type === "includes" || w.type === "extends";
+      if (partial) {
+        await repo.exec("select pg_advisory_xact_lock(hashtext('taskmaster.template_dependency_graph'))", []);
+        const cycle = await repo.exec(
+          `with recursive walk(id, path) as (
+             select ?::uuid, array[?::uuid]
+             union all
+             select d.depends_on_template_id, w.path || d.depends_on_template_id
+             from walk w join template_dependencies d on d.template_id = w.id and d.type in ('includes', 'extends')
+             where not d.depends_on_template_id = any(w.path) and cardinality(w.path) < 1000)
+           select path::text[] as path from walk where id = ? order by cardinality(path) limit 1`,
+          [w.requiredTemplateId, w.requiredTemplateId, w.templateId],
+        );
+        if (cycle[0]) {
+          const raw = cycle[0].path;
+          const path = Array.isArray(raw) ? raw.map(String) : String(raw).replace(/[{}]/g, "").split(",");
+          throw new DependencyCycleError([w.templateId, ...path]);
+        }
+        const slug = await repo.exec("select name from templates where id = ?", [w.requiredTemplateId]);
+        const alias = w.alias ?? String(slug[0]?.name ?? "");
+        const clash = await repo.exec(
+          `select 1 from ${FROM} where d.template_id = ? and d.type in ('includes', 'extends')
+             and coalesce(d.alias, rt.name) = ?`,
+          [w.templateId, alias],
+        );
+        if (clash.length > 0) throw new DependencyAliasTakenError(alias);
+      }
+      const existing = await repo.exec(
+        "select 1 from template_dependencies where template_id = ? and depends_on_template_id = ? and type = ?",
+        [w.templateId, w.requiredTemplateId, w.type],
+      );
+      if (existing.length > 0) throw new DependencyExistsError();
+      const id = newId();
+      if (opts.dryRun) {
+        const slug = await repo.exec("select name from templates where id = ?", [w.requiredTemplateId]);
+        return {
+          id,
+          templateId: w.templateId,
+          requiredTemplateId: w.requiredTemplateId,
+          type: w.type,
+          pinnedVersion: w.pinnedVersion,
+          alias: w.alias,
+          effectiveAlias: w.alias ?? String(slug[0]?.name ?? ""),
+          createdBy: w.createdBy,
+          createdAt: new Date(),
+        };
+      }
+      try {
+        await repo.exec(
+          `insert into template_dependencies (id, template_id, depends_on_template_id, type, pinned_version, alias, created_by)
+           values (?, ?, ?, ?, ?, ?, ?)`,
+          [id, w.templateId, w.requiredTemplateId, w.type, w.pinnedVersion, w.alias, w.createdBy],
+        );
+      } catch (err) {
+        if (isUniqueViolation(err, "template_dependencies_uniq")) throw new DependencyExistsError();
+        if (isUniqueViolation(err, "template_dependencies_alias_uniq"))
+          throw new DependencyAliasTakenError(w.alias ?? "");
+        throw err;
+      }
+      if (opts.requestId !== null) {
+        await repo.exec(
+          "insert into idempotency_keys (id, scope, request_id, resource_id) values (?, 'template.dependency', ?, ?)",
+          [newId(), opts.requestId, id],
+        );
+      }
+      const rows = await repo.exec(`select ${SELECT} from ${FROM} where d.id = ?`, [id]);
+      return rowFromDb(rows[0] as Record<string, unknown>);
+    });
+  }
+
+  async get(templateId: string, id: string): Promise<TemplateDependencyRow | null> {
+    const rows = await this.exec(`select ${SELECT} from ${FROM} where d.template_id = ? and d.id = ?`, [
+      templateId,
+      id,
+    ]);
+    return rows[0] ? rowFromDb(rows[0]) : null;
+  }
+
+  /** Deletes; false when absent. */
+  async delete(templateId: string, id: string): Promise<boolean> {
+    const rows = await this.exec(
+      "delete from template_dependencies where template_id = ? and id = ? returning id",
+      [templateId, id],
+    );
+    return rows.length > 0;
+  }
+
+  /** Dependencies of a template (or, with `reverse`, its dependants), oldest first, keyset paged. */
+  async list(q: {
+    templateId: string;
+    reverse: boolean;
+    type: TemplateDependencyKind | null;
+    pageSize: number;
+    pageToken: string | null;
+    /** Over alias `x` (templates): with `reverse`, only dependants matching it. */
+    readable?: { sql: string; params: unknown[] } | undefined;
+  }): Promise<{ items: TemplateDependencyRow[]; nextPageToken: string | null }> {
+    const where = [q.reverse ? "d.depends_on_template_id = ?" : "d.template_id = ?"];
+    const params: unknown[] = [q.templateId];
+    if (q.reverse && q.readable) {
+      where.push(`d.template_id in (select x.id from templates x where ${q.readable.sql})`);
+      params.push(...q.readable.params);
+    }
+    if (q.type !== null) {
+      where.push("d.type = ?");
+      params.push(q.type);
+    }
+    const b = hash(`deps|${q.templateId}|${q.reverse}|${q.type}`);
+    if (q.pageToken) {
+      const c = decode(q.pageToken, b);
+      where.push("(d.created_at, d.id) > (?::timestamptz, ?::uuid)");
+      params.push(c.key, c.id);
+    }
+    params.push(q.pageSize + 1);
+    const rows = await this.exec(
+      `select ${SELECT}, d.created_at::text as page_key from ${FROM} where ${where.join(" and ")}
+       order by d.created_at, d.id limit ?`,
+      params,
+    );
+    const page = rows.slice(0, q.pageSize);
+    const last = page[page.length - 1];
+    return {
+      items: page.map(rowFromDb),
+      nextPageToken:
+        rows.length > q.pageSize && last ? encode(b, String(last.page_key), String(last.id)) : null,
+    };
+  }
+
+  /** REQUIRES dependencies whose required template is deleted or inactive (names their ids). */
+  async unmetRequirements(templateId: string): Promise<string[]> {
+    const rows = await this.exec(
+      `select rt.id from ${FROM} where d.template_id = ? and d.type = 'requires'
+         and (rt.deleted_at is not null or not rt.is_active)`,
+      [templateId],
+    );
+    return rows.map((r) => String(r.id));
+  }
+
+  /**
+   * The partials a render of `templateId` needs: INCLUDES/EXTENDS dependencies, transitively, each at its
+   * pinned version, else the latest approved version when its template requires approval, else the current
+   * version. `content` is null when that version is missing (unapproved or deleted template). Nearest alias
+   * wins when two levels use the same alias. At most `limit` partials.
+   */
+  async resolvePartials(templateId: string, limit = 100): Promise<ResolvedPartial[]> {
+    const rows = await this.exec(
+      `with recursive walk(template_id, depth, path) as (
+         select ?::uuid, 0, array[?::uuid]
+         union all
+         select d.depends_on_template_id, w.depth + 1, w.path || d.depends_on_template_id
+         from walk w join template_dependencies d on d.template_id = w.template_id and d.type in ('includes', 'extends')
+         where not d.depends_on_template_id = any(w.path) and w.depth < 32),
+       edges as (
+         select distinct on (coalesce(d.alias, rt.name)) coalesce(d.alias, rt.name) as alias, rt.id as required_id,
+           case when rt.deleted_at is not null then null
+                when d.pinned_version is not null then d.pinned_version
+                when rt.requires_approval then (select r.template_version from template_reviews r
+                  where r.template_id = rt.id and r.status = 'approved' order by r.decided_at desc, r.id desc limit 1)
+                else rt.current_version end as resolved
+         from walk w join template_dependencies d on d.template_id = w.template_id and d.type in ('includes', 'extends')
+           join templates rt on rt.id = d.depends_on_template_id
+         order by coalesce(d.alias, rt.name), w.depth, d.created_at)
+       select e.alias, e.required_id, e.resolved, v.content
+       from edges e left join template_versions v on v.template_id = e.required_id and v.version = e.resolved
+       limit ?`,
+      [templateId, templateId, limit],
+    );
+    return rows.map((r) => ({
+      alias: String(r.alias),
+      templateId: String(r.required_id),
+      version: (r.resolved as string | null) ?? null,
+      content: (r.content as string | null) ?? null,
+    }));
+  }
+}

@@ -1,0 +1,239 @@
+/**
+ * Template permission grants (raw SQL, plain rows out) and the access checks built on them. A grant is live
+ * while it is neither revoked nor expired; only live grants count. Owners (templates.owner) hold ADMIN and
+ * ADMIN implies every level; public templates are readable by every authenticated caller.
+ */
+import type { EntityManager } from "@mikro-orm/core";
+import { newId } from "./ids.js";
+import { type ColumnSpec, type Condition, listPage, type Page } from "./list-page.js";
+
+export type TemplatePermissionKind = "read" | "write" | "execute" | "admin" | "approve";
+
+/** Who is asking: a subject plus the roles and teams the gateway vouched for. */
+export interface TemplateAccessor {
+  subject: string;
+  roles: readonly string[];
+  teams: readonly string[];
+}
+
+/** What a caller may do on one template (null from `access` when the template does not exist). */
+export interface TemplateAccess {
+  owner: boolean;
+  isPublic: boolean;
+  deleted: boolean;
+  /** Live levels granted to the caller directly, through a role or through a team. */
+  granted: TemplatePermissionKind[];
+}
+
+export interface TemplatePermissionRow {
+  id: string;
+  templateId: string;
+  userId: string | null;
+  role: string | null;
+  team: string | null;
+  permission: TemplatePermissionKind;
+  grantedBy: string | null;
+  grantedAt: Date;
+  expiresAt: Date | null;
+}
+
+export class TemplatePermissionExistsError extends Error {
+  constructor() {
+    super("an identical live grant exists");
+    this.name = "TemplatePermissionExistsError";
+  }
+}
+
+/** Whether `access` includes `level` (owner and ADMIN imply all; public implies READ). */
+export function hasLevel(access: TemplateAccess, level: TemplatePermissionKind): boolean {
+  if (access.owner || access.granted.includes("admin")) return true;
+  if (level === "read" && access.isPublic) return true;
+  return access.granted.includes(level);
+}
+
+/** SQL over alias `p` (template_permissions): the grant is live and reaches the accessor. */
+const LIVE_GRANT_FOR = `p.revoked_at is null and (p.expires_at is null or p.expires_at > now())
+  and (p.user_id = ? or p.role in (select jsonb_array_elements_text(?::jsonb))
+       or p.team in (select jsonb_array_elements_text(?::jsonb)))`;
+
+// Arrays travel as JSON text: the driver layer would expand a JS array into a value list.
+const accessorParams = (a: TemplateAccessor) => [a.subject, JSON.stringify(a.roles), JSON.stringify(a.teams)];
+
+/**
+ * Predicate over templates alias `alias` (bound parameters in `params`): the accessor may READ the template
+ * (owner, public, or a live READ/ADMIN grant). AND it into list and search queries.
+ */
+export function readableTemplatesSql(a: TemplateAccessor, alias = "x"): { sql: string; params: unknown[] } {
+  return {
+    sql: `(${alias}.is_public or ${alias}.owner = ? or exists (select 1 from template_permissions p
+      where p.template_id = ${alias}.id and p.permission in ('read', 'admin') and ${LIVE_GRANT_FOR}))`,
+    params: [a.subject, ...accessorParams(a)],
+  };
+}
+
+const SELECT = `x.id, x.template_id, x.user_id, x.role, x.team, x.permission, x.granted_by, x.granted_at, x.expires_at`;
+
+const date = (v: unknown): Date => (v instanceof Date ? v : new Date(String(v)));
+
+function rowFromDb(r: Record<string, unknown>): TemplatePermissionRow {
+  return {
+    id: String(r.id),
+    templateId: String(r.template_id),
+    userId: (r.user_id as string | null) ?? null,
+    role: (r.role as string | null) ?? null,
+    team: (r.team as string | null) ?? null,
+    permission: r.permission as TemplatePermissionKind,
+    grantedBy: (r.granted_by as string | null) ?? null,
+    grantedAt: date(r.granted_at),
+    expiresAt: r.expires_at === null || r.expires_at === undefined ? null : date(r.expires_at),
+  };
+}
+
+export type PermissionFilterField = "user" | "role" | "team" | "permission" | "expire_time";
+
+const COLUMNS: Record<PermissionFilterField | "grant_time", ColumnSpec> = {
+  user: { expr: "x.user_id", cast: "text" },
+  role: { expr: "x.role", cast: "text" },
+  team: { expr: "x.team", cast: "text" },
+  permission: { expr: "x.permission", cast: "text" },
+  expire_time: { expr: "x.expires_at", cast: "timestamptz" },
+  grant_time: { expr: "x.granted_at", cast: "timestamptz" },
+};
+
+export class TemplatePermissionRepository {
+  constructor(readonly em: EntityManager) {}
+
+  private exec(sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
+    return this.em.getConnection().execute(sql, params, "all", this.em.getTransactionContext());
+  }
+
+  transactional<T>(fn: (repo: TemplatePermissionRepository) => Promise<T>): Promise<T> {
+    return this.em.transactional((tx) => fn(new TemplatePermissionRepository(tx)));
+  }
+
+  /** The accessor's standing on a template (deleted ones included), in one query; null when absent. */
+  async access(templateId: string, a: TemplateAccessor): Promise<TemplateAccess | null> {
+    const rows = await this.exec(
+      `select t.owner = ? as owner, t.is_public, t.deleted_at is not null as deleted,
+         coalesce((select array_agg(distinct p.permission::text) from template_permissions p
+                   where p.template_id = t.id and ${LIVE_GRANT_FOR}), '{}'::text[]) as granted
+       from templates t where t.id = ?`,
+      [a.subject, ...accessorParams(a), templateId],
+    );
+    const r = rows[0];
+    if (!r) return null;
+    return {
+      owner: Boolean(r.owner),
+      isPublic: Boolean(r.is_public),
+      deleted: Boolean(r.deleted),
+      granted: ((r.granted as string[] | null) ?? []) as TemplatePermissionKind[],
+    };
+  }
+
+  /** A live-or-expired, unrevoked grant of the template. */
+  async get(templateId: string, id: string): Promise<TemplatePermissionRow | null> {
+    const rows = await this.exec(
+      `select ${SELECT} from template_permissions x where x.template_id = ? and x.id = ? and x.revoked_at is null`,
+      [templateId, id],
+    );
+    return rows[0] ? rowFromDb(rows[0]) : null;
+  }
+
+  /** The grant created by a GrantTemplatePermission with this request id, if any. */
+  async findByRequestId(requestId: string): Promise<TemplatePermissionRow | null> {
+    const rows = await this.exec(
+      `select ${SELECT} from idempotency_keys k join template_permissions x on x.id = k.resource_id::uuid
+       where k.scope = 'template.permission.grant' and k.request_id = ?`,
+      [requestId],
+    );
+    return rows[0] ? rowFromDb(rows[0]) : null;
+  }
+
+  /**
+   * Inserts a grant (call inside a transaction). An identical grant that has expired is revoked first;
+   * an identical live one is TemplatePermissionExistsError.
+   */
+  async grant(g: {
+    templateId: string;
+    userId: string | null;
+    role: string | null;
+    team: string | null;
+    permission: TemplatePermissionKind;
+    expiresAt: Date | null;
+    grantedBy: string;
+    requestId: string | null;
+  }): Promise<string> {
+    await this.exec(
+      `update template_permissions set revoked_at = now(), revoked_by = ?
+       where template_id = ? and permission = ? and coalesce(user_id, '') = ? and coalesce(role, '') = ?
+         and coalesce(team, '') = ? and revoked_at is null and expires_at is not null and expires_at <= now()`,
+      [g.grantedBy, g.templateId, g.permission, g.userId ?? "", g.role ?? "", g.team ?? ""],
+    );
+    const id = newId();
+    const inserted = await this.exec(
+      `insert into template_permissions (id, template_id, user_id, role, team, permission, granted_by, expires_at)
+       values (?, ?, ?, ?, ?, ?, ?, ?::timestamptz)
+       on conflict do nothing returning id`,
+      [
+        id,
+        g.templateId,
+        g.userId,
+        g.role,
+        g.team,
+        g.permission,
+        g.grantedBy,
+        g.expiresAt?.toISOString() ?? null,
+      ],
+    );
+    if (inserted.length === 0) throw new TemplatePermissionExistsError();
+    if (g.requestId) {
+      await this.exec(
+        "insert into idempotency_keys (id, scope, request_id, resource_id) values (?, 'template.permission.grant', ?, ?)",
+        [newId(), g.requestId, id],
+      );
+    }
+    return id;
+  }
+
+  /** Revokes a grant; false when it does not exist or is already revoked. */
+  async revoke(templateId: string, id: string, by: string): Promise<boolean> {
+    const rows = await this.exec(
+      `update template_permissions set revoked_at = now(), revoked_by = ?
+       where template_id = ? and id = ? and revoked_at is null returning id`,
+      [by, templateId, id],
+    );
+    return rows.length > 0;
+  }
+
+  async list(
+    templateId: string,
+    q: {
+      pageSize: number;
+      pageToken: string | null;
+      conditions: Condition<PermissionFilterField>[];
+      showExpired: boolean;
+      binding: string;
+    },
+  ): Promise<Page<TemplatePermissionRow>> {
+    const baseWhere = ["x.template_id = ?", "x.revoked_at is null"];
+    if (!q.showExpired) baseWhere.push("(x.expires_at is null or x.expires_at > now())");
+    return listPage(
+      this.em,
+      {
+        selectList: SELECT,
+        from: "template_permissions x",
+        baseWhere,
+        baseParams: [templateId],
+        columns: COLUMNS,
+        map: rowFromDb,
+      },
+      {
+        pageSize: q.pageSize,
+        pageToken: q.pageToken,
+        conditions: q.conditions,
+        orderBy: { field: "grant_time", desc: false },
+        binding: q.binding,
+      },
+    );
+  }
+}

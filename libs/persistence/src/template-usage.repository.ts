@@ -1,0 +1,403 @@
+/**
+ * Template usage logs and the statistics derived from them (raw SQL, plain rows out).
+ *
+ * Recording a usage locks the template row (`select ... for update`), inserts the log and recomputes the
+ * template's aggregate columns (usage_count, success_rate 0-100, avg_execution_time_ms) from all its logs in
+ * the same transaction, so concurrent recorders serialise per template and the aggregates always equal the
+ * logs. The p95 and last use time are computed on read (see TEMPLATE_SELECT_LIST). Statistics columns are
+ * output-only, so recording a usage does not bump the template's optimistic-lock `version` (its etag).
+ */
+import { createHash } from "node:crypto";
+import type { EntityManager } from "@mikro-orm/core";
+import { newId } from "./ids.js";
+import { InvalidPageTokenError } from "./list-page.js";
+
+export interface TemplateUsageRow {
+  id: string;
+  templateId: string;
+  version: string;
+  taskId: string | null;
+  workflowId: string | null;
+  usedBy: string;
+  executionMs: number;
+  success: boolean;
+  errorMessage: string | null;
+  inputParameters: Record<string, unknown>;
+  output: string | null;
+  usedAt: Date;
+}
+
+export interface TemplateUsageWrite {
+  templateId: string;
+  version: string;
+  taskId: string | null;
+  workflowId: string | null;
+  usedBy: string;
+  executionMs: number;
+  success: boolean;
+  errorMessage: string | null;
+  inputParameters: Record<string, unknown>;
+  output: string | null;
+}
+
+/** Aggregates of a set of usage logs. */
+export interface UsageStatsRow {
+  usageCount: number;
+  successCount: number;
+  meanMs: number;
+  p95Ms: number;
+  lastUsedAt: Date | null;
+}
+
+export interface UsageSql {
+  sql: string;
+  params: unknown[];
+}
+
+export type UsageSortField = "create_time" | "execution_time";
+
+/** The usage names a task that does not exist. */
+export class UsageTaskNotFoundError extends Error {
+  constructor(readonly taskId: string) {
+    super(`task ${taskId} not found`);
+    this.name = "UsageTaskNotFoundError";
+  }
+}
+
+export class UsageTemplateNotFoundError extends Error {
+  constructor(readonly id: string) {
+    super(`template ${id} not found`);
+    this.name = "UsageTemplateNotFoundError";
+  }
+}
+
+const USAGE_SELECT = `u.id, u.template_id, u.template_version, u.task_id, u.workflow_id, u.used_by, u.execution_time_ms,
+  u.success, u.error_message, u.input_parameters, u.output, u.used_at`;
+
+const STATS_SELECT = `count(u.id)::int as n, (count(u.id) filter (where u.success))::int as ok,
+  coalesce(avg(u.execution_time_ms), 0)::float8 as mean_ms,
+  coalesce(percentile_cont(0.95) within group (order by u.execution_time_ms), 0)::float8 as p95_ms,
+  max(u.used_at) as last_used_at`;
+
+const date = (v: unknown): Date => (v instanceof Date ? v : new Date(String(v)));
+
+function usageFromDb(r: Record<string, unknown>): TemplateUsageRow {
+  const ip = r.input_parameters;
+  return {
+    id: String(r.id),
+    templateId: String(r.template_id),
+    version: String(r.template_version),
+    taskId: (r.task_id as string | null) ?? null,
+    workflowId: (r.workflow_id as string | null) ?? null,
+    usedBy: String(r.used_by),
+    executionMs: Number(r.execution_time_ms),
+    success: Boolean(r.success),
+    errorMessage: (r.error_message as string | null) ?? null,
+    inputParameters: (typeof ip === "string" ? JSON.parse(ip) : (ip ?? {})) as Record<string, unknown>,
+    output: (r.output as string | null) ?? null,
+    usedAt: date(r.used_at),
+  };
+}
+
+function statsFromDb(r: Record<string, unknown> | undefined): UsageStatsRow {
+  return {
+    usageCount: Number(r?.n ?? 0),
+    successCount: Number(r?.ok ?? 0),
+    meanMs: Number(r?.mean_ms ?? 0),
+    p95Ms: Number(r?.p95_ms ?? 0),
+    lastUsedAt: r?.last_used_at ? date(r.last_used_at) : null,
+  };
+}
+
+function hash(s: string): string {
+  return createHash("sha256").update(s).digest("base64url").slice(0, 16);
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function encode(binding: string, key: string, id: string): string {
+  return Buffer.from(JSON.stringify(["u1", binding, key, id])).toString("base64url");
+}
+
+function decode(token: string, binding: string): { key: string; id: string } {
+  try {
+    const v: unknown = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
+    if (
+      Array.isArray(v) &&
+      v.length === 4 &&
+      v[0] === "u1" &&
+      v[1] === binding &&
+      typeof v[2] === "string" &&
+      v[2].length <= 100 &&
+      typeof v[3] === "string" &&
+      UUID_RE.test(v[3])
+    ) {
+      return { key: v[2], id: v[3] };
+    }
+  } catch {
+    // fall through
+  }
+  throw new InvalidPageTokenError();
+}
+
+/** Optional time window [start, end). */
+export interface TimeWindow {
+  start: Date | null;
+  end: Date | null;
+}
+
+function windowSql(w: TimeWindow, params: unknown[]): string {
+  const parts: string[] = [];
+  if (w.start) {
+    parts.push("u.used_at >= ?::timestamptz");
+    params.push(w.start.toISOString());
+  }
+  if (w.end) {
+    parts.push("u.used_at < ?::timestamptz");
+    params.push(w.end.toISOString());
+  }
+  return parts.length ? ` and ${parts.join(" and ")}` : "";
+}
+
+export class TemplateUsageRepository {
+  constructor(readonly em: EntityManager) {}
+
+  private exec(sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
+    return this.em.getConnection().execute(sql, params, "all", this.em.getTransactionContext());
+  }
+
+  transactional<T>(fn: (repo: TemplateUsageRepository) => Promise<T>): Promise<T> {
+    return this.em.transactional((tx) => fn(new TemplateUsageRepository(tx)));
+  }
+
+  /** Whether the version exists for the template. */
+  async versionExists(templateId: string, version: string): Promise<boolean> {
+    const rows = await this.exec("select 1 from template_versions where template_id = ? and version = ?", [
+      templateId,
+      version,
+    ]);
+    return rows.length > 0;
+  }
+
+  /**
+   * Records a usage (locks the template, inserts, recomputes the aggregates) in its own transaction or the
+   * caller's. With `requestId`, a retry returns the log recorded first (`reused: true`).
+   */
+  async record(
+    w: TemplateUsageWrite,
+    requestId: string | null = null,
+  ): Promise<{ row: TemplateUsageRow; reused: boolean }> {
+    return this.em.transactional(async (tx) => {
+      const repo = new TemplateUsageRepository(tx);
+      const locked = await repo.exec("select id from templates where id = ? for update", [w.templateId]);
+      if (locked.length === 0) throw new UsageTemplateNotFoundError(w.templateId);
+      const id = newId();
+      if (requestId !== null) {
+        const claimed = await repo.exec(
+          `insert into idempotency_keys (id, scope, request_id, resource_id) values (?, 'template.usage', ?, ?)
+           on conflict (scope, request_id) do nothing returning resource_id`,
+          [newId(), requestId, id],
+        );
+        if (claimed.length === 0) {
+          const prior = await repo.exec(
+            `select ${USAGE_SELECT} from idempotency_keys k join template_usage_logs u on u.id = k.resource_id::uuid
+             where k.scope = 'template.usage' and k.request_id = ?`,
+            [requestId],
+          );
+          if (prior[0]) return { row: usageFromDb(prior[0]), reused: true };
+        }
+      }
+      let inserted: Record<string, unknown>[];
+      try {
+        inserted = await repo.exec(
+          `insert into template_usage_logs (id, template_id, template_version, task_id, workflow_id, used_by,
+           execution_time_ms, success, error_message, input_parameters, output)
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?) returning ${USAGE_SELECT.replace(/u\./g, "")}`,
+          [
+            id,
+            w.templateId,
+            w.version,
+            w.taskId,
+            w.workflowId,
+            w.usedBy,
+            Math.max(0, Math.round(w.executionMs)),
+            w.success,
+            w.success ? w.errorMessage : (w.errorMessage ?? ""),
+            JSON.stringify(w.inputParameters),
+            w.output,
+          ],
+        );
+      } catch (err) {
+        const e = err as { code?: string; constraint?: string; message?: string };
+        if (e?.code === "23503" && `${e.constraint ?? ""}${e.message ?? ""}`.includes("task_id_foreign")) {
+          throw new UsageTaskNotFoundError(String(w.taskId));
+        }
+        throw err;
+      }
+      await repo.exec(
+        `update templates t set usage_count = s.n,
+           success_rate = case when s.n = 0 then 0 else round(100.0 * s.ok / s.n, 2) end,
+           avg_execution_time_ms = round(s.mean_ms::numeric, 2)
+         from (select ${STATS_SELECT} from template_usage_logs u where u.template_id = ?) s
+         where t.id = ?`,
+        [w.templateId, w.templateId],
+      );
+      return { row: usageFromDb(inserted[0] as Record<string, unknown>), reused: false };
+    });
+  }
+
+  /** Usage logs (of one template, or all when `templateId` is null), keyset paged. */
+  async list(q: {
+    templateId: string | null;
+    pageSize: number;
+    pageToken: string | null;
+    where: UsageSql;
+    order: { field: UsageSortField; desc: boolean };
+    binding: string;
+    /** Over alias `x` (templates): only logs of templates matching it (used for "all templates"). */
+    readable?: UsageSql | undefined;
+  }): Promise<{ items: TemplateUsageRow[]; nextPageToken: string | null }> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (q.templateId !== null) {
+      where.push("u.template_id = ?");
+      params.push(q.templateId);
+    }
+    if (q.readable) {
+      where.push(`u.template_id in (select x.id from templates x where ${q.readable.sql})`);
+      params.push(...q.readable.params);
+    }
+    if (q.where.sql) {
+      where.push(`(${q.where.sql})`);
+      params.push(...q.where.params);
+    }
+    const col =
+      q.order.field === "create_time"
+        ? { expr: "u.used_at", cast: "timestamptz" }
+        : { expr: "u.execution_time_ms", cast: "int" };
+    const dir = q.order.desc ? "desc" : "asc";
+    const b = hash(`usage|${q.templateId}|${q.binding}|${q.order.field}|${dir}`);
+    if (q.pageToken) {
+      const c = decode(q.pageToken, b);
+      where.push(`(${col.expr}, u.id) ${q.order.desc ? "<" : ">"} (?::${col.cast}, ?::uuid)`);
+      params.push(c.key, c.id);
+    }
+    params.push(q.pageSize + 1);
+    const rows = await this.exec(
+      `select ${USAGE_SELECT}, (${col.expr})::text as page_key from template_usage_logs u
+       ${where.length ? `where ${where.join(" and ")}` : ""}
+       order by ${col.expr} ${dir}, u.id ${dir} limit ?`,
+      params,
+    );
+    const page = rows.slice(0, q.pageSize);
+    const last = page[page.length - 1];
+    return {
+      items: page.map(usageFromDb),
+      nextPageToken:
+        rows.length > q.pageSize && last ? encode(b, String(last.page_key), String(last.id)) : null,
+    };
+  }
+
+  /** Statistics of one template's usages in the window. */
+  async stats(templateId: string, w: TimeWindow): Promise<UsageStatsRow> {
+    const params: unknown[] = [templateId];
+    const rows = await this.exec(
+      `select ${STATS_SELECT} from template_usage_logs u where u.template_id = ?${windowSql(w, params)}`,
+      params,
+    );
+    return statsFromDb(rows[0]);
+  }
+
+  /** Live templates by usage count desc, success rate desc in the window (optionally of a type/category subtree). */
+  async popular(q: {
+    window: TimeWindow;
+    limit: number;
+    typeName: string | null;
+    categoryId: string | null;
+    /** Over alias `t` (templates): only templates matching it. */
+    readable?: UsageSql | undefined;
+  }): Promise<{ templateId: string; title: string; stats: UsageStatsRow }[]> {
+    const params: unknown[] = [];
+    const win = windowSql(q.window, params);
+    const filters: string[] = ["t.deleted_at is null"];
+    if (q.readable) {
+      filters.push(`(${q.readable.sql})`);
+      params.push(...q.readable.params);
+    }
+    if (q.typeName !== null) {
+      filters.push("ty.name = ?");
+      params.push(q.typeName);
+    }
+    let cte = "";
+    const cteParams: unknown[] = [];
+    if (q.categoryId !== null) {
+      cte = `with recursive sub(id) as (select id from template_categories where id = ?
+               union all select c.id from template_categories c join sub on c.parent_id = sub.id) `;
+      cteParams.push(q.categoryId);
+      filters.push("t.category_id in (select id from sub)");
+    }
+    params.push(q.limit);
+    const rows = await this.exec(
+      `${cte}select t.id as template_id, t.title, ${STATS_SELECT}
+       from template_usage_logs u join templates t on t.id = u.template_id join template_types ty on ty.id = t.type_id
+       where true${win} and ${filters.join(" and ")}
+       group by t.id, t.title
+       order by count(*) desc, (count(*) filter (where u.success))::float8 / count(*) desc, t.id
+       limit ?`,
+      [...cteParams, ...params],
+    );
+    return rows.map((r) => ({
+      templateId: String(r.template_id),
+      title: String(r.title),
+      stats: statsFromDb(r),
+    }));
+  }
+
+  /** Fixed-width buckets from `start` (inclusive) to `end` (exclusive), empty buckets included. */
+  async performance(
+    templateId: string,
+    start: Date,
+    end: Date,
+    bucketMs: number,
+  ): Promise<{ start: Date; stats: UsageStatsRow }[]> {
+    const rows = await this.exec(
+      `with b as (
+         select g as i, ?::timestamptz + make_interval(secs => g * ?::float8 / 1000) as bstart
+         from generate_series(0, ceil(extract(epoch from (?::timestamptz - ?::timestamptz)) * 1000 / ?::float8)::int - 1) g)
+       select b.i, b.bstart, ${STATS_SELECT}
+       from b left join template_usage_logs u on u.template_id = ? and u.used_at >= ?::timestamptz and u.used_at < ?::timestamptz
+         and floor(extract(epoch from (u.used_at - ?::timestamptz)) * 1000 / ?::float8)::int = b.i
+       group by b.i, b.bstart order by b.i`,
+      [
+        start.toISOString(),
+        bucketMs,
+        end.toISOString(),
+        start.toISOString(),
+        bucketMs,
+        templateId,
+        start.toISOString(),
+        end.toISOString(),
+        start.toISOString(),
+        bucketMs,
+      ],
+    );
+    return rows.map((r) => ({ start: date(r.bstart), stats: statsFromDb(r) }));
+  }
+
+  /** Usage of one template grouped by caller or version, by usage count desc. */
+  async breakdown(
+    templateId: string,
+    dimension: "caller" | "version",
+    w: TimeWindow,
+  ): Promise<{ key: string; stats: UsageStatsRow }[]> {
+    const params: unknown[] = [templateId];
+    const win = windowSql(w, params);
+    const key = dimension === "caller" ? "u.used_by" : "u.template_version";
+    const rows = await this.exec(
+      `select ${key} as key, ${STATS_SELECT} from template_usage_logs u where u.template_id = ?${win}
+       group by ${key} order by count(*) desc, ${key} limit 1000`,
+      params,
+    );
+    return rows.map((r) => ({ key: String(r.key), stats: statsFromDb(r) }));
+  }
+}
