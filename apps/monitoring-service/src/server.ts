@@ -7,11 +7,13 @@ import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { describeConfig } from "@taskmaster/config/config";
 import { poolTracker } from "@taskmaster/persistence/monitoring-pool";
+import { AuditService } from "@taskmaster/proto/gen/taskmaster/audit/v1/audit_service_pb";
 import { MonitoringService } from "@taskmaster/proto/gen/taskmaster/monitoring/v1/monitoring_service_pb";
 import { createGrpcServer, type GrpcServer, serviceRegistration } from "@taskmaster/rpc-kit/grpc-server";
 import { databaseHealth } from "@taskmaster/service-runtime/database-health";
 import type { ServiceDeps } from "@taskmaster/service-runtime/database-service";
 import { type AlertingOptions, AlertRuntime } from "./alert-runtime.js";
+import { createAuditHandlers } from "./audit.handlers.js";
 import { HealthMonitor } from "./health-monitor.js";
 import { createMonitoringHandlers } from "./monitoring.handlers.js";
 
@@ -38,6 +40,8 @@ export interface MonitoringOptions {
   readonly dbTimeoutMs?: number;
   /** Alert rule evaluation and webhooks. */
   readonly alerting?: AlertingOptions;
+  /** Audit retention in days for RunAuditRetention (default: env AUDIT_RETENTION_DAYS, else 90). */
+  readonly auditRetentionDays?: number;
 }
 
 function packageVersion(): string {
@@ -95,10 +99,21 @@ export function createServer(
   });
   const server = createGrpcServer({
     logger: deps.logger,
-    health: databaseHealth(deps.orm, [MonitoringService.typeName]),
+    health: databaseHealth(deps.orm, [MonitoringService.typeName, AuditService.typeName]),
     limits: deps.limits,
     maxDeadlineMs: deps.maxDeadlineMs,
-    services: [serviceRegistration(MonitoringService, { ...handlers, ...alerting.handlers })],
+    services: [
+      serviceRegistration(MonitoringService, { ...handlers, ...alerting.handlers }),
+      serviceRegistration(
+        AuditService,
+        createAuditHandlers({
+          orm: deps.orm,
+          logger: deps.logger,
+          dbTimeoutMs: options.dbTimeoutMs ?? 5_000,
+          retentionDays: options.auditRetentionDays,
+        }),
+      ),
+    ],
   });
   monitor.start();
   alerting.start();

@@ -15,7 +15,7 @@ interface Outcome {
 function runMain(env: Record<string, string>): Promise<Outcome> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [entry], {
-      env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "silent", ...env },
+      env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "silent", HEALTH_PORT: "0", METRICS_PORT: "0", ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";

@@ -47,6 +47,13 @@ const HEADLINE = `StartSel=${HIGHLIGHT_START}, StopSel=${HIGHLIGHT_END}`;
  * The search statement and its parameters (`?` placeholders), exported so the benchmark floor runs exactly
  * the same SQL. Run it after `select set_config('pg_trgm.word_similarity_threshold', ?, true)` in one transaction.
  */
+/**
+ * At most this many matching rows are ranked per query. Ranking reads every match's tsvector, so its cost
+ * grows with the number of matches; past the cap a query is too broad to rank usefully anyway (the client
+ * is told through `total_size`, which is then a lower bound, and should narrow the query or add a filter).
+ */
+export const SEARCH_RANK_CAP = 5_000;
+
 export function buildSearchQuery(opts: SearchOptions): { sql: string; params: unknown[] } {
   const where: string[] = [];
   const params: unknown[] = [opts.query, opts.query];
@@ -65,9 +72,10 @@ export function buildSearchQuery(opts: SearchOptions): { sql: string; params: un
        select t.id as hit_id,
               (t.search_vector @@ q.tsq) as fts_hit,
               ts_rank_cd('{0.1, 0.2, 0.4, 1.0}', t.search_vector, q.tsq, 32) as fts_rank,
-              greatest(word_similarity(q.raw, t.title), word_similarity(q.raw, coalesce(t.description, ''))) as sim
+              ${opts.fuzzy ? "greatest(word_similarity(q.raw, t.title), word_similarity(q.raw, coalesce(t.description, '')))" : "0::real"} as sim
        from tasks t, q
        where ${match}${where.length ? ` and ${where.join(" and ")}` : ""}
+       limit ${SEARCH_RANK_CAP}
      ),
      ranked as (
        select hit_id, fts_hit, (case when fts_hit then 1 + fts_rank else 0 end) + sim * 0.5 as score,

@@ -1,4 +1,5 @@
 import { isSpanContextValid, trace } from "@opentelemetry/api";
+import { isSecretKey, maskValue } from "@taskmaster/config/masking";
 import { type DestinationStream, type Level, type LevelWithSilent, type Logger, pino } from "pino";
 
 export type { Logger };
@@ -58,13 +59,9 @@ function redactPaths(keys: readonly string[]): string[] {
   return out;
 }
 
-const URL_PASSWORD = /(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)([^@/?#\s]*)@/gi;
-const QUERY_SECRET = /([?&](?:password|sslpassword|token|secret|api_key|apikey)=)[^&#\s]*/gi;
-
-/** Mask passwords inside connection strings / URLs in free text. */
+/** Mask secret shapes in free text (the masking policy of `@taskmaster/config/masking`). */
 export function maskConnectionStrings(text: string): string {
-  if (!text.includes("://") && !text.includes("=")) return text;
-  return text.replace(URL_PASSWORD, `$1${MASK}@`).replace(QUERY_SECRET, `$1${MASK}`);
+  return maskValue(text);
 }
 
 function maskStringsDeep(value: unknown, depth: number): unknown {
@@ -74,7 +71,7 @@ function maskStringsDeep(value: unknown, depth: number): unknown {
   if (Array.isArray(value)) return value.map((v) => maskStringsDeep(v, depth - 1));
   let copy: Record<string, unknown> | undefined;
   for (const [k, v] of Object.entries(value)) {
-    const masked = maskStringsDeep(v, depth - 1);
+    const masked = isSecretKey(k) && v !== undefined && v !== null ? MASK : maskStringsDeep(v, depth - 1);
     if (masked !== v) {
       copy ??= { ...(value as Record<string, unknown>) };
       copy[k] = masked;

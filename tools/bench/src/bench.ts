@@ -35,7 +35,7 @@ Options:
   --out <file>        JSON results (default bench-results/tasks-<timestamp>.json)
   -h, --help          this help
 
-DATABASE_URL selects the server (a database 'taskmaster_bench' is created there); without it an embedded
+DATABASE_URL selects the server (a database 'taskmaster_bench_v2' is created there); without it an embedded
 PostgreSQL runs in a temporary directory.`;
 
 function log(message: string): void {
@@ -171,13 +171,13 @@ async function benchDatabase(serverUrl: string): Promise<string> {
   const client = new pg.Client({ connectionString: serverUrl });
   await client.connect();
   try {
-    const found = await client.query("select 1 from pg_database where datname = 'taskmaster_bench'");
-    if (found.rowCount === 0) await client.query("create database taskmaster_bench");
+    const found = await client.query("select 1 from pg_database where datname = 'taskmaster_bench_v2'");
+    if (found.rowCount === 0) await client.query("create database taskmaster_bench_v2");
   } finally {
     await client.end();
   }
   const url = new URL(serverUrl);
-  url.pathname = "/taskmaster_bench";
+  url.pathname = "/taskmaster_bench_v2";
   return url.toString();
 }
 

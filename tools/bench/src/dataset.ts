@@ -29,7 +29,51 @@ const WORDS = [
 ] as const;
 const VERBS = ["Implement", "Fix", "Refactor", "Document", "Test", "Optimize", "Design", "Review"] as const;
 
+/**
+ * Syllables of a synthetic vocabulary: three of them make one of 27,000 distinct words ("kalotem"), so the
+ * text has the long tail of real task titles and descriptions instead of twenty words repeated a million times.
+ */
+const SYLLABLES = [
+  "ka",
+  "lo",
+  "tem",
+  "ri",
+  "zan",
+  "mu",
+  "pel",
+  "dor",
+  "si",
+  "vak",
+  "ne",
+  "gul",
+  "tro",
+  "bim",
+  "fa",
+  "yer",
+  "qui",
+  "hos",
+  "lin",
+  "dez",
+  "ora",
+  "pun",
+  "cev",
+  "mal",
+  "tis",
+  "ber",
+  "jo",
+  "wex",
+  "nal",
+  "sor",
+] as const;
+
 const array = (items: readonly string[]) => `array[${items.map((w) => `'${w}'`).join(",")}]`;
+
+/** SQL for the synthetic word number `expr` (0..26999). */
+function word(expr: string): string {
+  const syl = array(SYLLABLES);
+  const n = SYLLABLES.length;
+  return `(${syl})[1 + ((${expr}) % ${n})::int] || (${syl})[1 + (((${expr}) / ${n}) % ${n})::int] || (${syl})[1 + (((${expr}) / ${n * n}) % ${n})::int]`;
+}
 
 /** One batch: tasks number `from`..`to` (inclusive). Deterministic per number. */
 function batchSql(from: number, to: number): string {
@@ -41,16 +85,17 @@ select encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid())
                 placing substring(int8send((extract(epoch from ${ts}) * 1000)::bigint) from 3) from 1 for 6),
               52, 1), 53, 1), 'hex')::uuid,
        (${array(VERBS)})[1 + i % ${VERBS.length}] || ' ' || (${array(WORDS)})[1 + (i / 7) % ${WORDS.length}]
-         || ' ' || (${array(WORDS)})[1 + (i / 3) % ${WORDS.length}] || ' #' || i,
-       'Users need the ' || (${array(WORDS)})[1 + (i / 11) % ${WORDS.length}] || ' flow to handle '
-         || (${array(WORDS)})[1 + (i / 13) % ${WORDS.length}] || ' edge cases. Acceptance: tests pass, docs updated.',
+         || ' ' || ${word("(i::bigint * 7919) % 27000")} || ' ' || ${word("(i::bigint * 104729) % 27000")} || ' #' || i,
+       'Users need the ' || (${array(WORDS)})[1 + (i / 11) % ${WORDS.length}] || ' flow in '
+         || ${word("(i::bigint * 15485863) % 27000")} || ' to handle ' || ${word("(i::bigint * 32452843) % 27000")} || ' and '
+         || ${word("(i::bigint * 49979687) % 27000")} || ' edge cases. Acceptance: tests pass, docs updated.',
        (array['feature','bug','enhancement','task','story','spike','refactor','documentation','test'])[1 + i % 9],
        (array['critical','high','medium','low','backlog'])[1 + (i / 5) % 5],
        (array['draft','pending','ready','in_progress','blocked','review','testing','completed','cancelled'])[1 + (i / 2) % 9],
        (array['trivial','simple','moderate','complex','expert'])[1 + (i / 17) % 5],
        (i % 13), 1 + (i % 10),
        array['area:' || (${array(WORDS)})[1 + i % ${WORDS.length}]],
-       array['bench', 'batch-' || (i / 1000)::text],
+       array['bench-v2', 'batch-' || (i / 1000)::text],
        'user' || (i % 50) || '@example.com',
        (i % 40)::numeric / 2,
        ${ts}, ${ts}
@@ -66,7 +111,8 @@ export async function ensureDataset(
   progress: DatasetProgress,
 ): Promise<number> {
   const existing = Number(
-    (await client.query("select count(*)::bigint as n from tasks where 'bench' = any(tags)")).rows[0]?.n ?? 0,
+    (await client.query("select count(*)::bigint as n from tasks where 'bench-v2' = any(tags)")).rows[0]?.n ??
+      0,
   );
   const batch = 50_000;
   for (let from = existing + 1; from <= count; from += batch) {

@@ -52,6 +52,8 @@ export function startService(
       DB_POOL_MIN: String(Math.min(2, poolMax)),
       DB_POOL_MAX: String(poolMax),
       LOG_LEVEL: "warn",
+      HEALTH_PORT: "0",
+      METRICS_PORT: "0",
     },
     stdio: ["ignore", "inherit", "inherit"],
   });

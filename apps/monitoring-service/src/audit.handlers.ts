@@ -1,0 +1,268 @@
+/**
+ * AuditService (admin only): audit trail listing/get/export (JSON Lines, streamed in chunks that end at
+ * line boundaries), security events listing/get, and on-demand retention through the SQL function
+ * `audit_drop_expired(days)`. Every refused call is itself recorded as a security event.
+ */
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import type { MikroORM } from "@mikro-orm/postgresql";
+import {
+  exportAuditEvents,
+  getAuditEvent,
+  listAuditEvents,
+  runAuditRetention,
+} from "@taskmaster/persistence/audit.repository";
+import { InvalidPageTokenError } from "@taskmaster/persistence/list-page";
+import {
+  getSecurityEvent,
+  listSecurityEvents,
+  recordSecurityEvent,
+} from "@taskmaster/persistence/security-events.repository";
+import type {
+  AuditService,
+  ExportAuditEventsResponseSchema,
+} from "@taskmaster/proto/gen/taskmaster/audit/v1/audit_service_pb";
+import {
+  FailedPreconditionError,
+  InvalidArgumentError,
+  NotFoundError,
+  PermissionDeniedError,
+  UnauthenticatedError,
+} from "@taskmaster/rpc-kit/errors";
+import { validator } from "@taskmaster/rpc-kit/validation";
+import type { Logger } from "@taskmaster/telemetry/logger";
+import {
+  AUDIT_EVENT_PATTERN,
+  auditEventJsonLine,
+  auditRowToMessage,
+  SECURITY_EVENT_PATTERN,
+  securityRowToMessage,
+} from "./audit.mapper.js";
+import {
+  checkAdmin,
+  parseAuditFilter,
+  parseAuditOrder,
+  parseSecurityFilter,
+  parseSecurityOrder,
+  timeRange,
+} from "./audit.validation.js";
+import { boundedDb } from "./monitoring.handlers.js";
+
+export interface AuditHandlerDeps {
+  readonly orm: MikroORM;
+  readonly logger: Logger;
+  /** Bound on the database work of one RPC (not of a whole export stream). */
+  readonly dbTimeoutMs: number;
+  /** Retention in days (default: env AUDIT_RETENTION_DAYS, else 90). */
+  readonly retentionDays?: number | undefined;
+  /** Export chunk size in bytes (default 256 KiB; a chunk always ends at a line boundary). */
+  readonly exportChunkBytes?: number | undefined;
+  /** Called for every refused call after it was recorded (metrics). */
+  readonly onSecurityEvent?: ((kind: string, reason: string) => void) | undefined;
+}
+
+export function retentionDaysFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  const n = Number(env.AUDIT_RETENTION_DAYS);
+  return Number.isInteger(n) && n >= 1 && n <= 36_500 ? n : 90;
+}
+
+async function pageToken<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    if (err instanceof InvalidPageTokenError) {
+      throw new InvalidArgumentError([
+        {
+          field: "page_token",
+          description: "is not a page token of this query",
+          reason: "INVALID_PAGE_TOKEN",
+        },
+      ]);
+    }
+    throw err;
+  }
+}
+
+export function createAuditHandlers(deps: AuditHandlerDeps): ServiceImpl<typeof AuditService> {
+  const fork = () => deps.orm.em.fork();
+  const bounded = <T>(work: Promise<T>) => boundedDb(work, deps.dbTimeoutMs);
+  const retentionDays = deps.retentionDays ?? retentionDaysFromEnv();
+  const chunkBytes = Math.max(deps.exportChunkBytes ?? 256 * 1024, 1);
+
+  /** Admin gate: records the refusal (awaited, so it is visible when the error arrives), then throws. */
+  async function requireAdmin(ctx: HandlerContext): Promise<string> {
+    const decision = checkAdmin(ctx.requestHeader);
+    if (decision.ok) return decision.actor;
+    const method = `/${ctx.service.typeName}/${ctx.method.name}`;
+    await bounded(
+      recordSecurityEvent(fork(), {
+        kind: decision.kind,
+        reason: decision.reason,
+        identity: decision.actor,
+        rpcMethod: method,
+        userAgent: ctx.requestHeader.get("user-agent"),
+        requestId: ctx.requestHeader.get("x-request-id"),
+        ip: ctx.requestHeader.get("x-forwarded-for")?.split(",")[0]?.trim(),
+      }),
+    ).catch((err: unknown) =>
+      deps.logger.error({ err, kind: decision.kind }, "cannot record security event"),
+    );
+    deps.onSecurityEvent?.(decision.kind, decision.reason);
+    if (decision.kind === "authentication_failed") {
+      throw new UnauthenticatedError("the audit API requires an authenticated caller");
+    }
+    throw new PermissionDeniedError("the audit API requires the admin role", "ADMIN_REQUIRED");
+  }
+
+  async function* exportStream(
+    query: Parameters<typeof exportAuditEvents>[1],
+    ctx: HandlerContext,
+  ): AsyncGenerator<MessageInitShape<typeof ExportAuditEventsResponseSchema>> {
+    const encoder = new TextEncoder();
+    let lines: string[] = [];
+    let size = 0;
+    let lastSequence = 0n;
+    const flush = () => {
+      const out = { data: encoder.encode(lines.join("")), eventCount: lines.length, lastSequence };
+      lines = [];
+      size = 0;
+      return out;
+    };
+    for await (const batch of exportAuditEvents(fork(), query, { batchSize: 500, signal: ctx.signal })) {
+      for (const row of batch) {
+        const line = auditEventJsonLine(auditRowToMessage(row));
+        const bytes = Buffer.byteLength(line);
+        if (lines.length > 0 && size + bytes > chunkBytes) yield flush();
+        lines.push(line);
+        size += bytes;
+        lastSequence = BigInt(row.seq);
+      }
+    }
+    if (lines.length > 0) yield flush();
+  }
+
+  return {
+    async listAuditEvents(req, ctx) {
+      await requireAdmin(ctx);
+      const v = validator();
+      const pageSize = v.pageSize("page_size", req.pageSize);
+      const range = timeRange(v, "time_range", req.timeRange);
+      v.check();
+      const conditions = parseAuditFilter(req.filter);
+      const orderBy = parseAuditOrder(req.orderBy);
+      const page = await bounded(
+        pageToken(
+          listAuditEvents(fork(), {
+            conditions,
+            ...range,
+            pageSize,
+            pageToken: req.pageToken === "" ? null : req.pageToken,
+            orderBy,
+            binding: JSON.stringify([
+              "auditEvents",
+              req.filter,
+              req.orderBy,
+              range.start?.toISOString() ?? "",
+              range.end?.toISOString() ?? "",
+            ]),
+          }),
+        ),
+      );
+      return { auditEvents: page.items.map(auditRowToMessage), nextPageToken: page.nextPageToken ?? "" };
+    },
+
+    async getAuditEvent(req, ctx) {
+      await requireAdmin(ctx);
+      const v = validator();
+      const id = v.resourceName("name", AUDIT_EVENT_PATTERN, req.name);
+      v.check();
+      const row = await bounded(getAuditEvent(fork(), id as string));
+      if (row === null) throw new NotFoundError("auditEvent", req.name);
+      return { auditEvent: auditRowToMessage(row) };
+    },
+
+    async *exportAuditEvents(req, ctx) {
+      await requireAdmin(ctx);
+      const v = validator();
+      const range = timeRange(v, "time_range", req.timeRange, { startRequired: true });
+      v.check();
+      const conditions = parseAuditFilter(req.filter);
+      yield* exportStream({ conditions, ...range }, ctx);
+    },
+
+    async listSecurityEvents(req, ctx) {
+      await requireAdmin(ctx);
+      const v = validator();
+      const pageSize = v.pageSize("page_size", req.pageSize);
+      const range = timeRange(v, "time_range", req.timeRange);
+      v.check();
+      const conditions = parseSecurityFilter(req.filter);
+      const { desc } = parseSecurityOrder(req.orderBy);
+      const page = await bounded(
+        pageToken(
+          listSecurityEvents(fork(), {
+            conditions,
+            ...range,
+            pageSize,
+            pageToken: req.pageToken === "" ? null : req.pageToken,
+            desc,
+            binding: JSON.stringify([
+              "securityEvents",
+              req.filter,
+              req.orderBy,
+              range.start?.toISOString() ?? "",
+              range.end?.toISOString() ?? "",
+            ]),
+          }),
+        ),
+      );
+      return {
+        securityEvents: page.items.map(securityRowToMessage),
+        nextPageToken: page.nextPageToken ?? "",
+      };
+    },
+
+    async getSecurityEvent(req, ctx) {
+      await requireAdmin(ctx);
+      const v = validator();
+      const id = v.resourceName("name", SECURITY_EVENT_PATTERN, req.name);
+      v.check();
+      const row = await bounded(getSecurityEvent(fork(), id as string));
+      if (row === null) throw new NotFoundError("securityEvent", req.name);
+      return { securityEvent: securityRowToMessage(row) };
+    },
+
+    async runAuditRetention(req, ctx) {
+      const actor = await requireAdmin(ctx);
+      // Dropping partitions can take longer than one query; bounded by the caller's deadline instead.
+      const out = await runAuditRetention(fork(), retentionDays, req.dryRun);
+      if (out.kind === "missing") {
+        throw new FailedPreconditionError(`audit retention is not available: ${out.description}`, {
+          reason: "AUDIT_RETENTION_NOT_INSTALLED",
+          metadata: { missing: out.missing },
+          violations: [{ type: "SQL_FUNCTION", subject: out.missing, description: out.description }],
+        });
+      }
+      const r = out.result;
+      deps.logger.info(
+        {
+          actor,
+          dryRun: req.dryRun,
+          ran: r.ran,
+          dropped: r.droppedPartitions,
+          removedRows: r.removedRowCount.toString(),
+          created: r.createdPartitions,
+        },
+        "audit retention run",
+      );
+      return {
+        cutoffTime: timestampFromDate(r.cutoffTime),
+        droppedPartitions: r.droppedPartitions,
+        removedRowCount: r.removedRowCount,
+        createdPartitions: r.createdPartitions,
+        ran: r.ran,
+      };
+    },
+  };
+}

@@ -1,0 +1,399 @@
+/**
+ * Read side of the audit trail (`audit_log`, plain or partitioned: the same columns) and the on-demand
+ * retention call. Plain rows out; raw SQL with bind parameters only; filter fields come from a fixed map.
+ * Rows are read as `to_jsonb(x)` so columns another migration adds (`rpc_method`, `session_id`,
+ * `actor_type`) are picked up when present without breaking when absent.
+ */
+import { createHash } from "node:crypto";
+import type { EntityManager } from "@mikro-orm/core";
+import { type CompareOp, InvalidPageTokenError } from "./list-page.js";
+
+export interface AuditRow {
+  id: string;
+  /** bigint as a decimal string. */
+  seq: string;
+  entityType: string;
+  entityId: string;
+  action: string;
+  changedFields: string[];
+  oldValues: Record<string, unknown> | null;
+  newValues: Record<string, unknown> | null;
+  actor: string | null;
+  actorType: string | null;
+  rpcMethod: string | null;
+  requestId: string | null;
+  traceId: string | null;
+  clientIp: string | null;
+  userAgent: string | null;
+  sessionId: string | null;
+  occurredAt: Date;
+  prevHash: string | null;
+  hash: string | null;
+}
+
+export type AuditFilterField =
+  | "entity_type"
+  | "entity"
+  | "action"
+  | "actor.subject"
+  | "actor.type"
+  | "request_id"
+  | "trace_id"
+  | "rpc_method"
+  | "event_time";
+
+export type AuditOrderField = "event_time" | "sequence";
+
+export interface AuditCondition {
+  field: AuditFilterField;
+  op: CompareOp;
+  value: string | number | Date | null;
+}
+
+export interface AuditQuery {
+  conditions: readonly AuditCondition[];
+  /** Inclusive. */
+  start?: Date | undefined;
+  /** Exclusive. */
+  end?: Date | undefined;
+}
+
+export interface AuditListQuery extends AuditQuery {
+  pageSize: number;
+  pageToken: string | null;
+  orderBy: { field: AuditOrderField; desc: boolean };
+  /** Every other request field the page token is bound to. */
+  binding: string;
+}
+
+type Raw = Record<string, unknown>;
+
+/** Actor type when no `actor_type` column exists: "system" (or none), a person (has "@"), else a service. */
+const ACTOR_TYPE_EXPR = `coalesce(to_jsonb(x)->>'actor_type', case when x.actor is null or x.actor = 'system' then 'system' when x.actor like '%@%' then 'user' else 'service' end)`;
+
+const COLUMNS: Record<Exclude<AuditFilterField, "entity">, { expr: string; cast: string }> = {
+  entity_type: { expr: "x.entity_type", cast: "text" },
+  action: { expr: "x.action", cast: "text" },
+  "actor.subject": { expr: "x.actor", cast: "text" },
+  "actor.type": { expr: ACTOR_TYPE_EXPR, cast: "text" },
+  request_id: { expr: "x.request_id", cast: "text" },
+  trace_id: { expr: "x.trace_id", cast: "text" },
+  rpc_method: { expr: "(to_jsonb(x)->>'rpc_method')", cast: "text" },
+  event_time: { expr: "x.occurred_at", cast: "timestamptz" },
+};
+
+const OPS: readonly CompareOp[] = ["=", "!=", "<", "<=", ">", ">="];
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const SORT = {
+  event_time: {
+    expr: "x.occurred_at",
+    key: `to_char(x.occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`,
+    cast: "timestamptz",
+  },
+  sequence: { expr: "x.seq", key: "x.seq::text", cast: "bigint" },
+} as const;
+
+const date = (v: unknown): Date => (v instanceof Date ? v : new Date(String(v)));
+const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+const obj = (v: unknown): Record<string, unknown> | null =>
+  v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+
+function toRow(raw: Raw): AuditRow {
+  const r = (typeof raw.row === "string" ? JSON.parse(raw.row) : raw.row) as Raw;
+  return {
+    id: String(r.id),
+    seq: String(raw.seq_text ?? r.seq),
+    entityType: String(r.entity_type),
+    entityId: String(r.entity_id),
+    action: String(r.action),
+    changedFields: Array.isArray(r.changed_fields) ? r.changed_fields.map(String) : [],
+    oldValues: obj(r.old_values),
+    newValues: obj(r.new_values),
+    actor: str(r.actor),
+    actorType: str(raw.actor_type),
+    rpcMethod: str(r.rpc_method),
+    requestId: str(r.request_id),
+    traceId: str(r.trace_id),
+    clientIp: str(r.client_ip),
+    userAgent: str(r.user_agent),
+    sessionId: str(r.session_id),
+    occurredAt: date(r.occurred_at),
+    prevHash: str(r.prev_hash),
+    hash: str(r.hash),
+  };
+}
+
+const SELECT = `to_jsonb(x) as row, x.seq::text as seq_text, ${ACTOR_TYPE_EXPR} as actor_type, x.id`;
+
+function whereOf(query: AuditQuery): { where: string[]; params: unknown[] } {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  for (const c of query.conditions) {
+    if (!OPS.includes(c.op)) throw new Error(`unsupported operator ${c.op}`);
+    if (c.field === "entity") {
+      if (c.op !== "=" && c.op !== "!=") throw new Error("entity only compares with = or !=");
+      // Stored either as the bare id or as the full resource name.
+      const full = String(c.value);
+      const id = full.slice(full.lastIndexOf("/") + 1);
+      where.push(`${c.op === "!=" ? "not " : ""}(x.entity_id = ?::text or x.entity_id = ?::text)`);
+      params.push(full, id);
+      continue;
+    }
+    const col = COLUMNS[c.field];
+    if (c.value === null) {
+      if (c.op !== "=" && c.op !== "!=") throw new Error("null only compares with = or !=");
+      where.push(`${col.expr} is ${c.op === "=" ? "" : "not "}null`);
+      continue;
+    }
+    where.push(
+      c.op === "!=" ? `${col.expr} is distinct from ?::${col.cast}` : `${col.expr} ${c.op} ?::${col.cast}`,
+    );
+    params.push(c.value instanceof Date ? c.value.toISOString() : c.value);
+  }
+  if (query.start !== undefined) {
+    where.push("x.occurred_at >= ?::timestamptz");
+    params.push(query.start.toISOString());
+  }
+  if (query.end !== undefined) {
+    where.push("x.occurred_at < ?::timestamptz");
+    params.push(query.end.toISOString());
+  }
+  return { where, params };
+}
+
+function bindingHash(binding: string): string {
+  return createHash("sha256").update(binding).digest("base64url").slice(0, 16);
+}
+
+/** Opaque keyset token: (sort key, id), bound to the query that issued it. */
+export function encodeAuditToken(binding: string, key: string, id: string): string {
+  return Buffer.from(JSON.stringify(["a1", bindingHash(binding), key, id])).toString("base64url");
+}
+
+function decodeToken(token: string, binding: string, field: AuditOrderField): { key: string; id: string } {
+  try {
+    const v: unknown = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
+    if (
+      Array.isArray(v) &&
+      v.length === 4 &&
+      v[0] === "a1" &&
+      v[1] === bindingHash(binding) &&
+      typeof v[2] === "string" &&
+      (field === "sequence"
+        ? /^[0-9]{1,19}$/.test(v[2])
+        : /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/.test(v[2])) &&
+      typeof v[3] === "string" &&
+      UUID_RE.test(v[3])
+    ) {
+      return { key: v[2], id: v[3] };
+    }
+  } catch {
+    // fall through
+  }
+  throw new InvalidPageTokenError();
+}
+
+async function run(em: EntityManager, sql: string, params: unknown[]): Promise<Raw[]> {
+  return em.getConnection().execute(sql, params, "all", em.getTransactionContext());
+}
+
+/** One page of audit rows. Throws {@link InvalidPageTokenError} for a foreign or malformed token. */
+export async function listAuditEvents(
+  em: EntityManager,
+  query: AuditListQuery,
+): Promise<{ items: AuditRow[]; nextPageToken: string | null }> {
+  const { where, params } = whereOf(query);
+  const sort = SORT[query.orderBy.field];
+  const desc = query.orderBy.desc;
+  if (query.pageToken) {
+    const cursor = decodeToken(query.pageToken, query.binding, query.orderBy.field);
+    where.push(`(${sort.expr}, x.id) ${desc ? "<" : ">"} (?::${sort.cast}, ?::uuid)`);
+    params.push(cursor.key, cursor.id);
+  }
+  const pageSize = Math.min(Math.max(Math.trunc(query.pageSize), 1), 1000);
+  params.push(pageSize + 1);
+  const dir = desc ? "desc" : "asc";
+  const rows = await run(
+    em,
+    `select ${SELECT}, ${sort.key} as page_key from audit_log x
+       ${where.length > 0 ? `where ${where.join(" and ")}` : ""}
+       order by ${sort.expr} ${dir}, x.id ${dir} limit ?`,
+    params,
+  );
+  const page = rows.slice(0, pageSize);
+  const last = page.at(-1);
+  return {
+    items: page.map(toRow),
+    nextPageToken:
+      rows.length > pageSize && last !== undefined
+        ? encodeAuditToken(query.binding, String(last.page_key), String(last.id))
+        : null,
+  };
+}
+
+/** One audit row by id, or null. */
+export async function getAuditEvent(em: EntityManager, id: string): Promise<AuditRow | null> {
+  const rows = await run(em, `select ${SELECT} from audit_log x where x.id = ?::uuid`, [id]);
+  return rows[0] === undefined ? null : toRow(rows[0]);
+}
+
+/**
+ * Every matching row in sequence order, read in batches of `batchSize` (keyset on `seq`, so concurrent
+ * inserts never shift a batch). Stops early when `signal` aborts.
+ */
+export async function* exportAuditEvents(
+  em: EntityManager,
+  query: AuditQuery,
+  options: { batchSize?: number; signal?: AbortSignal } = {},
+): AsyncGenerator<AuditRow[]> {
+  const batchSize = Math.min(Math.max(options.batchSize ?? 500, 1), 5000);
+  let after: string | null = null;
+  for (;;) {
+    if (options.signal?.aborted === true) return;
+    const { where, params } = whereOf(query);
+    if (after !== null) {
+      where.push("x.seq > ?::bigint");
+      params.push(after);
+    }
+    params.push(batchSize);
+    const rows = await run(
+      em,
+      `select ${SELECT} from audit_log x ${where.length > 0 ? `where ${where.join(" and ")}` : ""}
+         order by x.seq asc limit ?`,
+      params,
+    );
+    if (rows.length === 0) return;
+    const batch = rows.map(toRow);
+    yield batch;
+    if (rows.length < batchSize) return;
+    after = (batch.at(-1) as AuditRow).seq;
+  }
+}
+
+export interface RetentionResult {
+  cutoffTime: Date;
+  droppedPartitions: string[];
+  removedRowCount: bigint;
+  createdPartitions: string[];
+  ran: boolean;
+}
+
+export type RetentionOutcome =
+  | { kind: "ok"; result: RetentionResult }
+  | { kind: "missing"; missing: string; description: string };
+
+const strings = (v: unknown): string[] =>
+  Array.isArray(v) ? v.map(String) : typeof v === "string" && v !== "" ? [v] : [];
+
+function firstOf(r: Raw, keys: readonly string[]): unknown {
+  for (const k of keys) if (r[k] !== undefined && r[k] !== null) return r[k];
+  return undefined;
+}
+
+/** Interprets whatever shape `audit_drop_expired` returns (a row set, one row, or one jsonb value). */
+function retentionFromRows(rows: Raw[], cutoff: Date): RetentionResult {
+  const out: RetentionResult = {
+    cutoffTime: cutoff,
+    droppedPartitions: [],
+    removedRowCount: 0n,
+    createdPartitions: [],
+    ran: true,
+  };
+  for (const raw of rows) {
+    const values = Object.values(raw);
+    const only = values.length === 1 ? values[0] : undefined;
+    const r: Raw =
+      only !== null && typeof only === "object" && !Array.isArray(only) && !(only instanceof Date)
+        ? (only as Raw)
+        : values.length === 1 &&
+            (typeof only === "number" || typeof only === "string" || typeof only === "bigint")
+          ? { removed_row_count: only }
+          : raw;
+    out.droppedPartitions.push(
+      ...strings(
+        firstOf(r, ["dropped_partitions", "dropped", "partition", "partition_name", "dropped_partition"]),
+      ),
+    );
+    out.createdPartitions.push(
+      ...strings(firstOf(r, ["created_partitions", "created", "created_partition"])),
+    );
+    const n = firstOf(r, ["removed_row_count", "removed_rows", "row_count", "rows", "removed"]);
+    if (n !== undefined && /^[0-9]+$/.test(String(n))) out.removedRowCount += BigInt(String(n));
+    const c = firstOf(r, ["cutoff_time", "cutoff"]);
+    if (c !== undefined) out.cutoffTime = date(c);
+    const ran = firstOf(r, ["ran"]);
+    if (ran === false || ran === "f") out.ran = false;
+    const locked = firstOf(r, ["skipped", "lock_busy"]);
+    if (locked === true || locked === "t") out.ran = false;
+  }
+  return out;
+}
+
+/**
+ * Runs `audit_drop_expired(days)` (or `(days, dry_run)` when the function takes two arguments). A dry run
+ * against a one-argument function is answered from the catalog (partitions whose upper bound is at or before
+ * the cutoff) and a row count, without dropping anything. "missing" when the function does not exist.
+ */
+export async function runAuditRetention(
+  em: EntityManager,
+  days: number,
+  dryRun: boolean,
+  now: Date = new Date(),
+): Promise<RetentionOutcome> {
+  const fns = await run(
+    em,
+    `select p.pronargs::int as nargs from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+      where p.proname = 'audit_drop_expired' and n.nspname = any (current_schemas(false))
+      order by p.pronargs desc`,
+    [],
+  );
+  if (fns.length === 0) {
+    return {
+      kind: "missing",
+      missing: "audit_drop_expired(days)",
+      description:
+        "the SQL function audit_drop_expired(days) does not exist (audit retention is not installed)",
+    };
+  }
+  const cutoff = new Date(now.getTime() - days * 86_400_000);
+  const nargs = Number(fns[0]?.nargs);
+  if (!dryRun || nargs >= 2) {
+    const rows = await run(
+      em,
+      nargs >= 2
+        ? "select * from audit_drop_expired(?::int, ?::boolean)"
+        : "select * from audit_drop_expired(?::int)",
+      nargs >= 2 ? [days, dryRun] : [days],
+    );
+    return { kind: "ok", result: retentionFromRows(rows, cutoff) };
+  }
+  const parts = await run(
+    em,
+    `select c.relname as name, pg_get_expr(c.relpartbound, c.oid) as bound
+       from pg_inherits i join pg_class c on c.oid = i.inhrelid
+      where i.inhparent = to_regclass('audit_log')`,
+    [],
+  );
+  const dropped: string[] = [];
+  for (const p of parts) {
+    const to = /TO \('([^']+)'\)/.exec(String(p.bound))?.[1];
+    if (to !== undefined && new Date(to.replace(" ", "T").replace(/([+-]\d{2})$/, "$1:00")) <= cutoff) {
+      dropped.push(String(p.name));
+    }
+  }
+  const count = await run(
+    em,
+    "select count(*)::text as n from audit_log where occurred_at < ?::timestamptz",
+    [cutoff.toISOString()],
+  );
+  return {
+    kind: "ok",
+    result: {
+      cutoffTime: cutoff,
+      droppedPartitions: dropped.sort(),
+      removedRowCount: BigInt(String(count[0]?.n ?? "0")),
+      createdPartitions: [],
+      ran: true,
+    },
+  };
+}

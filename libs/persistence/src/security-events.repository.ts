@@ -1,0 +1,258 @@
+/**
+ * Security events (`security_events`): a recorder that never stores secrets (every detail goes through the
+ * masking policy, strings are truncated, the offending value itself is never a parameter), and the read side
+ * of AuditService.ListSecurityEvents / GetSecurityEvent. `detail` keeps the gateway's shape
+ * (`{reason, rpc, ...}`) plus `user_agent`, `request_id`, `trace_id` and free-form extra keys.
+ */
+import { createHash } from "node:crypto";
+import type { EntityManager } from "@mikro-orm/core";
+import { maskObject, maskValue } from "@taskmaster/config/masking";
+import { newId } from "./ids.js";
+import { type CompareOp, InvalidPageTokenError } from "./list-page.js";
+import type { SecurityEventKind } from "./value-sets.js";
+
+export type { SecurityEventKind };
+
+export interface SecurityEventInput {
+  kind: SecurityEventKind;
+  /** Short machine reason (`jwt_expired`, `sql_metachar_in_id`, ...). */
+  reason: string;
+  /** Caller subject, when known. Never a token. */
+  identity?: string | null | undefined;
+  ip?: string | null | undefined;
+  rpcMethod?: string | null | undefined;
+  userAgent?: string | null | undefined;
+  requestId?: string | null | undefined;
+  traceId?: string | null | undefined;
+  /** Extra details (field names, lengths): masked and size-bounded before storing. */
+  details?: Record<string, unknown> | undefined;
+}
+
+export interface SecurityEventRow {
+  id: string;
+  kind: SecurityEventKind;
+  reason: string;
+  identity: string | null;
+  ip: string | null;
+  rpcMethod: string | null;
+  userAgent: string | null;
+  requestId: string | null;
+  traceId: string | null;
+  details: Record<string, unknown>;
+  occurredAt: Date;
+}
+
+const KNOWN_DETAIL_KEYS = new Set(["reason", "rpc", "user_agent", "request_id", "trace_id"]);
+const IP_RE = /^(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9a-fA-F:.]{2,45})$/;
+
+function clip(value: string | null | undefined, max: number): string | null {
+  if (value === null || value === undefined || value === "") return null;
+  const masked = maskValue(value);
+  return masked.length > max ? masked.slice(0, max) : masked;
+}
+
+/** Bounded, masked copy of extra details: at most 20 keys, strings at most 200 characters. */
+function boundedDetails(details: Record<string, unknown> | undefined): Record<string, unknown> {
+  if (details === undefined) return {};
+  const masked = maskObject(details) as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(masked).slice(0, 20)) {
+    if (KNOWN_DETAIL_KEYS.has(k)) continue;
+    if (typeof v === "string") out[k.slice(0, 64)] = v.length > 200 ? `${v.slice(0, 200)}…` : v;
+    else if (typeof v === "number" || typeof v === "boolean" || v === null) out[k.slice(0, 64)] = v;
+    else out[k.slice(0, 64)] = JSON.stringify(v).slice(0, 200);
+  }
+  return out;
+}
+
+/** Inserts one security event; returns its id. */
+export async function recordSecurityEvent(em: EntityManager, event: SecurityEventInput): Promise<string> {
+  const id = newId();
+  const detail: Record<string, unknown> = {
+    reason: clip(event.reason, 64) ?? "unspecified",
+    ...boundedDetails(event.details),
+  };
+  const rpc = clip(event.rpcMethod, 255);
+  if (rpc !== null) detail.rpc = rpc;
+  const ua = clip(event.userAgent, 500);
+  if (ua !== null) detail.user_agent = ua;
+  const requestId = clip(event.requestId, 255);
+  if (requestId !== null) detail.request_id = requestId;
+  const traceId = clip(event.traceId, 64);
+  if (traceId !== null) detail.trace_id = traceId;
+  const ip = event.ip !== null && event.ip !== undefined && IP_RE.test(event.ip) ? event.ip : null;
+  await em
+    .getConnection()
+    .execute(
+      `insert into security_events (id, kind, identity, ip, detail) values (?::uuid, ?, ?, ?::inet, ?::jsonb)`,
+      [id, event.kind, clip(event.identity, 255), ip, JSON.stringify(detail)],
+      "run",
+      em.getTransactionContext(),
+    )
+    .catch(async (err: unknown) => {
+      // An unparsable address must not lose the event.
+      if (ip === null) throw err;
+      await em
+        .getConnection()
+        .execute(
+          `insert into security_events (id, kind, identity, ip, detail) values (?::uuid, ?, ?, null, ?::jsonb)`,
+          [id, event.kind, clip(event.identity, 255), JSON.stringify(detail)],
+          "run",
+          em.getTransactionContext(),
+        );
+    });
+  return id;
+}
+
+export type SecurityFilterField =
+  | "kind"
+  | "reason"
+  | "actor.subject"
+  | "client_ip"
+  | "rpc_method"
+  | "event_time";
+
+export interface SecurityCondition {
+  field: SecurityFilterField;
+  op: CompareOp;
+  value: string | number | Date | null;
+}
+
+export interface SecurityListQuery {
+  conditions: readonly SecurityCondition[];
+  start?: Date | undefined;
+  end?: Date | undefined;
+  pageSize: number;
+  pageToken: string | null;
+  desc: boolean;
+  binding: string;
+}
+
+const COLUMNS: Record<SecurityFilterField, { expr: string; cast: string }> = {
+  kind: { expr: "x.kind", cast: "text" },
+  reason: { expr: "(x.detail->>'reason')", cast: "text" },
+  "actor.subject": { expr: "x.identity", cast: "text" },
+  client_ip: { expr: "host(x.ip)", cast: "text" },
+  rpc_method: { expr: "(x.detail->>'rpc')", cast: "text" },
+  event_time: { expr: "x.occurred_at", cast: "timestamptz" },
+};
+const OPS: readonly CompareOp[] = ["=", "!=", "<", "<=", ">", ">="];
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const KEY_EXPR = `to_char(x.occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+const SELECT = `x.id, x.kind, x.identity, host(x.ip) as ip, x.detail, x.occurred_at`;
+
+type Raw = Record<string, unknown>;
+const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+
+function toRow(r: Raw): SecurityEventRow {
+  const detail = (typeof r.detail === "string" ? JSON.parse(r.detail) : (r.detail ?? {})) as Raw;
+  const details: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(detail)) if (!KNOWN_DETAIL_KEYS.has(k)) details[k] = v;
+  return {
+    id: String(r.id),
+    kind: String(r.kind) as SecurityEventKind,
+    reason: str(detail.reason) ?? "",
+    identity: str(r.identity),
+    ip: str(r.ip),
+    rpcMethod: str(detail.rpc),
+    userAgent: str(detail.user_agent),
+    requestId: str(detail.request_id),
+    traceId: str(detail.trace_id),
+    details,
+    occurredAt: r.occurred_at instanceof Date ? r.occurred_at : new Date(String(r.occurred_at)),
+  };
+}
+
+const bindingHash = (binding: string) =>
+  createHash("sha256").update(binding).digest("base64url").slice(0, 16);
+
+function decodeToken(token: string, binding: string): { key: string; id: string } {
+  try {
+    const v: unknown = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
+    if (
+      Array.isArray(v) &&
+      v.length === 4 &&
+      v[0] === "s1" &&
+      v[1] === bindingHash(binding) &&
+      typeof v[2] === "string" &&
+      /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/.test(v[2]) &&
+      typeof v[3] === "string" &&
+      UUID_RE.test(v[3])
+    ) {
+      return { key: v[2], id: v[3] };
+    }
+  } catch {
+    // fall through
+  }
+  throw new InvalidPageTokenError();
+}
+
+/** One page of security events, ordered by event time (then id). */
+export async function listSecurityEvents(
+  em: EntityManager,
+  query: SecurityListQuery,
+): Promise<{ items: SecurityEventRow[]; nextPageToken: string | null }> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  for (const c of query.conditions) {
+    if (!OPS.includes(c.op)) throw new Error(`unsupported operator ${c.op}`);
+    const col = COLUMNS[c.field];
+    if (c.value === null) {
+      where.push(`${col.expr} is ${c.op === "=" ? "" : "not "}null`);
+      continue;
+    }
+    where.push(
+      c.op === "!=" ? `${col.expr} is distinct from ?::${col.cast}` : `${col.expr} ${c.op} ?::${col.cast}`,
+    );
+    params.push(c.value instanceof Date ? c.value.toISOString() : c.value);
+  }
+  if (query.start !== undefined) {
+    where.push("x.occurred_at >= ?::timestamptz");
+    params.push(query.start.toISOString());
+  }
+  if (query.end !== undefined) {
+    where.push("x.occurred_at < ?::timestamptz");
+    params.push(query.end.toISOString());
+  }
+  const desc = query.desc;
+  if (query.pageToken) {
+    const cursor = decodeToken(query.pageToken, query.binding);
+    where.push(`(x.occurred_at, x.id) ${desc ? "<" : ">"} (?::timestamptz, ?::uuid)`);
+    params.push(cursor.key, cursor.id);
+  }
+  const pageSize = Math.min(Math.max(Math.trunc(query.pageSize), 1), 1000);
+  params.push(pageSize + 1);
+  const dir = desc ? "desc" : "asc";
+  const rows: Raw[] = await em.getConnection().execute(
+    `select ${SELECT}, ${KEY_EXPR} as page_key from security_events x
+       ${where.length > 0 ? `where ${where.join(" and ")}` : ""}
+       order by x.occurred_at ${dir}, x.id ${dir} limit ?`,
+    params,
+    "all",
+    em.getTransactionContext(),
+  );
+  const page = rows.slice(0, pageSize);
+  const last = page.at(-1);
+  return {
+    items: page.map(toRow),
+    nextPageToken:
+      rows.length > pageSize && last !== undefined
+        ? Buffer.from(
+            JSON.stringify(["s1", bindingHash(query.binding), String(last.page_key), String(last.id)]),
+          ).toString("base64url")
+        : null,
+  };
+}
+
+/** One security event by id, or null. */
+export async function getSecurityEvent(em: EntityManager, id: string): Promise<SecurityEventRow | null> {
+  const rows: Raw[] = await em
+    .getConnection()
+    .execute(
+      `select ${SELECT} from security_events x where x.id = ?::uuid`,
+      [id],
+      "all",
+      em.getTransactionContext(),
+    );
+  return rows[0] === undefined ? null : toRow(rows[0]);
+}
