@@ -71,10 +71,16 @@ const commands = {
   },
   bench: {
     summary:
-      "Benchmarks: TaskService vs a bare grpc-js + raw pg floor in the same run; './taskmaster bench --help'",
+      "Benchmarks: TaskService vs a bare grpc-js + raw pg floor in the same run; './taskmaster bench --help'; 'bench templates' for TemplateService; 'bench gateway' for gateway vs direct gRPC",
     run: async (args) => {
       await build();
-      await exec(process.execPath, [join(root, "tools/bench/dist/bench.js"), ...args]);
+      const [which, ...rest] =
+        args[0] === "templates"
+          ? ["template-bench.js", ...args.slice(1)]
+          : args[0] === "gateway"
+            ? ["gateway-bench.js", ...args.slice(1)]
+            : ["bench.js", ...args];
+      await exec(process.execPath, [join(root, "tools/bench/dist", which), ...rest]);
     },
   },
   help: { summary: "Show this help", run: async () => help() },

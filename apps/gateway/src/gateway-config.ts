@@ -110,6 +110,15 @@ function schema(profile: Profile) {
     GATEWAY_MAX_CONNECTIONS: intVar(1, 1e6).default(d.maxConnections),
     GATEWAY_REQUEST_TIMEOUT_MS: intVar(100, 3_600_000).default(d.requestTimeoutMs),
     GATEWAY_HEADERS_TIMEOUT_MS: intVar(100, 600_000).default(d.headersTimeoutMs),
+    /** HTTPS on the gateway's own listener (both or neither). */
+    GATEWAY_TLS_CERT_FILE: z.string().min(1).optional(),
+    GATEWAY_TLS_KEY_FILE: z.string().min(1).optional(),
+    /** TLS to the services: CA that signed their certificates; plus a client cert/key for mTLS. */
+    GATEWAY_UPSTREAM_TLS_CA_FILE: z.string().min(1).optional(),
+    GATEWAY_UPSTREAM_TLS_CERT_FILE: z.string().min(1).optional(),
+    GATEWAY_UPSTREAM_TLS_KEY_FILE: z.string().min(1).optional(),
+    /** Name checked against the services' certificates instead of the host in *_SERVICE_ADDRESS. */
+    GATEWAY_UPSTREAM_TLS_SERVER_NAME: z.string().min(1).optional(),
   });
 }
 
@@ -125,6 +134,17 @@ export interface GatewayConfig {
   readonly corsOrigins: readonly string[];
   readonly limits: EdgeLimits;
   readonly http: { maxConnections: number; requestTimeoutMs: number; headersTimeoutMs: number };
+  /** HTTPS for the gateway's listener (PEM contents), when GATEWAY_TLS_CERT_FILE/KEY_FILE are set. */
+  readonly tls: { readonly cert: string; readonly key: string } | undefined;
+  /** TLS (mTLS with cert + key) to the services, when GATEWAY_UPSTREAM_TLS_CA_FILE is set. */
+  readonly upstreamTls:
+    | {
+        readonly ca: string;
+        readonly cert?: string | undefined;
+        readonly key?: string | undefined;
+        readonly serverName?: string | undefined;
+      }
+    | undefined;
 }
 
 export function loadGatewayConfig(
@@ -217,6 +237,38 @@ export function loadGatewayConfig(
       issues.push({ variable: "GATEWAY_IDENTITY_KEY_FILE", message: `cannot be read (${pem.message})` });
     } else identityKeyPem = pem;
   }
+  const readPem = (variable: string, path: string | undefined): string | undefined => {
+    if (path === undefined) return undefined;
+    const pem = tryRead(path);
+    if (pem instanceof Error) {
+      issues.push({ variable, message: `cannot be read (${pem.message})` });
+      return undefined;
+    }
+    return pem;
+  };
+  if ((s.GATEWAY_TLS_CERT_FILE === undefined) !== (s.GATEWAY_TLS_KEY_FILE === undefined)) {
+    issues.push({ variable: "GATEWAY_TLS_CERT_FILE/GATEWAY_TLS_KEY_FILE", message: "must be set together" });
+  }
+  if ((s.GATEWAY_UPSTREAM_TLS_CERT_FILE === undefined) !== (s.GATEWAY_UPSTREAM_TLS_KEY_FILE === undefined)) {
+    issues.push({
+      variable: "GATEWAY_UPSTREAM_TLS_CERT_FILE/GATEWAY_UPSTREAM_TLS_KEY_FILE",
+      message: "must be set together",
+    });
+  }
+  if (
+    s.GATEWAY_UPSTREAM_TLS_CA_FILE === undefined &&
+    (s.GATEWAY_UPSTREAM_TLS_CERT_FILE !== undefined || s.GATEWAY_UPSTREAM_TLS_SERVER_NAME !== undefined)
+  ) {
+    issues.push({
+      variable: "GATEWAY_UPSTREAM_TLS_CA_FILE",
+      message: "is required with GATEWAY_UPSTREAM_TLS_CERT_FILE or GATEWAY_UPSTREAM_TLS_SERVER_NAME",
+    });
+  }
+  const tlsCert = readPem("GATEWAY_TLS_CERT_FILE", s.GATEWAY_TLS_CERT_FILE);
+  const tlsKey = readPem("GATEWAY_TLS_KEY_FILE", s.GATEWAY_TLS_KEY_FILE);
+  const upstreamCa = readPem("GATEWAY_UPSTREAM_TLS_CA_FILE", s.GATEWAY_UPSTREAM_TLS_CA_FILE);
+  const upstreamCert = readPem("GATEWAY_UPSTREAM_TLS_CERT_FILE", s.GATEWAY_UPSTREAM_TLS_CERT_FILE);
+  const upstreamKey = readPem("GATEWAY_UPSTREAM_TLS_KEY_FILE", s.GATEWAY_UPSTREAM_TLS_KEY_FILE);
   if (issues.length > 0) throw new ConfigError(issues);
 
   function tryRead(path: string): string | Error {
@@ -261,5 +313,15 @@ export function loadGatewayConfig(
       requestTimeoutMs: s.GATEWAY_REQUEST_TIMEOUT_MS,
       headersTimeoutMs: s.GATEWAY_HEADERS_TIMEOUT_MS,
     },
+    tls: tlsCert !== undefined && tlsKey !== undefined ? { cert: tlsCert, key: tlsKey } : undefined,
+    upstreamTls:
+      upstreamCa === undefined
+        ? undefined
+        : {
+            ca: upstreamCa,
+            cert: upstreamCert,
+            key: upstreamKey,
+            serverName: s.GATEWAY_UPSTREAM_TLS_SERVER_NAME,
+          },
   };
 }

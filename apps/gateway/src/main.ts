@@ -7,6 +7,7 @@ import { processMetrics } from "@taskmaster/telemetry/metrics";
 import { createAuthenticator } from "./authn.js";
 import { createRoleResolver } from "./authz.js";
 import { loadGatewayConfig } from "./gateway-config.js";
+import { startMetricsEndpoint } from "./metrics-endpoint.js";
 import { createSecurityEvents } from "./security-events.js";
 import { createGatewayServer } from "./server.js";
 import { publicUpstreams } from "./upstreams.js";
@@ -25,10 +26,11 @@ runService({
     const s = { GATEWAY_PORT: gc.port };
     if (gc.authn.mode === "none")
       log.warn("GATEWAY_AUTH=none: authentication is DISABLED (development only)");
+    const metrics = processMetrics();
     const events = createSecurityEvents({
       logger: log,
       databaseUrl: config.database.url,
-      registry: processMetrics().registry,
+      registry: metrics.registry,
     });
     const signer =
       gc.identityKeyPem === undefined
@@ -49,6 +51,9 @@ runService({
       trustedProxies: gc.trustedProxies,
       corsOrigins: gc.corsOrigins,
       http: gc.http,
+      tls: gc.tls,
+      upstreamTls: gc.upstreamTls,
+      metrics,
     });
     await new Promise<void>((resolve, reject) => {
       gateway.server.once("error", (error: NodeJS.ErrnoException) =>
@@ -63,7 +68,20 @@ runService({
       );
       gateway.server.listen(s.GATEWAY_PORT, config.server.host, () => resolve());
     });
-    log.info({ address: `http://${config.server.host}:${s.GATEWAY_PORT}` }, "gateway listening");
+    const metricsEndpoint = await startMetricsEndpoint({
+      host: config.server.host,
+      port: config.server.metricsPort,
+      registry: metrics.registry,
+    });
+    log.info(
+      {
+        address: `${gc.tls === undefined ? "http" : "https"}://${config.server.host}:${s.GATEWAY_PORT}`,
+        upstreamTls:
+          gc.upstreamTls === undefined ? "off" : gc.upstreamTls.cert === undefined ? "tls" : "mtls",
+        metricsPort: metricsEndpoint.port,
+      },
+      "gateway listening",
+    );
     const grace = config.shutdown.graceMs;
     return {
       steps: [
@@ -78,6 +96,7 @@ runService({
             }),
         },
         { name: "upstreams", run: () => gateway.close() },
+        { name: "metrics", run: () => metricsEndpoint.close() },
         { name: "security-events", run: () => events.close() },
         { name: "logs", run: () => flushLogger(log) },
       ],

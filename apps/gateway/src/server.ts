@@ -4,17 +4,22 @@
  * channels; plus `/health`. Every RPC passes the edge interceptor (edge.ts: concurrency, rate limits,
  * authentication, authorization) and reaches services with a gateway-signed identity (forward.ts).
  * CORS for browser clients is opt-in by origin list. Slow or stuck requests are cut by server timeouts.
- * TLS and native gRPC on the edge are not here yet.
+ * With `tls` the listener is HTTPS (HTTP/1.1 over TLS); with `upstreamTls` the grpc-js channels to the
+ * services use TLS, or mTLS with a client certificate. Native gRPC on the edge is not here yet.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import { type ConnectRouter, cors as connectCors, createClient } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Health } from "@taskmaster/proto/gen/grpc/health/v1/health_pb";
 import { createErrorInterceptor } from "@taskmaster/rpc-kit/error-interceptor";
 import { createGrpcJsTransport, type GrpcJsTransport } from "@taskmaster/rpc-kit/grpc-client";
 import type { IdentitySigner } from "@taskmaster/rpc-kit/identity";
+import { createMetricsInterceptor } from "@taskmaster/rpc-kit/metrics-interceptor";
+import { type ClientTlsPem, channelCredentials } from "@taskmaster/rpc-kit/tls";
 import { createServerTracingInterceptor } from "@taskmaster/rpc-kit/tracing-interceptor";
 import type { Logger } from "@taskmaster/telemetry/logger";
+import type { ProcessMetrics } from "@taskmaster/telemetry/metrics";
 import { cidrList, clientContextValues, createEdgeInterceptor, type EdgeOptions } from "./edge.js";
 import { forwardingImpl } from "./forward.js";
 import { checkUpstreams, type HealthTarget } from "./health-endpoint.js";
@@ -36,6 +41,12 @@ export interface GatewayDeps {
   /** Browser origins allowed by CORS (exact, e.g. `https://app.example.com`); empty = no CORS. */
   readonly corsOrigins?: readonly string[] | undefined;
   readonly http?: HttpTimeouts | undefined;
+  /** Serve HTTPS with this certificate chain and key (PEM). Absent: plain HTTP (behind cloudflared). */
+  readonly tls?: { readonly cert: string; readonly key: string } | undefined;
+  /** TLS to the services (mTLS with cert + key); `serverName` overrides the name checked in their certificates. */
+  readonly upstreamTls?: (ClientTlsPem & { readonly serverName?: string | undefined }) | undefined;
+  /** RPC counts/durations by procedure and code (`rpc_server_*`); absent: not measured. */
+  readonly metrics?: ProcessMetrics | undefined;
 }
 
 export interface HttpTimeouts {
@@ -98,7 +109,14 @@ export function createGatewayServer(deps: GatewayDeps): Gateway {
   const transportFor = (address: string): GrpcJsTransport => {
     let transport = transports.get(address);
     if (!transport) {
-      transport = createGrpcJsTransport({ address, maxTimeoutMs: deps.maxTimeoutMs });
+      transport = createGrpcJsTransport({
+        address,
+        maxTimeoutMs: deps.maxTimeoutMs,
+        credentials: channelCredentials(deps.upstreamTls),
+        ...(deps.upstreamTls?.serverName !== undefined && {
+          channelOptions: { "grpc.ssl_target_name_override": deps.upstreamTls.serverName },
+        }),
+      });
       transports.set(address, transport);
     }
     return transport;
@@ -131,6 +149,8 @@ export function createGatewayServer(deps: GatewayDeps): Gateway {
     // Tracing outermost: a SERVER span per call (parent of the upstream CLIENT span), W3C traceparent honoured.
     interceptors: [
       createServerTracingInterceptor({ system: "connect_rpc" }),
+      // Metrics outside the error interceptor: final codes, edge refusals (rate limits, auth) included.
+      ...(deps.metrics === undefined ? [] : [createMetricsInterceptor(deps.metrics)]),
       createErrorInterceptor({ logger: deps.logger }),
       createEdgeInterceptor(deps.edge),
     ],
@@ -140,13 +160,22 @@ export function createGatewayServer(deps: GatewayDeps): Gateway {
 
   const http = deps.http ?? {};
   const corsOrigins = new Set(deps.corsOrigins ?? []);
-  const server = createServer({
+  const serverOptions = {
     requestTimeout: http.requestTimeoutMs ?? 60_000,
     headersTimeout: http.headersTimeoutMs ?? 10_000,
     keepAliveTimeout: http.keepAliveTimeoutMs ?? 65_000,
     connectionsCheckingInterval: http.checkIntervalMs ?? 1_000,
     maxHeaderSize: 16 * 1024,
-  });
+  };
+  const server: Server =
+    deps.tls === undefined
+      ? createServer(serverOptions)
+      : createHttpsServer({
+          ...serverOptions,
+          cert: deps.tls.cert,
+          key: deps.tls.key,
+          minVersion: "TLSv1.2",
+        });
   server.maxConnections = http.maxConnections ?? 10_000;
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
     if (corsOrigins.size > 0 || req.method === "OPTIONS") {

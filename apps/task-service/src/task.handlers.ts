@@ -147,6 +147,9 @@ export function createTaskHandlers(
 > {
   // One EntityManager fork per call: an isolated identity map and transaction scope.
   const repository = () => new TaskRepository(deps.orm.em.fork());
+  // Pure point reads (GetTask) keep nothing per call: getById outside a transaction runs a prepared
+  // statement on the pool and never touches the fork's identity map, so one fork serves every call.
+  const reads = new TaskRepository(deps.orm.em.fork());
 
   /** A live task referenced as parent/epic, with what the hierarchy rules need; null when absent. */
   async function liveRef(repo: TaskRepository, id: string): Promise<RefInfo | null> {
@@ -289,7 +292,7 @@ export function createTaskHandlers(
 
     async getTask(req) {
       const id = validateGetTask(req.name);
-      const row = await repository().getById(id, { includeDeleted: true });
+      const row = await reads.getById(id, { includeDeleted: true });
       if (row === null) throw new NotFoundError("task", req.name);
       return create(GetTaskResponseSchema, { task: taskToMessage(row) });
     },

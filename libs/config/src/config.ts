@@ -413,3 +413,75 @@ export function loadConfig<S extends z.ZodType = z.ZodObject<Record<string, neve
 export function describeConfig(config: unknown): unknown {
   return maskSecrets(config);
 }
+
+// ---------------------------------------------------------------------------------------------
+// gRPC service transport security (docs/tls.md)
+
+/**
+ * Zod schema of a gRPC service's security settings, for `loadConfig(serviceSecuritySchema(profile), ...)`:
+ * `GRPC_TLS_CERT_FILE` + `GRPC_TLS_KEY_FILE` (TLS), `GRPC_TLS_CLIENT_CA_FILE` (client certificates required,
+ * mTLS), `TASKMASTER_IDENTITY_PUBLIC_KEY_FILE` (the gateway's Ed25519 SPKI PEM; required in staging and
+ * production) and `TASKMASTER_IDENTITY_REQUIRED` (calls without a valid identity token are UNAUTHENTICATED;
+ * default true in staging/production, false elsewhere; cannot be turned off in staging/production).
+ */
+export function serviceSecuritySchema(profile: Profile) {
+  const strict = profile === "staging" || profile === "production";
+  const path = z.string().trim().min(1, "must not be empty");
+  return z
+    .object({
+      GRPC_TLS_CERT_FILE: path.optional(),
+      GRPC_TLS_KEY_FILE: path.optional(),
+      GRPC_TLS_CLIENT_CA_FILE: path.optional(),
+      TASKMASTER_IDENTITY_PUBLIC_KEY_FILE: strict
+        ? z.string({ error: `is required in the ${profile} profile` }).pipe(path)
+        : path.optional(),
+      TASKMASTER_IDENTITY_REQUIRED: boolVar().optional(),
+    })
+    .superRefine((v, ctx) => {
+      if ((v.GRPC_TLS_CERT_FILE === undefined) !== (v.GRPC_TLS_KEY_FILE === undefined)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["GRPC_TLS_CERT_FILE/GRPC_TLS_KEY_FILE"],
+          message: "must be set together",
+        });
+      }
+      if (v.GRPC_TLS_CLIENT_CA_FILE !== undefined && v.GRPC_TLS_CERT_FILE === undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["GRPC_TLS_CLIENT_CA_FILE"],
+          message: "needs GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE (mTLS is TLS plus client certificates)",
+        });
+      }
+      if (strict && v.TASKMASTER_IDENTITY_REQUIRED === false) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["TASKMASTER_IDENTITY_REQUIRED"],
+          message: `must not be false in the ${profile} profile`,
+        });
+      }
+      if (v.TASKMASTER_IDENTITY_REQUIRED === true && v.TASKMASTER_IDENTITY_PUBLIC_KEY_FILE === undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["TASKMASTER_IDENTITY_PUBLIC_KEY_FILE"],
+          message: "is required when TASKMASTER_IDENTITY_REQUIRED is true",
+        });
+      }
+    })
+    .transform((v) => ({
+      tls:
+        v.GRPC_TLS_CERT_FILE === undefined || v.GRPC_TLS_KEY_FILE === undefined
+          ? undefined
+          : {
+              certFile: v.GRPC_TLS_CERT_FILE,
+              keyFile: v.GRPC_TLS_KEY_FILE,
+              clientCaFile: v.GRPC_TLS_CLIENT_CA_FILE,
+            },
+      identity: {
+        publicKeyFile: v.TASKMASTER_IDENTITY_PUBLIC_KEY_FILE,
+        required: v.TASKMASTER_IDENTITY_REQUIRED ?? strict,
+      },
+    }));
+}
+
+/** Output of `serviceSecuritySchema`. */
+export type ServiceSecurityConfig = z.output<ReturnType<typeof serviceSecuritySchema>>;

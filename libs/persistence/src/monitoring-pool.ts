@@ -37,6 +37,7 @@ export interface PoolTracker {
 }
 
 const WINDOW_MS = 60_000;
+const RECENT_CAP = 10_000;
 const trackers = new WeakMap<MikroORM, Promise<PoolTracker>>();
 
 function isTimeout(err: unknown): boolean {
@@ -47,7 +48,12 @@ function track(pool: PgPoolLike, name: string): PoolTracker {
   let count = 0;
   let timeouts = 0;
   let totalWaitMs = 0;
-  const recent: { at: number; ms: number }[] = [];
+  // Acquire waits of the last minute, at most RECENT_CAP of them: a ring buffer (oldest at `head`), so the
+  // per-acquire bookkeeping stays O(1) on the hot path.
+  const recentAt = new Float64Array(RECENT_CAP);
+  const recentMs = new Float64Array(RECENT_CAP);
+  let head = 0;
+  let size = 0;
   const listeners: ((ms: number) => void)[] = [];
   const record = (startNs: bigint, ok: boolean, err?: unknown) => {
     const ms = Number(process.hrtime.bigint() - startNs) / 1e6;
@@ -58,9 +64,18 @@ function track(pool: PgPoolLike, name: string): PoolTracker {
     count++;
     totalWaitMs += ms;
     const now = Date.now();
-    recent.push({ at: now, ms });
-    while (recent.length > 0 && (recent[0]?.at ?? now) < now - WINDOW_MS) recent.shift();
-    if (recent.length > 10_000) recent.splice(0, recent.length - 10_000);
+    while (size > 0 && (recentAt[head] as number) < now - WINDOW_MS) {
+      head = (head + 1) % RECENT_CAP;
+      size--;
+    }
+    if (size === RECENT_CAP) {
+      head = (head + 1) % RECENT_CAP;
+      size--;
+    }
+    const slot = (head + size) % RECENT_CAP;
+    recentAt[slot] = now;
+    recentMs[slot] = ms;
+    size++;
     for (const l of listeners) l(ms);
   };
   const original = pool.connect.bind(pool);
@@ -90,10 +105,12 @@ function track(pool: PgPoolLike, name: string): PoolTracker {
     },
     snapshot() {
       const now = Date.now();
-      const window = recent
-        .filter((r) => r.at >= now - WINDOW_MS)
-        .map((r) => r.ms)
-        .sort((a, b) => a - b);
+      const window: number[] = [];
+      for (let i = 0; i < size; i++) {
+        const slot = (head + i) % RECENT_CAP;
+        if ((recentAt[slot] as number) >= now - WINDOW_MS) window.push(recentMs[slot] as number);
+      }
+      window.sort((a, b) => a - b);
       const p95 = window.length === 0 ? 0 : (window[Math.ceil(window.length * 0.95) - 1] ?? 0);
       return {
         pool: name,

@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import { Migrator } from "@mikro-orm/migrations";
 import { MikroORM, type Options, PostgreSqlDriver } from "@mikro-orm/postgresql";
+import { AuditContextSubscriber } from "./audit-context.subscriber.js";
 import { ALL_ENTITIES } from "./entities.js";
 import { EsmMigrationGenerator } from "./migration-generator.js";
 
@@ -43,6 +44,8 @@ export function createOrmConfig(opts: OrmConfigOptions): Options {
     ...(opts.schema !== undefined ? { schema: opts.schema } : {}),
     entities: [...ALL_ENTITIES],
     extensions: [Migrator],
+    // Copies the call's audit context (actor, request id, ...) into each transaction for the audit triggers.
+    subscribers: [new AuditContextSubscriber()],
     allowGlobalContext: false,
     debug: opts.debug ?? false,
     // Discovery from the schemas above only; never scan folders or use reflect-metadata.

@@ -8,9 +8,11 @@ import type { ContextValues, Interceptor, ServiceImpl } from "@connectrpc/connec
 import { Server, ServerCredentials, type ServerOptions, setLogger } from "@grpc/grpc-js";
 import { Health } from "@taskmaster/proto/gen/grpc/health/v1/health_pb";
 import type { Logger } from "@taskmaster/telemetry/logger";
+import { createAuditContextInterceptor } from "./audit-context.js";
 import { createErrorInterceptor } from "./error-interceptor.js";
 import { adaptService, type GrpcCallInfo } from "./grpc-adapter.js";
 import { createHealthService, HealthRegistry, ServingStatus } from "./health.js";
+import { createIdentityInterceptor, type IdentityInterceptorOptions } from "./identity.js";
 import { createMetricsInterceptor } from "./metrics-interceptor.js";
 import { addReflection } from "./reflection.js";
 import { createServerTracingInterceptor } from "./tracing-interceptor.js";
@@ -69,6 +71,39 @@ export interface CreateGrpcServerOptions {
   readonly maxDeadlineMs?: number | undefined;
   /** Extra raw grpc-js server options. */
   readonly serverOptions?: ServerOptions | undefined;
+  /** Transport security for `listen` (default: the process default, else insecure). See tls.ts. */
+  readonly credentials?: ServerCredentials | undefined;
+  /**
+   * Verify the gateway-signed identity token (identity.ts) on every call except grpc.health.v1 (default: the
+   * process default, else none). `false` = never, even when a process default is set.
+   */
+  readonly identity?: IdentityInterceptorOptions | false | undefined;
+}
+
+/** Process-wide security defaults (one service per process), set by the runtime from config. */
+export interface ServerSecurityDefaults {
+  readonly credentials?: ServerCredentials | undefined;
+  readonly identity?: IdentityInterceptorOptions | undefined;
+}
+
+let securityDefaults: ServerSecurityDefaults = {};
+
+/**
+ * Set the credentials and identity verification every later `createGrpcServer` uses unless its options say
+ * otherwise. `runDatabaseService` calls this from config (GRPC_TLS_*, TASKMASTER_IDENTITY_PUBLIC_KEY_FILE), so
+ * every service gets TLS and identity verification without each app wiring it.
+ */
+export function setServerSecurityDefaults(defaults: ServerSecurityDefaults): void {
+  securityDefaults = defaults;
+}
+
+/** The identity interceptor, skipping grpc.health.v1 (probes from load balancers and the gateway carry no identity). */
+function identityExceptHealth(options: IdentityInterceptorOptions): Interceptor {
+  const verify = createIdentityInterceptor(options);
+  return (next) => {
+    const verified = verify(next);
+    return (req) => (req.service.typeName === Health.typeName ? next(req) : verified(req));
+  };
 }
 
 export interface GrpcServer {
@@ -154,6 +189,9 @@ export function createGrpcServer(options: CreateGrpcServerOptions): GrpcServer {
     ...options.serverOptions,
   };
   const server = new Server(serverOptions);
+  const identity = options.identity === false ? undefined : (options.identity ?? securityDefaults.identity);
+  const credentials =
+    options.credentials ?? securityDefaults.credentials ?? ServerCredentials.createInsecure();
   const shutdownController = new AbortController();
   const interceptors = [
     // Tracing outermost (the span covers everything and parents the handler's work), then metrics: both
@@ -161,7 +199,11 @@ export function createGrpcServer(options: CreateGrpcServerOptions): GrpcServer {
     createServerTracingInterceptor(),
     createMetricsInterceptor(),
     ...(options.errorInterceptor === false ? [] : [createErrorInterceptor({ logger })]),
+    // Identity before the app's interceptors: authorization and handlers see only verified actor headers.
+    ...(identity === undefined ? [] : [identityExceptHealth(identity)]),
     ...(options.interceptors ?? []),
+    // Innermost: the audit context sees the verified actor the identity interceptor left in the headers.
+    createAuditContextInterceptor(),
   ];
   const adapterOptions = {
     interceptors,
@@ -196,13 +238,13 @@ export function createGrpcServer(options: CreateGrpcServerOptions): GrpcServer {
     listen(host, port) {
       const address = formatAddress(host, port);
       return new Promise((resolve, reject) => {
-        server.bindAsync(address, ServerCredentials.createInsecure(), (err, boundPort) => {
+        server.bindAsync(address, credentials, (err, boundPort) => {
           if (err) {
             reject(listenError(address, err));
             return;
           }
           listening = formatAddress(host, boundPort);
-          logger.info({ address: listening }, "gRPC server listening");
+          logger.info({ address: listening, tls: credentials._isSecure() }, "gRPC server listening");
           resolve({ port: boundPort, address: listening });
         });
       });

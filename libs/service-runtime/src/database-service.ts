@@ -3,11 +3,27 @@
  * with one line when unreachable) -> server from the app's `createServer` -> listen; on SIGTERM/SIGINT stop
  * accepting and drain (bounded), close the ORM, flush logs — in that order.
  */
+import { readFileSync } from "node:fs";
 import type { MikroORM } from "@mikro-orm/postgresql";
-import { type CommonConfig, loadConfig } from "@taskmaster/config/config";
+import {
+  type CommonConfig,
+  ConfigError,
+  type ConfigIssue,
+  loadConfig,
+  resolveProfile,
+  type ServiceSecurityConfig,
+  serviceSecuritySchema,
+} from "@taskmaster/config/config";
 import { openServiceDatabase } from "@taskmaster/persistence/service-database";
-import type { GrpcLimits, GrpcServer } from "@taskmaster/rpc-kit/grpc-server";
+import {
+  type GrpcLimits,
+  type GrpcServer,
+  type ServerSecurityDefaults,
+  setServerSecurityDefaults,
+} from "@taskmaster/rpc-kit/grpc-server";
+import { importIdentityVerifyKey } from "@taskmaster/rpc-kit/identity";
 import { type RunningService, runService } from "@taskmaster/rpc-kit/lifecycle";
+import { serverCredentials } from "@taskmaster/rpc-kit/tls";
 import { createLogger, flushLogger, type Logger } from "@taskmaster/telemetry/logger";
 
 /** What every service's `createServer(deps)` receives. */
@@ -33,12 +49,32 @@ export function runDatabaseService(options: DatabaseServiceOptions): RunningServ
     name: options.name,
     logger: () => logger,
     async start() {
-      const config = loadConfig(undefined, process.env, {
+      const config = loadConfig(serviceSecuritySchema(resolveProfile(process.env)), process.env, {
         service: options.name,
         defaultGrpcPort: options.defaultGrpcPort,
       });
       const log = createLogger({ service: options.name, level: config.log.level });
       logger = log;
+      // TLS / mTLS and gateway identity verification for every server this process creates.
+      setServerSecurityDefaults(
+        await serverSecurityFromConfig(
+          config.service,
+          (path) => readFileSync(path, "utf8"),
+          (reason, service) => log.warn({ reason, service }, "rejected identity token"),
+        ),
+      );
+      log.info(
+        {
+          tls: config.service.tls === undefined ? "off" : config.service.tls.clientCaFile ? "mtls" : "tls",
+          identity:
+            config.service.identity.publicKeyFile === undefined
+              ? "off"
+              : config.service.identity.required
+                ? "required"
+                : "optional",
+        },
+        "gRPC transport security",
+      );
       const orm = await openServiceDatabase(config.database, options.name);
       const server = options.createServer({
         orm,
@@ -76,4 +112,63 @@ export function runDatabaseService(options: DatabaseServiceOptions): RunningServ
       };
     },
   });
+}
+
+/**
+ * Server credentials and identity verification from the security settings: files are read here, and an
+ * unreadable file or a key that is not an Ed25519 SPKI PEM is one ConfigError line naming the variable.
+ */
+export async function serverSecurityFromConfig(
+  security: ServiceSecurityConfig,
+  readFile: (path: string) => string,
+  onInvalid?: (reason: string, service: string) => void,
+): Promise<ServerSecurityDefaults> {
+  const issues: ConfigIssue[] = [];
+  const read = (variable: string, path: string | undefined): string | undefined => {
+    if (path === undefined) return undefined;
+    try {
+      return readFile(path);
+    } catch (err) {
+      issues.push({
+        variable,
+        message: `cannot be read (${(err as NodeJS.ErrnoException).code ?? "unreadable"})`,
+      });
+      return undefined;
+    }
+  };
+  const tls = security.tls;
+  const cert = read("GRPC_TLS_CERT_FILE", tls?.certFile);
+  const key = read("GRPC_TLS_KEY_FILE", tls?.keyFile);
+  const clientCa = read("GRPC_TLS_CLIENT_CA_FILE", tls?.clientCaFile);
+  const pem = read("TASKMASTER_IDENTITY_PUBLIC_KEY_FILE", security.identity.publicKeyFile);
+  let verifyKey: Awaited<ReturnType<typeof importIdentityVerifyKey>> | undefined;
+  if (pem !== undefined) {
+    try {
+      verifyKey = await importIdentityVerifyKey(pem);
+    } catch {
+      issues.push({
+        variable: "TASKMASTER_IDENTITY_PUBLIC_KEY_FILE",
+        message: "is not an Ed25519 public key in SPKI PEM form",
+      });
+    }
+  }
+  let credentials: ServerSecurityDefaults["credentials"];
+  if (cert !== undefined && key !== undefined) {
+    try {
+      credentials = serverCredentials({ cert, key, clientCa });
+    } catch (err) {
+      issues.push({
+        variable: "GRPC_TLS_CERT_FILE/GRPC_TLS_KEY_FILE",
+        message: `are not a usable PEM certificate and key (${(err as Error).message.split("\n")[0]})`,
+      });
+    }
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+  return {
+    credentials,
+    identity:
+      verifyKey === undefined
+        ? undefined
+        : { key: verifyKey, required: security.identity.required, onInvalid },
+  };
 }

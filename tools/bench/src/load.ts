@@ -15,6 +15,8 @@ export interface LoadOptions {
   readonly concurrency: number;
   readonly warmupMs: number;
   readonly durationMs: number;
+  /** Request metadata sent with every call (e.g. caller identity headers). */
+  readonly metadata?: Readonly<Record<string, string>>;
 }
 
 const identity = (b: Buffer) => b;
@@ -24,11 +26,13 @@ export async function runLoad(options: LoadOptions): Promise<Sample> {
     "grpc.max_receive_message_length": 64 * 1024 * 1024,
   });
   const requests = options.requests.map((r) => Buffer.from(r));
+  const metadata = new Metadata();
+  for (const [key, value] of Object.entries(options.metadata ?? {})) metadata.set(key, value);
   let next = 0;
   const call = () =>
     new Promise<boolean>((resolve) => {
       const request = requests[next++ % requests.length] as Buffer;
-      client.makeUnaryRequest(options.path, identity, identity, request, new Metadata(), {}, (error) =>
+      client.makeUnaryRequest(options.path, identity, identity, request, metadata.clone(), {}, (error) =>
         resolve(error === null),
       );
     });

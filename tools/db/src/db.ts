@@ -7,11 +7,14 @@
  *   migrate status    list executed and pending migrations
  *   migrate create    generate a migration from the entity/snapshot diff (developers; `--name x`)
  *   seed              template types, category tree and demo tasks (idempotent; `--no-demo`)
+ *   audit verify      seal pending audit rows and verify the hash chain (exit 1 on a broken link)
+ *   audit retention   drop audit partitions older than `--days` (default 90), create upcoming ones
  */
 import type { MikroORM } from "@mikro-orm/core";
 import { migrateDown, migrateUp, migrationStatus } from "@taskmaster/persistence/migrate";
 import { initOrm } from "@taskmaster/persistence/orm-config";
 import { seedDatabase } from "@taskmaster/persistence/seed";
+import { formatVerify, type Query, runAuditRetention, verifyAuditChain } from "./audit-verify.ts";
 
 const HELP = `Usage: db <command> [options]
 
@@ -22,6 +25,10 @@ Commands:
   migrate create [--name <name>] [--blank]
                           Generate a new migration from the entity definitions (developers)
   seed [--no-demo]        Seed template types and categories (+ demo sprint/release/tasks)
+  audit verify [--no-seal]
+                          Seal pending audit rows, verify the hash chain, report the first broken link
+  audit retention [--days 90]
+                          Drop whole audit partitions older than the retention, create upcoming ones
 
 Environment:
   DATABASE_URL            postgres://user:password@host:port/database (required)
@@ -128,9 +135,52 @@ async function migrate(sub: string | undefined, flags: Set<string>, args: string
   }
 }
 
+async function audit(sub: string | undefined, flags: Set<string>, args: string[]): Promise<void> {
+  const queryOf =
+    (orm: MikroORM): Query =>
+    (sql, params) =>
+      orm.em.getConnection().execute(sql, params ?? [], "all");
+  switch (sub) {
+    case "verify":
+      await withOrm(async (orm) => {
+        const result = await verifyAuditChain(queryOf(orm), { seal: !flags.has("--no-seal") });
+        for (const line of formatVerify(result)) log(line);
+        if (result.problems.length > 0) process.exitCode = 1;
+      });
+      return;
+    case "retention": {
+      const i = args.indexOf("--days");
+      const days = i >= 0 ? Number(args[i + 1]) : 90;
+      if (!Number.isInteger(days) || days < 1) throw new UsageError("--days must be a positive integer");
+      await withOrm(async (orm) => {
+        const removed = await runAuditRetention(queryOf(orm), days);
+        for (const r of removed) {
+          const range = r.rangeStart
+            ? `${r.rangeStart.toISOString()} .. ${r.rangeEnd?.toISOString()}`
+            : `before ${r.rangeEnd?.toISOString()}`;
+          log(`  removed ${r.partition} (${range}): ${r.rowsRemoved} row(s)`);
+        }
+        const total = removed.reduce((a, r) => a + r.rowsRemoved, 0);
+        log(
+          removed.length
+            ? `audit retention (${days} days): removed ${removed.length} range(s), ${total} row(s)`
+            : `audit retention (${days} days): nothing expired`,
+        );
+      });
+      return;
+    }
+    default:
+      throw new UsageError(
+        `unknown audit subcommand ${sub ? `"${sub}"` : "(missing)"}: use verify or retention`,
+      );
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const flags = new Set(argv.filter((a) => a.startsWith("-")));
-  const words = argv.filter((a) => !a.startsWith("-"));
+  const words = argv.filter(
+    (a, i) => !a.startsWith("-") && argv[i - 1] !== "--days" && argv[i - 1] !== "--name",
+  );
   if (flags.has("-h") || flags.has("--help") || words.length === 0) {
     process.stdout.write(HELP);
     if (words.length === 0 && !flags.has("-h") && !flags.has("--help")) process.exitCode = 2;
@@ -140,6 +190,9 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case "migrate":
       await migrate(sub, flags, argv);
+      return;
+    case "audit":
+      await audit(sub, flags, argv);
       return;
     case "seed":
       await withOrm(async (orm) => {
