@@ -28,6 +28,8 @@ import { msFromDuration, statsToMessage } from "./usage.mapper.js";
 
 export interface AnalyticsHandlerDeps {
   readonly orm: MikroORM;
+  /** Writes the usages queued by renders (usage-batcher.ts) before a read, so reads see the caller's renders. */
+  readonly flushUsage?: (() => Promise<void>) | undefined;
 }
 
 const MINUTE = 60_000;
@@ -63,6 +65,7 @@ export function createAnalyticsHandlers(
         req.category === "" ? null : (v.resourceName("category", CATEGORY_PATTERN, req.category) ?? null);
       v.check();
       return mappedUsage(async () => {
+        await deps.flushUsage?.();
         const rows = await new TemplateUsageRepository(deps.orm.em.fork()).popular({
           window,
           limit: req.pageSize === 0 ? 10 : req.pageSize,
@@ -112,6 +115,7 @@ export function createAnalyticsHandlers(
       const id = templateId as string;
       const from = start as Date;
       return mappedUsage(async () => {
+        await deps.flushUsage?.();
         const em = deps.orm.em.fork();
         await requireTemplate(em, id);
         const repo = new TemplateUsageRepository(em);
@@ -138,6 +142,7 @@ export function createAnalyticsHandlers(
       const id = templateId as string;
       const dimension = req.dimension === UsageDimension.CALLER ? "caller" : "version";
       return mappedUsage(async () => {
+        await deps.flushUsage?.();
         const em = deps.orm.em.fork();
         await requireTemplate(em, id);
         const rows = await new TemplateUsageRepository(em).breakdown(id, dimension, window);

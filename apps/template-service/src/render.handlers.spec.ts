@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { failure, type Harness, startHarness, violatedFields } from "./harness.test-util.js";
 import { RenderEngine } from "./render.engine.js";
 import { makeTemplate } from "./render.test-util.js";
+import type { TemplateGrpcServer } from "./render.wiring.js";
 
 let h: Harness;
 beforeAll(async () => {
@@ -45,6 +46,21 @@ describe("RenderTemplate", () => {
     const got = await h.client.getTemplate({ name: t.name });
     expect(got.template?.usageCount).toBe(1n);
     expect(got.template?.successRate).toBe(1);
+  });
+
+  it("queues usage logs off the request path; flushUsage writes them and updates statistics in one batch", async () => {
+    const t = await makeTemplate(h.client);
+    const renders = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        h.client.renderTemplate({ name: t.name, inputs: { feature_name: `f${i}` } }),
+      ),
+    );
+    await (h.server as TemplateGrpcServer).flushUsage();
+    const got = await h.client.getTemplate({ name: t.name });
+    expect(got.template?.usageCount).toBe(12n);
+    expect(got.template?.successRate).toBe(1);
+    const logs = await h.client.listTemplateUsageLogs({ parent: t.name, pageSize: 50 });
+    expect(logs.templateUsageLogs.map((l) => l.name).sort()).toEqual(renders.map((r) => r.usageLog).sort());
   });
 
   it("stores SQL metacharacters and unicode verbatim (HTML-escaped as Handlebars does for {{ }})", async () => {

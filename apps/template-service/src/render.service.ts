@@ -82,7 +82,8 @@ export async function resolveRenderVersion(
   content: string;
   variables: Record<string, unknown>[];
 }> {
-  const t = await repo.getById(templateId, { includeDeleted: true });
+  // Rendering needs no usage statistics: skip the p95 / last-use subqueries over the usage logs.
+  const t = await repo.getById(templateId, { includeDeleted: true, usageStats: false });
   if (t === null) throw new NotFoundError("template", templateName(templateId));
   const name = templateName(templateId);
   if (t.deletedAt !== null) throw templateFailure("the template is deleted", "RESOURCE_DELETED", name);

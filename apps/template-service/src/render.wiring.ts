@@ -2,6 +2,8 @@
  * Wiring of the rendering, dependency, usage, analytics and task-from-template slices for server.ts: one
  * render engine (compiled-template cache) and one TaskService transport per server. The transport is built
  * from TASK_SERVICE_ADDRESS (default 127.0.0.1:50051) unless injected, and closed when the server shuts down.
+ * One usage batcher per server (usage-batcher.ts): renders queue their usage logs there; usage and analytics
+ * reads flush it first; shutdown flushes and stops it after draining the calls (before the ORM is closed).
  */
 import type { ServiceImpl, Transport } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
@@ -14,6 +16,7 @@ import { createRenderHandlers } from "./render.handlers.js";
 import { createTaskFromTemplateHandlers } from "./task-from-template.handlers.js";
 import { createTemplateDependencyHandlers } from "./template-dependency.handlers.js";
 import { createUsageHandlers } from "./usage.handlers.js";
+import { UsageBatcher, type UsageBatcherOptions } from "./usage-batcher.js";
 
 export interface RenderWiringDeps {
   readonly orm: MikroORM;
@@ -21,12 +24,27 @@ export interface RenderWiringDeps {
   readonly taskService?: Transport | undefined;
   readonly taskServiceAddress?: string | undefined;
   readonly renderLimits?: Partial<RenderLimits> | undefined;
+  /** Usage batcher flush interval (default 200 ms; 0 = renders write their usage before responding). */
+  readonly usageFlushMs?: number | undefined;
+  /** Called with usage rows that could not be written. */
+  readonly onUsageError?: UsageBatcherOptions["onError"];
 }
 
 export interface RenderWiring {
   readonly handlers: Partial<ServiceImpl<typeof TemplateService>>;
-  /** Returns `server` with a shutdown that also closes the owned TaskService transport. */
-  attach(server: GrpcServer): GrpcServer;
+  /** The server's usage batcher (renders queue their usage logs there). */
+  readonly usage: UsageBatcher;
+  /**
+   * Returns `server` with `flushUsage()` (writes the queued usages) and a shutdown that, after draining the
+   * calls, flushes and stops the usage batcher and closes the owned TaskService transport.
+   */
+  attach(server: GrpcServer): TemplateGrpcServer;
+}
+
+/** The template service's server: a GrpcServer that can also flush its queued usage logs. */
+export interface TemplateGrpcServer extends GrpcServer {
+  /** Writes every usage queued so far (tests, and readers wanting their renders counted). */
+  flushUsage(): Promise<void>;
 }
 
 export function createRenderWiring(deps: RenderWiringDeps): RenderWiring {
@@ -38,25 +56,30 @@ export function createRenderWiring(deps: RenderWiringDeps): RenderWiring {
         })
       : undefined;
   const taskService = deps.taskService ?? (owned as Transport);
+  const usage = new UsageBatcher({ orm: deps.orm, flushMs: deps.usageFlushMs, onError: deps.onUsageError });
+  const flushUsage = () => usage.flush();
   return {
+    usage,
     handlers: {
-      ...createRenderHandlers({ orm: deps.orm, engine }),
+      ...createRenderHandlers({ orm: deps.orm, engine, usage }),
       ...createTemplateDependencyHandlers({ orm: deps.orm }),
-      ...createUsageHandlers({ orm: deps.orm }),
-      ...createAnalyticsHandlers({ orm: deps.orm }),
-      ...createTaskFromTemplateHandlers({ orm: deps.orm, engine, taskService }),
+      ...createUsageHandlers({ orm: deps.orm, flushUsage }),
+      ...createAnalyticsHandlers({ orm: deps.orm, flushUsage }),
+      ...createTaskFromTemplateHandlers({ orm: deps.orm, engine, taskService, usage }),
     },
     attach(server) {
-      if (owned === undefined) return server;
       return {
         server: server.server,
         health: server.health,
         listen: (host, port) => server.listen(host, port),
+        flushUsage,
         async shutdown(graceMs) {
           try {
             return await server.shutdown(graceMs);
           } finally {
-            owned.close();
+            // In-flight renders have finished (or been aborted): write their usages while the ORM is open.
+            await usage.stop();
+            owned?.close();
           }
         },
       };

@@ -2,15 +2,16 @@
  * `createServer(deps)`: the template service's gRPC server, built but not listening.
  *
  * Implements every TemplateService RPC, each behind the one authorization interceptor (authorization.ts),
- * and serves `grpc.health.v1` (tied to its database) and reflection.
+ * and serves `grpc.health.v1` (tied to its database) and reflection. Render usage logs are batched
+ * (render.wiring.ts); `flushUsage()` writes the queued ones, shutdown writes them before returning.
  */
 import { TemplateService } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
-import { createGrpcServer, type GrpcServer, serviceRegistration } from "@taskmaster/rpc-kit/grpc-server";
+import { createGrpcServer, serviceRegistration } from "@taskmaster/rpc-kit/grpc-server";
 import { databaseHealth } from "@taskmaster/service-runtime/database-health";
 import type { ServiceDeps } from "@taskmaster/service-runtime/database-service";
 import { createAuthorizationInterceptor } from "./authorization.js";
 import { createTemplatePermissionHandlers } from "./permission.handlers.js";
-import { createRenderWiring, type RenderWiringDeps } from "./render.wiring.js";
+import { createRenderWiring, type RenderWiringDeps, type TemplateGrpcServer } from "./render.wiring.js";
 import { createTemplateReviewHandlers } from "./review.handlers.js";
 import { createTemplateHandlers } from "./template.handlers.js";
 import { createTemplateCategoryHandlers } from "./template-category.handlers.js";
@@ -26,9 +27,20 @@ export function createServer(
       internalToken?: string | undefined;
       /** TaskService transport (CreateTaskFromTemplate); default: from TASK_SERVICE_ADDRESS, closed on shutdown. */
       taskService?: RenderWiringDeps["taskService"];
+      /** Usage batcher flush interval (default 200 ms; 0 = renders write their usage log before responding). */
+      usageFlushMs?: number | undefined;
     },
-): GrpcServer {
-  const rendering = createRenderWiring({ orm: deps.orm, taskService: deps.taskService });
+): TemplateGrpcServer {
+  const rendering = createRenderWiring({
+    orm: deps.orm,
+    taskService: deps.taskService,
+    usageFlushMs: deps.usageFlushMs,
+    onUsageError: (err, rows) =>
+      deps.logger.error(
+        { err: err instanceof Error ? err.message : String(err), rows: rows.length },
+        "cannot record template usage",
+      ),
+  });
   const impl = {
     ...createTemplateHandlers({ orm: deps.orm }),
     ...createTemplateCategoryHandlers({ orm: deps.orm }),

@@ -33,12 +33,15 @@ import { renderTemplateVersion } from "./render.service.js";
 import { templateName } from "./template.names.js";
 import { checkVersion } from "./template.validation.js";
 import { mappedUsage, templateIdOf } from "./usage.handlers.js";
+import type { UsageBatcher } from "./usage-batcher.js";
 
 export interface TaskFromTemplateHandlerDeps {
   readonly orm: MikroORM;
   readonly engine: RenderEngine;
   /** Transport to TaskService (one per process, owned by the caller). */
   readonly taskService: Transport;
+  /** The server's usage batcher (the call's usage log is queued there). */
+  readonly usage: UsageBatcher;
   /** Cap on the outgoing CreateTask deadline (default 10 s). */
   readonly taskCallMaxMs?: number;
 }
@@ -102,7 +105,7 @@ export function createTaskFromTemplateHandlers(
         const usageRequestId = req.requestId === "" ? null : uuidV5(USAGE_REQUEST_NS, req.requestId);
         if (!outcome.ok) {
           if (!req.validateOnly) {
-            await recordRenderUsage(deps.orm, ctx, outcome, {
+            await recordRenderUsage(deps.usage, ctx, outcome, {
               taskId: null,
               workflowId: null,
               requestId: usageRequestId,
@@ -134,7 +137,7 @@ export function createTaskFromTemplateHandlers(
           created = res.task;
         } catch (err) {
           if (!req.validateOnly) {
-            await recordRenderUsage(deps.orm, ctx, outcome, {
+            await recordRenderUsage(deps.usage, ctx, outcome, {
               taskId: null,
               workflowId: null,
               requestId: usageRequestId,
@@ -145,7 +148,7 @@ export function createTaskFromTemplateHandlers(
         }
         if (!req.validateOnly) {
           const taskId = /^tasks\/(.+)$/.exec(created?.name ?? "")?.[1] ?? null;
-          await recordRenderUsage(deps.orm, ctx, outcome, {
+          await recordRenderUsage(deps.usage, ctx, outcome, {
             taskId,
             workflowId: null,
             requestId: usageRequestId,

@@ -42,6 +42,8 @@ import {
 
 export interface UsageHandlerDeps {
   readonly orm: MikroORM;
+  /** Writes the usages queued by renders (usage-batcher.ts) before a read, so reads see the caller's renders. */
+  readonly flushUsage?: (() => Promise<void>) | undefined;
 }
 
 const TASK_NAME = /^tasks\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i;
@@ -240,6 +242,7 @@ export function createUsageHandlers(
         desc: true,
       });
       return mappedUsage(async () => {
+        await deps.flushUsage?.();
         const em = deps.orm.em.fork();
         if (templateId !== null) {
           const t = await new TemplateRepository(em).getById(templateId, { includeDeleted: true });
@@ -268,6 +271,7 @@ export function createUsageHandlers(
       v.check();
       const id = templateId as string;
       return mappedUsage(async () => {
+        await deps.flushUsage?.();
         const em = deps.orm.em.fork();
         const t = await new TemplateRepository(em).getById(id, { includeDeleted: true });
         if (t === null) throw new NotFoundError("template", templateName(id));

@@ -6,6 +6,10 @@
  * the same transaction, so concurrent recorders serialise per template and the aggregates always equal the
  * logs. The p95 and last use time are computed on read (see TEMPLATE_SELECT_LIST). Statistics columns are
  * output-only, so recording a usage does not bump the template's optimistic-lock `version` (its etag).
+ *
+ * Renders do not record one by one: they queue their usages in the template service's usage batcher, which
+ * calls `recordBatch` (one transaction, one multi-row insert, one aggregate refresh per template) every
+ * ~200 ms or 500 usages.
  */
 import { createHash } from "node:crypto";
 import type { EntityManager } from "@mikro-orm/core";
@@ -38,6 +42,13 @@ export interface TemplateUsageWrite {
   errorMessage: string | null;
   inputParameters: Record<string, unknown>;
   output: string | null;
+}
+
+/** A usage queued for `recordBatch`: id and time fixed when it happened, optional idempotency key. */
+export interface QueuedUsageWrite extends TemplateUsageWrite {
+  id: string;
+  usedAt: Date;
+  requestId: string | null;
 }
 
 /** Aggregates of a set of usage logs. */
@@ -112,6 +123,9 @@ function statsFromDb(r: Record<string, unknown> | undefined): UsageStatsRow {
 function hash(s: string): string {
   return createHash("sha256").update(s).digest("base64url").slice(0, 16);
 }
+
+/** A PostgreSQL array literal of uuids (bound as one text parameter, cast with `::uuid[]`). */
+const uuidArray = (ids: readonly string[]): string => `{${ids.join(",")}}`;
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -243,6 +257,77 @@ export class TemplateUsageRepository {
         [w.templateId, w.templateId],
       );
       return { row: usageFromDb(inserted[0] as Record<string, unknown>), reused: false };
+    });
+  }
+
+  /**
+   * Records a batch of usages in ONE transaction (the render path's usage batcher): locks the affected
+   * templates in id order (`for no key update`, so concurrent flushers of other instances queue instead of
+   * losing counts), claims the request ids (a retried request is recorded once), inserts every row with one
+   * multi-row insert and recomputes each affected template's aggregates once from its rows. Throws (nothing
+   * written) when any row is invalid, e.g. its task or template was removed; the caller may retry per row.
+   */
+  async recordBatch(items: readonly QueuedUsageWrite[]): Promise<{ inserted: number; templates: number }> {
+    if (items.length === 0) return { inserted: 0, templates: 0 };
+    return this.em.transactional(async (tx) => {
+      const repo = new TemplateUsageRepository(tx);
+      const templateIds = [...new Set(items.map((i) => i.templateId))].sort();
+      await repo.exec("select id from templates where id = any(?::uuid[]) order by id for no key update", [
+        uuidArray(templateIds),
+      ]);
+      let rows = items;
+      const keyed = items.filter((i) => i.requestId !== null);
+      if (keyed.length > 0) {
+        const claimed = await repo.exec(
+          `insert into idempotency_keys (id, scope, request_id, resource_id)
+           select r.id, 'template.usage', r.request_id, r.resource_id
+           from jsonb_to_recordset(?::jsonb) as r(id uuid, request_id text, resource_id text)
+           on conflict (scope, request_id) do nothing returning resource_id`,
+          [JSON.stringify(keyed.map((i) => ({ id: newId(), request_id: i.requestId, resource_id: i.id })))],
+        );
+        const won = new Set(claimed.map((r) => String(r.resource_id)));
+        rows = items.filter((i) => i.requestId === null || won.has(i.id));
+      }
+      if (rows.length === 0) return { inserted: 0, templates: 0 };
+      await repo.exec(
+        `insert into template_usage_logs (id, template_id, template_version, task_id, workflow_id, used_by,
+           execution_time_ms, success, error_message, input_parameters, output, used_at)
+         select r.id, r.template_id, r.template_version, r.task_id, r.workflow_id, r.used_by, r.execution_time_ms,
+           r.success, r.error_message, r.input_parameters, r.output, r.used_at
+         from jsonb_to_recordset(?::jsonb) as r(id uuid, template_id uuid, template_version text, task_id uuid,
+           workflow_id text, used_by text, execution_time_ms int, success boolean, error_message text,
+           input_parameters jsonb, output text, used_at timestamptz)`,
+        [
+          JSON.stringify(
+            rows.map((w) => ({
+              id: w.id,
+              template_id: w.templateId,
+              template_version: w.version,
+              task_id: w.taskId,
+              workflow_id: w.workflowId,
+              used_by: w.usedBy,
+              execution_time_ms: Math.max(0, Math.round(w.executionMs)),
+              success: w.success,
+              error_message: w.success ? w.errorMessage : (w.errorMessage ?? ""),
+              input_parameters: w.inputParameters,
+              output: w.output,
+              used_at: w.usedAt.toISOString(),
+            })),
+          ),
+        ],
+      );
+      const touched = [...new Set(rows.map((i) => i.templateId))];
+      await repo.exec(
+        `update templates t set usage_count = s.n,
+           success_rate = case when s.n = 0 then 0 else round(100.0 * s.ok / s.n, 2) end,
+           avg_execution_time_ms = round(s.mean_ms::numeric, 2)
+         from (select u.template_id, count(u.id)::int as n, (count(u.id) filter (where u.success))::int as ok,
+                 coalesce(avg(u.execution_time_ms), 0)::float8 as mean_ms
+               from template_usage_logs u where u.template_id = any(?::uuid[]) group by u.template_id) s
+         where t.id = s.template_id`,
+        [uuidArray(touched)],
+      );
+      return { inserted: rows.length, templates: touched.length };
     });
   }
 

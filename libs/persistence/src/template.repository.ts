@@ -123,6 +123,12 @@ export const TEMPLATE_SELECT_LIST = `x.id, x.name as slug, x.title, x.descriptio
   (select percentile_cont(0.95) within group (order by u.execution_time_ms) from template_usage_logs u
      where u.template_id = x.id) as p95_ms`;
 
+/** TEMPLATE_SELECT_LIST without the p95 / last-use subqueries over usage logs (for paths not returning them). */
+const TEMPLATE_SELECT_LIST_NO_USAGE = TEMPLATE_SELECT_LIST.replace(
+  /,\s*\(select max\(u\.used_at\)[\s\S]*$/,
+  ", null::timestamptz as last_used_at, null::float8 as p95_ms",
+);
+
 export const TEMPLATE_FROM = "templates x join template_types ty on ty.id = x.type_id";
 
 const date = (v: unknown): Date => (v instanceof Date ? v : new Date(String(v)));
@@ -232,9 +238,14 @@ export class TemplateRepository {
     return this.em.transactional((tx) => fn(new TemplateRepository(tx)));
   }
 
-  async getById(id: string, opts: { includeDeleted?: boolean; forUpdate?: boolean } = {}) {
+  /** With `usageStats: false` the p95 and last use time (computed over usage logs) are left null. */
+  async getById(
+    id: string,
+    opts: { includeDeleted?: boolean; forUpdate?: boolean; usageStats?: boolean } = {},
+  ) {
+    const list = opts.usageStats === false ? TEMPLATE_SELECT_LIST_NO_USAGE : TEMPLATE_SELECT_LIST;
     const rows = await this.exec(
-      `select ${TEMPLATE_SELECT_LIST} from ${TEMPLATE_FROM} where x.id = ?${opts.includeDeleted ? "" : " and x.deleted_at is null"}${opts.forUpdate ? " for update of x" : ""}`,
+      `select ${list} from ${TEMPLATE_FROM} where x.id = ?${opts.includeDeleted ? "" : " and x.deleted_at is null"}${opts.forUpdate ? " for update of x" : ""}`,
       [id],
     );
     return rows[0] ? templateRowFromDb(rows[0]) : null;
