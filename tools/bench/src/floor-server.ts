@@ -6,8 +6,8 @@
  *
  * Env: DATABASE_URL, PORT (0 = any; the bound port is printed as `listening <port>`), POOL_MAX.
  */
-import { create, type DescMessage, type DescMethod, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { Server, ServerCredentials, type ServerUnaryCall, type sendUnaryData, status } from "@grpc/grpc-js";
+import { create } from "@bufbuild/protobuf";
+import { status } from "@grpc/grpc-js";
 import { newId } from "@taskmaster/persistence/ids";
 import { buildSearchQuery } from "@taskmaster/persistence/search.repository";
 import { TASK_SELECT_LIST, taskRowFromDb } from "@taskmaster/persistence/task.repository";
@@ -21,12 +21,10 @@ import {
   TaskService,
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
 import { taskToMessage } from "@taskmaster/task-service/task.mapper";
-import pg from "pg";
+import type pg from "pg";
+import { floorPool, type Handler, serveFloor } from "./grpc-floor.js";
 
-const pool = new pg.Pool({
-  connectionString: process.env.DATABASE_URL,
-  max: Number(process.env.POOL_MAX ?? 10),
-});
+const pool = floorPool();
 const columns = TASK_SELECT_LIST.replaceAll("t.", "");
 
 /** `?` placeholders (as the repositories write them) to pg's `$n`. */
@@ -49,8 +47,6 @@ async function inTransaction<T>(work: (client: pg.PoolClient) => Promise<T>): Pr
     client.release();
   }
 }
-
-type Handler = (request: unknown) => Promise<unknown>;
 
 const handlers: Record<string, Handler> = {
   async GetTask(request) {
@@ -155,41 +151,4 @@ const handlers: Record<string, Handler> = {
   },
 };
 
-const server = new Server();
-const definition: Record<string, unknown> = {};
-const implementation: Record<string, unknown> = {};
-for (const method of TaskService.methods as readonly DescMethod[]) {
-  const handler = handlers[method.name];
-  if (!handler || method.methodKind !== "unary") continue;
-  const input = method.input as DescMessage;
-  const output = method.output as DescMessage;
-  definition[method.name] = {
-    path: `/${TaskService.typeName}/${method.name}`,
-    requestStream: false,
-    responseStream: false,
-    requestDeserialize: (bytes: Buffer) => fromBinary(input, bytes),
-    responseSerialize: (message: Parameters<typeof toBinary>[1]) => Buffer.from(toBinary(output, message)),
-  };
-  implementation[method.name] = (
-    call: ServerUnaryCall<unknown, unknown>,
-    callback: sendUnaryData<unknown>,
-  ) => {
-    handler(call.request).then(
-      (response) => callback(null, response),
-      (error: { code?: number; message: string }) =>
-        callback({ code: error.code ?? status.INTERNAL, details: error.message }),
-    );
-  };
-}
-// biome-ignore lint/suspicious/noExplicitAny: grpc-js' ServiceDefinition generics do not fit a runtime-built table
-server.addService(definition as any, implementation as any);
-server.bindAsync(`127.0.0.1:${process.env.PORT ?? 0}`, ServerCredentials.createInsecure(), (error, port) => {
-  if (error) {
-    process.stderr.write(`floor: ${error.message}\n`);
-    process.exit(1);
-  }
-  process.stdout.write(`listening ${port}\n`);
-});
-const stop = () => server.tryShutdown(() => void pool.end().then(() => process.exit(0)));
-process.on("SIGTERM", stop);
-process.on("SIGINT", stop);
+serveFloor("floor", TaskService, handlers, pool);

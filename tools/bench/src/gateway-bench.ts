@@ -7,25 +7,35 @@
  * When a gateway mode misses the target (or with --profile always), the gateway is run once more under
  * `node --cpu-prof` and its top self-time costs are printed.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { create, toBinary, toJsonString } from "@bufbuild/protobuf";
-import { migrateUp } from "@taskmaster/persistence/migrate";
-import { initOrm } from "@taskmaster/persistence/orm-config";
 import { GetTaskRequestSchema, TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
-import { freePort, startEmbeddedPostgres } from "@taskmaster/testing/embedded";
-import pg from "pg";
-import { ensureDataset, sampleIds } from "./dataset.js";
+import { freePort } from "@taskmaster/testing/embedded";
 import { grpcWebFrame, grpcWebOk, type HttpLoadOptions, runHttpLoad } from "./gateway-load.js";
 import { topCosts } from "./gateway-profile.js";
+import {
+  bestOfRounds,
+  commonOptions,
+  logger,
+  positiveInt,
+  prepareBenchDatabase,
+  prepareDataset,
+  printTable,
+  root,
+  runMain,
+  waitFor,
+  waitServing,
+  withCleanups,
+  writeResults,
+} from "./harness.js";
 import { runLoad } from "./load.js";
-import { type Child, startService } from "./processes.js";
-import { type Row, renderTable, type Summary, summarize } from "./stats.js";
+import { type Child, startService, stopper } from "./processes.js";
+import { type Row, type Summary, summarize } from "./stats.js";
 
-const root = join(import.meta.dirname, "..", "..", "..");
 const TARGET = 0.7;
 const usage = `Usage: ./taskmaster bench gateway [options]
 
@@ -45,18 +55,7 @@ Options:
 
 DATABASE_URL selects the PostgreSQL server; without it an embedded one runs in a temporary directory.`;
 
-function log(message: string): void {
-  process.stderr.write(`[bench:gateway] ${message}\n`);
-}
-
-function stop(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once("exit", () => resolve());
-    child.kill("SIGTERM");
-    setTimeout(() => child.kill("SIGKILL"), 15_000).unref();
-  });
-}
+const log = logger("bench:gateway");
 
 /** The real gateway (dist/main.js), no authentication, edge limits lifted so they never throttle the load. */
 function startGateway(port: number, taskAddress: string, nodeArgs: readonly string[] = []): Child {
@@ -79,31 +78,7 @@ function startGateway(port: number, taskAddress: string, nodeArgs: readonly stri
     },
     stdio: ["ignore", "ignore", "inherit"],
   });
-  return { process: child, address: `127.0.0.1:${port}`, stop: () => stop(child) };
-}
-
-async function waitFor(what: string, child: Child, probe: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (child.process.exitCode !== null) throw new Error(`${what} exited during start`);
-    if (await probe().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${what} did not become ready within 30 s`);
-}
-
-async function benchDatabase(serverUrl: string): Promise<string> {
-  const client = new pg.Client({ connectionString: serverUrl });
-  await client.connect();
-  try {
-    const found = await client.query("select 1 from pg_database where datname = 'taskmaster_bench_v2'");
-    if (found.rowCount === 0) await client.query("create database taskmaster_bench_v2");
-  } finally {
-    await client.end();
-  }
-  const url = new URL(serverUrl);
-  url.pathname = "/taskmaster_bench_v2";
-  return url.toString();
+  return { process: child, address: `127.0.0.1:${port}`, stop: stopper(child, 15_000) };
 }
 
 const getTaskPath = `/${TaskService.typeName}/GetTask`;
@@ -140,52 +115,32 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       tasks: { type: "string", default: "100000" },
-      duration: { type: "string", default: "5000" },
-      warmup: { type: "string", default: "1000" },
-      concurrency: { type: "string", default: "64" },
-      rounds: { type: "string", default: "2" },
-      pool: { type: "string", default: "8" },
+      ...commonOptions,
       profile: { type: "string", default: "auto" },
       out: { type: "string" },
-      help: { type: "boolean", short: "h", default: false },
     },
   });
   if (values.help) {
     process.stdout.write(`${usage}\n`);
     return;
   }
-  const num = (name: "tasks" | "duration" | "warmup" | "concurrency" | "rounds" | "pool") => {
-    const n = Number(values[name]);
-    if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer`);
-    return n;
-  };
+  const num = (name: "tasks" | "duration" | "warmup" | "concurrency" | "rounds" | "pool") =>
+    positiveInt(values, name);
   if (!["auto", "always", "never"].includes(values.profile)) {
     throw new Error("--profile must be auto, always or never");
   }
   const load = { concurrency: num("concurrency"), warmupMs: num("warmup"), durationMs: num("duration") };
 
-  const cleanups: (() => Promise<void>)[] = [];
-  try {
-    let serverUrl = process.env.DATABASE_URL;
-    if (!serverUrl) {
-      const dir = mkdtempSync(join(tmpdir(), "tm-bench-"));
-      log(`starting embedded PostgreSQL in ${dir}`);
-      const embedded = await startEmbeddedPostgres({ dataDir: join(dir, "pg"), port: await freePort() });
-      cleanups.push(async () => {
-        await embedded.stop();
-        rmSync(dir, { recursive: true, force: true });
-      });
-      serverUrl = embedded.url;
-    }
-    const databaseUrl = await benchDatabase(serverUrl);
-    const orm = await initOrm({ url: databaseUrl });
-    await migrateUp(orm);
-    await orm.close();
-    const client = new pg.Client({ connectionString: databaseUrl });
-    await client.connect();
-    await ensureDataset(client, num("tasks"), (done, total) => log(`dataset: ${done}/${total} tasks`));
-    const ids = await sampleIds(client, 5_000);
-    await client.end();
+  await withCleanups(async (cleanups) => {
+    const databaseUrl = await prepareBenchDatabase({
+      database: "taskmaster_bench_v2",
+      tmpPrefix: "tm-bench-",
+      log,
+      cleanups,
+    });
+    const ids = await prepareDataset(databaseUrl, num("tasks"), (done, total) =>
+      log(`dataset: ${done}/${total} tasks`),
+    );
 
     const service = startService(
       join(root, "apps/task-service/dist/main.js"),
@@ -194,8 +149,7 @@ async function main(): Promise<void> {
       num("pool"),
     );
     cleanups.push(service.stop);
-    const { grpcHealthCheck } = await import("./health-probe.js");
-    await waitFor("task-service", service, () => grpcHealthCheck(service.address));
+    await waitServing("task-service", service);
 
     const launch = async (nodeArgs: readonly string[] = []) => {
       const gateway = startGateway(await freePort(), service.address, nodeArgs);
@@ -226,18 +180,13 @@ async function main(): Promise<void> {
         summarize(await runLoad({ address: service.address, path: getTaskPath, requests: binary, ...l })),
     };
     const modes = [direct, ...httpModes(gateway.address, ids)];
-    const best = new Map<string, Summary>();
-    for (let round = 1; round <= num("rounds"); round++) {
-      for (const mode of modes) {
-        log(`${mode.name}: round ${round}`);
-        const summary = await mode.run(load);
-        const prev = best.get(mode.name);
-        if (prev === undefined || summary.opsPerSec > prev.opsPerSec) best.set(mode.name, summary);
-      }
-    }
-    const base = best.get(direct.name) as Summary;
+    const best = await bestOfRounds(num("rounds"), modes, (mode, round) => {
+      log(`${mode.name}: round ${round}`);
+      return mode.run(load);
+    });
+    const base = best.get(direct) as Summary;
     const rows: Row[] = modes.map((mode) => {
-      const summary = best.get(mode.name) as Summary;
+      const summary = best.get(mode) as Summary;
       return {
         operation: "GetTask",
         subject: mode.name,
@@ -246,7 +195,7 @@ async function main(): Promise<void> {
         ...(mode !== direct && { target: TARGET }),
       };
     });
-    process.stdout.write(`\n${renderTable(rows)}\n\n`);
+    printTable(rows);
     for (const row of rows.slice(1)) {
       const s = row.summary;
       process.stdout.write(
@@ -278,21 +227,21 @@ async function main(): Promise<void> {
       }
     }
 
-    const out =
-      values.out ??
-      join(root, "bench-results", `gateway-${new Date().toISOString().replaceAll(":", "-")}.json`);
-    mkdirSync(join(out, ".."), { recursive: true });
-    writeFileSync(
-      out,
-      `${JSON.stringify({ at: new Date().toISOString(), node: process.version, tasks: num("tasks"), ...load, pool: num("pool"), rows, profile }, null, 2)}\n`,
+    writeResults(
+      values.out,
+      "gateway",
+      {
+        at: new Date().toISOString(),
+        node: process.version,
+        tasks: num("tasks"),
+        ...load,
+        pool: num("pool"),
+        rows,
+        profile,
+      },
+      log,
     );
-    log(`results written to ${out}`);
-  } finally {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-  }
+  });
 }
 
-main().catch((error: Error) => {
-  log(error.message);
-  process.exitCode = 1;
-});
+runMain(main, log);

@@ -4,9 +4,10 @@
  * warm-up. Same measuring rules as load.ts (gRPC), so the two are comparable in one run.
  */
 import { Agent, request } from "node:http";
+import { type LoopTiming, runClosedLoop } from "./closed-loop.js";
 import type { Sample } from "./stats.js";
 
-export interface HttpLoadOptions {
+export interface HttpLoadOptions extends LoopTiming {
   /** `http://host:port/package.Service/Method`. */
   readonly url: string;
   readonly contentType: string;
@@ -16,9 +17,6 @@ export interface HttpLoadOptions {
   readonly headers?: Readonly<Record<string, string>>;
   /** Whether an answer (status, full body, trailers) is a success. */
   readonly ok: (status: number, body: Buffer, headers: Readonly<Record<string, unknown>>) => boolean;
-  readonly concurrency: number;
-  readonly warmupMs: number;
-  readonly durationMs: number;
 }
 
 /** gRPC-Web: the 5-byte frame (flag 0, big-endian length) around one message. */
@@ -83,37 +81,9 @@ export async function runHttpLoad(options: HttpLoadOptions): Promise<Sample> {
       req.end(body);
     });
 
-  const capacity = 2_000_000;
-  const latencies = new Float64Array(capacity);
-  let ops = 0;
-  let errors = 0;
-  let measuring = false;
-  const warmupEnd = Date.now() + options.warmupMs;
-  const end = warmupEnd + options.durationMs;
-  let measuredStart = 0n;
-
-  const worker = async () => {
-    for (;;) {
-      const now = Date.now();
-      if (now >= end) return;
-      if (!measuring && now >= warmupEnd) {
-        measuring = true;
-        measuredStart = process.hrtime.bigint();
-      }
-      const counted = measuring;
-      const t0 = process.hrtime.bigint();
-      const ok = await call();
-      if (!counted) continue;
-      if (!ok) {
-        errors++;
-        continue;
-      }
-      if (ops < capacity) latencies[ops] = Number(process.hrtime.bigint() - t0) / 1000;
-      ops++;
-    }
-  };
-  await Promise.all(Array.from({ length: options.concurrency }, worker));
-  const seconds = measuring ? Number(process.hrtime.bigint() - measuredStart) / 1e9 : 0;
-  agent.destroy();
-  return { ops, errors, seconds, latenciesUs: latencies.subarray(0, Math.min(ops, capacity)) };
+  try {
+    return await runClosedLoop(options, call);
+  } finally {
+    agent.destroy();
+  }
 }

@@ -8,13 +8,14 @@ export interface Child {
   stop(): Promise<void>;
 }
 
-function stopper(child: ChildProcess): () => Promise<void> {
+/** SIGTERM, then SIGKILL after `killAfterMs`; resolves once the child exited. */
+export function stopper(child: ChildProcess, killAfterMs = 10_000): () => Promise<void> {
   return () =>
     new Promise((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) return resolve();
       child.once("exit", () => resolve());
       child.kill("SIGTERM");
-      setTimeout(() => child.kill("SIGKILL"), 10_000).unref();
+      setTimeout(() => child.kill("SIGKILL"), killAfterMs).unref();
     });
 }
 

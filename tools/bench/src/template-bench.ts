@@ -6,24 +6,31 @@
  * process, closed-loop load with pre-encoded requests and the caller identity as metadata.
  * Prints ops/s, p50/p95/p99 and the ratio to the floor; writes the results as JSON.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { JsonObject } from "@bufbuild/protobuf";
-import { migrateUp } from "@taskmaster/persistence/migrate";
-import { initOrm } from "@taskmaster/persistence/orm-config";
-import { seedDatabase } from "@taskmaster/persistence/seed";
 import { TemplateService } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
 import { createGrpcClient } from "@taskmaster/rpc-kit/grpc-client";
-import { freePort, startEmbeddedPostgres } from "@taskmaster/testing/embedded";
-import pg from "pg";
+import { freePort } from "@taskmaster/testing/embedded";
+import {
+  bestOfRounds,
+  commonOptions,
+  floorAndServiceRows,
+  logger,
+  positiveInt,
+  prepareBenchDatabase,
+  printTable,
+  root,
+  runMain,
+  waitServing,
+  withCleanups,
+  writeResults,
+} from "./harness.js";
 import { runLoad } from "./load.js";
-import { type Child, startFloor, startService } from "./processes.js";
-import { type Row, renderTable, summarize } from "./stats.js";
+import { startFloor, startService } from "./processes.js";
+import { type Row, summarize } from "./stats.js";
 import { benchInputs, benchMetadata, benchTemplateDraft, templateOperations } from "./template-operations.js";
 
-const root = join(import.meta.dirname, "..", "..", "..");
 const DATABASE = "taskmaster_bench_templates";
 const usage = `Usage: ./taskmaster bench templates [options]
 
@@ -48,58 +55,36 @@ Options:
 DATABASE_URL selects the server (a database '${DATABASE}' is created there); without it an embedded
 PostgreSQL runs in a temporary directory.`;
 
-function log(message: string): void {
-  process.stderr.write(`[bench:templates] ${message}\n`);
-}
+const log = logger("bench:templates");
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      duration: { type: "string", default: "5000" },
-      warmup: { type: "string", default: "1000" },
-      concurrency: { type: "string", default: "64" },
-      rounds: { type: "string", default: "2" },
+      ...commonOptions,
       only: { type: "string" },
       inputs: { type: "string", default: "64" },
-      pool: { type: "string", default: "8" },
       out: { type: "string" },
-      help: { type: "boolean", short: "h", default: false },
     },
   });
   if (values.help) {
     process.stdout.write(`${usage}\n`);
     return;
   }
-  const num = (name: keyof typeof values) => {
-    const n = Number(values[name]);
-    if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer`);
-    return n;
-  };
+  const num = (name: keyof typeof values) => positiveInt(values, name);
   const poolMax = num("pool");
   const only = values.only?.split(",").map((s) => s.trim());
   const known = ["GetTemplate", "RenderTemplate"];
   const unknown = only?.filter((name) => !known.includes(name)) ?? [];
   if (unknown.length > 0) throw new Error(`--only: unknown operation(s) ${unknown.join(", ")}`);
 
-  const cleanups: (() => Promise<void>)[] = [];
-  try {
-    let serverUrl = process.env.DATABASE_URL;
-    if (!serverUrl) {
-      const dir = mkdtempSync(join(tmpdir(), "tm-bench-templates-"));
-      log(`starting embedded PostgreSQL in ${dir}`);
-      const embedded = await startEmbeddedPostgres({ dataDir: join(dir, "pg"), port: await freePort() });
-      cleanups.push(async () => {
-        await embedded.stop();
-        rmSync(dir, { recursive: true, force: true });
-      });
-      serverUrl = embedded.url;
-    }
-    const databaseUrl = await benchDatabase(serverUrl);
-
-    const orm = await initOrm({ url: databaseUrl });
-    await migrateUp(orm);
-    await seedDatabase(orm, { demo: false });
-    await orm.close();
+  await withCleanups(async (cleanups) => {
+    const databaseUrl = await prepareBenchDatabase({
+      database: DATABASE,
+      tmpPrefix: "tm-bench-templates-",
+      seed: true,
+      log,
+      cleanups,
+    });
 
     const floor = await startFloor(
       join(root, "tools/bench/dist/template-floor-server.js"),
@@ -116,7 +101,7 @@ async function main(): Promise<void> {
       { env: { TASK_SERVICE_ADDRESS: `127.0.0.1:${await freePort()}` } },
     );
     cleanups.push(service.stop);
-    await waitServing(service);
+    await waitServing("template-service", service);
 
     const inputs = benchInputs(num("inputs"));
     const setup = await createTemplates(service.address, floor.address, inputs[0] as JsonObject);
@@ -127,72 +112,54 @@ async function main(): Promise<void> {
     );
     const rows: Row[] = [];
     for (const op of selected) {
-      const best = {
-        floor: undefined as ReturnType<typeof summarize> | undefined,
-        service: undefined as ReturnType<typeof summarize> | undefined,
-      };
-      for (let round = 1; round <= num("rounds"); round++) {
-        for (const [subject, target] of [
-          ["floor", floor],
-          ["service", service],
-        ] as const) {
-          log(`${op.name}: ${subject}, round ${round}`);
-          const summary = summarize(
-            await runLoad({
-              address: target.address,
-              path: op.path,
-              requests: op.requests,
-              concurrency: num("concurrency"),
-              warmupMs: num("warmup"),
-              durationMs: num("duration"),
-              metadata: benchMetadata,
-            }),
-          );
-          if (!best[subject] || summary.opsPerSec > (best[subject]?.opsPerSec ?? 0)) best[subject] = summary;
-        }
-      }
+      const subjects = [
+        ["floor", floor],
+        ["service", service],
+      ] as const;
+      const best = await bestOfRounds(num("rounds"), subjects, async ([subject, target], round) => {
+        log(`${op.name}: ${subject}, round ${round}`);
+        return summarize(
+          await runLoad({
+            address: target.address,
+            path: op.path,
+            requests: op.requests,
+            concurrency: num("concurrency"),
+            warmupMs: num("warmup"),
+            durationMs: num("duration"),
+            metadata: benchMetadata,
+          }),
+        );
+      });
       const floorName =
         op.name === "RenderTemplate" ? "floor (grpc-js + handlebars)" : "floor (grpc-js + pg)";
-      if (best.floor) rows.push({ operation: op.name, subject: floorName, summary: best.floor, ratio: 1 });
-      if (best.service) {
-        rows.push({
-          operation: op.name,
-          subject: "template-service",
-          summary: best.service,
-          ratio: best.floor ? best.service.opsPerSec / best.floor.opsPerSec : undefined,
-          target: op.target,
-        });
-      }
+      rows.push(
+        ...floorAndServiceRows(
+          op.name,
+          { subject: floorName, summary: best.get(subjects[0]) },
+          { subject: "template-service", summary: best.get(subjects[1]), target: op.target },
+        ),
+      );
     }
 
-    process.stdout.write(`\n${renderTable(rows)}\n\n`);
-    const out =
-      values.out ??
-      join(root, "bench-results", `templates-${new Date().toISOString().replaceAll(":", "-")}.json`);
-    mkdirSync(join(out, ".."), { recursive: true });
-    writeFileSync(
-      out,
-      `${JSON.stringify(
-        {
-          at: new Date().toISOString(),
-          node: process.version,
-          concurrency: num("concurrency"),
-          pool: poolMax,
-          durationMs: num("duration"),
-          warmupMs: num("warmup"),
-          rounds: num("rounds"),
-          inputs: inputs.length,
-          outputChars: setup.outputChars,
-          rows,
-        },
-        null,
-        2,
-      )}\n`,
+    printTable(rows);
+    writeResults(
+      values.out,
+      "templates",
+      {
+        at: new Date().toISOString(),
+        node: process.version,
+        concurrency: num("concurrency"),
+        pool: poolMax,
+        durationMs: num("duration"),
+        warmupMs: num("warmup"),
+        rounds: num("rounds"),
+        inputs: inputs.length,
+        outputChars: setup.outputChars,
+        rows,
+      },
+      log,
     );
-    log(`results written to ${out}`);
-  } finally {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-  }
+  });
 }
 
 /**
@@ -233,34 +200,4 @@ async function createTemplates(
   return { renderId, getId, outputChars: viaService.output.length };
 }
 
-/** Creates the benchmark database on the server when missing; returns its URL. */
-async function benchDatabase(serverUrl: string): Promise<string> {
-  const client = new pg.Client({ connectionString: serverUrl });
-  await client.connect();
-  try {
-    const found = await client.query("select 1 from pg_database where datname = $1", [DATABASE]);
-    if (found.rowCount === 0) await client.query(`create database ${DATABASE}`);
-  } finally {
-    await client.end();
-  }
-  const url = new URL(serverUrl);
-  url.pathname = `/${DATABASE}`;
-  return url.toString();
-}
-
-/** Polls the service's health until it answers SERVING (or exits). */
-async function waitServing(service: Child): Promise<void> {
-  const { grpcHealthCheck } = await import("./health-probe.js");
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (service.process.exitCode !== null) throw new Error("template-service exited during start");
-    if (await grpcHealthCheck(service.address)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error("template-service did not become healthy within 30 s");
-}
-
-main().catch((error: Error) => {
-  log(error.message);
-  process.exitCode = 1;
-});
+runMain(main, log);

@@ -9,15 +9,8 @@
  *
  * Env: DATABASE_URL, PORT (0 = any; the bound port is printed as `listening <port>`), POOL_MAX.
  */
-import {
-  create,
-  type DescMessage,
-  type DescMethod,
-  fromBinary,
-  type JsonObject,
-  toBinary,
-} from "@bufbuild/protobuf";
-import { Server, ServerCredentials, type ServerUnaryCall, type sendUnaryData, status } from "@grpc/grpc-js";
+import { create, type JsonObject } from "@bufbuild/protobuf";
+import { status } from "@grpc/grpc-js";
 import {
   TEMPLATE_FROM,
   TEMPLATE_SELECT_LIST,
@@ -30,23 +23,18 @@ import {
 } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
 import { templateToMessage } from "@taskmaster/template-service/template.mapper";
 import Handlebars from "handlebars";
-import pg from "pg";
+import { floorPool, type Handler, serveFloor } from "./grpc-floor.js";
 import {
   BENCH_TEMPLATE_CONTENT,
   BENCH_TEMPLATE_PARAMETERS,
   BENCH_TEMPLATE_VARIABLES,
 } from "./template-operations.js";
 
-const pool = new pg.Pool({
-  connectionString: process.env.DATABASE_URL,
-  max: Number(process.env.POOL_MAX ?? 10),
-});
+const pool = floorPool();
 
 const compiled = Handlebars.create().compile(BENCH_TEMPLATE_CONTENT, { strict: false, preventIndent: true });
 const defaults: Record<string, unknown> = {};
 for (const v of BENCH_TEMPLATE_VARIABLES) if (v.defaultValue) defaults[v.name] = v.defaultValue.kind.value;
-
-type Handler = (request: unknown) => Promise<unknown>;
 
 const handlers: Record<string, Handler> = {
   async RenderTemplate(request) {
@@ -75,41 +63,4 @@ const handlers: Record<string, Handler> = {
   },
 };
 
-const server = new Server();
-const definition: Record<string, unknown> = {};
-const implementation: Record<string, unknown> = {};
-for (const method of TemplateService.methods as readonly DescMethod[]) {
-  const handler = handlers[method.name];
-  if (!handler || method.methodKind !== "unary") continue;
-  const input = method.input as DescMessage;
-  const output = method.output as DescMessage;
-  definition[method.name] = {
-    path: `/${TemplateService.typeName}/${method.name}`,
-    requestStream: false,
-    responseStream: false,
-    requestDeserialize: (bytes: Buffer) => fromBinary(input, bytes),
-    responseSerialize: (message: Parameters<typeof toBinary>[1]) => Buffer.from(toBinary(output, message)),
-  };
-  implementation[method.name] = (
-    call: ServerUnaryCall<unknown, unknown>,
-    callback: sendUnaryData<unknown>,
-  ) => {
-    handler(call.request).then(
-      (response) => callback(null, response),
-      (error: { code?: number; message: string }) =>
-        callback({ code: error.code ?? status.INTERNAL, details: error.message }),
-    );
-  };
-}
-// biome-ignore lint/suspicious/noExplicitAny: grpc-js' ServiceDefinition generics do not fit a runtime-built table
-server.addService(definition as any, implementation as any);
-server.bindAsync(`127.0.0.1:${process.env.PORT ?? 0}`, ServerCredentials.createInsecure(), (error, port) => {
-  if (error) {
-    process.stderr.write(`template floor: ${error.message}\n`);
-    process.exit(1);
-  }
-  process.stdout.write(`listening ${port}\n`);
-});
-const stop = () => server.tryShutdown(() => void pool.end().then(() => process.exit(0)));
-process.on("SIGTERM", stop);
-process.on("SIGINT", stop);
+serveFloor("template floor", TemplateService, handlers, pool);

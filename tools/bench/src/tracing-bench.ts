@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import { mkdtempSync, rmSync } from "node:fs";
 /**
  * Tracing overhead: GetTask throughput of the real task service with OpenTelemetry off, at 10 % and at 100 %
  * sampling, exporting OTLP/HTTP protobuf to a local receiver (in this process: counts requests, bytes and
@@ -8,26 +7,31 @@ import { mkdtempSync, rmSync } from "node:fs";
  * each keeps its best round. Prints ops/s, latency and the ratio to "off" (target: 100 % >= 0.85).
  */
 import { createServer, type Server } from "node:http";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { BinaryReader } from "@bufbuild/protobuf/wire";
-import { migrateUp } from "@taskmaster/persistence/migrate";
-import { initOrm } from "@taskmaster/persistence/orm-config";
-import { freePort, startEmbeddedPostgres } from "@taskmaster/testing/embedded";
-import pg from "pg";
-import { ensureDataset, sampleIds } from "./dataset.js";
+import { freePort } from "@taskmaster/testing/embedded";
+import {
+  bestOfRounds,
+  commonOptions,
+  logger,
+  positiveInt,
+  prepareBenchDatabase,
+  prepareDataset,
+  printTable,
+  root,
+  runMain,
+  waitServing,
+  withCleanups,
+} from "./harness.js";
 import { runLoad } from "./load.js";
 import { operations } from "./operations.js";
-import { type Child, startService } from "./processes.js";
-import { type Row, renderTable, type Summary, summarize } from "./stats.js";
+import { startService } from "./processes.js";
+import { type Row, type Summary, summarize } from "./stats.js";
 
-const root = join(import.meta.dirname, "..", "..", "..");
 const register = join(root, "libs", "telemetry", "dist", "register.js");
 
-function log(message: string): void {
-  process.stderr.write(`[bench:tracing] ${message}\n`);
-}
+const log = logger("bench:tracing");
 
 interface Receiver {
   readonly url: string;
@@ -86,41 +90,12 @@ interface Mode {
   readonly env: Record<string, string>;
 }
 
-async function benchDatabase(serverUrl: string): Promise<string> {
-  const client = new pg.Client({ connectionString: serverUrl });
-  await client.connect();
-  try {
-    const found = await client.query("select 1 from pg_database where datname = 'taskmaster_bench'");
-    if (found.rowCount === 0) await client.query("create database taskmaster_bench");
-  } finally {
-    await client.end();
-  }
-  const url = new URL(serverUrl);
-  url.pathname = "/taskmaster_bench";
-  return url.toString();
-}
-
-async function waitServing(service: Child): Promise<void> {
-  const { grpcHealthCheck } = await import("./health-probe.js");
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (service.process.exitCode !== null) throw new Error("task-service exited during start");
-    if (await grpcHealthCheck(service.address)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error("task-service did not become healthy within 30 s");
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       tasks: { type: "string", default: "20000" },
-      duration: { type: "string", default: "5000" },
-      warmup: { type: "string", default: "1000" },
+      ...commonOptions,
       concurrency: { type: "string", default: "32" },
-      rounds: { type: "string", default: "2" },
-      pool: { type: "string", default: "8" },
-      help: { type: "boolean", short: "h", default: false },
     },
   });
   if (values.help) {
@@ -130,33 +105,18 @@ async function main(): Promise<void> {
     );
     return;
   }
-  const num = (name: "tasks" | "duration" | "warmup" | "concurrency" | "rounds" | "pool") => {
-    const n = Number(values[name]);
-    if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer`);
-    return n;
-  };
-  const cleanups: (() => Promise<void>)[] = [];
-  try {
-    let serverUrl = process.env.DATABASE_URL;
-    if (!serverUrl) {
-      const dir = mkdtempSync(join(tmpdir(), "tm-bench-"));
-      log(`starting embedded PostgreSQL in ${dir}`);
-      const embedded = await startEmbeddedPostgres({ dataDir: join(dir, "pg"), port: await freePort() });
-      cleanups.push(async () => {
-        await embedded.stop();
-        rmSync(dir, { recursive: true, force: true });
-      });
-      serverUrl = embedded.url;
-    }
-    const databaseUrl = await benchDatabase(serverUrl);
-    const orm = await initOrm({ url: databaseUrl });
-    await migrateUp(orm);
-    await orm.close();
-    const client = new pg.Client({ connectionString: databaseUrl });
-    await client.connect();
-    await ensureDataset(client, num("tasks"), (done, total) => log(`dataset: ${done}/${total} tasks`));
-    const ids = await sampleIds(client, 5_000);
-    await client.end();
+  const num = (name: "tasks" | "duration" | "warmup" | "concurrency" | "rounds" | "pool") =>
+    positiveInt(values, name);
+  await withCleanups(async (cleanups) => {
+    const databaseUrl = await prepareBenchDatabase({
+      database: "taskmaster_bench",
+      tmpPrefix: "tm-bench-",
+      log,
+      cleanups,
+    });
+    const ids = await prepareDataset(databaseUrl, num("tasks"), (done, total) =>
+      log(`dataset: ${done}/${total} tasks`),
+    );
 
     const receiver = await startReceiver();
     cleanups.push(receiver.close);
@@ -176,10 +136,12 @@ async function main(): Promise<void> {
     const getTask = operations(ids).find((op) => op.name === "GetTask");
     if (getTask === undefined) throw new Error("GetTask operation missing");
 
-    const best = new Map<string, Summary>();
     const spansPerSec = new Map<string, number>();
-    for (let round = 1; round <= num("rounds"); round++) {
-      for (const mode of modes) {
+    let roundSpansPerSec = 0;
+    const best = await bestOfRounds(
+      num("rounds"),
+      modes,
+      async (mode, round) => {
         const service = startService(
           join(root, "apps/task-service/dist/main.js"),
           databaseUrl,
@@ -188,7 +150,7 @@ async function main(): Promise<void> {
           { nodeArgs: [`--import=${register}`], env: mode.env },
         );
         try {
-          await waitServing(service);
+          await waitServing("task-service", service);
           log(`${mode.name}: round ${round}`);
           const spansBefore = receiver.stats.spans;
           const summary = summarize(
@@ -202,19 +164,17 @@ async function main(): Promise<void> {
             }),
           );
           const seconds = (num("warmup") + num("duration")) / 1000;
-          const prev = best.get(mode.name);
-          if (prev === undefined || summary.opsPerSec > prev.opsPerSec) {
-            best.set(mode.name, summary);
-            spansPerSec.set(mode.name, (receiver.stats.spans - spansBefore) / seconds);
-          }
+          roundSpansPerSec = (receiver.stats.spans - spansBefore) / seconds;
+          return summary;
         } finally {
           await service.stop();
         }
-      }
-    }
-    const off = best.get("tracing off");
+      },
+      (mode) => spansPerSec.set(mode.name, roundSpansPerSec),
+    );
+    const off = best.get(modes[0] as Mode);
     const rows: Row[] = modes.map((mode) => {
-      const summary = best.get(mode.name) as Summary;
+      const summary = best.get(mode) as Summary;
       return {
         operation: "GetTask",
         subject: mode.name,
@@ -223,7 +183,7 @@ async function main(): Promise<void> {
         ...(mode.name === "100% sampling" && { target: 0.85 }),
       };
     });
-    process.stdout.write(`\n${renderTable(rows)}\n\n`);
+    printTable(rows);
     for (const mode of modes.slice(1)) {
       process.stdout.write(
         `${mode.name}: ~${Math.round(spansPerSec.get(mode.name) ?? 0)} spans/s received by the OTLP receiver (best round, incl. warm-up and export lag)\n`,
@@ -232,12 +192,7 @@ async function main(): Promise<void> {
     process.stdout.write(
       `receiver total: ${receiver.stats.requests} requests, ${receiver.stats.bytes} bytes, ${receiver.stats.spans} spans\n`,
     );
-  } finally {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-  }
+  });
 }
 
-main().catch((error: Error) => {
-  log(error.message);
-  process.exitCode = 1;
-});
+runMain(main, log);
