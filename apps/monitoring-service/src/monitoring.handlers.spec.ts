@@ -23,13 +23,13 @@ import { startProcessEndpoints } from "@taskmaster/service-runtime/process-endpo
 import { createLogger } from "@taskmaster/telemetry/logger";
 import { processMetrics } from "@taskmaster/telemetry/metrics";
 import { freePort } from "@taskmaster/testing/embedded";
+import { parseExposition } from "@taskmaster/testing/prometheus-exposition";
 import { createTestDatabase, type TestDatabase } from "@taskmaster/testing/test-database";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   Code,
   expectClean,
-  parseExposition,
   reasonOf,
   rpcError,
   TcpProxy,

@@ -7,78 +7,42 @@ import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { type Client, Code, ConnectError } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
-import { initOrm } from "@taskmaster/persistence/orm-config";
-import { BadRequestSchema } from "@taskmaster/proto/gen/google/rpc/error_details_pb";
-import {
+import type {
   TaskService,
-  type TaskService as TaskServiceDesc,
-  type UploadAttachmentRequestSchema,
+  UploadAttachmentRequestSchema,
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
-import type { GrpcServer } from "@taskmaster/rpc-kit/grpc-server";
-import { createLogger } from "@taskmaster/telemetry/logger";
-import { createTestDatabase, type TestDatabase } from "@taskmaster/testing/test-database";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createServer } from "./server.js";
+import { errorExpecter, type Harness, startHarness, withoutWords } from "./workflow.test-util.js";
 
 type UploadMsg = MessageInitShape<typeof UploadAttachmentRequestSchema>;
 
 const MAX = 64 * 1024;
-let db: TestDatabase;
+let harness: Harness;
 let orm: MikroORM;
-let server: GrpcServer;
-let client: Client<typeof TaskServiceDesc>;
+let client: Client<typeof TaskService>;
 let dir: string;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "attachments-"));
-  db = await createTestDatabase();
-  orm = await initOrm({ url: db.url, pool: { min: 0, max: 8 } });
-  server = createServer({
-    orm,
-    logger: createLogger({ service: "attachment-test", level: "silent" }),
-    attachmentDir: dir,
-    attachmentMaxBytes: MAX,
-  });
-  const { port } = await server.listen("127.0.0.1", 0);
-  client = createClient(TaskService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` }));
+  harness = await startHarness(
+    { attachmentDir: dir, attachmentMaxBytes: MAX },
+    { service: "attachment-test" },
+  );
+  ({ orm, client } = harness);
 });
 
 afterAll(async () => {
-  await server?.shutdown(1_000);
-  await orm?.close(true);
-  await db?.drop();
+  await harness?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-function expectCleanMessage(error: ConnectError): void {
-  const text = `${error.rawMessage} ${error
-    .findDetails(BadRequestSchema)
-    .flatMap((b) => b.fieldViolations.map((v) => v.description))
-    .join(" ")}`.toLowerCase();
-  for (const word of ["select", "insert", "constraint", "    at ", "violates", 'relation "'])
-    expect(text).not.toContain(word);
-}
-
-async function expectError(call: Promise<unknown>, code: Code, fields?: string[]): Promise<ConnectError> {
-  let caught: unknown;
-  try {
-    await call;
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught, "the call should have failed").toBeInstanceOf(ConnectError);
-  const error = caught as ConnectError;
-  expect(Code[error.code], error.rawMessage).toBe(Code[code]);
-  expectCleanMessage(error);
-  if (fields !== undefined) {
-    const got = error.findDetails(BadRequestSchema).flatMap((b) => b.fieldViolations.map((v) => v.field));
-    expect(got.sort()).toEqual([...fields].sort());
-  }
-  return error;
-}
+const expectError = errorExpecter(
+  withoutWords(["select", "insert", "constraint", "    at ", "violates", 'relation "'], {
+    descriptions: true,
+  }),
+);
 
 async function newTask(title = "attach here"): Promise<string> {
   const res = await client.createTask({ task: { title } });

@@ -3,38 +3,26 @@
  * detection with CycleDetail, idempotency, paging/filtering, dependency graph and critical path.
  */
 import { randomUUID } from "node:crypto";
-import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { type Client, Code, type ConnectError } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
-import { initOrm } from "@taskmaster/persistence/orm-config";
-import { BadRequestSchema } from "@taskmaster/proto/gen/google/rpc/error_details_pb";
 import { CycleDetailSchema } from "@taskmaster/proto/gen/taskmaster/common/v1/errors_pb";
 import { RelationshipType } from "@taskmaster/proto/gen/taskmaster/task/v1/relationship_pb";
 import type { Task } from "@taskmaster/proto/gen/taskmaster/task/v1/task_pb";
-import { GraphDirection, TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
-import type { GrpcServer } from "@taskmaster/rpc-kit/grpc-server";
-import { createLogger } from "@taskmaster/telemetry/logger";
-import { createTestDatabase, type TestDatabase } from "@taskmaster/testing/test-database";
+import { GraphDirection, type TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createServer } from "./server.js";
+import { errorExpecter, type Harness, startHarness, withoutWords } from "./workflow.test-util.js";
 
-let db: TestDatabase;
+let harness: Harness;
 let orm: MikroORM;
-let server: GrpcServer;
 let client: Client<typeof TaskService>;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  orm = await initOrm({ url: db.url, pool: { min: 0, max: 8 } });
-  server = createServer({ orm, logger: createLogger({ service: "task-service-test", level: "silent" }) });
-  const { port } = await server.listen("127.0.0.1", 0);
-  client = createClient(TaskService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` }));
+  harness = await startHarness();
+  ({ orm, client } = harness);
 });
 
 afterAll(async () => {
-  await server?.shutdown(1_000);
-  await orm?.close(true);
-  await db?.drop();
+  await harness?.close();
 });
 
 async function task(
@@ -60,33 +48,11 @@ async function relate(
   return res.relationship;
 }
 
-function expectCleanMessage(error: ConnectError): void {
-  const text = `${error.rawMessage} ${error
-    .findDetails(BadRequestSchema)
-    .flatMap((b) => b.fieldViolations.map((v) => v.description))
-    .join(" ")}`.toLowerCase();
-  for (const word of ["select", "insert", "constraint", "    at ", "violates", 'relation "']) {
-    expect(text).not.toContain(word);
-  }
-}
-
-async function expectError(call: Promise<unknown>, code: Code, fields?: string[]): Promise<ConnectError> {
-  let caught: unknown;
-  try {
-    await call;
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught, "the call should have failed").toBeInstanceOf(ConnectError);
-  const error = caught as ConnectError;
-  expect(Code[error.code], error.rawMessage).toBe(Code[code]);
-  expectCleanMessage(error);
-  if (fields !== undefined) {
-    const got = error.findDetails(BadRequestSchema).flatMap((b) => b.fieldViolations.map((v) => v.field));
-    expect(got.sort()).toEqual([...fields].sort());
-  }
-  return error;
-}
+const expectError = errorExpecter(
+  withoutWords(["select", "insert", "constraint", "    at ", "violates", 'relation "'], {
+    descriptions: true,
+  }),
+);
 
 async function outboxCount(taskUid: string): Promise<number> {
   const rows = await orm.em

@@ -1,37 +1,25 @@
 /** Release RPCs end to end (real grpc-js server, real PostgreSQL). Tests run in order within this file. */
 import { randomUUID } from "node:crypto";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { type Client, Code, ConnectError } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
-import { initOrm } from "@taskmaster/persistence/orm-config";
-import { BadRequestSchema } from "@taskmaster/proto/gen/google/rpc/error_details_pb";
 import { type Release, ReleaseState } from "@taskmaster/proto/gen/taskmaster/task/v1/planning_pb";
 import type { Task } from "@taskmaster/proto/gen/taskmaster/task/v1/task_pb";
-import { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
-import type { GrpcServer } from "@taskmaster/rpc-kit/grpc-server";
-import { createLogger } from "@taskmaster/telemetry/logger";
-import { createTestDatabase, type TestDatabase } from "@taskmaster/testing/test-database";
+import type { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createServer } from "./server.js";
+import { errorExpecter, type Harness, startHarness, withoutWords } from "./workflow.test-util.js";
 
-let db: TestDatabase;
+let harness: Harness;
 let orm: MikroORM;
-let server: GrpcServer;
 let client: Client<typeof TaskService>;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  orm = await initOrm({ url: db.url, pool: { min: 0, max: 8 } });
-  server = createServer({ orm, logger: createLogger({ service: "task-service-test", level: "silent" }) });
-  const { port } = await server.listen("127.0.0.1", 0);
-  client = createClient(TaskService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` }));
+  harness = await startHarness();
+  ({ orm, client } = harness);
 });
 
 afterAll(async () => {
-  await server?.shutdown(1_000);
-  await orm?.close(true);
-  await db?.drop();
+  await harness?.close();
 });
 
 const target = new Date("2026-03-01T12:00:00Z");
@@ -48,25 +36,9 @@ async function task(init: Partial<Omit<Task, "$typeName" | "$unknown">> = {}): P
   return res.task;
 }
 
-async function expectError(call: Promise<unknown>, code: Code, fields?: string[]): Promise<ConnectError> {
-  let caught: unknown;
-  try {
-    await call;
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught, "the call should have failed").toBeInstanceOf(ConnectError);
-  const error = caught as ConnectError;
-  expect(Code[error.code], error.rawMessage).toBe(Code[code]);
-  for (const word of ["select", "insert", "update ", "constraint", "    at ", "violates", "releases_"]) {
-    expect(error.rawMessage.toLowerCase()).not.toContain(word);
-  }
-  if (fields !== undefined) {
-    const got = error.findDetails(BadRequestSchema).flatMap((b) => b.fieldViolations.map((v) => v.field));
-    expect(got.sort()).toEqual([...fields].sort());
-  }
-  return error;
-}
+const expectError = errorExpecter(
+  withoutWords(["select", "insert", "update ", "constraint", "    at ", "violates", "releases_"]),
+);
 
 async function sql(query: string, params: unknown[] = []): Promise<Record<string, unknown>[]> {
   return orm.em.getConnection().execute(query, params);

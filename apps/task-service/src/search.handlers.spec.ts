@@ -3,54 +3,26 @@
  * highlight markers, soft-deleted tasks, validation. Real grpc-js + PostgreSQL.
  */
 import { randomUUID } from "node:crypto";
-import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { type Client, Code } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
-import { initOrm } from "@taskmaster/persistence/orm-config";
-import { BadRequestSchema } from "@taskmaster/proto/gen/google/rpc/error_details_pb";
-import { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
-import type { GrpcServer } from "@taskmaster/rpc-kit/grpc-server";
-import { createLogger } from "@taskmaster/telemetry/logger";
-import { createTestDatabase, type TestDatabase } from "@taskmaster/testing/test-database";
+import type { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createServer } from "./server.js";
+import { errorExpecter, type Harness, notMatching, startHarness } from "./workflow.test-util.js";
 
-let db: TestDatabase;
+let harness: Harness;
 let orm: MikroORM;
-let server: GrpcServer;
 let client: Client<typeof TaskService>;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  orm = await initOrm({ url: db.url, pool: { min: 0, max: 8 } });
-  server = createServer({ orm, logger: createLogger({ service: "search-test", level: "silent" }) });
-  const { port } = await server.listen("127.0.0.1", 0);
-  client = createClient(TaskService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` }));
+  harness = await startHarness({}, { service: "search-test" });
+  ({ orm, client } = harness);
 });
 
 afterAll(async () => {
-  await server?.shutdown(1_000);
-  await orm?.close(true);
-  await db?.drop();
+  await harness?.close();
 });
 
-async function expectError(call: Promise<unknown>, code: Code, fields?: string[]): Promise<ConnectError> {
-  let caught: unknown;
-  try {
-    await call;
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught, "the call should have failed").toBeInstanceOf(ConnectError);
-  const error = caught as ConnectError;
-  expect(Code[error.code], error.rawMessage).toBe(Code[code]);
-  expect(error.rawMessage).not.toMatch(/\bselect\b|constraint|tsquery|\n\s+at /i);
-  if (fields !== undefined) {
-    const got = error.findDetails(BadRequestSchema).flatMap((b) => b.fieldViolations.map((v) => v.field));
-    expect(got.sort()).toEqual([...fields].sort());
-  }
-  return error;
-}
+const expectError = errorExpecter(notMatching(/\bselect\b|constraint|tsquery|\n\s+at /i));
 
 /** A made-up word unique to one test, so hits never collide across tests. */
 const word = () =>

@@ -8,10 +8,8 @@
 import { randomUUID } from "node:crypto";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { type Client, Code, type ConnectError } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
-import { initOrm } from "@taskmaster/persistence/orm-config";
 import { BadRequestSchema, ErrorInfoSchema } from "@taskmaster/proto/gen/google/rpc/error_details_pb";
 import { CycleDetailSchema } from "@taskmaster/proto/gen/taskmaster/common/v1/errors_pb";
 import {
@@ -22,32 +20,23 @@ import {
   TaskStatus,
   TaskType,
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_pb";
-import { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
-import type { GrpcServer } from "@taskmaster/rpc-kit/grpc-server";
-import { createLogger } from "@taskmaster/telemetry/logger";
-import { createTestDatabase, type TestDatabase } from "@taskmaster/testing/test-database";
+import type { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createServer } from "./server.js";
+import { errorExpecter, type Harness, startHarness, withoutWords } from "./workflow.test-util.js";
 
 type TaskInit = MessageInitShape<typeof TaskSchema>;
 
-let db: TestDatabase;
+let harness: Harness;
 let orm: MikroORM;
-let server: GrpcServer;
 let client: Client<typeof TaskService>;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  orm = await initOrm({ url: db.url, pool: { min: 0, max: 8 } });
-  server = createServer({ orm, logger: createLogger({ service: "task-service-test", level: "silent" }) });
-  const { port } = await server.listen("127.0.0.1", 0);
-  client = createClient(TaskService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` }));
+  harness = await startHarness();
+  ({ orm, client } = harness);
 });
 
 afterAll(async () => {
-  await server?.shutdown(1_000);
-  await orm?.close(true);
-  await db?.drop();
+  await harness?.close();
 });
 
 /** A marker unique to one test: put it in `assigned_to` and count the test's tasks with it. */
@@ -79,35 +68,12 @@ async function listAll(filter: string, orderBy = ""): Promise<Task[]> {
 const countAssigned = async (who: string) => (await listAll(`assigned_to = "${who}"`)).length;
 
 /** Client-safe error text: no SQL, no constraint names, no stack traces. */
-function expectCleanMessage(error: ConnectError): void {
-  const text = `${error.rawMessage} ${error
-    .findDetails(BadRequestSchema)
-    .flatMap((b) => b.fieldViolations.map((v) => v.description))
-    .join(" ")}`;
-  for (const word of ["select", "insert", "constraint", "    at ", "violates", 'relation "']) {
-    expect(text.toLowerCase()).not.toContain(word);
-  }
-}
-
 /** Awaits a call that must fail; checks the code and (when given) exactly the violated fields. */
-async function expectError(call: Promise<unknown>, code: Code, fields?: string[]): Promise<ConnectError> {
-  let caught: unknown;
-  try {
-    await call;
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught, "the call should have failed").toBeInstanceOf(ConnectError);
-  const error = caught as ConnectError;
-  expect(Code[error.code], error.rawMessage).toBe(Code[code]);
-  expectCleanMessage(error);
-  if (fields !== undefined) expect(violatedFields(error).sort()).toEqual([...fields].sort());
-  return error;
-}
-
-function violatedFields(error: ConnectError): string[] {
-  return error.findDetails(BadRequestSchema).flatMap((b) => b.fieldViolations.map((v) => v.field));
-}
+const expectError = errorExpecter(
+  withoutWords(["select", "insert", "constraint", "    at ", "violates", 'relation "'], {
+    descriptions: true,
+  }),
+);
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 

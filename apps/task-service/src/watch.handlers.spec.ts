@@ -5,40 +5,31 @@
  */
 import { randomUUID } from "node:crypto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { type Client, Code, ConnectError } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
-import { initOrm } from "@taskmaster/persistence/orm-config";
 import { BadRequestSchema } from "@taskmaster/proto/gen/google/rpc/error_details_pb";
 import { type TaskChangeEvent, TaskEventKind } from "@taskmaster/proto/gen/taskmaster/task/v1/event_pb";
-import {
+import type {
   TaskService,
-  type WatchTasksRequestSchema,
+  WatchTasksRequestSchema,
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
-import type { GrpcServer } from "@taskmaster/rpc-kit/grpc-server";
-import { createLogger } from "@taskmaster/telemetry/logger";
-import { createTestDatabase, type TestDatabase } from "@taskmaster/testing/test-database";
+import type { TestDatabase } from "@taskmaster/testing/test-database";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createServer } from "./server.js";
+import { type Harness, startHarness } from "./workflow.test-util.js";
 
+let harness: Harness;
 let db: TestDatabase;
 let orm: MikroORM;
-let server: GrpcServer;
 let client: Client<typeof TaskService>;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  orm = await initOrm({ url: db.url, pool: { min: 0, max: 8 }, applicationName: "watch-spec" });
-  server = createServer({ orm, logger: createLogger({ service: "watch-test", level: "silent" }) });
-  const { port } = await server.listen("127.0.0.1", 0);
-  client = createClient(TaskService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` }));
+  harness = await startHarness({}, { applicationName: "watch-spec", service: "watch-test" });
+  ({ db, orm, client } = harness);
 });
 
 afterAll(async () => {
-  await server?.shutdown(1_000);
-  await orm?.close(true);
-  await db?.drop();
+  await harness?.close();
 });
 
 async function sql(query: string, params: unknown[] = []): Promise<Record<string, unknown>[]> {

@@ -1,6 +1,7 @@
 /**
- * Shared harness of the workflow, comment and time-log specs: a real grpc-js server on port 0, a Connect
- * gRPC client, a fresh migrated PostgreSQL database, and helpers to assert errors. No mocks.
+ * Shared harness of the task-service handler specs (task, relationship, planning, milestone, release,
+ * workflow, comment, time-log): a real grpc-js server on port 0, a Connect gRPC client, a fresh migrated
+ * PostgreSQL database, and helpers to assert errors. No mocks.
  */
 import { randomUUID } from "node:crypto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
@@ -28,12 +29,28 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(extra: Partial<TaskServerDeps> = {}): Promise<Harness> {
+export interface HarnessOptions {
+  /** Largest ORM pool size (default 8). */
+  poolMax?: number;
+  /** PostgreSQL application_name of the ORM connections. */
+  applicationName?: string;
+  /** Service name of the (silent) logger. */
+  service?: string;
+}
+
+export async function startHarness(
+  extra: Partial<TaskServerDeps> = {},
+  { poolMax = 8, applicationName, service = "task-service-test" }: HarnessOptions = {},
+): Promise<Harness> {
   const db = await createTestDatabase();
-  const orm = await initOrm({ url: db.url, pool: { min: 0, max: 8 } });
+  const orm = await initOrm({
+    url: db.url,
+    pool: { min: 0, max: poolMax },
+    ...(applicationName !== undefined && { applicationName }),
+  });
   const server = createServer({
     orm,
-    logger: createLogger({ service: "task-service-test", level: "silent" }),
+    logger: createLogger({ service, level: "silent" }),
     ...extra,
   });
   const { port } = await server.listen("127.0.0.1", 0);
@@ -77,25 +94,35 @@ export async function newTask(
   return res.task;
 }
 
-/** Client-safe error text: no SQL, no constraint names, no stack traces. */
-export function expectCleanMessage(error: ConnectError): void {
-  const text = `${error.rawMessage} ${error
-    .findDetails(BadRequestSchema)
-    .flatMap((b) => b.fieldViolations.map((v) => v.description))
-    .join(" ")}`.toLowerCase();
-  for (const word of [
-    "select ",
-    "insert ",
-    "update ",
-    "constraint",
-    "    at ",
-    "violates",
-    'relation "',
-    "syntax error",
-  ]) {
-    expect(text).not.toContain(word);
-  }
+/** Checks that an error is client-safe; a failed `expect` when it is not. */
+export type LeakCheck = (error: ConnectError) => void;
+
+/**
+ * None of `words` in the lower-cased raw message, or with `descriptions` in the raw message plus the
+ * field-violation descriptions.
+ */
+export function withoutWords(words: readonly string[], { descriptions = false } = {}): LeakCheck {
+  return (error) => {
+    const text = descriptions
+      ? `${error.rawMessage} ${error
+          .findDetails(BadRequestSchema)
+          .flatMap((b) => b.fieldViolations.map((v) => v.description))
+          .join(" ")}`.toLowerCase()
+      : error.rawMessage.toLowerCase();
+    for (const word of words) expect(text).not.toContain(word);
+  };
 }
+
+/** The raw message does not match `pattern`. */
+export function notMatching(pattern: RegExp): LeakCheck {
+  return (error) => expect(error.rawMessage).not.toMatch(pattern);
+}
+
+/** Client-safe error text: no SQL, no constraint names, no stack traces. */
+export const expectCleanMessage: LeakCheck = withoutWords(
+  ["select ", "insert ", "update ", "constraint", "    at ", "violates", 'relation "', "syntax error"],
+  { descriptions: true },
+);
 
 export function violatedFields(error: ConnectError): string[] {
   return error.findDetails(BadRequestSchema).flatMap((b) => b.fieldViolations.map((v) => v.field));
@@ -105,25 +132,31 @@ export function errorReason(error: ConnectError): string | undefined {
   return error.findDetails(ErrorInfoSchema)[0]?.reason;
 }
 
-/** Awaits a call that must fail; checks the code and (when given) exactly the violated fields. */
-export async function expectError(
-  call: Promise<unknown>,
-  code: Code,
-  fields?: string[],
-): Promise<ConnectError> {
-  let caught: unknown;
-  try {
-    await call;
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught, "the call should have failed").toBeInstanceOf(ConnectError);
-  const error = caught as ConnectError;
-  expect(Code[error.code], error.rawMessage).toBe(Code[code]);
-  expectCleanMessage(error);
-  if (fields !== undefined) expect(violatedFields(error).sort()).toEqual([...fields].sort());
-  return error;
+/**
+ * An `expectError(call, code, fields?)` that awaits a call that must fail, checks the code, the message
+ * with `clean`, and (when given) exactly the violated fields.
+ */
+export function errorExpecter(
+  clean: LeakCheck,
+): (call: Promise<unknown>, code: Code, fields?: string[]) => Promise<ConnectError> {
+  return async (call, code, fields) => {
+    let caught: unknown;
+    try {
+      await call;
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught, "the call should have failed").toBeInstanceOf(ConnectError);
+    const error = caught as ConnectError;
+    expect(Code[error.code], error.rawMessage).toBe(Code[code]);
+    clean(error);
+    if (fields !== undefined) expect(violatedFields(error).sort()).toEqual([...fields].sort());
+    return error;
+  };
 }
+
+/** Awaits a call that must fail; checks the code, a clean message and (when given) the violated fields. */
+export const expectError = errorExpecter(expectCleanMessage);
 
 export const NIL_TASK = "tasks/00000000-0000-4000-8000-000000000000";
 export const RANDOM_UUID = () => randomUUID();

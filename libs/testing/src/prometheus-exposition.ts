@@ -1,6 +1,4 @@
 /**
- * Copy of monitoring-service's `parseExposition` (monitoring.test-util.ts) for the gateway specs (rootDir
- * keeps specs from importing across apps).
  * Strict check of the Prometheus text exposition format (0.0.4): HELP/TYPE lines, sample syntax, label
  * escaping, float values, TYPE before samples, histogram buckets cumulative with +Inf equal to _count.
  * Returns the samples by metric name.
