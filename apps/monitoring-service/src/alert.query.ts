@@ -8,7 +8,12 @@
 import type { DescEnum } from "@bufbuild/protobuf";
 import type { AlertRow } from "@taskmaster/persistence/alert.repository";
 import type { CompareOp, Condition, SortSpec } from "@taskmaster/persistence/list-page";
-import { InvalidArgumentError } from "@taskmaster/rpc-kit/errors";
+import {
+  parseConjunction,
+  parseOrderBy as parseListOrderBy,
+  type QueryValue,
+  queryError,
+} from "@taskmaster/rpc-kit/list-query";
 import { parseResourceName } from "@taskmaster/rpc-kit/validation";
 import { severityRankOf } from "./alert.mapper.js";
 
@@ -21,57 +26,8 @@ export type FieldKind =
   | { kind: "timestamp" }
   | { kind: "string" };
 
-interface Token {
-  kind: "word" | "string" | "op";
-  text: string;
-  pos: number;
-}
-
 function fail(field: string, pos: number, description: string): never {
-  throw new InvalidArgumentError([
-    { field, description: `at position ${pos + 1}: ${description}`, reason: "INVALID_SYNTAX" },
-  ]);
-}
-
-function tokenize(input: string, field: string): Token[] {
-  const tokens: Token[] = [];
-  let i = 0;
-  while (i < input.length) {
-    const c = input[i] as string;
-    if (/\s/.test(c)) {
-      i++;
-    } else if (c === '"') {
-      let j = i + 1;
-      let text = "";
-      while (j < input.length && input[j] !== '"') {
-        if (input[j] === "\\" && j + 1 < input.length) j++;
-        text += input[j];
-        j++;
-      }
-      if (j >= input.length) fail(field, i, "unterminated string");
-      tokens.push({ kind: "string", text, pos: i });
-      i = j + 1;
-    } else if (c === "!" || c === "<" || c === ">" || c === "=") {
-      const two = input.slice(i, i + 2);
-      if (two === "!=" || two === "<=" || two === ">=") {
-        tokens.push({ kind: "op", text: two, pos: i });
-        i += 2;
-      } else if (c === "!") {
-        fail(field, i, "unexpected '!'");
-      } else {
-        tokens.push({ kind: "op", text: c, pos: i });
-        i++;
-      }
-    } else if (/[A-Za-z0-9_.+:-]/.test(c)) {
-      let j = i;
-      while (j < input.length && /[A-Za-z0-9_.+:/-]/.test(input[j] as string)) j++;
-      tokens.push({ kind: "word", text: input.slice(i, j), pos: i });
-      i = j;
-    } else {
-      fail(field, i, `unexpected character '${c}' (supported: field op value joined by AND)`);
-    }
-  }
-  return tokens;
+  return queryError(field, pos, description);
 }
 
 function enumValue(desc: DescEnum, text: string): number | undefined {
@@ -79,12 +35,11 @@ function enumValue(desc: DescEnum, text: string): number | undefined {
   return desc.values.find((v) => v.number !== 0 && (v.localName === upper || v.name === upper))?.number;
 }
 
-function convert(field: string, kind: FieldKind, token: Token, op: CompareOp): string | number | Date {
+function convert(field: string, kind: FieldKind, token: QueryValue, op: CompareOp): string | number | Date {
   const ordered = op !== "=" && op !== "!=";
   switch (kind.kind) {
     case "enum": {
-      const n =
-        token.kind === "word" || token.kind === "string" ? enumValue(kind.desc, token.text) : undefined;
+      const n = enumValue(kind.desc, token.text);
       const db = n === undefined ? undefined : kind.toDb(n);
       if (db === undefined) {
         const names = kind.desc.values.filter((v) => v.number !== 0).map((v) => v.localName);
@@ -101,7 +56,7 @@ function convert(field: string, kind: FieldKind, token: Token, op: CompareOp): s
     }
     case "bool": {
       if (ordered) fail(field, token.pos, "boolean fields only support = and !=");
-      if (token.kind !== "word" || (token.text !== "true" && token.text !== "false")) {
+      if (token.quoted || (token.text !== "true" && token.text !== "false")) {
         fail(field, token.pos, `expected true or false, got '${token.text}'`);
       }
       return token.text;
@@ -118,7 +73,7 @@ function convert(field: string, kind: FieldKind, token: Token, op: CompareOp): s
       return date;
     }
     case "string":
-      if (token.kind !== "string") fail(field, token.pos, "expected a string literal in double quotes");
+      if (!token.quoted) fail(field, token.pos, "expected a string literal in double quotes");
       return token.text;
   }
 }
@@ -129,44 +84,11 @@ export function parseFilter<F extends string>(
   fields: Readonly<Record<F, FieldKind>>,
   field = "filter",
 ): Condition<F>[] {
-  if (filter.length > 2000) {
-    throw new InvalidArgumentError([
-      { field, description: "must be at most 2000 characters", reason: "TOO_LONG" },
-    ]);
-  }
-  const tokens = tokenize(filter, field);
-  const out: Condition<F>[] = [];
-  let i = 0;
-  while (i < tokens.length) {
-    if (out.length > 0) {
-      const and = tokens[i] as Token;
-      if (and.kind !== "word" || and.text !== "AND") {
-        fail(field, and.pos, `expected AND, got '${and.text}' (OR, NOT and parentheses are not supported)`);
-      }
-      i++;
-    }
-    const name = tokens[i];
-    const op = tokens[i + 1];
-    const value = tokens[i + 2];
-    if (name === undefined) fail(field, filter.length, "expected a field after AND");
-    if (name.kind !== "word" || !Object.hasOwn(fields, name.text)) {
-      fail(field, name.pos, `unknown field '${name.text}' (filterable: ${Object.keys(fields).join(", ")})`);
-    }
-    if (op === undefined || op.kind !== "op") {
-      fail(field, op?.pos ?? filter.length, "expected a comparison operator (=, !=, <, <=, >, >=)");
-    }
-    if (value === undefined || value.kind === "op") {
-      fail(field, value?.pos ?? filter.length, "expected a value");
-    }
-    const f = name.text as F;
-    out.push({
-      field: f,
-      op: op.text as CompareOp,
-      value: convert(field, fields[f], value, op.text as CompareOp),
-    });
-    i += 3;
-  }
-  return out;
+  return parseConjunction(filter, fields, { requestField: field, maxLength: 2000 }, (c) => ({
+    field: c.field as F,
+    op: c.op as CompareOp,
+    value: convert(field, c.kind, c.value, c.op as CompareOp),
+  }));
 }
 
 /** Parses `order_by` (one of `fields`, optional " desc"/" asc"); "" means `fallback`. */
@@ -175,20 +97,7 @@ export function parseOrderBy<O extends string>(
   fields: readonly O[],
   fallback: SortSpec<O>,
 ): SortSpec<O> {
-  const text = orderBy.trim();
-  if (text === "") return fallback;
-  if (text.length > 200) fail("order_by", 200, "too long");
-  const parts = text.split(/\s+/);
-  const field = parts[0] as string;
-  const direction = parts[1]?.toLowerCase();
-  if (text.includes(",")) fail("order_by", text.indexOf(","), "only one order field is supported");
-  if (!fields.includes(field as O)) {
-    fail("order_by", 0, `unknown field '${field}' (sortable: ${fields.join(", ")})`);
-  }
-  if (parts.length > 2 || (direction !== undefined && direction !== "desc" && direction !== "asc")) {
-    fail("order_by", field.length + 1, "expected ' desc' or ' asc' after the field");
-  }
-  return { field: field as O, desc: direction === "desc" };
+  return parseListOrderBy(orderBy, fields, fallback, { maxLength: 200 });
 }
 
 function compare<T extends string | number>(a: T, op: CompareOp, b: T): boolean {

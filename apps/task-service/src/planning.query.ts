@@ -5,8 +5,8 @@
  * Anything outside the subset is INVALID_ARGUMENT naming the position; nothing is silently ignored.
  */
 import type { DescEnum } from "@bufbuild/protobuf";
-import type { CompareOp, Condition, SortSpec } from "@taskmaster/persistence/list-page";
-import { InvalidArgumentError } from "@taskmaster/rpc-kit/errors";
+import type { CompareOp, Condition } from "@taskmaster/persistence/list-page";
+import { parseConjunction, type QueryValue, queryError } from "@taskmaster/rpc-kit/list-query";
 import { parseResourceName } from "@taskmaster/rpc-kit/validation";
 
 export type FieldKind =
@@ -18,57 +18,8 @@ export type FieldKind =
   | { kind: "timestamp" }
   | { kind: "string" };
 
-interface Token {
-  kind: "word" | "string" | "op";
-  text: string;
-  pos: number;
-}
-
-function fail(field: "filter" | "order_by", pos: number, description: string): never {
-  throw new InvalidArgumentError([
-    { field, description: `at position ${pos + 1}: ${description}`, reason: "INVALID_SYNTAX" },
-  ]);
-}
-
-function tokenize(input: string): Token[] {
-  const tokens: Token[] = [];
-  let i = 0;
-  while (i < input.length) {
-    const c = input[i] as string;
-    if (/\s/.test(c)) {
-      i++;
-    } else if (c === '"') {
-      let j = i + 1;
-      let text = "";
-      while (j < input.length && input[j] !== '"') {
-        if (input[j] === "\\" && j + 1 < input.length) j++;
-        text += input[j];
-        j++;
-      }
-      if (j >= input.length) fail("filter", i, "unterminated string");
-      tokens.push({ kind: "string", text, pos: i });
-      i = j + 1;
-    } else if (c === "!" || c === "<" || c === ">" || c === "=") {
-      const two = input.slice(i, i + 2);
-      if (two === "!=" || two === "<=" || two === ">=") {
-        tokens.push({ kind: "op", text: two, pos: i });
-        i += 2;
-      } else if (c === "!") {
-        fail("filter", i, "unexpected '!'");
-      } else {
-        tokens.push({ kind: "op", text: c, pos: i });
-        i++;
-      }
-    } else if (/[A-Za-z0-9_.+:-]/.test(c)) {
-      let j = i;
-      while (j < input.length && /[A-Za-z0-9_.+:/-]/.test(input[j] as string)) j++;
-      tokens.push({ kind: "word", text: input.slice(i, j), pos: i });
-      i = j;
-    } else {
-      fail("filter", i, `unexpected character '${c}' (supported: field op value joined by AND)`);
-    }
-  }
-  return tokens;
+function fail(pos: number, description: string): never {
+  return queryError("filter", pos, description);
 }
 
 function enumValue(desc: DescEnum, text: string): number | undefined {
@@ -76,30 +27,29 @@ function enumValue(desc: DescEnum, text: string): number | undefined {
   return desc.values.find((v) => v.number !== 0 && (v.localName === upper || v.name === upper))?.number;
 }
 
-function convert(kind: FieldKind, token: Token, op: CompareOp): string | number | Date | null {
+function convert(kind: FieldKind, token: QueryValue, op: CompareOp): string | number | Date | null {
   const ordered = op !== "=" && op !== "!=";
   switch (kind.kind) {
     case "enum": {
-      const n =
-        token.kind === "word" || token.kind === "string" ? enumValue(kind.desc, token.text) : undefined;
+      const n = enumValue(kind.desc, token.text);
       const db = n === undefined ? undefined : kind.toDb(n);
       if (db === undefined) {
         const names = kind.desc.values.filter((v) => v.number !== 0).map((v) => v.localName);
-        fail("filter", token.pos, `unknown value '${token.text}' (expected one of ${names.join(", ")})`);
+        fail(token.pos, `unknown value '${token.text}' (expected one of ${names.join(", ")})`);
       }
-      if (ordered) fail("filter", token.pos, "enum fields only support = and !=");
+      if (ordered) fail(token.pos, "enum fields only support = and !=");
       return db;
     }
     case "name": {
-      if (ordered) fail("filter", token.pos, "resource fields only support = and !=");
+      if (ordered) fail(token.pos, "resource fields only support = and !=");
       if (token.text === "") return null;
       const parsed = parseResourceName(kind.pattern, token.text);
-      if (!parsed.ok) fail("filter", token.pos, parsed.description);
+      if (!parsed.ok) fail(token.pos, parsed.description);
       return Object.values(parsed.ids).at(-1) as string;
     }
     case "int": {
-      if (token.kind !== "word" || !/^-?[0-9]{1,9}$/.test(token.text)) {
-        fail("filter", token.pos, `expected an integer, got '${token.text}'`);
+      if (token.quoted || !/^-?[0-9]{1,9}$/.test(token.text)) {
+        fail(token.pos, `expected an integer, got '${token.text}'`);
       }
       return Number(token.text);
     }
@@ -110,12 +60,12 @@ function convert(kind: FieldKind, token: Token, op: CompareOp): string | number 
         );
       const date = new Date(token.text);
       if (!ok || Number.isNaN(date.getTime())) {
-        fail("filter", token.pos, `expected an RFC 3339 timestamp, got '${token.text}'`);
+        fail(token.pos, `expected an RFC 3339 timestamp, got '${token.text}'`);
       }
       return date;
     }
     case "string":
-      if (token.kind !== "string") fail("filter", token.pos, "expected a string literal in double quotes");
+      if (!token.quoted) fail(token.pos, "expected a string literal in double quotes");
       return token.text;
   }
 }
@@ -125,71 +75,12 @@ export function parseFilter<F extends string>(
   filter: string,
   fields: Readonly<Record<F, FieldKind>>,
 ): Condition<F>[] {
-  if (filter.length > 2000) {
-    throw new InvalidArgumentError([
-      { field: "filter", description: "must be at most 2000 characters", reason: "TOO_LONG" },
-    ]);
-  }
-  const tokens = tokenize(filter);
-  const out: Condition<F>[] = [];
-  let i = 0;
-  while (i < tokens.length) {
-    if (out.length > 0) {
-      const and = tokens[i] as Token;
-      if (and.kind !== "word" || and.text !== "AND") {
-        fail(
-          "filter",
-          and.pos,
-          `expected AND, got '${and.text}' (OR, NOT and parentheses are not supported)`,
-        );
-      }
-      i++;
-    }
-    const field = tokens[i];
-    const op = tokens[i + 1];
-    const value = tokens[i + 2];
-    if (field === undefined) fail("filter", filter.length, "expected a field after AND");
-    if (field.kind !== "word" || !Object.hasOwn(fields, field.text)) {
-      fail(
-        "filter",
-        field.pos,
-        `unknown field '${field.text}' (filterable: ${Object.keys(fields).join(", ")})`,
-      );
-    }
-    if (op === undefined || op.kind !== "op") {
-      fail("filter", op?.pos ?? filter.length, "expected a comparison operator (=, !=, <, <=, >, >=)");
-    }
-    if (value === undefined || value.kind === "op") {
-      fail("filter", value?.pos ?? filter.length, "expected a value");
-    }
-    const name = field.text as F;
-    out.push({
-      field: name,
-      op: op.text as CompareOp,
-      value: convert(fields[name], value, op.text as CompareOp),
-    });
-    i += 3;
-  }
-  return out;
+  return parseConjunction(filter, fields, { maxLength: 2000 }, (c) => ({
+    field: c.field as F,
+    op: c.op as CompareOp,
+    value: convert(c.kind, c.value, c.op as CompareOp),
+  }));
 }
 
 /** Parses `order_by` (one of `fields`, optional " desc"/" asc"); "" means `fallback`. */
-export function parseOrderBy<O extends string>(
-  orderBy: string,
-  fields: readonly O[],
-  fallback: SortSpec<O>,
-): SortSpec<O> {
-  const text = orderBy.trim();
-  if (text === "") return fallback;
-  const parts = text.split(/\s+/);
-  const field = parts[0] as string;
-  const direction = parts[1]?.toLowerCase();
-  if (text.includes(",")) fail("order_by", text.indexOf(","), "only one order field is supported");
-  if (!fields.includes(field as O)) {
-    fail("order_by", 0, `unknown field '${field}' (sortable: ${fields.join(", ")})`);
-  }
-  if (parts.length > 2 || (direction !== undefined && direction !== "desc" && direction !== "asc")) {
-    fail("order_by", field.length + 1, "expected ' desc' or ' asc' after the field");
-  }
-  return { field: field as O, desc: direction === "desc" };
-}
+export { parseOrderBy } from "@taskmaster/rpc-kit/list-query";

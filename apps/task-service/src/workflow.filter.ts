@@ -6,7 +6,13 @@
  */
 import type { FilterCondition, FilterOp } from "@taskmaster/persistence/workflow.repository";
 import type { EnumCodec } from "@taskmaster/rpc-kit/enum-codec";
-import { InvalidArgumentError } from "@taskmaster/rpc-kit/errors";
+import {
+  type FilterSyntax,
+  parseConjunction,
+  parseOrderBy as parseListOrderBy,
+  type QueryValue,
+  queryError,
+} from "@taskmaster/rpc-kit/list-query";
 import { parseResourceName } from "@taskmaster/rpc-kit/validation";
 
 export type FieldKind =
@@ -18,92 +24,65 @@ export type FieldKind =
   | { kind: "number" }
   | { kind: "resource"; pattern: string };
 
-interface Token {
-  kind: "word" | "string" | "op";
-  text: string;
-  pos: number;
-}
+const SYNTAX: FilterSyntax = {
+  reason: "INVALID_FILTER",
+  maxComparisons: 20,
+  lexical: {
+    unexpectedChar: (c) => `unexpected character '${c}'`,
+    bang: "unexpected '!' (did you mean '!='?)",
+  },
+  messages: {
+    expectedField: () => "expected a field name",
+    fieldAfterAnd: "expected a comparison after AND",
+    unknownField: (name, known) => `unknown field "${name}" (supported: ${known.join(", ")})`,
+    expectedOp: "expected an operator",
+    expectedAnd: () => "expected AND (only AND is supported here)",
+  },
+};
 
-let failField = "filter";
-
-function fail(pos: number, description: string): never {
-  throw new InvalidArgumentError([
-    { field: failField, description: `at position ${pos + 1}: ${description}`, reason: "INVALID_FILTER" },
-  ]);
-}
-
-function tokenize(input: string): Token[] {
-  const tokens: Token[] = [];
-  let i = 0;
-  while (i < input.length) {
-    const c = input[i] as string;
-    if (/\s/.test(c)) i++;
-    else if (c === '"') {
-      let j = i + 1;
-      let text = "";
-      while (j < input.length && input[j] !== '"') {
-        if (input[j] === "\\" && j + 1 < input.length) j++;
-        text += input[j];
-        j++;
-      }
-      if (j >= input.length) fail(i, "unterminated string");
-      tokens.push({ kind: "string", text, pos: i });
-      i = j + 1;
-    } else if (/[<>=!]/.test(c)) {
-      const two = input.slice(i, i + 2);
-      const op = ["<=", ">=", "!="].includes(two) ? two : c;
-      if (op === "!") fail(i, "unexpected '!' (did you mean '!='?)");
-      tokens.push({ kind: "op", text: op, pos: i });
-      i += op.length;
-    } else if (/[A-Za-z0-9_.+:-]/.test(c)) {
-      let j = i;
-      while (j < input.length && /[A-Za-z0-9_.+:/-]/.test(input[j] as string)) j++;
-      tokens.push({ kind: "word", text: input.slice(i, j), pos: i });
-      i = j;
-    } else fail(i, `unexpected character '${c}'`);
-  }
-  return tokens;
+function fail(pos: number, description: string, requestField: string): never {
+  return queryError(requestField, pos, description, "INVALID_FILTER");
 }
 
 const ORDERED: ReadonlySet<string> = new Set(["timestamp", "date", "number"]);
 
-function convert(spec: FieldKind, token: Token, field: string): FilterCondition["value"] {
+function convert(spec: FieldKind, token: QueryValue, field: string, rf: string): FilterCondition["value"] {
   const text = token.text;
   switch (spec.kind) {
     case "string":
       return text;
     case "bool":
       if (text === "true" || text === "false") return text === "true";
-      return fail(token.pos, `${field} must be true or false`);
+      return fail(token.pos, `${field} must be true or false`, rf);
     case "number": {
       const n = Number(text);
-      if (text === "" || !Number.isFinite(n)) fail(token.pos, `${field} must be a number`);
+      if (text === "" || !Number.isFinite(n)) fail(token.pos, `${field} must be a number`, rf);
       return n;
     }
     case "timestamp": {
       const ok = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/i.test(text);
       const d = new Date(text);
-      if (!ok || Number.isNaN(d.getTime())) fail(token.pos, `${field} must be an RFC 3339 timestamp`);
+      if (!ok || Number.isNaN(d.getTime())) fail(token.pos, `${field} must be an RFC 3339 timestamp`, rf);
       return d;
     }
     case "date": {
       const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text);
       const d = new Date(`${text}T00:00:00Z`);
       if (!m || Number.isNaN(d.getTime()) || d.toISOString().slice(0, 10) !== text) {
-        fail(token.pos, `${field} must be a date YYYY-MM-DD`);
+        fail(token.pos, `${field} must be a date YYYY-MM-DD`, rf);
       }
       return text;
     }
     case "resource": {
       const parsed = parseResourceName(spec.pattern, text);
-      if (!parsed.ok) fail(token.pos, `${field} ${parsed.description}`);
+      if (!parsed.ok) fail(token.pos, `${field} ${parsed.description}`, rf);
       const ids = Object.values(parsed.ids);
       return ids[ids.length - 1] ?? null;
     }
     case "enum": {
       const short = text.toUpperCase().startsWith(spec.prefix) ? text.slice(spec.prefix.length) : text;
       const db = /^[A-Za-z_]+$/.test(short) ? short.toLowerCase() : "";
-      if (spec.codec.fromDb(db) === 0) fail(token.pos, `${field}: unknown value "${text}"`);
+      if (spec.codec.fromDb(db) === 0) fail(token.pos, `${field}: unknown value "${text}"`, rf);
       return db;
     }
   }
@@ -115,42 +94,16 @@ export function parseListFilter(
   fields: Readonly<Record<string, FieldKind>>,
   requestField = "filter",
 ): FilterCondition[] {
-  // Parsing is synchronous, so this module-level name cannot leak between concurrent calls.
-  failField = requestField;
-  const tokens = tokenize(input);
-  const out: FilterCondition[] = [];
-  let i = 0;
-  while (i < tokens.length) {
-    if (out.length > 0) {
-      const and = tokens[i] as Token;
-      if (and.kind !== "word" || and.text !== "AND")
-        fail(and.pos, "expected AND (only AND is supported here)");
-      i++;
+  const onOperator = (field: string, op: string, opPos: number) => {
+    if (!ORDERED.has((fields[field] as FieldKind).kind) && op !== "=" && op !== "!=") {
+      fail(opPos, `${field} supports only = and !=`, requestField);
     }
-    const fieldTok = tokens[i];
-    const opTok = tokens[i + 1];
-    const valueTok = tokens[i + 2];
-    if (fieldTok === undefined) fail(input.length, "expected a comparison after AND");
-    if (fieldTok.kind !== "word") fail(fieldTok.pos, "expected a field name");
-    const spec = fields[fieldTok.text];
-    if (spec === undefined) {
-      fail(fieldTok.pos, `unknown field "${fieldTok.text}" (supported: ${Object.keys(fields).join(", ")})`);
-    }
-    if (opTok === undefined || opTok.kind !== "op") fail(opTok?.pos ?? input.length, "expected an operator");
-    if (!ORDERED.has(spec.kind) && opTok.text !== "=" && opTok.text !== "!=") {
-      fail(opTok.pos, `${fieldTok.text} supports only = and !=`);
-    }
-    if (valueTok === undefined || valueTok.kind === "op")
-      fail(valueTok?.pos ?? input.length, "expected a value");
-    out.push({
-      field: fieldTok.text,
-      op: opTok.text as FilterOp,
-      value: convert(spec, valueTok, fieldTok.text),
-    });
-    i += 3;
-    if (out.length > 20) fail(fieldTok.pos, "at most 20 comparisons");
-  }
-  return out;
+  };
+  return parseConjunction(input, fields, { ...SYNTAX, requestField, onOperator }, (c) => ({
+    field: c.field,
+    op: c.op as FilterOp,
+    value: convert(c.kind, c.value, c.field, requestField),
+  }));
 }
 
 /** `order_by` accepting exactly one of `fields`, optionally followed by " desc" (or " asc"). */
@@ -159,20 +112,18 @@ export function parseOrderBy<F extends string>(
   fields: readonly F[],
   defaults: { field: F; descending: boolean },
 ): { field: F; descending: boolean } {
-  const text = input.trim();
-  if (text === "") return defaults;
-  const m = /^([a-z_]+)(?:\s+(asc|desc))?$/i.exec(text);
-  const field = m?.[1] as F | undefined;
-  if (!m || field === undefined || !fields.includes(field)) {
-    throw new InvalidArgumentError([
-      {
-        field: "order_by",
-        description: `must be one of ${fields.map((f) => `"${f}", "${f} desc"`).join(", ")}`,
+  const { field, desc } = parseListOrderBy(
+    input,
+    fields,
+    { field: defaults.field, desc: defaults.descending },
+    {
+      summary: {
         reason: "INVALID_ORDER_BY",
+        description: (all) => `must be one of ${all.map((f) => `"${f}", "${f} desc"`).join(", ")}`,
       },
-    ]);
-  }
-  return { field, descending: m[2]?.toLowerCase() === "desc" };
+    },
+  );
+  return { field, descending: desc };
 }
 
 /**

@@ -4,6 +4,7 @@
  * escapes). Fields are whitelisted by the caller; anything else is INVALID_ARGUMENT naming the position.
  */
 import { InvalidArgumentError } from "@taskmaster/rpc-kit/errors";
+import { parseConjunction, parseOrderBy as parseListOrderBy } from "@taskmaster/rpc-kit/list-query";
 
 export type FilterOp = "=" | "!=" | "<" | "<=" | ">" | ">=" | ":";
 
@@ -14,70 +15,35 @@ export interface Restriction {
   quoted: boolean;
 }
 
-function fail(field: string, pos: number, description: string): never {
-  throw new InvalidArgumentError([
-    { field, description: `at position ${pos + 1}: ${description}`, reason: "INVALID_FILTER" },
-  ]);
-}
-
 /** Parses `input` into restrictions over `allowed` field names. */
 export function parseFilter(
   input: string,
   allowed: readonly string[],
   requestField = "filter",
 ): Restriction[] {
-  if (input.length > 4000) {
-    throw new InvalidArgumentError([
-      { field: requestField, description: "must be at most 4000 characters", reason: "TOO_LONG" },
-    ]);
-  }
-  const out: Restriction[] = [];
-  let i = 0;
-  const ws = () => {
-    while (i < input.length && /\s/.test(input[i] as string)) i++;
-  };
-  ws();
-  if (i >= input.length) return out;
-  for (;;) {
-    ws();
-    const fieldStart = i;
-    const fm = /^[a-z_][a-z0-9_]*/.exec(input.slice(i));
-    if (!fm) fail(requestField, i, "expected a field name");
-    const field = fm[0];
-    if (!allowed.includes(field))
-      fail(requestField, fieldStart, `unknown field "${field}" (allowed: ${allowed.join(", ")})`);
-    i += field.length;
-    ws();
-    const om = /^(<=|>=|!=|=|<|>|:)/.exec(input.slice(i));
-    if (!om) fail(requestField, i, "expected a comparator (=, !=, <, <=, >, >=, :)");
-    const op = om[0] as FilterOp;
-    i += op.length;
-    ws();
-    let value = "";
-    let quoted = false;
-    if (input[i] === '"') {
-      quoted = true;
-      i++;
-      while (i < input.length && input[i] !== '"') {
-        if (input[i] === "\\" && i + 1 < input.length) i++;
-        value += input[i];
-        i++;
-      }
-      if (i >= input.length) fail(requestField, i, "unterminated string");
-      i++;
-    } else {
-      const vm = /^[^\s()"]+/.exec(input.slice(i));
-      if (!vm) fail(requestField, i, "expected a value");
-      value = vm[0];
-      i += value.length;
-    }
-    out.push({ field, op, value, quoted });
-    ws();
-    if (i >= input.length) return out;
-    const am = /^AND\b/.exec(input.slice(i));
-    if (!am) fail(requestField, i, "expected AND (only conjunctions of restrictions are supported)");
-    i += 3;
-  }
+  const fields = Object.fromEntries(allowed.map((f) => [f, f]));
+  return parseConjunction(
+    input,
+    fields,
+    {
+      requestField,
+      reason: "INVALID_FILTER",
+      maxLength: 4000,
+      colon: true,
+      unterminatedAtEnd: true,
+      field: /[a-z_][a-z0-9_]*/y,
+      bareValue: /[^\s()"]+/y,
+      lexical: false,
+      messages: {
+        expectedField: () => "expected a field name",
+        fieldAfterAnd: "expected a field name",
+        unknownField: (name) => `unknown field "${name}" (allowed: ${allowed.join(", ")})`,
+        expectedOp: "expected a comparator (=, !=, <, <=, >, >=, :)",
+        expectedAnd: () => "expected AND (only conjunctions of restrictions are supported)",
+      },
+    },
+    (c) => ({ field: c.field, op: c.op as FilterOp, value: c.value.text, quoted: c.value.quoted }),
+  );
 }
 
 /** Parses "field [asc|desc]" order_by with one key from `allowed`. */
@@ -87,19 +53,14 @@ export function parseOrderBy<T extends string>(
   fallback: { field: T; desc: boolean },
   requestField = "order_by",
 ): { field: T; desc: boolean } {
-  const s = input.trim();
-  if (s === "") return fallback;
-  const m = /^([a-z_]+)(?:\s+(asc|desc))?$/.exec(s);
-  if (!m || !allowed.includes(m[1] as T)) {
-    throw new InvalidArgumentError([
-      {
-        field: requestField,
-        description: `must be one of ${allowed.join(", ")}, optionally followed by " asc" or " desc"`,
-        reason: "INVALID_ORDER_BY",
-      },
-    ]);
-  }
-  return { field: m[1] as T, desc: m[2] === "desc" };
+  return parseListOrderBy(input, allowed, fallback, {
+    requestField,
+    caseSensitive: true,
+    summary: {
+      reason: "INVALID_ORDER_BY",
+      description: (all) => `must be one of ${all.join(", ")}, optionally followed by " asc" or " desc"`,
+    },
+  });
 }
 
 export function filterError(
