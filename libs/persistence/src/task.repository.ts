@@ -136,7 +136,7 @@ export interface ListTasksOptions {
   pageSize?: number;
   /** Opaque token from a previous page's `nextPageToken`. */
   pageToken?: string | null;
-  /** Sort keys; ties always break on id ascending. Default: create_time desc. */
+  /** Sort keys; ties break on id in the last key's direction. Default: create_time desc. */
   orderBy?: TaskSortKey[];
   /** Compiled filter (see task.filter.ts in the service). */
   where?: SqlFragment | null;
@@ -154,6 +154,9 @@ export interface TaskPage {
   /** Number of matches when `withTotal` was asked for, else 0. */
   totalSize: number;
 }
+
+/** `total_size` is exact up to this many matches and the planner's estimate above it. */
+export const EXACT_TOTAL_LIMIT = 1_000;
 
 /** Thrown for a malformed or foreign page token (map to INVALID_ARGUMENT). */
 export class InvalidPageTokenError extends Error {
@@ -1170,6 +1173,9 @@ export class TaskRepository {
       where.push(`(${opts.where.sql})`);
       params.push(...opts.where.params);
     }
+    // Ties break on id in the direction of the last sort key, so an index on (..., created_at desc, id desc)
+    // serves the default newest-first order without a sort.
+    const idDesc = keys[keys.length - 1]?.desc ?? false;
     const filterWhere = [...where];
     const filterParams = [...params];
     if (cursor) {
@@ -1177,7 +1183,7 @@ export class TaskRepository {
       const ors: string[] = [];
       const all = [
         ...keys.map((k) => ({ expr: SORT_SQL[k.field].expr, kind: SORT_SQL[k.field].kind, desc: k.desc })),
-        { expr: "t.id", kind: "uuid" as const, desc: false },
+        { expr: "t.id", kind: "uuid" as const, desc: idDesc },
       ];
       const values = [...cursor.keys, cursor.id];
       for (let i = 0; i < all.length; i++) {
@@ -1198,7 +1204,7 @@ export class TaskRepository {
       `select ${TASK_SELECT_LIST}${keys.map((k, i) => `, ${sortSelect(k.field)} as sort_k${i}`).join("")}
        from tasks t
        ${where.length ? `where ${where.join(" and ")}` : ""}
-       order by ${keys.map((k) => `${SORT_SQL[k.field].expr} ${k.desc ? "desc" : "asc"}`).join(", ")}, t.id asc
+       order by ${keys.map((k) => `${SORT_SQL[k.field].expr} ${k.desc ? "desc" : "asc"}`).join(", ")}, t.id ${idDesc ? "desc" : "asc"}
        limit ?`,
       params,
     );
@@ -1216,12 +1222,29 @@ export class TaskRepository {
         : null;
     let totalSize = 0;
     if (opts.withTotal) {
-      // Exact up to 10000, then a lower bound (the contract allows an estimate above 10000).
-      const count = await this.execute(
-        `select count(*)::int as n from (select 1 from tasks t ${filterWhere.length ? `where ${filterWhere.join(" and ")}` : ""} limit 10001) m`,
-        filterParams,
-      );
-      totalSize = Number(count[0]?.n ?? 0);
+      const filtered = `from tasks t ${filterWhere.length ? `where ${filterWhere.join(" and ")}` : ""}`;
+      if (nextPageToken === null && !cursor) {
+        // The whole result fits on this first page: its size is the exact total, no extra query.
+        totalSize = page.length;
+      } else {
+        // Exact while small (cheap: at most EXACT_TOTAL_LIMIT index entries); above that the planner's
+        // estimate, which the contract allows ("may be an estimate") — an exact count of a large match set
+        // costs more than the page itself.
+        const count = await this.execute(
+          `select count(*)::int as n from (select 1 ${filtered} limit ${EXACT_TOTAL_LIMIT + 1}) m`,
+          filterParams,
+        );
+        totalSize = Number(count[0]?.n ?? 0);
+        if (totalSize > EXACT_TOTAL_LIMIT) {
+          const plan = await this.execute(`explain (format json) select 1 ${filtered}`, filterParams);
+          const estimate = Number(
+            (plan[0]?.["QUERY PLAN"] as { Plan?: { "Plan Rows"?: number } }[] | undefined)?.[0]?.Plan?.[
+              "Plan Rows"
+            ] ?? 0,
+          );
+          totalSize = Math.min(Math.max(estimate, EXACT_TOTAL_LIMIT + 1), 2_147_483_647);
+        }
+      }
     }
     return { items: page.map(taskRowFromDb), nextPageToken, totalSize };
   }

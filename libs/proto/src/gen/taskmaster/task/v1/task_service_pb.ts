@@ -308,7 +308,7 @@ export type ListTasksResponse = Message<"taskmaster.task.v1.ListTasksResponse"> 
   nextPageToken: string;
 
   /**
-   * Total number of matching tasks (may be an estimate above 10000).
+   * Total number of matching tasks: exact up to 1000, an estimate above that.
    *
    * @generated from field: int32 total_size = 3;
    */
