@@ -84,6 +84,11 @@ export interface CreateGrpcServerOptions {
 export interface ServerSecurityDefaults {
   readonly credentials?: ServerCredentials | undefined;
   readonly identity?: IdentityInterceptorOptions | undefined;
+  /**
+   * Interceptors every server of this process runs after identity verification and before the app's own
+   * (e.g. the suspicious-input recorder `runDatabaseService` installs).
+   */
+  readonly interceptors?: readonly Interceptor[] | undefined;
 }
 
 let securityDefaults: ServerSecurityDefaults = {};
@@ -201,6 +206,7 @@ export function createGrpcServer(options: CreateGrpcServerOptions): GrpcServer {
     ...(options.errorInterceptor === false ? [] : [createErrorInterceptor({ logger })]),
     // Identity before the app's interceptors: authorization and handlers see only verified actor headers.
     ...(identity === undefined ? [] : [identityExceptHealth(identity)]),
+    ...(securityDefaults.interceptors ?? []),
     ...(options.interceptors ?? []),
     // Innermost: the audit context sees the verified actor the identity interceptor left in the headers.
     createAuditContextInterceptor(),

@@ -14,6 +14,7 @@ import {
   type ServiceSecurityConfig,
   serviceSecuritySchema,
 } from "@taskmaster/config/config";
+import { recordSecurityEvent } from "@taskmaster/persistence/security-events.repository";
 import { openServiceDatabase } from "@taskmaster/persistence/service-database";
 import {
   type GrpcLimits,
@@ -23,8 +24,10 @@ import {
 } from "@taskmaster/rpc-kit/grpc-server";
 import { importIdentityVerifyKey } from "@taskmaster/rpc-kit/identity";
 import { type RunningService, runService } from "@taskmaster/rpc-kit/lifecycle";
+import { createSuspiciousInputInterceptor } from "@taskmaster/rpc-kit/suspicious-input";
 import { serverCredentials } from "@taskmaster/rpc-kit/tls";
 import { createLogger, flushLogger, type Logger } from "@taskmaster/telemetry/logger";
+import { processMetrics } from "@taskmaster/telemetry/metrics";
 
 /** What every service's `createServer(deps)` receives. */
 export interface ServiceDeps {
@@ -55,13 +58,10 @@ export function runDatabaseService(options: DatabaseServiceOptions): RunningServ
       });
       const log = createLogger({ service: options.name, level: config.log.level });
       logger = log;
-      // TLS / mTLS and gateway identity verification for every server this process creates.
-      setServerSecurityDefaults(
-        await serverSecurityFromConfig(
-          config.service,
-          (path) => readFileSync(path, "utf8"),
-          (reason, service) => log.warn({ reason, service }, "rejected identity token"),
-        ),
+      const security = await serverSecurityFromConfig(
+        config.service,
+        (path) => readFileSync(path, "utf8"),
+        (reason, service) => log.warn({ reason, service }, "rejected identity token"),
       );
       log.info(
         {
@@ -76,6 +76,10 @@ export function runDatabaseService(options: DatabaseServiceOptions): RunningServ
         "gRPC transport security",
       );
       const orm = await openServiceDatabase(config.database, options.name);
+      const suspicious = suspiciousInputRecorder({ orm, logger: log });
+      // TLS / mTLS, gateway identity verification and suspicious-input recording for every server this
+      // process creates.
+      setServerSecurityDefaults({ ...security, interceptors: [suspicious.interceptor] });
       const server = options.createServer({
         orm,
         logger: log,
@@ -106,12 +110,63 @@ export function runDatabaseService(options: DatabaseServiceOptions): RunningServ
         steps: [
           { name: "http", run: () => http.close() },
           { name: "grpc", run: () => server.shutdown(grace), timeoutMs: grace + 1_000 },
+          { name: "security-events", run: () => suspicious.settled(), timeoutMs: 2_000 },
           { name: "orm", run: () => orm.close() },
           { name: "logs", run: () => flushLogger(log) },
         ],
       };
     },
   });
+}
+
+export interface SuspiciousInputRecorder {
+  /** Server interceptor: records and counts suspicious requests, then lets the call proceed unchanged. */
+  readonly interceptor: ReturnType<typeof createSuspiciousInputInterceptor>;
+  /** Resolves once every security event recorded so far is written (or failed and was logged). */
+  settled(): Promise<void>;
+}
+
+/**
+ * Suspicious-input detection for a database-backed service: each suspicious request becomes one
+ * `security_events` row (kind `suspicious_input`; detail = reason, RPC, field paths and lengths, never the
+ * value) and increments `security_events_total{kind="suspicious_input",reason}`. Recording is
+ * fire-and-forget on its own EntityManager fork: it never fails or delays the call; errors are logged.
+ */
+export function suspiciousInputRecorder(deps: {
+  readonly orm: MikroORM;
+  readonly logger: Logger;
+}): SuspiciousInputRecorder {
+  const pending = new Set<Promise<unknown>>();
+  const counter = processMetrics().securityEvents;
+  const interceptor = createSuspiciousInputInterceptor({
+    count: (reason) => counter.inc({ kind: "suspicious_input", reason }),
+    record: (event) => {
+      const first = event.findings[0];
+      const write = recordSecurityEvent(deps.orm.em.fork(), {
+        kind: "suspicious_input",
+        reason: first?.reason ?? "unspecified",
+        identity: event.identity,
+        ip: event.ip,
+        rpcMethod: event.rpcMethod,
+        userAgent: event.userAgent,
+        requestId: event.requestId,
+        details: {
+          fields: event.findings.map((f) => `${f.field}:${f.reason}:${f.length}`).join(","),
+          findings: event.findings.length,
+        },
+      });
+      const tracked = write.catch(() => undefined).finally(() => pending.delete(tracked));
+      pending.add(tracked);
+      return write;
+    },
+    onError: (err) => deps.logger.error({ err }, "cannot record suspicious-input security event"),
+  });
+  return {
+    interceptor,
+    async settled() {
+      while (pending.size > 0) await Promise.all([...pending]);
+    },
+  };
 }
 
 /**

@@ -27,6 +27,8 @@ export interface ProcessMetrics {
   readonly dbQueryDuration: Histogram<"operation">;
   /** `db_pool_acquire_wait_seconds{pool}`. */
   readonly dbPoolAcquireWait: Histogram<"pool">;
+  /** `security_events_total{kind,reason}`: security events this process detected (e.g. suspicious input). */
+  readonly securityEvents: Counter<"kind" | "reason">;
   /** Register a pool sampler read at every scrape (`db_pool_connections{pool,state}`, `db_pool_max`). */
   addPoolSampler(sampler: () => readonly PoolSample[]): () => void;
 }
@@ -66,6 +68,12 @@ export function createProcessMetrics(options: { defaultMetrics?: boolean } = {})
     buckets: RPC_BUCKETS,
     registers: [registry],
   });
+  const securityEvents = new Counter({
+    name: "security_events_total",
+    help: "Security events detected by this process, by kind and reason.",
+    labelNames: ["kind", "reason"] as const,
+    registers: [registry],
+  });
   new Gauge({
     name: "db_pool_connections",
     help: "Pooled database connections by state (idle, in_use, waiting = queued acquirers).",
@@ -96,6 +104,7 @@ export function createProcessMetrics(options: { defaultMetrics?: boolean } = {})
     rpcDuration,
     dbQueryDuration,
     dbPoolAcquireWait,
+    securityEvents,
     addPoolSampler(sampler) {
       samplers.add(sampler);
       return () => samplers.delete(sampler);

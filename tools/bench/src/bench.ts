@@ -10,6 +10,7 @@ import { freePort } from "@taskmaster/testing/embedded";
 import {
   bestOfRounds,
   commonOptions,
+  createUpdateTargets,
   floorAndServiceRows,
   logger,
   positiveInt,
@@ -18,6 +19,7 @@ import {
   printTable,
   root,
   runMain,
+  setTaskAuditTriggers,
   waitServing,
   withCleanups,
   writeResults,
@@ -25,7 +27,7 @@ import {
 import { runLoad } from "./load.js";
 import { operations } from "./operations.js";
 import { startFloor, startService } from "./processes.js";
-import { type Row, summarize } from "./stats.js";
+import { type Row, type Summary, summarize } from "./stats.js";
 
 const usage = `Usage: ./taskmaster bench [options]
 
@@ -38,7 +40,11 @@ Options:
   --warmup <ms>       warm-up before each measurement (default 1000)
   --concurrency <n>   requests in flight (default 64)
   --rounds <n>        alternate floor/service this many times, keep each one's best (default 2)
-  --only <names>      comma-separated operation names (GetTask,CreateTask,ListTasks(filter),SearchTasks,ClaimNextTask)
+  --only <names>      comma-separated operation names (GetTask,CreateTask,UpdateTask,ListTasks(filter),SearchTasks,
+                      ClaimNextTask)
+  --audit <mode>      audit triggers on the bench database's tasks table: on (default), off, or compare =
+                      measure each operation (default CreateTask,UpdateTask) with triggers disabled and enabled
+                      in the same run; the ratio is on/off (target >= 0.85)
   --pool <n>          database pool size of both servers (default 8)
   --out <file>        JSON results (default bench-results/tasks-<timestamp>.json)
   -h, --help          this help
@@ -54,6 +60,7 @@ async function main(): Promise<void> {
       tasks: { type: "string", default: "100000" },
       ...commonOptions,
       only: { type: "string" },
+      audit: { type: "string", default: "on" },
       out: { type: "string" },
     },
   });
@@ -64,6 +71,10 @@ async function main(): Promise<void> {
   const num = (name: keyof typeof values) => positiveInt(values, name);
   const taskCount = num("tasks");
   const poolMax = num("pool");
+  const audit = values.audit;
+  if (audit !== "on" && audit !== "off" && audit !== "compare") {
+    throw new Error("--audit must be on, off or compare");
+  }
 
   await withCleanups(async (cleanups) => {
     const databaseUrl = await prepareBenchDatabase({
@@ -79,6 +90,11 @@ async function main(): Promise<void> {
       ),
     );
 
+    const updateIds = await createUpdateTargets(databaseUrl, 4_096);
+    // Whatever the mode, leave the bench database with its audit triggers enabled.
+    cleanups.push(() => setTaskAuditTriggers(databaseUrl, true));
+    await setTaskAuditTriggers(databaseUrl, audit !== "off");
+
     const floor = await startFloor(join(root, "tools/bench/dist/floor-server.js"), databaseUrl, poolMax);
     cleanups.push(floor.stop);
     const service = startService(
@@ -90,10 +106,39 @@ async function main(): Promise<void> {
     cleanups.push(service.stop);
     await waitServing("task-service", service);
 
-    const only = values.only?.split(",").map((s) => s.trim());
-    const selected = operations(ids).filter((op) => !only || only.includes(op.name));
+    const only =
+      values.only?.split(",").map((s) => s.trim()) ??
+      (audit === "compare" ? ["CreateTask", "UpdateTask"] : undefined);
+    const selected = operations(ids, updateIds).filter((op) => !only || only.includes(op.name));
     const rows: Row[] = [];
-    for (const op of selected) {
+    const measure = (op: (typeof selected)[number], address: string): Promise<Summary> =>
+      runLoad({
+        address,
+        path: op.path,
+        requests: op.requests,
+        concurrency: num("concurrency"),
+        warmupMs: num("warmup"),
+        durationMs: num("duration"),
+      }).then(summarize);
+    if (audit === "compare") {
+      for (const op of selected) {
+        const modes = ["audit off", "audit on"] as const;
+        const best = await bestOfRounds(num("rounds"), modes, async (mode, round) => {
+          await setTaskAuditTriggers(databaseUrl, mode === "audit on");
+          log(`${op.name}: task-service, ${mode}, round ${round}`);
+          return measure(op, service.address);
+        });
+        rows.push(
+          ...floorAndServiceRows(
+            op.name,
+            { subject: "task-service, audit off", summary: best.get("audit off") },
+            { subject: "task-service, audit on", summary: best.get("audit on"), target: 0.85 },
+          ),
+        );
+      }
+      await setTaskAuditTriggers(databaseUrl, true);
+    }
+    for (const op of audit === "compare" ? [] : selected) {
       const subjects = [
         ["floor", floor],
         ["service", service],
@@ -103,16 +148,7 @@ async function main(): Promise<void> {
         op.hasFloor ? subjects : subjects.slice(1),
         async ([subject, target], round) => {
           log(`${op.name}: ${subject}, round ${round}`);
-          return summarize(
-            await runLoad({
-              address: target.address,
-              path: op.path,
-              requests: op.requests,
-              concurrency: num("concurrency"),
-              warmupMs: num("warmup"),
-              durationMs: num("duration"),
-            }),
-          );
+          return measure(op, target.address);
         },
       );
       rows.push(
@@ -132,6 +168,7 @@ async function main(): Promise<void> {
         at: new Date().toISOString(),
         node: process.version,
         tasks: taskCount,
+        audit,
         concurrency: num("concurrency"),
         pool: poolMax,
         rows,

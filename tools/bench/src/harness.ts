@@ -132,6 +132,50 @@ export async function prepareDataset(
   }
 }
 
+/**
+ * `count` tasks for UpdateTask only (tag `bench-update`, kept apart from the dataset so updates never change
+ * what the other operations read); created once, reused. Returns their ids.
+ */
+export async function createUpdateTargets(databaseUrl: string, count: number): Promise<string[]> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const existing = Number(
+      (await client.query("select count(*)::bigint as n from tasks where 'bench-update' = any(tags)")).rows[0]
+        ?.n ?? 0,
+    );
+    if (existing < count) {
+      await client.query(
+        `insert into tasks (id, title, tags)
+         select gen_random_uuid(), 'Benchmark update target ' || i, array['bench-update']
+         from generate_series($1::int, $2::int) as i`,
+        [existing + 1, count],
+      );
+    }
+    const rows = await client.query<{ id: string }>(
+      "select id from tasks where 'bench-update' = any(tags) and deleted_at is null order by id limit $1",
+      [count],
+    );
+    return rows.rows.map((r) => r.id);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Audit triggers of the bench database's `tasks` table on or off (`alter table tasks enable|disable trigger
+ * user`). Only ever called with the bench database's URL.
+ */
+export async function setTaskAuditTriggers(databaseUrl: string, enabled: boolean): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    await client.query(`alter table tasks ${enabled ? "enable" : "disable"} trigger user`);
+  } finally {
+    await client.end();
+  }
+}
+
 /** Polls `probe` until it answers true; fails when the child exits or after 30 s. */
 export async function waitFor(
   what: string,

@@ -7,6 +7,7 @@ import {
   ListTasksRequestSchema,
   SearchTasksRequestSchema,
   TaskService,
+  UpdateTaskRequestSchema,
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
 
 export interface Operation {
@@ -32,7 +33,24 @@ const SEARCHES = [
   "sync upload edge cases",
 ];
 
-export function operations(ids: readonly string[]): Operation[] {
+/**
+ * UpdateTask requests over the dedicated `updateIds` tasks: title only (`update_mask: title`, no etag). Twice as
+ * many requests as tasks, so each round-robin pass gives every task a title different from its current one.
+ */
+function updateRequests(updateIds: readonly string[]): Uint8Array[] {
+  return Array.from({ length: updateIds.length * 2 }, (_, i) =>
+    toBinary(
+      UpdateTaskRequestSchema,
+      create(UpdateTaskRequestSchema, {
+        task: { name: `tasks/${updateIds[i % updateIds.length]}`, title: `Benchmark update ${i % 3}` },
+        updateMask: { paths: ["title"] },
+      }),
+    ),
+  );
+}
+
+/** `updateIds`: tasks created for UpdateTask only (see `createUpdateTargets`), never the dataset's. */
+export function operations(ids: readonly string[], updateIds: readonly string[] = []): Operation[] {
   return [
     {
       name: "GetTask",
@@ -54,6 +72,12 @@ export function operations(ids: readonly string[]): Operation[] {
       ),
       target: 0.6,
       hasFloor: true,
+    },
+    {
+      name: "UpdateTask",
+      path: path("UpdateTask"),
+      requests: updateRequests(updateIds),
+      hasFloor: false,
     },
     {
       name: "ListTasks(filter)",

@@ -7,13 +7,17 @@ import { idProperty } from "./common.js";
  * Audit trail row. `seq` orders the hash chain (`hash` = sha256 of the row content and `prev_hash`).
  * `entity_type` is a snake_case entity name (e.g. `task`), not a closed set, so new entities can be
  * audited without a migration (the upstream check/trigger mismatch cannot happen).
+ *
+ * The table is partitioned by month on `occurred_at` (migration 20261126090000), so PostgreSQL requires the
+ * partition key in every unique constraint: the primary key is (`id`, `occurred_at`) and `seq` is unique
+ * together with `occurred_at`. Partitioning itself is migration-only (not part of the entity).
  */
 export const AuditLog = defineEntity({
   name: "AuditLog",
   tableName: "audit_log",
   properties: {
     id: idProperty(),
-    seq: p.bigint("string").autoincrement().unique("audit_log_seq_uniq"),
+    seq: p.bigint("string").autoincrement(),
     entityType: p.string().length(64),
     entityId: p.string().length(255),
     action: p.string().length(16).$type<AuditAction>(),
@@ -29,7 +33,8 @@ export const AuditLog = defineEntity({
       .datetime()
       .columnType("timestamptz")
       .defaultRaw("now()")
-      .onCreate(() => new Date()),
+      .onCreate(() => new Date())
+      .primary(),
     prevHash: p.string().length(64).nullable(),
     hash: p.string().length(64).nullable(),
   },
@@ -39,6 +44,7 @@ export const AuditLog = defineEntity({
     { name: "audit_log_hash_check", expression: "hash is null or hash ~ '^[0-9a-f]{64}$'" },
     { name: "audit_log_prev_hash_check", expression: "prev_hash is null or prev_hash ~ '^[0-9a-f]{64}$'" },
   ],
+  uniques: [{ name: "audit_log_seq_uniq", properties: ["seq", "occurredAt"] }],
   indexes: [
     { name: "audit_log_entity_idx", properties: ["entityType", "entityId", "occurredAt"] },
     { name: "audit_log_actor_idx", properties: ["actor", "occurredAt"] },
