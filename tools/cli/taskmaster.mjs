@@ -63,7 +63,8 @@ const commands = {
     run: () => turbo(["run", "generate"]),
   },
   db: {
-    summary: "Database tools: migrate up|down|status, seed (uses DATABASE_URL); see './taskmaster db --help'",
+    summary:
+      "Database tools: migrate up|down|status, seed, audit, roles (MIGRATION_DATABASE_URL or DATABASE_URL); see './taskmaster db --help'",
     run: async (args) => {
       await build();
       await exec(process.execPath, [join(root, "tools/db/dist/db.js"), ...args]);

@@ -27,6 +27,8 @@ import { createTestDatabase, type TestDatabase } from "@taskmaster/testing/test-
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAuditHandlers } from "./audit.handlers.js";
+import { AuditScheduler } from "./audit-scheduler.js";
+import { ormSql } from "./audit-scheduler.wiring.js";
 import { Code, expectClean, reasonOf, rpcError, violationFields } from "./monitoring.test-util.js";
 import { createServer } from "./server.js";
 
@@ -39,7 +41,11 @@ let sql: pg.Client;
 let admin: Client<typeof AuditService>;
 let port = 0;
 
-function clientAs(actor: string | null, roles: string | null): Client<typeof AuditService> {
+function clientAs(
+  actor: string | null,
+  roles: string | null,
+  serverPort: number = port,
+): Client<typeof AuditService> {
   const headers: Interceptor = (next) => (req) => {
     if (actor !== null) req.header.set("x-taskmaster-actor", actor);
     if (roles !== null) req.header.set("x-taskmaster-roles", roles);
@@ -47,7 +53,7 @@ function clientAs(actor: string | null, roles: string | null): Client<typeof Aud
   };
   return createClient(
     AuditService,
-    createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}`, interceptors: [headers] }),
+    createGrpcTransport({ baseUrl: `http://127.0.0.1:${serverPort}`, interceptors: [headers] }),
   );
 }
 
@@ -97,7 +103,7 @@ const at = (minutes: number) => new Date(base + minutes * 60_000);
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  orm = (await initOrm({ url: db.url, pool: { min: 0, max: 6 } })) as MikroORM;
+  orm = (await initOrm({ url: db.appUrl, pool: { min: 0, max: 6 } })) as MikroORM;
   sql = new pg.Client({ connectionString: db.url });
   await sql.connect();
   server = createServer({
@@ -446,6 +452,59 @@ describe("RunAuditRetention", () => {
     const res = await admin.runAuditRetention({ dryRun: true });
     expect(res.cutoffTime).toBeDefined();
     expect(res.removedRowCount).toBeGreaterThanOrEqual(0n);
+  });
+
+  it("runs the scheduler's retention on the retention connection and reports what it removed", async () => {
+    // An expired month with three rows: written to the default partition, then given its own partition.
+    for (let i = 0; i < 3; i++) {
+      await insertAudit({ entityType: "expired_case", at: new Date(Date.UTC(2020, 0, 10 + i)) });
+    }
+    await sql.query("select audit_ensure_partitions(0)");
+    const owner = (await initOrm({ url: db.url, pool: { min: 0, max: 1 } })) as MikroORM;
+    const scheduler = new AuditScheduler({
+      logger,
+      sealDb: ormSql(owner),
+      retentionDb: ormSql(owner),
+      sealIntervalMs: 0,
+      retentionIntervalMs: 0,
+      retentionDays: 90,
+    });
+    const withRetention = createServer({
+      orm,
+      logger,
+      monitoring: {
+        serviceAddresses: {},
+        alerting: { manual: true },
+        auditRetention: () => scheduler.retentionNow(),
+      },
+    });
+    const notConfigured = createServer({
+      orm,
+      logger,
+      monitoring: { serviceAddresses: {}, alerting: { manual: true }, auditRetention: null },
+    });
+    try {
+      const a = clientAs("root@example.com", "admin", (await withRetention.listen("127.0.0.1", 0)).port);
+      const res = await a.runAuditRetention({ dryRun: false });
+      expect(res.droppedPartitions).toEqual(["audit_log_p202001"]);
+      expect(res.removedRowCount).toBe(3n);
+      expect(res.ran).toBe(true);
+      const gone = await sql.query("select 1 from audit_log where entity_type = 'expired_case'");
+      expect(gone.rowCount).toBe(0);
+      // Twice is safe: nothing left to remove.
+      expect((await a.runAuditRetention({ dryRun: false })).removedRowCount).toBe(0n);
+
+      const b = clientAs("root@example.com", "admin", (await notConfigured.listen("127.0.0.1", 0)).port);
+      const err = await rpcError(b.runAuditRetention({ dryRun: false }));
+      expect(err.code).toBe(Code.FailedPrecondition);
+      expect(reasonOf(err)).toBe("AUDIT_RETENTION_NOT_CONFIGURED");
+      // A dry run needs no retention connection.
+      expect((await b.runAuditRetention({ dryRun: true })).ran).toBe(true);
+    } finally {
+      await withRetention.shutdown(1_000);
+      await notConfigured.shutdown(1_000);
+      await owner.close(true);
+    }
   });
 });
 

@@ -60,7 +60,19 @@ export interface AuditHandlerDeps {
   readonly exportChunkBytes?: number | undefined;
   /** Called for every refused call after it was recorded (metrics). */
   readonly onSecurityEvent?: ((kind: string, reason: string) => void) | undefined;
+  /**
+   * Runs retention for RunAuditRetention (not for dry runs): the audit scheduler's run on the retention
+   * connection. `null`: not configured (FAILED_PRECONDITION); absent: on this service's own connection.
+   */
+  readonly retention?: AuditRetentionRunner | null | undefined;
 }
+
+/** One retention run: partitions created ahead, expired ranges removed (`audit_log_default` = stray rows). */
+export type AuditRetentionRunner = () => Promise<{
+  readonly createdPartitions: readonly string[];
+  readonly dropped: readonly { readonly partition: string; readonly rows: number }[];
+  readonly removedRows: number;
+}>;
 
 export function retentionDaysFromEnv(env: NodeJS.ProcessEnv = process.env): number {
   const n = Number(env.AUDIT_RETENTION_DAYS);
@@ -235,8 +247,36 @@ export function createAuditHandlers(deps: AuditHandlerDeps): ServiceImpl<typeof 
 
     async runAuditRetention(req, ctx) {
       const actor = await requireAdmin(ctx);
+      if (!req.dryRun && deps.retention === null) {
+        throw new FailedPreconditionError(
+          "audit retention is not configured: AUDIT_RETENTION_DATABASE_URL (a taskmaster_retention login) is not set",
+          {
+            reason: "AUDIT_RETENTION_NOT_CONFIGURED",
+            violations: [
+              {
+                type: "CONFIGURATION",
+                subject: "AUDIT_RETENTION_DATABASE_URL",
+                description: "the application role may not drop audit partitions",
+              },
+            ],
+          },
+        );
+      }
+      const runner = req.dryRun ? undefined : deps.retention;
       // Dropping partitions can take longer than one query; bounded by the caller's deadline instead.
-      const out = await runAuditRetention(fork(), retentionDays, req.dryRun);
+      const out =
+        runner === undefined || runner === null
+          ? await runAuditRetention(fork(), retentionDays, req.dryRun)
+          : await runner().then((r) => ({
+              kind: "ok" as const,
+              result: {
+                cutoffTime: new Date(Date.now() - retentionDays * 86_400_000),
+                droppedPartitions: r.dropped.map((d) => d.partition).filter((p) => p !== "audit_log_default"),
+                removedRowCount: BigInt(r.removedRows),
+                createdPartitions: [...r.createdPartitions],
+                ran: true,
+              },
+            }));
       if (out.kind === "missing") {
         throw new FailedPreconditionError(`audit retention is not available: ${out.description}`, {
           reason: "AUDIT_RETENTION_NOT_INSTALLED",

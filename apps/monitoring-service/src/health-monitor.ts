@@ -4,6 +4,8 @@
  * component that was SERVING becomes NOT_SERVING after 3 consecutive failed checks and SERVING again after
  * 2 consecutive successes; an unchecked component is UNKNOWN. Polled every `intervalMs` while started;
  * listeners receive the snapshot and the changed component ids after every round that changed something.
+ * Channels use the process's outgoing TLS (`channel`, GRPC_CLIENT_TLS_*) when given, plaintext otherwise;
+ * grpc.health.v1 needs no identity token (services exempt it), so no identity is sent.
  */
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
@@ -11,6 +13,7 @@ import { pingDatabase } from "@taskmaster/persistence/monitoring.repository";
 import { Health, HealthCheckResponse_ServingStatus } from "@taskmaster/proto/gen/grpc/health/v1/health_pb";
 import { ComponentKind, HealthStatus } from "@taskmaster/proto/gen/taskmaster/monitoring/v1/health_pb";
 import { createGrpcJsTransport, type GrpcJsTransport } from "@taskmaster/rpc-kit/grpc-client";
+import type { OutboundChannel } from "@taskmaster/rpc-kit/outbound";
 
 export const DATABASE_COMPONENT = "database";
 const FAILURES_TO_DOWN = 3;
@@ -42,6 +45,8 @@ export interface HealthMonitorOptions {
   readonly intervalMs?: number | undefined;
   /** Deadline of one check (default 2 s). */
   readonly checkTimeoutMs?: number | undefined;
+  /** TLS / mTLS credentials of the channels to the services (default: plaintext). */
+  readonly channel?: OutboundChannel | undefined;
 }
 
 type Listener = (snapshot: HealthSnapshot, changed: readonly string[]) => void;
@@ -116,7 +121,16 @@ export class HealthMonitor {
     add(DATABASE_COMPONENT, ComponentKind.DATABASE);
     for (const [name, address] of Object.entries(options.services)) {
       add(name, ComponentKind.SERVICE);
-      this.#transports.set(name, createGrpcJsTransport({ address }));
+      this.#transports.set(
+        name,
+        createGrpcJsTransport({
+          address,
+          ...(options.channel !== undefined && {
+            credentials: options.channel.credentials,
+            channelOptions: options.channel.channelOptions,
+          }),
+        }),
+      );
     }
   }
 

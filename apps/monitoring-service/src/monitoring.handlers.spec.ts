@@ -58,7 +58,7 @@ function client$(port: number): Client<typeof MonitoringService> {
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  orm = (await initOrm({ url: db.url, pool: { min: 0, max: 4 } })) as MikroORM;
+  orm = (await initOrm({ url: db.monitorUrl, pool: { min: 0, max: 4 } })) as MikroORM;
   // A stand-in task service: only grpc.health.v1, status flipped by the tests.
   taskHealth = new HealthRegistry({ cacheMs: 0 });
   taskHealth.setStatus(TASK, ServingStatus.SERVING);

@@ -13,7 +13,7 @@ import { createGrpcServer, type GrpcServer, serviceRegistration } from "@taskmas
 import { databaseHealth } from "@taskmaster/service-runtime/database-health";
 import type { ServiceDeps } from "@taskmaster/service-runtime/database-service";
 import { type AlertingOptions, AlertRuntime } from "./alert-runtime.js";
-import { createAuditHandlers } from "./audit.handlers.js";
+import { type AuditRetentionRunner, createAuditHandlers } from "./audit.handlers.js";
 import { HealthMonitor } from "./health-monitor.js";
 import { createMonitoringHandlers } from "./monitoring.handlers.js";
 
@@ -42,6 +42,12 @@ export interface MonitoringOptions {
   readonly alerting?: AlertingOptions;
   /** Audit retention in days for RunAuditRetention (default: env AUDIT_RETENTION_DAYS, else 90). */
   readonly auditRetentionDays?: number;
+  /**
+   * The audit scheduler's retention run on its own connection (a `taskmaster_retention` login), used by
+   * RunAuditRetention; `null` = retention not configured (staging/production without
+   * AUDIT_RETENTION_DATABASE_URL); absent = run on the service's own connection (development, tests).
+   */
+  readonly auditRetention?: AuditRetentionRunner | null;
 }
 
 function packageVersion(): string {
@@ -66,6 +72,7 @@ export function createServer(
     services: options.serviceAddresses ?? serviceAddressesFromEnv(),
     intervalMs: options.healthIntervalMs,
     checkTimeoutMs: options.checkTimeoutMs,
+    channel: deps.outbound?.channel,
   });
   const service = deps.config?.server.name ?? "monitoring-service";
   const handlers = createMonitoringHandlers({
@@ -111,6 +118,7 @@ export function createServer(
           logger: deps.logger,
           dbTimeoutMs: options.dbTimeoutMs ?? 5_000,
           retentionDays: options.auditRetentionDays,
+          retention: options.auditRetention,
         }),
       ),
     ],

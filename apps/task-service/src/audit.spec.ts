@@ -32,7 +32,7 @@ let dir: string;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  orm = await initOrm({ url: db.url, pool: { min: 0, max: 8 } });
+  orm = await initOrm({ url: db.appUrl, pool: { min: 0, max: 8 } });
   dir = mkdtempSync(join(tmpdir(), "tm-audit-"));
   server = createServer({
     orm,

@@ -1,6 +1,10 @@
 import { spawn } from "node:child_process";
+import { generateKeyPairSync } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createTestDatabase, TEST_APP_USER } from "@taskmaster/testing/test-database";
 import { describe, expect, it } from "vitest";
 
 const entry = join(import.meta.dirname, "..", "dist", "main.js");
@@ -89,4 +93,59 @@ describe("task-service start-up with bad configuration: one clear line, non-zero
       await close();
     }
   });
+});
+
+describe("task-service start-up checks its database role (least privilege, issue 8)", () => {
+  it("production refuses a superuser in one line and starts as the taskmaster_app login", async () => {
+    const db = await createTestDatabase();
+    const dir = mkdtempSync(join(tmpdir(), "tm-main-role-"));
+    try {
+      const publicKey = join(dir, "identity.pub");
+      writeFileSync(
+        publicKey,
+        generateKeyPairSync("ed25519").publicKey.export({ type: "spki", format: "pem" }).toString(),
+      );
+      const production = {
+        TASKMASTER_PROFILE: "production",
+        DB_SSL_MODE: "disable",
+        TASKMASTER_IDENTITY_PUBLIC_KEY_FILE: publicKey,
+        OTEL_SDK_DISABLED: "true",
+        GRPC_PORT: "0",
+      };
+      expectOneClearLine(
+        await runMain({ ...production, DATABASE_URL: db.url }),
+        /^task-service: refusing to start in the production profile: database user "[^"]+" is a superuser; /,
+      );
+      // The application login passes the check: the service comes up (then is stopped).
+      const child = spawn(process.execPath, [entry], {
+        env: {
+          PATH: process.env.PATH ?? "",
+          HEALTH_PORT: "0",
+          METRICS_PORT: "0",
+          ...production,
+          DATABASE_URL: db.appUrl,
+        },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let out = "";
+      const listening = await new Promise<boolean>((resolve) => {
+        child.stdout.on("data", (c: Buffer) => {
+          out += c.toString();
+          if (out.includes("gRPC server listening")) resolve(true);
+        });
+        child.stderr.on("data", (c: Buffer) => {
+          out += c.toString();
+        });
+        child.on("exit", () => resolve(false));
+      });
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      await exited;
+      expect(listening, out).toBe(true);
+      expect(out).toContain(`"databaseUser":"${TEST_APP_USER}"`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      await db.drop();
+    }
+  }, 60_000);
 });

@@ -12,7 +12,7 @@ import { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_servi
 import { TemplateService } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
 import type { GrpcServer } from "@taskmaster/rpc-kit/grpc-server";
 import { createLogger } from "@taskmaster/telemetry/logger";
-import { createTestDatabase, type TestDatabase } from "@taskmaster/testing/test-database";
+import { createTestDatabase, TEST_APP_USER, type TestDatabase } from "@taskmaster/testing/test-database";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createServer } from "./server.js";
 
@@ -25,7 +25,7 @@ const transport = () => createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  orm = await initOrm({ url: db.url, pool: { min: 0, max: 4 } });
+  orm = await initOrm({ url: db.appUrl, pool: { min: 0, max: 4 } });
   server = createServer({ orm, logger: createLogger({ service: "task-service-test", level: "silent" }) });
   ({ port } = await server.listen("127.0.0.1", 0));
 });
@@ -47,6 +47,15 @@ async function failure(call: Promise<unknown>): Promise<ConnectError> {
 }
 
 describe("task service server", () => {
+  it("runs as the least-privilege application login, not the database owner (issue 8)", async () => {
+    const [row] = await orm.em
+      .getConnection()
+      .execute<{ user: string; owner: boolean }[]>(
+        "select current_user as user, pg_has_role((select relowner from pg_class where relname = 'tasks'), 'MEMBER') as owner",
+      );
+    expect(row).toEqual({ user: TEST_APP_USER, owner: false });
+  });
+
   it("reports TaskService SERVING on grpc.health.v1", async () => {
     const health = createClient(Health, transport());
     const res = await health.check({ service: TaskService.typeName });

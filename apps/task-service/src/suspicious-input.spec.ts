@@ -27,7 +27,7 @@ let port: number;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  orm = await initOrm({ url: db.url, pool: { min: 0, max: 4 } });
+  orm = await initOrm({ url: db.appUrl, pool: { min: 0, max: 4 } });
   const logger = createLogger({ service: "task-service-test", level: "silent" });
   recorder = suspiciousInputRecorder({ orm, logger });
   setServerSecurityDefaults({ interceptors: [recorder.interceptor] });

@@ -44,7 +44,7 @@ export async function startHarness(
 ): Promise<Harness> {
   const db = await createTestDatabase();
   const orm = await initOrm({
-    url: db.url,
+    url: db.appUrl,
     pool: { min: 0, max: poolMax },
     ...(applicationName !== undefined && { applicationName }),
   });

@@ -81,7 +81,7 @@ async function grant(id: string, grantee: { case: "user" | "role" | "team"; valu
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  orm = (await initOrm({ url: db.url, pool: { min: 0, max: 8 } })) as MikroORM;
+  orm = (await initOrm({ url: db.appUrl, pool: { min: 0, max: 8 } })) as MikroORM;
   await seedDatabase(orm, { demo: false });
   server = createServer({
     orm,

@@ -29,7 +29,7 @@ export interface Harness {
 
 export async function startHarness(): Promise<Harness> {
   const db = await createTestDatabase();
-  const orm = (await initOrm({ url: db.url, pool: { min: 0, max: 8 } })) as MikroORM;
+  const orm = (await initOrm({ url: db.appUrl, pool: { min: 0, max: 8 } })) as MikroORM;
   await seedDatabase(orm, { demo: false });
   const server = createServer({
     orm,

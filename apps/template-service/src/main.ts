@@ -3,4 +3,10 @@
 import { runDatabaseService } from "@taskmaster/service-runtime/database-service";
 import { createServer } from "./server.js";
 
-runDatabaseService({ name: "template-service", defaultGrpcPort: 50052, createServer });
+// delegatesIdentity: CreateTaskFromTemplate calls TaskService as its caller (TASKMASTER_IDENTITY_SIGNING_KEY_FILE).
+runDatabaseService({
+  name: "template-service",
+  defaultGrpcPort: 50052,
+  delegatesIdentity: true,
+  createServer,
+});

@@ -1,7 +1,9 @@
 /**
  * Wiring of the rendering, dependency, usage, analytics and task-from-template slices for server.ts: one
  * render engine (compiled-template cache) and one TaskService transport per server. The transport is built
- * from TASK_SERVICE_ADDRESS (default 127.0.0.1:50051) unless injected, and closed when the server shuts down.
+ * from TASK_SERVICE_ADDRESS (default 127.0.0.1:50051) unless injected, over the process's outgoing-channel
+ * TLS (`outbound.channel`, GRPC_CLIENT_TLS_*; plaintext without), and closed when the server shuts down.
+ * `outbound.signer` delegates the verified caller's identity to TaskService (task-from-template.handlers.ts).
  * One usage batcher per server (usage-batcher.ts): renders queue their usage logs there; usage and analytics
  * reads flush it first; shutdown flushes and stops it after draining the calls (before the ORM is closed).
  */
@@ -10,6 +12,7 @@ import type { MikroORM } from "@mikro-orm/postgresql";
 import type { TemplateService } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
 import { createGrpcJsTransport } from "@taskmaster/rpc-kit/grpc-client";
 import type { GrpcServer } from "@taskmaster/rpc-kit/grpc-server";
+import type { OutboundSecurity } from "@taskmaster/rpc-kit/outbound";
 import { createAnalyticsHandlers } from "./analytics.handlers.js";
 import { DEFAULT_RENDER_LIMITS, RenderEngine, type RenderLimits } from "./render.engine.js";
 import { createRenderHandlers } from "./render.handlers.js";
@@ -23,6 +26,8 @@ export interface RenderWiringDeps {
   /** TaskService transport; when absent one is created from `taskServiceAddress` and owned here. */
   readonly taskService?: Transport | undefined;
   readonly taskServiceAddress?: string | undefined;
+  /** Outgoing TLS for the owned transport and the identity delegation signer (absent: plaintext, none). */
+  readonly outbound?: OutboundSecurity | undefined;
   readonly renderLimits?: Partial<RenderLimits> | undefined;
   /** Usage batcher flush interval (default 200 ms; 0 = renders write their usage before responding). */
   readonly usageFlushMs?: number | undefined;
@@ -53,6 +58,10 @@ export function createRenderWiring(deps: RenderWiringDeps): RenderWiring {
     deps.taskService === undefined
       ? createGrpcJsTransport({
           address: deps.taskServiceAddress ?? process.env.TASK_SERVICE_ADDRESS ?? "127.0.0.1:50051",
+          ...(deps.outbound?.channel !== undefined && {
+            credentials: deps.outbound.channel.credentials,
+            channelOptions: deps.outbound.channel.channelOptions,
+          }),
         })
       : undefined;
   const taskService = deps.taskService ?? (owned as Transport);
@@ -65,7 +74,13 @@ export function createRenderWiring(deps: RenderWiringDeps): RenderWiring {
       ...createTemplateDependencyHandlers({ orm: deps.orm }),
       ...createUsageHandlers({ orm: deps.orm, flushUsage }),
       ...createAnalyticsHandlers({ orm: deps.orm, flushUsage }),
-      ...createTaskFromTemplateHandlers({ orm: deps.orm, engine, taskService, usage }),
+      ...createTaskFromTemplateHandlers({
+        orm: deps.orm,
+        engine,
+        taskService,
+        usage,
+        signer: deps.outbound?.signer,
+      }),
     },
     attach(server) {
       return {

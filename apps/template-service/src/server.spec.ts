@@ -21,7 +21,7 @@ describe("template-service over a real socket", () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    orm = (await initOrm({ url: db.url, pool: { min: 0, max: 2 } })) as MikroORM;
+    orm = (await initOrm({ url: db.appUrl, pool: { min: 0, max: 2 } })) as MikroORM;
     server = createServer({ orm, logger: createLogger({ service: "test", level: "silent" }) });
     const { port } = await server.listen("127.0.0.1", 0);
     baseUrl = `http://127.0.0.1:${port}`;

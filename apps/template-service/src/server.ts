@@ -27,6 +27,8 @@ export function createServer(
       internalToken?: string | undefined;
       /** TaskService transport (CreateTaskFromTemplate); default: from TASK_SERVICE_ADDRESS, closed on shutdown. */
       taskService?: RenderWiringDeps["taskService"];
+      /** TaskService address when no transport is given (default: env TASK_SERVICE_ADDRESS, else 127.0.0.1:50051). */
+      taskServiceAddress?: string | undefined;
       /** Usage batcher flush interval (default 200 ms; 0 = renders write their usage log before responding). */
       usageFlushMs?: number | undefined;
     },
@@ -34,6 +36,8 @@ export function createServer(
   const rendering = createRenderWiring({
     orm: deps.orm,
     taskService: deps.taskService,
+    taskServiceAddress: deps.taskServiceAddress,
+    outbound: deps.outbound,
     usageFlushMs: deps.usageFlushMs,
     onUsageError: (err, rows) =>
       deps.logger.error(

@@ -34,7 +34,7 @@ const TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  orm = (await initOrm({ url: db.url, pool: { min: 0, max: 8 } })) as MikroORM;
+  orm = (await initOrm({ url: db.appUrl, pool: { min: 0, max: 8 } })) as MikroORM;
   await seedDatabase(orm, { demo: false });
   const logger = createLogger({ service: "tft-test", level: "silent" });
   taskServer = createTaskServer({ orm, logger });

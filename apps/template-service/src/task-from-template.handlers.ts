@@ -1,7 +1,10 @@
 /**
  * TemplateService CreateTaskFromTemplate: renders a task template, then creates the task through
  * TaskService.CreateTask with a typed client (service to service). The incoming call's deadline (and
- * cancellation), its `traceparent` and the caller identity (`x-taskmaster-actor`) are passed on.
+ * cancellation), its `traceparent` and the caller identity are passed on: with a delegation `signer`, only
+ * a VERIFIED caller (identity.ts) is passed, as a token this service signs for TaskService with an `act`
+ * claim naming it (the task's reporter and audit actor stay the original caller); an unverified call goes
+ * anonymous. Without a signer (development), the plain `x-taskmaster-actor` is passed as before.
  *
  * Idempotency end to end: the TaskService request_id is a UUIDv5 derived from the template request_id, so a
  * retry of the same CreateTaskFromTemplate returns the task created first; the usage log of the call is
@@ -26,6 +29,12 @@ import {
 } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
 import { deadlineFromContext } from "@taskmaster/rpc-kit/deadline";
 import { FailedPreconditionError } from "@taskmaster/rpc-kit/errors";
+import {
+  ACTOR_HEADER,
+  IDENTITY_HEADER,
+  type IdentitySigner,
+  verifiedIdentity,
+} from "@taskmaster/rpc-kit/identity";
 import { validator } from "@taskmaster/rpc-kit/validation";
 import type { RenderEngine } from "./render.engine.js";
 import { recordRenderUsage } from "./render.handlers.js";
@@ -44,6 +53,8 @@ export interface TaskFromTemplateHandlerDeps {
   readonly usage: UsageBatcher;
   /** Cap on the outgoing CreateTask deadline (default 10 s). */
   readonly taskCallMaxMs?: number;
+  /** Signs the verified caller for TaskService (delegation); absent: plain actor header (development). */
+  readonly signer?: IdentitySigner | undefined;
 }
 
 /** Namespaces of the derived request ids (random UUIDs fixed for this purpose). */
@@ -60,12 +71,24 @@ export function uuidV5(namespace: string, name: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
-/** Headers passed on to TaskService: trace context and caller identity. */
-function forwardedHeaders(ctx: HandlerContext): Record<string, string> {
+/**
+ * Headers passed on to TaskService: trace context and the caller identity. With a signer, the identity is
+ * a delegated token minted only from the verified identity of this call (never from a header the client
+ * sent); a call without one goes anonymous. Without a signer, the plain actor header (development).
+ */
+async function forwardedHeaders(
+  ctx: HandlerContext,
+  signer: IdentitySigner | undefined,
+): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  for (const h of ["traceparent", "tracestate", "x-taskmaster-actor"]) {
+  for (const h of ["traceparent", "tracestate", ...(signer === undefined ? [ACTOR_HEADER] : [])]) {
     const value = ctx.requestHeader.get(h);
     if (value !== null && value !== "") out[h] = value;
+  }
+  const identity = signer === undefined ? undefined : verifiedIdentity(ctx);
+  if (signer !== undefined && identity !== undefined) {
+    out[IDENTITY_HEADER] = await signer.sign(identity, TaskService.typeName);
+    out[ACTOR_HEADER] = identity.subject;
   }
   return out;
 }
@@ -132,7 +155,10 @@ export function createTaskFromTemplateHandlers(
               requestId: req.requestId === "" ? "" : uuidV5(TASK_REQUEST_NS, req.requestId),
               validateOnly: req.validateOnly,
             },
-            { ...deadlineFromContext(ctx, deps.taskCallMaxMs ?? 10_000), headers: forwardedHeaders(ctx) },
+            {
+              ...deadlineFromContext(ctx, deps.taskCallMaxMs ?? 10_000),
+              headers: await forwardedHeaders(ctx, deps.signer),
+            },
           );
           created = res.task;
         } catch (err) {

@@ -35,6 +35,17 @@ describe("loadConfig", () => {
     expect(c.log.level).toBe("debug");
   });
 
+  it("MIGRATION_DATABASE_URL is the owner's connection, DATABASE_URL when unset, and validated like it", () => {
+    const owner = "postgres://owner:pw@db.internal:5432/taskmaster";
+    expect(loadConfig(undefined, { DATABASE_URL: PG }).database).toMatchObject({ url: PG, migrationUrl: PG });
+    expect(loadConfig(undefined, { DATABASE_URL: PG, MIGRATION_DATABASE_URL: owner }).database).toMatchObject(
+      { url: PG, migrationUrl: owner },
+    );
+    expect(
+      configError(() => loadConfig(undefined, { MIGRATION_DATABASE_URL: "mysql://x@y/z" })).message,
+    ).toMatch(/^invalid configuration: MIGRATION_DATABASE_URL must use the postgres:\/\/ scheme/);
+  });
+
   it("applies per-profile pool defaults", () => {
     expect(loadConfig(undefined, { TASKMASTER_PROFILE: "test" }).database.pool).toMatchObject({
       min: 1,

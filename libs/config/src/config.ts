@@ -69,6 +69,11 @@ export interface RetryConfig {
 export interface DatabaseConfig {
   /** `postgres://` URL; undefined in development/test when not set (the launcher may start embedded PG). */
   readonly url: string | undefined;
+  /**
+   * `MIGRATION_DATABASE_URL`, else `DATABASE_URL`: the schema owner's connection, used only by migrations,
+   * seed and the launcher. Services connect with `url` as a member of `taskmaster_app` (README "Database roles").
+   */
+  readonly migrationUrl: string | undefined;
   readonly ssl: { readonly mode: DbSslMode; readonly caPath: string | undefined };
   readonly pool: PoolConfig;
   readonly queryTimeoutMs: number;
@@ -263,6 +268,7 @@ export function commonEnvSchema(profile: Profile, options: LoadConfigOptions = {
     DATABASE_URL: d.databaseUrlRequired
       ? z.string({ error: `is required in the ${profile} profile` }).pipe(url)
       : url.optional(),
+    MIGRATION_DATABASE_URL: url.optional(),
     DB_SSL_MODE: enumVar(DB_SSL_MODES).default(d.sslMode),
     DB_SSL_CA: z.string().optional(),
     DB_POOL_MIN: intVar(0, 1_000).default(d.pool.min),
@@ -381,6 +387,7 @@ export function loadConfig<S extends z.ZodType = z.ZodObject<Record<string, neve
     log: { level: e.LOG_LEVEL },
     database: {
       url: e.DATABASE_URL,
+      migrationUrl: e.MIGRATION_DATABASE_URL ?? e.DATABASE_URL,
       ssl: { mode: e.DB_SSL_MODE, caPath: e.DB_SSL_CA },
       pool: {
         min: e.DB_POOL_MIN,
@@ -423,6 +430,10 @@ export function describeConfig(config: unknown): unknown {
  * mTLS), `TASKMASTER_IDENTITY_PUBLIC_KEY_FILE` (the gateway's Ed25519 SPKI PEM; required in staging and
  * production) and `TASKMASTER_IDENTITY_REQUIRED` (calls without a valid identity token are UNAUTHENTICATED;
  * default true in staging/production, false elsewhere; cannot be turned off in staging/production).
+ * Service to service: `TASKMASTER_IDENTITY_TRUSTED_KEYS` (`service=path,...`: peer services' Ed25519 SPKI PEMs
+ * whose delegated tokens are accepted), `TASKMASTER_IDENTITY_SIGNING_KEY_FILE` (this service's own PKCS#8
+ * key for delegating its caller's identity) and `GRPC_CLIENT_TLS_CA_FILE` / `_CERT_FILE` + `_KEY_FILE` /
+ * `_SERVER_NAME` (TLS / mTLS of this service's outgoing channels).
  */
 export function serviceSecuritySchema(profile: Profile) {
   const strict = profile === "staging" || profile === "production";
@@ -436,6 +447,12 @@ export function serviceSecuritySchema(profile: Profile) {
         ? z.string({ error: `is required in the ${profile} profile` }).pipe(path)
         : path.optional(),
       TASKMASTER_IDENTITY_REQUIRED: boolVar().optional(),
+      TASKMASTER_IDENTITY_SIGNING_KEY_FILE: path.optional(),
+      TASKMASTER_IDENTITY_TRUSTED_KEYS: z.string().trim().optional(),
+      GRPC_CLIENT_TLS_CA_FILE: path.optional(),
+      GRPC_CLIENT_TLS_CERT_FILE: path.optional(),
+      GRPC_CLIENT_TLS_KEY_FILE: path.optional(),
+      GRPC_CLIENT_TLS_SERVER_NAME: path.optional(),
     })
     .superRefine((v, ctx) => {
       if ((v.GRPC_TLS_CERT_FILE === undefined) !== (v.GRPC_TLS_KEY_FILE === undefined)) {
@@ -466,6 +483,33 @@ export function serviceSecuritySchema(profile: Profile) {
           message: "is required when TASKMASTER_IDENTITY_REQUIRED is true",
         });
       }
+      const trusted = trustedKeyFiles(v.TASKMASTER_IDENTITY_TRUSTED_KEYS);
+      if (typeof trusted === "string") {
+        ctx.addIssue({ code: "custom", path: ["TASKMASTER_IDENTITY_TRUSTED_KEYS"], message: trusted });
+      } else if (trusted !== undefined && v.TASKMASTER_IDENTITY_PUBLIC_KEY_FILE === undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["TASKMASTER_IDENTITY_TRUSTED_KEYS"],
+          message: "needs TASKMASTER_IDENTITY_PUBLIC_KEY_FILE (the gateway's key)",
+        });
+      }
+      if ((v.GRPC_CLIENT_TLS_CERT_FILE === undefined) !== (v.GRPC_CLIENT_TLS_KEY_FILE === undefined)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["GRPC_CLIENT_TLS_CERT_FILE/GRPC_CLIENT_TLS_KEY_FILE"],
+          message: "must be set together",
+        });
+      }
+      if (
+        v.GRPC_CLIENT_TLS_CA_FILE === undefined &&
+        (v.GRPC_CLIENT_TLS_CERT_FILE !== undefined || v.GRPC_CLIENT_TLS_SERVER_NAME !== undefined)
+      ) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["GRPC_CLIENT_TLS_CA_FILE"],
+          message: "is required with GRPC_CLIENT_TLS_CERT_FILE or GRPC_CLIENT_TLS_SERVER_NAME",
+        });
+      }
     })
     .transform((v) => ({
       tls:
@@ -479,8 +523,41 @@ export function serviceSecuritySchema(profile: Profile) {
       identity: {
         publicKeyFile: v.TASKMASTER_IDENTITY_PUBLIC_KEY_FILE,
         required: v.TASKMASTER_IDENTITY_REQUIRED ?? strict,
+        signingKeyFile: v.TASKMASTER_IDENTITY_SIGNING_KEY_FILE,
+        trustedKeyFiles: trustedKeyFiles(v.TASKMASTER_IDENTITY_TRUSTED_KEYS) as
+          | Readonly<Record<string, string>>
+          | undefined,
       },
+      clientTls:
+        v.GRPC_CLIENT_TLS_CA_FILE === undefined
+          ? undefined
+          : {
+              caFile: v.GRPC_CLIENT_TLS_CA_FILE,
+              certFile: v.GRPC_CLIENT_TLS_CERT_FILE,
+              keyFile: v.GRPC_CLIENT_TLS_KEY_FILE,
+              serverName: v.GRPC_CLIENT_TLS_SERVER_NAME,
+            },
     }));
+}
+
+/**
+ * `TASKMASTER_IDENTITY_TRUSTED_KEYS` (`template-service=/keys/template.pub,other=/keys/other.pub`) as service
+ * name -> public key file; undefined when unset or empty, a message when malformed.
+ */
+function trustedKeyFiles(value: string | undefined): Record<string, string> | string | undefined {
+  if (value === undefined || value === "") return undefined;
+  const out: Record<string, string> = {};
+  for (const entry of value.split(",")) {
+    const [name = "", file = ""] = entry.split(/=(.*)/s).map((x) => x.trim());
+    if (!/^[a-z][a-z0-9-]{0,62}$/.test(name) || file === "") {
+      return "must be a comma-separated list of service=path (lower-case service names)";
+    }
+    if (name === "gateway")
+      return "must not name the gateway (its key is TASKMASTER_IDENTITY_PUBLIC_KEY_FILE)";
+    if (name in out) return `names ${name} twice`;
+    out[name] = file;
+  }
+  return out;
 }
 
 /** Output of `serviceSecuritySchema`. */

@@ -1,6 +1,7 @@
 /**
  * Sensitive shapes that must never reach a sink unmasked: used by the masking specs of every sink (the policy
- * here, the logger in libs/telemetry).
+ * here; the logger and exported spans in libs/telemetry: logger-masking.spec.ts, span-masking.spec.ts,
+ * otel-masking.spec.ts).
  */
 
 /** [description, text containing the secret, the secret]. */

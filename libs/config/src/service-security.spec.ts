@@ -62,4 +62,49 @@ describe("gRPC service TLS + identity settings", () => {
       /TASKMASTER_IDENTITY_PUBLIC_KEY_FILE is required when TASKMASTER_IDENTITY_REQUIRED is true/,
     );
   });
+
+  it("service-to-service: trusted peer keys, the own signing key and client TLS for outgoing channels", () => {
+    const svc = load({
+      TASKMASTER_IDENTITY_PUBLIC_KEY_FILE: "/gw.pub",
+      TASKMASTER_IDENTITY_TRUSTED_KEYS: " template-service=/keys/tpl.pub , other-svc=/k/o=ther.pub",
+      TASKMASTER_IDENTITY_SIGNING_KEY_FILE: "/keys/own.key",
+      GRPC_CLIENT_TLS_CA_FILE: "/ca.pem",
+      GRPC_CLIENT_TLS_CERT_FILE: "/c.pem",
+      GRPC_CLIENT_TLS_KEY_FILE: "/k.pem",
+      GRPC_CLIENT_TLS_SERVER_NAME: "task-service.internal",
+    }).service;
+    expect(svc.identity.trustedKeyFiles).toEqual({
+      "template-service": "/keys/tpl.pub",
+      "other-svc": "/k/o=ther.pub",
+    });
+    expect(svc.identity.signingKeyFile).toBe("/keys/own.key");
+    expect(svc.clientTls).toEqual({
+      caFile: "/ca.pem",
+      certFile: "/c.pem",
+      keyFile: "/k.pem",
+      serverName: "task-service.internal",
+    });
+    expect(load({}).service.clientTls).toBeUndefined();
+    expect(
+      oneLine({
+        TASKMASTER_IDENTITY_PUBLIC_KEY_FILE: "/gw.pub",
+        TASKMASTER_IDENTITY_TRUSTED_KEYS: "/tpl.pub",
+      }),
+    ).toMatch(/TASKMASTER_IDENTITY_TRUSTED_KEYS must be a comma-separated list of service=path/);
+    expect(
+      oneLine({
+        TASKMASTER_IDENTITY_PUBLIC_KEY_FILE: "/gw.pub",
+        TASKMASTER_IDENTITY_TRUSTED_KEYS: "gateway=/g",
+      }),
+    ).toMatch(/must not name the gateway/);
+    expect(oneLine({ TASKMASTER_IDENTITY_TRUSTED_KEYS: "template-service=/t.pub" })).toMatch(
+      /TASKMASTER_IDENTITY_TRUSTED_KEYS needs TASKMASTER_IDENTITY_PUBLIC_KEY_FILE/,
+    );
+    expect(oneLine({ GRPC_CLIENT_TLS_CERT_FILE: "/c.pem", GRPC_CLIENT_TLS_KEY_FILE: "/k.pem" })).toMatch(
+      /GRPC_CLIENT_TLS_CA_FILE is required with GRPC_CLIENT_TLS_CERT_FILE/,
+    );
+    expect(oneLine({ GRPC_CLIENT_TLS_CA_FILE: "/ca.pem", GRPC_CLIENT_TLS_CERT_FILE: "/c.pem" })).toMatch(
+      /GRPC_CLIENT_TLS_CERT_FILE\/GRPC_CLIENT_TLS_KEY_FILE must be set together/,
+    );
+  });
 });

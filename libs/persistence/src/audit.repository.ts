@@ -309,15 +309,24 @@ function retentionFromRows(rows: Raw[], cutoff: Date): RetentionResult {
             (typeof only === "number" || typeof only === "string" || typeof only === "bigint")
           ? { removed_row_count: only }
           : raw;
+    // audit_drop_expired() reports stray expired rows deleted from the default partition as a row named
+    // audit_log_default: rows removed, but not a dropped partition.
     out.droppedPartitions.push(
       ...strings(
         firstOf(r, ["dropped_partitions", "dropped", "partition", "partition_name", "dropped_partition"]),
-      ),
+      ).filter((name) => name !== "audit_log_default"),
     );
     out.createdPartitions.push(
       ...strings(firstOf(r, ["created_partitions", "created", "created_partition"])),
     );
-    const n = firstOf(r, ["removed_row_count", "removed_rows", "row_count", "rows", "removed"]);
+    const n = firstOf(r, [
+      "rows_removed",
+      "removed_row_count",
+      "removed_rows",
+      "row_count",
+      "rows",
+      "removed",
+    ]);
     if (n !== undefined && /^[0-9]+$/.test(String(n))) out.removedRowCount += BigInt(String(n));
     const c = firstOf(r, ["cutoff_time", "cutoff"]);
     if (c !== undefined) out.cutoffTime = date(c);

@@ -4,7 +4,14 @@
  */
 import { readFileSync } from "node:fs";
 import type { MikroORM } from "@mikro-orm/postgresql";
-import type { DatabaseConfig } from "@taskmaster/config/config";
+import type { DatabaseConfig, Profile } from "@taskmaster/config/config";
+import {
+  type DatabaseRole,
+  DatabaseRoleError,
+  inspectDatabaseRole,
+  requiresLeastPrivilege,
+  serviceRoleProblem,
+} from "./database-role.js";
 import { initOrm, type OrmConfigOptions } from "./orm-config.js";
 
 /** pg `ssl` option for `DB_SSL_MODE`: disable -> none, require -> encrypted, verify-full -> CA + hostname checked. */
@@ -40,17 +47,44 @@ export function ormOptionsFromConfig(
   };
 }
 
-/** Opens the ORM for a service; fails fast with the driver's error when the database is unreachable. */
+export interface OpenServiceDatabaseOptions {
+  /**
+   * Checks the connection's role (least privilege, issue 8): staging and production refuse a superuser, a
+   * schema owner or a user outside `taskmaster_app` with a {@link DatabaseRoleError}; other profiles only
+   * report. Omitted: no check (tools and tests that open the database for other purposes).
+   */
+  readonly profile?: Profile;
+  /** The role found, and what is wrong with it for a service (undefined: least privilege). */
+  readonly onRole?: (role: DatabaseRole, problem: string | undefined) => void;
+}
+
+/**
+ * Opens the ORM for a service; fails fast with the driver's error when the database is unreachable, and
+ * with a {@link DatabaseRoleError} when the profile demands least privilege and the role is not.
+ */
 export async function openServiceDatabase(
   database: DatabaseConfig,
   applicationName: string,
+  options: OpenServiceDatabaseOptions = {},
 ): Promise<MikroORM> {
   if (database.url === undefined)
     throw new Error("DATABASE_URL is not set (./taskmaster start provides one)");
   const orm = (await initOrm(
     ormOptionsFromConfig({ ...database, url: database.url }, applicationName),
   )) as MikroORM;
-  await databasePing(orm);
+  try {
+    await databasePing(orm);
+    if (options.profile !== undefined) {
+      const role = await inspectDatabaseRole((sql) => orm.em.fork().getConnection().execute(sql));
+      const problem = serviceRoleProblem(role);
+      if (problem !== undefined && requiresLeastPrivilege(options.profile))
+        throw new DatabaseRoleError(options.profile, problem);
+      options.onRole?.(role, problem);
+    }
+  } catch (error) {
+    await orm.close(true);
+    throw error;
+  }
   return orm;
 }
 

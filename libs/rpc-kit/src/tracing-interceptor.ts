@@ -5,7 +5,9 @@
  * `rpc.server.duration` / `rpc.client.duration` (ms) beside the Prometheus ones.
  *
  * Both interceptors pass calls straight through while the SDK is not started (see
- * `@taskmaster/telemetry/register`), so they cost nothing when telemetry is off.
+ * `@taskmaster/telemetry/register`), so they cost nothing when telemetry is off. Attribute values, events and
+ * status messages set here (error messages included) are masked by the one masking policy when exported
+ * (`@taskmaster/telemetry/span-masking`, wired into every exporter by `startTelemetry`), not here.
  */
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import {

@@ -22,8 +22,14 @@ import {
   type ServerSecurityDefaults,
   setServerSecurityDefaults,
 } from "@taskmaster/rpc-kit/grpc-server";
-import { importIdentityVerifyKey } from "@taskmaster/rpc-kit/identity";
+import {
+  createIdentitySigner,
+  importIdentitySigningKey,
+  importIdentityVerifyKey,
+  type VerifiedIdentity,
+} from "@taskmaster/rpc-kit/identity";
 import { type RunningService, runService } from "@taskmaster/rpc-kit/lifecycle";
+import { type OutboundSecurity, outboundChannel } from "@taskmaster/rpc-kit/outbound";
 import { createSuspiciousInputInterceptor } from "@taskmaster/rpc-kit/suspicious-input";
 import { serverCredentials } from "@taskmaster/rpc-kit/tls";
 import { createLogger, flushLogger, type Logger } from "@taskmaster/telemetry/logger";
@@ -36,6 +42,8 @@ export interface ServiceDeps {
   readonly config: CommonConfig;
   readonly limits: GrpcLimits;
   readonly maxDeadlineMs: number;
+  /** TLS of this process's outgoing channels and, for delegating services, the identity signer. */
+  readonly outbound?: OutboundSecurity | undefined;
 }
 
 export interface DatabaseServiceOptions {
@@ -43,6 +51,11 @@ export interface DatabaseServiceOptions {
   readonly name: string;
   /** `GRPC_PORT` default. The launcher and compose pass the port explicitly. */
   readonly defaultGrpcPort: number;
+  /**
+   * The service calls others on behalf of its callers (template-service -> task-service): it signs their
+   * verified identity with TASKMASTER_IDENTITY_SIGNING_KEY_FILE, which is then required whenever identity is.
+   */
+  readonly delegatesIdentity?: boolean | undefined;
   readonly createServer: (deps: ServiceDeps) => GrpcServer;
 }
 
@@ -58,11 +71,21 @@ export function runDatabaseService(options: DatabaseServiceOptions): RunningServ
       });
       const log = createLogger({ service: options.name, level: config.log.level });
       logger = log;
+      const readFile = (path: string) => readFileSync(path, "utf8");
       const security = await serverSecurityFromConfig(
         config.service,
-        (path) => readFileSync(path, "utf8"),
+        readFile,
         (reason, service) => log.warn({ reason, service }, "rejected identity token"),
+        (identity, service) =>
+          log.info(
+            { subject: identity.subject, via: identity.actors, service },
+            "delegated identity accepted",
+          ),
       );
+      const outbound = await outboundSecurityFromConfig(config.service, readFile, {
+        name: options.name,
+        delegatesIdentity: options.delegatesIdentity === true,
+      });
       log.info(
         {
           tls: config.service.tls === undefined ? "off" : config.service.tls.clientCaFile ? "mtls" : "tls",
@@ -72,10 +95,28 @@ export function runDatabaseService(options: DatabaseServiceOptions): RunningServ
               : config.service.identity.required
                 ? "required"
                 : "optional",
+          trustedServices: Object.keys(config.service.identity.trustedKeyFiles ?? {}),
+          delegation: outbound.signer === undefined ? "off" : "on",
+          clientTls:
+            config.service.clientTls === undefined
+              ? "off"
+              : config.service.clientTls.certFile
+                ? "mtls"
+                : "tls",
         },
         "gRPC transport security",
       );
-      const orm = await openServiceDatabase(config.database, options.name);
+      const orm = await openServiceDatabase(config.database, options.name, {
+        profile: config.profile,
+        // Staging/production refuse a privileged role inside openServiceDatabase; here it is only reported.
+        onRole: (role, problem) =>
+          problem === undefined
+            ? log.info({ databaseUser: role.user }, "database role: taskmaster_app member (least privilege)")
+            : log.warn(
+                { databaseUser: role.user, problem },
+                `database role is not least privilege: ${problem}`,
+              ),
+      });
       const suspicious = suspiciousInputRecorder({ orm, logger: log });
       // TLS / mTLS, gateway identity verification and suspicious-input recording for every server this
       // process creates.
@@ -89,6 +130,7 @@ export function runDatabaseService(options: DatabaseServiceOptions): RunningServ
           maxSendMessageLength: config.grpc.maxSendMessageBytes,
         },
         maxDeadlineMs: config.grpc.maxDeadlineMs,
+        outbound,
       });
       try {
         await server.listen(config.server.host, config.server.grpcPort);
@@ -177,20 +219,10 @@ export async function serverSecurityFromConfig(
   security: ServiceSecurityConfig,
   readFile: (path: string) => string,
   onInvalid?: (reason: string, service: string) => void,
+  onDelegated?: (identity: VerifiedIdentity, service: string) => void,
 ): Promise<ServerSecurityDefaults> {
   const issues: ConfigIssue[] = [];
-  const read = (variable: string, path: string | undefined): string | undefined => {
-    if (path === undefined) return undefined;
-    try {
-      return readFile(path);
-    } catch (err) {
-      issues.push({
-        variable,
-        message: `cannot be read (${(err as NodeJS.ErrnoException).code ?? "unreadable"})`,
-      });
-      return undefined;
-    }
-  };
+  const read = fileReader(readFile, issues);
   const tls = security.tls;
   const cert = read("GRPC_TLS_CERT_FILE", tls?.certFile);
   const key = read("GRPC_TLS_KEY_FILE", tls?.keyFile);
@@ -204,6 +236,19 @@ export async function serverSecurityFromConfig(
       issues.push({
         variable: "TASKMASTER_IDENTITY_PUBLIC_KEY_FILE",
         message: "is not an Ed25519 public key in SPKI PEM form",
+      });
+    }
+  }
+  const services = new Map<string, Awaited<ReturnType<typeof importIdentityVerifyKey>>>();
+  for (const [service, file] of Object.entries(security.identity.trustedKeyFiles ?? {})) {
+    const peerPem = read("TASKMASTER_IDENTITY_TRUSTED_KEYS", file);
+    if (peerPem === undefined) continue;
+    try {
+      services.set(service, await importIdentityVerifyKey(peerPem));
+    } catch {
+      issues.push({
+        variable: "TASKMASTER_IDENTITY_TRUSTED_KEYS",
+        message: `${service}: is not an Ed25519 public key in SPKI PEM form`,
       });
     }
   }
@@ -224,6 +269,74 @@ export async function serverSecurityFromConfig(
     identity:
       verifyKey === undefined
         ? undefined
-        : { key: verifyKey, required: security.identity.required, onInvalid },
+        : { key: verifyKey, services, required: security.identity.required, onInvalid, onDelegated },
   };
+}
+
+/** Reads a configured file; an unreadable one becomes an issue naming the variable. */
+function fileReader(readFile: (path: string) => string, issues: ConfigIssue[]) {
+  return (variable: string, path: string | undefined): string | undefined => {
+    if (path === undefined) return undefined;
+    try {
+      return readFile(path);
+    } catch (err) {
+      issues.push({
+        variable,
+        message: `cannot be read (${(err as NodeJS.ErrnoException).code ?? "unreadable"})`,
+      });
+      return undefined;
+    }
+  };
+}
+
+/**
+ * The process's outgoing-call security: client TLS (GRPC_CLIENT_TLS_*) for its channels and, for a service
+ * that `delegatesIdentity`, a signer from TASKMASTER_IDENTITY_SIGNING_KEY_FILE issuing as
+ * `taskmaster-<name>` (required then whenever identity is required). Problems are one ConfigError line.
+ */
+export async function outboundSecurityFromConfig(
+  security: ServiceSecurityConfig,
+  readFile: (path: string) => string,
+  service: { readonly name: string; readonly delegatesIdentity: boolean },
+): Promise<OutboundSecurity> {
+  const issues: ConfigIssue[] = [];
+  const read = fileReader(readFile, issues);
+  const tls = security.clientTls;
+  const ca = read("GRPC_CLIENT_TLS_CA_FILE", tls?.caFile);
+  const cert = read("GRPC_CLIENT_TLS_CERT_FILE", tls?.certFile);
+  const key = read("GRPC_CLIENT_TLS_KEY_FILE", tls?.keyFile);
+  let channel: OutboundSecurity["channel"];
+  if (tls !== undefined && issues.length === 0) {
+    try {
+      channel = outboundChannel({ ca, cert, key, serverName: tls.serverName });
+    } catch (err) {
+      issues.push({
+        variable: "GRPC_CLIENT_TLS_*",
+        message: `are not a usable PEM CA / certificate and key (${(err as Error).message.split("\n")[0]})`,
+      });
+    }
+  }
+  let signer: OutboundSecurity["signer"];
+  const signingFile = security.identity.signingKeyFile;
+  if (service.delegatesIdentity) {
+    if (signingFile === undefined && security.identity.required) {
+      issues.push({
+        variable: "TASKMASTER_IDENTITY_SIGNING_KEY_FILE",
+        message: `is required for ${service.name} when identity is required (it calls other services for its callers)`,
+      });
+    }
+    const pem = read("TASKMASTER_IDENTITY_SIGNING_KEY_FILE", signingFile);
+    if (pem !== undefined) {
+      try {
+        signer = createIdentitySigner(await importIdentitySigningKey(pem), { service: service.name });
+      } catch {
+        issues.push({
+          variable: "TASKMASTER_IDENTITY_SIGNING_KEY_FILE",
+          message: "is not an Ed25519 private key in PKCS#8 PEM form",
+        });
+      }
+    }
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+  return { channel, signer };
 }

@@ -29,6 +29,14 @@ export interface ProcessMetrics {
   readonly dbPoolAcquireWait: Histogram<"pool">;
   /** `security_events_total{kind,reason}`: security events this process detected (e.g. suspicious input). */
   readonly securityEvents: Counter<"kind" | "reason">;
+  /** `audit_rows_sealed_total`: audit rows chained by the scheduled `audit_seal`. */
+  readonly auditRowsSealed: Counter;
+  /** `audit_partitions_dropped_total`: expired audit partitions (and default-partition ranges) removed. */
+  readonly auditPartitionsDropped: Counter;
+  /** `audit_rows_removed_total`: audit rows removed by retention. */
+  readonly auditRowsRemoved: Counter;
+  /** `audit_job_failures_total{job}`: scheduled audit maintenance runs that failed (`seal`, `retention`). */
+  readonly auditJobFailures: Counter<"job">;
   /** Register a pool sampler read at every scrape (`db_pool_connections{pool,state}`, `db_pool_max`). */
   addPoolSampler(sampler: () => readonly PoolSample[]): () => void;
 }
@@ -74,6 +82,27 @@ export function createProcessMetrics(options: { defaultMetrics?: boolean } = {})
     labelNames: ["kind", "reason"] as const,
     registers: [registry],
   });
+  const auditRowsSealed = new Counter({
+    name: "audit_rows_sealed_total",
+    help: "Audit rows chained into the hash chain by the scheduled seal.",
+    registers: [registry],
+  });
+  const auditPartitionsDropped = new Counter({
+    name: "audit_partitions_dropped_total",
+    help: "Expired audit partitions (and default-partition ranges) removed by retention.",
+    registers: [registry],
+  });
+  const auditRowsRemoved = new Counter({
+    name: "audit_rows_removed_total",
+    help: "Audit rows removed by retention.",
+    registers: [registry],
+  });
+  const auditJobFailures = new Counter({
+    name: "audit_job_failures_total",
+    help: "Scheduled audit maintenance runs that failed, by job (seal, retention).",
+    labelNames: ["job"] as const,
+    registers: [registry],
+  });
   new Gauge({
     name: "db_pool_connections",
     help: "Pooled database connections by state (idle, in_use, waiting = queued acquirers).",
@@ -105,6 +134,10 @@ export function createProcessMetrics(options: { defaultMetrics?: boolean } = {})
     dbQueryDuration,
     dbPoolAcquireWait,
     securityEvents,
+    auditRowsSealed,
+    auditPartitionsDropped,
+    auditRowsRemoved,
+    auditJobFailures,
     addPoolSampler(sampler) {
       samplers.add(sampler);
       return () => samplers.delete(sampler);

@@ -8,6 +8,7 @@
  * in `staging`/`production` it is on unless `OTEL_SDK_DISABLED=true`. Resource: `service.name`,
  * `service.version`, `deployment.environment` (= TASKMASTER_PROFILE / NODE_ENV, default development).
  * Start it through `node --import @taskmaster/telemetry/register` so pg is instrumented before it loads.
+ * Spans are exported only through the masking exporter (trace-export.ts, span-masking.ts).
  */
 import { otelEnabled, setOtelRuntime } from "./otel-state.js";
 
@@ -71,11 +72,13 @@ export async function startTelemetry(options: StartTelemetryOptions): Promise<Te
   if (process.env.OTEL_LOGS_EXPORTER === undefined) process.env.OTEL_LOGS_EXPORTER = "none";
   // The SDK reads OTEL_SDK_DISABLED itself; we decided already (the development default is ours).
   if (process.env.OTEL_SDK_DISABLED !== undefined) delete process.env.OTEL_SDK_DISABLED;
-  const [{ NodeSDK }, { resourceFromAttributes }, { PgInstrumentation }] = await Promise.all([
-    import("@opentelemetry/sdk-node"),
-    import("@opentelemetry/resources"),
-    import("@opentelemetry/instrumentation-pg"),
-  ]);
+  const [{ NodeSDK }, { resourceFromAttributes }, { PgInstrumentation }, { maskedSpanProcessorsFromEnv }] =
+    await Promise.all([
+      import("@opentelemetry/sdk-node"),
+      import("@opentelemetry/resources"),
+      import("@opentelemetry/instrumentation-pg"),
+      import("./trace-export.js"),
+    ]);
   const sdk = new NodeSDK({
     resource: resourceFromAttributes({
       "service.name": settings.serviceName,
@@ -85,6 +88,9 @@ export async function startTelemetry(options: StartTelemetryOptions): Promise<Te
       "deployment.environment.name": settings.environment,
     }),
     serviceName: settings.serviceName,
+    // Our own processors so that every exporter masks span names, attributes, events and status messages
+    // with the one masking policy (span-masking.ts); none at all when OTEL_TRACES_EXPORTER=none.
+    spanProcessors: await maskedSpanProcessorsFromEnv(env),
     instrumentations: [
       new PgInstrumentation({
         // Queries inside a traced call only; pool checkouts are measured by the pool metrics, not spans.

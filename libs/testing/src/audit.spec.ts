@@ -4,6 +4,7 @@
  * with retention, and the least-privilege roles. Real PostgreSQL, no mocks.
  */
 import { randomUUID } from "node:crypto";
+import { FREE_TEXT, KEYED } from "@taskmaster/config/masking-corpus";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "./test-database.js";
@@ -105,7 +106,9 @@ describe("audit triggers", () => {
       expect(row.trace_id).toBe(CONTEXT.trace_id);
       expect(row.client_ip).toBe(CONTEXT.client_ip);
       expect(row.user_agent).toBe(CONTEXT.user_agent);
-      expect(row.hash).toMatch(/^[0-9a-f]{64}$/);
+      // Written unsealed: audit_seal() hashes and chains rows.
+      expect(row.hash).toBeNull();
+      expect(row.prev_hash).toBeNull();
     }
     const [create, update, status] = rows;
     expect(create?.new_values).toMatchObject({ id, title: "Audited task", status: "pending" });
@@ -193,11 +196,65 @@ describe("audit triggers", () => {
       nested: { apiKey: "***", list: [{ client_secret: "***" }], note: "fine" },
       dsn: "postgres://app:***@db:5432/x",
       authorization: "***",
-      pem: "***",
+      pem: "-----BEGIN PRIVATE KEY-----***-----END PRIVATE KEY-----",
       storage_key: "not-a-secret",
     });
-    const bearer = await client.query<{ v: unknown }>(`select audit_mask('header', '"Bearer abc"') as v`);
+    const bearer = await client.query<{ v: unknown }>(
+      `select audit_mask('header', '"Bearer abc.def-123"') as v`,
+    );
     expect(bearer.rows[0]?.v).toBe("Bearer ***");
+  });
+
+  it("masks every shape of the shared masking corpus, in text columns, jsonb and updates", async () => {
+    for (const [what, text, secret] of FREE_TEXT) {
+      const id = randomUUID();
+      await client.query("insert into tasks (id, title, description) values ($1, $2, $3)", [
+        id,
+        "Corpus task",
+        `see ${text} here`,
+      ]);
+      await client.query("update tasks set technical_notes = $2 where id = $1", [id, text]);
+      const rows = await auditRows(client, id);
+      expect(rows, what).toHaveLength(2);
+      expect(JSON.stringify(rows), what).not.toContain(secret);
+    }
+    for (const [what, object, secret] of KEYED) {
+      const id = randomUUID();
+      await client.query("insert into tasks (id, title, metadata) values ($1, 'Keyed', $2)", [
+        id,
+        JSON.stringify(object),
+      ]);
+      await client.query("update tasks set custom_fields = $2 where id = $1", [id, JSON.stringify(object)]);
+      const rows = await auditRows(client, id);
+      expect(rows, what).toHaveLength(2);
+      expect(JSON.stringify(rows), what).not.toContain(secret);
+    }
+  });
+
+  it("keeps benign values exact: the cheap pre-check never changes what is recorded", async () => {
+    const id = randomUUID();
+    const metadata = {
+      note: "Basic plan, see key points",
+      nested: { gone: null, kept: 1 },
+      list: [null, "x"],
+    };
+    const description =
+      "Implement the login page; passing tests; https://example.com/docs?page=2 for details";
+    await client.query(
+      "insert into tasks (id, title, description, metadata, jira_key) values ($1, 'Benign', $2, $3, 'ABC-12')",
+      [id, description, JSON.stringify(metadata)],
+    );
+    const [create] = await auditRows(client, id);
+    // Nested nulls inside jsonb columns survive (only null columns are left out of a create).
+    expect(create?.new_values).toMatchObject({ description, metadata, jira_key: "ABC-12" });
+    expect(create?.new_values).not.toHaveProperty("due_date");
+    expect(create?.changed_fields).toContain("metadata");
+    expect(create?.changed_fields).not.toContain("due_date");
+    // The same values through the full masking walk are unchanged: nothing here is a secret.
+    const walked = await client.query<{ v: unknown }>("select audit_mask(null, $1::jsonb) as v", [
+      JSON.stringify(create?.new_values),
+    ]);
+    expect(walked.rows[0]?.v).toEqual(create?.new_values);
   });
 });
 
@@ -212,8 +269,27 @@ describe("hash chain", () => {
         "select count(*)::int as n from audit_log where prev_hash is null",
       );
       expect(unsealed.rows[0]?.n).toBe(3);
-      // Unsealed rows already carry their content hash and verify.
+      // Unsealed rows carry no hash yet and verify.
       expect((await c.query("select * from audit_verify(5)")).rows).toEqual([]);
+      // An insert cannot plant its own hash.
+      await c.query(
+        `insert into audit_log (id, entity_type, entity_id, action, prev_hash, hash)
+         values (gen_random_uuid(), 'task', 'planted', 'create', $1, $1)`,
+        ["a".repeat(64)],
+      );
+      const planted = await c.query<{ prev_hash: string | null; hash: string | null }>(
+        "select prev_hash, hash from audit_log where entity_id = 'planted'",
+      );
+      expect(planted.rows).toEqual([{ prev_hash: null, hash: null }]);
+      await c.query("delete from audit_log where entity_id = 'planted'");
+      // A hash set on an unsealed row afterwards (around the trigger) is reported.
+      await c.query("update audit_log set hash = $1 where seq = (select min(seq) from audit_log)", [
+        "b".repeat(64),
+      ]);
+      expect((await c.query<{ problem: string }>("select * from audit_verify(5)")).rows[0]?.problem).toMatch(
+        /unsealed row carries a hash/,
+      );
+      await c.query("update audit_log set hash = null where prev_hash is null");
 
       const sealed = await c.query<{ n: number }>("select audit_seal() as n");
       expect(sealed.rows[0]?.n).toBe(3);
@@ -316,6 +392,36 @@ describe("partitions and retention", () => {
       await a.end();
       await b.end();
       await retentionDb.drop();
+    }
+  });
+
+  it("keeps the chain verifiable when every row expired (the chain's end is dropped), and partitions may be ensured concurrently", async () => {
+    const quietDb = await createTestDatabase();
+    const a = await connect(quietDb.url);
+    const b = await connect(quietDb.url);
+    try {
+      await a.query(
+        `insert into audit_log (id, entity_type, entity_id, action, occurred_at)
+         select gen_random_uuid(), 'task', 'old-' || g, 'update', now() - interval '200 days' from generate_series(1, 2) g`,
+      );
+      // Two at once: each takes the retention and seal locks, so neither deadlocks.
+      await Promise.all([
+        a.query("select audit_ensure_partitions(3)"),
+        b.query("select audit_ensure_partitions(3)"),
+      ]);
+      await a.query("select audit_seal()");
+      const removed = await a.query<{ rows_removed: string }>("select * from audit_drop_expired(90)");
+      expect(removed.rows.map((r) => r.rows_removed)).toEqual(["2"]);
+      expect((await a.query("select count(*)::int as n from audit_log")).rows[0]?.n).toBe(0);
+      expect((await a.query("select * from audit_verify(5)")).rows).toEqual([]);
+      // New rows chain on after the expired end and verify too.
+      await a.query("insert into tasks (id, title) values ($1, 'After a quiet period')", [randomUUID()]);
+      await a.query("select audit_seal()");
+      expect((await a.query("select * from audit_verify(5)")).rows).toEqual([]);
+    } finally {
+      await a.end();
+      await b.end();
+      await quietDb.drop();
     }
   });
 });

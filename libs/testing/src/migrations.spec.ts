@@ -2,9 +2,9 @@ import { migrateDown, migrateUp, migrationStatus } from "@taskmaster/persistence
 import { initOrm } from "@taskmaster/persistence/orm-config";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createEmptyTestDatabase, type TestDatabase } from "./test-database.js";
+import { createEmptyTestDatabase, type EmptyTestDatabase } from "./test-database.js";
 
-let db: TestDatabase;
+let db: EmptyTestDatabase;
 
 /** User objects in `public` that are not owned by an extension, besides the migrator's own table. */
 async function schemaObjects(url: string): Promise<string[]> {

@@ -7,14 +7,37 @@ import { initOrm, MIGRATIONS_DIR } from "@taskmaster/persistence/orm-config";
 import pg from "pg";
 import { type EmbeddedPostgresHandle, startEmbeddedPostgres } from "./embedded.js";
 
-export interface TestDatabase {
-  /** Connection URL of the new, fully migrated database. */
+export interface EmptyTestDatabase {
+  /** Connection URL of the new database, as the test server's (super)user: setup and inspection SQL. */
   url: string;
   /** Its name (`tm_test_<unix seconds>_<random>`). */
   name: string;
   /** Drops it (terminating leftover connections). Safe to call twice. */
   drop(): Promise<void>;
 }
+
+export interface TestDatabase extends EmptyTestDatabase {
+  /**
+   * The same database as the login user {@link TEST_APP_USER}, a member of `taskmaster_app` only: what a
+   * service under test connects with, so tests prove the services work with least privilege.
+   */
+  appUrl: string;
+  /**
+   * The same database as {@link TEST_MONITOR_USER}, in `taskmaster_app` and `taskmaster_monitor` (pg_monitor's
+   * statistics): what the monitoring service connects with.
+   */
+  monitorUrl: string;
+}
+
+/**
+ * Cluster-wide login user in the `taskmaster_app` group role, created once per server by the harness.
+ * Its password only matters for servers with password authentication (the embedded one); test use only.
+ */
+export const TEST_APP_USER = "taskmaster_test_app";
+/** Cluster-wide login user in `taskmaster_app` and `taskmaster_monitor`, like the monitoring service's. */
+export const TEST_MONITOR_USER = "taskmaster_test_monitor";
+/** Password of both test users (the user names again): test clusters only. */
+const testPassword = (user: string) => user;
 
 export interface CreateTestDatabaseOptions {
   /** Server to use; default `TEST_DATABASE_URL`, else one embedded PostgreSQL per process. */
@@ -24,6 +47,7 @@ export interface CreateTestDatabaseOptions {
 }
 
 const LOCK_KEY = 0x7a5c_0001; // pg_advisory_lock key for template creation and cleanup
+const USERS_LOCK = 0x7a5c_0002; // serialises creating/updating the test login users across processes
 const STALE_SECONDS = 3600;
 
 let embedded: Promise<EmbeddedPostgresHandle> | undefined;
@@ -148,6 +172,59 @@ async function dropStale(c: pg.Client): Promise<void> {
   }
 }
 
+/** The URL `url` with another user and password. */
+export function withUser(url: string, user: string, password: string): string {
+  const u = new URL(url);
+  u.username = encodeURIComponent(user);
+  u.password = encodeURIComponent(password);
+  return u.toString();
+}
+
+const testUsersReady = new Map<string, Promise<void>>();
+
+/** A login user and the group roles it must be in (created by the migrations). */
+const TEST_USERS: ReadonlyArray<readonly [string, readonly string[]]> = [
+  [TEST_APP_USER, ["taskmaster_app"]],
+  [TEST_MONITOR_USER, ["taskmaster_app", "taskmaster_monitor"]],
+];
+
+/**
+ * Makes sure the test login users exist, members of their group roles and nothing more. Roles are
+ * cluster-wide and test processes start together: an advisory lock serialises them. Once per server and
+ * process.
+ */
+function ensureTestUsers(serverUrl: string): Promise<void> {
+  let done = testUsersReady.get(serverUrl);
+  if (done === undefined) {
+    const statements = TEST_USERS.map(
+      ([user, groups]) => `
+  if not exists (select 1 from pg_roles where rolname = '${user}') then
+    create role ${user} login;
+  end if;
+  alter role ${user} login nosuperuser nocreatedb nocreaterole noreplication nobypassrls inherit
+    password '${testPassword(user)}';
+  foreach g in array array[${groups.map((g) => `'${g}'`).join(", ")}] loop
+    if not exists (select 1 from pg_roles where rolname = g) then
+      raise exception 'role % is missing: the migrations create it (they need a superuser or CREATEROLE)', g;
+    end if;
+    if not pg_has_role('${user}', g, 'member') then
+      execute format('grant %I to ${user}', g);
+    end if;
+  end loop;`,
+    ).join("");
+    done = withAdmin(serverUrl, async (c) => {
+      await c.query(`do $$
+declare g text;
+begin
+  perform pg_advisory_xact_lock(${USERS_LOCK});${statements}
+end $$`);
+    });
+    done.catch(() => testUsersReady.delete(serverUrl));
+    testUsersReady.set(serverUrl, done);
+  }
+  return done;
+}
+
 /**
  * A fresh, fully migrated database for one test file: cloned (`CREATE DATABASE ... TEMPLATE`) from a
  * template database that is migrated once per migration-set hash. Call `drop()` in `afterAll`.
@@ -155,6 +232,7 @@ async function dropStale(c: pg.Client): Promise<void> {
 export async function createTestDatabase(opts: CreateTestDatabaseOptions = {}): Promise<TestDatabase> {
   const serverUrl = opts.serverUrl ?? (await testServerUrl());
   const template = await ensureTemplate(serverUrl, opts.migrationsDir ?? MIGRATIONS_DIR);
+  await ensureTestUsers(serverUrl);
   const name = `tm_test_${Math.floor(Date.now() / 1000)}_${randomBytes(5).toString("hex")}`;
   await withAdmin(serverUrl, async (c) => {
     // A template being connected to cannot be cloned; retry briefly if another process is mid-check.
@@ -170,8 +248,11 @@ export async function createTestDatabase(opts: CreateTestDatabaseOptions = {}): 
     }
   });
   let dropped = false;
+  const url = withDatabase(serverUrl, name);
   return {
-    url: withDatabase(serverUrl, name),
+    url,
+    appUrl: withUser(url, TEST_APP_USER, testPassword(TEST_APP_USER)),
+    monitorUrl: withUser(url, TEST_MONITOR_USER, testPassword(TEST_MONITOR_USER)),
     name,
     drop: async () => {
       if (dropped) return;
@@ -184,7 +265,7 @@ export async function createTestDatabase(opts: CreateTestDatabaseOptions = {}): 
 /**
  * Creates an empty database (no migrations) on the test server, e.g. to test migrations themselves.
  */
-export async function createEmptyTestDatabase(opts: { serverUrl?: string } = {}): Promise<TestDatabase> {
+export async function createEmptyTestDatabase(opts: { serverUrl?: string } = {}): Promise<EmptyTestDatabase> {
   const serverUrl = opts.serverUrl ?? (await testServerUrl());
   const name = `tm_test_${Math.floor(Date.now() / 1000)}_${randomBytes(5).toString("hex")}`;
   await withAdmin(serverUrl, (c) => c.query(`create database ${quoteIdent(name)}`));

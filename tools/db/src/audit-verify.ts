@@ -19,7 +19,7 @@ export interface AuditVerifyResult {
   readonly sealed: number;
   /** Rows checked. */
   readonly rows: number;
-  /** Rows not chained yet (written after the seal, or `seal: false`); their content hash is still checked. */
+  /** Rows not chained yet (written after the seal, or `seal: false`): hashed when sealed, not checked before. */
   readonly unsealed: number;
   /** Broken links, first (lowest `seq`) first; empty when the chain is intact. */
   readonly problems: readonly AuditProblem[];

@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { createEmptyTestDatabase, type TestDatabase } from "@taskmaster/testing/test-database";
+import { createEmptyTestDatabase, type EmptyTestDatabase } from "@taskmaster/testing/test-database";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const run = promisify(execFile);
@@ -22,7 +22,7 @@ async function db(args: string[], env: Record<string, string | undefined>) {
   }
 }
 
-let target: TestDatabase;
+let target: EmptyTestDatabase;
 
 beforeAll(async () => {
   target = await createEmptyTestDatabase();

@@ -9,12 +9,17 @@
  *   seed              template types, category tree and demo tasks (idempotent; `--no-demo`)
  *   audit verify      seal pending audit rows and verify the hash chain (exit 1 on a broken link)
  *   audit retention   drop audit partitions older than `--days` (default 90), create upcoming ones
+ *   roles grant       create/update a LOGIN user in a taskmaster group role (`--role`, `--user`, `--password-env`)
+ *   roles list        members of the taskmaster group roles
+ *
+ * Connects with `MIGRATION_DATABASE_URL` (the owner) when set, else `DATABASE_URL`.
  */
 import type { MikroORM } from "@mikro-orm/core";
 import { migrateDown, migrateUp, migrationStatus } from "@taskmaster/persistence/migrate";
 import { initOrm } from "@taskmaster/persistence/orm-config";
 import { seedDatabase } from "@taskmaster/persistence/seed";
 import { formatVerify, type Query, runAuditRetention, verifyAuditChain } from "./audit-verify.ts";
+import { GROUP_ROLES, grantRole, isRoleName, listRoleMembers, userNameProblem } from "./roles.ts";
 
 const HELP = `Usage: db <command> [options]
 
@@ -29,9 +34,19 @@ Commands:
                           Seal pending audit rows, verify the hash chain, report the first broken link
   audit retention [--days 90]
                           Drop whole audit partitions older than the retention, create upcoming ones
+  roles grant --role app|readonly|retention|owner|monitor --user <name> [--password-env <VAR>]
+                          Create or update LOGIN user <name> as a member of taskmaster_<role>, or of
+                          several roles with a comma list (--role app,monitor) (idempotent;
+                          needs a superuser or CREATEROLE). The password is read from the environment
+                          variable <VAR>, never from the command line, and sent only as a SCRAM verifier;
+                          without --password-env an existing password is kept (new users get none).
+                          Services: app (the monitoring service: app and monitor); reporting: readonly;
+                          the audit retention job: retention; migrations: owner.
+  roles list              Members of the taskmaster group roles
 
 Environment:
-  DATABASE_URL            postgres://user:password@host:port/database (required)
+  MIGRATION_DATABASE_URL  the schema owner's connection (used when set)
+  DATABASE_URL            postgres://user:password@host:port/database (used otherwise; one is required)
 
 Options:
   -h, --help              Show this help
@@ -44,17 +59,18 @@ function log(message: string): void {
 }
 
 function requireUrl(): string {
-  const url = process.env.DATABASE_URL;
+  const variable = process.env.MIGRATION_DATABASE_URL ? "MIGRATION_DATABASE_URL" : "DATABASE_URL";
+  const url = process.env[variable];
   if (!url)
     throw new UsageError("DATABASE_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/taskmaster)");
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    throw new UsageError("DATABASE_URL is not a valid URL");
+    throw new UsageError(`${variable} is not a valid URL`);
   }
   if (parsed.protocol !== "postgres:" && parsed.protocol !== "postgresql:") {
-    throw new UsageError(`DATABASE_URL must start with postgres:// (got ${parsed.protocol}//)`);
+    throw new UsageError(`${variable} must start with postgres:// (got ${parsed.protocol}//)`);
   }
   return url;
 }
@@ -176,11 +192,80 @@ async function audit(sub: string | undefined, flags: Set<string>, args: string[]
   }
 }
 
+function option(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+async function roles(sub: string | undefined, args: string[]): Promise<void> {
+  switch (sub) {
+    case "grant": {
+      const roleList = (option(args, "--role") ?? "").split(",").filter((r) => r !== "");
+      const user = option(args, "--user");
+      const passwordEnv = option(args, "--password-env");
+      if (roleList.length === 0 || !roleList.every(isRoleName))
+        throw new UsageError(
+          `--role must be one of ${Object.keys(GROUP_ROLES).join(", ")} (or a comma list)`,
+        );
+      const problem = userNameProblem(user);
+      if (problem !== undefined || user === undefined) throw new UsageError(problem ?? "--user is required");
+      let password: string | undefined;
+      if (args.includes("--password-env")) {
+        if (passwordEnv === undefined || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(passwordEnv))
+          throw new UsageError(
+            "--password-env must name an environment variable, e.g. --password-env APP_DB_PASSWORD",
+          );
+        password = process.env[passwordEnv];
+        if (!password)
+          throw new UsageError(`environment variable ${passwordEnv} (--password-env) is empty or not set`);
+      }
+      await withOrm(async (orm) => {
+        // One transaction: every membership or none.
+        const results = await orm.em.fork().transactional(async (em) => {
+          const query: Query = (sql, params) =>
+            em.getConnection().execute(sql, params ?? [], "all", em.getTransactionContext());
+          const out = [];
+          for (const [i, role] of roleList.entries())
+            out.push(
+              await grantRole(query, { role, user, ...(i === 0 && password !== undefined && { password }) }),
+            );
+          return out;
+        });
+        const first = results[0];
+        log(`  ${first?.created ? "created" : "updated"} login user ${user}`);
+        for (const [i, role] of roleList.entries()) {
+          const granted = results[i]?.granted === true;
+          log(
+            `  ${granted ? "granted" : "already a member of"} ${GROUP_ROLES[role]}${granted ? ` to ${user}` : ""}`,
+          );
+        }
+        log(`  password ${first?.passwordSet ? `set from $${passwordEnv} (SCRAM-SHA-256)` : "unchanged"}`);
+        log(`${user} is a member of ${results.at(-1)?.memberOf.join(", ")}`);
+      });
+      return;
+    }
+    case "list":
+      await withOrm(async (orm) => {
+        const members = await listRoleMembers((sql, params) =>
+          orm.em.getConnection().execute(sql, params ?? [], "all"),
+        );
+        for (const group of Object.values(GROUP_ROLES)) {
+          const users = members.filter((m) => m.group === group);
+          log(
+            `  ${group.padEnd(22)} ${users.length ? users.map((m) => (m.canLogin ? m.user : `${m.user} (nologin)`)).join(", ") : "-"}`,
+          );
+        }
+      });
+      return;
+    default:
+      throw new UsageError(`unknown roles subcommand ${sub ? `"${sub}"` : "(missing)"}: use grant or list`);
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const flags = new Set(argv.filter((a) => a.startsWith("-")));
-  const words = argv.filter(
-    (a, i) => !a.startsWith("-") && argv[i - 1] !== "--days" && argv[i - 1] !== "--name",
-  );
+  const valued = new Set(["--days", "--name", "--role", "--user", "--password-env"]);
+  const words = argv.filter((a, i) => !a.startsWith("-") && !valued.has(argv[i - 1] ?? ""));
   if (flags.has("-h") || flags.has("--help") || words.length === 0) {
     process.stdout.write(HELP);
     if (words.length === 0 && !flags.has("-h") && !flags.has("--help")) process.exitCode = 2;
@@ -193,6 +278,9 @@ async function main(argv: string[]): Promise<void> {
       return;
     case "audit":
       await audit(sub, flags, argv);
+      return;
+    case "roles":
+      await roles(sub, argv);
       return;
     case "seed":
       await withOrm(async (orm) => {

@@ -41,6 +41,22 @@ describe("docker-compose.yml runs the same stack as ./taskmaster start", () => {
     }
   });
 
+  it("migrates as the owner and runs every service as a least-privilege login (README: Database roles)", () => {
+    const owner = new URL(compose.services.migrate?.environment?.MIGRATION_DATABASE_URL ?? "");
+    expect(owner.username).toBe(compose.services.postgres?.environment?.POSTGRES_USER);
+    const grants = compose.services["db-roles"]?.command?.join(" ") ?? "";
+    for (const member of stack) {
+      const service = Object.values(compose.services).find((s) => s.command?.includes(member.entry));
+      const user = new URL(service?.environment?.DATABASE_URL ?? "").username;
+      expect([member.name, user]).not.toEqual([member.name, owner.username]);
+      expect(grants).toMatch(new RegExp(`--role app[a-z,]* --user ${user}\\b`));
+      // The gateway waits for the services, which wait for the logins.
+      const waits =
+        member.name === "gateway" ? service?.depends_on?.["task-service"] : service?.depends_on?.["db-roles"];
+      expect(waits?.condition).toMatch(/^service_(completed_successfully|started)$/);
+    }
+  });
+
   it("preloads pg_stat_statements as the embedded default does", () => {
     expect(compose.services.postgres?.command?.join(" ")).toContain(
       "shared_preload_libraries=pg_stat_statements",

@@ -76,6 +76,9 @@ describe("./taskmaster start (launcher) on embedded PostgreSQL", () => {
     );
     const output = await waitForOutput(launcher, /Taskmaster is up/, 120_000);
     expect(output).toContain(`127.0.0.1:${ports.TASK_SERVICE_PORT}`);
+    // Migrations as the embedded superuser, the services as a taskmaster_app login (password never shown).
+    expect(output).toMatch(/PostgreSQL \(services\)\s+postgres:\/\/taskmaster_service:\*\*\*@/);
+    expect(output).toMatch(/granted taskmaster_app to taskmaster_service|already a member of taskmaster_app/);
 
     const task = `127.0.0.1:${ports.TASK_SERVICE_PORT}`;
     expect(await grpcHealthCheck(task, "taskmaster.task.v1.TaskService", 2_000)).toBe(true);

@@ -3,10 +3,15 @@
  * Development launcher: brings the whole stack up with one command.
  *
  * 1. PostgreSQL: `DATABASE_URL` when given, else embedded PostgreSQL with its data in `.data/postgres`.
- * 2. Migrations (`tools/db migrate up`), then the demo seed on an empty database.
+ * 2. Migrations (`tools/db migrate up`), then the demo seed on an empty database, as the owner
+ *    (`MIGRATION_DATABASE_URL`, else `DATABASE_URL`; embedded: its superuser).
+ *    Embedded: the services then connect as the login user `taskmaster_service` (taskmaster_app + taskmaster_monitor,
+ *    a fresh random password each start) and audit retention as the owner; with your own `DATABASE_URL`
+ *    they use it as given.
  * 3. Each service as its own process, started in order and waited for (gRPC health / HTTP health).
  * 4. Ctrl-C (SIGINT) or SIGTERM stops everything in reverse order and exits 0.
  */
+import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startEmbeddedPostgres } from "@taskmaster/testing/embedded";
@@ -86,18 +91,48 @@ async function main(): Promise<number> {
 
   try {
     let databaseUrl = process.env.DATABASE_URL;
+    let ownerUrl = process.env.MIGRATION_DATABASE_URL || databaseUrl;
+    let serviceEnv: NodeJS.ProcessEnv = {};
     if (databaseUrl) {
       log("using DATABASE_URL");
+      if (!ownerUrl) throw new Error("unreachable: DATABASE_URL is set");
+      await runTool(["migrate", "up"], ownerUrl, abort.signal);
+      if (!values["no-seed"]) await runTool(["seed"], ownerUrl, abort.signal);
     } else {
       const port = Number(values["pg-port"]);
       log(`starting embedded PostgreSQL on 127.0.0.1:${port} (data in ${values["data-dir"]})`);
       const embedded = await startEmbeddedPostgres({ dataDir: values["data-dir"], port, persistent: true });
       stopEmbedded = embedded.stop;
-      databaseUrl = await ensureDatabase(embedded.url, "taskmaster");
+      ownerUrl = await ensureDatabase(embedded.url, "taskmaster");
+      await runTool(["migrate", "up"], ownerUrl, abort.signal);
+      if (!values["no-seed"]) await runTool(["seed"], ownerUrl, abort.signal);
+      // Least privilege locally too: the services run as a taskmaster_app login, not the superuser.
+      const password = randomBytes(18).toString("base64url");
+      await runTool(
+        [
+          "roles",
+          "grant",
+          "--role",
+          "app,monitor",
+          "--user",
+          SERVICE_USER,
+          "--password-env",
+          "TASKMASTER_SERVICE_DB_PASSWORD",
+        ],
+        ownerUrl,
+        abort.signal,
+        { TASKMASTER_SERVICE_DB_PASSWORD: password },
+      );
+      const service = new URL(ownerUrl);
+      service.username = SERVICE_USER;
+      service.password = password;
+      databaseUrl = service.toString();
+      serviceEnv = {
+        MIGRATION_DATABASE_URL: ownerUrl,
+        // Retention drops audit partitions: the owner's job, never the application role's.
+        AUDIT_RETENTION_DATABASE_URL: process.env.AUDIT_RETENTION_DATABASE_URL || ownerUrl,
+      };
     }
-
-    await runTool(["migrate", "up"], databaseUrl, abort.signal);
-    if (!values["no-seed"]) await runTool(["seed"], databaseUrl, abort.signal);
 
     const ports = new Map(stack.map((spec) => [spec, Number(process.env[spec.portEnv] ?? spec.defaultPort)]));
     const profile = process.env.TASKMASTER_PROFILE ?? "development";
@@ -108,6 +143,7 @@ async function main(): Promise<number> {
       log("gateway authentication is OFF (development); set GATEWAY_AUTH=jwt to enable it");
     const env: NodeJS.ProcessEnv = {
       ...process.env,
+      ...serviceEnv,
       DATABASE_URL: databaseUrl,
       TASKMASTER_PROFILE: profile,
       GATEWAY_AUTH: gatewayAuth,
@@ -132,7 +168,7 @@ async function main(): Promise<number> {
     }
     if (!stopping) {
       process.stdout.write(
-        `\nTaskmaster is up:\n${addresses.join("\n")}\n  ${"PostgreSQL".padEnd(44)} ${redact(databaseUrl)}\n\nCtrl-C stops everything.\n`,
+        `\nTaskmaster is up:\n${addresses.join("\n")}\n  ${"PostgreSQL (services)".padEnd(44)} ${redact(databaseUrl)}\n  ${"PostgreSQL (migrations, owner)".padEnd(44)} ${redact(ownerUrl)}\n\nCtrl-C stops everything.\n`,
       );
     }
   } catch (error) {
@@ -147,13 +183,22 @@ function redact(url: string): string {
   return url.replace(/\/\/([^:/@]+):[^@]*@/, "//$1:***@");
 }
 
-async function runTool(args: string[], databaseUrl: string, signal: AbortSignal): Promise<void> {
+/** The embedded stack's service login (group roles taskmaster_app and taskmaster_monitor). */
+const SERVICE_USER = "taskmaster_service";
+
+/** Runs `tools/db` as the owner (`ownerUrl` as both DATABASE_URL and MIGRATION_DATABASE_URL). */
+async function runTool(
+  args: string[],
+  ownerUrl: string,
+  signal: AbortSignal,
+  extraEnv: NodeJS.ProcessEnv = {},
+): Promise<void> {
   const { spawn } = await import("node:child_process");
   await new Promise<void>((resolve, reject) => {
     const child = spawn(process.execPath, [join(root, "tools/db/dist/db.js"), ...args], {
       cwd: root,
       stdio: "inherit",
-      env: { ...process.env, DATABASE_URL: databaseUrl },
+      env: { ...process.env, ...extraEnv, DATABASE_URL: ownerUrl, MIGRATION_DATABASE_URL: ownerUrl },
       signal,
     });
     child.on("error", reject);

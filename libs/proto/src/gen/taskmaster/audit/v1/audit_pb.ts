@@ -127,14 +127,15 @@ export type AuditEvent = Message<"taskmaster.audit.v1.AuditEvent"> & {
   sequence: bigint;
 
   /**
-   * Lower-case hex SHA-256 of this row's canonical content plus previous_hash.
+   * Lower-case hex SHA-256 of previous_hash plus this row's canonical content; empty until the row is
+   * sealed into the chain (the monitoring service seals on a schedule, a few seconds after the change).
    *
    * @generated from field: string hash = 15;
    */
   hash: string;
 
   /**
-   * Hash of the previous row in the chain ("" for the first row after a retention cut).
+   * Hash of the previous row in the chain (64 zeros for the first row; empty until sealed).
    *
    * @generated from field: string previous_hash = 16;
    */

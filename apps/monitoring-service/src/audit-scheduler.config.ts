@@ -1,0 +1,90 @@
+/**
+ * Settings of the scheduled audit maintenance (validated at start; one ConfigError naming every problem):
+ *
+ * | variable | default | meaning |
+ * | --- | --- | --- |
+ * | `AUDIT_SEAL_INTERVAL_MS` | 10000 | seal unsealed audit rows (`audit_seal`) this often; 0 = off |
+ * | `AUDIT_RETENTION_INTERVAL_MS` | 3600000 | create upcoming partitions and drop expired ones this often; 0 = off |
+ * | `AUDIT_RETENTION_DAYS` | 90 | retention (also used by `RunAuditRetention`) |
+ * | `AUDIT_RETENTION_DATABASE_URL` | - | connection for retention, as a login in `taskmaster_retention` |
+ *
+ * Without `AUDIT_RETENTION_DATABASE_URL` retention uses the service's own connection in development and test
+ * (where that is the owner) and is off in staging and production (the application role may not drop audit
+ * partitions): {@link AuditScheduleConfig.retentionWarning} says so, for one log line at start.
+ */
+import { ConfigError, type ConfigIssue, type Env, intVar, postgresUrlVar } from "@taskmaster/config/config";
+
+export interface AuditScheduleConfig {
+  /** 0 = sealing off. */
+  readonly sealIntervalMs: number;
+  /** 0 = retention off (also when it has no usable connection, see `retentionDatabase`). */
+  readonly retentionIntervalMs: number;
+  readonly retentionDays: number;
+  /**
+   * Where retention runs: `{ url }` = its own connection, `"service"` = the service's connection,
+   * `"none"` = retention off (staging/production without AUDIT_RETENTION_DATABASE_URL).
+   */
+  readonly retentionDatabase: { readonly url: string } | "service" | "none";
+  /** Set when retention is off for lack of a connection: why, for a warning at start. */
+  readonly retentionWarning?: string | undefined;
+}
+
+export const AUDIT_SCHEDULE_DEFAULTS = {
+  sealIntervalMs: 10_000,
+  retentionIntervalMs: 3_600_000,
+  retentionDays: 90,
+} as const;
+
+const DAY_MS = 86_400_000;
+
+/** Reads and validates the audit schedule settings; throws {@link ConfigError} listing every problem. */
+export function auditScheduleConfigFromEnv(env: Env, profile: string): AuditScheduleConfig {
+  const issues: ConfigIssue[] = [];
+  const present = (name: string): string | undefined => {
+    const v = env[name]?.trim();
+    return v === undefined || v === "" ? undefined : v;
+  };
+  const int = (name: string, min: number, max: number, fallback: number): number => {
+    const raw = present(name);
+    if (raw === undefined) return fallback;
+    const parsed = intVar(min, max).safeParse(raw);
+    if (parsed.success) return parsed.data;
+    const why = parsed.error.issues[0]?.message ?? "is invalid";
+    issues.push({ variable: name, message: `${why} (got "${raw.slice(0, 40)}")` });
+    return fallback;
+  };
+  const sealIntervalMs = int("AUDIT_SEAL_INTERVAL_MS", 0, DAY_MS, AUDIT_SCHEDULE_DEFAULTS.sealIntervalMs);
+  const retentionIntervalMs = int(
+    "AUDIT_RETENTION_INTERVAL_MS",
+    0,
+    7 * DAY_MS,
+    AUDIT_SCHEDULE_DEFAULTS.retentionIntervalMs,
+  );
+  const retentionDays = int("AUDIT_RETENTION_DAYS", 1, 36_500, AUDIT_SCHEDULE_DEFAULTS.retentionDays);
+  const url = present("AUDIT_RETENTION_DATABASE_URL");
+  if (url !== undefined) {
+    const parsed = postgresUrlVar().safeParse(url);
+    if (!parsed.success) {
+      issues.push({
+        variable: "AUDIT_RETENTION_DATABASE_URL",
+        message: parsed.error.issues[0]?.message ?? "is invalid",
+      });
+    }
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+  const strict = profile === "staging" || profile === "production";
+  if (url !== undefined) {
+    return { sealIntervalMs, retentionIntervalMs, retentionDays, retentionDatabase: { url } };
+  }
+  if (!strict) return { sealIntervalMs, retentionIntervalMs, retentionDays, retentionDatabase: "service" };
+  return {
+    sealIntervalMs,
+    retentionIntervalMs,
+    retentionDays,
+    retentionDatabase: "none",
+    retentionWarning:
+      retentionIntervalMs === 0
+        ? undefined
+        : `scheduled audit retention is off: AUDIT_RETENTION_DATABASE_URL (a login in taskmaster_retention) is not set in the ${profile} profile`,
+  };
+}

@@ -1,0 +1,139 @@
+/**
+ * The audit scheduler in a running monitoring service: connections from config (the service's ORM for
+ * sealing; `AUDIT_RETENTION_DATABASE_URL`, opened on first use with one pooled connection, or the service's
+ * ORM in development/test, for retention) and a server wrapper that starts the scheduler once the server
+ * listens and stops it (waiting for a run in flight) before the server drains and the ORM closes.
+ */
+import type { MikroORM } from "@mikro-orm/postgresql";
+import type { CommonConfig } from "@taskmaster/config/config";
+import { initOrm } from "@taskmaster/persistence/orm-config";
+import { ormOptionsFromConfig } from "@taskmaster/persistence/service-database";
+import type { GrpcServer } from "@taskmaster/rpc-kit/grpc-server";
+import type { Logger } from "@taskmaster/telemetry/logger";
+import type { ProcessMetrics } from "@taskmaster/telemetry/metrics";
+import type { AuditScheduleConfig } from "./audit-scheduler.config.js";
+import { AuditScheduler, type AuditSchedulerOptions, type AuditSql } from "./audit-scheduler.js";
+
+/** Statements on a fresh fork of `orm` (no transaction: each statement is its own). */
+export function ormSql(orm: MikroORM): AuditSql {
+  return {
+    query: (sql, params) =>
+      orm.em
+        .fork()
+        .getConnection()
+        .execute(sql, [...params], "all") as Promise<Record<string, unknown>[]>,
+  };
+}
+
+/** An ORM opened on first use (a failed open is retried on the next use) and closed by `close()`. */
+export function lazyOrmSql(open: () => Promise<MikroORM>): AuditSql & { close(): Promise<void> } {
+  let opening: Promise<MikroORM> | undefined;
+  let closed = false;
+  return {
+    async query(sql, params) {
+      if (closed) throw new Error("the audit retention connection is closed");
+      opening ??= open().catch((err: unknown) => {
+        opening = undefined;
+        throw err;
+      });
+      return ormSql(await opening).query(sql, params);
+    },
+    async close() {
+      closed = true;
+      const orm = await opening?.catch(() => undefined);
+      await orm?.close(true);
+    },
+  };
+}
+
+export interface ServiceAuditSchedulerDeps {
+  readonly orm: MikroORM;
+  readonly logger: Logger;
+  readonly config: Pick<CommonConfig, "database" | "server">;
+  readonly schedule: AuditScheduleConfig;
+  readonly metrics?: ProcessMetrics | undefined;
+  readonly onRun?: AuditSchedulerOptions["onRun"];
+}
+
+export interface ServiceAuditScheduler {
+  readonly scheduler: AuditScheduler;
+  /** One retention run now on the retention connection (RunAuditRetention); null when none is configured. */
+  readonly runRetention: (() => ReturnType<AuditScheduler["retentionNow"]>) | null;
+  /** Log the configuration (and the retention warning, if any), then start the schedules. */
+  start(): void;
+  /** Stop the schedules (waits for a run in flight), then close the retention connection. */
+  stop(): Promise<void>;
+}
+
+export function createServiceAuditScheduler(deps: ServiceAuditSchedulerDeps): ServiceAuditScheduler {
+  const { schedule } = deps;
+  const target = schedule.retentionDatabase;
+  const own =
+    typeof target === "object"
+      ? lazyOrmSql(
+          async () =>
+            (await initOrm({
+              ...ormOptionsFromConfig(
+                {
+                  ...deps.config.database,
+                  url: target.url,
+                  pool: { ...deps.config.database.pool, min: 0, max: 1 },
+                },
+                `${deps.config.server.name}-audit-retention`,
+              ),
+            })) as MikroORM,
+        )
+      : undefined;
+  const retentionDb = own ?? (target === "service" ? ormSql(deps.orm) : undefined);
+  const scheduler = new AuditScheduler({
+    logger: deps.logger,
+    sealDb: ormSql(deps.orm),
+    retentionDb,
+    sealIntervalMs: schedule.sealIntervalMs,
+    retentionIntervalMs: schedule.retentionIntervalMs,
+    retentionDays: schedule.retentionDays,
+    metrics: deps.metrics,
+    onRun: deps.onRun,
+  });
+  return {
+    scheduler,
+    runRetention: retentionDb === undefined ? null : () => scheduler.retentionNow(),
+    start() {
+      if (schedule.retentionWarning !== undefined) deps.logger.warn(schedule.retentionWarning);
+      const on = scheduler.enabled;
+      deps.logger.info(
+        {
+          sealIntervalMs: on.seal ? schedule.sealIntervalMs : 0,
+          retentionIntervalMs: on.retention ? schedule.retentionIntervalMs : 0,
+          retentionDays: schedule.retentionDays,
+          retentionConnection: typeof target === "object" ? "AUDIT_RETENTION_DATABASE_URL" : target,
+        },
+        "audit scheduler",
+      );
+      scheduler.start();
+    },
+    async stop() {
+      await scheduler.stop();
+      await own?.close();
+    },
+  };
+}
+
+/** `server` whose `listen` starts `audit` once listening and whose `shutdown` stops it first. */
+export function withAuditScheduler(
+  server: GrpcServer,
+  audit: Pick<ServiceAuditScheduler, "start" | "stop">,
+): GrpcServer {
+  return {
+    ...server,
+    async listen(host, port) {
+      const address = await server.listen(host, port);
+      audit.start();
+      return address;
+    },
+    async shutdown(graceMs) {
+      await audit.stop();
+      return server.shutdown(graceMs);
+    },
+  };
+}
