@@ -102,6 +102,27 @@ describe("no sensitive shape reaches an exported span unmasked", () => {
     await provider.shutdown();
   });
 
+  it("SQL text loses its literals (personal data inlined by a client library), placeholders stay", async () => {
+    const memory = new InMemorySpanExporter();
+    const provider = new TracerProvider({
+      spanProcessors: [new SimpleSpanProcessor({ exporter: new MaskingSpanExporter(memory) })],
+    });
+    const span = provider.getTracer("t").startSpan("pg.query:INSERT", {
+      attributes: {
+        "db.statement": `insert into "tasks" ("id", "title", "story_points") values ('0198a', 'Call alice@example.com about O''Brien', 42), ($1, $2, 3.5)`,
+        "db.query.text": "select t0.* from tasks as t0 where t0.title = E'it\\'s' and t0.x > -7 limit 10",
+        "app.note": "values ('kept', 1)",
+      },
+    });
+    span.end();
+    expect(memory.getFinishedSpans()[0]?.attributes).toEqual({
+      "db.statement": `insert into "tasks" ("id", "title", "story_points") values (?, ?, ?), ($1, $2, ?)`,
+      "db.query.text": "select t0.* from tasks as t0 where t0.title = ? and t0.x > ? limit ?",
+      "app.note": "values ('kept', 1)",
+    });
+    await provider.shutdown();
+  });
+
   it("a secret-named attribute key masks the whole value, whatever its type", async () => {
     const memory = new InMemorySpanExporter();
     const provider = new TracerProvider({

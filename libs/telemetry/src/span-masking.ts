@@ -4,7 +4,8 @@
  * that sets an attribute (RPC interceptors, pg instrumentation, exception events, status messages) can bypass
  * it. Masked: span name, attribute values (a secret-named key masks its whole value; every string, also in
  * arrays, through the value patterns), event names and attributes (`exception.message`,
- * `exception.stacktrace`), link attributes and the status message. Masking runs at export time, off the
+ * `exception.stacktrace`), link attributes and the status message; SQL text (`db.statement`, `db.query.text`)
+ * loses its literals. Masking runs at export time, off the
  * request path. If masking fails, the batch is dropped (reported as a failed export), never sent unmasked.
  */
 import type { Attributes, AttributeValue, Link, SpanStatus } from "@opentelemetry/api";
@@ -20,12 +21,28 @@ function maskAttributeValue(policy: MaskingPolicy, value: AttributeValue): Attri
   return value;
 }
 
+/** Attributes holding SQL text (old and current semantic conventions). */
+const SQL_TEXT_KEYS = new Set(["db.statement", "db.query.text"]);
+
+/**
+ * SQL text without its literals: quoted strings (also E'...' and '' escapes) and numbers become `?`, so values
+ * a client library inlined into the statement (MikroORM does for some queries) never leave the process: not
+ * only secrets but personal data in task text. Identifiers, placeholders ($1) and keywords stay.
+ */
+export function sanitizeSqlText(sql: string): string {
+  return sql
+    .replace(/(?<!\w)[Ee]'(?:[^'\\]|''|\\.)*'|'(?:[^']|'')*'/g, "?")
+    .replace(/(?<![\w$."])-?\b\d+(?:\.\d+)?(?:[eE][-+]?\d+)?\b(?![\w"])/g, "?");
+}
+
 /** A masked copy of `attributes` (secret-named keys -> "***", strings through the value patterns). */
 export function maskAttributes(policy: MaskingPolicy, attributes: Attributes): Attributes {
   const out: Attributes = {};
   for (const [key, value] of Object.entries(attributes)) {
     if (value === undefined) continue;
-    out[key] = policy.isSecretKey(key) ? MASK : maskAttributeValue(policy, value);
+    if (policy.isSecretKey(key)) out[key] = MASK;
+    else if (SQL_TEXT_KEYS.has(key) && typeof value === "string") out[key] = sanitizeSqlText(value);
+    else out[key] = maskAttributeValue(policy, value);
   }
   return out;
 }
