@@ -74,6 +74,8 @@ function contains(list: BlockList, ip: string): boolean {
 export interface NodeRequestLike {
   readonly socket: { readonly remoteAddress?: string | undefined };
   readonly headers: IncomingHttpHeaders;
+  /** HTTP/2 (compat API): the stream, whose session is the connection. */
+  readonly stream?: { readonly session?: object | undefined } | undefined;
 }
 
 export function clientInfo(req: NodeRequestLike, trustedProxies: BlockList): ClientInfo {
@@ -85,7 +87,8 @@ export function clientInfo(req: NodeRequestLike, trustedProxies: BlockList): Cli
     const value = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.trim();
     if (value !== undefined && (isIPv4(value) || isIPv6(value))) ip = stripV4Mapped(value);
   }
-  return { ip, viaProxy, connection: req.socket };
+  // HTTP/2: `req.socket` is a per-stream proxy, the session is the connection.
+  return { ip, viaProxy, connection: req.stream?.session ?? req.socket };
 }
 
 export function clientContextValues(trustedProxies: BlockList): (req: NodeRequestLike) => ContextValues {

@@ -7,6 +7,7 @@ import type { DescService } from "@bufbuild/protobuf";
 import type { CallOptions, Client, HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { ACTOR_HEADER, IDENTITY_HEADER, type IdentitySigner } from "@taskmaster/rpc-kit/identity";
 import { callerKey } from "./edge.js";
+import { reclassifyParseError } from "./parse-errors.js";
 
 /**
  * Request headers passed on to services (an allowlist). Identity headers (`x-taskmaster-*`), cookies,
@@ -62,6 +63,24 @@ async function callOptions(
 
 type AnyMethod = (input: unknown, options?: CallOptions) => unknown;
 
+/**
+ * The client's message stream, remembering why it failed: a client message that cannot be decoded makes
+ * the upstream call end as CANCELLED, but the caller must hear the real reason (INVALID_ARGUMENT).
+ */
+function watchedInput(input: AsyncIterable<unknown>): { messages: AsyncIterable<unknown>; error?: unknown } {
+  const source: { messages: AsyncIterable<unknown>; error?: unknown } = { messages: input };
+  source.messages = (async function* () {
+    try {
+      yield* input;
+    } catch (err) {
+      reclassifyParseError(err);
+      source.error = err;
+      throw err;
+    }
+  })();
+  return source;
+}
+
 export function forwardingImpl<S extends DescService>(
   service: S,
   client: Client<S>,
@@ -72,14 +91,35 @@ export function forwardingImpl<S extends DescService>(
     const call = (client as unknown as Record<string, AnyMethod>)[method.localName] as AnyMethod;
     switch (method.methodKind) {
       case "unary":
-      case "client_streaming":
         impl[method.localName] = async (input: unknown, ctx: HandlerContext) =>
           call(input, await callOptions(service.typeName, ctx, options));
         break;
+      case "client_streaming":
+        impl[method.localName] = async (input: AsyncIterable<unknown>, ctx: HandlerContext) => {
+          const source = watchedInput(input);
+          try {
+            return await call(source.messages, await callOptions(service.typeName, ctx, options));
+          } catch (err) {
+            throw source.error ?? err;
+          }
+        };
+        break;
       case "server_streaming":
-      case "bidi_streaming":
         impl[method.localName] = async function* (input: unknown, ctx: HandlerContext) {
           yield* call(input, await callOptions(service.typeName, ctx, options)) as AsyncIterable<unknown>;
+        };
+        break;
+      case "bidi_streaming":
+        impl[method.localName] = async function* (input: AsyncIterable<unknown>, ctx: HandlerContext) {
+          const source = watchedInput(input);
+          try {
+            yield* call(
+              source.messages,
+              await callOptions(service.typeName, ctx, options),
+            ) as AsyncIterable<unknown>;
+          } catch (err) {
+            throw source.error ?? err;
+          }
         };
         break;
     }

@@ -91,8 +91,8 @@ runService({
           run: () =>
             new Promise<void>((resolve) => {
               gateway.server.close(() => resolve());
-              gateway.server.closeIdleConnections();
-              setTimeout(() => gateway.server.closeAllConnections(), grace).unref();
+              gateway.closeIdleConnections();
+              setTimeout(() => gateway.closeAllConnections(), grace).unref();
             }),
         },
         { name: "upstreams", run: () => gateway.close() },

@@ -1,16 +1,18 @@
 /**
- * `createGatewayServer(deps)`: the public door, an HTTP/1.1 server (not yet listening) that speaks Connect
- * (JSON and binary) and gRPC-Web for every public service and forwards each call over long-lived grpc-js
- * channels; plus `/health`. Every RPC passes the edge interceptor (edge.ts: concurrency, rate limits,
- * authentication, authorization) and reaches services with a gateway-signed identity (forward.ts).
- * CORS for browser clients is opt-in by origin list. Slow or stuck requests are cut by server timeouts.
- * With `tls` the listener is HTTPS (HTTP/1.1 over TLS); with `upstreamTls` the grpc-js channels to the
- * services use TLS, or mTLS with a client certificate. Native gRPC on the edge is not here yet.
+ * `createGatewayServer(deps)`: the public door, one listener (not yet listening, listener.ts) that speaks
+ * native gRPC (HTTP/2), Connect (JSON and binary) and gRPC-Web (HTTP/1.1 and HTTP/2) for every public
+ * service and forwards each call over long-lived grpc-js channels; plus `/health`. Every RPC passes the
+ * edge interceptor (edge.ts: concurrency, rate limits, authentication, authorization) and reaches
+ * services with a gateway-signed identity (forward.ts). Calls are dispatched by node-adapter.ts (connect-node's
+ * adapter, writing single-message answers in one piece). Undecodable request messages are INVALID_ARGUMENT
+ * (parse-errors.ts). CORS for browser clients is opt-in by origin list. Slow or stuck requests are cut by
+ * timeouts. With `tls` the listener is TLS with ALPN h2 + http/1.1; without, cleartext HTTP/1.1 and h2c
+ * (prior knowledge, as gRPC clients do). With `upstreamTls` the grpc-js channels to the services use TLS,
+ * or mTLS with a client certificate. Tunnel public hostnames carry no native gRPC (Connect/gRPC-Web
+ * there); native gRPC is for private networks.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { createServer as createHttpsServer } from "node:https";
+import type { Server } from "node:net";
 import { type ConnectRouter, cors as connectCors, createClient } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Health } from "@taskmaster/proto/gen/grpc/health/v1/health_pb";
 import { createErrorInterceptor } from "@taskmaster/rpc-kit/error-interceptor";
 import { createGrpcJsTransport, type GrpcJsTransport } from "@taskmaster/rpc-kit/grpc-client";
@@ -20,9 +22,13 @@ import { type ClientTlsPem, channelCredentials } from "@taskmaster/rpc-kit/tls";
 import { createServerTracingInterceptor } from "@taskmaster/rpc-kit/tracing-interceptor";
 import type { Logger } from "@taskmaster/telemetry/logger";
 import type { ProcessMetrics } from "@taskmaster/telemetry/metrics";
+import { cheapCallEnd } from "./call-end.js";
 import { cidrList, clientContextValues, createEdgeInterceptor, type EdgeOptions } from "./edge.js";
 import { forwardingImpl } from "./forward.js";
 import { checkUpstreams, type HealthTarget } from "./health-endpoint.js";
+import { type AnyRequest, type AnyResponse, asResponse, createListener } from "./listener.js";
+import { createNodeAdapter } from "./node-adapter.js";
+import { parseErrorGate } from "./parse-errors.js";
 import type { Upstream } from "./upstreams.js";
 
 export interface GatewayDeps {
@@ -69,7 +75,8 @@ const CORS_ALLOW_HEADERS = [...connectCors.allowedHeaders, "Cf-Access-Jwt-Assert
 const CORS_EXPOSE_HEADERS = connectCors.exposedHeaders.join(", ");
 
 /** Applies CORS; answers preflights. Returns true when the request was fully handled. */
-function handleCors(origins: ReadonlySet<string>, req: IncomingMessage, res: ServerResponse): boolean {
+function handleCors(origins: ReadonlySet<string>, req: AnyRequest, anyRes: AnyResponse): boolean {
+  const res = asResponse(anyRes);
   const origin = req.headers.origin;
   const allowed = origin !== undefined && origins.has(origin);
   if (req.method === "OPTIONS") {
@@ -99,7 +106,12 @@ function handleCors(origins: ReadonlySet<string>, req: IncomingMessage, res: Ser
 }
 
 export interface Gateway {
+  /** The one listener (not yet listening): `listen`, `address`, `close`. */
   readonly server: Server;
+  /** Idle HTTP/1.1 connections and HTTP/2 sessions (graceful: open calls finish). */
+  closeIdleConnections(): void;
+  /** Every client connection, at once. */
+  closeAllConnections(): void;
   /** Close upstream channels (after the HTTP server stopped). */
   close(): void;
 }
@@ -137,13 +149,19 @@ export function createGatewayServer(deps: GatewayDeps): Gateway {
     client: createClient(Health, transportFor(u.address)),
   }));
 
-  const notFound = (_req: unknown, res: ServerResponse) => {
-    res.writeHead(404, { "content-type": "application/json" }).end('{"error":"not found"}');
+  const notFound = (_req: unknown, res: AnyResponse) => {
+    asResponse(res).writeHead(404, { "content-type": "application/json" }).end('{"error":"not found"}');
   };
-  const rpc = connectNodeAdapter({
+  const rpc = createNodeAdapter({
     routes,
     readMaxBytes: deps.readMaxBytes,
-    grpc: false,
+    grpc: true,
+    // Before the body is read: undecodable request messages become INVALID_ARGUMENT (parse-errors.ts).
+    // A shared reason for the end of each call, instead of a fresh DOMException (call-end.ts).
+    requestGate(context) {
+      parseErrorGate(context);
+      cheapCallEnd(context);
+    },
     grpcWeb: true,
     connect: true,
     // Tracing outermost: a SERVER span per call (parent of the upstream CLIENT span), W3C traceparent honoured.
@@ -155,68 +173,51 @@ export function createGatewayServer(deps: GatewayDeps): Gateway {
       createEdgeInterceptor(deps.edge),
     ],
     contextValues: clientContextValues(cidrList(deps.trustedProxies ?? [])),
-    fallback: notFound as NonNullable<Parameters<typeof connectNodeAdapter>[0]["fallback"]>,
+    fallback: notFound,
+    onError: (rpc, err) => deps.logger.warn({ err, rpc }, "RPC response not written"),
   });
 
   const http = deps.http ?? {};
   const corsOrigins = new Set(deps.corsOrigins ?? []);
-  const serverOptions = {
-    requestTimeout: http.requestTimeoutMs ?? 60_000,
-    headersTimeout: http.headersTimeoutMs ?? 10_000,
-    keepAliveTimeout: http.keepAliveTimeoutMs ?? 65_000,
-    connectionsCheckingInterval: http.checkIntervalMs ?? 1_000,
-    maxHeaderSize: 16 * 1024,
-  };
-  const server: Server =
-    deps.tls === undefined
-      ? createServer(serverOptions)
-      : createHttpsServer({
-          ...serverOptions,
-          cert: deps.tls.cert,
-          key: deps.tls.key,
-          minVersion: "TLSv1.2",
-        });
-  server.maxConnections = http.maxConnections ?? 10_000;
-  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
-    if (corsOrigins.size > 0 || req.method === "OPTIONS") {
-      if (handleCors(corsOrigins, req, res)) return;
-    }
-    if (req.method === "GET" && (req.url === "/health" || req.url === "/healthz")) {
-      checkUpstreams(health, 2_000).then(
-        (report) => {
-          res.writeHead(report.status === "SERVING" ? 200 : 503, {
-            "content-type": "application/json",
-            "cache-control": "no-store",
-          });
-          res.end(JSON.stringify(report));
-        },
-        () => res.writeHead(503).end(),
-      );
-      return;
-    }
-    rpc(req, res);
-  });
-  // A malformed request line or headers: answer 400 and drop the connection, never crash.
-  server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
-    const status =
-      err.code === "ERR_HTTP_REQUEST_TIMEOUT"
-        ? "408 Request Timeout"
-        : err.code === "HPE_HEADER_OVERFLOW"
-          ? "431 Request Header Fields Too Large"
-          : "400 Bad Request";
-    if (err.code !== "ECONNRESET") {
-      deps.edge.events.record({
-        kind: "suspicious_input",
-        reason: err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "slow_request" : "malformed_http",
-        ip: (socket as { remoteAddress?: string }).remoteAddress,
-      });
-    }
-    if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
-    else socket.destroy();
+  const listener = createListener({
+    tls: deps.tls,
+    requestTimeoutMs: http.requestTimeoutMs ?? 60_000,
+    headersTimeoutMs: http.headersTimeoutMs ?? 10_000,
+    keepAliveTimeoutMs: http.keepAliveTimeoutMs ?? 65_000,
+    checkIntervalMs: http.checkIntervalMs ?? 1_000,
+    maxConnections: http.maxConnections ?? 10_000,
+    // The edge interceptor enforces the per-connection call limit; HTTP/2 refuses streams beyond it first.
+    maxConcurrentStreams: deps.edge.limits.maxInFlightPerConnection,
+    maxHeaderBytes: 16 * 1024,
+    onRequest(req, res) {
+      if (corsOrigins.size > 0 || req.method === "OPTIONS") {
+        if (handleCors(corsOrigins, req, res)) return;
+      }
+      if (req.method === "GET" && (req.url === "/health" || req.url === "/healthz")) {
+        const r = asResponse(res);
+        checkUpstreams(health, 2_000).then(
+          (report) => {
+            r.writeHead(report.status === "SERVING" ? 200 : 503, {
+              "content-type": "application/json",
+              "cache-control": "no-store",
+            });
+            r.end(JSON.stringify(report));
+          },
+          () => r.writeHead(503).end(),
+        );
+        return;
+      }
+      rpc(req, res);
+    },
+    onRefused(reason, ip) {
+      deps.edge.events.record({ kind: "suspicious_input", reason, ip });
+    },
   });
 
   return {
-    server,
+    server: listener.server,
+    closeIdleConnections: () => listener.closeIdleConnections(),
+    closeAllConnections: () => listener.closeAllConnections(),
     close() {
       for (const transport of transports.values()) transport.close();
     },

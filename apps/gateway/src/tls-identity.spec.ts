@@ -120,7 +120,7 @@ describe("HTTPS gateway -> mTLS -> task-service verifying the gateway's identity
   afterAll(async () => {
     for (const t of transports) t.close();
     if (gateway !== undefined) {
-      gateway.server.closeAllConnections();
+      gateway.closeAllConnections();
       await new Promise((resolve) => gateway.server.close(resolve));
       gateway.close();
     }

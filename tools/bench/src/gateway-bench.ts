@@ -8,7 +8,7 @@
  * `node --cpu-prof` and its top self-time costs are printed.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, readdirSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -50,6 +50,8 @@ Options:
   --rounds <n>        alternate the modes this many times, keep each one's best (default 2)
   --pool <n>          database pool size of the task service (default 8)
   --profile <when>    auto (when a ratio misses), always, never (default auto): CPU profile of the gateway
+  --baseline-gateway <main.js>  also measure another build of the gateway (e.g. the previous commit's
+                      dist/main.js) in the same run, as "baseline Connect JSON" / "baseline gRPC-Web"
   --out <file>        JSON results (default bench-results/gateway-<timestamp>.json)
   -h, --help          this help
 
@@ -58,8 +60,13 @@ DATABASE_URL selects the PostgreSQL server; without it an embedded one runs in a
 const log = logger("bench:gateway");
 
 /** The real gateway (dist/main.js), no authentication, edge limits lifted so they never throttle the load. */
-function startGateway(port: number, taskAddress: string, nodeArgs: readonly string[] = []): Child {
-  const child = spawn(process.execPath, [...nodeArgs, join(root, "apps/gateway/dist/main.js")], {
+function startGateway(
+  port: number,
+  taskAddress: string,
+  nodeArgs: readonly string[] = [],
+  entry = join(root, "apps/gateway/dist/main.js"),
+): Child {
+  const child = spawn(process.execPath, [...nodeArgs, entry], {
     env: {
       ...process.env,
       DATABASE_URL: "",
@@ -88,8 +95,32 @@ interface Mode {
   run(load: { concurrency: number; warmupMs: number; durationMs: number }): Promise<Summary>;
 }
 
-function httpModes(gatewayAddress: string, ids: readonly string[]): Mode[] {
-  const url = `http://${gatewayAddress}${getTaskPath}`;
+/** CPU time (user + system) a process has used so far, ms, from /proc (Linux); undefined elsewhere. */
+function cpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // utime and stime are fields 14 and 15 of stat(5), in clock ticks (USER_HZ, 100 on Linux).
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Gateway CPU per call (µs) of each mode and round: the gateway's CPU time over the measured window divided
+ * by the calls it answered. Unlike ops/s this hardly moves when other processes compete for the cores.
+ */
+type CpuPerCall = Map<string, number[]>;
+
+function httpModes(
+  gateway: Child,
+  ids: readonly string[],
+  label = "gateway",
+  cpuPerCall: CpuPerCall = new Map(),
+): Mode[] {
+  const url = `http://${gateway.address}${getTaskPath}`;
   const requests = ids.map((id) => create(GetTaskRequestSchema, { name: `tasks/${id}` }));
   const json: Omit<HttpLoadOptions, "concurrency" | "warmupMs" | "durationMs"> = {
     url,
@@ -105,10 +136,23 @@ function httpModes(gatewayAddress: string, ids: readonly string[]): Mode[] {
     bodies: requests.map((r) => grpcWebFrame(toBinary(GetTaskRequestSchema, r))),
     ok: grpcWebOk,
   };
-  return [
-    { name: "gateway Connect JSON", run: async (l) => summarize(await runHttpLoad({ ...json, ...l })) },
-    { name: "gateway gRPC-Web", run: async (l) => summarize(await runHttpLoad({ ...web, ...l })) },
-  ];
+  const measured = (name: string, options: typeof json): Mode => ({
+    name,
+    async run(l) {
+      const running = runHttpLoad({ ...options, ...l });
+      await new Promise((resolve) => setTimeout(resolve, l.warmupMs));
+      const before = cpuMs(gateway.process.pid);
+      const sample = await running;
+      const after = cpuMs(gateway.process.pid);
+      if (before !== undefined && after !== undefined && sample.ops > 0) {
+        const list = cpuPerCall.get(name) ?? [];
+        list.push(((after - before) * 1000) / sample.ops);
+        cpuPerCall.set(name, list);
+      }
+      return summarize(sample);
+    },
+  });
+  return [measured(`${label} Connect JSON`, json), measured(`${label} gRPC-Web`, web)];
 }
 
 async function main(): Promise<void> {
@@ -117,6 +161,7 @@ async function main(): Promise<void> {
       tasks: { type: "string", default: "100000" },
       ...commonOptions,
       profile: { type: "string", default: "auto" },
+      "baseline-gateway": { type: "string" },
       out: { type: "string" },
     },
   });
@@ -151,8 +196,8 @@ async function main(): Promise<void> {
     cleanups.push(service.stop);
     await waitServing("task-service", service);
 
-    const launch = async (nodeArgs: readonly string[] = []) => {
-      const gateway = startGateway(await freePort(), service.address, nodeArgs);
+    const launch = async (nodeArgs: readonly string[] = [], entry?: string) => {
+      const gateway = startGateway(await freePort(), service.address, nodeArgs, entry);
       const probeBody = toJsonString(
         GetTaskRequestSchema,
         create(GetTaskRequestSchema, { name: `tasks/${ids[0]}` }),
@@ -179,7 +224,15 @@ async function main(): Promise<void> {
       run: async (l) =>
         summarize(await runLoad({ address: service.address, path: getTaskPath, requests: binary, ...l })),
     };
-    const modes = [direct, ...httpModes(gateway.address, ids)];
+    const baselineEntry = values["baseline-gateway"];
+    const baseline = baselineEntry === undefined ? undefined : await launch([], baselineEntry);
+    if (baseline !== undefined) cleanups.push(baseline.stop);
+    const cpuPerCall: CpuPerCall = new Map();
+    const modes = [
+      direct,
+      ...httpModes(gateway, ids, "gateway", cpuPerCall),
+      ...(baseline === undefined ? [] : httpModes(baseline, ids, "baseline", cpuPerCall)),
+    ];
     const best = await bestOfRounds(num("rounds"), modes, (mode, round) => {
       log(`${mode.name}: round ${round}`);
       return mode.run(load);
@@ -192,14 +245,19 @@ async function main(): Promise<void> {
         subject: mode.name,
         summary,
         ratio: summary.opsPerSec / base.opsPerSec,
-        ...(mode !== direct && { target: TARGET }),
+        ...(mode !== direct && !mode.name.startsWith("baseline") && { target: TARGET }),
       };
     });
     printTable(rows);
+    const cpu: Record<string, { minUs: number; maxUs: number }> = {};
     for (const row of rows.slice(1)) {
       const s = row.summary;
+      const perCall = cpuPerCall.get(row.subject) ?? [];
+      const range =
+        perCall.length === 0 ? undefined : { minUs: Math.min(...perCall), maxUs: Math.max(...perCall) };
+      if (range !== undefined) cpu[row.subject] = range;
       process.stdout.write(
-        `${row.subject}: ratio ${(row.ratio ?? 0).toFixed(2)} (target >= ${TARGET}), p99 added ${(s.p99Ms - base.p99Ms).toFixed(2)} ms, p50 added ${(s.p50Ms - base.p50Ms).toFixed(2)} ms\n`,
+        `${row.subject}: ratio ${(row.ratio ?? 0).toFixed(2)} (target >= ${TARGET}), p99 added ${(s.p99Ms - base.p99Ms).toFixed(2)} ms, p50 added ${(s.p50Ms - base.p50Ms).toFixed(2)} ms${range === undefined ? "" : `, gateway CPU ${range.minUs.toFixed(0)}-${range.maxUs.toFixed(0)} µs/call`}\n`,
       );
     }
 
@@ -210,7 +268,7 @@ async function main(): Promise<void> {
       const dir = mkdtempSync(join(tmpdir(), "tm-gateway-prof-"));
       log(`profiling the gateway (node --cpu-prof) into ${dir}`);
       const profiled = await launch(["--cpu-prof", `--cpu-prof-dir=${dir}`]);
-      for (const mode of httpModes(profiled.address, ids)) await mode.run(load);
+      for (const mode of httpModes(profiled, ids)) await mode.run(load);
       await profiled.stop();
       const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));
       if (file === undefined) log("no .cpuprofile written (the gateway did not exit cleanly)");
@@ -237,6 +295,7 @@ async function main(): Promise<void> {
         ...load,
         pool: num("pool"),
         rows,
+        gatewayCpuPerCall: cpu,
         profile,
       },
       log,

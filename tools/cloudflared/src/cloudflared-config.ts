@@ -5,7 +5,9 @@
  * catch-all 404, and the metrics address that serves `/ready` and `/metrics`. Plus a docker-compose service
  * that runs it with that file.
  *
- * Native gRPC does not cross tunnel public hostnames, so the origin is the gateway's Connect/gRPC-Web port.
+ * Native gRPC does not cross tunnel public hostnames, so clients use Connect/gRPC-Web through the tunnel.
+ * The gateway's one port serves all three (native gRPC for private networks); cloudflared speaks HTTP/2 to
+ * an origin only over TLS (ALPN), never cleartext h2c, so `http2Origin` is on only for an https origin.
  */
 import { Document, stringify } from "yaml";
 import { z } from "zod";
@@ -21,8 +23,9 @@ export const cloudflaredEnvSchema = z.object({
   /** Where cloudflared reaches the gateway. */
   CLOUDFLARED_ORIGIN: z.url({ protocol: /^https?$/ }).default("http://gateway:8080"),
   /**
-   * HTTP/2 to the origin. Default: on for an https origin (gateway TLS), off for plain http (the gateway's
-   * plaintext listener is HTTP/1.1; cloudflared's HTTP/2 needs TLS to negotiate it).
+   * HTTP/2 to the origin. Default: on for an https origin (gateway TLS, ALPN h2), off for plain http
+   * (cloudflared negotiates HTTP/2 only over TLS; it does not speak cleartext h2c, which the gateway's
+   * plaintext listener also accepts, so it uses HTTP/1.1 there).
    */
   CLOUDFLARED_HTTP2_ORIGIN: z.enum(["true", "false"]).optional(),
   CLOUDFLARED_CONNECT_TIMEOUT: duration.default("10s"),
