@@ -23,7 +23,8 @@ import { Migration20261126090000_audit_trail as AuditTrail } from "./Migration20
  *   `taskmaster.audit_mask_keys` (a database setting) still replaces the key pattern (now matched against the
  *   normalized key); patterns added to the application's policy by environment are not applied here.
  * - The content hash moves from insert time to sealing: rows are written unsealed with `hash` and
- *   `prev_hash` null (the BEFORE INSERT trigger now only clears them, so a writer cannot plant a hash), and
+ *   `prev_hash` null, and the BEFORE INSERT trigger is gone: the application role may insert only the columns
+ *   the audit trigger writes (no hash, no seq, no occurred_at: it can neither plant a hash nor backdate), and
  *   `audit_seal()` computes each row's content hash as it chains it. Tamper evidence starts at sealing, as
  *   before (an unsealed row's own hash never protected it from someone able to recompute it), and the
  *   monitoring service seals on a schedule. `audit_verify()` checks sealed rows as before and reports an
@@ -100,7 +101,6 @@ const LT_STEMS = [
 const REPLACED = [
   "audit_mask",
   "audit_row_change",
-  "audit_log_before_insert",
   "audit_seal",
   "audit_verify",
   "audit_ensure_partitions",
@@ -108,6 +108,22 @@ const REPLACED = [
 ];
 
 const GENESIS = "0".repeat(64);
+
+/** What audit_row_change() writes; everything else of an audit row comes from defaults or audit_seal(). */
+const APP_INSERT_COLUMNS = [
+  "id",
+  "entity_type",
+  "entity_id",
+  "action",
+  "changed_fields",
+  "old_values",
+  "new_values",
+  "actor",
+  "request_id",
+  "trace_id",
+  "client_ip",
+  "user_agent",
+];
 
 export class Migration20261126100000_audit_fast_path extends Migration {
   name = "Migration20261126100000_audit_fast_path";
@@ -275,12 +291,16 @@ begin
           left(nullif(current_setting('taskmaster.user_agent', true), ''), 1000));
   return null;
 end $$;`);
-    this.addSql(`create or replace function "audit_log_before_insert"() returns trigger language plpgsql as $$
-begin
-  -- Rows start unsealed; only audit_seal() hashes and chains them.
-  new.prev_hash := null;
-  new.hash := null;
-  return new;
+    // No BEFORE INSERT trigger any more (one plpgsql call per audited change): the application role may insert
+    // only the columns an audit row is written with, so it can neither plant a hash nor backdate a row
+    // (seq, occurred_at, prev_hash and hash come from defaults and from audit_seal()).
+    this.addSql(`drop trigger if exists "audit_log_hash" on "audit_log";`);
+    this.addSql(`drop function if exists "audit_log_before_insert"();`);
+    this.addSql(`do $$ begin
+  if exists (select 1 from pg_roles where rolname = 'taskmaster_app') then
+    revoke insert on audit_log from taskmaster_app;
+    grant insert (${APP_INSERT_COLUMNS.map((c) => `"${c}"`).join(", ")}) on audit_log to taskmaster_app;
+  end if;
 end $$;`);
     this.addSql(`update "audit_log" set "hash" = null where "prev_hash" is null and "hash" is not null;`);
     this.addSql(`create or replace function "audit_seal"(max_rows integer default 100000) returns integer
@@ -457,6 +477,17 @@ end $$;`);
       this.addSql(sql.replace("create function", "create or replace function"));
     }
     this.addSql(this.#pinSearchPath());
+    for (const start of ['create function "audit_log_before_insert"', 'create trigger "audit_log_hash"']) {
+      const sql = previous.getQueries().find((q) => typeof q === "string" && q.startsWith(start));
+      if (sql === undefined) throw new Error(`audit trail migration no longer has: ${start}`);
+      this.addSql(sql);
+    }
+    this.addSql(`do $$ begin
+  if exists (select 1 from pg_roles where rolname = 'taskmaster_app') then
+    revoke insert (${APP_INSERT_COLUMNS.map((c) => `"${c}"`).join(", ")}) on audit_log from taskmaster_app;
+    grant insert on audit_log to taskmaster_app;
+  end if;
+end $$;`);
     this.addSql(`update "audit_log" set "hash" = audit_content_hash("audit_log") where "prev_hash" is null;`);
     this.addSql(`drop function if exists "audit_non_null_columns"(jsonb);`);
     this.addSql(`drop function if exists "audit_mask_values"(jsonb);`);

@@ -19,21 +19,23 @@ export async function assertVersionUsable(
 ): Promise<void> {
   const usable = await new TemplateReviewRepository(em).versionUsable(templateId, version);
   if (usable === null) throw new NotFoundError("template", templateName(templateId));
-  if (!usable) {
-    throw new FailedPreconditionError(
-      `template "${templateName(templateId)}" requires approval and version ${version} is not approved`,
-      {
-        reason: "TEMPLATE_VERSION_NOT_APPROVED",
-        metadata: { template: templateName(templateId), version },
-        violations: [
-          {
-            type: "NOT_APPROVED",
-            subject: versionName(templateId, version),
-            description:
-              "request a review with RequestTemplateReview and approve it with DecideTemplateReview",
-          },
-        ],
-      },
-    );
-  }
+  if (!usable) throw versionNotApprovedError(templateId, version);
+}
+
+/** FAILED_PRECONDITION (reason TEMPLATE_VERSION_NOT_APPROVED) for an unapproved version. */
+export function versionNotApprovedError(templateId: string, version: string): FailedPreconditionError {
+  return new FailedPreconditionError(
+    `template "${templateName(templateId)}" requires approval and version ${version} is not approved`,
+    {
+      reason: "TEMPLATE_VERSION_NOT_APPROVED",
+      metadata: { template: templateName(templateId), version },
+      violations: [
+        {
+          type: "NOT_APPROVED",
+          subject: versionName(templateId, version),
+          description: "request a review with RequestTemplateReview and approve it with DecideTemplateReview",
+        },
+      ],
+    },
+  );
 }

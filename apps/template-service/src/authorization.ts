@@ -1,7 +1,8 @@
 /**
  * Authorization of every TemplateService RPC: ONE policy table (RPC name -> what the caller needs) enforced
  * by ONE interceptor, which resolves the target template from the request's name field and checks the
- * caller's standing on it with one SQL query.
+ * caller's standing on it with one SQL query (a prepared statement; for GetTemplate the same statement also
+ * reads the template row, handed to the handler through `prefetchedTemplateKey`).
  *
  * Caller identity (request metadata, set by the gateway from a verified token; the gateway must strip
  * these headers from what clients send):
@@ -26,9 +27,11 @@ import {
   type Interceptor,
 } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
+import { TemplateRepository, type TemplateRow } from "@taskmaster/persistence/template.repository";
 import {
   hasLevel,
   readableTemplatesSql,
+  type TemplateAccess,
   type TemplateAccessor,
   type TemplatePermissionKind,
   TemplatePermissionRepository,
@@ -84,9 +87,21 @@ export type Policy =
    * "templates/{id}/..."); `wildcard` allows "templates/-" (authenticated; the handler filters).
    * `alsoRead`: further fields naming templates that need READ.
    */
-  | { kind: "template"; level: Level; field: string; wildcard?: boolean; alsoRead?: string[] };
+  | {
+      kind: "template";
+      level: Level;
+      field: string;
+      wildcard?: boolean;
+      alsoRead?: string[];
+      /** Read the whole template row in the authorization query and hand it to the handler (prefetchedTemplate). */
+      prefetch?: boolean;
+    };
 
-const t = (level: Level, field: string, extra: { wildcard?: boolean; alsoRead?: string[] } = {}): Policy => ({
+const t = (
+  level: Level,
+  field: string,
+  extra: { wildcard?: boolean; alsoRead?: string[]; prefetch?: boolean } = {},
+): Policy => ({
   kind: "template",
   level,
   field,
@@ -96,7 +111,7 @@ const t = (level: Level, field: string, extra: { wildcard?: boolean; alsoRead?: 
 /** THE table: every TemplateService RPC by method name. An RPC missing here is refused (fail closed). */
 export const POLICIES: Readonly<Record<string, Policy>> = {
   CreateTemplate: { kind: "authenticated" },
-  GetTemplate: t("read", "name"),
+  GetTemplate: t("read", "name", { prefetch: true }),
   ListTemplates: { kind: "authenticated", scope: "readable-templates" },
   UpdateTemplate: t("write", "template.name"),
   DeleteTemplate: t("admin", "name"),
@@ -225,12 +240,26 @@ export interface AuthorizationOptions {
   readonly internalToken?: string | undefined;
 }
 
+/**
+ * The template row read by the authorization query of a `prefetch` policy (GetTemplate): the same statement
+ * and snapshot that authorized the call, so the handler needs no second round trip. Null otherwise
+ * (internal callers, other RPCs): the handler reads the row itself.
+ */
+export const prefetchedTemplateKey: ContextKey<TemplateRow | null> = createContextKey<TemplateRow | null>(
+  null,
+  {
+    description: "template row read while authorizing",
+  },
+);
+
 /** Checks `policy` for `caller` on a request message; throws NOT_FOUND / PERMISSION_DENIED. */
 export async function authorize(
   orm: MikroORM,
   caller: Caller,
   method: string,
   message: unknown,
+  /** Receives the template row a `prefetch` policy read. */
+  onPrefetched?: (row: TemplateRow) => void,
 ): Promise<void> {
   const policy = POLICIES[method];
   if (policy === undefined) {
@@ -248,11 +277,17 @@ export async function authorize(
       }
       return;
     case "template": {
-      const repo = new TemplatePermissionRepository(orm.em.fork());
-      const check = async (value: unknown, level: Level) => {
+      const em = orm.em.fork();
+      const repo = new TemplatePermissionRepository(em);
+      const check = async (value: unknown, level: Level, prefetch = false) => {
         const id = templateIdOf(value);
         if (id === null) return; // malformed or "templates/-": the handler validates or filters
-        const access = await repo.access(id, caller);
+        let access: TemplateAccess | null;
+        if (prefetch) {
+          const found = await new TemplateRepository(em).getByIdWithAccess(id, caller);
+          access = found?.access ?? null;
+          if (found !== null && hasLevel(found.access, level)) onPrefetched?.(found.row);
+        } else access = await repo.access(id, caller);
         if (access === null || !hasLevel(access, "read"))
           throw new NotFoundError("template", templateName(id));
         if (!hasLevel(access, level)) {
@@ -263,7 +298,7 @@ export async function authorize(
           );
         }
       };
-      await check(fieldValue(message, policy.field), policy.level);
+      await check(fieldValue(message, policy.field), policy.level, policy.prefetch === true);
       for (const f of policy.alsoRead ?? []) await check(fieldValue(message, f), "read");
       return;
     }
@@ -282,7 +317,9 @@ export function createAuthorizationInterceptor(options: AuthorizationOptions): I
     }
     req.contextValues.set(callerKey, caller);
     if (req.stream) throw new PermissionDeniedError("streaming RPCs are not authorized", "NO_POLICY");
-    await authorize(options.orm, caller, req.method.name, req.message);
+    await authorize(options.orm, caller, req.method.name, req.message, (row) =>
+      req.contextValues.set(prefetchedTemplateKey, row),
+    );
     return next(req);
   };
 }

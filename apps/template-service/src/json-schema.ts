@@ -42,7 +42,15 @@ export function schemaViolations(
   schema: Record<string, unknown>,
   value: unknown,
 ): FieldViolation[] {
-  const validate = compileSchema(schema);
+  return validatorViolations(field, compileSchema(schema), value);
+}
+
+/** Field violations of `value` against a compiled schema (see `schemaViolations`). */
+export function validatorViolations(
+  field: string,
+  validate: ValidateFunction,
+  value: unknown,
+): FieldViolation[] {
   if (validate(value)) return [];
   return (validate.errors ?? []).slice(0, 50).map((e) => ({
     field: e.instancePath === "" ? field : `${field}${e.instancePath.replace(/\//g, ".")}`,

@@ -51,7 +51,7 @@ interface Guard {
   produced: number;
 }
 
-type Compiled = HandlebarsTemplateDelegate;
+export type Compiled = HandlebarsTemplateDelegate;
 
 /** A bounded LRU of compiled templates. */
 class Lru<V> {
@@ -145,9 +145,17 @@ export class RenderEngine {
     partials: Record<string, RenderSource>,
     context: Record<string, unknown>,
   ): string {
-    const fn = this.compiled(main);
     const compiledPartials: Record<string, Compiled> = {};
     for (const [alias, p] of Object.entries(partials)) compiledPartials[alias] = this.compiled(p);
+    return this.renderCompiled(this.compiled(main), compiledPartials, context);
+  }
+
+  /** Renders templates compiled by `compiled()` (a render plan keeps them), within the limits. */
+  renderCompiled(
+    fn: Compiled,
+    compiledPartials: Record<string, Compiled>,
+    context: Record<string, unknown>,
+  ): string {
     const limits = this.limits;
     this.guard = { deadline: Date.now() + limits.maxRenderMs, limits, produced: 0 };
     try {

@@ -17,6 +17,7 @@ import { validator } from "@taskmaster/rpc-kit/validation";
 import { actor } from "./call-context.js";
 import type { RenderEngine } from "./render.engine.js";
 import { type RenderOutcome, renderTemplateVersion } from "./render.service.js";
+import type { RenderPlanCache } from "./render-plan.cache.js";
 import { checkVersion } from "./template.validation.js";
 import { mappedUsage, taskIdOf, templateIdOf } from "./usage.handlers.js";
 import { boundedInputs, durationFromMs, truncateOutput, usageLogName } from "./usage.mapper.js";
@@ -27,6 +28,8 @@ export interface RenderHandlerDeps {
   readonly engine: RenderEngine;
   /** The server's usage batcher (usage logs are written off the request path). */
   readonly usage: UsageBatcher;
+  /** The server's render-plan cache (absent: every render reads its plan). */
+  readonly plans?: RenderPlanCache | undefined;
 }
 
 /** Queues the usage log of a render outcome in the server's usage batcher; returns the log's id. */

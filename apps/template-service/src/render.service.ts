@@ -3,6 +3,9 @@
  * (pin, else approved when approval is required, else current), check REQUIRES dependencies, validate the
  * inputs (size, declared variables, the type's JSON Schema), resolve INCLUDES/EXTENDS partials and render.
  *
+ * Everything the database decides comes from a render plan (render-plan.ts: one round trip, prepared once),
+ * normally from the server's render-plan cache (render-plan.cache.ts: no round trip on a hit).
+ *
  * Failures before a version is resolved (bad name, unknown template) are thrown. Failures after it (input
  * validation, render errors, limits) come back as `{ ok: false }` together with what the usage log needs, so
  * the caller records the failed usage and then throws the error.
@@ -10,18 +13,17 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import { maskSecrets } from "@taskmaster/config/mask";
-import { TemplateRepository, type TemplateRow } from "@taskmaster/persistence/template.repository";
-import { TemplateDependencyRepository } from "@taskmaster/persistence/template-dependency.repository";
+import type { TemplateRow } from "@taskmaster/persistence/template.repository";
 import {
   FailedPreconditionError,
   type FieldViolation,
   InvalidArgumentError,
-  NotFoundError,
   ResourceExhaustedError,
 } from "@taskmaster/rpc-kit/errors";
-import { assertVersionUsable } from "./approval.js";
-import { schemaViolations } from "./json-schema.js";
-import { type RenderEngine, RenderRuntimeError, type RenderSource } from "./render.engine.js";
+import { validatorViolations } from "./json-schema.js";
+import { type RenderEngine, RenderRuntimeError } from "./render.engine.js";
+import type { RenderPlanCache } from "./render-plan.cache.js";
+import { loadRenderPlan } from "./render-plan.js";
 import { templateName } from "./template.names.js";
 
 /** Max serialized size of render inputs (contract: 256 KiB). */
@@ -64,56 +66,14 @@ export function maskInputs(inputs: JsonObject, sensitive: ReadonlySet<string>): 
   return masked;
 }
 
-function templateFailure(message: string, reason: string, subject: string): FailedPreconditionError {
-  return new FailedPreconditionError(message, {
-    reason,
-    violations: [{ type: reason, subject, description: message }],
-  });
+export interface RenderDeps {
+  readonly orm: MikroORM;
+  readonly engine: RenderEngine;
+  /** The server's render-plan cache; absent: every render reads its plan from the database. */
+  readonly plans?: RenderPlanCache | undefined;
 }
 
-/** Resolves the version to render; throws NOT_FOUND / FAILED_PRECONDITION. */
-export async function resolveRenderVersion(
-  repo: TemplateRepository,
-  templateId: string,
-  pin: string,
-): Promise<{
-  template: TemplateRow;
-  version: string;
-  content: string;
-  variables: Record<string, unknown>[];
-}> {
-  // Rendering needs no usage statistics: skip the p95 / last-use subqueries over the usage logs.
-  const t = await repo.getById(templateId, { includeDeleted: true, usageStats: false });
-  if (t === null) throw new NotFoundError("template", templateName(templateId));
-  const name = templateName(templateId);
-  if (t.deletedAt !== null) throw templateFailure("the template is deleted", "RESOURCE_DELETED", name);
-  if (!t.isActive) throw templateFailure("the template is not active", "TEMPLATE_INACTIVE", name);
-  let version: string;
-  if (pin !== "") version = pin;
-  else if (t.requiresApproval) {
-    if (t.approvedVersion === null) {
-      throw templateFailure(
-        "the template requires approval and has no approved version",
-        "TEMPLATE_NOT_APPROVED",
-        name,
-      );
-    }
-    version = t.approvedVersion;
-  } else version = t.currentVersion;
-  const row = await repo.getVersion(templateId, version);
-  if (row === null) throw new NotFoundError("template version", `${name}/versions/${version}`);
-  // The one approval gate (approval.ts): FAILED_PRECONDITION for an unapproved version.
-  await assertVersionUsable(repo.em, templateId, version);
-  return { template: t, version, content: row.content, variables: row.variables };
-}
-
-export async function renderTemplateVersion(
-  deps: { orm: MikroORM; engine: RenderEngine },
-  req: RenderRequest,
-): Promise<RenderOutcome> {
-  const em = deps.orm.em.fork();
-  const repo = new TemplateRepository(em);
-  const deps2 = new TemplateDependencyRepository(em);
+export async function renderTemplateVersion(deps: RenderDeps, req: RenderRequest): Promise<RenderOutcome> {
   const inputBytes = Buffer.byteLength(JSON.stringify(req.inputs), "utf8");
   if (inputBytes > MAX_INPUT_BYTES) {
     throw new ResourceExhaustedError(
@@ -122,18 +82,16 @@ export async function renderTemplateVersion(
       "SIZE_LIMIT_EXCEEDED",
     );
   }
-  const resolved = await resolveRenderVersion(repo, req.templateId, req.version);
-  const declared = resolved.variables.map((v) => ({
-    name: String(v.name),
-    required: v.required === true,
-    sensitive: v.sensitive === true,
-    defaultValue: v.default_value,
-  }));
-  const sensitive = new Set(declared.filter((v) => v.sensitive).map((v) => v.name));
+  // One database round trip at most (none when the plan is cached).
+  const plan =
+    deps.plans !== undefined
+      ? await deps.plans.get(req.templateId, req.version)
+      : await loadRenderPlan(deps.orm.em.fork(), deps.engine, req.templateId, req.version);
+  const declared = plan.declared;
   const base = {
-    template: resolved.template,
-    version: resolved.version,
-    maskedInputs: maskInputs(req.inputs, sensitive),
+    template: plan.template,
+    version: plan.version,
+    maskedInputs: maskInputs(req.inputs, plan.sensitive),
   };
   const started = performance.now();
   const fail = (error: Error): RenderOutcome => ({
@@ -143,7 +101,7 @@ export async function renderTemplateVersion(
     durationMs: performance.now() - started,
   });
 
-  const names = new Set(declared.map((v) => v.name));
+  const names = plan.names;
   const unknown = Object.keys(req.inputs)
     .filter((k) => !names.has(k))
     .sort();
@@ -174,63 +132,18 @@ export async function renderTemplateVersion(
     );
   }
 
-  const context: Record<string, unknown> = { ...resolved.template.parameters };
-  for (const v of declared) if (v.defaultValue !== undefined) context[v.name] = v.defaultValue;
+  const context: Record<string, unknown> = { ...plan.baseContext };
   Object.assign(context, req.inputs);
 
-  const type = await repo.typeByName(resolved.template.typeName);
-  if (type !== null) {
-    const violations = schemaViolations("inputs", type.jsonSchema, context);
+  if (plan.schemaError !== null) throw plan.schemaError;
+  if (plan.validate !== null) {
+    const violations = validatorViolations("inputs", plan.validate, context);
     if (violations.length > 0) return fail(new InputSchemaError(violations));
   }
-
-  const unmet = await deps2.unmetRequirements(req.templateId);
-  if (unmet.length > 0) {
-    return fail(
-      new FailedPreconditionError("a required template is deleted or inactive", {
-        reason: "DEPENDENCY_UNAVAILABLE",
-        violations: unmet.map((id) => ({
-          type: "DEPENDENCY_UNAVAILABLE",
-          subject: templateName(id),
-          description: "required by a REQUIRES dependency but deleted or inactive",
-        })),
-      }),
-    );
-  }
-  const partials: Record<string, RenderSource> = {};
-  for (const p of await deps2.resolvePartials(req.templateId)) {
-    if (p.content === null || p.version === null) {
-      return fail(
-        new FailedPreconditionError(
-          `the partial "${p.alias}" has no usable version (deleted, or no approved version)`,
-          {
-            reason: "TEMPLATE_NOT_APPROVED",
-            violations: [
-              {
-                type: "DEPENDENCY_UNAVAILABLE",
-                subject: templateName(p.templateId),
-                description: `partial "${p.alias}" cannot be resolved`,
-              },
-            ],
-          },
-        ),
-      );
-    }
-    // A pinned partial of a template requiring approval must be approved too.
-    try {
-      await assertVersionUsable(em, p.templateId, p.version);
-    } catch (err) {
-      return fail(err as Error);
-    }
-    partials[p.alias] = { templateId: p.templateId, version: p.version, content: p.content };
-  }
+  if (plan.failure !== null) return fail(plan.failure());
 
   try {
-    const output = deps.engine.render(
-      { templateId: req.templateId, version: resolved.version, content: resolved.content },
-      partials,
-      context,
-    );
+    const output = deps.engine.renderCompiled(plan.main, plan.partials, context);
     return {
       ...base,
       ok: true,
@@ -247,7 +160,7 @@ export async function renderTemplateVersion(
           violations: [
             {
               type: "TEMPLATE_RENDER_FAILED",
-              subject: `${templateName(req.templateId)}/versions/${resolved.version}`,
+              subject: `${templateName(req.templateId)}/versions/${plan.version}`,
               description: err.message,
             },
           ],

@@ -6,8 +6,10 @@
  * `outbound.signer` delegates the verified caller's identity to TaskService (task-from-template.handlers.ts).
  * One usage batcher per server (usage-batcher.ts): renders queue their usage logs there; usage and analytics
  * reads flush it first; shutdown flushes and stops it after draining the calls (before the ORM is closed).
+ * One render-plan cache per server (render-plan.cache.ts, with its LISTEN connection, closed on shutdown) and
+ * its interceptor (render-plan.interceptor.ts), which server.ts installs after authorization.
  */
-import type { ServiceImpl, Transport } from "@connectrpc/connect";
+import type { Interceptor, ServiceImpl, Transport } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import type { TemplateService } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
 import { createGrpcJsTransport } from "@taskmaster/rpc-kit/grpc-client";
@@ -16,6 +18,8 @@ import type { OutboundSecurity } from "@taskmaster/rpc-kit/outbound";
 import { createAnalyticsHandlers } from "./analytics.handlers.js";
 import { DEFAULT_RENDER_LIMITS, RenderEngine, type RenderLimits } from "./render.engine.js";
 import { createRenderHandlers } from "./render.handlers.js";
+import { RenderPlanCache, type RenderPlanCacheOptions } from "./render-plan.cache.js";
+import { createRenderPlanInterceptor } from "./render-plan.interceptor.js";
 import { createTaskFromTemplateHandlers } from "./task-from-template.handlers.js";
 import { createTemplateDependencyHandlers } from "./template-dependency.handlers.js";
 import { createUsageHandlers } from "./usage.handlers.js";
@@ -33,12 +37,18 @@ export interface RenderWiringDeps {
   readonly usageFlushMs?: number | undefined;
   /** Called with usage rows that could not be written. */
   readonly onUsageError?: UsageBatcherOptions["onError"];
+  /** Render-plan cache options (render-plan.cache.ts); `{ enabled: false }` turns it off. */
+  readonly renderPlans?: RenderPlanCacheOptions | undefined;
 }
 
 export interface RenderWiring {
   readonly handlers: Partial<ServiceImpl<typeof TemplateService>>;
   /** The server's usage batcher (renders queue their usage logs there). */
   readonly usage: UsageBatcher;
+  /** The server's render-plan cache. */
+  readonly plans: RenderPlanCache;
+  /** Drops the render-plan cache after RPCs that may change templates (read-your-writes on this server). */
+  readonly interceptor: Interceptor;
   /**
    * Returns `server` with `flushUsage()` (writes the queued usages) and a shutdown that, after draining the
    * calls, flushes and stops the usage batcher and closes the owned TaskService transport.
@@ -50,6 +60,8 @@ export interface RenderWiring {
 export interface TemplateGrpcServer extends GrpcServer {
   /** Writes every usage queued so far (tests, and readers wanting their renders counted). */
   flushUsage(): Promise<void>;
+  /** The render-plan cache (tests and metrics). */
+  readonly renderPlans: RenderPlanCache;
 }
 
 export function createRenderWiring(deps: RenderWiringDeps): RenderWiring {
@@ -67,10 +79,13 @@ export function createRenderWiring(deps: RenderWiringDeps): RenderWiring {
   const taskService = deps.taskService ?? (owned as Transport);
   const usage = new UsageBatcher({ orm: deps.orm, flushMs: deps.usageFlushMs, onError: deps.onUsageError });
   const flushUsage = () => usage.flush();
+  const plans = new RenderPlanCache(deps.orm, engine, deps.renderPlans);
   return {
     usage,
+    plans,
+    interceptor: createRenderPlanInterceptor(() => plans.invalidate("*")),
     handlers: {
-      ...createRenderHandlers({ orm: deps.orm, engine, usage }),
+      ...createRenderHandlers({ orm: deps.orm, engine, usage, plans }),
       ...createTemplateDependencyHandlers({ orm: deps.orm }),
       ...createUsageHandlers({ orm: deps.orm, flushUsage }),
       ...createAnalyticsHandlers({ orm: deps.orm, flushUsage }),
@@ -79,6 +94,7 @@ export function createRenderWiring(deps: RenderWiringDeps): RenderWiring {
         engine,
         taskService,
         usage,
+        plans,
         signer: deps.outbound?.signer,
       }),
     },
@@ -88,12 +104,14 @@ export function createRenderWiring(deps: RenderWiringDeps): RenderWiring {
         health: server.health,
         listen: (host, port) => server.listen(host, port),
         flushUsage,
+        renderPlans: plans,
         async shutdown(graceMs) {
           try {
             return await server.shutdown(graceMs);
           } finally {
             // In-flight renders have finished (or been aborted): write their usages while the ORM is open.
             await usage.stop();
+            await plans.stop();
             owned?.close();
           }
         },

@@ -44,6 +44,13 @@ export function createServer(
         { err: err instanceof Error ? err.message : String(err), rows: rows.length },
         "cannot record template usage",
       ),
+    renderPlans: {
+      onError: (err) =>
+        deps.logger.warn(
+          { err: err instanceof Error ? err.message : String(err) },
+          "render-plan cache: LISTEN template_changed lost, renders read the database until it is back",
+        ),
+    },
   });
   const impl = {
     ...createTemplateHandlers({ orm: deps.orm }),
@@ -64,6 +71,7 @@ export function createServer(
         implementation: impl,
         internalToken: deps.internalToken ?? process.env.TASKMASTER_INTERNAL_TOKEN,
       }),
+      rendering.interceptor,
     ],
     services: [serviceRegistration(TemplateService, impl)],
   });

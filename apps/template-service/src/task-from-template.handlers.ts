@@ -39,6 +39,7 @@ import { validator } from "@taskmaster/rpc-kit/validation";
 import type { RenderEngine } from "./render.engine.js";
 import { recordRenderUsage } from "./render.handlers.js";
 import { renderTemplateVersion } from "./render.service.js";
+import type { RenderPlanCache } from "./render-plan.cache.js";
 import { templateName } from "./template.names.js";
 import { checkVersion } from "./template.validation.js";
 import { mappedUsage, templateIdOf } from "./usage.handlers.js";
@@ -51,6 +52,8 @@ export interface TaskFromTemplateHandlerDeps {
   readonly taskService: Transport;
   /** The server's usage batcher (the call's usage log is queued there). */
   readonly usage: UsageBatcher;
+  /** The server's render-plan cache (absent: every render reads its plan). */
+  readonly plans?: RenderPlanCache | undefined;
   /** Cap on the outgoing CreateTask deadline (default 10 s). */
   readonly taskCallMaxMs?: number;
   /** Signs the verified caller for TaskService (delegation); absent: plain actor header (development). */

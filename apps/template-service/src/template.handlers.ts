@@ -46,7 +46,7 @@ import {
   StaleEtagError,
 } from "@taskmaster/rpc-kit/errors";
 import { isUuid } from "@taskmaster/rpc-kit/validation";
-import { callerOf as authCallerOf, readableBy } from "./authorization.js";
+import { callerOf as authCallerOf, prefetchedTemplateKey, readableBy } from "./authorization.js";
 import { actor } from "./call-context.js";
 import { ruleViolations, schemaViolations } from "./json-schema.js";
 import { unifiedDiff } from "./line-diff.js";
@@ -506,10 +506,13 @@ export function createTemplateHandlers(
       });
     },
 
-    async getTemplate(req) {
+    async getTemplate(req, ctx) {
       const id = parseTemplateName("name", req.name);
       return mapped(async () => {
-        const row = await repository().getById(id, { includeDeleted: true });
+        // Read by the authorization query in the same round trip (authorization.ts), else read here.
+        const prefetched = ctx.values.get(prefetchedTemplateKey);
+        const row =
+          prefetched?.id === id ? prefetched : await repository().getById(id, { includeDeleted: true });
         if (row === null) throw new NotFoundError("template", templateName(id));
         return create(GetTemplateResponseSchema, { template: templateToMessage(row) });
       });

@@ -6,6 +6,7 @@
 import type { EntityManager } from "@mikro-orm/core";
 import { newId } from "./ids.js";
 import { type ColumnSpec, type Condition, listPage, type Page } from "./list-page.js";
+import { hotRead } from "./template-hot-read.repository.js";
 
 export type TemplatePermissionKind = "read" | "write" | "execute" | "admin" | "approve";
 
@@ -52,12 +53,16 @@ export function hasLevel(access: TemplateAccess, level: TemplatePermissionKind):
 }
 
 /** SQL over alias `p` (template_permissions): the grant is live and reaches the accessor. */
-const LIVE_GRANT_FOR = `p.revoked_at is null and (p.expires_at is null or p.expires_at > now())
+export const LIVE_GRANT_FOR = `p.revoked_at is null and (p.expires_at is null or p.expires_at > now())
   and (p.user_id = ? or p.role in (select jsonb_array_elements_text(?::jsonb))
        or p.team in (select jsonb_array_elements_text(?::jsonb)))`;
 
 // Arrays travel as JSON text: the driver layer would expand a JS array into a value list.
-const accessorParams = (a: TemplateAccessor) => [a.subject, JSON.stringify(a.roles), JSON.stringify(a.teams)];
+export const accessorParams = (a: TemplateAccessor) => [
+  a.subject,
+  JSON.stringify(a.roles),
+  JSON.stringify(a.teams),
+];
 
 /**
  * Predicate over templates alias `alias` (bound parameters in `params`): the accessor may READ the template
@@ -68,6 +73,21 @@ export function readableTemplatesSql(a: TemplateAccessor, alias = "x"): { sql: s
     sql: `(${alias}.is_public or ${alias}.owner = ? or exists (select 1 from template_permissions p
       where p.template_id = ${alias}.id and p.permission in ('read', 'admin') and ${LIVE_GRANT_FOR}))`,
     params: [a.subject, ...accessorParams(a)],
+  };
+}
+
+const ACCESS_SQL = `select t.owner = ? as owner, t.is_public, t.deleted_at is not null as deleted,
+    coalesce((select array_agg(distinct p.permission::text) from template_permissions p
+              where p.template_id = t.id and ${LIVE_GRANT_FOR}), '{}'::text[]) as granted
+  from templates t where t.id = ?::uuid`;
+
+/** A TemplateAccess from a row with columns owner, is_public, deleted and granted (text[]). */
+export function accessFromDb(r: Record<string, unknown>): TemplateAccess {
+  return {
+    owner: Boolean(r.owner),
+    isPublic: Boolean(r.is_public),
+    deleted: Boolean(r.deleted),
+    granted: ((r.granted as string[] | null) ?? []) as TemplatePermissionKind[],
   };
 }
 
@@ -113,21 +133,14 @@ export class TemplatePermissionRepository {
 
   /** The accessor's standing on a template (deleted ones included), in one query; null when absent. */
   async access(templateId: string, a: TemplateAccessor): Promise<TemplateAccess | null> {
-    const rows = await this.exec(
-      `select t.owner = ? as owner, t.is_public, t.deleted_at is not null as deleted,
-         coalesce((select array_agg(distinct p.permission::text) from template_permissions p
-                   where p.template_id = t.id and ${LIVE_GRANT_FOR}), '{}'::text[]) as granted
-       from templates t where t.id = ?`,
-      [a.subject, ...accessorParams(a), templateId],
-    );
+    // Every authorized call runs this: a prepared statement (hotRead) outside transactions.
+    const rows = await hotRead(this.em, "template_access", ACCESS_SQL, [
+      a.subject,
+      ...accessorParams(a),
+      templateId,
+    ]);
     const r = rows[0];
-    if (!r) return null;
-    return {
-      owner: Boolean(r.owner),
-      isPublic: Boolean(r.is_public),
-      deleted: Boolean(r.deleted),
-      granted: ((r.granted as string[] | null) ?? []) as TemplatePermissionKind[],
-    };
+    return r ? accessFromDb(r) : null;
   }
 
   /** A live-or-expired, unrevoked grant of the template. */

@@ -8,6 +8,14 @@ import { createHash } from "node:crypto";
 import type { EntityManager } from "@mikro-orm/core";
 import { newId } from "./ids.js";
 import { InvalidPageTokenError } from "./list-page.js";
+import { hotRead } from "./template-hot-read.repository.js";
+import {
+  accessFromDb,
+  accessorParams,
+  LIVE_GRANT_FOR,
+  type TemplateAccess,
+  type TemplateAccessor,
+} from "./template-permission.repository.js";
 
 export type TemplateChangeKind = "major" | "minor" | "patch" | "hotfix";
 
@@ -124,12 +132,17 @@ export const TEMPLATE_SELECT_LIST = `x.id, x.name as slug, x.title, x.descriptio
      where u.template_id = x.id) as p95_ms`;
 
 /** TEMPLATE_SELECT_LIST without the p95 / last-use subqueries over usage logs (for paths not returning them). */
-const TEMPLATE_SELECT_LIST_NO_USAGE = TEMPLATE_SELECT_LIST.replace(
+export const TEMPLATE_SELECT_LIST_NO_USAGE = TEMPLATE_SELECT_LIST.replace(
   /,\s*\(select max\(u\.used_at\)[\s\S]*$/,
   ", null::timestamptz as last_used_at, null::float8 as p95_ms",
 );
 
 export const TEMPLATE_FROM = "templates x join template_types ty on ty.id = x.type_id";
+
+const GET_WITH_ACCESS_SQL = `select ${TEMPLATE_SELECT_LIST}, x.owner = ? as access_owner,
+    coalesce((select array_agg(distinct p.permission::text) from template_permissions p
+              where p.template_id = x.id and ${LIVE_GRANT_FOR}), '{}'::text[]) as access_granted
+  from ${TEMPLATE_FROM} where x.id = ?::uuid`;
 
 const date = (v: unknown): Date => (v instanceof Date ? v : new Date(String(v)));
 const dateOrNull = (v: unknown): Date | null => (v === null || v === undefined ? null : date(v));
@@ -244,11 +257,45 @@ export class TemplateRepository {
     opts: { includeDeleted?: boolean; forUpdate?: boolean; usageStats?: boolean } = {},
   ) {
     const list = opts.usageStats === false ? TEMPLATE_SELECT_LIST_NO_USAGE : TEMPLATE_SELECT_LIST;
+    if (!opts.forUpdate) {
+      // GetTemplate and friends: a prepared statement outside transactions (hotRead).
+      const name = `template_by_id_${opts.usageStats === false ? "n" : "u"}${opts.includeDeleted ? "d" : "l"}`;
+      const sql = `select ${list} from ${TEMPLATE_FROM} where x.id = ?::uuid${opts.includeDeleted ? "" : " and x.deleted_at is null"}`;
+      const found = await hotRead(this.em, name, sql, [id]);
+      return found[0] ? templateRowFromDb(found[0]) : null;
+    }
     const rows = await this.exec(
       `select ${list} from ${TEMPLATE_FROM} where x.id = ?${opts.includeDeleted ? "" : " and x.deleted_at is null"}${opts.forUpdate ? " for update of x" : ""}`,
       [id],
     );
     return rows[0] ? templateRowFromDb(rows[0]) : null;
+  }
+
+  /**
+   * The template (deleted ones included, with usage statistics) together with the accessor's standing on it,
+   * in ONE statement and snapshot: GetTemplate's authorization and read in a single round trip. Null when
+   * the template does not exist.
+   */
+  async getByIdWithAccess(
+    id: string,
+    a: TemplateAccessor,
+  ): Promise<{ row: TemplateRow; access: TemplateAccess } | null> {
+    const rows = await hotRead(this.em, "template_by_id_with_access", GET_WITH_ACCESS_SQL, [
+      a.subject,
+      ...accessorParams(a),
+      id,
+    ]);
+    const r = rows[0];
+    if (!r) return null;
+    return {
+      row: templateRowFromDb(r),
+      access: accessFromDb({
+        owner: r.access_owner,
+        is_public: r.is_public,
+        deleted: r.deleted_at !== null && r.deleted_at !== undefined,
+        granted: r.access_granted,
+      }),
+    };
   }
 
   /** The template created by a CreateTemplate with this request id, if any. */

@@ -271,16 +271,16 @@ describe("hash chain", () => {
       expect(unsealed.rows[0]?.n).toBe(3);
       // Unsealed rows carry no hash yet and verify.
       expect((await c.query("select * from audit_verify(5)")).rows).toEqual([]);
-      // An insert cannot plant its own hash.
+      // A row planted with a hash of its own (only the owner may write those columns) never passes as
+      // sealed: verify reports it.
       await c.query(
         `insert into audit_log (id, entity_type, entity_id, action, prev_hash, hash)
          values (gen_random_uuid(), 'task', 'planted', 'create', $1, $1)`,
         ["a".repeat(64)],
       );
-      const planted = await c.query<{ prev_hash: string | null; hash: string | null }>(
-        "select prev_hash, hash from audit_log where entity_id = 'planted'",
+      expect((await c.query<{ problem: string }>("select * from audit_verify(5)")).rows[0]?.problem).toMatch(
+        /does not match its hash/,
       );
-      expect(planted.rows).toEqual([{ prev_hash: null, hash: null }]);
       await c.query("delete from audit_log where entity_id = 'planted'");
       // A hash set on an unsealed row afterwards (around the trigger) is reported.
       await c.query("update audit_log set hash = $1 where seq = (select min(seq) from audit_log)", [
@@ -472,7 +472,12 @@ describe("least privilege", () => {
       "truncate audit_log",
       "update audit_log_default set actor = 'mallory'",
       "alter table tasks add column evil int",
-      "alter table audit_log disable trigger audit_log_hash",
+      "alter table audit_log disable trigger all",
+      "alter table tasks disable trigger tasks_audit",
+      // Only the columns the audit trigger writes: no planted hash, no backdating, no chosen sequence.
+      "insert into audit_log (id, entity_type, entity_id, action, hash) values (gen_random_uuid(), 'task', 'x', 'create', repeat('a', 64))",
+      "insert into audit_log (id, entity_type, entity_id, action, occurred_at) values (gen_random_uuid(), 'task', 'x', 'create', now() - interval '1 year')",
+      "insert into audit_log (id, entity_type, entity_id, action, seq) values (gen_random_uuid(), 'task', 'x', 'create', 1)",
       "drop table audit_log",
       "create table evil (id int)",
       "select * from audit_drop_expired(1)",

@@ -99,7 +99,7 @@ describe("a LOGIN user in taskmaster_app (the services)", () => {
     const denied = [
       "alter table tasks add column evil int",
       "alter table tasks disable trigger tasks_audit",
-      "alter table audit_log disable trigger audit_log_hash",
+      "alter table audit_log disable trigger all",
       "drop table task_comments",
       "create table evil (id int)",
       "create index evil_idx on tasks (title)",
