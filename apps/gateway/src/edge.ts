@@ -5,7 +5,9 @@
  *   3. authentication (authn.ts),
  *   4. token bucket per identity,
  *   5. authorization (authz.ts, the role each RPC needs),
- * then the verified caller is put in the context for forward.ts to sign. Refusals are a bare
+ * then the verified caller is put in the context for forward.ts to sign. The checks are one plain function
+ * (`createEdgeChecks`) shared by the interceptor (router) and the unary fast path (fast-path.ts), so both
+ * count against the same buckets and limits. Refusals are a bare
  * UNAUTHENTICATED / PERMISSION_DENIED / RESOURCE_EXHAUSTED (+ google.rpc.RetryInfo) and a security event.
  *
  * The client IP is the socket's peer address, or `CF-Connecting-IP` when the peer is a trusted proxy (the
@@ -13,7 +15,7 @@
  */
 import type { IncomingHttpHeaders } from "node:http";
 import { BlockList, isIPv4, isIPv6 } from "node:net";
-import { create } from "@bufbuild/protobuf";
+import { create, type DescMethod } from "@bufbuild/protobuf";
 import { DurationSchema } from "@bufbuild/protobuf/wkt";
 import {
   Code,
@@ -127,68 +129,110 @@ function exhausted(retryAfterMs: number): ConnectError {
   ]);
 }
 
-export function createEdgeInterceptor(options: EdgeOptions): Interceptor {
+/** One call as the edge sees it (from a Connect request or the unary fast path). */
+export interface EdgeCall {
+  readonly client: ClientInfo | undefined;
+  readonly method: DescMethod;
+  readonly header: Headers;
+  /** Aborted when the caller goes away: frees the call's slot at once. */
+  readonly signal: AbortSignal;
+}
+
+/** An admitted call: who is calling, and its concurrency slot (release when the call is over; idempotent). */
+export interface Admission {
+  readonly caller: Caller;
+  readonly release: () => void;
+}
+
+/**
+ * The edge checks as a plain function, shared by the interceptor (Connect router) and the unary fast path
+ * (fast-path.ts), so both see the same buckets, counters and caches. Throws the refusal as a ConnectError.
+ */
+export interface EdgeChecks {
+  admit(call: EdgeCall): Promise<Admission>;
+}
+
+export function createEdgeChecks(options: EdgeOptions): EdgeChecks {
   const { events, limits } = options;
   const byIp = createRateLimiter(limits.perIp);
   const byIdentity = createRateLimiter(limits.perIdentity);
   const perConnection = new WeakMap<object, number>();
   let inFlight = 0;
 
+  return {
+    async admit(call) {
+      const ip = call.client?.ip ?? "";
+      const rpc = rpcPath(call.method);
+      const connection = call.client?.connection;
+
+      // 1. Concurrency.
+      const onConnection = connection === undefined ? 0 : (perConnection.get(connection) ?? 0);
+      if (inFlight >= limits.maxInFlight || onConnection >= limits.maxInFlightPerConnection) {
+        events.record({ kind: "rate_limited", reason: "concurrency", ip, rpc });
+        throw exhausted(1_000);
+      }
+      inFlight++;
+      if (connection !== undefined) perConnection.set(connection, onConnection + 1);
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
+        call.signal.removeEventListener("abort", release);
+        inFlight--;
+        if (connection !== undefined) perConnection.set(connection, (perConnection.get(connection) ?? 1) - 1);
+      };
+      // A caller that goes away frees its slot at once, even while the upstream call is still winding down.
+      call.signal.addEventListener("abort", release, { once: true });
+      try {
+        // 2. Per-IP bucket (before authentication: bad tokens cost the attacker too).
+        const ipWait = byIp.take(`ip:${ip}`);
+        if (ipWait > 0) {
+          events.record({ kind: "rate_limited", reason: "ip", ip, rpc });
+          throw exhausted(ipWait);
+        }
+        // 3. Authentication.
+        let principal: Principal;
+        try {
+          principal = await options.authenticator.authenticate(call.header);
+        } catch (err) {
+          const reason = err instanceof AuthFailure ? err.reason : "internal";
+          events.record({ kind: "authentication_failed", reason, ip, rpc });
+          throw new ConnectError("unauthenticated", Code.Unauthenticated);
+        }
+        // 4. Per-identity bucket.
+        const idWait = byIdentity.take(`${principal.type}:${principal.subject}`);
+        if (idWait > 0) {
+          events.record({ kind: "rate_limited", reason: "identity", identity: principal.subject, ip, rpc });
+          throw exhausted(idWait);
+        }
+        // 5. Authorization.
+        const roles = options.resolveRoles(principal);
+        if (!allows(roles, requiredRole(call.method, options.policy))) {
+          events.record({ kind: "permission_denied", reason: "role", identity: principal.subject, ip, rpc });
+          throw new ConnectError("permission denied", Code.PermissionDenied);
+        }
+        return { caller: { principal, roles }, release };
+      } catch (err) {
+        release();
+        throw err;
+      }
+    },
+  };
+}
+
+/** The edge checks as a Connect interceptor (every call through the router). */
+export function createEdgeInterceptor(edge: EdgeOptions | EdgeChecks): Interceptor {
+  const checks = "admit" in edge ? edge : createEdgeChecks(edge);
   return (next) => async (req) => {
-    const client = req.contextValues.get(clientKey);
-    const ip = client?.ip ?? "";
-    const rpc = rpcPath(req.method);
-    const connection = client?.connection;
-
-    // 1. Concurrency.
-    const onConnection = connection === undefined ? 0 : (perConnection.get(connection) ?? 0);
-    if (inFlight >= limits.maxInFlight || onConnection >= limits.maxInFlightPerConnection) {
-      events.record({ kind: "rate_limited", reason: "concurrency", ip, rpc });
-      throw exhausted(1_000);
-    }
-    inFlight++;
-    if (connection !== undefined) perConnection.set(connection, onConnection + 1);
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      inFlight--;
-      if (connection !== undefined) perConnection.set(connection, (perConnection.get(connection) ?? 1) - 1);
-    };
-
-    // A caller that goes away frees its slot at once, even while the upstream call is still winding down.
-    req.signal.addEventListener("abort", release, { once: true });
+    const { caller, release } = await checks.admit({
+      client: req.contextValues.get(clientKey),
+      method: req.method,
+      header: req.header,
+      signal: req.signal,
+    });
     let streaming = false;
     try {
-      // 2. Per-IP bucket (before authentication: bad tokens cost the attacker too).
-      const ipWait = byIp.take(`ip:${ip}`);
-      if (ipWait > 0) {
-        events.record({ kind: "rate_limited", reason: "ip", ip, rpc });
-        throw exhausted(ipWait);
-      }
-      // 3. Authentication.
-      let principal: Principal;
-      try {
-        principal = await options.authenticator.authenticate(req.header);
-      } catch (err) {
-        const reason = err instanceof AuthFailure ? err.reason : "internal";
-        events.record({ kind: "authentication_failed", reason, ip, rpc });
-        throw new ConnectError("unauthenticated", Code.Unauthenticated);
-      }
-      // 4. Per-identity bucket.
-      const idWait = byIdentity.take(`${principal.type}:${principal.subject}`);
-      if (idWait > 0) {
-        events.record({ kind: "rate_limited", reason: "identity", identity: principal.subject, ip, rpc });
-        throw exhausted(idWait);
-      }
-      // 5. Authorization.
-      const roles = options.resolveRoles(principal);
-      if (!allows(roles, requiredRole(req.method, options.policy))) {
-        events.record({ kind: "permission_denied", reason: "role", identity: principal.subject, ip, rpc });
-        throw new ConnectError("permission denied", Code.PermissionDenied);
-      }
-      req.contextValues.set(callerKey, { principal, roles });
-
+      req.contextValues.set(callerKey, caller);
       const res = await next(req);
       if (!res.stream) return res;
       streaming = true;

@@ -6,7 +6,7 @@
 import type { DescService } from "@bufbuild/protobuf";
 import type { CallOptions, Client, HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { ACTOR_HEADER, IDENTITY_HEADER, type IdentitySigner } from "@taskmaster/rpc-kit/identity";
-import { callerKey } from "./edge.js";
+import { type Caller, callerKey } from "./edge.js";
 import { reclassifyParseError } from "./parse-errors.js";
 
 /**
@@ -25,39 +25,52 @@ export interface ForwardOptions {
   readonly signer?: IdentitySigner | undefined;
 }
 
-async function callOptions(
+/**
+ * The headers a forwarded call carries: the allowlisted request headers, the plain actor and (with a signer)
+ * the gateway-signed identity for `service`. Shared with the unary fast path (fast-path.ts).
+ */
+export async function upstreamHeaders(
   service: string,
-  ctx: HandlerContext,
-  options: ForwardOptions,
-): Promise<CallOptions> {
+  requestHeader: Headers,
+  caller: Caller | undefined,
+  signer: IdentitySigner | undefined,
+): Promise<Headers> {
   const headers = new Headers();
   for (const name of FORWARDED_HEADERS) {
-    const value = ctx.requestHeader.get(name);
+    const value = requestHeader.get(name);
     if (value !== null) headers.set(name, value);
   }
-  const caller = ctx.values.get(callerKey);
   if (caller !== undefined) {
     const p = caller.principal;
     // Plain actor for services that do not verify yet; a verifying service replaces it from the token.
     headers.set(ACTOR_HEADER, p.subject);
-    if (options.signer !== undefined) {
+    if (signer !== undefined) {
       headers.set(
         IDENTITY_HEADER,
-        await options.signer.sign(
+        await signer.sign(
           { subject: p.subject, type: p.type, roles: caller.roles, teams: p.groups, email: p.email },
           service,
         ),
       );
     }
   }
-  const timeout = ctx.timeoutMs();
+  return headers;
+}
+
+/** The deadline passed on (ms): the caller's (none or <= 0: the cap), at most `maxTimeoutMs`. */
+export function upstreamTimeoutMs(timeout: number | undefined, maxTimeoutMs: number): number {
+  return Math.min(timeout === undefined || timeout <= 0 ? maxTimeoutMs : timeout, maxTimeoutMs);
+}
+
+async function callOptions(
+  service: string,
+  ctx: HandlerContext,
+  options: ForwardOptions,
+): Promise<CallOptions> {
   return {
     signal: ctx.signal,
-    headers,
-    timeoutMs: Math.min(
-      timeout === undefined || timeout <= 0 ? options.maxTimeoutMs : timeout,
-      options.maxTimeoutMs,
-    ),
+    headers: await upstreamHeaders(service, ctx.requestHeader, ctx.values.get(callerKey), options.signer),
+    timeoutMs: upstreamTimeoutMs(ctx.timeoutMs(), options.maxTimeoutMs),
   };
 }
 

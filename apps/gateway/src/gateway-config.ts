@@ -6,6 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import {
+  boolVar,
   type CommonConfig,
   ConfigError,
   type ConfigIssue,
@@ -119,6 +120,8 @@ function schema(profile: Profile) {
     GATEWAY_UPSTREAM_TLS_KEY_FILE: z.string().min(1).optional(),
     /** Name checked against the services' certificates instead of the host in *_SERVICE_ADDRESS. */
     GATEWAY_UPSTREAM_TLS_SERVER_NAME: z.string().min(1).optional(),
+    /** Unary calls by the fast path (fast-path.ts); `false`: every call through the Connect router. */
+    GATEWAY_UNARY_FAST_PATH: boolVar().optional(),
   });
 }
 
@@ -136,6 +139,8 @@ export interface GatewayConfig {
   readonly http: { maxConnections: number; requestTimeoutMs: number; headersTimeoutMs: number };
   /** HTTPS for the gateway's listener (PEM contents), when GATEWAY_TLS_CERT_FILE/KEY_FILE are set. */
   readonly tls: { readonly cert: string; readonly key: string } | undefined;
+  /** Serve unary calls by the fast path (default true). */
+  readonly unaryFastPath: boolean;
   /** TLS (mTLS with cert + key) to the services, when GATEWAY_UPSTREAM_TLS_CA_FILE is set. */
   readonly upstreamTls:
     | {
@@ -313,6 +318,7 @@ export function loadGatewayConfig(
       requestTimeoutMs: s.GATEWAY_REQUEST_TIMEOUT_MS,
       headersTimeoutMs: s.GATEWAY_HEADERS_TIMEOUT_MS,
     },
+    unaryFastPath: s.GATEWAY_UNARY_FAST_PATH ?? true,
     tls: tlsCert !== undefined && tlsKey !== undefined ? { cert: tlsCert, key: tlsKey } : undefined,
     upstreamTls:
       upstreamCa === undefined

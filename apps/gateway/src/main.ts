@@ -54,6 +54,7 @@ runService({
       tls: gc.tls,
       upstreamTls: gc.upstreamTls,
       metrics,
+      unaryFastPath: gc.unaryFastPath,
     });
     await new Promise<void>((resolve, reject) => {
       gateway.server.once("error", (error: NodeJS.ErrnoException) =>

@@ -2,17 +2,24 @@
  * `createGatewayServer(deps)`: the public door, one listener (not yet listening, listener.ts) that speaks
  * native gRPC (HTTP/2), Connect (JSON and binary) and gRPC-Web (HTTP/1.1 and HTTP/2) for every public
  * service and forwards each call over long-lived grpc-js channels; plus `/health`. Every RPC passes the
- * edge interceptor (edge.ts: concurrency, rate limits, authentication, authorization) and reaches
- * services with a gateway-signed identity (forward.ts). Calls are dispatched by node-adapter.ts (connect-node's
- * adapter, writing single-message answers in one piece). Undecodable request messages are INVALID_ARGUMENT
- * (parse-errors.ts). CORS for browser clients is opt-in by origin list. Slow or stuck requests are cut by
+ * edge checks (edge.ts: concurrency, rate limits, authentication, authorization) and reaches
+ * services with a gateway-signed identity (forward.ts). Unary calls in the common forms (Connect unary,
+ * gRPC-Web, native gRPC; identity encoding) take the fast path (fast-path.ts: bytes passed on undecoded,
+ * same checks, interceptors and errors; `unaryFastPath: false` turns it off); every other call is dispatched
+ * by node-adapter.ts (connect-node's router, writing single-message answers in one piece). Undecodable
+ * request messages are INVALID_ARGUMENT (parse-errors.ts; on the fast path the service's adapter says so). CORS for browser clients is opt-in by origin list. Slow or stuck requests are cut by
  * timeouts. With `tls` the listener is TLS with ALPN h2 + http/1.1; without, cleartext HTTP/1.1 and h2c
  * (prior knowledge, as gRPC clients do). With `upstreamTls` the grpc-js channels to the services use TLS,
  * or mTLS with a client certificate. Tunnel public hostnames carry no native gRPC (Connect/gRPC-Web
  * there); native gRPC is for private networks.
  */
 import type { Server } from "node:net";
-import { type ConnectRouter, cors as connectCors, createClient } from "@connectrpc/connect";
+import {
+  type ConnectRouter,
+  cors as connectCors,
+  createClient,
+  createContextValues,
+} from "@connectrpc/connect";
 import { Health } from "@taskmaster/proto/gen/grpc/health/v1/health_pb";
 import { createErrorInterceptor } from "@taskmaster/rpc-kit/error-interceptor";
 import { createGrpcJsTransport, type GrpcJsTransport } from "@taskmaster/rpc-kit/grpc-client";
@@ -23,7 +30,15 @@ import { createServerTracingInterceptor } from "@taskmaster/rpc-kit/tracing-inte
 import type { Logger } from "@taskmaster/telemetry/logger";
 import type { ProcessMetrics } from "@taskmaster/telemetry/metrics";
 import { cheapCallEnd } from "./call-end.js";
-import { cidrList, clientContextValues, createEdgeInterceptor, type EdgeOptions } from "./edge.js";
+import {
+  cidrList,
+  clientInfo,
+  clientKey,
+  createEdgeChecks,
+  createEdgeInterceptor,
+  type EdgeOptions,
+} from "./edge.js";
+import { createUnaryFastPath } from "./fast-path.js";
 import { forwardingImpl } from "./forward.js";
 import { checkUpstreams, type HealthTarget } from "./health-endpoint.js";
 import { type AnyRequest, type AnyResponse, asResponse, createListener } from "./listener.js";
@@ -53,6 +68,8 @@ export interface GatewayDeps {
   readonly upstreamTls?: (ClientTlsPem & { readonly serverName?: string | undefined }) | undefined;
   /** RPC counts/durations by procedure and code (`rpc_server_*`); absent: not measured. */
   readonly metrics?: ProcessMetrics | undefined;
+  /** Serve unary calls by the fast path (fast-path.ts) before the Connect router. Default true. */
+  readonly unaryFastPath?: boolean | undefined;
 }
 
 export interface HttpTimeouts {
@@ -152,6 +169,34 @@ export function createGatewayServer(deps: GatewayDeps): Gateway {
   const notFound = (_req: unknown, res: AnyResponse) => {
     asResponse(res).writeHead(404, { "content-type": "application/json" }).end('{"error":"not found"}');
   };
+  // One set of edge checks (limits, caches) for the router and the unary fast path; the same interceptors.
+  const edge = createEdgeChecks(deps.edge);
+  const outerInterceptors = [
+    // Tracing outermost: a SERVER span per call (parent of the upstream CLIENT span), W3C traceparent honoured.
+    createServerTracingInterceptor({ system: "connect_rpc" }),
+    // Metrics outside the error interceptor: final codes, edge refusals (rate limits, auth) included.
+    ...(deps.metrics === undefined ? [] : [createMetricsInterceptor(deps.metrics)]),
+    createErrorInterceptor({ logger: deps.logger }),
+  ];
+  const trustedProxies = cidrList(deps.trustedProxies ?? []);
+  const clientInfoOf = (req: AnyRequest) => clientInfo(req, trustedProxies);
+  const fastPath =
+    deps.unaryFastPath === false
+      ? undefined
+      : createUnaryFastPath({
+          upstreams: deps.upstreams.map((u) => ({
+            service: u.service,
+            client: transportFor(u.address).client,
+            address: u.address,
+          })),
+          edge,
+          interceptors: outerInterceptors,
+          clientInfo: clientInfoOf,
+          maxTimeoutMs: deps.maxTimeoutMs,
+          readMaxBytes: deps.readMaxBytes,
+          signer: deps.signer,
+          onError: (rpc, err) => deps.logger.warn({ err, rpc }, "RPC response not written"),
+        });
   const rpc = createNodeAdapter({
     routes,
     readMaxBytes: deps.readMaxBytes,
@@ -164,15 +209,8 @@ export function createGatewayServer(deps: GatewayDeps): Gateway {
     },
     grpcWeb: true,
     connect: true,
-    // Tracing outermost: a SERVER span per call (parent of the upstream CLIENT span), W3C traceparent honoured.
-    interceptors: [
-      createServerTracingInterceptor({ system: "connect_rpc" }),
-      // Metrics outside the error interceptor: final codes, edge refusals (rate limits, auth) included.
-      ...(deps.metrics === undefined ? [] : [createMetricsInterceptor(deps.metrics)]),
-      createErrorInterceptor({ logger: deps.logger }),
-      createEdgeInterceptor(deps.edge),
-    ],
-    contextValues: clientContextValues(cidrList(deps.trustedProxies ?? [])),
+    interceptors: [...outerInterceptors, createEdgeInterceptor(edge)],
+    contextValues: (req) => createContextValues().set(clientKey, clientInfoOf(req)),
     fallback: notFound,
     onError: (rpc, err) => deps.logger.warn({ err, rpc }, "RPC response not written"),
   });
@@ -207,6 +245,7 @@ export function createGatewayServer(deps: GatewayDeps): Gateway {
         );
         return;
       }
+      if (fastPath?.(req, res) === true) return;
       rpc(req, res);
     },
     onRefused(reason, ip) {

@@ -10,6 +10,7 @@ import {
   type Transport,
 } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
+import { Client as GrpcJsClient, credentials as grpcCredentials } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { deadlineFromContext } from "./deadline.js";
 import { EchoService, failure, memoryLogger, waitFor } from "./echo-service.test-util.js";
@@ -213,6 +214,32 @@ describe.each([
     expect(err?.code).toBe(Code.Canceled);
     await waitFor(() => lastAbort !== undefined);
     expect(ConnectError.from(getAbort()?.reason).code).toBe(Code.Canceled);
+  });
+});
+
+describe("undecodable request bytes", () => {
+  it("a unary request that is no valid message is INVALID_ARGUMENT (not grpc-js's INTERNAL), handler not run", async () => {
+    const started = handlerStarted;
+    const channel = new GrpcJsClient(address, grpcCredentials.createInsecure());
+    try {
+      const status = await new Promise<{ code: number; details: string }>((resolve) => {
+        const call = channel.makeUnaryRequest(
+          `/${EchoService.typeName}/Echo`,
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          Buffer.from([0xff, 0xff, 0xff]),
+          () => {},
+        );
+        call.on("status", resolve);
+      });
+      expect(status.code).toBe(Code.InvalidArgument);
+      expect(status.details).toMatch(
+        /^invalid request message: not a valid protobuf binary encoding \(.+\)$/,
+      );
+      expect(handlerStarted).toBe(started);
+    } finally {
+      channel.close();
+    }
   });
 });
 

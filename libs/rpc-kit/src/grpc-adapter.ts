@@ -423,6 +423,19 @@ function unimplemented(service: DescService, method: DescMethod): AnyImpl {
   };
 }
 
+/** A unary request whose bytes could not be decoded (answered INVALID_ARGUMENT before the handler runs). */
+class Undecodable {
+  constructor(readonly reason: string) {}
+}
+
+function decodeOrMark(desc: DescMessage, bytes: Buffer): Message {
+  try {
+    return fromBinary(desc, bytes);
+  } catch (err) {
+    return new Undecodable(err instanceof Error ? err.message : String(err)) as unknown as Message;
+  }
+}
+
 function adaptMethod(
   method: DescMethod,
   implFn: AnyImpl,
@@ -436,7 +449,12 @@ function adaptMethod(
     requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
     responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
     requestSerialize: (m: Message) => asBuffer(toBinary(inDesc, m)),
-    requestDeserialize: (b: Buffer) => fromBinary(inDesc, b),
+    // Unary: bytes that are no valid message answer INVALID_ARGUMENT (grpc-js would say INTERNAL for a
+    // throwing deserializer), e.g. for the gateway's fast path, which passes request bytes on undecoded.
+    requestDeserialize:
+      method.methodKind === "unary"
+        ? (b: Buffer) => decodeOrMark(inDesc, b)
+        : (b: Buffer) => fromBinary(inDesc, b),
     responseSerialize: (m: Message) => asBuffer(toBinary(outDesc, m)),
     responseDeserialize: (b: Buffer) => fromBinary(outDesc, b),
     originalName: method.localName,
@@ -457,7 +475,19 @@ function adaptMethod(
       };
       const handler: handleUnaryCall<Message, Message> = (call, callback) => {
         const ctx = new GrpcHandlerContext(call, method, opts);
-        run(ctx, call.request).then(
+        const request: Message | Undecodable = call.request;
+        if (request instanceof Undecodable) {
+          const status = ctx._errorStatus(
+            new ConnectError(
+              `invalid request message: not a valid protobuf binary encoding (${request.reason})`,
+              Code.InvalidArgument,
+            ),
+          );
+          ctx._finish();
+          callback(status);
+          return;
+        }
+        run(ctx, request).then(
           (out) => {
             ctx._flushHeader();
             const trailer = ctx._trailerMetadata();

@@ -52,6 +52,8 @@ Options:
   --profile <when>    auto (when a ratio misses), always, never (default auto): CPU profile of the gateway
   --baseline-gateway <main.js>  also measure another build of the gateway (e.g. the previous commit's
                       dist/main.js) in the same run, as "baseline Connect JSON" / "baseline gRPC-Web"
+  --baseline-router   also measure this build with the unary fast path off (GATEWAY_UNARY_FAST_PATH=false),
+                      as "router Connect JSON" / "router gRPC-Web"
   --out <file>        JSON results (default bench-results/gateway-<timestamp>.json)
   -h, --help          this help
 
@@ -65,6 +67,7 @@ function startGateway(
   taskAddress: string,
   nodeArgs: readonly string[] = [],
   entry = join(root, "apps/gateway/dist/main.js"),
+  extraEnv: Readonly<Record<string, string>> = {},
 ): Child {
   const child = spawn(process.execPath, [...nodeArgs, entry], {
     env: {
@@ -82,6 +85,7 @@ function startGateway(
       GATEWAY_BURST_PER_IDENTITY: "10000000",
       GATEWAY_RATE_PER_IP: "1000000",
       GATEWAY_BURST_PER_IP: "10000000",
+      ...extraEnv,
     },
     stdio: ["ignore", "ignore", "inherit"],
   });
@@ -162,6 +166,7 @@ async function main(): Promise<void> {
       ...commonOptions,
       profile: { type: "string", default: "auto" },
       "baseline-gateway": { type: "string" },
+      "baseline-router": { type: "boolean", default: false },
       out: { type: "string" },
     },
   });
@@ -196,8 +201,12 @@ async function main(): Promise<void> {
     cleanups.push(service.stop);
     await waitServing("task-service", service);
 
-    const launch = async (nodeArgs: readonly string[] = [], entry?: string) => {
-      const gateway = startGateway(await freePort(), service.address, nodeArgs, entry);
+    const launch = async (
+      nodeArgs: readonly string[] = [],
+      entry?: string,
+      extraEnv: Readonly<Record<string, string>> = {},
+    ) => {
+      const gateway = startGateway(await freePort(), service.address, nodeArgs, entry, extraEnv);
       const probeBody = toJsonString(
         GetTaskRequestSchema,
         create(GetTaskRequestSchema, { name: `tasks/${ids[0]}` }),
@@ -227,11 +236,16 @@ async function main(): Promise<void> {
     const baselineEntry = values["baseline-gateway"];
     const baseline = baselineEntry === undefined ? undefined : await launch([], baselineEntry);
     if (baseline !== undefined) cleanups.push(baseline.stop);
+    const router = values["baseline-router"]
+      ? await launch([], undefined, { GATEWAY_UNARY_FAST_PATH: "false" })
+      : undefined;
+    if (router !== undefined) cleanups.push(router.stop);
     const cpuPerCall: CpuPerCall = new Map();
     const modes = [
       direct,
       ...httpModes(gateway, ids, "gateway", cpuPerCall),
       ...(baseline === undefined ? [] : httpModes(baseline, ids, "baseline", cpuPerCall)),
+      ...(router === undefined ? [] : httpModes(router, ids, "router", cpuPerCall)),
     ];
     const best = await bestOfRounds(num("rounds"), modes, (mode, round) => {
       log(`${mode.name}: round ${round}`);
@@ -245,7 +259,9 @@ async function main(): Promise<void> {
         subject: mode.name,
         summary,
         ratio: summary.opsPerSec / base.opsPerSec,
-        ...(mode !== direct && !mode.name.startsWith("baseline") && { target: TARGET }),
+        ...(mode !== direct &&
+          !mode.name.startsWith("baseline") &&
+          !mode.name.startsWith("router") && { target: TARGET }),
       };
     });
     printTable(rows);
