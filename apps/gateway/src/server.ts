@@ -21,6 +21,7 @@ import {
   createContextValues,
 } from "@connectrpc/connect";
 import { Health } from "@taskmaster/proto/gen/grpc/health/v1/health_pb";
+import { MonitoringService } from "@taskmaster/proto/gen/taskmaster/monitoring/v1/monitoring_service_pb";
 import { createErrorInterceptor } from "@taskmaster/rpc-kit/error-interceptor";
 import { createGrpcJsTransport, type GrpcJsTransport } from "@taskmaster/rpc-kit/grpc-client";
 import type { IdentitySigner } from "@taskmaster/rpc-kit/identity";
@@ -44,6 +45,7 @@ import { checkUpstreams, type HealthTarget } from "./health-endpoint.js";
 import { type AnyRequest, type AnyResponse, asResponse, createListener } from "./listener.js";
 import { createNodeAdapter } from "./node-adapter.js";
 import { parseErrorGate } from "./parse-errors.js";
+import { createStatusEndpoints } from "./status-endpoints.js";
 import type { Upstream } from "./upstreams.js";
 
 export interface GatewayDeps {
@@ -197,6 +199,17 @@ export function createGatewayServer(deps: GatewayDeps): Gateway {
           signer: deps.signer,
           onError: (rpc, err) => deps.logger.warn({ err, rpc }, "RPC response not written"),
         });
+  // /health/database and /status, answered by the monitoring service (status-endpoints.ts).
+  const monitoringUpstream = deps.upstreams.find((u) => u.service.typeName === MonitoringService.typeName);
+  const statusEndpoints = createStatusEndpoints({
+    monitoring:
+      monitoringUpstream === undefined
+        ? undefined
+        : createClient(MonitoringService, transportFor(monitoringUpstream.address)),
+    edge,
+    clientInfo: clientInfoOf,
+    signer: deps.signer,
+  });
   const rpc = createNodeAdapter({
     routes,
     readMaxBytes: deps.readMaxBytes,
@@ -245,6 +258,7 @@ export function createGatewayServer(deps: GatewayDeps): Gateway {
         );
         return;
       }
+      if (statusEndpoints(req, res)) return;
       if (fastPath?.(req, res) === true) return;
       rpc(req, res);
     },
