@@ -29,9 +29,9 @@ import { Migration20261126090000_audit_trail as AuditTrail } from "./Migration20
  *   before (an unsealed row's own hash never protected it from someone able to recompute it), and the
  *   monitoring service seals on a schedule. `audit_verify()` checks sealed rows as before and reports an
  *   unsealed row that carries a hash.
- * - Fixes found while building the scheduler: `audit_ensure_partitions()` takes the retention and seal locks
- *   itself (two runs at once deadlocked), and `audit_drop_expired()` keeps the chain's end verifiable (an
- *   anchor) when the partition holding the last sealed row is dropped.
+ * - Fixes found while building the scheduler, as wrappers around the unchanged bodies (renamed *_unlocked):
+ *   `audit_ensure_partitions()` takes the retention and seal locks itself (two runs at once deadlocked), and
+ *   `audit_drop_expired()` keeps the chain's end verifiable (an anchor) when the row holding it expires.
  * - `audit_log_action_idx` is dropped (one btree write less per audited change): action filters are
  *   combined with a time range or an entity/actor and served by those indexes.
  * down() restores the previous definitions, taken from Migration20261126090000_audit_trail itself.
@@ -98,14 +98,7 @@ const LT_STEMS = [
 ];
 
 /** Functions this migration replaces; down() re-creates them from the audit trail migration's own SQL. */
-const REPLACED = [
-  "audit_mask",
-  "audit_row_change",
-  "audit_seal",
-  "audit_verify",
-  "audit_ensure_partitions",
-  "audit_drop_expired",
-];
+const REPLACED = ["audit_mask", "audit_row_change", "audit_seal", "audit_verify"];
 
 const GENESIS = "0".repeat(64);
 
@@ -361,106 +354,63 @@ begin
   order by 1 nulls last
   limit max_problems;
 end $$;`);
-    this.addSql(`create or replace function "audit_ensure_partitions"(months_ahead integer default 3)
+    // The two retention functions keep their bodies (renamed *_unlocked, callable only by their owner) behind
+    // wrappers: ensure_partitions takes the locks drop_expired holds, in its order (retention, then seal) — two
+    // runs at once, or one moving rows out of the default partition while a seal updates them, deadlocked —
+    // and drop_expired first anchors the chain's end when the row holding it is about to expire.
+    this.addSql(
+      `alter function "audit_ensure_partitions"(integer) rename to "audit_ensure_partitions_unlocked";`,
+    );
+    this.addSql(`alter function "audit_drop_expired"(integer) rename to "audit_drop_expired_unlocked";`);
+    this.addSql(`create function "audit_ensure_partitions"(months_ahead integer default 3)
 returns setof text language plpgsql security definer as $$
-declare
-  m timestamptz;
-  stop timestamptz;
-  part text;
-  r text;
 begin
-  -- The locks audit_drop_expired() holds, in its order (retention, then seal): two runs at once, or a run
-  -- moving rows out of the default partition while a seal updates them, would otherwise deadlock.
   perform pg_advisory_xact_lock(31324, 8002);
   perform pg_advisory_xact_lock(31324, 8001);
-  stop := (date_trunc('month', now() at time zone 'UTC') + make_interval(months => greatest(months_ahead, 0))) at time zone 'UTC';
-  for m in
-    select distinct date_trunc('month', d.occurred_at at time zone 'UTC') at time zone 'UTC' from audit_log_default d
-    union
-    select g from generate_series(date_trunc('month', now() at time zone 'UTC') at time zone 'UTC', stop, interval '1 month') g
-    order by 1
-  loop
-    part := 'audit_log_p' || to_char(m at time zone 'UTC', 'YYYYMM');
-    if to_regclass(quote_ident(part)) is null then
-      if exists (select 1 from audit_log_default d where d.occurred_at >= m and d.occurred_at < m + interval '1 month') then
-        execute format('create table %I (like audit_log including defaults including constraints)', part);
-        execute format('with moved as (delete from audit_log_default where occurred_at >= $1 and occurred_at < $2 returning *) insert into %I select * from moved', part)
-          using m, m + interval '1 month';
-        execute format('alter table audit_log attach partition %I for values from (%L) to (%L)', part, m, m + interval '1 month');
-      else
-        execute format('create table %I partition of audit_log for values from (%L) to (%L)', part, m, m + interval '1 month');
-      end if;
-      foreach r in array array['taskmaster_app', 'taskmaster_readonly', 'taskmaster_retention'] loop
-        if exists (select 1 from pg_roles where rolname = r) then
-          execute format('revoke all on %I from %I', part, r);
-        end if;
-      end loop;
-      return next part;
-    end if;
-  end loop;
+  return query select audit_ensure_partitions_unlocked(months_ahead);
 end $$;`);
-    this.addSql(`create or replace function "audit_drop_expired"(retention_days integer default 90)
+    this.addSql(`create function "audit_drop_expired"(retention_days integer default 90)
 returns table (partition_name text, range_start timestamptz, range_end timestamptz, rows_removed bigint)
 language plpgsql security definer as $$
 declare
-  cutoff timestamptz;
-  month_start timestamptz;
-  p record;
-  n bigint;
-  new_anchors text[];
+  cutoff timestamptz := now() - make_interval(days => greatest(coalesce(retention_days, 1), 1));
   chain_end varchar(64);
-  holds_end boolean;
+  holder record;
 begin
-  if retention_days is null or retention_days < 1 then
-    raise exception 'retention_days must be >= 1 (got %)', retention_days;
-  end if;
   perform pg_advisory_xact_lock(31324, 8002);
   perform audit_seal();
   select last_hash into chain_end from audit_chain_state where id = 1;
-  cutoff := now() - make_interval(days => retention_days);
-  for p in
-    select c.relname::text as name
-      from pg_inherits i join pg_class c on c.oid = i.inhrelid
-     where i.inhparent = 'audit_log'::regclass and c.relname ~ '^audit_log_p[0-9]{6}$'
-     order by c.relname
-  loop
-    month_start := make_timestamptz(substr(p.name, 12, 4)::int, substr(p.name, 16, 2)::int, 1, 0, 0, 0, 'UTC');
-    continue when month_start + interval '1 month' > cutoff;
-    execute format('select count(*) from %I', p.name) into n;
-    -- Surviving rows whose predecessor is about to disappear keep a verifiable anchor, and so does the
-    -- chain's end when its row goes (every row expired).
-    execute format('select coalesce(array_agg(a.prev_hash), ''{}'') from audit_log a where a.prev_hash in (select x.hash from %I x) and (a.id, a.occurred_at) not in (select y.id, y.occurred_at from %I y)', p.name, p.name)
-      into new_anchors;
-    execute format('select exists (select 1 from %I x where x.hash = $1)', p.name) into holds_end using chain_end;
-    if holds_end then
-      new_anchors := new_anchors || chain_end::text;
+  select a.occurred_at, a.tableoid::regclass::text as part into holder from audit_log a where a.hash = chain_end;
+  -- Expires with its month's partition (dropped once the whole month is past the cutoff), or as a stray
+  -- row of the default partition: then the chain's end stays verifiable as an anchor.
+  if holder.part is not null and (
+       (holder.part = 'audit_log_default' and holder.occurred_at < cutoff)
+       or (holder.part <> 'audit_log_default'
+           and date_trunc('month', holder.occurred_at at time zone 'UTC') + interval '1 month' <= cutoff at time zone 'UTC')) then
+    update audit_chain_state set anchors = anchors || chain_end::text, updated_at = now()
+     where id = 1 and not (chain_end = any(anchors));
+  end if;
+  return query select * from audit_drop_expired_unlocked(retention_days);
+end $$;`);
+    this.addSql(
+      `revoke execute on function audit_ensure_partitions_unlocked(integer), audit_drop_expired_unlocked(integer) from public;`,
+    );
+    this.addSql(
+      `revoke execute on function audit_ensure_partitions(integer), audit_drop_expired(integer) from public;`,
+    );
+    this.addSql(`do $$
+declare r text;
+begin
+  foreach r in array array['taskmaster_retention', 'taskmaster_owner', 'taskmaster_app'] loop
+    if exists (select 1 from pg_roles where rolname = r) then
+      execute format('revoke execute on function audit_ensure_partitions_unlocked(integer), audit_drop_expired_unlocked(integer) from %I', r);
     end if;
-    update audit_chain_state set anchors = anchors || new_anchors, updated_at = now() where id = 1;
-    execute format('drop table %I', p.name);
-    partition_name := p.name;
-    range_start := month_start;
-    range_end := month_start + interval '1 month';
-    rows_removed := n;
-    return next;
   end loop;
-  -- Stray expired rows in the default partition (only if partitions were missing for a while).
-  select coalesce(array_agg(a.prev_hash), '{}') into new_anchors from audit_log a
-   where a.prev_hash in (select d.hash from audit_log_default d where d.occurred_at < cutoff)
-     and not (a.tableoid = 'audit_log_default'::regclass and a.occurred_at < cutoff);
-  if exists (select 1 from audit_log_default d where d.occurred_at < cutoff and d.hash = chain_end) then
-    new_anchors := new_anchors || chain_end::text;
-  end if;
-  with gone as (delete from audit_log_default d where d.occurred_at < cutoff returning 1)
-  select count(*) into n from gone;
-  if n > 0 then
-    update audit_chain_state set anchors = anchors || new_anchors, updated_at = now() where id = 1;
-    partition_name := 'audit_log_default';
-    range_start := null;
-    range_end := cutoff;
-    rows_removed := n;
-    return next;
-  end if;
-  perform audit_ensure_partitions(3);
+  foreach r in array array['taskmaster_retention', 'taskmaster_owner'] loop
+    if exists (select 1 from pg_roles where rolname = r) then
+      execute format('grant execute on function audit_ensure_partitions(integer), audit_drop_expired(integer) to %I', r);
+    end if;
+  end loop;
 end $$;`);
     this.addSql(this.#pinSearchPath());
     this.addSql(`drop index if exists "audit_log_action_idx";`);
@@ -476,6 +426,21 @@ end $$;`);
       if (sql === undefined) throw new Error(`audit trail migration no longer defines ${name}()`);
       this.addSql(sql.replace("create function", "create or replace function"));
     }
+    this.addSql(`drop function if exists "audit_drop_expired"(integer);`);
+    this.addSql(`drop function if exists "audit_ensure_partitions"(integer);`);
+    this.addSql(
+      `alter function "audit_ensure_partitions_unlocked"(integer) rename to "audit_ensure_partitions";`,
+    );
+    this.addSql(`alter function "audit_drop_expired_unlocked"(integer) rename to "audit_drop_expired";`);
+    this.addSql(`do $$
+declare r text;
+begin
+  foreach r in array array['taskmaster_retention', 'taskmaster_owner'] loop
+    if exists (select 1 from pg_roles where rolname = r) then
+      execute format('grant execute on function audit_ensure_partitions(integer), audit_drop_expired(integer) to %I', r);
+    end if;
+  end loop;
+end $$;`);
     this.addSql(this.#pinSearchPath());
     for (const start of ['create function "audit_log_before_insert"', 'create trigger "audit_log_hash"']) {
       const sql = previous.getQueries().find((q) => typeof q === "string" && q.startsWith(start));
