@@ -218,7 +218,8 @@ export function createAlertHandlers(deps: AlertHandlerDeps): Handlers {
           }),
         };
       }
-      const { row } = await bounded(insertAlertRule(fork(), input, requestId));
+      // Writes run in a transaction: the audit context (actor, request id, ...) is set per transaction.
+      const { row } = await bounded(fork().transactional((tx) => insertAlertRule(tx, input, requestId)));
       return { alertRule: alertRuleToMessage(row) };
     },
 
@@ -265,7 +266,9 @@ export function createAlertHandlers(deps: AlertHandlerDeps): Handlers {
       }
       const input = upd.merge(current);
       if (req.validateOnly) return { alertRule: alertRuleToMessage({ ...current, ...input }) };
-      const out = await bounded(updateAlertRule(em, upd.id, input, current.version));
+      const out = await bounded(
+        em.transactional((tx) => updateAlertRule(tx, upd.id, input, current.version)),
+      );
       if (out.kind === "not_found") throw new NotFoundError("alertRule", name);
       if (out.kind === "stale") throw new StaleEtagError("alertRule", name);
       return { alertRule: alertRuleToMessage(out.row) };
@@ -282,7 +285,7 @@ export function createAlertHandlers(deps: AlertHandlerDeps): Handlers {
         else expected = ver;
       }
       v.check();
-      const out = await bounded(deleteAlertRule(fork(), id as string, expected));
+      const out = await bounded(fork().transactional((tx) => deleteAlertRule(tx, id as string, expected)));
       if (out.kind === "not_found") throw new NotFoundError("alertRule", req.name);
       if (out.kind === "stale") throw new StaleEtagError("alertRule", req.name);
       return {};
