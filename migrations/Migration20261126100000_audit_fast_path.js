@@ -32,6 +32,8 @@ import { Migration20261126090000_audit_trail as AuditTrail } from "./Migration20
  * - Fixes found while building the scheduler, as wrappers around the unchanged bodies (renamed *_unlocked):
  *   `audit_ensure_partitions()` takes the retention and seal locks itself (two runs at once deadlocked), and
  *   `audit_drop_expired()` keeps the chain's end verifiable (an anchor) when the row holding it expires.
+ * - Derived columns (tg_argv[1]) are not changes of their own: templates' usage statistics, recomputed by the
+ *   usage batcher under whichever call's context started its timer, no longer produce template/update rows.
  * - `audit_log_action_idx` is dropped (one btree write less per audited change): action filters are
  *   combined with a time range or an entity/actor and served by those indexes.
  * down() restores the previous definitions, taken from Migration20261126090000_audit_trail itself.
@@ -101,6 +103,9 @@ const LT_STEMS = [
 const REPLACED = ["audit_mask", "audit_row_change", "audit_seal", "audit_verify"];
 
 const GENESIS = "0".repeat(64);
+
+/** Columns of templates recomputed from usage logs (statistics), not audited as changes of the template. */
+const TEMPLATE_DERIVED_COLUMNS = ["usage_count", "success_rate", "avg_execution_time_ms"];
 
 /** What audit_row_change() writes; everything else of an audit row comes from defaults or audit_seal(). */
 const APP_INSERT_COLUMNS = [
@@ -254,12 +259,14 @@ begin
   else
     old_j := to_jsonb(old) - 'search_vector';
     new_j := to_jsonb(new) - 'search_vector';
+    -- tg_argv[1]: derived columns of this table (comma-separated) that are not changes of their own.
     select array_agg(e.key), jsonb_object_agg(e.key, old_j -> e.key), jsonb_object_agg(e.key, e.value)
       into changed, o, n
       from jsonb_each(new_j) e
-     where e.key <> 'updated_at' and e.value is distinct from old_j -> e.key;
+     where e.key <> 'updated_at' and e.value is distinct from old_j -> e.key
+       and (tg_nargs < 2 or not (e.key = any(string_to_array(tg_argv[1], ','))));
     if changed is null then
-      return null; -- nothing but a touch of updated_at: no change to audit
+      return null; -- nothing but a touch of updated_at or of derived columns: no change to audit
     end if;
     o := audit_mask_values(o);
     n := audit_mask_values(n);
@@ -412,6 +419,12 @@ begin
     end if;
   end loop;
 end $$;`);
+    // Usage statistics on templates are derived from usage logs (written by the usage batcher, whose timer
+    // runs under whichever call started it): recomputing them is not a change of the template.
+    this.addSql(`drop trigger if exists "templates_audit" on "templates";`);
+    this.addSql(
+      `create trigger "templates_audit" after insert or update or delete on "templates" for each row execute function "audit_row_change"('template', '${TEMPLATE_DERIVED_COLUMNS.join(",")}');`,
+    );
     this.addSql(this.#pinSearchPath());
     this.addSql(`drop index if exists "audit_log_action_idx";`);
   }
@@ -426,6 +439,10 @@ end $$;`);
       if (sql === undefined) throw new Error(`audit trail migration no longer defines ${name}()`);
       this.addSql(sql.replace("create function", "create or replace function"));
     }
+    this.addSql(`drop trigger if exists "templates_audit" on "templates";`);
+    this.addSql(
+      `create trigger "templates_audit" after insert or update or delete on "templates" for each row execute function "audit_row_change"('template');`,
+    );
     this.addSql(`drop function if exists "audit_drop_expired"(integer);`);
     this.addSql(`drop function if exists "audit_ensure_partitions"(integer);`);
     this.addSql(

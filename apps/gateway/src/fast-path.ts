@@ -245,14 +245,15 @@ function chain(o: FastPathOptions, upstream: FastPathUpstream): BytesCall {
 
   // The edge checks, then the identity headers for the service: what the edge interceptor + forward.ts do.
   const edged: BytesCall = async (req) => {
+    const client = req.contextValues.get(clientKey);
     const { caller, release } = await o.edge.admit({
-      client: req.contextValues.get(clientKey),
+      client,
       method: req.method,
       header: req.header,
       signal: req.signal,
     });
     try {
-      const header = await upstreamHeaders(service, req.header, caller, o.signer);
+      const header = await upstreamHeaders(service, req.header, caller, o.signer, client);
       return await traced({ ...req, header } as UnaryRequest);
     } finally {
       release();

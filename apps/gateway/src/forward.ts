@@ -5,8 +5,9 @@
  */
 import type { DescService } from "@bufbuild/protobuf";
 import type { CallOptions, Client, HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { CLIENT_IP_HEADER, USER_AGENT_HEADER } from "@taskmaster/rpc-kit/audit-context";
 import { ACTOR_HEADER, IDENTITY_HEADER, type IdentitySigner } from "@taskmaster/rpc-kit/identity";
-import { type Caller, callerKey } from "./edge.js";
+import { type Caller, type ClientInfo, callerKey, clientKey } from "./edge.js";
 import { reclassifyParseError } from "./parse-errors.js";
 
 /**
@@ -34,12 +35,18 @@ export async function upstreamHeaders(
   requestHeader: Headers,
   caller: Caller | undefined,
   signer: IdentitySigner | undefined,
+  client?: ClientInfo | undefined,
 ): Promise<Headers> {
   const headers = new Headers();
   for (const name of FORWARDED_HEADERS) {
     const value = requestHeader.get(name);
     if (value !== null) headers.set(name, value);
   }
+  // The audit context of the original call: the client's address as the edge determined it (CF-Connecting-IP
+  // only from trusted proxies) and its user agent (grpc-js sends its own `user-agent` upstream).
+  if (client !== undefined && client.ip !== "") headers.set(CLIENT_IP_HEADER, client.ip);
+  const userAgent = requestHeader.get("user-agent");
+  if (userAgent !== null && userAgent !== "") headers.set(USER_AGENT_HEADER, userAgent.slice(0, 1000));
   if (caller !== undefined) {
     const p = caller.principal;
     // Plain actor for services that do not verify yet; a verifying service replaces it from the token.
@@ -69,7 +76,13 @@ async function callOptions(
 ): Promise<CallOptions> {
   return {
     signal: ctx.signal,
-    headers: await upstreamHeaders(service, ctx.requestHeader, ctx.values.get(callerKey), options.signer),
+    headers: await upstreamHeaders(
+      service,
+      ctx.requestHeader,
+      ctx.values.get(callerKey),
+      options.signer,
+      ctx.values.get(clientKey),
+    ),
     timeoutMs: upstreamTimeoutMs(ctx.timeoutMs(), options.maxTimeoutMs),
   };
 }

@@ -68,6 +68,34 @@ describe("gateway -> task-service -> PostgreSQL over real sockets", () => {
     expect(fetched.task?.title).toBe("Through the gateway");
   });
 
+  it("hands services the caller's audit context: request id, client address and user agent", async () => {
+    const client = createClient(
+      TaskService,
+      createConnectTransport({
+        baseUrl,
+        httpVersion: "1.1",
+        interceptors: [
+          (next) => (req) => {
+            req.header.set("user-agent", "edge-audit-check/2.0");
+            req.header.set("x-request-id", "req-edge-audit");
+            return next(req);
+          },
+        ],
+      }),
+    );
+    const { task } = await client.createTask({ task: { title: "Audited through the gateway" } });
+    const rows = (await orm.em
+      .fork()
+      .getConnection()
+      .execute(
+        "select request_id, host(client_ip) as client_ip, user_agent from audit_log where entity_id = ?",
+        [task?.uid ?? ""],
+      )) as { request_id: string; client_ip: string; user_agent: string }[];
+    expect(rows).toEqual([
+      { request_id: "req-edge-audit", client_ip: "127.0.0.1", user_agent: "edge-audit-check/2.0" },
+    ]);
+  });
+
   it("forwards gRPC-Web calls", async () => {
     const client = createClient(TaskService, createGrpcWebTransport({ baseUrl, httpVersion: "1.1" }));
     const { tasks } = await client.listTasks({ pageSize: 10 });

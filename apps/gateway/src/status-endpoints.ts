@@ -114,9 +114,10 @@ export function createStatusEndpoints(
     res.once("close", () => aborted.abort());
     const header = requestHeaders(req);
     let release: (() => void) | undefined;
+    const client = o.clientInfo(req);
     try {
       const admission = await o.edge.admit({
-        client: o.clientInfo(req),
+        client,
         method: MonitoringService.method.getSystemStatus,
         header,
         signal: aborted.signal,
@@ -127,7 +128,7 @@ export function createStatusEndpoints(
       const answer = await o.monitoring.getSystemStatus(
         {},
         {
-          headers: await upstreamHeaders(service, header, admission.caller, o.signer),
+          headers: await upstreamHeaders(service, header, admission.caller, o.signer, client),
           timeoutMs,
           signal: aborted.signal,
         },

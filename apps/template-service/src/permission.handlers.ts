@@ -202,7 +202,11 @@ export function createTemplatePermissionHandlers(
       const ref = childName(v, "name", "permissions", req.name);
       v.check();
       const { templateId, id } = ref as { templateId: string; id: string };
-      if (!(await repository().revoke(templateId, id, caller.subject))) {
+      // In a transaction: the audit context (actor, request id, ...) is set per transaction.
+      const revoked = await deps.orm.em
+        .fork()
+        .transactional((tx) => new TemplatePermissionRepository(tx).revoke(templateId, id, caller.subject));
+      if (!revoked) {
         throw new NotFoundError("template permission", permissionName(templateId, id));
       }
       return create(RevokeTemplatePermissionResponseSchema, {});

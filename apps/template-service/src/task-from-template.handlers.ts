@@ -27,6 +27,12 @@ import {
   CreateTaskFromTemplateResponseSchema,
   type TemplateService,
 } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
+import {
+  CLIENT_IP_HEADER,
+  currentAuditContext,
+  REQUEST_ID_HEADER,
+  USER_AGENT_HEADER,
+} from "@taskmaster/rpc-kit/audit-context";
 import { deadlineFromContext } from "@taskmaster/rpc-kit/deadline";
 import { FailedPreconditionError } from "@taskmaster/rpc-kit/errors";
 import {
@@ -88,6 +94,11 @@ async function forwardedHeaders(
     const value = ctx.requestHeader.get(h);
     if (value !== null && value !== "") out[h] = value;
   }
+  // The rest of the caller's audit context, so the task's audit row records the original call.
+  const audit = currentAuditContext();
+  if (audit?.requestId !== undefined) out[REQUEST_ID_HEADER] = audit.requestId;
+  if (audit?.clientIp !== undefined) out[CLIENT_IP_HEADER] = audit.clientIp;
+  if (audit?.userAgent !== undefined) out[USER_AGENT_HEADER] = audit.userAgent;
   const identity = signer === undefined ? undefined : verifiedIdentity(ctx);
   if (signer !== undefined && identity !== undefined) {
     out[IDENTITY_HEADER] = await signer.sign(identity, TaskService.typeName);

@@ -289,7 +289,11 @@ export function createTemplateDependencyHandlers(
       v.check();
       const { templateId, id } = n as { templateId: string; id: string };
       return mapped(async () => {
-        if (!(await repository().delete(templateId, id))) {
+        // In a transaction: the audit context (actor, request id, ...) is set per transaction.
+        const deleted = await deps.orm.em
+          .fork()
+          .transactional((tx) => new TemplateDependencyRepository(tx).delete(templateId, id));
+        if (!deleted) {
           throw new NotFoundError("template dependency", dependencyName(templateId, id));
         }
         return create(DeleteTemplateDependencyResponseSchema, {});

@@ -175,7 +175,8 @@ export function createTemplateTypeHandlers(
             templateType: { ...typeToMessage(preview), etag: "" },
           });
         }
-        await repo.insert(req.templateTypeId, w);
+        // In a transaction: the audit context (actor, request id, ...) is set per transaction.
+        await repo.transactional((tx) => tx.insert(req.templateTypeId, w));
         return create(CreateTemplateTypeResponseSchema, {
           templateType: typeToMessage(await get(repo, req.templateTypeId)),
         });

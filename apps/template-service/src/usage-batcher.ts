@@ -13,6 +13,7 @@
  * the server stops the batcher on shutdown before the ORM closes.
  */
 import type { MikroORM } from "@mikro-orm/postgresql";
+import { withAuditContext } from "@taskmaster/persistence/audit-context.subscriber";
 import { newId } from "@taskmaster/persistence/ids";
 import {
   type QueuedUsageWrite,
@@ -20,6 +21,9 @@ import {
   type TemplateUsageWrite,
   TemplateUsageRepository as UsageRepository,
 } from "@taskmaster/persistence/template-usage.repository";
+
+/** Who writes a batch of usages (audit context of the flush). */
+const BATCHER_AUDIT_CONTEXT = { actor: "system:template-usage-batcher" } as const;
 
 export interface UsageBatcherOptions {
   readonly orm: MikroORM;
@@ -78,7 +82,9 @@ export class UsageBatcher {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    const run = this.chain.then(() => this.drain());
+    // A batch holds many callers' usages: it is written as the batcher itself, never under the context of
+    // whichever call happened to arm the timer or fill the batch.
+    const run = this.chain.then(() => withAuditContext(BATCHER_AUDIT_CONTEXT, () => this.drain()));
     this.chain = run;
     return run;
   }

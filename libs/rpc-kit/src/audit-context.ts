@@ -23,6 +23,8 @@ export interface AuditContext {
 }
 
 export const CLIENT_IP_HEADER = "x-taskmaster-client-ip";
+/** The original caller's user agent (gRPC clients replace `user-agent` with their own on every hop). */
+export const USER_AGENT_HEADER = "x-taskmaster-user-agent";
 export const REQUEST_ID_HEADER = "x-request-id";
 
 const STORAGE_KEY = Symbol.for("taskmaster.audit-context");
@@ -84,7 +86,7 @@ export function createAuditContextInterceptor(): Interceptor {
       requestId: clean(h.get(REQUEST_ID_HEADER), 255) ?? messageRequestId(req.message),
       traceId: traceIdOf(h.get("traceparent")),
       clientIp: normalizeClientIp(h.get(CLIENT_IP_HEADER)) ?? normalizeClientIp(h.get("x-forwarded-for")),
-      userAgent: clean(h.get("user-agent"), 1000),
+      userAgent: clean(h.get(USER_AGENT_HEADER), 1000) ?? clean(h.get("user-agent"), 1000),
     };
     return storage.run(context, () => next(req));
   };
