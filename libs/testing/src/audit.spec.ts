@@ -143,7 +143,7 @@ describe("audit triggers", () => {
 
   it("audits every audited table with a snake_case entity type", async () => {
     const r = await client.query<{ table: string; entity: string }>(`
-      select c.relname as table, substring(pg_get_triggerdef(t.oid) from 'audit_row_change\\(''([a-z_]+)''\\)') as entity
+      select c.relname as table, substring(pg_get_triggerdef(t.oid) from 'audit_row_change\\(''([a-z_]+)''') as entity
         from pg_trigger t join pg_class c on c.oid = t.tgrelid
        where t.tgname like '%\\_audit' and not t.tgisinternal order by 1`);
     expect(Object.fromEntries(r.rows.map((x) => [x.table, x.entity]))).toEqual({
