@@ -189,7 +189,7 @@ function internal(cause: unknown): ConnectError {
 const deadlineKey = createContextKey<number>(0, { description: "fast path deadline" });
 
 /** The request headers as a Fetch `Headers` (pseudo-headers left out), as connect-node builds them. */
-function requestHeaders(req: AnyRequest): Headers {
+export function requestHeaders(req: AnyRequest): Headers {
   const header = new Headers();
   const raw = req.headers;
   for (const name in raw) {

@@ -21,6 +21,7 @@ import {
 } from "@taskmaster/proto/gen/taskmaster/monitoring/v1/monitoring_service_pb";
 import type { IdentitySigner } from "@taskmaster/rpc-kit/identity";
 import type { ClientInfo, EdgeChecks } from "./edge.js";
+import { requestHeaders } from "./fast-path.js";
 import { upstreamHeaders } from "./forward.js";
 import { type AnyRequest, type AnyResponse, asResponse } from "./listener.js";
 
@@ -54,15 +55,6 @@ function send(res: AnyResponse, status: number, body: unknown): void {
   r.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" }).end(
     JSON.stringify(body),
   );
-}
-
-function requestHeaders(req: AnyRequest): Headers {
-  const header = new Headers();
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (name.startsWith(":") || value === undefined) continue;
-    for (const v of Array.isArray(value) ? value : [value]) header.append(name, v);
-  }
-  return header;
 }
 
 /** `/health/database` body from the monitoring service's answer. */

@@ -485,6 +485,10 @@ describe("RunAuditRetention", () => {
     });
     try {
       const a = clientAs("root@example.com", "admin", (await withRetention.listen("127.0.0.1", 0)).port);
+      // A dry run tells the same without removing anything.
+      const dry = await a.runAuditRetention({ dryRun: true });
+      expect(dry.droppedPartitions).toEqual(["audit_log_p202001"]);
+      expect(dry.removedRowCount).toBe(3n);
       const res = await a.runAuditRetention({ dryRun: false });
       expect(res.droppedPartitions).toEqual(["audit_log_p202001"]);
       expect(res.removedRowCount).toBe(3n);

@@ -11,6 +11,7 @@ import {
   exportAuditEvents,
   getAuditEvent,
   listAuditEvents,
+  retentionResult,
   runAuditRetention,
 } from "@taskmaster/persistence/audit.repository";
 import { InvalidPageTokenError } from "@taskmaster/persistence/list-page";
@@ -269,13 +270,7 @@ export function createAuditHandlers(deps: AuditHandlerDeps): ServiceImpl<typeof 
           ? await runAuditRetention(fork(), retentionDays, req.dryRun)
           : await runner().then((r) => ({
               kind: "ok" as const,
-              result: {
-                cutoffTime: new Date(Date.now() - retentionDays * 86_400_000),
-                droppedPartitions: r.dropped.map((d) => d.partition).filter((p) => p !== "audit_log_default"),
-                removedRowCount: BigInt(r.removedRows),
-                createdPartitions: [...r.createdPartitions],
-                ran: true,
-              },
+              result: retentionResult(new Date(Date.now() - retentionDays * 86_400_000), r.dropped),
             }));
       if (out.kind === "missing") {
         throw new FailedPreconditionError(`audit retention is not available: ${out.description}`, {

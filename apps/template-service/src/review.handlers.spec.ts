@@ -1,15 +1,13 @@
 /** Request/Get/List/Decide template reviews and the approval gate, end to end over gRPC and PostgreSQL. */
 import { randomUUID } from "node:crypto";
-import { Code } from "@connectrpc/connect";
-import type { EntityManager } from "@mikro-orm/core";
+import { Code, type ConnectError } from "@connectrpc/connect";
+import { ErrorInfoSchema } from "@taskmaster/proto/gen/google/rpc/error_details_pb";
 import {
   TemplatePermissionLevel,
   TemplateReviewStatus,
   TemplateReviewType,
 } from "@taskmaster/proto/gen/taskmaster/template/v1/collaboration_pb";
-import { FailedPreconditionError } from "@taskmaster/rpc-kit/errors";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { assertVersionUsable } from "./approval.js";
 import { failure, type Harness, startHarness, uniq, violatedFields } from "./harness.test-util.js";
 
 let h: Harness;
@@ -36,12 +34,16 @@ async function newTemplate(requiresApproval = false): Promise<{ name: string; id
   return { name: res.template?.name as string, id: res.template?.uid as string };
 }
 
-const em = () => h.orm.em.fork() as unknown as EntityManager;
+const notApproved = (err: ConnectError) => err.findDetails(ErrorInfoSchema)[0]?.reason;
 
 describe("RequestTemplateReview / DecideTemplateReview", () => {
   it("approves a version: records approver and time, and unlocks the approval gate", async () => {
     const t = await newTemplate(true);
-    await expect(assertVersionUsable(em(), t.id, "1.0.0")).rejects.toBeInstanceOf(FailedPreconditionError);
+    // The gate as callers meet it: rendering a pinned version.
+    const render = (version: string) =>
+      h.client.renderTemplate({ name: t.name, version, inputs: { objective: "x" } });
+    const blocked = await failure(render("1.0.0"), Code.FailedPrecondition);
+    expect(notApproved(blocked)).toBe("TEMPLATE_VERSION_NOT_APPROVED");
     await h.client.grantTemplatePermission({
       parent: t.name,
       templatePermission: {
@@ -100,10 +102,14 @@ describe("RequestTemplateReview / DecideTemplateReview", () => {
     expect(d.template?.approvedVersion).toBe("1.0.0");
     expect(d.template?.approvedBy).toBe("rita");
     expect(d.template?.approveTime).toBeDefined();
-    await assertVersionUsable(em(), t.id, "1.0.0");
-    await expect(assertVersionUsable(em(), t.id, "9.9.9")).rejects.toMatchObject({
-      reason: "TEMPLATE_VERSION_NOT_APPROVED",
+    expect((await render("1.0.0")).output).toBe("Do x");
+    // A newer version is not approved by the old review.
+    await h.client.updateTemplate({
+      template: { name: t.name, content: "Do {{objective}} now" },
+      updateMask: { paths: ["content"] },
     });
+    const newer = await failure(render("1.0.1"), Code.FailedPrecondition);
+    expect(notApproved(newer)).toBe("TEMPLATE_VERSION_NOT_APPROVED");
     const again = await failure(
       h.as("rita").decideTemplateReview({
         name: r?.name as string,
@@ -138,13 +144,15 @@ describe("RequestTemplateReview / DecideTemplateReview", () => {
     });
     expect(nc.templateReview?.status).toBe(TemplateReviewStatus.NEEDS_CHANGES);
     expect(nc.templateReview?.rating).toBeUndefined();
-    await expect(assertVersionUsable(em(), t.id, "1.0.0")).rejects.toBeInstanceOf(FailedPreconditionError);
+    const render = (name: string) =>
+      h.client.renderTemplate({ name, version: "1.0.0", inputs: { objective: "x" } });
+    expect(notApproved(await failure(render(t.name), Code.FailedPrecondition))).toBe(
+      "TEMPLATE_VERSION_NOT_APPROVED",
+    );
     // a template without requires_approval is always usable
     const free = await newTemplate(false);
-    await assertVersionUsable(em(), free.id, "1.0.0");
-    await expect(assertVersionUsable(em(), randomUUID(), "1.0.0")).rejects.toMatchObject({
-      code: Code.NotFound,
-    });
+    expect((await render(free.name)).output).toBe("Do x");
+    await failure(render(`templates/${randomUUID()}`), Code.NotFound);
   });
 
   it("one of two concurrent decisions wins, the other is ABORTED or FAILED_PRECONDITION", async () => {

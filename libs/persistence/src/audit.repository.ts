@@ -282,66 +282,27 @@ export type RetentionOutcome =
   | { kind: "ok"; result: RetentionResult }
   | { kind: "missing"; missing: string; description: string };
 
-const strings = (v: unknown): string[] =>
-  Array.isArray(v) ? v.map(String) : typeof v === "string" && v !== "" ? [v] : [];
-
-function firstOf(r: Raw, keys: readonly string[]): unknown {
-  for (const k of keys) if (r[k] !== undefined && r[k] !== null) return r[k];
-  return undefined;
+/** A range `audit_drop_expired` removed: a month partition, or `audit_log_default` for stray expired rows. */
+export interface RemovedAuditRange {
+  readonly partition: string;
+  readonly rows: bigint | number;
 }
 
-/** Interprets whatever shape `audit_drop_expired` returns (a row set, one row, or one jsonb value). */
-function retentionFromRows(rows: Raw[], cutoff: Date): RetentionResult {
-  const out: RetentionResult = {
+/** The result of a retention run from the ranges it removed (stray default-partition rows are not a partition). */
+export function retentionResult(cutoff: Date, removed: readonly RemovedAuditRange[]): RetentionResult {
+  return {
     cutoffTime: cutoff,
-    droppedPartitions: [],
-    removedRowCount: 0n,
+    droppedPartitions: removed.map((r) => r.partition).filter((p) => p !== "audit_log_default"),
+    removedRowCount: removed.reduce((sum, r) => sum + BigInt(r.rows), 0n),
     createdPartitions: [],
     ran: true,
   };
-  for (const raw of rows) {
-    const values = Object.values(raw);
-    const only = values.length === 1 ? values[0] : undefined;
-    const r: Raw =
-      only !== null && typeof only === "object" && !Array.isArray(only) && !(only instanceof Date)
-        ? (only as Raw)
-        : values.length === 1 &&
-            (typeof only === "number" || typeof only === "string" || typeof only === "bigint")
-          ? { removed_row_count: only }
-          : raw;
-    // audit_drop_expired() reports stray expired rows deleted from the default partition as a row named
-    // audit_log_default: rows removed, but not a dropped partition.
-    out.droppedPartitions.push(
-      ...strings(
-        firstOf(r, ["dropped_partitions", "dropped", "partition", "partition_name", "dropped_partition"]),
-      ).filter((name) => name !== "audit_log_default"),
-    );
-    out.createdPartitions.push(
-      ...strings(firstOf(r, ["created_partitions", "created", "created_partition"])),
-    );
-    const n = firstOf(r, [
-      "rows_removed",
-      "removed_row_count",
-      "removed_rows",
-      "row_count",
-      "rows",
-      "removed",
-    ]);
-    if (n !== undefined && /^[0-9]+$/.test(String(n))) out.removedRowCount += BigInt(String(n));
-    const c = firstOf(r, ["cutoff_time", "cutoff"]);
-    if (c !== undefined) out.cutoffTime = date(c);
-    const ran = firstOf(r, ["ran"]);
-    if (ran === false || ran === "f") out.ran = false;
-    const locked = firstOf(r, ["skipped", "lock_busy"]);
-    if (locked === true || locked === "t") out.ran = false;
-  }
-  return out;
 }
 
 /**
- * Runs `audit_drop_expired(days)` (or `(days, dry_run)` when the function takes two arguments). A dry run
- * against a one-argument function is answered from the catalog (partitions whose upper bound is at or before
- * the cutoff) and a row count, without dropping anything. "missing" when the function does not exist.
+ * Runs `audit_drop_expired(days)`; with `dryRun`, answers what it would remove (expired month partitions from
+ * the catalog, plus stray expired rows of the default partition) without dropping anything. "missing" when
+ * the function does not exist.
  */
 export async function runAuditRetention(
   em: EntityManager,
@@ -349,14 +310,12 @@ export async function runAuditRetention(
   dryRun: boolean,
   now: Date = new Date(),
 ): Promise<RetentionOutcome> {
-  const fns = await run(
+  const installed = await run(
     em,
-    `select p.pronargs::int as nargs from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-      where p.proname = 'audit_drop_expired' and n.nspname = any (current_schemas(false))
-      order by p.pronargs desc`,
+    "select to_regprocedure('audit_drop_expired(integer)') is not null as installed",
     [],
   );
-  if (fns.length === 0) {
+  if (installed[0]?.installed !== true) {
     return {
       kind: "missing",
       missing: "audit_drop_expired(days)",
@@ -365,16 +324,22 @@ export async function runAuditRetention(
     };
   }
   const cutoff = new Date(now.getTime() - days * 86_400_000);
-  const nargs = Number(fns[0]?.nargs);
-  if (!dryRun || nargs >= 2) {
+  if (!dryRun) {
     const rows = await run(
       em,
-      nargs >= 2
-        ? "select * from audit_drop_expired(?::int, ?::boolean)"
-        : "select * from audit_drop_expired(?::int)",
-      nargs >= 2 ? [days, dryRun] : [days],
+      "select partition_name, rows_removed::text as rows_removed from audit_drop_expired(?::int)",
+      [days],
     );
-    return { kind: "ok", result: retentionFromRows(rows, cutoff) };
+    return {
+      kind: "ok",
+      result: retentionResult(
+        cutoff,
+        rows.map((r) => ({
+          partition: String(r.partition_name),
+          rows: BigInt(String(r.rows_removed ?? "0")),
+        })),
+      ),
+    };
   }
   const parts = await run(
     em,
@@ -383,26 +348,25 @@ export async function runAuditRetention(
       where i.inhparent = to_regclass('audit_log')`,
     [],
   );
-  const dropped: string[] = [];
+  const expired: string[] = [];
   for (const p of parts) {
     const to = /TO \('([^']+)'\)/.exec(String(p.bound))?.[1];
     if (to !== undefined && new Date(to.replace(" ", "T").replace(/([+-]\d{2})$/, "$1:00")) <= cutoff) {
-      dropped.push(String(p.name));
+      expired.push(String(p.name));
     }
   }
-  const count = await run(
+  // Whole partitions only: rows of a month that is not entirely past the cutoff stay.
+  const counts = await run(
     em,
-    "select count(*)::text as n from audit_log where occurred_at < ?::timestamptz",
-    [cutoff.toISOString()],
+    `select a.tableoid::regclass::text as partition, count(*)::text as n from audit_log a
+      where a.tableoid::regclass::text = any(?::text[])
+         or (a.tableoid = to_regclass('audit_log_default') and a.occurred_at < ?::timestamptz)
+      group by 1`,
+    [`{${expired.join(",")}}`, cutoff.toISOString()],
   );
-  return {
-    kind: "ok",
-    result: {
-      cutoffTime: cutoff,
-      droppedPartitions: dropped.sort(),
-      removedRowCount: BigInt(String(count[0]?.n ?? "0")),
-      createdPartitions: [],
-      ran: true,
-    },
-  };
+  const rowsOf = new Map(counts.map((c) => [String(c.partition), BigInt(String(c.n))]));
+  const removed = [...expired, ...(rowsOf.has("audit_log_default") ? ["audit_log_default"] : [])]
+    .sort()
+    .map((partition) => ({ partition, rows: rowsOf.get(partition) ?? 0n }));
+  return { kind: "ok", result: retentionResult(cutoff, removed) };
 }

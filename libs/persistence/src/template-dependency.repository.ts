@@ -114,14 +114,6 @@ function isUniqueViolation(err: unknown, constraint: string): boolean {
   );
 }
 
-/** A partial to register for a render: alias -> content of the resolved version. */
-export interface ResolvedPartial {
-  alias: string;
-  templateId: string;
-  version: string | null;
-  content: string | null;
-}
-
 export class TemplateDependencyRepository {
   constructor(readonly em: EntityManager) {}
 
@@ -297,52 +289,5 @@ export class TemplateDependencyRepository {
       nextPageToken:
         rows.length > q.pageSize && last ? encode(b, String(last.page_key), String(last.id)) : null,
     };
-  }
-
-  /** REQUIRES dependencies whose required template is deleted or inactive (names their ids). */
-  async unmetRequirements(templateId: string): Promise<string[]> {
-    const rows = await this.exec(
-      `select rt.id from ${FROM} where d.template_id = ? and d.type = 'requires'
-         and (rt.deleted_at is not null or not rt.is_active)`,
-      [templateId],
-    );
-    return rows.map((r) => String(r.id));
-  }
-
-  /**
-   * The partials a render of `templateId` needs: INCLUDES/EXTENDS dependencies, transitively, each at its
-   * pinned version, else the latest approved version when its template requires approval, else the current
-   * version. `content` is null when that version is missing (unapproved or deleted template). Nearest alias
-   * wins when two levels use the same alias. At most `limit` partials.
-   */
-  async resolvePartials(templateId: string, limit = 100): Promise<ResolvedPartial[]> {
-    const rows = await this.exec(
-      `with recursive walk(template_id, depth, path) as (
-         select ?::uuid, 0, array[?::uuid]
-         union all
-         select d.depends_on_template_id, w.depth + 1, w.path || d.depends_on_template_id
-         from walk w join template_dependencies d on d.template_id = w.template_id and d.type in ('includes', 'extends')
-         where not d.depends_on_template_id = any(w.path) and w.depth < 32),
-       edges as (
-         select distinct on (coalesce(d.alias, rt.name)) coalesce(d.alias, rt.name) as alias, rt.id as required_id,
-           case when rt.deleted_at is not null then null
-                when d.pinned_version is not null then d.pinned_version
-                when rt.requires_approval then (select r.template_version from template_reviews r
-                  where r.template_id = rt.id and r.status = 'approved' order by r.decided_at desc, r.id desc limit 1)
-                else rt.current_version end as resolved
-         from walk w join template_dependencies d on d.template_id = w.template_id and d.type in ('includes', 'extends')
-           join templates rt on rt.id = d.depends_on_template_id
-         order by coalesce(d.alias, rt.name), w.depth, d.created_at)
-       select e.alias, e.required_id, e.resolved, v.content
-       from edges e left join template_versions v on v.template_id = e.required_id and v.version = e.resolved
-       limit ?`,
-      [templateId, templateId, limit],
-    );
-    return rows.map((r) => ({
-      alias: String(r.alias),
-      templateId: String(r.required_id),
-      version: (r.resolved as string | null) ?? null,
-      content: (r.content as string | null) ?? null,
-    }));
   }
 }

@@ -161,20 +161,6 @@ export class TemplateReviewRepository {
   }
 
   /**
-   * Whether `version` of the template may be used: true unless the template requires approval and the
-   * version has no approved review. Null when the template does not exist.
-   */
-  async versionUsable(templateId: string, version: string): Promise<boolean | null> {
-    const rows = await this.exec(
-      `select not t.requires_approval or exists (select 1 from template_reviews r where r.template_id = t.id
-         and r.template_version = ? and r.status = 'approved') as usable
-       from templates t where t.id = ?`,
-      [version, templateId],
-    );
-    return rows[0] ? Boolean(rows[0].usable) : null;
-  }
-
-  /**
    * Reviews of one template (`templateId`) or of every template satisfying `visible` (SQL over alias `t`,
    * the review's template, with its bind parameters).
    */
