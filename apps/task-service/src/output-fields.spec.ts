@@ -28,9 +28,9 @@ async function everyRead(task: Task, filterTag: string): Promise<Record<string, 
     ListTasks: (await c.listTasks({ filter: `tags:"${filterTag}"`, pageSize: 100 })).tasks.find(
       (t) => t.name === task.name,
     ),
-    SearchTasks: (await c.searchTasks({ query: "task", filter: `tags:"${filterTag}"`, pageSize: 100 })).results.find(
-      (r) => r.task?.name === task.name,
-    )?.task,
+    SearchTasks: (
+      await c.searchTasks({ query: "task", filter: `tags:"${filterTag}"`, pageSize: 100 })
+    ).results.find((r) => r.task?.name === task.name)?.task,
     UpdateTask: (
       await c.updateTask({
         task: { name: task.name, description: marker("touched") },

@@ -92,6 +92,7 @@ export interface ServerSecurityDefaults {
 }
 
 let securityDefaults: ServerSecurityDefaults = {};
+let outerInterceptors: readonly Interceptor[] = [];
 
 /**
  * Set the credentials and identity verification every later `createGrpcServer` uses unless its options say
@@ -100,6 +101,15 @@ let securityDefaults: ServerSecurityDefaults = {};
  */
 export function setServerSecurityDefaults(defaults: ServerSecurityDefaults): void {
   securityDefaults = defaults;
+}
+
+/**
+ * Interceptors every later `createGrpcServer` of this process runs outside the error interceptor, so they see
+ * exactly what is sent, errors included. Test harnesses only: the spec files' output contract check
+ * (libs/testing output-contract.setup.ts) installs itself here.
+ */
+export function setServerOuterInterceptors(interceptors: readonly Interceptor[]): void {
+  outerInterceptors = interceptors;
 }
 
 /** The identity interceptor, skipping grpc.health.v1 (probes from load balancers and the gateway carry no identity). */
@@ -203,6 +213,7 @@ export function createGrpcServer(options: CreateGrpcServerOptions): GrpcServer {
     // record the final gRPC code the error interceptor produced.
     createServerTracingInterceptor(),
     createMetricsInterceptor(),
+    ...outerInterceptors,
     ...(options.errorInterceptor === false ? [] : [createErrorInterceptor({ logger })]),
     // Identity before the app's interceptors: authorization and handlers see only verified actor headers.
     ...(identity === undefined ? [] : [identityExceptHealth(identity)]),
