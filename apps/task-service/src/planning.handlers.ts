@@ -2,7 +2,7 @@
  * TaskService handlers for sprints. (Releases and milestones are not implemented yet: those RPCs stay
  * UNIMPLEMENTED.) A factory: dependencies in, a ServiceImpl slice out; one EntityManager fork per call.
  */
-import type { TaskRow } from "@taskmaster/persistence/task.repository";
+
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
@@ -13,6 +13,7 @@ import {
   type SprintListField,
   type SprintOrderField,
 } from "@taskmaster/persistence/planning.repository";
+import type { TaskRow } from "@taskmaster/persistence/task.repository";
 import { SprintStateSchema } from "@taskmaster/proto/gen/taskmaster/task/v1/planning_pb";
 import {
   AssignTasksToSprintResponseSchema,

@@ -1,9 +1,10 @@
 /** TaskService SearchTasks: ranked full text + fuzzy trigram matching with highlighted snippets. */
-import type { TaskRow } from "@taskmaster/persistence/task.repository";
+
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import { HIGHLIGHT_END, HIGHLIGHT_START, SearchRepository } from "@taskmaster/persistence/search.repository";
+import type { TaskRow } from "@taskmaster/persistence/task.repository";
 import {
   type SearchTasksRequest,
   SearchTasksResponseSchema,

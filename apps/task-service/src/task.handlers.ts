@@ -45,8 +45,8 @@ import {
   StaleEtagError,
 } from "@taskmaster/rpc-kit/errors";
 import { changeContext } from "./call-context.js";
-import { compileTaskFilter, parseTaskOrderBy } from "./task.filter.js";
 import { resolveStatusTransitions, type StatusTransitionTable } from "./status-transitions.js";
+import { compileTaskFilter, parseTaskOrderBy } from "./task.filter.js";
 import { createInputFromMessage, patchFromMessage, previewRow, taskToMessage } from "./task.mapper.js";
 import { taskName } from "./task.names.js";
 import {

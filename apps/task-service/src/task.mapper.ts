@@ -13,11 +13,11 @@ import type {
 } from "@taskmaster/persistence/value-sets";
 import {
   type Task,
+  TaskClaimSchema,
   type TaskComplexity,
   TaskComplexitySchema,
   type TaskPriority,
   TaskPrioritySchema,
-  TaskClaimSchema,
   TaskSchema,
   type TaskStatus,
   TaskStatusSchema,
@@ -48,7 +48,10 @@ const optionalNumber = (value: number | null): number | undefined => value ?? un
  * The task as a message. `done` is the status table's "done" set (a blocker in one of these statuses is not
  * open); the built-in table's when not given.
  */
-export function taskToMessage(row: TaskRow, done: readonly DbStatus[] = DEFAULT_STATUS_TRANSITIONS.done): Task {
+export function taskToMessage(
+  row: TaskRow,
+  done: readonly DbStatus[] = DEFAULT_STATUS_TRANSITIONS.done,
+): Task {
   return create(TaskSchema, {
     name: taskName(row.id),
     uid: row.id,

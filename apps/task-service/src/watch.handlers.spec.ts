@@ -266,7 +266,8 @@ describe("WatchTasks payloads", () => {
   it("COMMENT and TIME_LOG events carry the comment and the time log (deleted ones too)", async () => {
     const start = await latestToken();
     const name = await newTask("collaboration");
-    const comment = (await client.createComment({ parent: name, comment: { content: "looks good" } })).comment;
+    const comment = (await client.createComment({ parent: name, comment: { content: "looks good" } }))
+      .comment;
     const now = new Date();
     const log = (
       await client.createTimeLog({

@@ -76,8 +76,7 @@ const TASK_PATHS = new Map<string, string>(
  */
 export function changedFieldPath(stored: string): string {
   return (
-    TASK_PATHS.get(ROW_KEY_PATHS[stored] ?? stored) ??
-    stored.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
+    TASK_PATHS.get(ROW_KEY_PATHS[stored] ?? stored) ?? stored.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
   );
 }
 
@@ -117,7 +116,8 @@ export function eventToMessage(row: OutboxEventRow, done?: readonly DbStatus[]):
     ...(kind === TaskEventKind.STATUS_CHANGED &&
       to !== undefined && { newStatus: statusCodec.fromDb(to as DbStatus) }),
     ...(kind === TaskEventKind.COMMENT && row.comment !== null && { comment: commentToMessage(row.comment) }),
-    ...(kind === TaskEventKind.TIME_LOG && row.timeLog !== null && { timeLog: timeLogToMessage(row.timeLog) }),
+    ...(kind === TaskEventKind.TIME_LOG &&
+      row.timeLog !== null && { timeLog: timeLogToMessage(row.timeLog) }),
     relatedResource: relatedResource(row),
   });
 }

@@ -2,11 +2,12 @@
  * TaskService workflow handlers: TransitionTaskStatus, GetStatusTransitions, ListStatusHistory,
  * GetTimeInStatusReport and GetEstimateAccuracyReport. A factory; one EntityManager fork per call.
  */
-import type { TaskRow } from "@taskmaster/persistence/task.repository";
+
 import { create, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
+import type { TaskRow } from "@taskmaster/persistence/task.repository";
 import type { TaskStatus } from "@taskmaster/persistence/value-sets";
 import {
   type EstimateGroupColumn,

@@ -598,7 +598,9 @@ export function taskRowFromDb(raw: Record<string, unknown>): TaskRow {
     else out[key] = v;
   }
   out.childCount = Number(raw.derived_child_count ?? 0);
-  out.blockerStatuses = Array.isArray(raw.derived_blocker_statuses) ? raw.derived_blocker_statuses.map(String) : [];
+  out.blockerStatuses = Array.isArray(raw.derived_blocker_statuses)
+    ? raw.derived_blocker_statuses.map(String)
+    : [];
   out.claimId = typeof raw.derived_claim_id === "string" ? raw.derived_claim_id : null;
   return out as unknown as TaskRow;
 }

@@ -2,9 +2,9 @@
  * OUTPUT_ONLY coverage: every OUTPUT_ONLY field a package's services can emit (from the descriptors) must be
  * seen set in at least one spec scenario of that package's run, or be listed in INTENTIONALLY_UNSET with the
  * reason. Runs as the package's vitest `globalSetup`: it hands each spec file a directory for its record
- * (output-contract.setup.ts) and, after the run, fails it when a field is neither seen nor listed, or when a
- * listed field was seen after all (the list must stay true). Only a run of every spec file of the package is
- * judged; a run of a few files cannot tell.
+ * (output-contract.setup.ts) and, after the run, fails it when a field is neither seen nor listed (and warns
+ * when a listed field was seen after all). Only a run of every spec file of the package is judged; a run of a
+ * few files cannot tell.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -47,17 +47,27 @@ export function outputCoverageSetup(services: readonly string[]) {
         );
         const { testFiles } = await project.globTestFiles();
         const ran = new Set(records.map((r) => r.file));
-        if (testFiles.length === 0 || !testFiles.every((f) => ran.has(f))) return;
+        const unreported = testFiles.filter((f) => !ran.has(f));
+        if (testFiles.length === 0 || unreported.length === testFiles.length) return;
+        if (unreported.length > 0) {
+          // A partial run (or a file that never finished) cannot judge coverage.
+          console.info(
+            `output-only coverage not judged: ${unreported.length} spec file(s) did not report (${unreported.slice(0, 3).join(", ")})`,
+          );
+          return;
+        }
         const seen = new Set(records.flatMap((r) => r.outputOnlySet));
         const { missing, stale } = judgeCoverage(services, seen);
+        if (stale.length > 0) {
+          // Not fatal: someone populated a field; the list should lose it, but that is no regression.
+          console.warn(
+            `output-only coverage: listed as unset yet set, remove from libs/testing/src/output-only-unset.ts: ${stale.join(", ")}`,
+          );
+        }
         const problems = [
           ...missing.map(
             (f) =>
               `OUTPUT_ONLY field ${f} is set by no spec scenario (populate it, or list it with the reason in libs/testing/src/output-only-unset.ts)`,
-          ),
-          ...stale.map(
-            (f) =>
-              `OUTPUT_ONLY field ${f} is listed as intentionally unset but a scenario sets it: remove it from libs/testing/src/output-only-unset.ts`,
           ),
         ];
         if (problems.length > 0) throw new Error(`output-only coverage:\n  ${problems.join("\n  ")}`);
