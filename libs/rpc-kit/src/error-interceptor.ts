@@ -121,11 +121,11 @@ export function mapDatabaseError(
   if (has("DeadlockException") || has("LockWaitTimeoutException") || code === "40001" || code === "40P01") {
     return new AbortedError(
       "the operation conflicted with a concurrent transaction; retry",
-      "TRANSACTION_CONFLICT",
+      "CONCURRENT_MODIFICATION",
     );
   }
   if (code === "55P03") {
-    return new AbortedError("the resource is locked by a concurrent operation; retry", "LOCK_NOT_AVAILABLE");
+    return new AbortedError("the resource is locked by a concurrent operation; retry", "CONCURRENT_MODIFICATION");
   }
   if (code === "57014") return abortFromSignal(signal, true);
   if (
