@@ -11,7 +11,7 @@ export function versionNotApprovedError(templateId: string, version: string): Fa
   return new FailedPreconditionError(
     `template "${templateName(templateId)}" requires approval and version ${version} is not approved`,
     {
-      reason: "TEMPLATE_VERSION_NOT_APPROVED",
+      reason: "TEMPLATE_NOT_APPROVED",
       metadata: { template: templateName(templateId), version },
       violations: [
         {

@@ -259,7 +259,8 @@ export class UnauthenticatedError extends DomainError {
   constructor(
     message = "unauthenticated",
     reason: ErrorReasonName = "UNAUTHENTICATED",
-    metadata?: Record<string, string>) {
+    metadata?: Record<string, string>,
+  ) {
     super(message, reason, metadata);
   }
 }
@@ -294,6 +295,15 @@ export class UnavailableError extends DomainError {
   }
   protected override extraDetails(): Detail[] {
     return this.retryAfterMs === undefined ? [] : [retryInfo(this.retryAfterMs)];
+  }
+}
+
+/** OUT_OF_RANGE: a position (e.g. a resume token) outside what the server still keeps. */
+export class OutOfRangeError extends DomainError {
+  override readonly name = "OutOfRangeError";
+  readonly code = Code.OutOfRange;
+  constructor(message: string, reason: ErrorReasonName, metadata?: Record<string, string>) {
+    super(message, reason, metadata);
   }
 }
 
