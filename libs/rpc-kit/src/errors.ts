@@ -31,7 +31,7 @@ export function isDeclaredReason(reason: string): reason is ErrorReasonName {
  * Declared INVALID_ARGUMENT reasons more specific than VALIDATION_FAILED: an InvalidArgumentError whose
  * field violations all carry one of these reasons sends it as its ErrorInfo reason.
  */
-const SPECIFIC_INVALID_ARGUMENT: ReadonlySet<string> = new Set<ErrorReasonName>([
+export const SPECIFIC_INVALID_ARGUMENT: ReadonlySet<string> = new Set<ErrorReasonName>([
   "INVALID_FILTER",
   "INVALID_PAGE_TOKEN",
   "MIME_TYPE_REJECTED",
@@ -229,6 +229,9 @@ export class InvalidArgumentError extends DomainError {
   }
 }
 
+/** ErrorInfo reason of an InvalidArgumentError without an explicit one. */
+const GENERIC_INVALID_ARGUMENT: ErrorReasonName = "VALIDATION_FAILED";
+
 function invalidArgumentReason(violations: readonly FieldViolation[]): ErrorReasonName {
   const first = violations[0]?.reason;
   return first !== undefined &&
@@ -236,7 +239,7 @@ function invalidArgumentReason(violations: readonly FieldViolation[]): ErrorReas
     isDeclaredReason(first) &&
     violations.every((v) => v.reason === first)
     ? first
-    : "VALIDATION_FAILED";
+    : GENERIC_INVALID_ARGUMENT;
 }
 
 /** PERMISSION_DENIED: authenticated, but not allowed. */
