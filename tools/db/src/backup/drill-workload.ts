@@ -18,7 +18,11 @@ export class LedgerWriter {
   /** Acknowledgement time (ms since epoch, client clock) per committed id (small transactions only). */
   readonly ackedAt = new Map<number, number>();
 
-  constructor(private readonly client: pg.Client) {}
+  private readonly client: pg.Client;
+
+  constructor(client: pg.Client) {
+    this.client = client;
+  }
 
   /** Bulk load: `rows` rows of ~1 KB in transactions of `batch` rows. */
   async load(rows: number, batch: number, onProgress?: (done: number) => void): Promise<void> {
