@@ -1,5 +1,5 @@
 /** The manifest written beside every backup (`<backup dir>/<id>/manifest.json`) and the listing of them. */
-import { readdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { CopiedFile } from "./file-copy.ts";
 
@@ -48,6 +48,7 @@ export function backupId(kind: BackupKind, at: Date): string {
 }
 
 export async function writeManifest(dir: string, manifest: BackupManifest): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
   const tmp = join(dir, `${MANIFEST}.tmp`);
   await writeFile(tmp, `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o600 });
   await rename(tmp, join(dir, MANIFEST));
