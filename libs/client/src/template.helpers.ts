@@ -119,16 +119,26 @@ export function createTemplateHelpers(client: Client<typeof TemplateService>) {
     async render(ref: TemplateRef, inputs: JsonObject, version = ""): Promise<RenderTemplateResponse> {
       return client.renderTemplate({ name: templateName(ref), inputs, version });
     },
-    /** Renders the template into the new task's description (or technical notes when it has one). */
+    /**
+     * Renders the template into a new task's description (or its technical notes when `task` has a
+     * description). The task's title defaults to the template's `parameters.title`, else its title.
+     */
     async createTask(
       ref: TemplateRef,
       inputs: JsonObject,
-      task: TaskInput,
+      task: TaskInput = {},
     ): Promise<{ task: Task; output: string; version: string }> {
+      let title = task.title;
+      if (!title) {
+        const { template } = await client.getTemplate({ name: templateName(ref) });
+        const fromParameters = template?.parameters?.title;
+        title =
+          typeof fromParameters === "string" && fromParameters ? fromParameters : (template?.title ?? "");
+      }
       const res = await client.createTaskFromTemplate({
         name: templateName(ref),
         inputs,
-        task: toTask(task),
+        task: toTask({ ...task, title }),
       });
       return { task: res.task as Task, output: res.output, version: res.version };
     },
