@@ -35,8 +35,19 @@ export function judgeCoverage(services: readonly string[], seen: ReadonlySet<str
   return { missing, stale };
 }
 
+export interface OutputCoverageOptions {
+  /**
+   * Fail the run on a missing field (default true). `false` only reports the missing fields after a full run:
+   * for a package whose INTENTIONALLY_UNSET entries have not been derived yet (the report is that list).
+   */
+  readonly enforce?: boolean;
+}
+
 /** A vitest globalSetup judging the OUTPUT_ONLY fields of `services` (full type names). */
-export function outputCoverageSetup(services: readonly string[]) {
+export function outputCoverageSetup(
+  services: readonly string[],
+  { enforce = true }: OutputCoverageOptions = {},
+) {
   return async function setup(project: TestProject): Promise<() => Promise<void>> {
     const dir = mkdtempSync(join(tmpdir(), "taskmaster-output-contract-"));
     project.provide("outputContractDir", dir);
@@ -70,7 +81,10 @@ export function outputCoverageSetup(services: readonly string[]) {
               `OUTPUT_ONLY field ${f} is set by no spec scenario (populate it, or list it with the reason in libs/testing/src/output-only-unset.ts)`,
           ),
         ];
-        if (problems.length > 0) throw new Error(`output-only coverage:\n  ${problems.join("\n  ")}`);
+        if (problems.length === 0) return;
+        const report = `output-only coverage:\n  ${problems.join("\n  ")}`;
+        if (enforce) throw new Error(report);
+        console.warn(`${report}\n(not enforced for this package yet: see its output-coverage.test-util.ts)`);
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
