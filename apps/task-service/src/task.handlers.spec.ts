@@ -1563,19 +1563,38 @@ describe("ListTasks: filter language, ordering, tokens", () => {
       "Bravo",
       "Delta",
     ]);
-    const order = "story_points desc, title";
-    const all = await names("status:*", order);
-    const paged: string[] = [];
-    let pageToken = "";
     const filter = `assigned_to = "${who}" AND (status:*)`;
-    do {
-      const res = await client.listTasks({ filter, orderBy: order, pageSize: 1, pageToken });
-      paged.push(...res.tasks.map((x) => x.title.split(" ")[0] as string));
-      pageToken = res.nextPageToken;
-    } while (pageToken !== "" && paged.length < 10);
-    expect(paged).toEqual(all);
-    // Nulls sort last ascending, so first descending.
-    expect(all).toEqual(["Delta", "Bravo", "Charlie", "Alpha"]);
+    // Unset values sort last in both directions (as NextTask does); page tokens follow the same order.
+    for (const [order, expected] of [
+      ["story_points desc, title", ["Bravo", "Charlie", "Alpha", "Delta"]],
+      ["story_points, title", ["Alpha", "Bravo", "Charlie", "Delta"]],
+      ["due_time desc, title", ["Alpha", "Bravo", "Charlie", "Delta"]],
+      ["due_time, title desc", ["Alpha", "Delta", "Charlie", "Bravo"]],
+      ["business_value desc, title desc", ["Delta", "Charlie", "Bravo", "Alpha"]],
+    ] as const) {
+      const all = await names("status:*", order);
+      expect(all, order).toEqual(expected);
+      const paged: string[] = [];
+      let pageToken = "";
+      do {
+        const res = await client.listTasks({ filter, orderBy: order, pageSize: 1, pageToken });
+        paged.push(...res.tasks.map((x) => x.title.split(" ")[0] as string));
+        pageToken = res.nextPageToken;
+      } while (pageToken !== "" && paged.length < 10);
+      expect(paged, order).toEqual(all);
+    }
+    await client.updateTask({
+      task: { name: t.b?.name ?? "", businessValue: 3 },
+      updateMask: { paths: ["business_value"] },
+    });
+    expect(await names("status:*", "business_value desc, title")).toEqual([
+      "Bravo",
+      "Alpha",
+      "Charlie",
+      "Delta",
+    ]);
+    expect(await names("status:*", "business_value, title")).toEqual(["Bravo", "Alpha", "Charlie", "Delta"]);
+    await client.updateTask({ task: { name: t.b?.name ?? "" }, updateMask: { paths: ["business_value"] } });
   });
 
   it("binds page tokens to filter and order_by", async () => {

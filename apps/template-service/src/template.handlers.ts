@@ -439,7 +439,8 @@ export function createTemplateHandlers(
             parameters,
             tags: t.tags,
             complexityScore: t.complexityScore === undefined ? null : Math.round(t.complexityScore),
-            isActive: t.active,
+            // Unset means active: a new template is usable at once (approval, if required, still gates renders).
+            isActive: t.active ?? true,
             isPublic: t.public,
             requiresApproval: t.requiresApproval,
             categoryId: refs.categoryId ?? null,
@@ -593,7 +594,7 @@ export function createTemplateHandlers(
           if (fields.has("variables")) next.variables = t.variables.map(variableToJson);
           if (fields.has("parameters")) next.parameters = (t.parameters ?? {}) as Record<string, unknown>;
           if (fields.has("tags")) next.tags = t.tags;
-          if (fields.has("active")) next.isActive = t.active;
+          if (fields.has("active")) next.isActive = t.active ?? true;
           if (fields.has("public")) next.isPublic = t.public;
           if (fields.has("requires_approval")) next.requiresApproval = t.requiresApproval;
           if (fields.has("complexity_score")) {
