@@ -192,7 +192,7 @@ function withSafeChildren(logger: Logger): Logger {
     } catch {
       safe = {};
     }
-    return withSafeChildren(child(safe, opts));
+    return withSafeChildren(child(safe, opts) as unknown as Logger);
   }) as unknown as Logger["child"];
   return logger;
 }
