@@ -161,7 +161,7 @@ export type DatabaseErrorAnswer =
   | { readonly kind: "invalid_input" }
   | { readonly kind: "already_exists" }
   | { readonly kind: "reference"; readonly reason: "REFERENCE_CONSTRAINT" }
-  | { readonly kind: "conflict"; readonly reason: "TRANSACTION_CONFLICT" | "LOCK_NOT_AVAILABLE" | undefined }
+  | { readonly kind: "conflict"; readonly reason: "CONCURRENT_MODIFICATION"; readonly locked: boolean }
   | { readonly kind: "timeout"; readonly reason: "QUERY_TIMEOUT" }
   | { readonly kind: "bug" };
 
@@ -176,9 +176,7 @@ export function answerForDatabaseError(error: unknown): DatabaseErrorAnswer | un
     case "reference":
       return { kind, reason: "REFERENCE_CONSTRAINT" };
     case "conflict":
-      if (sqlStateOf(error) === "55P03") return { kind, reason: "LOCK_NOT_AVAILABLE" };
-      if (namesOf(error).includes("OptimisticLockError")) return { kind, reason: undefined };
-      return { kind, reason: "TRANSACTION_CONFLICT" };
+      return { kind, reason: "CONCURRENT_MODIFICATION", locked: sqlStateOf(error) === "55P03" };
     case "timeout":
       return { kind, reason: "QUERY_TIMEOUT" };
     default:

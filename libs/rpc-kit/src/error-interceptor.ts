@@ -1,9 +1,10 @@
 /**
  * ONE interceptor maps everything a handler throws to a ConnectError with google.rpc details:
  * domain errors (errors.ts), whatever the `map` option recognises (services pass the database-error
- * classifier of `@taskmaster/persistence/db-errors` there), aborts, and unknown errors (INTERNAL "internal
- * error"; the real error goes to the log with the trace id). SQL text, constraint names and stack traces
- * never reach the client.
+ * classifier of `@taskmaster/persistence/db-errors` there, through service-runtime's mapDatabaseError), aborts,
+ * and unknown errors (INTERNAL "internal error"; the real error goes to the log with the trace id). SQL text, constraint names and stack traces never reach the client. A hand-built ConnectError
+ * whose ErrorInfo (domain taskmaster.dev) names a reason errors.proto does not declare is a bug: it answers
+ * INTERNAL too (every spec run thus checks the reasons it triggers).
  */
 import {
   Code,
@@ -12,8 +13,9 @@ import {
   type StreamRequest,
   type UnaryRequest,
 } from "@connectrpc/connect";
+import { ErrorInfoSchema } from "@taskmaster/proto/gen/google/rpc/error_details_pb";
 import type { Logger } from "@taskmaster/telemetry/logger";
-import { DeadlineExceededError, DomainError } from "./errors.js";
+import { DeadlineExceededError, DomainError, ERROR_DOMAIN, isDeclaredReason } from "./errors.js";
 
 export interface ErrorInterceptorOptions {
   /** Where unknown errors (level error) and infrastructure errors (warn) are logged. */
@@ -72,6 +74,10 @@ export function toConnectError(
     if (error.code === Code.Unknown && !error.isWireError) {
       return { error: internal(error), unknown: true, infrastructure: false };
     }
+    // Errors from an upstream (wire errors) are passed on: a newer peer may know newer reasons.
+    if (!error.isWireError && undeclaredReason(error) !== undefined) {
+      return { error: internal(error), unknown: true, infrastructure: false };
+    }
     return { error, unknown: false, infrastructure: false };
   }
   const name = typeof error === "object" && error !== null ? (error as { name?: unknown }).name : undefined;
@@ -84,6 +90,13 @@ export function toConnectError(
     };
   }
   return { error: internal(error), unknown: true, infrastructure: false };
+}
+
+/** The first taskmaster.dev ErrorInfo reason of `error` that errors.proto does not declare, if any. */
+export function undeclaredReason(error: ConnectError): string | undefined {
+  return error
+    .findDetails(ErrorInfoSchema)
+    .find((info) => info.domain === ERROR_DOMAIN && !isDeclaredReason(info.reason))?.reason;
 }
 
 function internal(cause: unknown): ConnectError {

@@ -40,10 +40,9 @@ export function mapDatabaseError(
         reason: answer.reason,
       });
     case "conflict":
-      if (answer.reason === "LOCK_NOT_AVAILABLE")
-        return new AbortedError("the resource is locked by a concurrent operation; retry", answer.reason);
-      if (answer.reason === undefined) return new AbortedError();
-      return new AbortedError("the operation conflicted with a concurrent transaction; retry", answer.reason);
+      return answer.locked
+        ? new AbortedError("the resource is locked by a concurrent operation; retry", answer.reason)
+        : new AbortedError("the operation conflicted with a concurrent transaction; retry", answer.reason);
     case "timeout":
       if (signal?.aborted) {
         const reason: unknown = signal.reason;
