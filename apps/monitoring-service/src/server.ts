@@ -5,6 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
+import { mapDatabaseError } from "@taskmaster/service-runtime/database-error-map";
 import { describeConfig } from "@taskmaster/config/config";
 import { poolTracker } from "@taskmaster/persistence/monitoring-pool";
 import { AuditService } from "@taskmaster/proto/gen/taskmaster/audit/v1/audit_service_pb";
@@ -105,6 +106,7 @@ export function createServer(
     options: options.alerting,
   });
   const server = createGrpcServer({
+    errorMap: mapDatabaseError,
     logger: deps.logger,
     health: databaseHealth(deps.orm, [MonitoringService.typeName, AuditService.typeName]),
     limits: deps.limits,
