@@ -14,7 +14,8 @@ const commands = {
     summary:
       "Start the whole stack: embedded PostgreSQL (unless DATABASE_URL is set), migrations, services, gateway",
     run: async (args) => {
-      await build();
+      // TASKMASTER_NO_BUILD=1: already built (tests that run the command inside a build).
+      if (process.env.TASKMASTER_NO_BUILD !== "1") await build();
       await exec(process.execPath, [join(root, "tools/dev/dist/launcher.js"), ...args]);
     },
   },
