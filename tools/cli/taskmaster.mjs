@@ -54,6 +54,15 @@ const commands = {
       step("all checks passed");
     },
   },
+  faults: {
+    summary:
+      "Fault suite on the real stack (embedded PostgreSQL): database restart/stop/freeze, blackhole, kill -9, connection exhaustion; a table of figures; './taskmaster faults --help'",
+    run: async (args) => {
+      if (process.env.TASKMASTER_NO_BUILD !== "1" && !args.includes("--help") && !args.includes("-h"))
+        await build();
+      await exec(process.execPath, [join(root, "tools/dev/dist/faults.js"), ...args]);
+    },
+  },
   build: { summary: "Generate code and compile every package (cached by turbo)", run: () => build() },
   lint: {
     summary: "Biome and the TypeScript type check on every package",

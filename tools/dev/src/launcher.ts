@@ -19,7 +19,7 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type EmbeddedPostgresHandle, startEmbeddedPostgres } from "@taskmaster/testing/embedded";
-import { ensureDatabase } from "./database.js";
+import { ensureDatabase, runDbTool } from "./database.js";
 import { stack } from "./stack.js";
 import { createSupervisor, type Supervisor } from "./supervisor.js";
 
@@ -112,8 +112,8 @@ async function main(): Promise<number> {
     if (databaseUrl) {
       log("using DATABASE_URL");
       if (!ownerUrl) throw new Error("unreachable: DATABASE_URL is set");
-      await runTool(["migrate", "up"], ownerUrl, abort.signal);
-      if (!values["no-seed"]) await runTool(["seed"], ownerUrl, abort.signal);
+      await runDbTool(root, ["migrate", "up"], ownerUrl, abort.signal);
+      if (!values["no-seed"]) await runDbTool(root, ["seed"], ownerUrl, abort.signal);
     } else {
       const port = Number(values["pg-port"]);
       log(`starting embedded PostgreSQL on 127.0.0.1:${port} (data in ${values["data-dir"]})`);
@@ -129,11 +129,12 @@ async function main(): Promise<number> {
         if (!stopping) void shutdown("embedded PostgreSQL exited unexpectedly", 1);
       });
       ownerUrl = await ensureDatabase(embedded.url, "taskmaster");
-      await runTool(["migrate", "up"], ownerUrl, abort.signal);
-      if (!values["no-seed"]) await runTool(["seed"], ownerUrl, abort.signal);
+      await runDbTool(root, ["migrate", "up"], ownerUrl, abort.signal);
+      if (!values["no-seed"]) await runDbTool(root, ["seed"], ownerUrl, abort.signal);
       // Least privilege locally too: the services run as a taskmaster_app login, not the superuser.
       const password = randomBytes(18).toString("base64url");
-      await runTool(
+      await runDbTool(
+        root,
         [
           "roles",
           "grant",
@@ -214,27 +215,5 @@ function redact(url: string): string {
 
 /** The embedded stack's service login (group roles taskmaster_app and taskmaster_monitor). */
 const SERVICE_USER = "taskmaster_service";
-
-/** Runs `tools/db` as the owner (`ownerUrl` as both DATABASE_URL and MIGRATION_DATABASE_URL). */
-async function runTool(
-  args: string[],
-  ownerUrl: string,
-  signal: AbortSignal,
-  extraEnv: NodeJS.ProcessEnv = {},
-): Promise<void> {
-  const { spawn } = await import("node:child_process");
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn(process.execPath, [join(root, "tools/db/dist/db.js"), ...args], {
-      cwd: root,
-      stdio: "inherit",
-      env: { ...process.env, ...extraEnv, DATABASE_URL: ownerUrl, MIGRATION_DATABASE_URL: ownerUrl },
-      signal,
-    });
-    child.on("error", reject);
-    child.on("exit", (code) =>
-      code === 0 ? resolve() : reject(new Error(`db ${args.join(" ")} failed (${code})`)),
-    );
-  });
-}
 
 process.exitCode = await main();

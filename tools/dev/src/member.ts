@@ -18,6 +18,8 @@ export interface StartOptions {
   env: NodeJS.ProcessEnv;
   signal: AbortSignal;
   onExit: (code: number | string) => void;
+  /** Where the member's output lines go (default: stdout, prefixed with its short name). */
+  output?: (line: string) => void;
 }
 
 const readyTimeoutMs = 30_000;
@@ -50,7 +52,9 @@ export async function startMember(spec: StackMember, options: StartOptions): Pro
   });
   for (const stream of [child.stdout, child.stderr]) {
     if (stream)
-      createInterface({ input: stream }).on("line", (line) => process.stdout.write(`${short} | ${line}\n`));
+      createInterface({ input: stream }).on("line", (line) =>
+        options.output ? options.output(`${short} | ${line}`) : process.stdout.write(`${short} | ${line}\n`),
+      );
   }
   let exited = false;
   child.on("exit", (code, signal) => {

@@ -1,46 +1,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-/** Parent pid and state of `pid` from /proc, or undefined when it is gone. */
-function statOf(pid: number): { ppid: number; state: string } | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return { state: fields[0] ?? "?", ppid: Number(fields[1]) };
-  } catch {
-    return undefined;
-  }
-}
-
-/** Every descendant of `root` (children, their children, ...), from /proc. */
-export function descendants(root: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const entry of readdirSync("/proc")) {
-    const pid = Number(entry);
-    if (!Number.isInteger(pid)) continue;
-    const st = statOf(pid);
-    if (st) children.set(st.ppid, [...(children.get(st.ppid) ?? []), pid]);
-  }
-  const found: number[] = [];
-  const queue = [root];
-  while (queue.length > 0) {
-    for (const child of children.get(queue.shift() as number) ?? []) {
-      found.push(child);
-      queue.push(child);
-    }
-  }
-  return found;
-}
-
-/** The pids of `pids` still running (zombies count as gone). */
-export function stillRunning(pids: readonly number[]): number[] {
-  return pids.filter((pid) => {
-    const st = statOf(pid);
-    return st !== undefined && st.state !== "Z";
-  });
-}
+export { descendants, stillRunning } from "./proc-tree.js";
 
 /** Polls `probe` until true or `timeoutMs` passes (a condition with a deadline, not a sleep). */
 export async function eventually(

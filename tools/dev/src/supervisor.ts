@@ -41,6 +41,8 @@ export interface SupervisorOptions {
   /** Called once when a member failed too often; the owner then stops the stack. */
   readonly onGiveUp: (spec: StackMember, reason: string) => void;
   readonly policy?: RestartPolicy;
+  /** Members' output lines (default: stdout with a name prefix). */
+  readonly output?: (line: string) => void;
   /** Grace per member on stop before SIGKILL (default 10 s). */
   readonly graceMs?: number;
 }
@@ -83,6 +85,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
       env: options.env,
       signal: abort.signal,
       onExit: () => {},
+      ...(options.output ? { output: options.output } : {}),
     });
 
   const watch = (spec: StackMember, slot: Slot, member: Member) => {
