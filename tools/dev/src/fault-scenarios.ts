@@ -120,7 +120,13 @@ export const faults: readonly Fault[] = [
 ];
 
 /** Runs one fault under write load and checks the ledger against the database. */
-export async function runFault(s: FaultStack, fault: Fault, holdMs: number): Promise<FaultResult> {
+export async function runFault(
+  s: FaultStack,
+  fault: Fault,
+  holdMs: number,
+  /** Acknowledged writes wanted before the fault and after the first one after healing. */
+  steadyWrites = 20,
+): Promise<FaultResult> {
   const run = randomBytes(4).toString("hex");
   const restartsBefore = [...s.supervisor.restarts().values()].reduce((a, b) => a + b, 0);
   const load = startWriteLoad({
@@ -130,14 +136,17 @@ export async function runFault(s: FaultStack, fault: Fault, holdMs: number): Pro
     deadlineMs: 5_000,
     giveUpMs: 60_000,
   });
-  await until(() => load.acknowledged.length >= 20, 30_000);
+  await until(() => load.acknowledged.length >= steadyWrites, 30_000);
+  const injectedAt = Date.now();
   const healedAt = await fault.inject(s, holdMs);
-  await until(() => load.successes.some((t) => t > healedAt), 60_000);
-  const firstAfter = load.successes.find((t) => t > healedAt);
+  // Serving again: the first write acknowledged after the fault was healed and after the last failed attempt.
+  const anchor = () => Math.max(healedAt, ...load.failures);
+  await until(() => load.successes.some((t) => t > anchor()), 60_000);
   // Steady again: more writes acknowledged after the first one, and the supervisor's restarts done.
-  await until(() => load.successes.filter((t) => t > healedAt).length >= 20, 30_000);
+  await until(() => load.successes.filter((t) => t > healedAt).length >= steadyWrites, 30_000);
   await until(() => s.allAlive(), 30_000);
   await load.stop();
+  const firstAfter = load.successes.find((t) => t > anchor());
 
   const client = new pg.Client({ connectionString: s.ownerUrl });
   await client.connect();
@@ -149,8 +158,10 @@ export async function runFault(s: FaultStack, fault: Fault, holdMs: number): Pro
   const inDb = new Map(rows.map((r) => [r.title, Number(r.n)]));
   const missing = load.acknowledged.filter((e) => !inDb.has(e.title)).length;
   const duplicates = [...inDb.values()].reduce((sum, n) => sum + Math.max(0, n - 1), 0);
-  const failures = load.failures;
-  const outageMs = failures.length === 0 ? 0 : Math.max(...failures) - Math.min(...failures);
+  // Outage: the longest time without an acknowledged write, from the fault's start until serving again.
+  const times = [injectedAt, ...load.successes.filter((t) => t > injectedAt).sort((a, b) => a - b)];
+  let outageMs = 0;
+  for (let i = 1; i < times.length; i++) outageMs = Math.max(outageMs, (times[i] ?? 0) - (times[i - 1] ?? 0));
   const internal = (load.codes.get("INTERNAL") ?? 0) + (load.codes.get("UNKNOWN") ?? 0);
   const allAlive = s.allAlive();
   const restarts = [...s.supervisor.restarts().values()].reduce((a, b) => a + b, 0) - restartsBefore;

@@ -37,7 +37,7 @@ export async function runFaults(options: { short: boolean; only?: string[]; log?
   try {
     for (const fault of selected) {
       log(`fault: ${fault.name}`);
-      results.push(await runFault(s, fault, options.short ? 3_000 : 10_000));
+      results.push(await runFault(s, fault, options.short ? 3_000 : 10_000, options.short ? 5 : 20));
     }
   } finally {
     await s.stop();

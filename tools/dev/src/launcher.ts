@@ -37,6 +37,9 @@ Options:
   --host <host>        interface the services listen on (default 127.0.0.1)
   -h, --help           show this help
 
+A member that dies is restarted (backoff 0.5 s doubling to 8 s; 5 failures within 60 s stop all).
+One Ctrl-C, SIGTERM or SIGHUP stops everything in order and exits 0.
+
 Ports: TASK_SERVICE_PORT (50051), TEMPLATE_SERVICE_PORT (50052), MONITORING_SERVICE_PORT (50053),
 GATEWAY_PORT (8080). Other settings pass through the environment (see README).`;
 
