@@ -6,7 +6,7 @@
  * the binaries are copied there once per package location, and the data directory lives there with a
  * symbolic link at the requested path.
  */
-import { execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
   chmodSync,
@@ -24,6 +24,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { promisify } from "node:util";
 
 export interface UserIds {
   readonly uid: number;
@@ -34,10 +35,13 @@ export function isRoot(): boolean {
   return typeof process.getuid === "function" && process.getuid() === 0;
 }
 
-function idsOf(user: string): UserIds | null {
+const run = promisify(execFile);
+
+// Asynchronous on purpose: a caller may restart the server while serving traffic on the same event loop.
+async function idsOf(user: string): Promise<UserIds | null> {
   try {
-    const uid = Number(execFileSync("id", ["-u", user], { encoding: "utf8" }).trim());
-    const gid = Number(execFileSync("id", ["-g", user], { encoding: "utf8" }).trim());
+    const uid = Number((await run("id", ["-u", user], { encoding: "utf8" })).stdout.trim());
+    const gid = Number((await run("id", ["-g", user], { encoding: "utf8" })).stdout.trim());
     return Number.isInteger(uid) && Number.isInteger(gid) ? { uid, gid } : null;
   } catch {
     return null;
@@ -45,14 +49,14 @@ function idsOf(user: string): UserIds | null {
 }
 
 /** The `postgres` system user, created when missing. */
-export function postgresUser(): UserIds {
-  const found = idsOf("postgres");
+export async function postgresUser(): Promise<UserIds> {
+  const found = await idsOf("postgres");
   if (found) return found;
-  execFileSync("sh", [
+  await run("sh", [
     "-c",
     "getent group postgres >/dev/null || groupadd postgres; useradd -g postgres postgres",
   ]);
-  const created = idsOf("postgres");
+  const created = await idsOf("postgres");
   if (!created) throw new Error("could not create the postgres system user for embedded PostgreSQL");
   return created;
 }

