@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type EmbeddedPostgresHandle, freePort, startEmbeddedPostgres } from "@taskmaster/testing/embedded";
 import { ensureDatabase, runDbTool } from "./database.js";
+import { developmentIdentityEnv } from "./dev-identity.js";
 import { signalTree } from "./proc-tree.js";
 import { stack } from "./stack.js";
 import { createSupervisor, type Supervisor } from "./supervisor.js";
@@ -64,6 +65,8 @@ export async function startFaultStack(root: string, log: (m: string) => void): P
     AUDIT_RETENTION_DATABASE_URL: ownerUrl,
     TASKMASTER_PROFILE: "development",
     GATEWAY_AUTH: "none",
+    // Signed caller identities as `./taskmaster start` sets them up (keys in the run's temp folder).
+    ...developmentIdentityEnv(join(dir, "dev-identity")),
     LOG_LEVEL: process.env.LOG_LEVEL ?? "warn",
     ...Object.fromEntries(stack.map((spec) => [spec.addressEnv, `127.0.0.1:${ports.get(spec)}`])),
   };

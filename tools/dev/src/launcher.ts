@@ -20,6 +20,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type EmbeddedPostgresHandle, startEmbeddedPostgres } from "@taskmaster/testing/embedded";
 import { ensureDatabase, runDbTool } from "./database.js";
+import { developmentIdentityEnv } from "./dev-identity.js";
 import { stack } from "./stack.js";
 import { createSupervisor, type Supervisor } from "./supervisor.js";
 
@@ -170,8 +171,14 @@ async function main(): Promise<number> {
     const gatewayAuth = process.env.GATEWAY_AUTH ?? (profile === "development" ? "none" : "jwt");
     if (gatewayAuth === "none")
       log("gateway authentication is OFF (development); set GATEWAY_AUTH=jwt to enable it");
+    // Development: signed identities as in production (keys in .data/dev-identity) unless keys are given.
+    const identityEnv =
+      profile === "development" && !process.env.GATEWAY_IDENTITY_KEY_FILE
+        ? developmentIdentityEnv(join(root, ".data", "dev-identity"))
+        : {};
     const env: NodeJS.ProcessEnv = {
       ...process.env,
+      ...identityEnv,
       ...serviceEnv,
       DATABASE_URL: databaseUrl,
       TASKMASTER_PROFILE: profile,
