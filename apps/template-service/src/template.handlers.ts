@@ -327,7 +327,7 @@ export function createTemplateHandlers(
     }
     if (opts.requireActive && !type.isActive) {
       throw new FailedPreconditionError(`template type "templateTypes/${typeId}" is not active`, {
-        reason: "TEMPLATE_TYPE_INACTIVE",
+        reason: "TEMPLATE_INACTIVE",
         violations: [
           { type: "INACTIVE", subject: `templateTypes/${typeId}`, description: "the type is not active" },
         ],
@@ -494,6 +494,7 @@ export function createTemplateHandlers(
             "template",
             undefined,
             "a template with this request_id already exists",
+            "REQUEST_ID_REUSED",
           );
         }
         if (req.validateOnly) {
@@ -661,7 +662,7 @@ export function createTemplateHandlers(
           checkEtag(req.etag, current);
           if (current.deletedAt === null) {
             throw new FailedPreconditionError(`template "${templateName(id)}" is not deleted`, {
-              reason: "TEMPLATE_NOT_DELETED",
+              reason: "INVALID_STATE",
             });
           }
           await tx.setDeleted(id, current.version, false);
