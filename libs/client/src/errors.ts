@@ -66,7 +66,7 @@ export class TaskmasterError extends ConnectError {
 
   /**
    * `ErrorInfo.reason` when the server sent one: a value name of `taskmaster.common.v1.ErrorReason` without its
-   * prefix, e.g. `ILLEGAL_STATUS_TRANSITION` (the list with gRPC codes: docs/errors.md).
+   * prefix, e.g. `ILLEGAL_STATUS_TRANSITION` (the list with gRPC codes: docs/api.md, "Error reasons").
    */
   get reason(): string | undefined {
     return this.errorInfo?.reason;

@@ -155,7 +155,10 @@ export function isUniqueViolation(err: unknown): boolean {
   return err instanceof UniqueConstraintViolationException || sqlStateOf(err) === "23505";
 }
 
-/** What the client is told about a database error: the gRPC outcome, never SQL or values. */
+/**
+ * What the client is told about a database error: the gRPC outcome, never SQL or values. Each `reason` is a
+ * `taskmaster.common.v1.ErrorReason` name (ErrorInfo.reason; error-reasons.spec scans this file).
+ */
 export type DatabaseErrorAnswer =
   | { readonly kind: "transient"; readonly reason: "DATABASE_UNAVAILABLE"; readonly retryAfterMs: number }
   | { readonly kind: "invalid_input" }
