@@ -184,6 +184,15 @@ async function main(): Promise<number> {
       TASKMASTER_PROFILE: profile,
       GATEWAY_AUTH: gatewayAuth,
       ...Object.fromEntries(stack.map((spec) => [spec.addressEnv, `${values.host}:${ports.get(spec)}`])),
+      // Where the monitoring service reads each service's /metrics (member.ts: METRICS_PORT = gRPC port + 11000).
+      ...Object.fromEntries(
+        stack.flatMap((spec) => {
+          const port = ports.get(spec) ?? 0;
+          return spec.metricsAddressEnv && port > 0
+            ? [[spec.metricsAddressEnv, `${values.host}:${port + 11_000}`]]
+            : [];
+        }),
+      ),
     };
     const addresses: string[] = [];
     const running = createSupervisor({
