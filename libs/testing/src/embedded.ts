@@ -45,6 +45,8 @@ export interface EmbeddedPostgresHandle {
   port: number;
   /** The requested data directory (a link to the real one when the postgres user could not reach it). */
   dataDir: string;
+  /** The real data directory (differs from `dataDir` when relocated); remove this one to delete the data. */
+  dataPath: string;
   /** Process id of the postmaster. */
   pid: number;
   /** Resolves once the server process has exited (stopped, crashed or killed). */
@@ -260,6 +262,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
     port,
     dataDir: requested,
+    dataPath: dataDir,
     pid,
     exited,
     stop,

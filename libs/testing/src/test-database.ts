@@ -65,6 +65,7 @@ function embeddedServer(): Promise<EmbeddedPostgresHandle> {
       // No asynchronous stop at exit: tell the server to stop at once, and remove the temp folder.
       handle.signalGroup("SIGQUIT");
       rmSync(dir, { recursive: true, force: true });
+      rmSync(handle.dataPath, { recursive: true, force: true });
     });
     return handle;
   })();

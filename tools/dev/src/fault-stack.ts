@@ -133,8 +133,10 @@ export async function startFaultStack(root: string, log: (m: string) => void): P
       abort.abort();
       await supervisor.stopAll();
       await proxy.close();
+      const dataPath = database?.dataPath;
       await database?.stop();
-      // The data goes; the members' log stays for a look after a failed run.
+      // The data goes (where it really is, when relocated); the members' log stays for a look after a failed run.
+      if (dataPath) rmSync(dataPath, { recursive: true, force: true });
       rmSync(join(dir, "pg"), { recursive: true, force: true });
     },
   };

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -80,6 +80,9 @@ describe("./taskmaster start (launcher) on embedded PostgreSQL", () => {
   const started: ChildProcess[] = [];
   afterAll(() => {
     for (const child of started) if (child.exitCode === null) child.kill("SIGKILL");
+    // As root the data may live elsewhere with a link here (embedded-access.ts): remove where it really is.
+    const data = join(dataDir, "pg");
+    if (existsSync(data)) rmSync(realpathSync(data), { recursive: true, force: true });
     rmSync(dataDir, { recursive: true, force: true });
   });
 
