@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { type Client, Code, ConnectError } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
-import { BadRequestSchema } from "@taskmaster/proto/gen/google/rpc/error_details_pb";
+import { BadRequestSchema, ErrorInfoSchema } from "@taskmaster/proto/gen/google/rpc/error_details_pb";
 import { type TaskChangeEvent, TaskEventKind } from "@taskmaster/proto/gen/taskmaster/task/v1/event_pb";
 import type {
   TaskService,
@@ -196,6 +196,27 @@ describe("WatchTasks", () => {
     const old = watch({ resumeToken: "0" });
     await old.done;
     expect((old.error as ConnectError).code).toBe(Code.OutOfRange);
+    expect((old.error as ConnectError).findDetails(ErrorInfoSchema)[0]?.reason).toBe("RESUME_TOKEN_EXPIRED");
+  });
+
+  it("refuses an old token when retention emptied the outbox, and still accepts the newest one", async () => {
+    await newTask("an event that retention will prune");
+    const newest = await latestToken();
+    const before = String(BigInt(newest) - 1n);
+    await sql("delete from outbox_events");
+    const old = watch({ resumeToken: before });
+    await old.done;
+    expect((old.error as ConnectError | undefined)?.code).toBe(Code.OutOfRange);
+    expect((old.error as ConnectError).findDetails(ErrorInfoSchema)[0]).toMatchObject({
+      reason: "RESUME_TOKEN_EXPIRED",
+      metadata: { resumeToken: before },
+    });
+    // The newest token lost nothing: it resumes with the next event.
+    const current = watch({ resumeToken: newest });
+    const next = await newTask("after pruning");
+    await until(() => current.events.some((e) => e.task === next), "the event after pruning");
+    expect(current.error).toBeUndefined();
+    await current.stop();
   });
 
   it("sends heartbeats when idle and closes the shared LISTEN connection with the last stream", async () => {

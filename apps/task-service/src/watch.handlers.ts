@@ -7,9 +7,10 @@
  * id can become visible after a higher one: a stream never skips a missing id until every transaction
  * that was in progress when the gap was seen has finished (then the id was rolled back and is gone).
  */
+
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import type { ServiceImpl } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import { OutboxListener, OutboxRepository } from "@taskmaster/persistence/outbox.repository";
 import { HeartbeatSchema } from "@taskmaster/proto/gen/taskmaster/common/v1/change_pb";
@@ -22,6 +23,7 @@ import {
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
 import { validator } from "@taskmaster/rpc-kit/validation";
 import type { Logger } from "@taskmaster/telemetry/logger";
+import { ResumeTokenExpiredError } from "./resume-token.errors.js";
 import { compileTaskFilter } from "./search.validation.js";
 import { TASK_PATTERN } from "./task.names.js";
 import { eventToMessage, KIND_BY_DB } from "./watch.mapper.js";
@@ -89,10 +91,17 @@ export function createWatchHandlers(
         let last: bigint;
         if (w.resumeToken !== null) {
           last = BigInt(w.resumeToken);
-          const oldest = await repo().oldestId();
-          if (oldest !== null && last < BigInt(oldest) - 1n) {
-            throw new ConnectError("resume_token is older than the outbox retention", Code.OutOfRange);
-          }
+          const outbox = repo();
+          const oldest = await outbox.oldestId();
+          // Events after the token must all still be there: the oldest kept one follows it directly, or, with
+          // an outbox emptied by retention, no event was ever written after it.
+          const expired =
+            oldest !== null ? last < BigInt(oldest) - 1n : last < BigInt(await outbox.highWaterMark());
+          if (expired)
+            throw new ResumeTokenExpiredError(
+              w.resumeToken,
+              oldest === null ? null : String(BigInt(oldest) - 1n),
+            );
         } else {
           last = BigInt(await repo().latestId());
         }
