@@ -14,7 +14,9 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { backupConfigFromEnv } from "@taskmaster/config/backup-config";
 import { startEmbeddedPostgres } from "@taskmaster/testing/embedded";
+import { archiveFlags, resolveBackupPaths, startBackupMember, stopBackupMember } from "./backup-member.js";
 import { ensureDatabase } from "./database.js";
 import { type Member, startMember, stopMember } from "./member.js";
 import { stack } from "./stack.js";
@@ -58,6 +60,7 @@ async function main(): Promise<number> {
   const abort = new AbortController();
   const running: Member[] = [];
   let stopEmbedded: (() => Promise<void>) | undefined;
+  let backupMember: import("node:child_process").ChildProcess | undefined;
   let stopping = false;
   let exitCode = 0;
 
@@ -67,6 +70,7 @@ async function main(): Promise<number> {
     exitCode = code;
     abort.abort();
     log(`${reason}: stopping ${running.length} process(es)`);
+    if (backupMember) await stopBackupMember(backupMember);
     for (const member of [...running].reverse()) await stopMember(member, 10_000);
     if (stopEmbedded) {
       log("stopping embedded PostgreSQL");
@@ -101,7 +105,14 @@ async function main(): Promise<number> {
     } else {
       const port = Number(values["pg-port"]);
       log(`starting embedded PostgreSQL on 127.0.0.1:${port} (data in ${values["data-dir"]})`);
-      const embedded = await startEmbeddedPostgres({ dataDir: values["data-dir"], port, persistent: true });
+      // WAL archiving for point-in-time recovery (DB_WAL_ARCHIVE_DIR); scheduled backups below.
+      const backup = resolveBackupPaths(backupConfigFromEnv(process.env), root);
+      const embedded = await startEmbeddedPostgres({
+        dataDir: values["data-dir"],
+        port,
+        persistent: true,
+        postgresFlags: archiveFlags(backup),
+      });
       stopEmbedded = embedded.stop;
       ownerUrl = await ensureDatabase(embedded.url, "taskmaster");
       await runTool(["migrate", "up"], ownerUrl, abort.signal);
@@ -127,6 +138,12 @@ async function main(): Promise<number> {
       service.username = SERVICE_USER;
       service.password = password;
       databaseUrl = service.toString();
+      if (backup.enabled) {
+        log(
+          `backups: daily at DB_BACKUP_AT into ${backup.backupDir} (DB_BACKUP_ENABLED=false turns them off)`,
+        );
+        backupMember = startBackupMember(root, ownerUrl, backup, process.env);
+      }
       serviceEnv = {
         MIGRATION_DATABASE_URL: ownerUrl,
         // Retention drops audit partitions: the owner's job, never the application role's.
