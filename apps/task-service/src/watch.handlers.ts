@@ -21,9 +21,9 @@ import {
   type WatchTasksResponse,
   WatchTasksResponseSchema,
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
+import { OutOfRangeError } from "@taskmaster/rpc-kit/errors";
 import { validator } from "@taskmaster/rpc-kit/validation";
 import type { Logger } from "@taskmaster/telemetry/logger";
-import { ResumeTokenExpiredError } from "./resume-token.errors.js";
 import { compileTaskFilter } from "./search.validation.js";
 import { TASK_PATTERN } from "./task.names.js";
 import { eventToMessage, KIND_BY_DB } from "./watch.mapper.js";
@@ -97,11 +97,16 @@ export function createWatchHandlers(
           // an outbox emptied by retention, no event was ever written after it.
           const expired =
             oldest !== null ? last < BigInt(oldest) - 1n : last < BigInt(await outbox.highWaterMark());
-          if (expired)
-            throw new ResumeTokenExpiredError(
-              w.resumeToken,
-              oldest === null ? null : String(BigInt(oldest) - 1n),
+          if (expired) {
+            throw new OutOfRangeError(
+              "resume_token is older than the oldest kept event; re-read the tasks and watch without a token",
+              "RESUME_TOKEN_EXPIRED",
+              {
+                resumeToken: w.resumeToken,
+                ...(oldest !== null && { oldestKeptToken: String(BigInt(oldest) - 1n) }),
+              },
             );
+          }
         } else {
           last = BigInt(await repo().latestId());
         }
