@@ -12,9 +12,16 @@
  * (where that is the owner) and is off in staging and production (the application role may not drop audit
  * partitions): {@link AuditScheduleConfig.retentionWarning} says so, for one log line at start.
  */
+
 import { ConfigError, type ConfigIssue, type Env, intVar, postgresUrlVar } from "@taskmaster/config/config";
+import {
+  type DataRetentionConfig,
+  dataRetentionConfigFromEnv,
+} from "@taskmaster/config/data-retention-config";
 
 export interface AuditScheduleConfig {
+  /** Retention of the other growing tables (libs/config data-retention-config), run with audit retention. */
+  readonly dataRetention?: DataRetentionConfig;
   /** 0 = sealing off. */
   readonly sealIntervalMs: number;
   /** 0 = retention off (also when it has no usable connection, see `retentionDatabase`). */
@@ -71,16 +78,31 @@ export function auditScheduleConfigFromEnv(env: Env, profile: string): AuditSche
       });
     }
   }
-  if (issues.length > 0) throw new ConfigError(issues);
+  let dataRetention: DataRetentionConfig | undefined;
+  try {
+    dataRetention = dataRetentionConfigFromEnv(env);
+  } catch (error) {
+    if (error instanceof ConfigError) issues.push(...error.issues);
+    else throw error;
+  }
+  if (issues.length > 0 || dataRetention === undefined) throw new ConfigError(issues);
   const strict = profile === "staging" || profile === "production";
   if (url !== undefined) {
-    return { sealIntervalMs, retentionIntervalMs, retentionDays, retentionDatabase: { url } };
+    return { sealIntervalMs, retentionIntervalMs, retentionDays, dataRetention, retentionDatabase: { url } };
   }
-  if (!strict) return { sealIntervalMs, retentionIntervalMs, retentionDays, retentionDatabase: "service" };
+  if (!strict)
+    return {
+      sealIntervalMs,
+      retentionIntervalMs,
+      retentionDays,
+      dataRetention,
+      retentionDatabase: "service",
+    };
   return {
     sealIntervalMs,
     retentionIntervalMs,
     retentionDays,
+    dataRetention,
     retentionDatabase: "none",
     retentionWarning:
       retentionIntervalMs === 0

@@ -6,6 +6,7 @@
 import { randomUUID } from "node:crypto";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import { ConfigError, loadConfig } from "@taskmaster/config/config";
+import { DATA_RETENTION_DEFAULTS } from "@taskmaster/config/data-retention-config";
 import { initOrm } from "@taskmaster/persistence/orm-config";
 import { createLogger, type Logger } from "@taskmaster/telemetry/logger";
 import { createProcessMetrics, type ProcessMetrics } from "@taskmaster/telemetry/metrics";
@@ -448,6 +449,7 @@ describe("auditScheduleConfigFromEnv", () => {
       sealIntervalMs: 10_000,
       retentionIntervalMs: 3_600_000,
       retentionDays: 90,
+      dataRetention: DATA_RETENTION_DEFAULTS,
       retentionDatabase: "service",
     });
   });

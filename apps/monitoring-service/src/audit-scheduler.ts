@@ -8,6 +8,7 @@
  * locks (a second seal finds nothing left; a second retention finds nothing expired). A failed run is logged
  * and counted; the next tick runs as usual. `stop()` cancels pending ticks and waits for runs in flight.
  */
+import type { DataRetentionConfig } from "@taskmaster/config/data-retention-config";
 import type { Logger } from "@taskmaster/telemetry/logger";
 import { type ProcessMetrics, processMetrics } from "@taskmaster/telemetry/metrics";
 
@@ -31,6 +32,11 @@ export interface AuditSchedulerOptions {
   readonly monthsAhead?: number | undefined;
   /** Rows per `audit_seal` call (default 2 000, ~1-2 s measured); a run repeats calls until a batch comes back short. */
   readonly sealBatchRows?: number | undefined;
+  /**
+   * Retention of outbox events, idempotency keys, security events, template usage logs and soft-deleted
+   * tasks (`data_retention_purge`), run with the audit retention on the same connection. Undefined = off.
+   */
+  readonly dataRetention?: DataRetentionConfig | undefined;
   /** Default: the process metrics. */
   readonly metrics?: ProcessMetrics | undefined;
   /** Called after every successful run (tests, status). */
@@ -51,6 +57,8 @@ export type AuditJobOutcome =
       readonly createdPartitions: readonly string[];
       readonly dropped: readonly DroppedRange[];
       readonly removedRows: number;
+      /** Rows removed per kind by the data retention (empty when it is off). */
+      readonly purged: readonly { readonly kind: string; readonly rows: number }[];
     };
 
 type Job = "seal" | "retention";
@@ -193,12 +201,29 @@ export class AuditScheduler {
       rows: Number(r.rows_removed ?? 0),
     }));
     const removedRows = dropped.reduce((sum, d) => sum + d.rows, 0);
+    const keep = this.#o.dataRetention;
+    const purged =
+      keep === undefined
+        ? []
+        : (
+            await db.query(
+              "select kind, rows_removed::text as rows_removed from data_retention_purge(?::int, ?::int, ?::int, ?::int, ?::int)",
+              [
+                keep.outboxDays,
+                keep.idempotencyKeyDays,
+                keep.securityEventDays,
+                keep.templateUsageLogDays,
+                keep.deletedTaskDays,
+              ],
+            )
+          ).map((r) => ({ kind: String(r.kind), rows: Number(r.rows_removed ?? 0) }));
     const outcome = {
       job: "retention",
       retentionDays: this.#o.retentionDays,
       createdPartitions: created.map((r) => String(r.p)),
       dropped,
       removedRows,
+      purged,
     } as const;
     if (dropped.length > 0) this.#metrics.auditPartitionsDropped.inc(dropped.length);
     if (removedRows > 0) this.#metrics.auditRowsRemoved.inc(removedRows);
@@ -209,6 +234,7 @@ export class AuditScheduler {
         dropped: dropped.map((d) => `${d.partition}:${d.rows}`),
         removedRows,
         created: outcome.createdPartitions,
+        purged: purged.map((p) => `${p.kind}:${p.rows}`),
         ms: Math.round(performance.now() - started),
       },
       dropped.length > 0 ? "audit retention removed expired audit rows" : "audit retention: nothing expired",

@@ -92,6 +92,7 @@ export function createServiceAuditScheduler(deps: ServiceAuditSchedulerDeps): Se
     sealIntervalMs: schedule.sealIntervalMs,
     retentionIntervalMs: schedule.retentionIntervalMs,
     retentionDays: schedule.retentionDays,
+    dataRetention: schedule.dataRetention,
     metrics: deps.metrics,
     onRun: deps.onRun,
   });

@@ -203,6 +203,26 @@ describe("WatchTasks", () => {
     expect((old.error as ConnectError).findDetails(ErrorInfoSchema)[0]?.reason).toBe("RESUME_TOKEN_EXPIRED");
   });
 
+  it("refuses an old token when retention emptied the outbox, and still accepts the newest one", async () => {
+    await newTask("an event that retention will prune");
+    const newest = await latestToken();
+    const before = String(BigInt(newest) - 1n);
+    await sql("delete from outbox_events");
+    const old = watch({ resumeToken: before });
+    await old.done;
+    expect((old.error as ConnectError | undefined)?.code).toBe(Code.OutOfRange);
+    expect((old.error as ConnectError).findDetails(ErrorInfoSchema)[0]).toMatchObject({
+      reason: "RESUME_TOKEN_EXPIRED",
+      metadata: { resumeToken: before },
+    });
+    // The newest token lost nothing: it resumes with the next event.
+    const current = watch({ resumeToken: newest });
+    const next = await newTask("after pruning");
+    await until(() => current.events.some((e) => e.task === next), "the event after pruning");
+    expect(current.error).toBeUndefined();
+    await current.stop();
+  });
+
   it("sends heartbeats when idle and closes the shared LISTEN connection with the last stream", async () => {
     const listeners = async () =>
       Number(

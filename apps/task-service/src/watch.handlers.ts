@@ -7,6 +7,7 @@
  * id can become visible after a higher one: a stream never skips a missing id until every transaction
  * that was in progress when the gap was seen has finished (then the id was rolled back and is gone).
  */
+
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
@@ -94,11 +95,20 @@ export function createWatchHandlers(
         let last: bigint;
         if (w.resumeToken !== null) {
           last = BigInt(w.resumeToken);
-          const oldest = await repo().oldestId();
-          if (oldest !== null && last < BigInt(oldest) - 1n) {
+          const outbox = repo();
+          const oldest = await outbox.oldestId();
+          // Events after the token must all still be there: the oldest kept one follows it directly, or, with
+          // an outbox emptied by retention, no event was ever written after it.
+          const expired =
+            oldest !== null ? last < BigInt(oldest) - 1n : last < BigInt(await outbox.highWaterMark());
+          if (expired) {
             throw new OutOfRangeError(
               "resume_token is older than the oldest kept event; re-read the tasks and watch without a token",
               "RESUME_TOKEN_EXPIRED",
+              {
+                resumeToken: w.resumeToken,
+                ...(oldest !== null && { oldestKeptToken: String(BigInt(oldest) - 1n) }),
+              },
             );
           }
         } else {

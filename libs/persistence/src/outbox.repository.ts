@@ -62,6 +62,15 @@ export class OutboxRepository {
     return id === null || id === undefined ? null : String(id);
   }
 
+  /** Highest id ever handed out (the id sequence), "0" before the first event; survives pruning. */
+  async highWaterMark(): Promise<string> {
+    const rows = await this.execute(
+      `select coalesce(pg_sequence_last_value(pg_get_serial_sequence('outbox_events', 'id')::regclass), 0)::text as id`,
+      [],
+    );
+    return String(rows[0]?.id ?? "0");
+  }
+
   /**
    * Task events with id > `afterId`, in id order, with the current task row, plus the transactions in
    * progress at the time of the read (one statement, so one snapshot).

@@ -12,6 +12,7 @@ interface ComposeService {
   environment?: Record<string, string>;
   depends_on?: Record<string, { condition: string }>;
   profiles?: string[];
+  volumes?: string[];
 }
 interface ComposeFile {
   services: Record<string, ComposeService>;
@@ -71,5 +72,46 @@ describe("docker-compose.yml runs the same stack as ./taskmaster start", () => {
 
   it("keeps the tunnel opt-in behind a profile", () => {
     expect(compose.services.cloudflared?.profiles).toEqual(["tunnel"]);
+  });
+});
+
+describe("docker-compose.yml backs the data up (docs/operations.md)", () => {
+  it("archives WAL from postgres into a volume it owns", () => {
+    const command = compose.services.postgres?.command?.join(" ") ?? "";
+    expect(command).toContain("archive_mode=on");
+    expect(command).toMatch(/archive_command=.*\/wal-archive\/%f/);
+    expect(command).toContain("chown postgres:postgres /wal-archive");
+    expect(compose.services.postgres?.volumes).toContain("walarchive:/wal-archive");
+  });
+
+  it("runs a backup service with the data, archive and attachment volumes and the DB_BACKUP_* settings", () => {
+    const backup = compose.services.backup;
+    expect(backup?.command).toEqual(["node", "tools/db/dist/db.js", "backup-daemon"]);
+    expect(backup?.volumes).toEqual(
+      expect.arrayContaining([
+        "pgdata:/var/lib/postgresql:ro",
+        "walarchive:/wal-archive",
+        "backups:/data/backups",
+        "attachments:/data/attachments:ro",
+      ]),
+    );
+    for (const name of [
+      "DB_BACKUP_ENABLED",
+      "DB_BACKUP_AT",
+      "DB_BACKUP_RETENTION_DAYS",
+      "DB_BACKUP_DIR",
+      "DB_WAL_ARCHIVE_DIR",
+    ])
+      expect(Object.keys(backup?.environment ?? {})).toContain(name);
+    expect(backup?.environment?.DB_WAL_ARCHIVE_DIR).toBe("/wal-archive");
+    expect(backup?.environment?.TASK_ATTACHMENT_DIR).toBe(
+      compose.services["task-service"]?.environment?.TASK_ATTACHMENT_DIR,
+    );
+  });
+
+  it("keeps attachments in a volume the image's user can write", () => {
+    const task = compose.services["task-service"];
+    expect(task?.volumes).toContain(`attachments:${task?.environment?.TASK_ATTACHMENT_DIR}`);
+    expect(dockerfile).toMatch(/mkdir -p \/data\/attachments[^\n]*chown -R node:node \/data\nUSER node/);
   });
 });

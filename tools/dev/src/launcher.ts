@@ -18,7 +18,9 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { backupConfigFromEnv } from "@taskmaster/config/backup-config";
 import { type EmbeddedPostgresHandle, startEmbeddedPostgres } from "@taskmaster/testing/embedded";
+import { archiveFlags, resolveBackupPaths, startBackupMember, stopBackupMember } from "./backup-member.js";
 import { ensureDatabase, runDbTool } from "./database.js";
 import { developmentIdentityEnv } from "./dev-identity.js";
 import { stack } from "./stack.js";
@@ -66,6 +68,7 @@ async function main(): Promise<number> {
   const abort = new AbortController();
   let supervisor: Supervisor | undefined;
   let embedded: EmbeddedPostgresHandle | undefined;
+  let backupMember: import("node:child_process").ChildProcess | undefined;
   let stopping = false;
   let exitCode = 0;
   let firstSignalAt = 0;
@@ -82,6 +85,7 @@ async function main(): Promise<number> {
     exitCode = code;
     abort.abort();
     log(`${reason}: stopping`);
+    if (backupMember) await stopBackupMember(backupMember);
     await supervisor?.stopAll();
     if (embedded) {
       log("stopping embedded PostgreSQL");
@@ -102,6 +106,7 @@ async function main(): Promise<number> {
     if (Date.now() - firstSignalAt < 1_000) return;
     log(`${signal} again: killing everything now`);
     supervisor?.killAll();
+    backupMember?.kill("SIGKILL");
     embedded?.signalGroup("SIGQUIT");
     process.exit(130);
   };
@@ -121,12 +126,15 @@ async function main(): Promise<number> {
     } else {
       const port = Number(values["pg-port"]);
       log(`starting embedded PostgreSQL on 127.0.0.1:${port} (data in ${values["data-dir"]})`);
+      // WAL archiving for point-in-time recovery (DB_WAL_ARCHIVE_DIR); scheduled backups below.
+      const backup = resolveBackupPaths(backupConfigFromEnv(process.env), root);
       embedded = await startEmbeddedPostgres({
         dataDir: values["data-dir"],
         port,
         persistent: true,
         // Its own process group: a Ctrl-C in the terminal must not stop it before the services.
         ownProcessGroup: true,
+        postgresFlags: archiveFlags(backup),
       });
       const server = embedded;
       void server.exited.then(() => {
@@ -157,6 +165,12 @@ async function main(): Promise<number> {
       service.username = SERVICE_USER;
       service.password = password;
       databaseUrl = service.toString();
+      if (backup.enabled) {
+        log(
+          `backups: daily at DB_BACKUP_AT into ${backup.backupDir} (DB_BACKUP_ENABLED=false turns them off)`,
+        );
+        backupMember = startBackupMember(root, ownerUrl, backup, process.env);
+      }
       serviceEnv = {
         MIGRATION_DATABASE_URL: ownerUrl,
         // Retention drops audit partitions: the owner's job, never the application role's.

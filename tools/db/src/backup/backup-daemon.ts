@@ -84,8 +84,16 @@ export async function runBackupDaemon(options: DaemonOptions): Promise<void> {
         res.writeHead(404).end();
         return;
       }
-      res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
-      res.end(backupMetricsText(health, clock.now(), config.maxAgeHours));
+      // Re-read on every scrape: backups taken on demand (db backup) count too.
+      void readBackupHealth(config.backupDir, config.walArchiveDir, health)
+        .then((fresh) => {
+          health = fresh;
+        })
+        .catch(() => {})
+        .finally(() => {
+          res.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
+          res.end(backupMetricsText(health, clock.now(), config.maxAgeHours));
+        });
     });
     await new Promise<void>((resolve) => server?.listen(options.metricsPort, "127.0.0.1", resolve));
     log(`backup metrics on http://127.0.0.1:${options.metricsPort}/metrics`);

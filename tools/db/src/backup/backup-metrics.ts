@@ -45,7 +45,7 @@ export async function readBackupHealth(
   const archived = newestVerified?.kind === "base" ? await newestArchived(walArchiveDir) : null;
   const verifiedAt = newestVerified ? new Date(newestVerified.finishedAt) : null;
   return {
-    lastSuccessAt: previous?.lastSuccessAt ?? verifiedAt,
+    lastSuccessAt: newest(previous?.lastSuccessAt ?? null, verifiedAt),
     lastDurationSeconds: previous?.lastDurationSeconds ?? 0,
     lastSizeBytes: last?.sizeBytes ?? 0,
     lastVerifyOk: last?.verification ? last.verification.ok : null,
@@ -55,6 +55,12 @@ export async function readBackupHealth(
     restoreTestsPassed: previous?.restoreTestsPassed ?? 0,
     restoreTestsFailed: previous?.restoreTestsFailed ?? 0,
   };
+}
+
+function newest(a: Date | null, b: Date | null): Date | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return a.getTime() >= b.getTime() ? a : b;
 }
 
 export function isStale(health: BackupHealth, now: Date, maxAgeHours: number): boolean {

@@ -1,0 +1,56 @@
+/**
+ * Retention of the tables that otherwise grow forever (run by the monitoring service's audit retention job,
+ * `data_retention_purge`); 0 keeps rows forever:
+ *
+ * | variable | default | removes |
+ * | --- | --- | --- |
+ * | `OUTBOX_RETENTION_DAYS` | 7 | outbox events (WatchTasks resume tokens older than that expire: RESUME_TOKEN_EXPIRED) |
+ * | `IDEMPOTENCY_KEY_RETENTION_DAYS` | 2 | idempotency keys past their expiry and older than that |
+ * | `SECURITY_EVENT_RETENTION_DAYS` | 90 | security events |
+ * | `TEMPLATE_USAGE_LOG_RETENTION_DAYS` | 365 | template usage log rows |
+ * | `DELETED_TASK_RETENTION_DAYS` | 30 | soft-deleted tasks (and their comments, attachments rows, history) |
+ */
+import { ConfigError, type ConfigIssue, type Env, intVar } from "./config.js";
+
+export interface DataRetentionConfig {
+  readonly outboxDays: number;
+  readonly idempotencyKeyDays: number;
+  readonly securityEventDays: number;
+  readonly templateUsageLogDays: number;
+  readonly deletedTaskDays: number;
+}
+
+export const DATA_RETENTION_DEFAULTS: DataRetentionConfig = {
+  outboxDays: 7,
+  idempotencyKeyDays: 2,
+  securityEventDays: 90,
+  templateUsageLogDays: 365,
+  deletedTaskDays: 30,
+};
+
+const VARIABLES: Record<keyof DataRetentionConfig, string> = {
+  outboxDays: "OUTBOX_RETENTION_DAYS",
+  idempotencyKeyDays: "IDEMPOTENCY_KEY_RETENTION_DAYS",
+  securityEventDays: "SECURITY_EVENT_RETENTION_DAYS",
+  templateUsageLogDays: "TEMPLATE_USAGE_LOG_RETENTION_DAYS",
+  deletedTaskDays: "DELETED_TASK_RETENTION_DAYS",
+};
+
+/** Reads and validates the retention settings; throws {@link ConfigError} listing every problem. */
+export function dataRetentionConfigFromEnv(env: Env): DataRetentionConfig {
+  const issues: ConfigIssue[] = [];
+  const out: Record<string, number> = {};
+  for (const [key, variable] of Object.entries(VARIABLES) as [keyof DataRetentionConfig, string][]) {
+    const raw = env[variable]?.trim();
+    if (raw === undefined || raw === "") {
+      out[key] = DATA_RETENTION_DEFAULTS[key];
+      continue;
+    }
+    const parsed = intVar(0, 36_500).safeParse(raw);
+    if (parsed.success) out[key] = parsed.data;
+    else
+      issues.push({ variable, message: `${parsed.error.issues[0]?.message ?? "is invalid"} (got "${raw}")` });
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+  return out as unknown as DataRetentionConfig;
+}
