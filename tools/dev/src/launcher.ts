@@ -14,6 +14,7 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { databaseUrlFromParts } from "@taskmaster/config/database-url";
 import { startEmbeddedPostgres } from "@taskmaster/testing/embedded";
 import { ensureDatabase } from "./database.js";
 import { developmentIdentityEnv } from "./dev-identity.js";
@@ -91,7 +92,8 @@ async function main(): Promise<number> {
   });
 
   try {
-    let databaseUrl = process.env.DATABASE_URL;
+    // DATABASE_URL, else the seed's DB_HOST/DB_PORT/DB_NAME/DB_USER/DB_PASSWORD (libs/config/src/database-url.ts).
+    let databaseUrl = process.env.DATABASE_URL || databaseUrlFromParts(process.env);
     let ownerUrl = process.env.MIGRATION_DATABASE_URL || databaseUrl;
     let serviceEnv: NodeJS.ProcessEnv = {};
     if (databaseUrl) {
