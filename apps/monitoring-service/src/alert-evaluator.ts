@@ -3,9 +3,10 @@
  * evaluation interval, by the injectable clock):
  * - SLOW_QUERY: the slowest statement's mean_exec_time of this database (pg_stat_statements) over the
  *   threshold (0 = 1000 ms); no data when the extension is unavailable;
- * - POOL_SATURATION: this process's pool in_use / max_size;
- * - ERROR_RATE: server-side failures / all RPCs of this process (rpc_server_requests_total) since the rule's
- *   previous evaluation;
+ * - POOL_SATURATION: the fullest pool (in_use / max_size) of the matching processes: this one and every
+ *   other service whose /metrics answers (`readServices`);
+ * - ERROR_RATE: server-side failures / all RPCs (rpc_server_requests_total) of this process and the other
+ *   services' processes, since the rule's previous evaluation;
  * - DATABASE_DOWN / COMPONENT_DOWN: NOT_SERVING in the HealthMonitor (UNKNOWN is no data).
  * A condition holding for `for_duration` fires an alert; a firing alert resolves when it no longer holds or
  * its rule is deleted or disabled. Transitions are recorded (the partial unique index keeps one firing alert
@@ -35,6 +36,7 @@ import { type ProcessMetrics, processMetrics } from "@taskmaster/telemetry/metri
 import { DEFAULT_SLOW_QUERY_THRESHOLD_MS } from "./alert.validation.js";
 import type { WebhookNotifier } from "./alert-webhook.js";
 import { DATABASE_COMPONENT, type HealthMonitor } from "./health-monitor.js";
+import type { ServiceMetricsResult } from "./service-metrics.reader.js";
 
 /** gRPC codes that count as server-side failures for ERROR_RATE. */
 export const SERVER_ERROR_CODES = new Set([
@@ -93,6 +95,8 @@ export interface AlertEvaluatorOptions {
   readonly service: string;
   /** RPC metrics read for ERROR_RATE (default: the process metrics). */
   readonly metrics?: ProcessMetrics | undefined;
+  /** The other processes' pools and RPC counts (service-metrics.reader.ts): the rules watch every process. */
+  readonly readServices?: (() => Promise<ServiceMetricsResult[]>) | undefined;
   /** Evaluation tick (default 5 s, the smallest rule interval). */
   readonly intervalMs?: number | undefined;
   /** Clock (tests). */
@@ -133,6 +137,15 @@ const fmt = (n: number, digits = 3) => Number(n.toFixed(digits)).toString();
 export class AlertEvaluator {
   readonly #o: AlertEvaluatorOptions;
   readonly #metrics: ProcessMetrics;
+  readonly #readServices: (() => Promise<ServiceMetricsResult[]>) | undefined;
+  /** The other processes' figures, read at most once per evaluation round (see #round). */
+  #remoteRound: Promise<ServiceMetricsResult[]> | undefined;
+
+  #remote(): Promise<ServiceMetricsResult[]> {
+    if (this.#readServices === undefined) return Promise.resolve([]);
+    this.#remoteRound ??= this.#readServices();
+    return this.#remoteRound;
+  }
   readonly #clock: () => Date;
   readonly #intervalMs: number;
   readonly #states = new Map<string, RuleState>();
@@ -145,6 +158,7 @@ export class AlertEvaluator {
   constructor(options: AlertEvaluatorOptions) {
     this.#o = options;
     this.#metrics = options.metrics ?? processMetrics();
+    this.#readServices = options.readServices;
     this.#clock = options.clock ?? (() => new Date());
     this.#intervalMs = options.intervalMs ?? 5_000;
   }
@@ -202,6 +216,7 @@ export class AlertEvaluator {
 
   async #evaluate(): Promise<void> {
     const em = () => this.#o.orm.em.fork();
+    this.#remoteRound = undefined;
     await this.#flush();
     let rules: AlertRuleRow[] | undefined;
     try {
@@ -369,25 +384,42 @@ export class AlertEvaluator {
         };
       }
       case "pool_saturation": {
-        if (!serviceMatches(rule.service, this.#o.service)) return undefined;
-        const snap = (await this.#o.pool()).snapshot();
-        const value = snap.max > 0 ? snap.inUse / snap.max : 0;
+        const candidates: { service: string; inUse: number; max: number; pool: string }[] = [];
+        if (serviceMatches(rule.service, this.#o.service)) {
+          const snap = (await this.#o.pool()).snapshot();
+          candidates.push({ service: this.#o.service, inUse: snap.inUse, max: snap.max, pool: snap.pool });
+        }
+        for (const r of await this.#remote()) {
+          if (!r.ok || !serviceMatches(rule.service, r.service)) continue;
+          for (const p of r.pools)
+            candidates.push({ service: r.service, inUse: p.inUse, max: p.max, pool: p.pool });
+        }
+        if (candidates.length === 0) return undefined;
+        const ratio = (c: (typeof candidates)[number]) => (c.max > 0 ? c.inUse / c.max : 0);
+        const worst = candidates.reduce((a, b) => (ratio(b) > ratio(a) ? b : a));
+        const value = ratio(worst);
         return {
           holds: value > rule.threshold,
           value,
-          summary: `pool "${snap.pool}" of ${this.#o.service} uses ${snap.inUse} of ${snap.max} connections (${fmt(value * 100, 1)}%, threshold ${fmt(rule.threshold * 100, 1)}%)`,
+          summary: `pool "${worst.pool}" of ${worst.service} uses ${worst.inUse} of ${worst.max} connections (${fmt(value * 100, 1)}%, threshold ${fmt(rule.threshold * 100, 1)}%)`,
         };
       }
       case "error_rate": {
         const { values } = await this.#metrics.rpcRequests.get();
+        const sources: { from: string; labels: Readonly<Record<string, string | number>>; value: number }[] =
+          values.map((v) => ({ from: this.#o.service, labels: v.labels, value: v.value }));
+        for (const r of await this.#remote()) {
+          if (r.ok)
+            for (const v of r.rpc) sources.push({ from: r.service, labels: v.labels, value: v.value });
+        }
         const baseline = state.errorBaseline ?? new Map<string, number>();
         const next = new Map<string, number>();
         let total = 0;
         let errors = 0;
-        for (const v of values) {
+        for (const v of sources) {
           const svc = String(v.labels.service ?? "");
-          if (!(serviceMatches(rule.service, svc) || rule.service === this.#o.service)) continue;
-          const key = `${svc}\u0000${String(v.labels.method ?? "")}\u0000${String(v.labels.code ?? "")}`;
+          if (!(serviceMatches(rule.service, svc) || rule.service === v.from)) continue;
+          const key = `${v.from}\u0000${svc}\u0000${String(v.labels.method ?? "")}\u0000${String(v.labels.code ?? "")}`;
           next.set(key, v.value);
           const delta = Math.max(0, v.value - (baseline.get(key) ?? 0));
           total += delta;

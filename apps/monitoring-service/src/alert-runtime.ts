@@ -8,7 +8,7 @@ import type { PoolTracker } from "@taskmaster/persistence/monitoring-pool";
 import type { Logger } from "@taskmaster/telemetry/logger";
 import type { ProcessMetrics } from "@taskmaster/telemetry/metrics";
 import { createAlertHandlers } from "./alert.handlers.js";
-import { AlertEvaluator, AlertHub } from "./alert-evaluator.js";
+import { AlertEvaluator, type AlertEvaluatorOptions, AlertHub } from "./alert-evaluator.js";
 import { WebhookNotifier, type WebhookOptions } from "./alert-webhook.js";
 import type { HealthMonitor } from "./health-monitor.js";
 
@@ -38,6 +38,8 @@ export interface AlertRuntimeDeps {
   readonly profile: string;
   readonly dbTimeoutMs: number;
   readonly options?: AlertingOptions | undefined;
+  /** The other processes' pools and RPC counts, for POOL_SATURATION and ERROR_RATE. */
+  readonly readServices?: AlertEvaluatorOptions["readServices"];
 }
 
 export class AlertRuntime {
@@ -60,6 +62,7 @@ export class AlertRuntime {
       notifier: this.notifier,
       service: deps.service,
       metrics: o.metrics,
+      readServices: deps.readServices,
       intervalMs: o.evaluationIntervalMs,
       clock: o.clock,
     });

@@ -133,7 +133,7 @@ async function watch(filter: string, includeFiring = false) {
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  orm = (await initOrm({ url: db.appUrl, pool: { min: 0, max: 6 } })) as MikroORM;
+  orm = (await initOrm({ url: db.monitorUrl, pool: { min: 0, max: 6 } })) as MikroORM;
   taskHealth = new HealthRegistry({ cacheMs: 0 });
   taskHealth.setStatus(TASK, ServingStatus.SERVING);
   taskServer = createGrpcServer({ logger, services: [], health: taskHealth, reflection: false });
@@ -149,6 +149,8 @@ beforeAll(async () => {
     config,
     monitoring: {
       serviceAddresses: { [TASK]: `127.0.0.1:${taskPort}` },
+      // Only this process's figures (pool-stats.spec.ts covers the other processes' /metrics).
+      serviceMetricsUrls: {},
       healthIntervalMs: 100,
       checkTimeoutMs: 1_000,
       dbTimeoutMs: 3_000,
@@ -175,6 +177,26 @@ beforeAll(async () => {
     pgssAvailable = r.rows[0]?.ok === true;
   } finally {
     await check.end();
+  }
+  // The migrations create default rules over every service (Migration20261206121000_default_alert_rules);
+  // they exist, and are disabled here so each test sees only the rules it creates.
+  const defaults = (
+    await client.listAlertRules({ filter: 'service = ""', pageSize: 1000 })
+  ).alertRules.filter((x) => x.name.startsWith("alertRules/a1e7d0f0-0000-4000-8000-00000000000"));
+  expect(defaults.map((x) => x.condition).sort()).toEqual(
+    [
+      AlertCondition.DATABASE_DOWN,
+      AlertCondition.COMPONENT_DOWN,
+      AlertCondition.ERROR_RATE,
+      AlertCondition.POOL_SATURATION,
+    ].sort(),
+  );
+  expect(defaults.every((x) => x.enabled)).toBe(true);
+  for (const x of defaults) {
+    await client.updateAlertRule({
+      alertRule: { name: x.name, enabled: false },
+      updateMask: { paths: ["enabled"] },
+    });
   }
 });
 

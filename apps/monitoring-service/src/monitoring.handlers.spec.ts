@@ -81,6 +81,11 @@ beforeAll(async () => {
     config,
     monitoring: {
       serviceAddresses: { [TASK]: `127.0.0.1:${taskPort}`, [TEMPLATE]: `127.0.0.1:${closedPort}` },
+      // Nothing answers there: both other services are unreachable (pool-stats.spec.ts has live ones).
+      serviceMetricsUrls: {
+        "task-service": `http://127.0.0.1:${closedPort}/metrics`,
+        "template-service": `http://127.0.0.1:${closedPort}/metrics`,
+      },
       healthIntervalMs: 100,
       checkTimeoutMs: 1_000,
       longTransactionMs: 200,

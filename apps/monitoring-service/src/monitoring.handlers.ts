@@ -35,6 +35,7 @@ import {
   slowQueryToMessage,
   snapshotToMessage,
 } from "./monitoring.mapper.js";
+import type { ServiceMetricsResult } from "./service-metrics.reader.js";
 
 /** Identity and settings of this process, for status and pool answers. */
 export interface ProcessInfo {
@@ -62,6 +63,8 @@ export interface MonitoringHandlerDeps {
   readonly dbTimeoutMs: number;
   /** Services whose pools GetPoolStats knows by name (their pools live in other processes). */
   readonly knownServices: readonly string[];
+  /** Reads other processes' /metrics (service-metrics.reader.ts); absent = every other process unreachable. */
+  readonly readServices?: ((services: readonly string[]) => Promise<ServiceMetricsResult[]>) | undefined;
 }
 
 type Handlers = Pick<
@@ -269,8 +272,14 @@ export function createMonitoringHandlers(deps: MonitoringHandlerDeps): Handlers 
         const tracker = await deps.pool();
         pools.push(poolToMessage(deps.process.service, deps.process.instance, tracker.snapshot()));
       }
-      // Other processes' pools are not reachable from here (they expose them on their own /metrics).
-      const unreachable = wanted.filter((s) => s !== deps.process.service);
+      // Other processes' pools come from their own /metrics; one that does not answer is unreachable.
+      const others = wanted.filter((s) => s !== deps.process.service);
+      const results = others.length > 0 && deps.readServices ? await deps.readServices(others) : [];
+      const unreachable = others.filter((s) => !results.some((r) => r.ok && r.service === s));
+      for (const r of results) {
+        if (!r.ok) continue;
+        for (const p of r.pools) pools.push(poolToMessage(r.service, r.instance, p));
+      }
       return { pools, unreachableServices: unreachable };
     },
 

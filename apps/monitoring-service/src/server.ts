@@ -6,16 +6,19 @@
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { describeConfig } from "@taskmaster/config/config";
+import { serviceMetricsUrlsFromEnv } from "@taskmaster/config/service-metrics";
 import { poolTracker } from "@taskmaster/persistence/monitoring-pool";
 import { AuditService } from "@taskmaster/proto/gen/taskmaster/audit/v1/audit_service_pb";
 import { MonitoringService } from "@taskmaster/proto/gen/taskmaster/monitoring/v1/monitoring_service_pb";
 import { createGrpcServer, type GrpcServer, serviceRegistration } from "@taskmaster/rpc-kit/grpc-server";
+import { mapDatabaseError } from "@taskmaster/service-runtime/database-error-map";
 import { databaseHealth } from "@taskmaster/service-runtime/database-health";
 import type { ServiceDeps } from "@taskmaster/service-runtime/database-service";
 import { type AlertingOptions, AlertRuntime } from "./alert-runtime.js";
 import { type AuditRetentionRunner, createAuditHandlers } from "./audit.handlers.js";
 import { HealthMonitor } from "./health-monitor.js";
 import { createMonitoringHandlers } from "./monitoring.handlers.js";
+import { createServiceMetricsReader } from "./service-metrics.reader.js";
 
 /** Where the other services listen: env TASK_SERVICE_ADDRESS / TEMPLATE_SERVICE_ADDRESS. */
 export function serviceAddressesFromEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
@@ -28,6 +31,13 @@ export function serviceAddressesFromEnv(env: NodeJS.ProcessEnv = process.env): R
 export interface MonitoringOptions {
   /** grpc.health.v1 service name -> address (default: from the environment). */
   readonly serviceAddresses?: Readonly<Record<string, string>>;
+  /**
+   * Service name -> its Prometheus /metrics URL, read for GetPoolStats and the pool / error-rate alerts
+   * (default: TASK_SERVICE_METRICS_ADDRESS / TEMPLATE_SERVICE_METRICS_ADDRESS, libs/config service-metrics).
+   */
+  readonly serviceMetricsUrls?: Readonly<Record<string, string>>;
+  /** Deadline of one /metrics read (default 2 s). */
+  readonly metricsTimeoutMs?: number;
   /** Health poll interval (default 10 s). */
   readonly healthIntervalMs?: number;
   /** Deadline of one health check (default 2 s). */
@@ -75,6 +85,8 @@ export function createServer(
     channel: deps.outbound?.channel,
   });
   const service = deps.config?.server.name ?? "monitoring-service";
+  const metricsUrls = options.serviceMetricsUrls ?? serviceMetricsUrlsFromEnv(process.env);
+  const readServices = createServiceMetricsReader(metricsUrls, options.metricsTimeoutMs ?? 2_000);
   const handlers = createMonitoringHandlers({
     orm: deps.orm,
     logger: deps.logger,
@@ -92,7 +104,9 @@ export function createServer(
     slowQueryThresholdMs: options.slowQueryThresholdMs ?? 1_000,
     longTransactionMs: options.longTransactionMs ?? 300_000,
     dbTimeoutMs: options.dbTimeoutMs ?? 5_000,
-    knownServices: ["task-service", "template-service"],
+    knownServices:
+      Object.keys(metricsUrls).length > 0 ? Object.keys(metricsUrls) : ["task-service", "template-service"],
+    readServices,
   });
   const alerting = new AlertRuntime({
     orm: deps.orm,
@@ -103,8 +117,10 @@ export function createServer(
     profile: deps.config?.profile ?? process.env.TASKMASTER_PROFILE ?? "development",
     dbTimeoutMs: options.dbTimeoutMs ?? 5_000,
     options: options.alerting,
+    readServices: () => readServices(),
   });
   const server = createGrpcServer({
+    errorMap: mapDatabaseError,
     logger: deps.logger,
     health: databaseHealth(deps.orm, [MonitoringService.typeName, AuditService.typeName]),
     limits: deps.limits,

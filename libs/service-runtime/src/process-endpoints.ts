@@ -62,7 +62,18 @@ export async function startProcessEndpoints(options: ProcessEndpointsOptions): P
   tracker.onAcquire((ms) => metrics.dbPoolAcquireWait.observe({ pool: "default" }, ms / 1000));
   metrics.addPoolSampler(() => {
     const s = tracker.snapshot();
-    return [{ pool: s.pool, total: s.total, idle: s.idle, inUse: s.inUse, waiting: s.waiting, max: s.max }];
+    return [
+      {
+        pool: s.pool,
+        total: s.total,
+        idle: s.idle,
+        inUse: s.inUse,
+        waiting: s.waiting,
+        max: s.max,
+        min: s.min,
+        acquireTimeouts: s.acquireTimeoutCount,
+      },
+    ];
   });
   const dbTimeout = options.databaseTimeoutMs ?? 2_000;
   const probeDatabase = async () => {

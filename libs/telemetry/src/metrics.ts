@@ -15,6 +15,10 @@ export interface PoolSample {
   readonly inUse: number;
   readonly waiting: number;
   readonly max: number;
+  /** Configured minimum size (exposed as `db_pool_min_connections`). */
+  readonly min?: number;
+  /** Acquires that timed out since start (exposed as `db_pool_acquire_timeouts`). */
+  readonly acquireTimeouts?: number;
 }
 
 export interface ProcessMetrics {
@@ -125,6 +129,27 @@ export function createProcessMetrics(options: { defaultMetrics?: boolean } = {})
     collect() {
       this.reset();
       for (const s of sample()) this.set({ pool: s.pool }, s.max);
+    },
+  });
+  new Gauge({
+    name: "db_pool_min_connections",
+    help: "Configured minimum size of the database pool.",
+    labelNames: ["pool"] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of sample()) if (s.min !== undefined) this.set({ pool: s.pool }, s.min);
+    },
+  });
+  new Gauge({
+    name: "db_pool_acquire_timeouts",
+    help: "Connection acquires that timed out since the process started.",
+    labelNames: ["pool"] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of sample())
+        if (s.acquireTimeouts !== undefined) this.set({ pool: s.pool }, s.acquireTimeouts);
     },
   });
   return {

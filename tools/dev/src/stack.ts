@@ -9,6 +9,8 @@ export interface StackMember {
   defaultPort: number;
   /** Environment variable through which other members find this one (host:port). */
   addressEnv: string;
+  /** Environment variable through which the monitoring service finds this member's /metrics (host:port). */
+  metricsAddressEnv?: string;
   /** How the launcher decides the member is ready. */
   readiness: "grpc-health" | "http-health";
 }
@@ -19,6 +21,7 @@ export const stack: readonly StackMember[] = [
     entry: "apps/task-service/dist/main.js",
     portEnv: "TASK_SERVICE_PORT",
     addressEnv: "TASK_SERVICE_ADDRESS",
+    metricsAddressEnv: "TASK_SERVICE_METRICS_ADDRESS",
     defaultPort: 50051,
     readiness: "grpc-health",
   },
@@ -27,6 +30,7 @@ export const stack: readonly StackMember[] = [
     entry: "apps/template-service/dist/main.js",
     portEnv: "TEMPLATE_SERVICE_PORT",
     addressEnv: "TEMPLATE_SERVICE_ADDRESS",
+    metricsAddressEnv: "TEMPLATE_SERVICE_METRICS_ADDRESS",
     defaultPort: 50052,
     readiness: "grpc-health",
   },
