@@ -114,8 +114,26 @@ const commands = {
       });
     },
   },
+  tasks: {
+    summary:
+      "Tasks through the gateway: create|get|list|search|update|status|log-time|next|claim|release|watch ('tasks --help')",
+    run: (args) => taskCli(["tasks", ...args]),
+  },
+  templates: {
+    summary: "Templates through the gateway: create|list|render|create-task ('templates --help')",
+    run: (args) => taskCli(["templates", ...args]),
+  },
+  health: { summary: "Health of the gateway and every service", run: (args) => taskCli(["health", ...args]) },
+  status: { summary: "System status from the gateway (admin)", run: (args) => taskCli(["status", ...args]) },
   help: { summary: "Show this help", run: async () => help() },
 };
+
+/** The people's CLI (tools/task-cli, on the SDK): built once, then every call starts straight away. */
+async function taskCli(args) {
+  const main = join(root, "tools/task-cli/dist/main.js");
+  if (!existsSync(main)) await build();
+  await exec(process.execPath, [main, ...args]);
+}
 
 function help() {
   const width = Math.max(...Object.keys(commands).map((c) => c.length));

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { withDatabaseUrl } from "./database-url.js";
 import { maskSecrets, maskUrl } from "./mask.js";
 
 /** Deployment profiles. Chosen by `TASKMASTER_PROFILE`, else `NODE_ENV`, else `development`. */
@@ -360,7 +361,7 @@ export function loadConfig<S extends z.ZodType = z.ZodObject<Record<string, neve
   options: LoadConfigOptions = {},
 ): CommonConfig & { readonly service: z.output<S> } {
   const profile = resolveProfile(env);
-  const clean = withoutEmpty(env);
+  const clean = withoutEmpty(withDatabaseUrl(env));
   const issues: ConfigIssue[] = [];
 
   const common = commonEnvSchema(profile, options).safeParse(clean);

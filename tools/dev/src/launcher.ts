@@ -19,6 +19,7 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { backupConfigFromEnv } from "@taskmaster/config/backup-config";
+import { databaseUrlFromParts } from "@taskmaster/config/database-url";
 import { type EmbeddedPostgresHandle, startEmbeddedPostgres } from "@taskmaster/testing/embedded";
 import { archiveFlags, resolveBackupPaths, startBackupMember, stopBackupMember } from "./backup-member.js";
 import { ensureDatabase, runDbTool } from "./database.js";
@@ -115,7 +116,8 @@ async function main(): Promise<number> {
   process.on("SIGHUP", onSignal);
 
   try {
-    let databaseUrl = process.env.DATABASE_URL;
+    // DATABASE_URL, else the seed's DB_HOST/DB_PORT/DB_NAME/DB_USER/DB_PASSWORD (libs/config/src/database-url.ts).
+    let databaseUrl = process.env.DATABASE_URL || databaseUrlFromParts(process.env);
     let ownerUrl = process.env.MIGRATION_DATABASE_URL || databaseUrl;
     let serviceEnv: NodeJS.ProcessEnv = {};
     if (databaseUrl) {
