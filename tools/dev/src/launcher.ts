@@ -22,6 +22,7 @@ import { backupConfigFromEnv } from "@taskmaster/config/backup-config";
 import { databaseUrlFromParts } from "@taskmaster/config/database-url";
 import { type EmbeddedPostgresHandle, startEmbeddedPostgres } from "@taskmaster/testing/embedded";
 import { archiveFlags, resolveBackupPaths, startBackupMember, stopBackupMember } from "./backup-member.js";
+import { consoleFormatOptions, createConsoleFormatter } from "./console-format.js";
 import { ensureDatabase, runDbTool } from "./database.js";
 import { developmentIdentityEnv } from "./dev-identity.js";
 import { stack } from "./stack.js";
@@ -39,6 +40,8 @@ Options:
   --pg-port <port>     port of the embedded PostgreSQL (default 54329, env TASKMASTER_PG_PORT)
   --data-dir <dir>     embedded PostgreSQL data directory (default .data/postgres)
   --host <host>        interface the services listen on (default 127.0.0.1)
+  --json               members' raw JSON log lines (also LOG_FORMAT=json); default: one readable line per
+                       event, coloured on a terminal. Members log at LOG_LEVEL (default info).
   -h, --help           show this help
 
 A member that dies is restarted (backoff 0.5 s doubling to 8 s; 5 failures within 60 s stop all).
@@ -58,6 +61,7 @@ async function main(): Promise<number> {
       "pg-port": { type: "string", default: process.env.TASKMASTER_PG_PORT ?? "54329" },
       "data-dir": { type: "string", default: join(root, ".data", "postgres") },
       host: { type: "string", default: "127.0.0.1" },
+      json: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -198,6 +202,8 @@ async function main(): Promise<number> {
       ...serviceEnv,
       DATABASE_URL: databaseUrl,
       TASKMASTER_PROFILE: profile,
+      // The development console shows info and up unless asked (the development profile's default is debug).
+      ...(profile === "development" ? { LOG_LEVEL: process.env.LOG_LEVEL ?? "info" } : {}),
       GATEWAY_AUTH: gatewayAuth,
       ...Object.fromEntries(stack.map((spec) => [spec.addressEnv, `${values.host}:${ports.get(spec)}`])),
       // Where the monitoring service reads each service's /metrics (member.ts: METRICS_PORT = gRPC port + 11000).
@@ -211,10 +217,15 @@ async function main(): Promise<number> {
       ),
     };
     const addresses: string[] = [];
+    const format = createConsoleFormatter(
+      // JSON stays the format of staging and production: only the development console is pretty-printed.
+      consoleFormatOptions(process.env, values.json || profile !== "development", process.stdout.isTTY),
+    );
     const running = createSupervisor({
       root,
       host: values.host,
       env,
+      output: (_line, member, raw) => process.stdout.write(`${format(member, raw)}\n`),
       ports,
       log,
       onGiveUp: (_spec, reason) => void shutdown(reason, 1),

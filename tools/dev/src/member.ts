@@ -11,6 +11,8 @@ export interface Member {
   address: string;
 }
 
+export type MemberOutput = (line: string, member: string, raw: string) => void;
+
 export interface StartOptions {
   root: string;
   host: string;
@@ -18,8 +20,11 @@ export interface StartOptions {
   env: NodeJS.ProcessEnv;
   signal: AbortSignal;
   onExit: (code: number | string) => void;
-  /** Where the member's output lines go (default: stdout, prefixed with its short name). */
-  output?: (line: string) => void;
+  /**
+   * Where the member's output lines go (default: stdout, prefixed with its short name): the prefixed line,
+   * the member's short name and the line as written (the launcher's console formats it).
+   */
+  output?: MemberOutput;
 }
 
 const readyTimeoutMs = 30_000;
@@ -53,7 +58,9 @@ export async function startMember(spec: StackMember, options: StartOptions): Pro
   for (const stream of [child.stdout, child.stderr]) {
     if (stream)
       createInterface({ input: stream }).on("line", (line) =>
-        options.output ? options.output(`${short} | ${line}`) : process.stdout.write(`${short} | ${line}\n`),
+        options.output
+          ? options.output(`${short} | ${line}`, short, line)
+          : process.stdout.write(`${short} | ${line}\n`),
       );
   }
   let exited = false;

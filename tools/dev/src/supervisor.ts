@@ -3,7 +3,7 @@
  * (0.5 s doubling to 8 s), gives up after 5 failures within 60 s (like a compose restart policy), and stops
  * them in reverse order, each bounded (SIGTERM to its process group, SIGKILL after the grace period).
  */
-import { type Member, startMember, stopMember } from "./member.js";
+import { type Member, type MemberOutput, startMember, stopMember } from "./member.js";
 import type { StackMember } from "./stack.js";
 
 export interface RestartPolicy {
@@ -42,7 +42,7 @@ export interface SupervisorOptions {
   readonly onGiveUp: (spec: StackMember, reason: string) => void;
   readonly policy?: RestartPolicy;
   /** Members' output lines (default: stdout with a name prefix). */
-  readonly output?: (line: string) => void;
+  readonly output?: MemberOutput;
   /** Grace per member on stop before SIGKILL (default 10 s). */
   readonly graceMs?: number;
 }
