@@ -12,6 +12,7 @@ import {
   type UnaryRequest,
 } from "@connectrpc/connect";
 import type { Logger } from "@taskmaster/telemetry/logger";
+import { boundConnectError } from "./error-bounds.js";
 import {
   AbortedError,
   AlreadyExistsError,
@@ -223,7 +224,7 @@ export function createErrorInterceptor(options: ErrorInterceptorOptions): Interc
     } else {
       logger.debug({ rpc: rpcName(req), code: Code[error.code], reason: error.rawMessage }, "RPC failed");
     }
-    return error;
+    return boundConnectError(error);
   };
   return (next) => async (req) => {
     try {

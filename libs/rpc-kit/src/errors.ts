@@ -11,6 +11,7 @@ import {
   ResourceInfoSchema,
   RetryInfoSchema,
 } from "@taskmaster/proto/gen/google/rpc/error_details_pb";
+import { clipBytes, clipChars, ERROR_BOUNDS } from "./error-bounds.js";
 
 /** ErrorInfo.domain of every error Taskmaster raises. */
 export const ERROR_DOMAIN = "taskmaster.dev";
@@ -179,17 +180,18 @@ export class StaleEtagError extends AbortedError {
   }
 }
 
-/** INVALID_ARGUMENT with every field violation (google.rpc.BadRequest). */
+/**
+ * INVALID_ARGUMENT with its field violations (google.rpc.BadRequest), bounded (error-bounds.ts): the first
+ * 20 violations are listed (message and BadRequest; the message then says "and N more"), each field path
+ * and description clipped, the message at most 1 KiB. `fieldViolations` keeps every violation (server side).
+ */
 export class InvalidArgumentError extends DomainError {
   override readonly name = "InvalidArgumentError";
   readonly code = Code.InvalidArgument;
   readonly fieldViolations: readonly FieldViolation[];
   constructor(fieldViolations: readonly FieldViolation[], message?: string) {
     super(
-      message ??
-        (fieldViolations.length === 0
-          ? "invalid argument"
-          : `invalid argument: ${fieldViolations.map((v) => `${v.field}: ${v.description}`).join("; ")}`),
+      clipBytes(message ?? violationsMessage(fieldViolations), ERROR_BOUNDS.maxMessageBytes),
       "INVALID_ARGUMENT",
     );
     this.fieldViolations = fieldViolations;
@@ -197,14 +199,33 @@ export class InvalidArgumentError extends DomainError {
   protected override extraDetails(): Detail[] {
     return [
       detail(BadRequestSchema, {
-        fieldViolations: this.fieldViolations.map((v) => ({
-          field: v.field,
-          description: v.description,
-          reason: v.reason ?? "",
+        fieldViolations: this.fieldViolations.slice(0, ERROR_BOUNDS.maxViolations).map((v) => ({
+          field: clipChars(v.field),
+          description: clipChars(v.description),
+          reason: clipChars(v.reason ?? "", 64),
         })),
       }),
     ];
   }
+}
+
+/** "invalid argument: a: x; b: y; and N more": as many violations as fit in ~900 bytes, at most 20. */
+function violationsMessage(violations: readonly FieldViolation[]): string {
+  if (violations.length === 0) return "invalid argument";
+  let message = "invalid argument: ";
+  let listed = 0;
+  for (const v of violations.slice(0, ERROR_BOUNDS.maxViolations)) {
+    const part = `${listed === 0 ? "" : "; "}${clipChars(v.field)}: ${clipChars(v.description)}`;
+    if (
+      listed > 0 &&
+      Buffer.byteLength(message) + Buffer.byteLength(part) > ERROR_BOUNDS.maxMessageBytes - 124
+    )
+      break;
+    message += part;
+    listed++;
+  }
+  const more = violations.length - listed;
+  return more > 0 ? `${message}; and ${more} more` : message;
 }
 
 /** PERMISSION_DENIED: authenticated, but not allowed. */

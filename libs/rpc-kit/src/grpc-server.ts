@@ -15,6 +15,11 @@ import { createHealthService, HealthRegistry, ServingStatus } from "./health.js"
 import { createIdentityInterceptor, type IdentityInterceptorOptions } from "./identity.js";
 import { createMetricsInterceptor } from "./metrics-interceptor.js";
 import { addReflection } from "./reflection.js";
+import {
+  createRequestChecker,
+  createRequestCheckInterceptor,
+  type RequestCheckLimits,
+} from "./request-check.js";
 import { createServerTracingInterceptor } from "./tracing-interceptor.js";
 
 /** A service and its implementation. Build with `serviceRegistration()` for type checking. */
@@ -59,6 +64,8 @@ export interface CreateGrpcServerOptions {
   readonly interceptors?: readonly Interceptor[] | undefined;
   /** Built-in error interceptor (default true). Turn off only to supply your own. */
   readonly errorInterceptor?: boolean | undefined;
+  /** Limits of the built-in request check (request-check.ts: unknown enum values, NUL, sizes; always on). */
+  readonly requestCheck?: RequestCheckLimits | undefined;
   /** Per-call context values factory. For per-call resources (an EntityManager fork) prefer `perCallValue`. */
   readonly contextValues?: ((call: GrpcCallInfo) => ContextValues) | undefined;
   /** Health registry to serve (default: a new one). `false` = no health service. */
@@ -204,6 +211,8 @@ export function createGrpcServer(options: CreateGrpcServerOptions): GrpcServer {
     createServerTracingInterceptor(),
     createMetricsInterceptor(),
     ...(options.errorInterceptor === false ? [] : [createErrorInterceptor({ logger })]),
+    // Every request message of every RPC, once, before anything reads it (request-check.ts).
+    createRequestCheckInterceptor(createRequestChecker(options.requestCheck)),
     // Identity before the app's interceptors: authorization and handlers see only verified actor headers.
     ...(identity === undefined ? [] : [identityExceptHealth(identity)]),
     ...(securityDefaults.interceptors ?? []),
