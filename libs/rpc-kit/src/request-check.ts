@@ -11,7 +11,9 @@
  * - a NUL character in any string, map key included (`NUL_CHARACTER`): no text column can store it.
  * - sizes (`TOO_LONG`, `TOO_MANY`, `TOO_DEEP`): strings, repeated fields and maps, message nesting.
  *
- * Field paths use proto field names (`task.priority`, `labels[2]`, `parameters[key]`). Per message type a
+ * Field paths use proto field names (`task.priority`, `labels[2]`); a map's keys and scalar values are
+ * named by the map field (`metadata`), its message values by key (`steps[k].name`), and anything inside a
+ * well-known type by the field holding it (`task.custom_fields` for a Struct). Per message type a
  * plan (which fields can hold anything to check) is computed once per checker and cached there, so a
  * message with no strings, enums or nested messages costs nothing; nothing is walked twice.
  */
@@ -113,10 +115,21 @@ export function createRequestChecker(limits: RequestCheckLimits = {}): RequestCh
       if (n > maxElements) out.push(tooMany(path, n, maxElements));
       return n <= maxElements;
     };
-    const walk = (desc: DescMessage, msg: Record<string, unknown>, prefix: string, depth: number): void => {
+    // `pinned`: inside a well-known type (Struct, Value, ...) every problem is reported at the field that
+    // holds it (`task.custom_fields`), as the handlers' validators name it.
+    const walk = (
+      desc: DescMessage,
+      msg: Record<string, unknown>,
+      prefix: string,
+      depth: number,
+      pinned?: string,
+    ): void => {
       if (depth > maxDepth) {
-        out.push(tooDeep(prefix.slice(0, -1), maxDepth));
+        out.push(tooDeep(pinned ?? prefix.slice(0, -1), maxDepth));
         return;
+      }
+      if (pinned === undefined && desc.typeName.startsWith(WKT_PREFIX) && prefix !== "") {
+        pinned = prefix.slice(0, -1);
       }
       for (const { field, key, oneofCase } of planOf(desc)) {
         if (full()) return;
@@ -127,7 +140,7 @@ export function createRequestChecker(limits: RequestCheckLimits = {}): RequestCh
           v = o.value;
         }
         if (v === undefined || v === null) continue;
-        const path = prefix + field.name;
+        const path = pinned ?? prefix + field.name;
         switch (field.fieldKind) {
           case "scalar":
             str(path, v as string);
@@ -136,31 +149,33 @@ export function createRequestChecker(limits: RequestCheckLimits = {}): RequestCh
             enm(path, field.enum, v as number);
             break;
           case "message":
-            walk(field.message, v as Record<string, unknown>, `${path}.`, depth + 1);
+            walk(field.message, v as Record<string, unknown>, `${path}.`, depth + 1, pinned);
             break;
           case "list": {
             const list = v as unknown[];
             if (list.length === 0 || !count(path, list.length)) break;
             for (let i = 0; i < list.length && !full(); i++) {
               const item = list[i];
+              const at = pinned ?? `${path}[${i}]`;
               if (field.listKind === "message")
-                walk(field.message, item as Record<string, unknown>, `${path}[${i}].`, depth + 1);
-              else if (field.listKind === "enum") enm(`${path}[${i}]`, field.enum, item as number);
-              else if (typeof item === "string") str(`${path}[${i}]`, item);
+                walk(field.message, item as Record<string, unknown>, `${at}.`, depth + 1, pinned);
+              else if (field.listKind === "enum") enm(at, field.enum, item as number);
+              else if (typeof item === "string") str(at, item);
             }
             break;
           }
           case "map": {
+            // Keys and scalar values are reported at the map field (no key echoed); message values by key.
             const entries = Object.entries(v as Record<string, unknown>);
             if (entries.length === 0 || !count(path, entries.length)) break;
             for (const [k, item] of entries) {
               if (full()) break;
-              const at = `${path}[${clipChars(k, 40).replaceAll("\0", "\\0")}]`;
-              str(`${path}[key]`, k);
-              if (field.mapKind === "message")
-                walk(field.message, item as Record<string, unknown>, `${at}.`, depth + 1);
-              else if (field.mapKind === "enum") enm(at, field.enum, item as number);
-              else if (typeof item === "string") str(at, item);
+              str(path, k);
+              if (field.mapKind === "message") {
+                const at = pinned ?? `${path}[${clipChars(k, 40).replaceAll("\0", "\\0")}]`;
+                walk(field.message, item as Record<string, unknown>, `${at}.`, depth + 1, pinned);
+              } else if (field.mapKind === "enum") enm(path, field.enum, item as number);
+              else if (typeof item === "string") str(path, item);
             }
             break;
           }
@@ -237,11 +252,12 @@ export function createRequestChecker(limits: RequestCheckLimits = {}): RequestCh
               break;
             }
             for (const [k, item] of entries) {
-              const at = `${path}[${clipChars(k, 40).replaceAll("\0", "\\0")}]`;
-              str(`${path}[key]`, k);
-              if (field.mapKind === "message") walk(field.message, item, `${at}.`, depth + 1);
-              else if (field.mapKind === "enum") enm(at, field.enum, item);
-              else if (field.scalar === ScalarType.STRING) str(at, item);
+              str(path, k);
+              if (field.mapKind === "message") {
+                const at = `${path}[${clipChars(k, 40).replaceAll("\0", "\\0")}]`;
+                walk(field.message, item, `${at}.`, depth + 1);
+              } else if (field.mapKind === "enum") enm(path, field.enum, item);
+              else if (field.scalar === ScalarType.STRING) str(path, item);
             }
             break;
           }

@@ -5,7 +5,8 @@
  *
  * - `PUBLIC_SERVICES`, `listRpcs()`: the services the gateway serves and each of their methods.
  * - `fieldSites(schema)`: every field reachable from a request message through singular, repeated (first
- *   element) and map (key "k") message fields, with its proto path (`task.priority`), the way to set it in
+ *   element) and map (key "k") message fields, with the proto path the request check names
+ *   (`task.priority`, `tags[0]`, `metadata`, `steps[k].name`), the way to set it in
  *   JSON and as a message. Well-known types (google.protobuf.*) are leaves; a message type already on the
  *   path is not entered again (recursive types); depth is bounded.
  * - Request builders, each returning a `RequestCase` (the JSON form, the message form, and the proto path a
@@ -61,7 +62,7 @@ interface Step {
 
 /** A field reachable from a request message. */
 export interface FieldSite {
-  /** Proto path as the request check names it: `task.priority`, `labels[0]`, `parameters[k]`. */
+  /** Proto path as the request check names it: `task.priority`, `labels[0]`, `metadata` (a map). */
   readonly path: string;
   readonly field: DescField;
   readonly steps: readonly Step[];
@@ -84,10 +85,9 @@ export function fieldSites(schema: DescMessage, options: WalkOptions = {}): Fiel
   const walk = (desc: DescMessage, prefix: string, steps: Step[], seen: ReadonlySet<string>) => {
     for (const field of desc.fields) {
       const here = [...steps, { field }];
-      const path =
-        prefix +
-        field.name +
-        (field.fieldKind === "list" ? "[0]" : field.fieldKind === "map" ? `[${MAP_KEY}]` : "");
+      // As the request check names them: list elements by index, map values by the map field (scalars)
+      // or by key (messages, on the way to their fields).
+      const path = prefix + field.name + (field.fieldKind === "list" ? "[0]" : "");
       out.push({ path, field, steps: here });
       const child =
         field.fieldKind === "message"
@@ -103,7 +103,8 @@ export function fieldSites(schema: DescMessage, options: WalkOptions = {}): Fiel
         !seen.has(child.typeName) &&
         here.length < maxDepth
       ) {
-        walk(child, `${path}.`, here, new Set([...seen, child.typeName]));
+        const into = field.fieldKind === "map" ? `${path}[${MAP_KEY}].` : `${path}.`;
+        walk(child, into, here, new Set([...seen, child.typeName]));
       }
     }
   };
