@@ -60,7 +60,11 @@ export function unsupportedContentTypeError(contentType: string | undefined): Co
   );
 }
 
-/** Write `error` as the caller's protocol expects (gRPC / gRPC-Web: status headers; else Connect JSON). */
+/**
+ * Write `error` as the caller's protocol expects: gRPC / gRPC-Web get a trailers-only answer (status in the
+ * headers); everyone else, and an unsupported content type (HTTP 415, as gRPC servers answer it too), a
+ * Connect error body.
+ */
 export function writeProtocolError(
   req: NodeRequest,
   anyRes: NodeResponse,
@@ -69,7 +73,7 @@ export function writeProtocolError(
 ): void {
   const res = asResponse(anyRes);
   const contentType = req.headers["content-type"] ?? "";
-  if (contentType.startsWith("application/grpc")) {
+  if (contentType.startsWith("application/grpc") && httpStatus !== 415) {
     // Trailers-only response: gRPC and gRPC-Web clients read the status from the headers.
     res
       .writeHead(200, {

@@ -10,7 +10,10 @@
  */
 import { create, type DescMessage, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import { ConnectError } from "@connectrpc/connect";
-import { BadRequestSchema } from "@taskmaster/proto/gen/google/rpc/error_details_pb";
+import {
+  BadRequest_FieldViolationSchema,
+  BadRequestSchema,
+} from "@taskmaster/proto/gen/google/rpc/error_details_pb";
 
 export const ERROR_BOUNDS = {
   /** Field violations listed at most (the rest are counted in the message). */
@@ -49,36 +52,45 @@ function detailBytes(d: Detail): Uint8Array {
   return "desc" in d ? toBinary(d.desc, create(d.desc, d.value)) : d.value;
 }
 
-/** Violations of a typed BadRequest detail (0 for any other detail). */
-function violationCount(d: Detail): number {
-  if (!("desc" in d) || d.desc.typeName !== BadRequestSchema.typeName) return 0;
-  return create(BadRequestSchema, d.value as MessageInitShape<typeof BadRequestSchema>).fieldViolations
-    .length;
-}
-
-/** A BadRequest detail with only its first `keep` violations. */
-function shrinkBadRequest(d: Detail, keep: number): Detail {
-  if (!("desc" in d)) return d;
+/** A typed BadRequest detail cut to the violations that fit in `budget` bytes (one encoding per violation). */
+function fitBadRequest(d: Detail, budget: number): Detail {
+  if (!("desc" in d) || d.desc.typeName !== BadRequestSchema.typeName) return d;
   const value = create(BadRequestSchema, d.value as MessageInitShape<typeof BadRequestSchema>);
+  let used = 0;
+  let keep = 0;
+  for (const v of value.fieldViolations) {
+    // The violation's bytes plus its tag and length prefix.
+    const n = toBinary(BadRequest_FieldViolationSchema, v).byteLength + 4;
+    if (used + n > budget) break;
+    used += n;
+    keep++;
+  }
   value.fieldViolations = value.fieldViolations.slice(0, keep);
   return { desc: BadRequestSchema as DescMessage, value };
 }
 
-/** Details within `maxDetailsBytes`: BadRequest violations trimmed first, then trailing details dropped. */
+/** Details within `maxBytes`: BadRequest violations trimmed first, then trailing details dropped. */
 function boundDetails(details: readonly Detail[], maxBytes: number): Detail[] | undefined {
   // Each detail travels as an Any: its type URL and a few bytes of framing besides the value.
   const size = (d: Detail) =>
     detailBytes(d).byteLength + 26 + ("desc" in d ? d.desc.typeName.length : d.type.length);
-  const total = (ds: readonly Detail[]) => ds.reduce((sum, d) => sum + size(d), 0);
-  if (total(details) <= maxBytes) return undefined;
+  const sizes = details.map(size);
+  const total = sizes.reduce((a, b) => a + b, 0);
+  if (total <= maxBytes) return undefined;
   const out = [...details];
-  for (let i = 0; i < out.length; i++) {
-    const n = violationCount(out[i] as Detail);
-    for (let keep = n - 1; keep >= 1 && total(out) > maxBytes; keep--) {
-      out[i] = shrinkBadRequest(details[i] as Detail, keep);
-    }
+  let over = total - maxBytes;
+  for (let i = 0; i < out.length && over > 0; i++) {
+    const before = sizes[i] as number;
+    const fitted = fitBadRequest(out[i] as Detail, Math.max(0, before - over - 64));
+    if (fitted === out[i]) continue;
+    out[i] = fitted;
+    sizes[i] = size(fitted);
+    over -= before - (sizes[i] as number);
   }
-  while (total(out) > maxBytes && out.length > 0) out.pop();
+  while (over > 0 && out.length > 0) {
+    out.pop();
+    over -= sizes.pop() ?? 0;
+  }
   return out;
 }
 

@@ -115,6 +115,33 @@ export function createRequestChecker(limits: RequestCheckLimits = {}): RequestCh
       if (n > maxElements) out.push(tooMany(path, n, maxElements));
       return n <= maxElements;
     };
+    /** Every string (object keys included) of a plain JSON value, reported at `path`. */
+    const json = (path: string, v: JsonValue, depth: number): void => {
+      if (full()) return;
+      if (typeof v === "string") str(path, v);
+      else if (v !== null && typeof v === "object") {
+        if (depth > maxDepth) {
+          out.push(tooDeep(path, maxDepth));
+          return;
+        }
+        if (Array.isArray(v)) {
+          if (count(path, v.length)) for (const item of v) json(path, item, depth + 1);
+        } else {
+          const entries = Object.entries(v);
+          if (!count(path, entries.length)) return;
+          for (const [k, item] of entries) {
+            str(path, k);
+            json(path, item as JsonValue, depth + 1);
+          }
+        }
+      }
+    };
+    /** A message value: google.protobuf.Struct / Value / ListValue may be held as plain JSON (protobuf-es). */
+    const enter = (desc: DescMessage, v: unknown, at: string, depth: number, pinned: string | undefined) => {
+      if (v !== null && typeof v === "object" && (v as { $typeName?: string }).$typeName !== undefined) {
+        walk(desc, v as Record<string, unknown>, `${at}.`, depth, pinned);
+      } else json(pinned ?? at, v as JsonValue, depth);
+    };
     // `pinned`: inside a well-known type (Struct, Value, ...) every problem is reported at the field that
     // holds it (`task.custom_fields`), as the handlers' validators name it.
     const walk = (
@@ -149,7 +176,7 @@ export function createRequestChecker(limits: RequestCheckLimits = {}): RequestCh
             enm(path, field.enum, v as number);
             break;
           case "message":
-            walk(field.message, v as Record<string, unknown>, `${path}.`, depth + 1, pinned);
+            enter(field.message, v, path, depth + 1, pinned);
             break;
           case "list": {
             const list = v as unknown[];
@@ -157,8 +184,7 @@ export function createRequestChecker(limits: RequestCheckLimits = {}): RequestCh
             for (let i = 0; i < list.length && !full(); i++) {
               const item = list[i];
               const at = pinned ?? `${path}[${i}]`;
-              if (field.listKind === "message")
-                walk(field.message, item as Record<string, unknown>, `${at}.`, depth + 1, pinned);
+              if (field.listKind === "message") enter(field.message, item, at, depth + 1, pinned);
               else if (field.listKind === "enum") enm(at, field.enum, item as number);
               else if (typeof item === "string") str(at, item);
             }
@@ -173,7 +199,7 @@ export function createRequestChecker(limits: RequestCheckLimits = {}): RequestCh
               str(path, k);
               if (field.mapKind === "message") {
                 const at = pinned ?? `${path}[${clipChars(k, 40).replaceAll("\0", "\\0")}]`;
-                walk(field.message, item as Record<string, unknown>, `${at}.`, depth + 1, pinned);
+                enter(field.message, item, at, depth + 1, pinned);
               } else if (field.mapKind === "enum") enm(path, field.enum, item as number);
               else if (typeof item === "string") str(path, item);
             }
