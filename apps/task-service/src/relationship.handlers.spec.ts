@@ -151,7 +151,7 @@ describe("CreateRelationship / GetRelationship", () => {
         parent: "tasks/nope",
         relationship: {
           targetTask: "task/x",
-          type: 99 as RelationshipType,
+          type: 0 as RelationshipType,
           strength: 11,
           note: "x".repeat(2001),
         },

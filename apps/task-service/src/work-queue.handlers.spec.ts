@@ -93,7 +93,7 @@ describe("NextTask", () => {
   it("rejects bad selectors with field violations", async () => {
     await expectError(
       client.nextTask({
-        selector: { sprint: "sprints/x", types: [999 as TaskType], tags: [""], filter: "" },
+        selector: { sprint: "sprints/x", types: [0 as TaskType], tags: [""], filter: "" },
       }),
       Code.InvalidArgument,
       ["selector.sprint", "selector.types[0]", "selector.tags[0]"],
@@ -236,7 +236,7 @@ describe("ClaimNextTask / RenewTaskClaim / ReleaseTaskClaim", () => {
       "claim_id",
     ]);
     await expectError(
-      client.releaseTaskClaim({ name: "tasks/1", claimId: "no", status: 77 as TaskStatus }),
+      client.releaseTaskClaim({ name: "tasks/1", claimId: "no", status: 0 as TaskStatus }),
       Code.InvalidArgument,
       ["name", "claim_id", "status"],
     );

@@ -85,7 +85,7 @@ describe("GrantTemplatePermission", () => {
         requestId: "not-a-uuid",
         templatePermission: {
           grantee: { case: "user", value: "x".repeat(256) },
-          permission: 42 as TemplatePermissionLevel,
+          permission: 0 as TemplatePermissionLevel,
           expireTime: timestampFromDate(new Date(Date.now() - 1000)),
         },
       }),

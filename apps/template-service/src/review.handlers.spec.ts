@@ -186,7 +186,7 @@ describe("RequestTemplateReview / DecideTemplateReview", () => {
         requestId: "nope",
         templateReview: {
           version: "01.2.3",
-          reviewType: 99 as TemplateReviewType,
+          reviewType: 0 as TemplateReviewType,
           reviewer: "r".repeat(256),
           requestComments: "c".repeat(10_001),
         },

@@ -133,7 +133,7 @@ describe("Create/Get/List/DeleteTemplateDependency", () => {
         requestId: "x",
         templateDependency: {
           requiredTemplate: "",
-          type: 99 as TemplateDependencyType,
+          type: 0 as TemplateDependencyType,
           pinnedVersion: "1.2",
           alias: "9bad",
         },

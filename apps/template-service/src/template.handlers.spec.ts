@@ -328,7 +328,7 @@ describe("UpdateTemplate and versions", () => {
       h.client.updateTemplate({
         template: { name: t.name, content: "{{#if}" },
         updateMask: { paths: ["content", "owner"] },
-        changeType: 42 as TemplateChangeType,
+        changeType: 0 as TemplateChangeType,
       }),
       Code.InvalidArgument,
     );
