@@ -84,6 +84,26 @@ const commands = {
       await exec(process.execPath, [join(root, "tools/bench/dist", which), ...rest]);
     },
   },
+  example: {
+    summary:
+      "Run an SDK example from examples/ts against the running stack: 'example seed-usage [--gateway URL]' (env TASKMASTER_GATEWAY)",
+    run: async (args) => {
+      const [name, ...rest] = args;
+      const file = join(root, "examples", "ts", `${name ?? ""}.ts`);
+      if (!name || name.startsWith("-") || !existsSync(file)) {
+        process.stdout.write("Usage: ./taskmaster example <name> [--gateway URL]\n\nExamples: seed-usage\n");
+        if (name === "--help" || name === "-h") return;
+        throw Object.assign(new Error(`unknown example '${name ?? ""}'`), { exitCode: 2 });
+      }
+      // Built once; later runs start straight away (Node 24 runs the TypeScript example as is).
+      if (!existsSync(join(root, "libs/client/dist/index.js"))) await build();
+      const at = rest.indexOf("--gateway");
+      const gateway = at >= 0 ? rest[at + 1] : undefined;
+      await exec(process.execPath, [file], {
+        env: { ...process.env, ...(gateway ? { TASKMASTER_GATEWAY: gateway } : {}) },
+      });
+    },
+  },
   help: { summary: "Show this help", run: async () => help() },
 };
 

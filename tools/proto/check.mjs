@@ -7,6 +7,7 @@ import { spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { classifyFindings, loadAllowlist } from "./breaking-allowlist.mjs";
 import { buf, generate } from "./generate.mjs";
 import { depsDir, repoRoot, syncDeps } from "./sync-deps.mjs";
 
@@ -63,10 +64,24 @@ if (!flag("--skip-breaking")) {
         const image = join(tmp, "against.binpb");
         const build = buf(["build", join(tmp, "proto"), "-o", image]);
         if (build.status !== 0) return `failed: could not build the baseline image from ${against}`;
-        const r = buf(["breaking", "proto", "--against", image]);
-        return r.status === 0
-          ? "ok"
-          : `failed: breaking changes against ${against} (FILE rules) listed above; use a new package version instead`;
+        const r = buf(["breaking", "proto", "--against", image, "--error-format", "json"], { capture: true });
+        if (r.status === 0) return "ok";
+        // Findings are allowed only when the reviewed allowlist names them (one change per package).
+        const entries = loadAllowlist(join(repoRoot, "tools/proto/breaking-allowlist.json"));
+        const { allowed, refused } = classifyFindings(r.stdout ?? "", entries);
+        for (const { finding, entry } of allowed) {
+          console.log(
+            `allowed (breaking-allowlist.json, ${entry.reviewed}): ${finding.path}: ${finding.message}`,
+          );
+        }
+        for (const { finding } of refused) {
+          console.error(
+            `${finding.path}:${finding.start_line}:${finding.start_column}: ${finding.message} [${finding.type}]`,
+          );
+        }
+        if (refused.length === 0 && allowed.length > 0) return `ok (${allowed.length} allowlisted)`;
+        if (refused.length === 0) return `failed: buf breaking exited ${r.status}: ${r.stderr ?? ""}`.trim();
+        return `failed: breaking changes against ${against} (FILE rules) listed above; use a new package version instead, or (v1, one per package, reviewed) an entry in tools/proto/breaking-allowlist.json`;
       } finally {
         rmSync(tmp, { recursive: true, force: true });
       }
@@ -107,7 +122,7 @@ for (const [name, run] of steps) {
   }
   if (outcome.startsWith("failed")) failed++;
   report.push(
-    `${outcome.startsWith("failed") ? "FAIL" : outcome === "ok" ? "PASS" : "SKIP"}  ${name}: ${outcome}`,
+    `${outcome.startsWith("failed") ? "FAIL" : outcome.startsWith("ok") ? "PASS" : "SKIP"}  ${name}: ${outcome}`,
   );
 }
 console.log("\n== proto check summary");

@@ -9,7 +9,7 @@
  *   becomes a service principal.
  * - Bearer tokens (`Authorization: Bearer`) for internal callers that do not come through Cloudflare:
  *   configurable issuer, audience and JWKS URL; same checks.
- * - `mode: "none"` (development only; main.ts refuses it in production): every caller is `anonymous-dev`.
+ * - `mode: "none"` (development only; main.ts refuses it in production): every caller is `developer` (type anonymous; the role resolver grants it admin).
  *
  * Failures throw `AuthFailure` carrying an internal reason for the security event log; callers answer a bare
  * UNAUTHENTICATED, never the reason.
@@ -88,7 +88,7 @@ export interface Authenticator {
   authenticate(headers: Headers): Promise<Principal>;
 }
 
-const DEV_PRINCIPAL: Principal = { subject: "anonymous-dev", type: "anonymous", groups: [], via: "none" };
+const DEV_PRINCIPAL: Principal = { subject: "developer", type: "anonymous", groups: [], via: "none" };
 
 /** `Cookie: a=b; CF_Authorization=...` -> value. */
 export function cookieValue(header: string | null, name: string): string | undefined {

@@ -4,7 +4,7 @@ import type { DescMethod } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { ConfigError } from "@taskmaster/config/config";
-import { RetryInfoSchema } from "@taskmaster/proto/gen/google/rpc/error_details_pb";
+import { ErrorInfoSchema, RetryInfoSchema } from "@taskmaster/proto/gen/google/rpc/error_details_pb";
 import { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
 import { createIdentitySigner, IDENTITY_HEADER } from "@taskmaster/rpc-kit/identity";
 import { createLogger } from "@taskmaster/telemetry/logger";
@@ -495,6 +495,7 @@ describe("abuse limits", () => {
       expect(e.code).toBe(Code.ResourceExhausted);
       const retry = e.findDetails(RetryInfoSchema)[0];
       expect(Number(retry?.retryDelay?.seconds ?? 0n)).toBeGreaterThan(0);
+      expect(e.findDetails(ErrorInfoSchema)[0]?.reason).toBe("RATE_LIMITED");
       // Another identity is not affected.
       const other = taskClient(g.baseUrl, { [ACCESS_HEADER]: await access("writer@example.com") });
       expect(await codeOf(other.getTask({ name: "x" }))).toBe("OK");

@@ -15,8 +15,7 @@
  */
 import type { IncomingHttpHeaders } from "node:http";
 import { BlockList, isIPv4, isIPv6 } from "node:net";
-import { create, type DescMethod } from "@bufbuild/protobuf";
-import { DurationSchema } from "@bufbuild/protobuf/wkt";
+import type { DescMethod } from "@bufbuild/protobuf";
 import {
   Code,
   ConnectError,
@@ -25,7 +24,7 @@ import {
   createContextValues,
   type Interceptor,
 } from "@connectrpc/connect";
-import { RetryInfoSchema } from "@taskmaster/proto/gen/google/rpc/error_details_pb";
+import { ResourceExhaustedError } from "@taskmaster/rpc-kit/errors";
 import { type Authenticator, AuthFailure, type Principal } from "./authn.js";
 import { allows, type Role, type RpcPolicyOptions, requiredRole, rpcPath } from "./authz.js";
 import { type BucketConfig, createRateLimiter } from "./rate-limit.js";
@@ -114,19 +113,9 @@ export interface EdgeOptions {
   readonly policy?: RpcPolicyOptions | undefined;
 }
 
+/** RESOURCE_EXHAUSTED with ErrorInfo RATE_LIMITED and RetryInfo (the domain error of rpc-kit). */
 function exhausted(retryAfterMs: number): ConnectError {
-  const ms = Math.max(1, retryAfterMs);
-  return new ConnectError("rate limit exceeded", Code.ResourceExhausted, undefined, [
-    {
-      desc: RetryInfoSchema,
-      value: {
-        retryDelay: create(DurationSchema, {
-          seconds: BigInt(Math.floor(ms / 1000)),
-          nanos: (ms % 1000) * 1_000_000,
-        }),
-      },
-    },
-  ]);
+  return new ResourceExhaustedError(Math.max(1, retryAfterMs)).toConnectError();
 }
 
 /** One call as the edge sees it (from a Connect request or the unary fast path). */

@@ -519,11 +519,11 @@ describe("unary fast path: rate limits", () => {
       if (protocol === "grpc") {
         expect([a.grpc?.status, detailTypes(a)]).toEqual([
           String(Code.ResourceExhausted),
-          ["google.rpc.RetryInfo"],
+          ["google.rpc.ErrorInfo", "google.rpc.RetryInfo"],
         ]);
         expect([b.grpc?.status, detailTypes(b)]).toEqual([
           String(Code.ResourceExhausted),
-          ["google.rpc.RetryInfo"],
+          ["google.rpc.ErrorInfo", "google.rpc.RetryInfo"],
         ]);
       } else if (protocol === "grpc-web") {
         for (const x of [a, b]) {
@@ -544,7 +544,7 @@ describe("unary fast path: rate limits", () => {
         expect(strip(a)).toEqual({
           status: 429,
           code: "resource_exhausted",
-          types: ["google.rpc.RetryInfo"],
+          types: ["google.rpc.ErrorInfo", "google.rpc.RetryInfo"],
         });
       }
     }

@@ -440,7 +440,7 @@ describe("UpdateAlertRule / DeleteAlertRule", () => {
       }),
     );
     expect(stale.code).toBe(Code.Aborted);
-    expect(reasonOf(stale)).toBe("STALE_ETAG");
+    expect(reasonOf(stale)).toBe("ETAG_MISMATCH");
     const dry = await client.updateAlertRule({
       alertRule: { name: r.name, displayName: "dry" },
       updateMask: mask("display_name"),

@@ -125,7 +125,7 @@ export function createAuditHandlers(deps: AuditHandlerDeps): ServiceImpl<typeof 
     if (decision.kind === "authentication_failed") {
       throw new UnauthenticatedError("the audit API requires an authenticated caller");
     }
-    throw new PermissionDeniedError("the audit API requires the admin role", "ADMIN_REQUIRED");
+    throw new PermissionDeniedError("the audit API requires the admin role", "PERMISSION_DENIED");
   }
 
   async function* exportStream(
@@ -252,7 +252,7 @@ export function createAuditHandlers(deps: AuditHandlerDeps): ServiceImpl<typeof 
         throw new FailedPreconditionError(
           "audit retention is not configured: AUDIT_RETENTION_DATABASE_URL (a taskmaster_retention login) is not set",
           {
-            reason: "AUDIT_RETENTION_NOT_CONFIGURED",
+            reason: "NOT_CONFIGURED",
             violations: [
               {
                 type: "CONFIGURATION",
@@ -274,7 +274,7 @@ export function createAuditHandlers(deps: AuditHandlerDeps): ServiceImpl<typeof 
             }));
       if (out.kind === "missing") {
         throw new FailedPreconditionError(`audit retention is not available: ${out.description}`, {
-          reason: "AUDIT_RETENTION_NOT_INSTALLED",
+          reason: "NOT_CONFIGURED",
           metadata: { missing: out.missing },
           violations: [{ type: "SQL_FUNCTION", subject: out.missing, description: out.description }],
         });

@@ -51,7 +51,7 @@ function tooLarge(maxBytes: number): ResourceExhaustedError {
   return new ResourceExhaustedError(
     undefined,
     `attachment exceeds the size limit of ${maxBytes} bytes`,
-    "ATTACHMENT_TOO_LARGE",
+    "SIZE_LIMIT_EXCEEDED",
   );
 }
 

@@ -213,7 +213,11 @@ export function checkContentType(declared: string, head: Buffer): void {
     problem = "is a text type but the content is binary";
   }
   if (problem !== undefined)
-    throw new InvalidArgumentError([{ field, description: problem, reason: "MIME_TYPE_MISMATCH" }]);
+    throw new InvalidArgumentError(
+      [{ field, description: problem, reason: "MIME_TYPE_MISMATCH" }],
+      undefined,
+      "MIME_TYPE_REJECTED",
+    );
 }
 
 function attachmentName(

@@ -73,10 +73,14 @@ function unwrap(outcome: CommentWriteOutcome, taskId: string, commentId: string 
     case "stale":
       throw new StaleEtagError("comment", name);
     case "not_author":
-      throw new PermissionDeniedError("only the author may edit or delete this comment", "NOT_AUTHOR", {
-        resource: "comment",
-        id: name,
-      });
+      throw new PermissionDeniedError(
+        "only the author may edit or delete this comment",
+        "PERMISSION_DENIED",
+        {
+          resource: "comment",
+          id: name,
+        },
+      );
   }
 }
 

@@ -62,7 +62,7 @@ function milestoneError(failure: MilestoneFailure, name: string, releaseId: stri
       return new FailedPreconditionError(
         `the milestone has ${failure.taskCount} assigned task(s); reassign them or delete with force`,
         {
-          reason: "MILESTONE_HAS_TASKS",
+          reason: "HAS_DEPENDANTS",
           metadata: { taskCount: String(failure.taskCount) },
           violations: [{ type: "TASKS", subject: name, description: "tasks reference the milestone" }],
         },

@@ -68,7 +68,7 @@ function sprintError(failure: SprintFailure, name: string, displayName = ""): Er
       return new NotFoundError("sprint", name);
     case "bad_state":
       return new FailedPreconditionError(`sprint is ${failure.state.toUpperCase()}`, {
-        reason: "SPRINT_STATE",
+        reason: "INVALID_STATE",
         metadata: { state: failure.state },
         violations: [{ type: "STATE", subject: name, description: `the sprint is ${failure.state}` }],
       });
@@ -76,14 +76,14 @@ function sprintError(failure: SprintFailure, name: string, displayName = ""): Er
       return new FailedPreconditionError(
         `the sprint has ${failure.taskCount} assigned task(s); move them or delete with force`,
         {
-          reason: "SPRINT_HAS_TASKS",
+          reason: "HAS_DEPENDANTS",
           metadata: { taskCount: String(failure.taskCount) },
           violations: [{ type: "TASKS", subject: name, description: "tasks are assigned to the sprint" }],
         },
       );
     case "other_active":
       return new FailedPreconditionError(`another sprint is active: ${sprintName(failure.activeId)}`, {
-        reason: "ANOTHER_SPRINT_ACTIVE",
+        reason: "INVALID_STATE",
         metadata: { activeSprint: sprintName(failure.activeId) },
         violations: [
           { type: "ACTIVE_SPRINT", subject: sprintName(failure.activeId), description: "already active" },

@@ -67,7 +67,7 @@ export class RelationshipCycleError extends FailedPreconditionError {
     readonly link: string,
   ) {
     super(`the relationship would create a cycle: ${path.join(" -> ")}`, {
-      reason: "RELATIONSHIP_CYCLE",
+      reason: "CYCLE_DETECTED",
       metadata: { link },
       violations: [{ type: "CYCLE", subject: path[0] ?? "", description: `cycle through ${link}` }],
     });
@@ -215,7 +215,7 @@ export function createRelationshipHandlers(
       const graph = await repo.criticalPathGraph(scope, req.excludeDone);
       if (graph.tooLarge) {
         throw new FailedPreconditionError("the scope holds too many tasks for a critical path computation", {
-          reason: "SCOPE_TOO_LARGE",
+          reason: "SIZE_LIMIT_EXCEEDED",
           metadata: { max: String(CRITICAL_PATH_MAX_TASKS) },
         });
       }

@@ -56,14 +56,14 @@ function releaseError(failure: ReleaseFailure, name: string, label = ""): Error 
       return new AlreadyExistsError("release", undefined, `a release with version "${label}" already exists`);
     case "release_time_not_released":
       return new FailedPreconditionError("release_time may only be set on a RELEASED release", {
-        reason: "RELEASE_NOT_RELEASED",
+        reason: "INVALID_STATE",
         violations: [{ type: "STATE", subject: name, description: "the release is not RELEASED" }],
       });
     case "has_tasks":
       return new FailedPreconditionError(
         `the release has ${failure.taskCount} assigned task(s); reassign them or delete with force`,
         {
-          reason: "RELEASE_HAS_TASKS",
+          reason: "HAS_DEPENDANTS",
           metadata: { taskCount: String(failure.taskCount) },
           violations: [{ type: "TASKS", subject: name, description: "tasks reference the release" }],
         },

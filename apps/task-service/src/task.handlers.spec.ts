@@ -998,7 +998,7 @@ describe("UpdateTask", () => {
       }),
       Code.Aborted,
     );
-    expect(reasonOf(error)).toBe("STALE_ETAG");
+    expect(reasonOf(error)).toBe("ETAG_MISMATCH");
     await expectError(
       client.updateTask({
         task: { name: task.name, title: "Third change", etag: "v1" },
@@ -1046,7 +1046,7 @@ describe("UpdateTask", () => {
       client.updateTask({ task: { name: epic.name, type: TaskType.TASK }, updateMask: mask("type") }),
       Code.FailedPrecondition,
     );
-    expect(reasonOf(error)).toBe("TYPE_HIERARCHY");
+    expect(reasonOf(error)).toBe("HIERARCHY_VIOLATION");
     const ok = await client.updateTask({
       task: { name: story.name, type: TaskType.FEATURE },
       updateMask: mask("type"),
@@ -1109,7 +1109,7 @@ describe("DeleteTask / UndeleteTask", () => {
     expect((await client.getTask({ name: early.name })).task?.deleteTime).toBeDefined();
     expect(await eventCount(grandchild, "task.undeleted")).toBe(1);
     const error = await expectError(client.undeleteTask({ name: root.name }), Code.FailedPrecondition);
-    expect(reasonOf(error)).toBe("NOT_DELETED");
+    expect(reasonOf(error)).toBe("INVALID_STATE");
   });
 
   it("validates names and etags, NOT_FOUND for unknown, ABORTED for stale, and honours validate_only", async () => {
@@ -1362,14 +1362,14 @@ describe("Hierarchy: MoveTask, ListChildTasks, ListTaskAncestors", () => {
       createTask({ title: "Depth level 11", parent: parent.name }),
       Code.FailedPrecondition,
     );
-    expect(reasonOf(tooDeep)).toBe("DEPTH_EXCEEDED");
+    expect(reasonOf(tooDeep)).toBe("HIERARCHY_VIOLATION");
     const loose = await createTask({ title: "Loose subtree" });
     await createTask({ title: "Loose child", parent: loose.name });
     const move = await expectError(
       client.moveTask({ name: loose.name, newParent: chain[9]?.name }),
       Code.FailedPrecondition,
     );
-    expect(reasonOf(move)).toBe("DEPTH_EXCEEDED");
+    expect(reasonOf(move)).toBe("HIERARCHY_VIOLATION");
     expect((await client.listTaskAncestors({ name: parent.name })).ancestors.map((t) => t.name)).toEqual(
       chain.slice(0, 10).map((t) => t.name),
     );
@@ -1380,7 +1380,7 @@ describe("Hierarchy: MoveTask, ListChildTasks, ListTaskAncestors", () => {
       client.moveTask({ name: epic.name, newParent: plain.name }),
       Code.FailedPrecondition,
     );
-    expect(reasonOf(rule)).toBe("TYPE_HIERARCHY");
+    expect(reasonOf(rule)).toBe("HIERARCHY_VIOLATION");
     await expectError(
       createTask({ title: "Story under a task", type: TaskType.STORY, parent: plain.name }),
       Code.FailedPrecondition,
@@ -1576,19 +1576,38 @@ describe("ListTasks: filter language, ordering, tokens", () => {
       "Bravo",
       "Delta",
     ]);
-    const order = "story_points desc, title";
-    const all = await names("status:*", order);
-    const paged: string[] = [];
-    let pageToken = "";
     const filter = `assigned_to = "${who}" AND (status:*)`;
-    do {
-      const res = await client.listTasks({ filter, orderBy: order, pageSize: 1, pageToken });
-      paged.push(...res.tasks.map((x) => x.title.split(" ")[0] as string));
-      pageToken = res.nextPageToken;
-    } while (pageToken !== "" && paged.length < 10);
-    expect(paged).toEqual(all);
-    // Nulls sort last ascending, so first descending.
-    expect(all).toEqual(["Delta", "Bravo", "Charlie", "Alpha"]);
+    // Unset values sort last in both directions (as NextTask does); page tokens follow the same order.
+    for (const [order, expected] of [
+      ["story_points desc, title", ["Bravo", "Charlie", "Alpha", "Delta"]],
+      ["story_points, title", ["Alpha", "Bravo", "Charlie", "Delta"]],
+      ["due_time desc, title", ["Alpha", "Bravo", "Charlie", "Delta"]],
+      ["due_time, title desc", ["Alpha", "Delta", "Charlie", "Bravo"]],
+      ["business_value desc, title desc", ["Delta", "Charlie", "Bravo", "Alpha"]],
+    ] as const) {
+      const all = await names("status:*", order);
+      expect(all, order).toEqual(expected);
+      const paged: string[] = [];
+      let pageToken = "";
+      do {
+        const res = await client.listTasks({ filter, orderBy: order, pageSize: 1, pageToken });
+        paged.push(...res.tasks.map((x) => x.title.split(" ")[0] as string));
+        pageToken = res.nextPageToken;
+      } while (pageToken !== "" && paged.length < 10);
+      expect(paged, order).toEqual(all);
+    }
+    await client.updateTask({
+      task: { name: t.b?.name ?? "", businessValue: 3 },
+      updateMask: { paths: ["business_value"] },
+    });
+    expect(await names("status:*", "business_value desc, title")).toEqual([
+      "Bravo",
+      "Alpha",
+      "Charlie",
+      "Delta",
+    ]);
+    expect(await names("status:*", "business_value, title")).toEqual(["Bravo", "Alpha", "Charlie", "Delta"]);
+    await client.updateTask({ task: { name: t.b?.name ?? "" }, updateMask: { paths: ["business_value"] } });
   });
 
   it("binds page tokens to filter and order_by", async () => {

@@ -38,6 +38,7 @@ import {
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
 import {
   AlreadyExistsError,
+  type ErrorReasonName,
   FailedPreconditionError,
   type FieldViolation,
   InvalidArgumentError,
@@ -88,6 +89,15 @@ class CycleError extends FailedPreconditionError {
   }
 }
 
+/** ErrorInfo reason of each repository hierarchy failure. */
+const HIERARCHY_REASONS: Readonly<Record<TaskHierarchyError["reason"], ErrorReasonName>> = {
+  HAS_DEPENDANTS: "HAS_DEPENDANTS",
+  NOT_DELETED: "INVALID_STATE",
+  PARENT_DELETED: "RESOURCE_DELETED",
+  DEPTH_EXCEEDED: "HIERARCHY_VIOLATION",
+  TYPE_HIERARCHY: "HIERARCHY_VIOLATION",
+};
+
 /** Repository errors -> domain errors (everything else propagates to the error interceptor). */
 function domainError(err: unknown): unknown {
   if (err instanceof TaskNotFoundError) return new NotFoundError("task", taskName(err.id));
@@ -95,7 +105,7 @@ function domainError(err: unknown): unknown {
   if (err instanceof TaskReferenceTakenError) return referenceTaken(err.field);
   if (err instanceof TaskCycleError) return new CycleError(err.path.map(taskName));
   if (err instanceof TaskHierarchyError)
-    return new FailedPreconditionError(err.message, { reason: err.reason });
+    return new FailedPreconditionError(err.message, { reason: HIERARCHY_REASONS[err.reason] });
   if (err instanceof InvalidPageTokenError) {
     return new InvalidArgumentError([
       {
@@ -203,10 +213,10 @@ export function createTaskHandlers(
     if (violations.length > 0) throw new InvalidArgumentError(violations);
     if (parent !== null) {
       const rule = hierarchyViolation(type, parent.type);
-      if (rule !== null) throw new FailedPreconditionError(rule, { reason: "TYPE_HIERARCHY" });
+      if (rule !== null) throw new FailedPreconditionError(rule, { reason: "HIERARCHY_VIOLATION" });
       if (parent.depth + 1 > MAX_TASK_DEPTH) {
         throw new FailedPreconditionError(`a task can have at most ${MAX_TASK_DEPTH} ancestors`, {
-          reason: "DEPTH_EXCEEDED",
+          reason: "HIERARCHY_VIOLATION",
         });
       }
       if (epicId === null) epicId = parent.nearestEpic;
@@ -363,7 +373,8 @@ export function createTaskHandlers(
           parent === null ? null : hierarchyViolation(patch.type, parent.type),
           ...(await repo.childTypes(id)).map((child) => hierarchyViolation(child, patch.type as TaskType)),
         ].filter((rule) => rule !== null);
-        if (rules[0] !== undefined) throw new FailedPreconditionError(rules[0], { reason: "TYPE_HIERARCHY" });
+        if (rules[0] !== undefined)
+          throw new FailedPreconditionError(rules[0], { reason: "HIERARCHY_VIOLATION" });
       }
       if (req.validateOnly) {
         const current = await repo.getById(id);

@@ -124,6 +124,19 @@ describe("CreateTimeLog / GetTimeLog / DeleteTimeLog", () => {
     expect(res.taskActualHours).toBe(24);
   });
 
+  it("takes activity_type as free text of 1-50 characters (the ten usual values are suggestions)", async () => {
+    const task = await newTask(h.client);
+    const seed = await log(task.name, { hours: 2.5, activityType: "Initial research and planning" });
+    expect(seed.timeLog?.activityType).toBe("Initial research and planning");
+    const longest = await log(task.name, { hours: 1, activityType: "a".repeat(50) });
+    expect(longest.timeLog?.activityType).toBe("a".repeat(50));
+    const f = async (filter: string) =>
+      (await h.client.listTimeLogs({ parent: task.name, filter })).timeLogs.map((l) => l.activityType);
+    expect(await f('activity_type = "Initial research and planning"')).toEqual([
+      "Initial research and planning",
+    ]);
+  });
+
   it("rejects invalid entries naming the fields", async () => {
     const task = await newTask(h.client);
     const bad = (timeLog: Record<string, unknown>, fields: string[]) =>
@@ -151,7 +164,7 @@ describe("CreateTimeLog / GetTimeLog / DeleteTimeLog", () => {
       { startTime: timestampFromDate(new Date(2_000_000)), endTime: timestampFromDate(new Date(1_000_000)) },
       ["time_log.end_time"],
     );
-    await bad({ activityType: "dancing" }, ["time_log.activity_type"]);
+    await bad({ activityType: "   " }, ["time_log.activity_type"]);
     await bad({ activityType: "x".repeat(51) }, ["time_log.activity_type"]);
     await bad({ description: "d".repeat(2_001) }, ["time_log.description"]);
     await bad({ description: "nul\0" }, ["time_log.description"]);
@@ -237,7 +250,7 @@ describe("ListTimeLogs", () => {
     for (const filter of [
       "hours = 1",
       "log_date = 2024-13-01",
-      'activity_type = "dancing"',
+      `activity_type = "${"x".repeat(51)}"`,
       "billable = maybe",
       "user",
     ]) {

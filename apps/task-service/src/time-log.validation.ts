@@ -1,6 +1,6 @@
 /** Request validation for time-log RPCs: every violation at once (INVALID_ARGUMENT with field violations). */
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { TIME_LOG_ACTIVITY_TYPES, type TimeLogActivityType } from "@taskmaster/persistence/value-sets";
+import type { TimeLogActivityType } from "@taskmaster/persistence/value-sets";
 import type { Date as DateMessage } from "@taskmaster/proto/gen/google/type/date_pb";
 import {
   type CreateTimeLogRequest,
@@ -80,10 +80,12 @@ export function validateCreateTimeLog(req: CreateTimeLogRequest, now: Date = new
     if (t.user !== "" && t.user.trim() === "") v.add(f("user"), "must not be blank", "REQUIRED");
     noNul(v, f("user"), t.user);
     const activity = t.activityType === "" ? "development" : t.activityType;
+    // Free text, 1-50 characters; empty means the default "development".
     v.length(f("activity_type"), t.activityType, 0, 50);
-    if (!v.has(f("activity_type")) && !(TIME_LOG_ACTIVITY_TYPES as readonly string[]).includes(activity)) {
-      v.add(f("activity_type"), `must be one of ${TIME_LOG_ACTIVITY_TYPES.join(", ")}`, "NOT_ALLOWED");
+    if (t.activityType !== "" && t.activityType.trim() === "") {
+      v.add(f("activity_type"), "must not be blank", "REQUIRED");
     }
+    noNul(v, f("activity_type"), t.activityType);
     v.maxLength(f("description"), t.description, 2_000);
     noNul(v, f("description"), t.description);
     const hours = Math.round(t.hours * 100) / 100;
@@ -110,7 +112,7 @@ export function validateCreateTimeLog(req: CreateTimeLogRequest, now: Date = new
     if (t.sprint !== "") v.add(f("sprint"), "is output only", "OUTPUT_ONLY");
     out = {
       user: t.user === "" ? null : t.user,
-      activityType: activity as TimeLogActivityType,
+      activityType: activity satisfies TimeLogActivityType,
       description: t.description === "" ? null : t.description,
       hours,
       logDate: logDate ?? "",

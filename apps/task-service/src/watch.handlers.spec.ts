@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { type Client, Code, ConnectError } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
-import { BadRequestSchema } from "@taskmaster/proto/gen/google/rpc/error_details_pb";
+import { BadRequestSchema, ErrorInfoSchema } from "@taskmaster/proto/gen/google/rpc/error_details_pb";
 import { type TaskChangeEvent, TaskEventKind } from "@taskmaster/proto/gen/taskmaster/task/v1/event_pb";
 import type {
   TaskService,
@@ -196,6 +196,7 @@ describe("WatchTasks", () => {
     const old = watch({ resumeToken: "0" });
     await old.done;
     expect((old.error as ConnectError).code).toBe(Code.OutOfRange);
+    expect((old.error as ConnectError).findDetails(ErrorInfoSchema)[0]?.reason).toBe("RESUME_TOKEN_EXPIRED");
   });
 
   it("sends heartbeats when idle and closes the shared LISTEN connection with the last stream", async () => {

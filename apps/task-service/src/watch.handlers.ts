@@ -9,7 +9,7 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import type { ServiceImpl } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import { OutboxListener, OutboxRepository } from "@taskmaster/persistence/outbox.repository";
 import { HeartbeatSchema } from "@taskmaster/proto/gen/taskmaster/common/v1/change_pb";
@@ -20,6 +20,7 @@ import {
   type WatchTasksResponse,
   WatchTasksResponseSchema,
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
+import { OutOfRangeError } from "@taskmaster/rpc-kit/errors";
 import { validator } from "@taskmaster/rpc-kit/validation";
 import type { Logger } from "@taskmaster/telemetry/logger";
 import { compileTaskFilter } from "./search.validation.js";
@@ -91,7 +92,10 @@ export function createWatchHandlers(
           last = BigInt(w.resumeToken);
           const oldest = await repo().oldestId();
           if (oldest !== null && last < BigInt(oldest) - 1n) {
-            throw new ConnectError("resume_token is older than the outbox retention", Code.OutOfRange);
+            throw new OutOfRangeError(
+              "resume_token is older than the oldest kept event; re-read the tasks and watch without a token",
+              "RESUME_TOKEN_EXPIRED",
+            );
           }
         } else {
           last = BigInt(await repo().latestId());

@@ -57,7 +57,7 @@ function claimError(error: unknown, name: string): unknown {
   if (error instanceof ClaimNotHeldError) {
     return new FailedPreconditionError(
       error.reason === "CLAIM_EXPIRED" ? "the claim has expired" : "the claim is not held by the caller",
-      { reason: error.reason, metadata: { task: name } },
+      { reason: "CLAIM_NOT_HELD", metadata: { task: name } },
     );
   }
   if (error instanceof IllegalReleaseTransitionError) {

@@ -25,7 +25,7 @@ export type FieldKind =
   | { kind: "resource"; pattern: string };
 
 const SYNTAX: FilterSyntax = {
-  reason: "INVALID_FILTER",
+  violationReason: "INVALID_FILTER",
   maxComparisons: 20,
   lexical: {
     unexpectedChar: (c) => `unexpected character '${c}'`,
@@ -118,7 +118,7 @@ export function parseOrderBy<F extends string>(
     { field: defaults.field, desc: defaults.descending },
     {
       summary: {
-        reason: "INVALID_ORDER_BY",
+        violationReason: "INVALID_ORDER_BY",
         description: (all) => `must be one of ${all.map((f) => `"${f}", "${f} desc"`).join(", ")}`,
       },
     },

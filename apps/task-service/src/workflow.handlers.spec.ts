@@ -292,7 +292,7 @@ describe("TransitionTaskStatus: refusals", () => {
       transition(task.name, TaskStatus.PENDING, { etag: task.etag }),
       Code.Aborted,
     );
-    expect(errorReason(stale)).toBe("STALE_ETAG");
+    expect(errorReason(stale)).toBe("ETAG_MISMATCH");
     await expectError(transition(task.name, TaskStatus.PENDING, { etag: 'W/"999"' }), Code.Aborted);
   });
 });

@@ -6,12 +6,12 @@
 import { FailedPreconditionError } from "@taskmaster/rpc-kit/errors";
 import { templateName, versionName } from "./template.names.js";
 
-/** FAILED_PRECONDITION (reason TEMPLATE_VERSION_NOT_APPROVED) for an unapproved version. */
+/** FAILED_PRECONDITION (reason TEMPLATE_NOT_APPROVED) for an unapproved version. */
 export function versionNotApprovedError(templateId: string, version: string): FailedPreconditionError {
   return new FailedPreconditionError(
     `template "${templateName(templateId)}" requires approval and version ${version} is not approved`,
     {
-      reason: "TEMPLATE_VERSION_NOT_APPROVED",
+      reason: "TEMPLATE_NOT_APPROVED",
       metadata: { template: templateName(templateId), version },
       violations: [
         {

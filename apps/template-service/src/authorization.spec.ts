@@ -147,8 +147,7 @@ function outcomeOf(err: unknown, id: string): Outcome | "unimplemented" {
   if (e.code === Code.Unimplemented) return "unimplemented";
   if (e.code === Code.PermissionDenied) return "denied";
   const reason = e.findDetails(ErrorInfoSchema)[0]?.reason;
-  if (e.code === Code.NotFound && reason === "TEMPLATE_NOT_FOUND" && e.rawMessage.includes(id))
-    return "not_found";
+  if (e.code === Code.NotFound && reason === "NOT_FOUND" && e.rawMessage.includes(id)) return "not_found";
   return "allowed";
 }
 
@@ -181,7 +180,7 @@ describe("policy table", () => {
 
   it("refuses an RPC missing from the table (fail closed)", async () => {
     await expect(authorize(orm, user(OWNER), "SomeFutureRpc", {})).rejects.toMatchObject({
-      reason: "NO_POLICY",
+      reason: "PERMISSION_DENIED",
     });
   });
 });
@@ -295,7 +294,7 @@ describe("grant kinds and lifetimes", () => {
       as("grace").createTemplateType({ templateType: type }),
       Code.PermissionDenied,
     );
-    expect(denied.findDetails(ErrorInfoSchema)[0]?.reason).toBe("ROLE_REQUIRED");
+    expect(denied.findDetails(ErrorInfoSchema)[0]?.reason).toBe("PERMISSION_DENIED");
     const err = await call(
       as("grace", { "x-taskmaster-roles": "admin" }),
       TemplateService.method.createTemplateType,

@@ -199,10 +199,7 @@ export function callerFromHeaders(headers: Headers, internalToken: string | unde
   }
   const internal = subject.startsWith("service:");
   if (internal && !tokenMatches(headers.get(INTERNAL_TOKEN_HEADER), internalToken)) {
-    throw new UnauthenticatedError(
-      "service identities require the internal token",
-      "INTERNAL_IDENTITY_UNVERIFIED",
-    );
+    throw new UnauthenticatedError("service identities require the internal token", "UNAUTHENTICATED");
   }
   return {
     subject,
@@ -263,7 +260,7 @@ export async function authorize(
 ): Promise<void> {
   const policy = POLICIES[method];
   if (policy === undefined) {
-    throw new PermissionDeniedError(`no authorization policy for ${method}`, "NO_POLICY");
+    throw new PermissionDeniedError(`no authorization policy for ${method}`, "PERMISSION_DENIED");
   }
   if (caller.internal) return;
   switch (policy.kind) {
@@ -271,7 +268,7 @@ export async function authorize(
       return;
     case "role":
       if (!caller.roles.includes(policy.role)) {
-        throw new PermissionDeniedError(`${method} requires the "${policy.role}" role`, "ROLE_REQUIRED", {
+        throw new PermissionDeniedError(`${method} requires the "${policy.role}" role`, "PERMISSION_DENIED", {
           role: policy.role,
         });
       }
@@ -293,7 +290,7 @@ export async function authorize(
         if (!hasLevel(access, level)) {
           throw new PermissionDeniedError(
             `${method} requires ${level.toUpperCase()} permission on "${templateName(id)}"`,
-            "TEMPLATE_PERMISSION_REQUIRED",
+            "PERMISSION_DENIED",
             { permission: level, template: templateName(id) },
           );
         }
@@ -316,7 +313,7 @@ export function createAuthorizationInterceptor(options: AuthorizationOptions): I
       throw new UnauthenticatedError(`${ACTOR_HEADER} is required`, "UNAUTHENTICATED");
     }
     req.contextValues.set(callerKey, caller);
-    if (req.stream) throw new PermissionDeniedError("streaming RPCs are not authorized", "NO_POLICY");
+    if (req.stream) throw new PermissionDeniedError("streaming RPCs are not authorized", "PERMISSION_DENIED");
     await authorize(options.orm, caller, req.method.name, req.message, (row) =>
       req.contextValues.set(prefetchedTemplateKey, row),
     );

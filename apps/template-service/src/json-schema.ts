@@ -52,11 +52,24 @@ export function validatorViolations(
   value: unknown,
 ): FieldViolation[] {
   if (validate(value)) return [];
-  return (validate.errors ?? []).slice(0, 50).map((e) => ({
-    field: e.instancePath === "" ? field : `${field}${e.instancePath.replace(/\//g, ".")}`,
-    description: `${e.message ?? "is invalid"} (schema ${e.schemaPath})`,
-    reason: "SCHEMA_VIOLATION",
-  }));
+  return (validate.errors ?? []).slice(0, 50).map((e) => {
+    const at = e.instancePath === "" ? field : `${field}${e.instancePath.replace(/\//g, ".")}`;
+    const missing =
+      e.keyword === "required" ? (e.params as { missingProperty?: unknown }).missingProperty : undefined;
+    // A required property is named in the field path, so the caller sees which parameter to add.
+    if (typeof missing === "string") {
+      return {
+        field: `${at}.${missing}`,
+        description: `is required by the template type's JSON Schema (schema ${e.schemaPath})`,
+        reason: "SCHEMA_VIOLATION",
+      };
+    }
+    return {
+      field: at,
+      description: `${e.message ?? "is invalid"} (schema ${e.schemaPath})`,
+      reason: "SCHEMA_VIOLATION",
+    };
+  });
 }
 
 /**

@@ -12,7 +12,7 @@
 import type { EntityManager } from "@mikro-orm/core";
 import type { TemplateRow } from "@taskmaster/persistence/template.repository";
 import { TemplateRenderRepository } from "@taskmaster/persistence/template-render.repository";
-import { FailedPreconditionError, NotFoundError } from "@taskmaster/rpc-kit/errors";
+import { type ErrorReasonName, FailedPreconditionError, NotFoundError } from "@taskmaster/rpc-kit/errors";
 import type { ValidateFunction } from "ajv/dist/2020.js";
 import { versionNotApprovedError } from "./approval.js";
 import { compileSchema } from "./json-schema.js";
@@ -45,7 +45,7 @@ export interface RenderPlan {
   readonly dependsOn: ReadonlySet<string>;
 }
 
-function templateFailure(message: string, reason: string, subject: string): FailedPreconditionError {
+function templateFailure(message: string, reason: ErrorReasonName, subject: string): FailedPreconditionError {
   return new FailedPreconditionError(message, {
     reason,
     violations: [{ type: reason, subject, description: message }],
@@ -102,7 +102,7 @@ export async function loadRenderPlan(
     const unmet = row.unmetRequirements;
     failure = () =>
       new FailedPreconditionError("a required template is deleted or inactive", {
-        reason: "DEPENDENCY_UNAVAILABLE",
+        reason: "TEMPLATE_INACTIVE",
         violations: unmet.map((id) => ({
           type: "DEPENDENCY_UNAVAILABLE",
           subject: templateName(id),

@@ -155,7 +155,7 @@ describe("RenderTemplate", () => {
       h.client.renderTemplate({ name: t.name, version: "1.0.0", inputs }),
       Code.FailedPrecondition,
     );
-    expect(reason(pinned)).toBe("TEMPLATE_VERSION_NOT_APPROVED");
+    expect(reason(pinned)).toBe("TEMPLATE_NOT_APPROVED");
 
     const review = await h.client.requestTemplateReview({
       parent: t.name,
@@ -181,7 +181,7 @@ describe("RenderTemplate", () => {
       h.client.renderTemplate({ name: t.name, version: v2, inputs }),
       Code.FailedPrecondition,
     );
-    expect(reason(refused)).toBe("TEMPLATE_VERSION_NOT_APPROVED");
+    expect(reason(refused)).toBe("TEMPLATE_NOT_APPROVED");
     expect((await h.client.renderTemplate({ name: t.name, inputs })).version).toBe("1.0.0");
 
     // The gate holds for partials too: pinning the unapproved version as a partial is refused.
@@ -199,7 +199,7 @@ describe("RenderTemplate", () => {
       h.client.renderTemplate({ name: main.name, inputs }),
       Code.FailedPrecondition,
     );
-    expect(reason(viaPartial)).toBe("TEMPLATE_VERSION_NOT_APPROVED");
+    expect(reason(viaPartial)).toBe("TEMPLATE_NOT_APPROVED");
   });
 
   it("refuses bad requests with field violations", async () => {

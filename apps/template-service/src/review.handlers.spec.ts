@@ -43,7 +43,7 @@ describe("RequestTemplateReview / DecideTemplateReview", () => {
     const render = (version: string) =>
       h.client.renderTemplate({ name: t.name, version, inputs: { objective: "x" } });
     const blocked = await failure(render("1.0.0"), Code.FailedPrecondition);
-    expect(notApproved(blocked)).toBe("TEMPLATE_VERSION_NOT_APPROVED");
+    expect(notApproved(blocked)).toBe("TEMPLATE_NOT_APPROVED");
     await h.client.grantTemplatePermission({
       parent: t.name,
       templatePermission: {
@@ -109,7 +109,7 @@ describe("RequestTemplateReview / DecideTemplateReview", () => {
       updateMask: { paths: ["content"] },
     });
     const newer = await failure(render("1.0.1"), Code.FailedPrecondition);
-    expect(notApproved(newer)).toBe("TEMPLATE_VERSION_NOT_APPROVED");
+    expect(notApproved(newer)).toBe("TEMPLATE_NOT_APPROVED");
     const again = await failure(
       h.as("rita").decideTemplateReview({
         name: r?.name as string,
@@ -146,9 +146,7 @@ describe("RequestTemplateReview / DecideTemplateReview", () => {
     expect(nc.templateReview?.rating).toBeUndefined();
     const render = (name: string) =>
       h.client.renderTemplate({ name, version: "1.0.0", inputs: { objective: "x" } });
-    expect(notApproved(await failure(render(t.name), Code.FailedPrecondition))).toBe(
-      "TEMPLATE_VERSION_NOT_APPROVED",
-    );
+    expect(notApproved(await failure(render(t.name), Code.FailedPrecondition))).toBe("TEMPLATE_NOT_APPROVED");
     // a template without requires_approval is always usable
     const free = await newTemplate(false);
     expect((await render(free.name)).output).toBe("Do x");

@@ -212,7 +212,7 @@ export function createTemplateReviewHandlers(
         }
         if (review.status !== "pending") {
           throw new FailedPreconditionError(`review "${name}" was already decided (${review.status})`, {
-            reason: "REVIEW_ALREADY_DECIDED",
+            reason: "INVALID_STATE",
             violations: [
               { type: "NOT_PENDING", subject: name, description: `the review is ${review.status}` },
             ],
@@ -221,7 +221,7 @@ export function createTemplateReviewHandlers(
         if (review.reviewer !== null && review.reviewer !== caller.subject && !caller.internal) {
           throw new PermissionDeniedError(
             `review "${name}" is assigned to another reviewer`,
-            "REVIEWER_MISMATCH",
+            "PERMISSION_DENIED",
             { reviewer: review.reviewer },
           );
         }

@@ -15,6 +15,7 @@ import { createRenderWiring, type RenderWiringDeps, type TemplateGrpcServer } fr
 import { createTemplateReviewHandlers } from "./review.handlers.js";
 import { createTemplateHandlers } from "./template.handlers.js";
 import { createTemplateCategoryHandlers } from "./template-category.handlers.js";
+import { createTemplateSlugInterceptor } from "./template-slug.interceptor.js";
 import { createTemplateTypeHandlers } from "./template-type.handlers.js";
 
 /**
@@ -66,6 +67,7 @@ export function createServer(
     limits: deps.limits,
     maxDeadlineMs: deps.maxDeadlineMs,
     interceptors: [
+      createTemplateSlugInterceptor(deps.orm),
       createAuthorizationInterceptor({
         orm: deps.orm,
         implementation: impl,

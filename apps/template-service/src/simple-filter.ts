@@ -27,7 +27,7 @@ export function parseFilter(
     fields,
     {
       requestField,
-      reason: "INVALID_FILTER",
+      violationReason: "INVALID_FILTER",
       maxLength: 4000,
       colon: true,
       unterminatedAtEnd: true,
@@ -57,7 +57,7 @@ export function parseOrderBy<T extends string>(
     requestField,
     caseSensitive: true,
     summary: {
-      reason: "INVALID_ORDER_BY",
+      violationReason: "INVALID_ORDER_BY",
       description: (all) => `must be one of ${all.join(", ")}, optionally followed by " asc" or " desc"`,
     },
   });

@@ -129,7 +129,7 @@ export function createTaskFromTemplateHandlers(
         });
         if (outcome.template.typeName !== "task_template") {
           throw new FailedPreconditionError("the template is not a task template", {
-            reason: "NOT_A_TASK_TEMPLATE",
+            reason: "INVALID_STATE",
             violations: [
               {
                 type: "TEMPLATE_TYPE",

@@ -79,7 +79,7 @@ function domainError(err: unknown): unknown {
     return new FailedPreconditionError(
       `the category has ${err.children} child categories and ${err.templates} templates`,
       {
-        reason: "CATEGORY_NOT_EMPTY",
+        reason: "HAS_DEPENDANTS",
         violations: [
           ...(err.children > 0
             ? [{ type: "HAS_CHILDREN", subject: "children", description: `${err.children} child categories` }]

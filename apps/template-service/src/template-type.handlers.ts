@@ -50,7 +50,7 @@ function domainError(err: unknown): unknown {
   }
   if (err instanceof TemplateTypeInUseError) {
     return new FailedPreconditionError(`the template type is used by ${err.templates} template(s)`, {
-      reason: "TEMPLATE_TYPE_IN_USE",
+      reason: "HAS_DEPENDANTS",
       violations: [
         { type: "IN_USE", subject: "templates", description: `${err.templates} template(s) use it` },
       ],
@@ -278,7 +278,7 @@ export function createTemplateTypeHandlers(
               throw new FailedPreconditionError(
                 `${invalid.length} existing template(s) have parameters the new schema rejects`,
                 {
-                  reason: "TEMPLATES_VIOLATE_SCHEMA",
+                  reason: "SCHEMA_VALIDATION",
                   violations: invalid.slice(0, 100).map((name) => ({
                     type: "SCHEMA_VIOLATION",
                     subject: name,
@@ -313,7 +313,7 @@ export function createTemplateTypeHandlers(
             throw new FailedPreconditionError(
               `built-in template type "${typeName(row.name)}" cannot be deleted`,
               {
-                reason: "BUILTIN_TEMPLATE_TYPE",
+                reason: "INVALID_STATE",
               },
             );
           }

@@ -158,7 +158,7 @@ describe("CreateTemplate / GetTemplate", () => {
       Code.InvalidArgument,
     );
     expect(violatedFields(err)).toEqual(
-      expect.arrayContaining(["template.parameters", "template.parameters.output_format"]),
+      expect.arrayContaining(["template.parameters.objective", "template.parameters.output_format"]),
     );
     // Its validation rules require the variable `objective` to be declared.
     const rules = await failure(

@@ -327,7 +327,7 @@ export function createTemplateHandlers(
     }
     if (opts.requireActive && !type.isActive) {
       throw new FailedPreconditionError(`template type "templateTypes/${typeId}" is not active`, {
-        reason: "TEMPLATE_TYPE_INACTIVE",
+        reason: "TEMPLATE_INACTIVE",
         violations: [
           { type: "INACTIVE", subject: `templateTypes/${typeId}`, description: "the type is not active" },
         ],
@@ -439,7 +439,8 @@ export function createTemplateHandlers(
             parameters,
             tags: t.tags,
             complexityScore: t.complexityScore === undefined ? null : Math.round(t.complexityScore),
-            isActive: t.active,
+            // Unset means active: a new template is usable at once (approval, if required, still gates renders).
+            isActive: t.active ?? true,
             isPublic: t.public,
             requiresApproval: t.requiresApproval,
             categoryId: refs.categoryId ?? null,
@@ -493,6 +494,7 @@ export function createTemplateHandlers(
             "template",
             undefined,
             "a template with this request_id already exists",
+            "REQUEST_ID_REUSED",
           );
         }
         if (req.validateOnly) {
@@ -592,7 +594,7 @@ export function createTemplateHandlers(
           if (fields.has("variables")) next.variables = t.variables.map(variableToJson);
           if (fields.has("parameters")) next.parameters = (t.parameters ?? {}) as Record<string, unknown>;
           if (fields.has("tags")) next.tags = t.tags;
-          if (fields.has("active")) next.isActive = t.active;
+          if (fields.has("active")) next.isActive = t.active ?? true;
           if (fields.has("public")) next.isPublic = t.public;
           if (fields.has("requires_approval")) next.requiresApproval = t.requiresApproval;
           if (fields.has("complexity_score")) {
@@ -660,7 +662,7 @@ export function createTemplateHandlers(
           checkEtag(req.etag, current);
           if (current.deletedAt === null) {
             throw new FailedPreconditionError(`template "${templateName(id)}" is not deleted`, {
-              reason: "TEMPLATE_NOT_DELETED",
+              reason: "INVALID_STATE",
             });
           }
           await tx.setDeleted(id, current.version, false);

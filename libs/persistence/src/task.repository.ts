@@ -293,22 +293,41 @@ function rankSql(column: string, values: readonly string[]): string {
 }
 
 type SortKind = "int" | "text" | "ts";
-const SORT_SQL: Record<TaskSortField, { expr: string; kind: SortKind }> = {
-  priority: { expr: rankSql("t.priority", TASK_PRIORITIES), kind: "int" },
-  status: { expr: rankSql("t.status", TASK_STATUSES), kind: "int" },
-  type: { expr: rankSql("t.type", TASK_TYPES), kind: "int" },
-  create_time: { expr: "t.created_at", kind: "ts" },
-  update_time: { expr: "t.updated_at", kind: "ts" },
-  // Sentinels reproduce PostgreSQL's default null order (last ascending, first descending).
-  due_time: { expr: "coalesce(t.due_date, timestamptz '9999-12-31 00:00:00+00')", kind: "ts" },
-  story_points: { expr: "coalesce(t.story_points, 2147483647)", kind: "int" },
-  business_value: { expr: "coalesce(t.business_value::int, 2147483647)", kind: "int" },
-  title: { expr: "t.title", kind: "text" },
+interface SortSql {
+  /** The sort expression for one direction (nullable columns put a sentinel so unset sorts last both ways). */
+  expr: (desc: boolean) => string;
+  kind: SortKind;
+}
+const fixed = (expr: string, kind: SortKind): SortSql => ({ expr: () => expr, kind });
+/**
+ * Unset values last in both directions (as NextTask does): the sentinel is above every value ascending and
+ * below every value descending (-1: story points and business value are never negative, and a small literal
+ * stays in range when the keyset cursor's parameter is inlined as `-1::int`).
+ */
+const unsetLast = (column: string, high: string, low: string, kind: SortKind): SortSql => ({
+  expr: (desc) => `coalesce(${column}, ${desc ? low : high})`,
+  kind,
+});
+const SORT_SQL: Record<TaskSortField, SortSql> = {
+  priority: fixed(rankSql("t.priority", TASK_PRIORITIES), "int"),
+  status: fixed(rankSql("t.status", TASK_STATUSES), "int"),
+  type: fixed(rankSql("t.type", TASK_TYPES), "int"),
+  create_time: fixed("t.created_at", "ts"),
+  update_time: fixed("t.updated_at", "ts"),
+  due_time: unsetLast(
+    "t.due_date",
+    "timestamptz '9999-12-31 00:00:00+00'",
+    "timestamptz '0001-01-01 00:00:00+00'",
+    "ts",
+  ),
+  story_points: unsetLast("t.story_points", "2147483647", "-1", "int"),
+  business_value: unsetLast("t.business_value::int", "2147483647", "-1", "int"),
+  title: fixed("t.title", "text"),
 };
 
-function sortSelect(field: TaskSortField): string {
+function sortSelect(field: TaskSortField, desc: boolean): string {
   const { expr, kind } = SORT_SQL[field];
-  return kind === "ts" ? `(extract(epoch from ${expr}) * 1000000)::bigint::text` : `${expr}`;
+  return kind === "ts" ? `(extract(epoch from ${expr(desc)}) * 1000000)::bigint::text` : `${expr(desc)}`;
 }
 
 function sortParam(kind: SortKind): string {
@@ -1162,7 +1181,7 @@ export class TaskRepository {
     const pageSize = Math.min(Math.max(Math.trunc(opts.pageSize ?? 50), 1), 1000);
     const keys: TaskSortKey[] = opts.orderBy?.length ? opts.orderBy : [{ field: "create_time", desc: true }];
     const binding = digest(
-      `list|${opts.includeDeleted ? 1 : 0}|${keys.map((k) => `${k.field}${k.desc ? "-" : "+"}`).join(",")}|${opts.binding ?? ""}`,
+      `list2|${opts.includeDeleted ? 1 : 0}|${keys.map((k) => `${k.field}${k.desc ? "-" : "+"}`).join(",")}|${opts.binding ?? ""}`,
     );
     const kinds = keys.map((k) => SORT_SQL[k.field].kind);
     const cursor = opts.pageToken ? decodePageToken(opts.pageToken, binding, kinds) : null;
@@ -1182,7 +1201,11 @@ export class TaskRepository {
       // (k1, ..., kn, id) strictly after the cursor, each key in its own direction.
       const ors: string[] = [];
       const all = [
-        ...keys.map((k) => ({ expr: SORT_SQL[k.field].expr, kind: SORT_SQL[k.field].kind, desc: k.desc })),
+        ...keys.map((k) => ({
+          expr: SORT_SQL[k.field].expr(k.desc),
+          kind: SORT_SQL[k.field].kind,
+          desc: k.desc,
+        })),
         { expr: "t.id", kind: "uuid" as const, desc: idDesc },
       ];
       const values = [...cursor.keys, cursor.id];
@@ -1201,10 +1224,10 @@ export class TaskRepository {
     }
     params.push(pageSize + 1);
     const rows = await this.execute(
-      `select ${TASK_SELECT_LIST}${keys.map((k, i) => `, ${sortSelect(k.field)} as sort_k${i}`).join("")}
+      `select ${TASK_SELECT_LIST}${keys.map((k, i) => `, ${sortSelect(k.field, k.desc)} as sort_k${i}`).join("")}
        from tasks t
        ${where.length ? `where ${where.join(" and ")}` : ""}
-       order by ${keys.map((k) => `${SORT_SQL[k.field].expr} ${k.desc ? "desc" : "asc"}`).join(", ")}, t.id ${idDesc ? "desc" : "asc"}
+       order by ${keys.map((k) => `${SORT_SQL[k.field].expr(k.desc)} ${k.desc ? "desc" : "asc"}`).join(", ")}, t.id ${idDesc ? "desc" : "asc"}
        limit ?`,
       params,
     );

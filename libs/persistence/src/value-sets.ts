@@ -72,8 +72,11 @@ export const COMMENT_TYPES = [
 ] as const;
 export type CommentType = (typeof COMMENT_TYPES)[number];
 
-/** Our addition: the upstream time log has a free "activity type"; we close the set. */
-export const TIME_LOG_ACTIVITY_TYPES = [
+/**
+ * Suggested time-log activity types. `activity_type` is free text (1-50 characters, as in the contract and
+ * the upstream seed, e.g. "Initial research and planning"); these are the usual values clients offer.
+ */
+export const TIME_LOG_ACTIVITY_SUGGESTIONS = [
   "development",
   "testing",
   "review",
@@ -85,7 +88,8 @@ export const TIME_LOG_ACTIVITY_TYPES = [
   "support",
   "other",
 ] as const;
-export type TimeLogActivityType = (typeof TIME_LOG_ACTIVITY_TYPES)[number];
+/** Free text, 1-50 characters (see TIME_LOG_ACTIVITY_SUGGESTIONS for the usual values). */
+export type TimeLogActivityType = string;
 
 export const SPRINT_STATUSES = ["planned", "active", "closed", "cancelled"] as const;
 export type SprintStatus = (typeof SPRINT_STATUSES)[number];

@@ -4,6 +4,7 @@ import {
   BadRequestSchema,
   ErrorInfoSchema,
   PreconditionFailureSchema,
+  ResourceInfoSchema,
   RetryInfoSchema,
 } from "@taskmaster/proto/gen/google/rpc/error_details_pb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -58,7 +59,7 @@ const failures: Record<string, () => Error> = {
   },
   precondition: () =>
     new FailedPreconditionError("task has open subtasks", {
-      reason: "OPEN_SUBTASKS",
+      reason: "HAS_DEPENDANTS",
       metadata: { openSubtasks: "3" },
       violations: [{ type: "SUBTASKS", subject: "tasks/1", description: "3 open subtasks" }],
     }),
@@ -87,6 +88,14 @@ const failures: Record<string, () => Error> = {
   unknown: () =>
     new TypeError("Cannot read properties of undefined (reading 'id') in SELECT * FROM secret_table"),
   connectUnknown: () => ConnectError.from(new Error("SELECT password FROM users")),
+  undeclaredReason: () =>
+    new ConnectError("hand-built", Code.FailedPrecondition, undefined, [
+      { desc: ErrorInfoSchema, value: { reason: "SOMETHING_NEW", domain: "taskmaster.dev" } },
+    ]),
+  otherDomain: () =>
+    new ConnectError("from a library", Code.FailedPrecondition, undefined, [
+      { desc: ErrorInfoSchema, value: { reason: "SOMETHING_ELSE", domain: "example.com" } },
+    ]),
 };
 
 const impl: Partial<ServiceImpl<typeof EchoService>> = {
@@ -166,7 +175,7 @@ describe("error mapping over a real socket", () => {
       ["task.parent", "INVALID_UUID"],
     ]);
     expect(err.findDetails(ErrorInfoSchema)[0]).toMatchObject({
-      reason: "INVALID_ARGUMENT",
+      reason: "VALIDATION_FAILED",
       domain: "taskmaster.dev",
     });
   });
@@ -175,9 +184,13 @@ describe("error mapping over a real socket", () => {
     const nf = await callFail("notFound");
     expect(nf.rawMessage).toBe('task "0190b5a4-7d1c-7000-8000-000000000001" not found');
     expect(nf.findDetails(ErrorInfoSchema)[0]).toMatchObject({
-      reason: "TASK_NOT_FOUND",
+      reason: "NOT_FOUND",
       domain: "taskmaster.dev",
       metadata: { resource: "task", id: "0190b5a4-7d1c-7000-8000-000000000001" },
+    });
+    expect(nf.findDetails(ResourceInfoSchema)[0]).toMatchObject({
+      resourceType: "task",
+      resourceName: "0190b5a4-7d1c-7000-8000-000000000001",
     });
     const fp = await callFail("precondition");
     expect(fp.findDetails(ErrorInfoSchema)[0]?.metadata).toEqual({ openSubtasks: "3" });
@@ -186,6 +199,16 @@ describe("error mapping over a real socket", () => {
     expect(re.findDetails(RetryInfoSchema)[0]?.retryDelay).toMatchObject({ seconds: 2n, nanos: 500_000_000 });
     const unavailable = await callFail("connection");
     expect(unavailable.findDetails(RetryInfoSchema)).toHaveLength(1);
+  });
+
+  it("a hand-built ErrorInfo with a reason errors.proto does not declare answers INTERNAL", async () => {
+    const err = await callFail("undeclaredReason");
+    expect(err.code).toBe(Code.Internal);
+    expect(err.rawMessage).toBe("internal error");
+    const logged = mem.lines.filter((l) => l.msg === "unhandled error in RPC handler");
+    expect(logged.some((l) => JSON.stringify(l).includes("hand-built"))).toBe(true);
+    const other = await callFail("otherDomain");
+    expect(other.code).toBe(Code.FailedPrecondition);
   });
 
   it("unknown errors answer 'internal error' and log the real one", async () => {

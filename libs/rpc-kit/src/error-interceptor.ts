@@ -2,7 +2,9 @@
  * ONE interceptor maps everything a handler throws to a ConnectError with google.rpc details:
  * domain errors (errors.ts), MikroORM / pg driver errors (matched by name and SQLSTATE, without importing
  * MikroORM), aborts, and unknown errors (INTERNAL "internal error"; the real error goes to the log with
- * the trace id). SQL text, constraint names and stack traces never reach the client.
+ * the trace id). SQL text, constraint names and stack traces never reach the client. A hand-built ConnectError
+ * whose ErrorInfo (domain taskmaster.dev) names a reason errors.proto does not declare is a bug: it answers
+ * INTERNAL too (every spec run thus checks the reasons it triggers).
  */
 import {
   Code,
@@ -11,6 +13,7 @@ import {
   type StreamRequest,
   type UnaryRequest,
 } from "@connectrpc/connect";
+import { ErrorInfoSchema } from "@taskmaster/proto/gen/google/rpc/error_details_pb";
 import type { Logger } from "@taskmaster/telemetry/logger";
 import { boundConnectError } from "./error-bounds.js";
 import {
@@ -18,8 +21,10 @@ import {
   AlreadyExistsError,
   DeadlineExceededError,
   DomainError,
+  ERROR_DOMAIN,
   FailedPreconditionError,
   InvalidArgumentError,
+  isDeclaredReason,
   UnavailableError,
 } from "./errors.js";
 
@@ -122,11 +127,14 @@ export function mapDatabaseError(
   if (has("DeadlockException") || has("LockWaitTimeoutException") || code === "40001" || code === "40P01") {
     return new AbortedError(
       "the operation conflicted with a concurrent transaction; retry",
-      "TRANSACTION_CONFLICT",
+      "CONCURRENT_MODIFICATION",
     );
   }
   if (code === "55P03") {
-    return new AbortedError("the resource is locked by a concurrent operation; retry", "LOCK_NOT_AVAILABLE");
+    return new AbortedError(
+      "the resource is locked by a concurrent operation; retry",
+      "CONCURRENT_MODIFICATION",
+    );
   }
   if (code === "57014") return abortFromSignal(signal, true);
   if (
@@ -179,6 +187,10 @@ export function toConnectError(
     if (error.code === Code.Unknown && !error.isWireError) {
       return { error: internal(error), unknown: true, infrastructure: false };
     }
+    // Errors from an upstream (wire errors) are passed on: a newer peer may know newer reasons.
+    if (!error.isWireError && undeclaredReason(error) !== undefined) {
+      return { error: internal(error), unknown: true, infrastructure: false };
+    }
     return { error, unknown: false, infrastructure: false };
   }
   const name = fields(error).name;
@@ -199,6 +211,13 @@ export function toConnectError(
     };
   }
   return { error: internal(error), unknown: true, infrastructure: false };
+}
+
+/** The first taskmaster.dev ErrorInfo reason of `error` that errors.proto does not declare, if any. */
+export function undeclaredReason(error: ConnectError): string | undefined {
+  return error
+    .findDetails(ErrorInfoSchema)
+    .find((info) => info.domain === ERROR_DOMAIN && !isDeclaredReason(info.reason))?.reason;
 }
 
 function internal(cause: unknown): ConnectError {

@@ -11,10 +11,35 @@ import {
   ResourceInfoSchema,
   RetryInfoSchema,
 } from "@taskmaster/proto/gen/google/rpc/error_details_pb";
+import { ErrorReason } from "@taskmaster/proto/gen/taskmaster/common/v1/errors_pb";
 import { clipBytes, clipChars, ERROR_BOUNDS } from "./error-bounds.js";
 
 /** ErrorInfo.domain of every error Taskmaster raises. */
 export const ERROR_DOMAIN = "taskmaster.dev";
+
+/**
+ * An `ErrorInfo.reason`: a value name of `taskmaster.common.v1.ErrorReason` without its prefix. Every domain
+ * error takes this type, so a reason that errors.proto does not declare does not compile.
+ */
+export type ErrorReasonName = Exclude<keyof typeof ErrorReason, "UNSPECIFIED">;
+
+/** Whether `reason` is declared in `taskmaster.common.v1.ErrorReason` (runtime check for hand-built errors). */
+export function isDeclaredReason(reason: string): reason is ErrorReasonName {
+  return reason !== "UNSPECIFIED" && typeof (ErrorReason as Record<string, unknown>)[reason] === "number";
+}
+
+/**
+ * Declared INVALID_ARGUMENT reasons more specific than VALIDATION_FAILED: an InvalidArgumentError whose
+ * field violations all carry one of these reasons sends it as its ErrorInfo reason.
+ */
+export const SPECIFIC_INVALID_ARGUMENT: ReadonlySet<string> = new Set<ErrorReasonName>([
+  "INVALID_FILTER",
+  "INVALID_PAGE_TOKEN",
+  "MIME_TYPE_REJECTED",
+  "TEMPLATE_VARIABLES",
+  "TEMPLATE_SYNTAX",
+  "SCHEMA_VALIDATION",
+]);
 
 /** One bad field (google.rpc.BadRequest.FieldViolation). `field` is a dotted path, e.g. `task.title`. */
 export interface FieldViolation {
@@ -37,7 +62,7 @@ function detail<D extends DescMessage>(desc: D, value: MessageInitShape<D>): Det
   return { desc, value: value as MessageInitShape<DescMessage> };
 }
 
-function errorInfo(reason: string, metadata: Readonly<Record<string, string>> = {}): Detail {
+function errorInfo(reason: ErrorReasonName, metadata: Readonly<Record<string, string>> = {}): Detail {
   return detail(ErrorInfoSchema, { reason, domain: ERROR_DOMAIN, metadata: { ...metadata } });
 }
 
@@ -48,25 +73,17 @@ function retryInfo(retryAfterMs: number): Detail {
   });
 }
 
-function upperSnake(s: string): string {
-  return s
-    .replace(/([a-z0-9])([A-Z])/g, "$1_$2")
-    .replace(/[^A-Za-z0-9]+/g, "_")
-    .replace(/^_+|_+$/g, "")
-    .toUpperCase();
-}
-
 /** Base of all domain errors: a gRPC code, a client-safe message and google.rpc details. */
 export abstract class DomainError extends Error {
   abstract readonly code: Code;
-  /** ErrorInfo.reason (UPPER_SNAKE_CASE). */
-  readonly reason: string;
+  /** ErrorInfo.reason, declared in errors.proto. */
+  readonly reason: ErrorReasonName;
   /** ErrorInfo.metadata. */
   readonly metadata: Readonly<Record<string, string>>;
 
   constructor(
     message: string,
-    reason: string,
+    reason: ErrorReasonName,
     metadata: Readonly<Record<string, string>> = {},
     cause?: unknown,
   ) {
@@ -92,7 +109,7 @@ export abstract class DomainError extends Error {
   }
 }
 
-/** NOT_FOUND: `task "0190..." not found`, ErrorInfo `TASK_NOT_FOUND` + ResourceInfo. */
+/** NOT_FOUND: `task "0190..." not found`, ErrorInfo `NOT_FOUND` + ResourceInfo naming type and name. */
 export class NotFoundError extends DomainError {
   override readonly name = "NotFoundError";
   readonly code = Code.NotFound;
@@ -100,7 +117,7 @@ export class NotFoundError extends DomainError {
     readonly resource: string,
     readonly id: string,
   ) {
-    super(`${resource} "${id}" not found`, `${upperSnake(resource)}_NOT_FOUND`, { resource, id });
+    super(`${resource} "${id}" not found`, "NOT_FOUND", { resource, id });
   }
   protected override extraDetails(): Detail[] {
     return [
@@ -113,7 +130,7 @@ export class NotFoundError extends DomainError {
   }
 }
 
-/** ALREADY_EXISTS, e.g. a duplicate unique key. */
+/** ALREADY_EXISTS (reason `DUPLICATE` unless given), e.g. a duplicate unique key; ResourceInfo names it. */
 export class AlreadyExistsError extends DomainError {
   override readonly name = "AlreadyExistsError";
   readonly code = Code.AlreadyExists;
@@ -121,10 +138,11 @@ export class AlreadyExistsError extends DomainError {
     readonly resource: string,
     readonly id?: string,
     message?: string,
+    reason: ErrorReasonName = "DUPLICATE",
   ) {
     super(
       message ?? (id === undefined ? `${resource} already exists` : `${resource} "${id}" already exists`),
-      `${upperSnake(resource)}_ALREADY_EXISTS`,
+      reason,
       id === undefined ? { resource } : { resource, id },
     );
   }
@@ -134,7 +152,7 @@ export class AlreadyExistsError extends DomainError {
 }
 
 export interface FailedPreconditionOptions {
-  readonly reason: string;
+  readonly reason: ErrorReasonName;
   readonly metadata?: Readonly<Record<string, string>>;
   readonly violations?: readonly PreconditionViolation[];
 }
@@ -161,7 +179,7 @@ export class AbortedError extends DomainError {
   readonly code = Code.Aborted;
   constructor(
     message = "the operation was aborted because of a concurrent modification; re-read and retry",
-    reason = "CONCURRENT_MODIFICATION",
+    reason: ErrorReasonName = "CONCURRENT_MODIFICATION",
     metadata: Readonly<Record<string, string>> = {},
   ) {
     super(message, reason, metadata);
@@ -174,7 +192,7 @@ export class StaleEtagError extends AbortedError {
   constructor(resource: string, id?: string) {
     super(
       `the etag of ${resource}${id === undefined ? "" : ` "${id}"`} is stale; re-read the resource and retry`,
-      "STALE_ETAG",
+      "ETAG_MISMATCH",
       id === undefined ? { resource } : { resource, id },
     );
   }
@@ -184,15 +202,17 @@ export class StaleEtagError extends AbortedError {
  * INVALID_ARGUMENT with its field violations (google.rpc.BadRequest), bounded (error-bounds.ts): the first
  * 20 violations are listed (message and BadRequest; the message then says "and N more"), each field path
  * and description clipped, the message at most 1 KiB. `fieldViolations` keeps every violation (server side).
+ * ErrorInfo reason: `reason` if given, else the violations' common reason when it is a specific declared one
+ * (INVALID_PAGE_TOKEN, INVALID_FILTER, ...), else VALIDATION_FAILED.
  */
 export class InvalidArgumentError extends DomainError {
   override readonly name = "InvalidArgumentError";
   readonly code = Code.InvalidArgument;
   readonly fieldViolations: readonly FieldViolation[];
-  constructor(fieldViolations: readonly FieldViolation[], message?: string) {
+  constructor(fieldViolations: readonly FieldViolation[], message?: string, reason?: ErrorReasonName) {
     super(
       clipBytes(message ?? violationsMessage(fieldViolations), ERROR_BOUNDS.maxMessageBytes),
-      "INVALID_ARGUMENT",
+      reason ?? invalidArgumentReason(fieldViolations),
     );
     this.fieldViolations = fieldViolations;
   }
@@ -228,13 +248,26 @@ function violationsMessage(violations: readonly FieldViolation[]): string {
   return more > 0 ? `${message}; and ${more} more` : message;
 }
 
+/** ErrorInfo reason of an InvalidArgumentError without an explicit one. */
+const GENERIC_INVALID_ARGUMENT: ErrorReasonName = "VALIDATION_FAILED";
+
+function invalidArgumentReason(violations: readonly FieldViolation[]): ErrorReasonName {
+  const first = violations[0]?.reason;
+  return first !== undefined &&
+    SPECIFIC_INVALID_ARGUMENT.has(first) &&
+    isDeclaredReason(first) &&
+    violations.every((v) => v.reason === first)
+    ? first
+    : GENERIC_INVALID_ARGUMENT;
+}
+
 /** PERMISSION_DENIED: authenticated, but not allowed. */
 export class PermissionDeniedError extends DomainError {
   override readonly name = "PermissionDeniedError";
   readonly code = Code.PermissionDenied;
   constructor(
     message = "permission denied",
-    reason = "PERMISSION_DENIED",
+    reason: ErrorReasonName = "PERMISSION_DENIED",
     metadata?: Record<string, string>,
   ) {
     super(message, reason, metadata);
@@ -245,7 +278,11 @@ export class PermissionDeniedError extends DomainError {
 export class UnauthenticatedError extends DomainError {
   override readonly name = "UnauthenticatedError";
   readonly code = Code.Unauthenticated;
-  constructor(message = "unauthenticated", reason = "UNAUTHENTICATED", metadata?: Record<string, string>) {
+  constructor(
+    message = "unauthenticated",
+    reason: ErrorReasonName = "UNAUTHENTICATED",
+    metadata?: Record<string, string>,
+  ) {
     super(message, reason, metadata);
   }
 }
@@ -257,7 +294,7 @@ export class ResourceExhaustedError extends DomainError {
   constructor(
     readonly retryAfterMs?: number,
     message = "rate limit exceeded",
-    reason = "RATE_LIMITED",
+    reason: ErrorReasonName = "RATE_LIMITED",
   ) {
     super(message, reason);
   }
@@ -266,14 +303,14 @@ export class ResourceExhaustedError extends DomainError {
   }
 }
 
-/** UNAVAILABLE (e.g. database down): safe to retry with backoff. */
+/** UNAVAILABLE (the database is down: the one dependency a service reports itself): retry with backoff. */
 export class UnavailableError extends DomainError {
   override readonly name = "UnavailableError";
   readonly code = Code.Unavailable;
   constructor(
     message = "service temporarily unavailable",
     readonly retryAfterMs: number | undefined = 1_000,
-    reason = "UNAVAILABLE",
+    reason: ErrorReasonName = "DATABASE_UNAVAILABLE",
     cause?: unknown,
   ) {
     super(message, reason, {}, cause);
@@ -283,11 +320,20 @@ export class UnavailableError extends DomainError {
   }
 }
 
+/** OUT_OF_RANGE: a position (e.g. a resume token) outside what the server still keeps. */
+export class OutOfRangeError extends DomainError {
+  override readonly name = "OutOfRangeError";
+  readonly code = Code.OutOfRange;
+  constructor(message: string, reason: ErrorReasonName, metadata?: Record<string, string>) {
+    super(message, reason, metadata);
+  }
+}
+
 /** DEADLINE_EXCEEDED. */
 export class DeadlineExceededError extends DomainError {
   override readonly name = "DeadlineExceededError";
   readonly code = Code.DeadlineExceeded;
-  constructor(message = "deadline exceeded", reason = "DEADLINE_EXCEEDED") {
+  constructor(message = "deadline exceeded", reason: ErrorReasonName = "QUERY_TIMEOUT") {
     super(message, reason);
   }
 }
@@ -296,7 +342,7 @@ export class DeadlineExceededError extends DomainError {
 export function connectErrorWithInfo(
   message: string,
   code: Code,
-  reason: string,
+  reason: ErrorReasonName,
   metadata: Readonly<Record<string, string>> = {},
 ): ConnectError {
   return new ConnectError(message, code, undefined, [errorInfo(reason, metadata)]);

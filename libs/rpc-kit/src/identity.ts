@@ -253,6 +253,12 @@ export interface IdentityInterceptorOptions {
   /** Reject calls without a valid token with UNAUTHENTICATED (default false: call proceeds anonymous). */
   readonly required?: boolean | undefined;
   readonly clockToleranceSeconds?: number | undefined;
+  /**
+   * Development only: a call WITHOUT a token keeps its plain `x-taskmaster-actor`/`-roles`/`-teams` headers,
+   * so direct calls to a development service's port work as before identity keys existed. A call with a
+   * token is always verified (and its plain headers replaced). Never set in staging or production.
+   */
+  readonly acceptPlainHeaders?: boolean | undefined;
   /** Called for every rejected token (log/metric). Never gets the token. */
   readonly onInvalid?: ((reason: string, service: string) => void) | undefined;
   /** Called for every accepted delegated token (identity with `actors`), e.g. to log the act chain. */
@@ -267,6 +273,13 @@ export function createIdentityInterceptor(options: IdentityInterceptorOptions): 
   const keys: TrustedIdentityKeys = { gateway: options.key, services: options.services };
   return (next) => async (req) => {
     const token = req.header.get(IDENTITY_HEADER);
+    if (
+      (token === null || token === "") &&
+      options.acceptPlainHeaders === true &&
+      options.required !== true
+    ) {
+      return next(req);
+    }
     req.header.delete(ACTOR_HEADER);
     req.header.delete(ROLES_HEADER);
     req.header.delete(TEAMS_HEADER);

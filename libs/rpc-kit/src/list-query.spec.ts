@@ -94,7 +94,7 @@ describe("parseConjunction", () => {
   it("uses the request field, reason, messages and limits it is given", () => {
     const syntax: FilterSyntax = {
       requestField: "scope",
-      reason: "INVALID_FILTER",
+      violationReason: "INVALID_FILTER",
       maxComparisons: 1,
       messages: { unknownField: (name) => `no ${name}` },
     };
@@ -178,7 +178,10 @@ describe("parseOrderBy", () => {
     const syntax = {
       requestField: "sort",
       caseSensitive: true,
-      summary: { reason: "INVALID_ORDER_BY", description: (f: readonly string[]) => `one of ${f.join("|")}` },
+      summary: {
+        violationReason: "INVALID_ORDER_BY",
+        description: (f: readonly string[]) => `one of ${f.join("|")}`,
+      },
     };
     expect(parseOrderBy("title desc", SORTABLE, FALLBACK, syntax)).toEqual({ field: "title", desc: true });
     for (const input of ["title DESC", "colour", "title,x"]) {

@@ -49,8 +49,8 @@ export interface LexicalCheck {
 export interface FilterSyntax {
   /** The request field named in errors (default "filter"). */
   requestField?: string;
-  /** The error reason (default "INVALID_SYNTAX"). */
-  reason?: string;
+  /** The field violation's reason (default "INVALID_SYNTAX"). */
+  violationReason?: string;
   /** Longer input is TOO_LONG. */
   maxLength?: number;
   /** More comparisons than this fail at the offending field. */
@@ -94,9 +94,11 @@ export function queryError(
   field: string,
   pos: number,
   description: string,
-  reason = "INVALID_SYNTAX",
+  violationReason = "INVALID_SYNTAX",
 ): never {
-  throw new InvalidArgumentError([{ field, description: `at position ${pos + 1}: ${description}`, reason }]);
+  throw new InvalidArgumentError([
+    { field, description: `at position ${pos + 1}: ${description}`, reason: violationReason },
+  ]);
 }
 
 function match(re: RegExp, input: string, at: number): string | undefined {
@@ -128,10 +130,10 @@ export function parseConjunction<K, T>(
   each: (comparison: QueryComparison<K>) => T,
 ): T[] {
   const requestField = syntax.requestField ?? "filter";
-  const reason = syntax.reason ?? "INVALID_SYNTAX";
+  const violationReason = syntax.violationReason ?? "INVALID_SYNTAX";
   const msg: FilterMessages = { ...DEFAULT_MESSAGES, ...syntax.messages };
   const fail = (pos: number, description: string): never =>
-    queryError(requestField, pos, description, reason);
+    queryError(requestField, pos, description, violationReason);
   if (syntax.maxLength !== undefined && input.length > syntax.maxLength) {
     throw new InvalidArgumentError([
       {
@@ -215,7 +217,7 @@ export interface OrderBySyntax {
    * Report every mistake as this one description (without a position) and reason; unset means
    * INVALID_SYNTAX naming the position of the mistake.
    */
-  summary?: { reason: string; description: (fields: readonly string[]) => string };
+  summary?: { violationReason: string; description: (fields: readonly string[]) => string };
 }
 
 /** Parses `order_by`: exactly one of `fields`, optionally followed by " asc" or " desc"; "" means `fallback`. */
@@ -228,7 +230,7 @@ export function parseOrderBy<F extends string>(
   const requestField = syntax.requestField ?? "order_by";
   const fail = (pos: number, description: string): never => {
     if (syntax.summary !== undefined) {
-      const { reason, description: summary } = syntax.summary;
+      const { violationReason: reason, description: summary } = syntax.summary;
       throw new InvalidArgumentError([{ field: requestField, description: summary(fields), reason }]);
     }
     return queryError(requestField, pos, description);

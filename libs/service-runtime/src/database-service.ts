@@ -81,6 +81,7 @@ export function runDatabaseService(options: DatabaseServiceOptions): RunningServ
             { subject: identity.subject, via: identity.actors, service },
             "delegated identity accepted",
           ),
+        config.profile === "development",
       );
       const outbound = await outboundSecurityFromConfig(config.service, readFile, {
         name: options.name,
@@ -220,6 +221,8 @@ export async function serverSecurityFromConfig(
   readFile: (path: string) => string,
   onInvalid?: (reason: string, service: string) => void,
   onDelegated?: (identity: VerifiedIdentity, service: string) => void,
+  /** Development profile: token-less calls keep their plain actor headers (see `acceptPlainHeaders`). */
+  development = false,
 ): Promise<ServerSecurityDefaults> {
   const issues: ConfigIssue[] = [];
   const read = fileReader(readFile, issues);
@@ -269,7 +272,14 @@ export async function serverSecurityFromConfig(
     identity:
       verifyKey === undefined
         ? undefined
-        : { key: verifyKey, services, required: security.identity.required, onInvalid, onDelegated },
+        : {
+            key: verifyKey,
+            services,
+            required: security.identity.required,
+            acceptPlainHeaders: development && !security.identity.required,
+            onInvalid,
+            onDelegated,
+          },
   };
 }
 

@@ -176,7 +176,7 @@ const cases: [string, string, Row, string[]][] = [
     { started_at: "2025-01-01T10:00:00Z", ended_at: "2025-01-01T09:00:00Z" },
     CHECK,
   ],
-  ["task_time_logs", "bad activity type", { activity_type: "sleeping" }, CHECK],
+  ["task_time_logs", "blank activity type", { activity_type: "  " }, CHECK],
   ["task_status_history", "bad to_status", { to_status: "done" }, CHECK],
   ["task_status_history", "bad from_status", { from_status: "new" }, CHECK],
   [

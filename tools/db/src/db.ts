@@ -15,10 +15,18 @@
  * Connects with `MIGRATION_DATABASE_URL` (the owner) when set, else `DATABASE_URL`.
  */
 import type { MikroORM } from "@mikro-orm/core";
+import { backupConfigFromEnv } from "@taskmaster/config/backup-config";
 import { migrateDown, migrateUp, migrationStatus } from "@taskmaster/persistence/migrate";
 import { initOrm } from "@taskmaster/persistence/orm-config";
 import { seedDatabase } from "@taskmaster/persistence/seed";
 import { formatVerify, type Query, runAuditRetention, verifyAuditChain } from "./audit-verify.ts";
+import {
+  BACKUP_COMMANDS,
+  type BackupCommand,
+  BackupUsageError,
+  runBackupCommand,
+} from "./backup/backup-cli.ts";
+import { runBackupDaemon } from "./backup/backup-daemon.ts";
 import { GROUP_ROLES, grantRole, isRoleName, listRoleMembers, userNameProblem } from "./roles.ts";
 
 const HELP = `Usage: db <command> [options]
@@ -43,6 +51,17 @@ Commands:
                           Services: app (the monitoring service: app and monitor); reporting: readonly;
                           the audit retention job: retention; migrations: owner.
   roles list              Members of the taskmaster group roles
+  backup [--kind base|logical]
+                          Back up the database and attachments, then verify by a restore (see docs/operations.md)
+  backups                 List backups: time, kind, size, verified
+  restore (--backup ID | --time RFC3339) --into DIR|URL [--replace]
+                          Restore a backup, or recover to a point in time, into a new directory or database
+  verify-backup [ID]      Check a backup's checksums and restore it into a scratch instance
+  drill [--size 50MB]     Disaster-recovery drill on a throwaway cluster: measured RTO and RPO
+  backup-daemon [--now]   Scheduled backups (DB_BACKUP_AT, daily) with verification, pruning and metrics
+                          (DB_BACKUP_METRICS_PORT); --now also runs one at start
+  prune-backups           Remove backups past DB_BACKUP_RETENTION_DAYS and WAL no kept backup needs
+                          (each of these takes --json and --help)
 
 Environment:
   MIGRATION_DATABASE_URL  the schema owner's connection (used when set)
@@ -263,6 +282,38 @@ async function roles(sub: string | undefined, args: string[]): Promise<void> {
 }
 
 async function main(argv: string[]): Promise<void> {
+  const first = argv[0];
+  if (first === "backup-daemon") {
+    const url = process.env.MIGRATION_DATABASE_URL || process.env.DATABASE_URL;
+    if (!url) throw new UsageError("DATABASE_URL is not set");
+    const config = backupConfigFromEnv(process.env);
+    if (!config.enabled) {
+      log("DB_BACKUP_ENABLED=false: no scheduled backups");
+      return;
+    }
+    const abort = new AbortController();
+    for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => abort.abort());
+    await runBackupDaemon({
+      config,
+      url,
+      attachmentsDir: process.env.TASK_ATTACHMENT_DIR?.trim() || ".data/attachments",
+      metricsPort: Number(process.env.DB_BACKUP_METRICS_PORT ?? 0) || 0,
+      signal: abort.signal,
+      log,
+      runNow: argv.includes("--now"),
+    });
+    return;
+  }
+  if (first !== undefined && (BACKUP_COMMANDS as readonly string[]).includes(first)) {
+    const url = process.env.MIGRATION_DATABASE_URL || process.env.DATABASE_URL || undefined;
+    process.exitCode = await runBackupCommand(first as BackupCommand, argv.slice(1), {
+      env: process.env,
+      url,
+      out: log,
+      progress: (m) => process.stderr.write(`${m}\n`),
+    });
+    return;
+  }
   const flags = new Set(argv.filter((a) => a.startsWith("-")));
   const valued = new Set(["--days", "--name", "--role", "--user", "--password-env"]);
   const words = argv.filter((a, i) => !a.startsWith("-") && !valued.has(argv[i - 1] ?? ""));
@@ -298,7 +349,7 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
-  if (err instanceof UsageError) {
+  if (err instanceof UsageError || err instanceof BackupUsageError) {
     process.stderr.write(`db: ${err.message}\n`);
     process.exitCode = 2;
   } else {

@@ -16,6 +16,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startEmbeddedPostgres } from "@taskmaster/testing/embedded";
 import { ensureDatabase } from "./database.js";
+import { developmentIdentityEnv } from "./dev-identity.js";
 import { type Member, startMember, stopMember } from "./member.js";
 import { stack } from "./stack.js";
 
@@ -141,8 +142,14 @@ async function main(): Promise<number> {
     const gatewayAuth = process.env.GATEWAY_AUTH ?? (profile === "development" ? "none" : "jwt");
     if (gatewayAuth === "none")
       log("gateway authentication is OFF (development); set GATEWAY_AUTH=jwt to enable it");
+    // Development: signed identities as in production (keys in .data/dev-identity) unless keys are given.
+    const identityEnv =
+      profile === "development" && !process.env.GATEWAY_IDENTITY_KEY_FILE
+        ? developmentIdentityEnv(join(root, ".data", "dev-identity"))
+        : {};
     const env: NodeJS.ProcessEnv = {
       ...process.env,
+      ...identityEnv,
       ...serviceEnv,
       DATABASE_URL: databaseUrl,
       TASKMASTER_PROFILE: profile,

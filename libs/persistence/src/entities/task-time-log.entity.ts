@@ -1,6 +1,5 @@
 import { defineEntity, type InferEntity, p } from "@mikro-orm/core";
-import { inSet } from "../sql-checks.js";
-import { TIME_LOG_ACTIVITY_TYPES, type TimeLogActivityType } from "../value-sets.js";
+import type { TimeLogActivityType } from "../value-sets.js";
 import { createdAtProperty, idProperty, timestampProperty } from "./common.js";
 import { Sprint } from "./sprint.entity.js";
 import { Task } from "./task.entity.js";
@@ -19,7 +18,7 @@ export const TaskTimeLog = defineEntity({
     /** The task's sprint when the entry was written (sums by sprint survive later moves). */
     sprint: () => p.manyToOne(Sprint).ref().nullable().deleteRule("set null"),
     userId: p.string().length(255),
-    activityType: p.string().length(32).$type<TimeLogActivityType>().default("development"),
+    activityType: p.string().length(50).$type<TimeLogActivityType>().default("development"),
     description: p.text().nullable(),
     hours: p.decimal("number").precision(5).scale(2),
     /** Calendar date (`date` column), `YYYY-MM-DD`. */
@@ -30,10 +29,8 @@ export const TaskTimeLog = defineEntity({
     createdAt: createdAtProperty(),
   },
   checks: [
-    {
-      name: "task_time_logs_activity_type_check",
-      expression: inSet("activity_type", TIME_LOG_ACTIVITY_TYPES),
-    },
+    /** Free text (Migration20261206120000_time_log_activity_free_text): not blank, at most 50 characters. */
+    { name: "task_time_logs_activity_type_check", expression: "char_length(btrim(activity_type)) >= 1" },
     { name: "task_time_logs_hours_check", expression: "hours > 0 and hours <= 24" },
     {
       name: "task_time_logs_log_date_check",

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file taskmaster/common/v1/errors.proto.
  */
 export const file_taskmaster_common_v1_errors: GenFile = /*@__PURE__*/
-  fileDesc("CiF0YXNrbWFzdGVyL2NvbW1vbi92MS9lcnJvcnMucHJvdG8SFHRhc2ttYXN0ZXIuY29tbW9uLnYxIikKC0N5Y2xlRGV0YWlsEgwKBHBhdGgYASADKAkSDAoEbGluaxgCIAEoCSqVBgoLRXJyb3JSZWFzb24SHAoYRVJST1JfUkVBU09OX1VOU1BFQ0lGSUVEEAASHgoaRVJST1JfUkVBU09OX0VUQUdfTUlTTUFUQ0gQARIfChtFUlJPUl9SRUFTT05fQ1lDTEVfREVURUNURUQQAhIqCiZFUlJPUl9SRUFTT05fSUxMRUdBTF9TVEFUVVNfVFJBTlNJVElPThADEh4KGkVSUk9SX1JFQVNPTl9PUEVOX0JMT0NLRVJTEAQSHwobRVJST1JfUkVBU09OX0NMQUlNX05PVF9IRUxEEAUSJAogRVJST1JfUkVBU09OX1NJWkVfTElNSVRfRVhDRUVERUQQBhIjCh9FUlJPUl9SRUFTT05fTUlNRV9UWVBFX1JFSkVDVEVEEAcSHwobRVJST1JfUkVBU09OX0lOVkFMSURfRklMVEVSEAgSIwofRVJST1JfUkVBU09OX0lOVkFMSURfUEFHRV9UT0tFThAJEiYKIkVSUk9SX1JFQVNPTl9URU1QTEFURV9OT1RfQVBQUk9WRUQQChIjCh9FUlJPUl9SRUFTT05fVEVNUExBVEVfVkFSSUFCTEVTEAsSIAocRVJST1JfUkVBU09OX1RFTVBMQVRFX1NZTlRBWBAMEiIKHkVSUk9SX1JFQVNPTl9TQ0hFTUFfVkFMSURBVElPThANEh8KG0VSUk9SX1JFQVNPTl9SRU5ERVJfVElNRU9VVBAOEisKJ0VSUk9SX1JFQVNPTl9QR19TVEFUX1NUQVRFTUVOVFNfTUlTU0lORxAPEiUKIUVSUk9SX1JFQVNPTl9EQVRBQkFTRV9VTkFWQUlMQUJMRRAQEh0KGUVSUk9SX1JFQVNPTl9SQVRFX0xJTUlURUQQERIaChZFUlJPUl9SRUFTT05fRFVQTElDQVRFEBISIgoeRVJST1JfUkVBU09OX1JFUVVFU1RfSURfUkVVU0VEEBMSIQodRVJST1JfUkVBU09OX1JFU09VUkNFX0RFTEVURUQQFBIfChtFUlJPUl9SRUFTT05fSEFTX0RFUEVOREFOVFMQFWIGcHJvdG8z");
+  fileDesc("CiF0YXNrbWFzdGVyL2NvbW1vbi92MS9lcnJvcnMucHJvdG8SFHRhc2ttYXN0ZXIuY29tbW9uLnYxIikKC0N5Y2xlRGV0YWlsEgwKBHBhdGgYASADKAkSDAoEbGluaxgCIAEoCSrnCQoLRXJyb3JSZWFzb24SHAoYRVJST1JfUkVBU09OX1VOU1BFQ0lGSUVEEAASHgoaRVJST1JfUkVBU09OX0VUQUdfTUlTTUFUQ0gQARIfChtFUlJPUl9SRUFTT05fQ1lDTEVfREVURUNURUQQAhIqCiZFUlJPUl9SRUFTT05fSUxMRUdBTF9TVEFUVVNfVFJBTlNJVElPThADEh4KGkVSUk9SX1JFQVNPTl9PUEVOX0JMT0NLRVJTEAQSHwobRVJST1JfUkVBU09OX0NMQUlNX05PVF9IRUxEEAUSJAogRVJST1JfUkVBU09OX1NJWkVfTElNSVRfRVhDRUVERUQQBhIjCh9FUlJPUl9SRUFTT05fTUlNRV9UWVBFX1JFSkVDVEVEEAcSHwobRVJST1JfUkVBU09OX0lOVkFMSURfRklMVEVSEAgSIwofRVJST1JfUkVBU09OX0lOVkFMSURfUEFHRV9UT0tFThAJEiYKIkVSUk9SX1JFQVNPTl9URU1QTEFURV9OT1RfQVBQUk9WRUQQChIjCh9FUlJPUl9SRUFTT05fVEVNUExBVEVfVkFSSUFCTEVTEAsSIAocRVJST1JfUkVBU09OX1RFTVBMQVRFX1NZTlRBWBAMEiIKHkVSUk9SX1JFQVNPTl9TQ0hFTUFfVkFMSURBVElPThANEh8KG0VSUk9SX1JFQVNPTl9SRU5ERVJfVElNRU9VVBAOEisKJ0VSUk9SX1JFQVNPTl9QR19TVEFUX1NUQVRFTUVOVFNfTUlTU0lORxAPEiUKIUVSUk9SX1JFQVNPTl9EQVRBQkFTRV9VTkFWQUlMQUJMRRAQEh0KGUVSUk9SX1JFQVNPTl9SQVRFX0xJTUlURUQQERIaChZFUlJPUl9SRUFTT05fRFVQTElDQVRFEBISIgoeRVJST1JfUkVBU09OX1JFUVVFU1RfSURfUkVVU0VEEBMSIQodRVJST1JfUkVBU09OX1JFU09VUkNFX0RFTEVURUQQFBIfChtFUlJPUl9SRUFTT05fSEFTX0RFUEVOREFOVFMQFRIaChZFUlJPUl9SRUFTT05fTk9UX0ZPVU5EEBYSIgoeRVJST1JfUkVBU09OX1ZBTElEQVRJT05fRkFJTEVEEBcSIgoeRVJST1JfUkVBU09OX1RFTVBMQVRFX0lOQUNUSVZFEBgSHgoaRVJST1JfUkVBU09OX0lOVkFMSURfU1RBVEUQGRIkCiBFUlJPUl9SRUFTT05fSElFUkFSQ0hZX1ZJT0xBVElPThAaEigKJEVSUk9SX1JFQVNPTl9DT05DVVJSRU5UX01PRElGSUNBVElPThAbEiUKIUVSUk9SX1JFQVNPTl9SRUZFUkVOQ0VfQ09OU1RSQUlOVBAcEiIKHkVSUk9SX1JFQVNPTl9QRVJNSVNTSU9OX0RFTklFRBAdEiAKHEVSUk9SX1JFQVNPTl9VTkFVVEhFTlRJQ0FURUQQHhIlCiFFUlJPUl9SRUFTT05fUkVTVU1FX1RPS0VOX0VYUElSRUQQHxIeChpFUlJPUl9SRUFTT05fUVVFUllfVElNRU9VVBAgEicKI0VSUk9SX1JFQVNPTl9URU1QTEFURV9SRU5ERVJfRkFJTEVEECESHwobRVJST1JfUkVBU09OX05PVF9DT05GSUdVUkVEECJiBnByb3RvMw");
 
 /**
  * Error detail naming the resources that would form a cycle, in order, first element repeated last
@@ -45,7 +45,10 @@ export const CycleDetailSchema: GenMessage<CycleDetail> = /*@__PURE__*/
 /**
  * Machine-readable error reasons. Errors carry a `google.rpc.ErrorInfo` detail whose `domain` is
  * "taskmaster.dev" and whose `reason` is the value name below WITHOUT the "ERROR_REASON_" prefix
- * (e.g. "ETAG_MISMATCH"). The gRPC status code is given for each reason.
+ * (e.g. "ETAG_MISMATCH"); no other reason is ever sent. Each value says when it is sent and with which
+ * gRPC status code. `ErrorInfo.metadata` and the other details (BadRequest, ResourceInfo,
+ * PreconditionFailure, RetryInfo) carry the specifics, so one reason serves every resource type.
+ * New values may be added at any time: clients must treat an unknown reason like its status code.
  *
  * @generated from enum taskmaster.common.v1.ErrorReason
  */
@@ -96,7 +99,8 @@ export enum ErrorReason {
   CLAIM_NOT_HELD = 5,
 
   /**
-   * RESOURCE_EXHAUSTED: an upload, input or output exceeds its configured size limit.
+   * RESOURCE_EXHAUSTED: an upload, input or output exceeds its configured size limit. FAILED_PRECONDITION
+   * when stored data is too large for the operation (a critical path scope with too many tasks).
    *
    * @generated from enum value: ERROR_REASON_SIZE_LIMIT_EXCEEDED = 6;
    */
@@ -148,7 +152,7 @@ export enum ErrorReason {
 
   /**
    * INVALID_ARGUMENT: parameters or inputs fail the template type's JSON Schema, or the JSON Schema
-   * itself is invalid.
+   * itself is invalid. FAILED_PRECONDITION when stored templates fail a new schema of their type.
    *
    * @generated from enum value: ERROR_REASON_SCHEMA_VALIDATION = 13;
    */
@@ -191,7 +195,9 @@ export enum ErrorReason {
   DUPLICATE = 18,
 
   /**
-   * INVALID_ARGUMENT: a `request_id` was reused with a different request body.
+   * ALREADY_EXISTS: the `request_id` is taken by an earlier request whose result can no longer be
+   * returned (CreateTemplate). A retry with a used `request_id` otherwise returns the first result;
+   * request bodies are not compared.
    *
    * @generated from enum value: ERROR_REASON_REQUEST_ID_REUSED = 19;
    */
@@ -205,11 +211,113 @@ export enum ErrorReason {
   RESOURCE_DELETED = 20,
 
   /**
-   * FAILED_PRECONDITION: the resource still has dependants (children, templates in a category, ...).
+   * FAILED_PRECONDITION: the resource still has dependants (children, tasks in a sprint, milestone or
+   * release, templates in a category or of a type, ...).
    *
    * @generated from enum value: ERROR_REASON_HAS_DEPENDANTS = 21;
    */
   HAS_DEPENDANTS = 21,
+
+  /**
+   * NOT_FOUND: the addressed resource does not exist (or the caller may not see it); a
+   * `google.rpc.ResourceInfo` detail names its type and name.
+   *
+   * @generated from enum value: ERROR_REASON_NOT_FOUND = 22;
+   */
+  NOT_FOUND = 22,
+
+  /**
+   * INVALID_ARGUMENT: the request is malformed (missing, too long, out of range, unknown field or enum
+   * value, ...); a `google.rpc.BadRequest` detail lists every field violation.
+   *
+   * @generated from enum value: ERROR_REASON_VALIDATION_FAILED = 23;
+   */
+  VALIDATION_FAILED = 23,
+
+  /**
+   * FAILED_PRECONDITION: the template, its template type, or a template it requires is inactive (or
+   * deleted); a `google.rpc.PreconditionFailure` names it.
+   *
+   * @generated from enum value: ERROR_REASON_TEMPLATE_INACTIVE = 24;
+   */
+  TEMPLATE_INACTIVE = 24,
+
+  /**
+   * FAILED_PRECONDITION: the resource is not in the state or kind the operation needs (sprint not
+   * ACTIVE, release not RELEASED, review already decided, resource not deleted, built-in type, not a
+   * task template, ...); the message says which.
+   *
+   * @generated from enum value: ERROR_REASON_INVALID_STATE = 25;
+   */
+  INVALID_STATE = 25,
+
+  /**
+   * FAILED_PRECONDITION: the task type hierarchy forbids the parent/child pair, or the maximum
+   * hierarchy depth would be exceeded.
+   *
+   * @generated from enum value: ERROR_REASON_HIERARCHY_VIOLATION = 26;
+   */
+  HIERARCHY_VIOLATION = 26,
+
+  /**
+   * ABORTED: a concurrent transaction or lock conflicted with this one; retry.
+   *
+   * @generated from enum value: ERROR_REASON_CONCURRENT_MODIFICATION = 27;
+   */
+  CONCURRENT_MODIFICATION = 27,
+
+  /**
+   * FAILED_PRECONDITION: a referenced resource does not exist or is still referenced (a foreign key).
+   *
+   * @generated from enum value: ERROR_REASON_REFERENCE_CONSTRAINT = 28;
+   */
+  REFERENCE_CONSTRAINT = 28,
+
+  /**
+   * PERMISSION_DENIED: the caller lacks the role or the permission the RPC needs; metadata names it
+   * (`role`, `permission`) where that does not disclose a resource.
+   *
+   * @generated from enum value: ERROR_REASON_PERMISSION_DENIED = 29;
+   */
+  PERMISSION_DENIED = 29,
+
+  /**
+   * UNAUTHENTICATED: no caller identity, or an identity that cannot be verified.
+   *
+   * @generated from enum value: ERROR_REASON_UNAUTHENTICATED = 30;
+   */
+  UNAUTHENTICATED = 30,
+
+  /**
+   * OUT_OF_RANGE: `WatchTasks.resume_token` is older than the oldest kept event; resume is impossible,
+   * re-read the tasks and watch again without a token.
+   *
+   * @generated from enum value: ERROR_REASON_RESUME_TOKEN_EXPIRED = 31;
+   */
+  RESUME_TOKEN_EXPIRED = 31,
+
+  /**
+   * DEADLINE_EXCEEDED: a database statement ran past the call's deadline or the statement timeout.
+   *
+   * @generated from enum value: ERROR_REASON_QUERY_TIMEOUT = 32;
+   */
+  QUERY_TIMEOUT = 32,
+
+  /**
+   * FAILED_PRECONDITION: the template failed at render time (missing partial, helper misuse); a
+   * `google.rpc.PreconditionFailure` names the template version.
+   *
+   * @generated from enum value: ERROR_REASON_TEMPLATE_RENDER_FAILED = 33;
+   */
+  TEMPLATE_RENDER_FAILED = 33,
+
+  /**
+   * FAILED_PRECONDITION: a server feature the RPC needs is not installed or not configured (audit
+   * retention); the message says how to enable it.
+   *
+   * @generated from enum value: ERROR_REASON_NOT_CONFIGURED = 34;
+   */
+  NOT_CONFIGURED = 34,
 }
 
 /**

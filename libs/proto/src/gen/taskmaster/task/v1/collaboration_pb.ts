@@ -245,7 +245,9 @@ export type TimeLog = Message<"taskmaster.task.v1.TimeLog"> & {
   user: string;
 
   /**
-   * Kind of activity, free text 1-50 characters (e.g. "development", "review", "testing", "meeting").
+   * Kind of activity, free text of 1-50 characters, not blank (e.g. "Initial research and planning");
+   * empty on create means "development". Suggested values: development, testing, review, documentation,
+   * design, research, meeting, deployment, support, other.
    *
    * @generated from field: string activity_type = 4;
    */

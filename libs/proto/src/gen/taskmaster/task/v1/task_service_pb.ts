@@ -336,7 +336,9 @@ export type UpdateTaskRequest = Message<"taskmaster.task.v1.UpdateTaskRequest"> 
   task?: Task | undefined;
 
   /**
-   * Fields to update (proto names, e.g. "title,story_points,custom_fields"). "*" means all mutable fields.
+   * Fields to update. "*" means all mutable fields. The paths are proto field names in the binary encoding
+   * and in gRPC (e.g. ["title", "story_points", "custom_fields"]); in JSON (Connect JSON, grpcurl -d) a
+   * FieldMask is one string of lowerCamelCase paths joined by commas ("title,storyPoints,customFields").
    * An empty mask is INVALID_ARGUMENT. A masked field absent from `task` is cleared.
    *
    * @generated from field: google.protobuf.FieldMask update_mask = 2;
@@ -4196,7 +4198,8 @@ export const TimeLogGroupingSchema: GenEnum<TimeLogGrouping> = /*@__PURE__*/
  *   business_value, risk_level, create_time, update_time, due_time, start_time, complete_time,
  *   metadata.<key>, custom_fields.<key>. Syntax errors are INVALID_ARGUMENT naming the position.
  * - `order_by`: comma-separated fields with optional " desc" (AIP-132); tasks sort on priority, status,
- *   type, create_time, update_time, due_time, story_points, business_value, title.
+ *   type, create_time, update_time, due_time, story_points, business_value, title. Unset values
+ *   (no due_time, story_points or business_value) sort last in either direction, as in NextTask.
  * - Writes accept `etag`; a stale one is ABORTED. Creates accept `request_id` (UUID): a retry with the same
  *   id returns the first result instead of creating a duplicate.
  * - RPCs marked NO_SIDE_EFFECTS are read-only; every other RPC mutates and is audited.
