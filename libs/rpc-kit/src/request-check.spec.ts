@@ -81,7 +81,7 @@ describe("parseJsonRequest", () => {
     expect(bad?.fieldViolations.find((v) => v.field === "task.type")?.description).toMatch(
       /accepted: TASK_TYPE_UNSPECIFIED, /,
     );
-    expect(e.findDetails(ErrorInfoSchema)[0]?.reason).toBe("INVALID_ARGUMENT");
+    expect(e.findDetails(ErrorInfoSchema)[0]?.reason).toBe("VALIDATION_FAILED");
   });
 
   it("keeps connect-es's message for JSON that is malformed in other ways", () => {
