@@ -235,10 +235,15 @@ describe("ClaimNextTask / RenewTaskClaim / ReleaseTaskClaim", () => {
       "name",
       "claim_id",
     ]);
+    await expectError(client.releaseTaskClaim({ name: "tasks/1", claimId: "no" }), Code.InvalidArgument, [
+      "name",
+      "claim_id",
+    ]);
+    // An unknown enum number is refused by the request check (rpc-kit request-check.ts) before the handler.
     await expectError(
-      client.releaseTaskClaim({ name: "tasks/1", claimId: "no", status: 0 as TaskStatus }),
+      client.releaseTaskClaim({ name: "tasks/1", claimId: "no", status: 77 as TaskStatus }),
       Code.InvalidArgument,
-      ["name", "claim_id", "status"],
+      ["status"],
     );
     await expectError(
       client.renewTaskClaim({ name: `tasks/${randomUUID()}`, claimId: randomUUID() }),
