@@ -279,7 +279,6 @@ describe("CreateAlertRule / GetAlertRule", () => {
         "alert_rule.service",
         "alert_rule.evaluation_interval",
         "alert_rule.for_duration",
-        "alert_rule.severity",
         "alert_rule.webhook_url",
       ].sort(),
     );

@@ -31,7 +31,7 @@ import { clipChars } from "./error-bounds.js";
 import { type FieldViolation, InvalidArgumentError } from "./errors.js";
 
 export interface RequestCheckLimits {
-  /** Characters of one string at most (default 1 048 576). */
+  /** Characters of one string at most (default 4 194 304: above every field's own limit, so the handler's validation names those). */
   readonly maxStringChars?: number | undefined;
   /** Elements of one repeated field or entries of one map at most (default 10 000). */
   readonly maxElements?: number | undefined;
@@ -61,7 +61,7 @@ interface FieldPlan {
 const WKT_PREFIX = "google.protobuf.";
 
 export function createRequestChecker(limits: RequestCheckLimits = {}): RequestChecker {
-  const maxString = limits.maxStringChars ?? 1_048_576;
+  const maxString = limits.maxStringChars ?? 4_194_304;
   const maxElements = limits.maxElements ?? 10_000;
   const maxDepth = limits.maxDepth ?? 32;
   const maxViolations = limits.maxViolations ?? 21;
