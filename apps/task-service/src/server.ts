@@ -2,9 +2,10 @@
  * `createServer(deps)`: the task service's gRPC server, built but not listening (tests start it on port 0).
  * TaskService is assembled from one handler factory per resource; each returns its slice of the service.
  */
-import { mapDatabaseError } from "@taskmaster/service-runtime/database-error-map";
+
 import { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
 import { createGrpcServer, type GrpcServer, serviceRegistration } from "@taskmaster/rpc-kit/grpc-server";
+import { mapDatabaseError } from "@taskmaster/service-runtime/database-error-map";
 import { databaseHealth } from "@taskmaster/service-runtime/database-health";
 import type { ServiceDeps } from "@taskmaster/service-runtime/database-service";
 import { createAttachmentHandlers } from "./attachment.handlers.js";
