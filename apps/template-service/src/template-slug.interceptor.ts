@@ -79,11 +79,14 @@ export function createTemplateSlugInterceptor(orm: MikroORM): Interceptor {
     collect(reflect(req.method.input, req.message as Message), cache, slots, 0);
     if (slots.length === 0) return next(req);
     const slugs = [...new Set(slots.map((s) => s.slug))];
-    const rows = (await orm.em.fork().getConnection().execute(
-      // The slug (column `name`) is unique across live and soft-deleted templates.
-      `select name, id from templates where name in (${slugs.map(() => "?").join(", ")})`,
-      slugs,
-    )) as { name: string; id: string }[];
+    const rows = (await orm.em
+      .fork()
+      .getConnection()
+      .execute(
+        // The slug (column `name`) is unique across live and soft-deleted templates.
+        `select name, id from templates where name in (${slugs.map(() => "?").join(", ")})`,
+        slugs,
+      )) as { name: string; id: string }[];
     const ids = new Map(rows.map((r) => [r.name, String(r.id)]));
     for (const s of slots) {
       const id = ids.get(s.slug);
