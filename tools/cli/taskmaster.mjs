@@ -14,7 +14,8 @@ const commands = {
     summary:
       "Start the whole stack: embedded PostgreSQL (unless DATABASE_URL is set), migrations, services, gateway",
     run: async (args) => {
-      await build();
+      // TASKMASTER_NO_BUILD=1: already built (tests that run the command inside a build).
+      if (process.env.TASKMASTER_NO_BUILD !== "1") await build();
       await exec(process.execPath, [join(root, "tools/dev/dist/launcher.js"), ...args]);
     },
   },
@@ -51,6 +52,15 @@ const commands = {
       if (totals.failed > 0) throw new Error(`${totals.failed} test(s) failed`);
       if (totals.passed === 0) throw new Error("no test ran");
       step("all checks passed");
+    },
+  },
+  faults: {
+    summary:
+      "Fault suite on the real stack (embedded PostgreSQL): database restart/stop/freeze, blackhole, kill -9, connection exhaustion; a table of figures; './taskmaster faults --help'",
+    run: async (args) => {
+      if (process.env.TASKMASTER_NO_BUILD !== "1" && !args.includes("--help") && !args.includes("-h"))
+        await build();
+      await exec(process.execPath, [join(root, "tools/dev/dist/faults.js"), ...args]);
     },
   },
   build: { summary: "Generate code and compile every package (cached by turbo)", run: () => build() },

@@ -19,6 +19,7 @@ import {
   cors as connectCors,
   createClient,
   createContextValues,
+  type Interceptor,
 } from "@connectrpc/connect";
 import { Health } from "@taskmaster/proto/gen/grpc/health/v1/health_pb";
 import { MonitoringService } from "@taskmaster/proto/gen/taskmaster/monitoring/v1/monitoring_service_pb";
@@ -41,6 +42,7 @@ import {
 } from "./edge.js";
 import { createUnaryFastPath } from "./fast-path.js";
 import { forwardingImpl } from "./forward.js";
+import { isHealthCall, registerGrpcHealth } from "./grpc-health.js";
 import { checkUpstreams, type HealthTarget } from "./health-endpoint.js";
 import { type AnyRequest, type AnyResponse, asResponse, createListener } from "./listener.js";
 import { createNodeAdapter } from "./node-adapter.js";
@@ -154,6 +156,7 @@ export function createGatewayServer(deps: GatewayDeps): Gateway {
   };
 
   const routes = (router: ConnectRouter) => {
+    registerGrpcHealth(router, { targets: health });
     for (const upstream of deps.upstreams) {
       const client = createClient(upstream.service, transportFor(upstream.address));
       router.service(
@@ -222,7 +225,7 @@ export function createGatewayServer(deps: GatewayDeps): Gateway {
     },
     grpcWeb: true,
     connect: true,
-    interceptors: [...outerInterceptors, createEdgeInterceptor(edge)],
+    interceptors: [...outerInterceptors, exceptHealth(createEdgeInterceptor(edge))],
     contextValues: (req) => createContextValues().set(clientKey, clientInfoOf(req)),
     fallback: notFound,
     onError: (rpc, err) => deps.logger.warn({ err, rpc }, "RPC response not written"),
@@ -274,5 +277,13 @@ export function createGatewayServer(deps: GatewayDeps): Gateway {
     close() {
       for (const transport of transports.values()) transport.close();
     },
+  };
+}
+
+/** Health probes carry no credentials and must answer under load: the edge checks skip grpc.health.v1. */
+function exceptHealth(interceptor: Interceptor): Interceptor {
+  return (next) => {
+    const checked = interceptor(next);
+    return (req) => (isHealthCall(req.service.typeName) ? next(req) : checked(req));
   };
 }

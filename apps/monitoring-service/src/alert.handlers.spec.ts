@@ -133,7 +133,7 @@ async function watch(filter: string, includeFiring = false) {
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  orm = (await initOrm({ url: db.appUrl, pool: { min: 0, max: 6 } })) as MikroORM;
+  orm = (await initOrm({ url: db.monitorUrl, pool: { min: 0, max: 6 } })) as MikroORM;
   taskHealth = new HealthRegistry({ cacheMs: 0 });
   taskHealth.setStatus(TASK, ServingStatus.SERVING);
   taskServer = createGrpcServer({ logger, services: [], health: taskHealth, reflection: false });

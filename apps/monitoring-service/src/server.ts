@@ -11,6 +11,7 @@ import { poolTracker } from "@taskmaster/persistence/monitoring-pool";
 import { AuditService } from "@taskmaster/proto/gen/taskmaster/audit/v1/audit_service_pb";
 import { MonitoringService } from "@taskmaster/proto/gen/taskmaster/monitoring/v1/monitoring_service_pb";
 import { createGrpcServer, type GrpcServer, serviceRegistration } from "@taskmaster/rpc-kit/grpc-server";
+import { mapDatabaseError } from "@taskmaster/service-runtime/database-error-map";
 import { databaseHealth } from "@taskmaster/service-runtime/database-health";
 import type { ServiceDeps } from "@taskmaster/service-runtime/database-service";
 import { type AlertingOptions, AlertRuntime } from "./alert-runtime.js";
@@ -119,6 +120,7 @@ export function createServer(
     readServices: () => readServices(),
   });
   const server = createGrpcServer({
+    errorMap: mapDatabaseError,
     logger: deps.logger,
     health: databaseHealth(deps.orm, [MonitoringService.typeName, AuditService.typeName]),
     limits: deps.limits,

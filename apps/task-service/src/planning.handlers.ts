@@ -2,6 +2,7 @@
  * TaskService handlers for sprints. (Releases and milestones are not implemented yet: those RPCs stay
  * UNIMPLEMENTED.) A factory: dependencies in, a ServiceImpl slice out; one EntityManager fork per call.
  */
+
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
@@ -12,6 +13,7 @@ import {
   type SprintListField,
   type SprintOrderField,
 } from "@taskmaster/persistence/planning.repository";
+import type { TaskRow } from "@taskmaster/persistence/task.repository";
 import { SprintStateSchema } from "@taskmaster/proto/gen/taskmaster/task/v1/planning_pb";
 import {
   AssignTasksToSprintResponseSchema,
@@ -42,11 +44,14 @@ import {
   validateSprintRef,
   validateUpdateSprint,
 } from "./planning.validation.js";
+import { resolveStatusTransitions, type StatusTransitionTable } from "./status-transitions.js";
 import { taskToMessage } from "./task.mapper.js";
 import { taskName } from "./task.names.js";
 
 export interface PlanningHandlerDeps {
   readonly orm: MikroORM;
+  /** Status table override (its "done" set decides which blockers are open); default env, else built-in. */
+  readonly statusTransitions?: StatusTransitionTable | string | undefined;
 }
 
 const SPRINT_FILTER: Readonly<Record<SprintListField, FieldKind>> = {
@@ -107,6 +112,8 @@ export function createPlanningHandlers(
   | "closeSprint"
   | "assignTasksToSprint"
 > {
+  const done = resolveStatusTransitions(deps.statusTransitions).done;
+  const toMessage = (row: TaskRow) => taskToMessage(row, done);
   const repository = () => new PlanningRepository(deps.orm.em.fork());
 
   return {
@@ -221,7 +228,7 @@ export function createPlanningHandlers(
       const { sprintId, taskIds } = validateAssignTasks(req);
       const result = await repository().assignTasks(sprintId, taskIds, changeContext(ctx));
       if (!result.ok) throw sprintError(result, req.sprint);
-      return create(AssignTasksToSprintResponseSchema, { tasks: result.tasks.map(taskToMessage) });
+      return create(AssignTasksToSprintResponseSchema, { tasks: result.tasks.map(toMessage) });
     },
   };
 }

@@ -2,8 +2,10 @@
  * `createServer(deps)`: the task service's gRPC server, built but not listening (tests start it on port 0).
  * TaskService is assembled from one handler factory per resource; each returns its slice of the service.
  */
+
 import { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
 import { createGrpcServer, type GrpcServer, serviceRegistration } from "@taskmaster/rpc-kit/grpc-server";
+import { mapDatabaseError } from "@taskmaster/service-runtime/database-error-map";
 import { databaseHealth } from "@taskmaster/service-runtime/database-health";
 import type { ServiceDeps } from "@taskmaster/service-runtime/database-service";
 import { createAttachmentHandlers } from "./attachment.handlers.js";
@@ -47,6 +49,7 @@ export function createServer(deps: TaskServerDeps): GrpcServer {
     // one line per resource's handler factory
   ];
   return createGrpcServer({
+    errorMap: mapDatabaseError,
     logger: deps.logger,
     // Check/Watch reflect a live `SELECT 1`: the service is only as healthy as its database.
     health: databaseHealth(deps.orm, [TaskService.typeName]),

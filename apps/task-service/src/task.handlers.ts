@@ -46,6 +46,7 @@ import {
   StaleEtagError,
 } from "@taskmaster/rpc-kit/errors";
 import { changeContext } from "./call-context.js";
+import { resolveStatusTransitions, type StatusTransitionTable } from "./status-transitions.js";
 import { compileTaskFilter, parseTaskOrderBy } from "./task.filter.js";
 import { createInputFromMessage, patchFromMessage, previewRow, taskToMessage } from "./task.mapper.js";
 import { taskName } from "./task.names.js";
@@ -66,6 +67,8 @@ import {
 
 export interface TaskHandlerDeps {
   readonly orm: MikroORM;
+  /** Status table override (its "done" set decides which blockers are open); default env, else built-in. */
+  readonly statusTransitions?: StatusTransitionTable | string | undefined;
 }
 
 /** FAILED_PRECONDITION for a hierarchy cycle, carrying taskmaster.common.v1.CycleDetail. */
@@ -155,6 +158,8 @@ export function createTaskHandlers(
   | "listChildTasks"
   | "listTaskAncestors"
 > {
+  const done = resolveStatusTransitions(deps.statusTransitions).done;
+  const toMessage = (row: TaskRow) => taskToMessage(row, done);
   // One EntityManager fork per call: an isolated identity map and transaction scope.
   const repository = () => new TaskRepository(deps.orm.em.fork());
   // Pure point reads (GetTask) keep nothing per call: getById outside a transaction runs a prepared
@@ -257,10 +262,10 @@ export function createTaskHandlers(
         }
         await checkReferencesFree(repo, input);
         const row = previewRow({ ...input, id: taskId ?? newId() }, new Date());
-        return create(CreateTaskResponseSchema, { task: taskToMessage(row) });
+        return create(CreateTaskResponseSchema, { task: toMessage(row) });
       }
       const row = await mapped(() => repo.create(input, call));
-      return create(CreateTaskResponseSchema, { task: taskToMessage(row) });
+      return create(CreateTaskResponseSchema, { task: toMessage(row) });
     },
 
     async batchCreateTasks(req, ctx) {
@@ -293,18 +298,18 @@ export function createTaskHandlers(
       if (req.validateOnly) {
         const now = new Date();
         return create(BatchCreateTasksResponseSchema, {
-          tasks: inputs.map((input) => taskToMessage(previewRow(input, now))),
+          tasks: inputs.map((input) => toMessage(previewRow(input, now))),
         });
       }
       const rows = await mapped(() => repo.batchCreate(inputs, call));
-      return create(BatchCreateTasksResponseSchema, { tasks: rows.map(taskToMessage) });
+      return create(BatchCreateTasksResponseSchema, { tasks: rows.map(toMessage) });
     },
 
     async getTask(req) {
       const id = validateGetTask(req.name);
       const row = await reads.getById(id, { includeDeleted: true });
       if (row === null) throw new NotFoundError("task", req.name);
-      return create(GetTaskResponseSchema, { task: taskToMessage(row) });
+      return create(GetTaskResponseSchema, { task: toMessage(row) });
     },
 
     async batchGetTasks(req) {
@@ -316,7 +321,7 @@ export function createTaskHandlers(
         if (row === undefined) throw new NotFoundError("task", req.names[i] ?? taskName(id));
         rows.push(row);
       }
-      return create(BatchGetTasksResponseSchema, { tasks: rows.map(taskToMessage) });
+      return create(BatchGetTasksResponseSchema, { tasks: rows.map(toMessage) });
     },
 
     async listTasks(req) {
@@ -339,7 +344,7 @@ export function createTaskHandlers(
         }),
       );
       return create(ListTasksResponseSchema, {
-        tasks: page.items.map(taskToMessage),
+        tasks: page.items.map(toMessage),
         nextPageToken: page.nextPageToken ?? "",
         totalSize: page.totalSize,
       });
@@ -381,10 +386,10 @@ export function createTaskHandlers(
         if (current === null) throw new NotFoundError("task", taskName(id));
         if (expectedVersion !== null && current.version !== expectedVersion)
           throw new StaleEtagError("task", taskName(id));
-        return create(UpdateTaskResponseSchema, { task: taskToMessage({ ...current, ...patch } as TaskRow) });
+        return create(UpdateTaskResponseSchema, { task: toMessage({ ...current, ...patch } as TaskRow) });
       }
       const row = await mapped(() => repo.update(id, patch, expectedVersion, changeContext(ctx)));
-      return create(UpdateTaskResponseSchema, { task: taskToMessage(row) });
+      return create(UpdateTaskResponseSchema, { task: toMessage(row) });
     },
 
     async deleteTask(req, ctx) {
@@ -396,7 +401,7 @@ export function createTaskHandlers(
           changeContext(ctx),
         ),
       );
-      return create(DeleteTaskResponseSchema, { task: taskToMessage(row) });
+      return create(DeleteTaskResponseSchema, { task: toMessage(row) });
     },
 
     async undeleteTask(req, ctx) {
@@ -404,14 +409,14 @@ export function createTaskHandlers(
       const row = await mapped(() =>
         repository().undelete(id, { expectedVersion, validateOnly: req.validateOnly }, changeContext(ctx)),
       );
-      return create(UndeleteTaskResponseSchema, { task: taskToMessage(row) });
+      return create(UndeleteTaskResponseSchema, { task: toMessage(row) });
     },
 
     async lookupTask(req) {
       const { kind, value } = validateLookupTask(req);
       const row = await repository().lookup(kind, value);
       if (row === null) throw new NotFoundError("task", value);
-      return create(LookupTaskResponseSchema, { task: taskToMessage(row) });
+      return create(LookupTaskResponseSchema, { task: toMessage(row) });
     },
 
     async moveTask(req, ctx) {
@@ -425,7 +430,7 @@ export function createTaskHandlers(
         ),
       );
       return create(MoveTaskResponseSchema, {
-        task: taskToMessage(req.validateOnly ? { ...result.row, parentId: newParentId } : result.row),
+        task: toMessage(req.validateOnly ? { ...result.row, parentId: newParentId } : result.row),
         movedDescendantCount: result.movedDescendantCount,
       });
     },
@@ -448,7 +453,7 @@ export function createTaskHandlers(
         }),
       );
       return create(ListChildTasksResponseSchema, {
-        tasks: page.items.map((item) => taskToMessage(item.row)),
+        tasks: page.items.map((item) => toMessage(item.row)),
         depths: page.items.map((item) => item.depth),
         nextPageToken: page.nextPageToken ?? "",
       });
@@ -460,7 +465,7 @@ export function createTaskHandlers(
       if ((await repo.getById(id, { includeDeleted: true })) === null)
         throw new NotFoundError("task", req.name);
       const rows = await repo.ancestors(id);
-      return create(ListTaskAncestorsResponseSchema, { ancestors: rows.map(taskToMessage) });
+      return create(ListTaskAncestorsResponseSchema, { ancestors: rows.map(toMessage) });
     },
   };
 }

@@ -13,6 +13,7 @@ import type {
 } from "@taskmaster/persistence/value-sets";
 import {
   type Task,
+  TaskClaimSchema,
   type TaskComplexity,
   TaskComplexitySchema,
   type TaskPriority,
@@ -24,6 +25,7 @@ import {
   TaskTypeSchema,
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_pb";
 import { enumCodec } from "@taskmaster/rpc-kit/enum-codec";
+import { DEFAULT_STATUS_TRANSITIONS } from "./status-transitions.js";
 import { taskName } from "./task.names.js";
 
 export const statusCodec = enumCodec<TaskStatus, DbStatus>(TaskStatusSchema);
@@ -42,7 +44,14 @@ const strings = (list: unknown[]): string[] =>
   list.map((item) => (typeof item === "string" ? item : JSON.stringify(item)));
 const optionalNumber = (value: number | null): number | undefined => value ?? undefined;
 
-export function taskToMessage(row: TaskRow): Task {
+/**
+ * The task as a message. `done` is the status table's "done" set (a blocker in one of these statuses is not
+ * open); the built-in table's when not given.
+ */
+export function taskToMessage(
+  row: TaskRow,
+  done: readonly DbStatus[] = DEFAULT_STATUS_TRANSITIONS.done,
+): Task {
   return create(TaskSchema, {
     name: taskName(row.id),
     uid: row.id,
@@ -102,6 +111,19 @@ export function taskToMessage(row: TaskRow): Task {
     customFields: row.customFields as JsonObject,
     deleteTime: ts(row.deletedAt),
     etag: taskEtag(row),
+    ...(row.claimId !== null &&
+      row.claimedBy !== null &&
+      row.claimedAt !== null &&
+      row.leaseExpiresAt !== null && {
+        claim: create(TaskClaimSchema, {
+          claimId: row.claimId,
+          claimant: row.claimedBy,
+          claimTime: timestampFromDate(row.claimedAt),
+          leaseExpireTime: timestampFromDate(row.leaseExpiresAt),
+        }),
+      }),
+    childCount: row.childCount,
+    openBlockerCount: row.blockerStatuses.filter((s) => !done.includes(s)).length,
   });
 }
 
@@ -260,5 +282,8 @@ export function previewRow(input: CreateTaskInput & { id: string }, now: Date): 
     leaseExpiresAt: null,
     deletedAt: null,
     version: 1,
+    childCount: 0,
+    blockerStatuses: [],
+    claimId: null,
   };
 }

@@ -4,11 +4,15 @@
  * LISTEN connection closing with the last stream. Real grpc-js + PostgreSQL; no sleeps.
  */
 import { randomUUID } from "node:crypto";
-import type { MessageInitShape } from "@bufbuild/protobuf";
+import { fromJson, type MessageInitShape, toBinary, toJson } from "@bufbuild/protobuf";
 import { type Client, Code, ConnectError } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import { BadRequestSchema, ErrorInfoSchema } from "@taskmaster/proto/gen/google/rpc/error_details_pb";
-import { type TaskChangeEvent, TaskEventKind } from "@taskmaster/proto/gen/taskmaster/task/v1/event_pb";
+import {
+  type TaskChangeEvent,
+  TaskChangeEventSchema,
+  TaskEventKind,
+} from "@taskmaster/proto/gen/taskmaster/task/v1/event_pb";
 import type {
   TaskService,
   WatchTasksRequestSchema,
@@ -225,5 +229,72 @@ describe("WatchTasks", () => {
     abort.abort();
     await Promise.all(running);
     await until(async () => (await listeners()) === 0, "the LISTEN connection to close");
+  });
+});
+
+/** The event survives JSON (the Connect / gRPC-Web JSON encoding) and binary unchanged. */
+function expectJsonRoundTrip(event: TaskChangeEvent): void {
+  const json = toJson(TaskChangeEventSchema, event);
+  expect(toBinary(TaskChangeEventSchema, fromJson(TaskChangeEventSchema, json))).toEqual(
+    toBinary(TaskChangeEventSchema, event),
+  );
+}
+
+describe("WatchTasks payloads", () => {
+  it("UPDATED carries changed_fields as proto paths, also for outbox rows stored with camelCase paths", async () => {
+    const start = await latestToken();
+    const name = await newTask("field mask");
+    await client.updateTask({
+      task: { name, storyPoints: 5, dueTime: { seconds: 2_000_000_000n } },
+      updateMask: { paths: ["story_points", "due_time"] },
+    });
+    // An event as servers before the fix stored it: persistence keys, not proto paths.
+    await sql(
+      `insert into outbox_events (aggregate_type, aggregate_id, event_kind, payload)
+       values ('task', ?, 'task.updated', '{"fields":["storyPoints","dueDate","sprintId","testCoverageTarget"]}')`,
+      [name.split("/")[1]],
+    );
+    const w = watch({ resumeToken: start, tasks: [name], kinds: [TaskEventKind.UPDATED] });
+    await until(() => w.events.length >= 2, "both UPDATED events");
+    await w.stop();
+    expect(w.events.map((e) => e.changedFields?.paths)).toEqual([
+      ["story_points", "due_time"],
+      ["story_points", "due_time", "sprint", "test_coverage_target"],
+    ]);
+    for (const e of w.events) expectJsonRoundTrip(e);
+  });
+
+  it("COMMENT and TIME_LOG events carry the comment and the time log (deleted ones too)", async () => {
+    const start = await latestToken();
+    const name = await newTask("collaboration");
+    const comment = (await client.createComment({ parent: name, comment: { content: "looks good" } }))
+      .comment;
+    const now = new Date();
+    const log = (
+      await client.createTimeLog({
+        parent: name,
+        timeLog: {
+          hours: 1.5,
+          user: "worker",
+          logDate: { year: now.getUTCFullYear(), month: now.getUTCMonth() + 1, day: now.getUTCDate() },
+        },
+      })
+    ).timeLog;
+    await client.deleteTimeLog({ name: log?.name ?? "" });
+    const w = watch({
+      resumeToken: start,
+      tasks: [name],
+      kinds: [TaskEventKind.COMMENT, TaskEventKind.TIME_LOG],
+    });
+    await until(() => w.events.length >= 3, "the comment and time log events");
+    await w.stop();
+    const [commented, logged, unlogged] = w.events;
+    expect(commented?.kind).toBe(TaskEventKind.COMMENT);
+    expect(commented?.comment).toEqual(comment);
+    expect(logged?.kind).toBe(TaskEventKind.TIME_LOG);
+    expect(logged?.timeLog).toEqual(log);
+    expect(unlogged?.kind).toBe(TaskEventKind.TIME_LOG);
+    expect(unlogged?.timeLog).toEqual(log);
+    for (const e of w.events) expectJsonRoundTrip(e);
   });
 });

@@ -24,12 +24,15 @@ import { OutOfRangeError } from "@taskmaster/rpc-kit/errors";
 import { validator } from "@taskmaster/rpc-kit/validation";
 import type { Logger } from "@taskmaster/telemetry/logger";
 import { compileTaskFilter } from "./search.validation.js";
+import { resolveStatusTransitions, type StatusTransitionTable } from "./status-transitions.js";
 import { TASK_PATTERN } from "./task.names.js";
 import { eventToMessage, KIND_BY_DB } from "./watch.mapper.js";
 
 export interface WatchHandlerDeps {
   readonly orm: MikroORM;
   readonly logger: Logger;
+  /** Status table override (its "done" set decides which blockers are open); default env, else built-in. */
+  readonly statusTransitions?: StatusTransitionTable | string | undefined;
 }
 
 const BATCH = 500;
@@ -69,6 +72,7 @@ function validateWatch(req: WatchTasksRequest) {
 export function createWatchHandlers(
   deps: WatchHandlerDeps,
 ): Pick<ServiceImpl<typeof TaskService>, "watchTasks"> {
+  const done = resolveStatusTransitions(deps.statusTransitions).done;
   const listener = new OutboxListener(deps.orm, (err) =>
     deps.logger.warn({ err }, "outbox LISTEN connection failed"),
   );
@@ -130,7 +134,7 @@ export function createWatchHandlers(
             if (w.filter !== null && !row.matchesFilter) continue;
             if (signal.aborted) return;
             yield create(WatchTasksResponseSchema, {
-              message: { case: "event", value: eventToMessage(row) },
+              message: { case: "event", value: eventToMessage(row, done) },
             });
             lastSent = Date.now();
           }

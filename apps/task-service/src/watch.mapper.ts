@@ -10,8 +10,11 @@ import {
   TaskChangeEventSchema,
   TaskEventKind,
 } from "@taskmaster/proto/gen/taskmaster/task/v1/event_pb";
+import { TaskSchema } from "@taskmaster/proto/gen/taskmaster/task/v1/task_pb";
+import { commentToMessage } from "./comment.mapper.js";
 import { statusCodec, taskToMessage } from "./task.mapper.js";
 import { taskName } from "./task.names.js";
+import { timeLogToMessage } from "./time-log.mapper.js";
 
 export const KIND_BY_DB: Readonly<Record<string, TaskEventKind>> = {
   "task.created": TaskEventKind.CREATED,
@@ -43,9 +46,48 @@ function relatedResource(row: OutboxEventRow): string {
   return "";
 }
 
-export function eventToMessage(row: OutboxEventRow): TaskChangeEvent {
+/** Row keys (persistence names) whose proto field is not their snake_case form. */
+const ROW_KEY_PATHS: Readonly<Record<string, string>> = {
+  parentId: "parent",
+  epicId: "epic",
+  sprintId: "sprint",
+  releaseId: "release",
+  milestoneId: "milestone",
+  dueDate: "due_time",
+  startedAt: "start_time",
+  completedAt: "complete_time",
+  createdAt: "create_time",
+  updatedAt: "update_time",
+  deletedAt: "delete_time",
+};
+
+/** Every spelling of a Task field (proto name, JSON name, TypeScript name) -> its proto name. */
+const TASK_PATHS = new Map<string, string>(
+  TaskSchema.fields.flatMap((f) => [
+    [f.name, f.name],
+    [f.jsonName, f.name],
+    [f.localName, f.name],
+  ]),
+);
+
+/**
+ * A stored changed-field name as a FieldMask path: proto field names (`story_points`), as FieldMask requires
+ * (its JSON form is only defined for them). Outbox rows written before this held row keys (`storyPoints`).
+ */
+export function changedFieldPath(stored: string): string {
+  return (
+    TASK_PATHS.get(ROW_KEY_PATHS[stored] ?? stored) ?? stored.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
+  );
+}
+
+/**
+ * One outbox row as an event. `done` is the status table's done set (for the snapshot's open blocker count).
+ */
+export function eventToMessage(row: OutboxEventRow, done?: readonly DbStatus[]): TaskChangeEvent {
   const p = row.payload;
-  const fields = Array.isArray(p.fields) ? p.fields.filter((f): f is string => typeof f === "string") : [];
+  const fields = Array.isArray(p.fields)
+    ? p.fields.filter((f): f is string => typeof f === "string").map(changedFieldPath)
+    : [];
   const from = str(p.from);
   const to = str(p.to);
   const kind = KIND_BY_DB[row.kind] ?? TaskEventKind.UNSPECIFIED;
@@ -66,13 +108,16 @@ export function eventToMessage(row: OutboxEventRow): TaskChangeEvent {
     }),
     kind,
     task: taskName(row.taskId),
-    ...(row.task !== null && { taskSnapshot: taskToMessage(row.task) }),
+    ...(row.task !== null && { taskSnapshot: taskToMessage(row.task, done) }),
     ...(kind === TaskEventKind.UPDATED &&
       fields.length > 0 && { changedFields: create(FieldMaskSchema, { paths: fields }) }),
     ...(kind === TaskEventKind.STATUS_CHANGED &&
       from !== undefined && { oldStatus: statusCodec.fromDb(from as DbStatus) }),
     ...(kind === TaskEventKind.STATUS_CHANGED &&
       to !== undefined && { newStatus: statusCodec.fromDb(to as DbStatus) }),
+    ...(kind === TaskEventKind.COMMENT && row.comment !== null && { comment: commentToMessage(row.comment) }),
+    ...(kind === TaskEventKind.TIME_LOG &&
+      row.timeLog !== null && { timeLog: timeLogToMessage(row.timeLog) }),
     relatedResource: relatedResource(row),
   });
 }

@@ -8,6 +8,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import type { TaskRow } from "@taskmaster/persistence/task.repository";
+import type { TaskStatus } from "@taskmaster/persistence/value-sets";
 import {
   ClaimNotHeldError,
   ClaimTaskNotFoundError,
@@ -39,8 +40,8 @@ export interface WorkQueueHandlerDeps {
 const ANONYMOUS = "anonymous";
 const claimant = (ctx: HandlerContext) => actor(ctx) ?? ANONYMOUS;
 
-function claimedTask(row: TaskRow, claimId: string): Task {
-  const task = taskToMessage(row);
+function claimedTask(row: TaskRow, claimId: string, done: readonly TaskStatus[]): Task {
+  const task = taskToMessage(row, done);
   if (row.claimedBy !== null && row.claimedAt !== null && row.leaseExpiresAt !== null) {
     task.claim = create(TaskClaimSchema, {
       claimId,
@@ -76,6 +77,7 @@ export function createWorkQueueHandlers(
   "nextTask" | "claimNextTask" | "renewTaskClaim" | "releaseTaskClaim"
 > {
   const table = resolveStatusTransitions(deps.statusTransitions);
+  const toMessage = (row: TaskRow) => taskToMessage(row, table.done);
   const repository = () => new WorkQueueRepository(deps.orm.em.fork());
 
   return {
@@ -85,7 +87,7 @@ export function createWorkQueueHandlers(
       await repo.expireLeases();
       const { task, candidates } = await repo.next(sel);
       return create(NextTaskResponseSchema, {
-        ...(task !== null && { task: taskToMessage(task) }),
+        ...(task !== null && { task: toMessage(task) }),
         candidateCount: candidates,
       });
     },
@@ -107,7 +109,7 @@ export function createWorkQueueHandlers(
       );
       return create(
         ClaimNextTaskResponseSchema,
-        claimed === null ? {} : { task: claimedTask(claimed.task, claimed.claimId) },
+        claimed === null ? {} : { task: claimedTask(claimed.task, claimed.claimId, table.done) },
       );
     },
 
@@ -119,7 +121,7 @@ export function createWorkQueueHandlers(
       try {
         const renewed = await repository().renew(taskId, claimId, claimant(ctx), lease, changeContext(ctx));
         return create(RenewTaskClaimResponseSchema, {
-          claim: claimedTask(renewed.task, renewed.claimId).claim,
+          claim: claimedTask(renewed.task, renewed.claimId, table.done).claim,
         });
       } catch (error) {
         throw claimError(error, req.name);
@@ -146,7 +148,7 @@ export function createWorkQueueHandlers(
           changeContext(ctx),
           (from, to) => table.transitions[from]?.includes(to) ?? false,
         );
-        return create(ReleaseTaskClaimResponseSchema, { task: taskToMessage(row) });
+        return create(ReleaseTaskClaimResponseSchema, { task: toMessage(row) });
       } catch (error) {
         throw claimError(error, req.name);
       }

@@ -2,10 +2,12 @@
  * TaskService workflow handlers: TransitionTaskStatus, GetStatusTransitions, ListStatusHistory,
  * GetTimeInStatusReport and GetEstimateAccuracyReport. A factory; one EntityManager fork per call.
  */
+
 import { create, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
+import type { TaskRow } from "@taskmaster/persistence/task.repository";
 import type { TaskStatus } from "@taskmaster/persistence/value-sets";
 import {
   type EstimateGroupColumn,
@@ -142,6 +144,7 @@ export function createWorkflowHandlers(
 > {
   // Validated once, at server construction: a bad override fails start-up.
   const table = resolveStatusTransitions(deps.statusTransitions);
+  const toMessage = (row: TaskRow) => taskToMessage(row, table.done);
   const repository = () => new WorkflowRepository(deps.orm.em.fork());
 
   async function resolveScope(repo: WorkflowRepository, scope: ReportScope): Promise<TaskScope> {
@@ -176,7 +179,7 @@ export function createWorkflowHandlers(
       switch (outcome.kind) {
         case "ok":
           return create(TransitionTaskStatusResponseSchema, {
-            task: taskToMessage(outcome.task),
+            task: toMessage(outcome.task),
             statusChange: statusChangeToMessage(outcome.change),
           });
         case "not_found":

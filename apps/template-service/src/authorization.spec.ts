@@ -10,7 +10,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import { initOrm } from "@taskmaster/persistence/orm-config";
 import { seedDatabase } from "@taskmaster/persistence/seed";
-import { ErrorInfoSchema } from "@taskmaster/proto/gen/google/rpc/error_details_pb";
+import { ErrorInfoSchema, ResourceInfoSchema } from "@taskmaster/proto/gen/google/rpc/error_details_pb";
 import { TemplatePermissionLevel } from "@taskmaster/proto/gen/taskmaster/template/v1/collaboration_pb";
 import { TemplateService } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
 import type { GrpcServer } from "@taskmaster/rpc-kit/grpc-server";
@@ -146,8 +146,16 @@ function outcomeOf(err: unknown, id: string): Outcome | "unimplemented" {
   expect(e.rawMessage).not.toMatch(/\bselect\b|\binsert\b|\bat .*\.js:\d+|node_modules/i);
   if (e.code === Code.Unimplemented) return "unimplemented";
   if (e.code === Code.PermissionDenied) return "denied";
-  const reason = e.findDetails(ErrorInfoSchema)[0]?.reason;
-  if (e.code === Code.NotFound && reason === "NOT_FOUND" && e.rawMessage.includes(id)) return "not_found";
+  // The template itself is not found (not a permission or review of a visible template).
+  const info = e.findDetails(ErrorInfoSchema)[0];
+  const resourceType = e.findDetails(ResourceInfoSchema)[0]?.resourceType;
+  if (
+    e.code === Code.NotFound &&
+    info?.reason === "NOT_FOUND" &&
+    resourceType === "template" &&
+    e.rawMessage.includes(id)
+  )
+    return "not_found";
   return "allowed";
 }
 

@@ -4,6 +4,7 @@
  * its NOTIFY arrives (polled with a deadline, never timed). Also: writes through A are seen at once by A,
  * permission revokes take effect on the next call, and the cache is bypassed while LISTEN is down.
  */
+import { Writable } from "node:stream";
 import type { JsonObject } from "@bufbuild/protobuf";
 import { type Client, Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
@@ -369,6 +370,57 @@ describe("RenderPlanCache while LISTEN is down", () => {
       expect(cache.stats.hits).toBeGreaterThanOrEqual(1);
     } finally {
       await cache.stop();
+    }
+  });
+
+  it("a server that logs (warn) survives its LISTEN connection being terminated, and listens again", async () => {
+    // The observed crash: onDown logged { err: <string> } and the logger threw inside the pg 'error'
+    // listener, ending template-service. Silent loggers never ran that code; this one writes.
+    const lines: string[] = [];
+    const destination = new Writable({
+      write(chunk, _enc, cb) {
+        lines.push(String(chunk));
+        cb();
+      },
+    });
+    const w = createServer({
+      orm: h.orm,
+      logger: createLogger({ service: "template-test-w", level: "warn", destination }),
+    });
+    const { port } = await w.listen("127.0.0.1", 0);
+    const wClient = clientOf(port, "alice");
+    try {
+      const t = await makeTemplate(h.client, { content: "v1 {{feature_name}}" });
+      await listening(w.renderPlans);
+      await h.orm.em
+        .getConnection()
+        .execute(
+          "select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and application_name like '%-template-changes' and pid <> pg_backend_pid()",
+        );
+      await eventually(
+        async () => lines.join(""),
+        (text) => text.includes("LISTEN template_changed lost"),
+      );
+      expect(lines.join("")).toContain("terminating connection due to administrator command");
+      // Reconnected by itself (backoff from 1 s): cached renders again, and a change made through another
+      // server reaches the cache by NOTIFY.
+      await listening(w.renderPlans);
+      const render = async () => (await wClient.renderTemplate({ name: t.name, inputs })).output;
+      await eventually(
+        async () => {
+          const hits = w.renderPlans.stats.hits;
+          await render();
+          return w.renderPlans.stats.hits > hits;
+        },
+        (hit) => hit,
+      );
+      await bClient.updateTemplate({
+        template: { name: t.name, content: "v2 {{feature_name}}" },
+        updateMask: { paths: ["content"] },
+      });
+      await eventually(render, (out) => out === "v2 x");
+    } finally {
+      await w.shutdown(1_000);
     }
   });
 });

@@ -76,6 +76,8 @@ export class RenderPlanCache {
         },
       },
       options.reconnectMs ?? 1000,
+      30_000,
+      (error) => options.onError?.(error),
     );
   }
 

@@ -5,8 +5,10 @@
  * and serves `grpc.health.v1` (tied to its database) and reflection. Render usage logs are batched
  * (render.wiring.ts); `flushUsage()` writes the queued ones, shutdown writes them before returning.
  */
+
 import { TemplateService } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
 import { createGrpcServer, serviceRegistration } from "@taskmaster/rpc-kit/grpc-server";
+import { mapDatabaseError } from "@taskmaster/service-runtime/database-error-map";
 import { databaseHealth } from "@taskmaster/service-runtime/database-health";
 import type { ServiceDeps } from "@taskmaster/service-runtime/database-service";
 import { createAuthorizationInterceptor } from "./authorization.js";
@@ -62,6 +64,7 @@ export function createServer(
     ...rendering.handlers,
   };
   const server = createGrpcServer({
+    errorMap: mapDatabaseError,
     logger: deps.logger,
     health: databaseHealth(deps.orm, [TemplateService.typeName]),
     limits: deps.limits,

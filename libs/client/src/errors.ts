@@ -64,7 +64,10 @@ export class TaskmasterError extends ConnectError {
     this.resourceInfo = error.findDetails(ResourceInfoSchema)[0];
   }
 
-  /** `ErrorInfo.reason` when the server sent one (e.g. `INVALID_TRANSITION`). */
+  /**
+   * `ErrorInfo.reason` when the server sent one: a value name of `taskmaster.common.v1.ErrorReason` without its
+   * prefix, e.g. `ILLEGAL_STATUS_TRANSITION` (the list with gRPC codes: docs/api.md, "Error reasons").
+   */
   get reason(): string | undefined {
     return this.errorInfo?.reason;
   }

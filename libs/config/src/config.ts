@@ -76,7 +76,14 @@ export interface DatabaseConfig {
   readonly migrationUrl: string | undefined;
   readonly ssl: { readonly mode: DbSslMode; readonly caPath: string | undefined };
   readonly pool: PoolConfig;
+  /** `DB_QUERY_TIMEOUT_MS`: PostgreSQL `statement_timeout`, a start-up option of every connection (0 = none). */
   readonly queryTimeoutMs: number;
+  /**
+   * `DB_IDLE_IN_TRANSACTION_MS`: PostgreSQL `idle_in_transaction_session_timeout`, a start-up option of every
+   * connection (0 = none): a transaction left open by a stuck caller ends and frees its locks.
+   */
+  readonly idleInTransactionTimeoutMs: number;
+  /** Retry of connecting and of whole transactions that failed with serialization/deadlock/connection errors. */
   readonly retry: RetryConfig;
 }
 
@@ -129,6 +136,8 @@ export interface LoadConfigOptions {
 /** Profile defaults: upstream pools (direct min 2 / max 10, idle 10 s, acquire 30 s; dev 1-5; test 1-3; staging max 15). */
 export interface ProfileDefaults {
   readonly pool: PoolConfig;
+  /** Default of `DB_IDLE_IN_TRANSACTION_MS`. */
+  readonly idleInTransactionTimeoutMs: number;
   readonly logLevel: LogLevel;
   readonly host: string;
   readonly databaseUrlRequired: boolean;
@@ -141,6 +150,7 @@ const basePool = { idleTimeoutMs: 10_000, acquireTimeoutMs: 30_000 } as const;
 export const PROFILE_DEFAULTS: Readonly<Record<Profile, ProfileDefaults>> = {
   development: {
     pool: { min: 1, max: 5, ...basePool },
+    idleInTransactionTimeoutMs: 60_000,
     logLevel: "debug",
     host: "127.0.0.1",
     databaseUrlRequired: false,
@@ -149,6 +159,7 @@ export const PROFILE_DEFAULTS: Readonly<Record<Profile, ProfileDefaults>> = {
   },
   test: {
     pool: { min: 1, max: 3, ...basePool },
+    idleInTransactionTimeoutMs: 60_000,
     logLevel: "warn",
     host: "127.0.0.1",
     databaseUrlRequired: false,
@@ -157,6 +168,7 @@ export const PROFILE_DEFAULTS: Readonly<Record<Profile, ProfileDefaults>> = {
   },
   staging: {
     pool: { min: 2, max: 15, ...basePool },
+    idleInTransactionTimeoutMs: 30_000,
     logLevel: "info",
     host: "0.0.0.0",
     databaseUrlRequired: true,
@@ -165,6 +177,7 @@ export const PROFILE_DEFAULTS: Readonly<Record<Profile, ProfileDefaults>> = {
   },
   production: {
     pool: { min: 2, max: 10, ...basePool },
+    idleInTransactionTimeoutMs: 30_000,
     logLevel: "info",
     host: "0.0.0.0",
     databaseUrlRequired: true,
@@ -276,6 +289,7 @@ export function commonEnvSchema(profile: Profile, options: LoadConfigOptions = {
     DB_POOL_IDLE_MS: intVar(0, 3_600_000).default(d.pool.idleTimeoutMs),
     DB_POOL_ACQUIRE_MS: intVar(1, 600_000).default(d.pool.acquireTimeoutMs),
     DB_QUERY_TIMEOUT_MS: intVar(0, 3_600_000).default(db.queryTimeoutMs),
+    DB_IDLE_IN_TRANSACTION_MS: intVar(0, 3_600_000).default(d.idleInTransactionTimeoutMs),
     DB_RETRY_ATTEMPTS: intVar(1, 100).default(db.retry.attempts),
     DB_RETRY_INITIAL_MS: intVar(0, 600_000).default(db.retry.initialDelayMs),
     DB_RETRY_FACTOR: numberVar(1, 10).default(db.retry.factor),
@@ -396,6 +410,7 @@ export function loadConfig<S extends z.ZodType = z.ZodObject<Record<string, neve
         acquireTimeoutMs: e.DB_POOL_ACQUIRE_MS,
       },
       queryTimeoutMs: e.DB_QUERY_TIMEOUT_MS,
+      idleInTransactionTimeoutMs: e.DB_IDLE_IN_TRANSACTION_MS,
       retry: {
         attempts: e.DB_RETRY_ATTEMPTS,
         initialDelayMs: e.DB_RETRY_INITIAL_MS,

@@ -37,7 +37,7 @@ export interface CommentRow {
 }
 
 /** Thread root via the parent chain (bounded), and the live direct reply count. */
-const COMMENT_SELECT = `c.id, c.task_id, c.parent_id, c.author, c.content, c.type, c.is_internal, c.created_at,
+export const COMMENT_SELECT = `c.id, c.task_id, c.parent_id, c.author, c.content, c.type, c.is_internal, c.created_at,
   c.updated_at, c.deleted_at, c.version,
   (extract(epoch from c.created_at) * 1000000)::bigint::text as cursor_us,
   (with recursive up(id, parent_id, depth) as (
@@ -49,7 +49,7 @@ const COMMENT_SELECT = `c.id, c.task_id, c.parent_id, c.author, c.content, c.typ
 
 const toDate = (v: unknown): Date => (v instanceof Date ? v : new Date(String(v)));
 
-function commentRow(raw: Record<string, unknown>): CommentRow {
+export function commentRow(raw: Record<string, unknown>): CommentRow {
   return {
     id: String(raw.id),
     taskId: String(raw.task_id),

@@ -2,6 +2,7 @@ import { resolve } from "node:path";
 import { Migrator } from "@mikro-orm/migrations";
 import { MikroORM, type Options, PostgreSqlDriver } from "@mikro-orm/postgresql";
 import { AuditContextSubscriber } from "./audit-context.subscriber.js";
+import { type RetryPolicy, retryingEntityManager, type TransactionRetryEvents } from "./db-retry.js";
 import { ALL_ENTITIES } from "./entities.js";
 import { EsmMigrationGenerator } from "./migration-generator.js";
 
@@ -13,6 +14,11 @@ export interface PoolOptions {
   min?: number;
   max?: number;
   idleTimeoutMillis?: number;
+  /**
+   * Bound on waiting for a pooled connection, and on opening a new one (pg-pool's
+   * `connectionTimeoutMillis`; MikroORM ignores a pool `acquireTimeoutMillis`). Past it the call fails with
+   * "timeout exceeded when trying to connect", classified transient (UNAVAILABLE). Default 30 s.
+   */
   acquireTimeoutMillis?: number;
 }
 
@@ -30,6 +36,14 @@ export interface OrmConfigOptions {
   migrationsPath?: string;
   /** Application name reported to PostgreSQL (`pg_stat_activity.application_name`). */
   applicationName?: string;
+  /** `statement_timeout` (ms) as a connection start-up option; 0 or omitted: the server's. */
+  statementTimeoutMs?: number;
+  /** `idle_in_transaction_session_timeout` (ms) as a connection start-up option; 0 or omitted: the server's. */
+  idleInTransactionTimeoutMs?: number;
+  /** Retry of whole transactions (serialization failure, deadlock, connection lost before commit). */
+  retry?: RetryPolicy;
+  /** Retry events (tests). */
+  retryEvents?: TransactionRetryEvents;
 }
 
 /** MikroORM options for our PostgreSQL schema. No global state: pass the result to `MikroORM.init`. */
@@ -38,6 +52,14 @@ export function createOrmConfig(opts: OrmConfigOptions): Options {
   const driverOptions: Record<string, unknown> = {};
   if (opts.ssl !== undefined) driverOptions.ssl = opts.ssl;
   if (opts.applicationName !== undefined) driverOptions.application_name = opts.applicationName;
+  // Start-up options of every pooled connection (sent once at connect, no SET per transaction).
+  if (opts.statementTimeoutMs) driverOptions.statement_timeout = opts.statementTimeoutMs;
+  if (opts.idleInTransactionTimeoutMs)
+    driverOptions.idle_in_transaction_session_timeout = opts.idleInTransactionTimeoutMs;
+  // Dead peers (a host gone, a cut network) are noticed by TCP keepalive instead of hanging a connection.
+  driverOptions.keepAlive = true;
+  driverOptions.keepAliveInitialDelayMillis = 10_000;
+  driverOptions.connectionTimeoutMillis = pool.acquireTimeoutMillis ?? 30_000;
   return {
     driver: PostgreSqlDriver,
     clientUrl: opts.url,
@@ -46,6 +68,7 @@ export function createOrmConfig(opts: OrmConfigOptions): Options {
     extensions: [Migrator],
     // Copies the call's audit context (actor, request id, ...) into each transaction for the audit triggers.
     subscribers: [new AuditContextSubscriber()],
+    ...(opts.retry !== undefined && { entityManager: retryingEntityManager(opts.retry, opts.retryEvents) }),
     allowGlobalContext: false,
     debug: opts.debug ?? false,
     // Discovery from the schemas above only; never scan folders or use reflect-metadata.
@@ -54,7 +77,6 @@ export function createOrmConfig(opts: OrmConfigOptions): Options {
       min: pool.min ?? 2,
       max: pool.max ?? 10,
       idleTimeoutMillis: pool.idleTimeoutMillis ?? 10_000,
-      ...(pool.acquireTimeoutMillis !== undefined ? { acquireTimeoutMillis: pool.acquireTimeoutMillis } : {}),
     },
     driverOptions,
     migrations: {

@@ -5,9 +5,11 @@
 import type { EntityManager } from "@mikro-orm/core";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import pg from "pg";
+import { COMMENT_SELECT, type CommentRow, commentRow } from "./comment.repository.js";
 import { OUTBOX_NOTIFY_CHANNEL } from "./entities/outbox-event.entity.js";
 import type { TaskCondition } from "./search.repository.js";
 import { TASK_SELECT_LIST, type TaskRow, taskRowFromDb } from "./task.repository.js";
+import { TIME_LOG_SELECT, type TimeLogRow, timeLogRow } from "./time-log.repository.js";
 
 export interface OutboxEventRow {
   /** bigint id as a decimal string: the resume token and sequence. */
@@ -27,7 +29,16 @@ export interface OutboxEventRow {
   task: TaskRow | null;
   /** Whether the task (as it is now) matches the filter passed to readAfter. */
   matchesFilter: boolean;
+  /** For `task.comment` events: the comment as it is now (soft-deleted ones included), else null. */
+  comment: CommentRow | null;
+  /** For `task.time_log` events: the time log the event carried (snapshot), else as it is now; null when gone. */
+  timeLog: TimeLogRow | null;
 }
+
+const idIn = (payload: Record<string, unknown>, key: string): string | null => {
+  const v = payload[key];
+  return typeof v === "string" && /^[0-9a-f-]{36}$/i.test(v) ? v : null;
+};
 
 export interface OutboxBatch {
   rows: OutboxEventRow[];
@@ -95,9 +106,57 @@ export class OutboxRepository {
           r.event_created_at instanceof Date ? r.event_created_at : new Date(String(r.event_created_at)),
         task: r.has_task === true ? taskRowFromDb(r) : null,
         matchesFilter: r.filter_match === true,
+        comment: null,
+        timeLog: null,
       });
     }
+    await this.attachSubResources(out);
     return { rows: out, inFlight };
+  }
+
+  /** Fills `comment` / `timeLog` of a batch's comment and time-log events: one query per kind, not per event. */
+  private async attachSubResources(rows: OutboxEventRow[]): Promise<void> {
+    const commentIds = new Set<string>();
+    const timeLogIds = new Set<string>();
+    for (const row of rows) {
+      const commentId = row.kind === "task.comment" ? idIn(row.payload, "commentId") : null;
+      if (commentId !== null) commentIds.add(commentId);
+      const timeLogId =
+        row.kind === "task.time_log" && row.payload.snapshot === undefined
+          ? idIn(row.payload, "timeLogId")
+          : null;
+      if (timeLogId !== null) timeLogIds.add(timeLogId);
+    }
+    const comments = new Map<string, CommentRow>();
+    if (commentIds.size > 0) {
+      const found = await this.execute(
+        `select ${COMMENT_SELECT} from task_comments c where c.id in (select (jsonb_array_elements_text(?::jsonb))::uuid)`,
+        [JSON.stringify([...commentIds])],
+      );
+      for (const r of found) comments.set(String(r.id), commentRow(r));
+    }
+    const timeLogs = new Map<string, TimeLogRow>();
+    if (timeLogIds.size > 0) {
+      const found = await this.execute(
+        `select ${TIME_LOG_SELECT} from task_time_logs l where l.id in (select (jsonb_array_elements_text(?::jsonb))::uuid)`,
+        [JSON.stringify([...timeLogIds])],
+      );
+      for (const r of found) timeLogs.set(String(r.id), timeLogRow(r));
+    }
+    for (const row of rows) {
+      if (row.kind === "task.comment") {
+        const id = idIn(row.payload, "commentId");
+        row.comment = id === null ? null : (comments.get(id) ?? null);
+      } else if (row.kind === "task.time_log") {
+        const id = idIn(row.payload, "timeLogId");
+        const snapshot = row.payload.snapshot;
+        // The event's own snapshot first (newer rows carry one); the row as it is now for older events.
+        row.timeLog =
+          typeof snapshot === "object" && snapshot !== null && !Array.isArray(snapshot)
+            ? timeLogRow(snapshot as Record<string, unknown>)
+            : ((id === null ? null : timeLogs.get(id)) ?? null);
+      }
+    }
   }
 
   /** True when none of the given transactions is still in progress. */

@@ -12,6 +12,7 @@ import {
   requiresLeastPrivilege,
   serviceRoleProblem,
 } from "./database-role.js";
+import { isRetryableConnectError, withRetry } from "./db-retry.js";
 import { initOrm, type OrmConfigOptions } from "./orm-config.js";
 
 /** pg `ssl` option for `DB_SSL_MODE`: disable -> none, require -> encrypted, verify-full -> CA + hostname checked. */
@@ -44,6 +45,9 @@ export function ormOptionsFromConfig(
       idleTimeoutMillis: database.pool.idleTimeoutMs,
       acquireTimeoutMillis: database.pool.acquireTimeoutMs,
     },
+    statementTimeoutMs: database.queryTimeoutMs,
+    idleInTransactionTimeoutMs: database.idleInTransactionTimeoutMs,
+    retry: database.retry,
   };
 }
 
@@ -56,6 +60,8 @@ export interface OpenServiceDatabaseOptions {
   readonly profile?: Profile;
   /** The role found, and what is wrong with it for a service (undefined: least privilege). */
   readonly onRole?: (role: DatabaseRole, problem: string | undefined) => void;
+  /** Each failed connect attempt that will be retried (logs). */
+  readonly onConnectRetry?: (error: unknown, attempt: number, delayMs: number) => void;
 }
 
 /**
@@ -69,11 +75,24 @@ export async function openServiceDatabase(
 ): Promise<MikroORM> {
   if (database.url === undefined)
     throw new Error("DATABASE_URL is not set (./taskmaster start provides one)");
-  const orm = (await initOrm(
-    ormOptionsFromConfig({ ...database, url: database.url }, applicationName),
-  )) as MikroORM;
+  const ormOptions = ormOptionsFromConfig({ ...database, url: database.url }, applicationName);
+  // Connecting retries transient failures (the database starting or restarting) with DB_RETRY_* backoff.
+  const orm = await withRetry(
+    { ...database.retry, budgetMs: Number.POSITIVE_INFINITY },
+    async () => {
+      const o = (await initOrm(ormOptions)) as MikroORM;
+      try {
+        await databasePing(o);
+      } catch (error) {
+        await o.close(true);
+        throw error;
+      }
+      return o;
+    },
+    isRetryableConnectError,
+    options.onConnectRetry,
+  );
   try {
-    await databasePing(orm);
     if (options.profile !== undefined) {
       const role = await inspectDatabaseRole((sql) => orm.em.fork().getConnection().execute(sql));
       const problem = serviceRoleProblem(role);

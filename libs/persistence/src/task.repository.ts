@@ -80,7 +80,16 @@ export interface TaskRow {
   leaseExpiresAt: Date | null;
   deletedAt: Date | null;
   version: number;
+  /** Derived: live direct children (0 where the query did not compute it, e.g. a task just created). */
+  childCount: number;
+  /** Derived: statuses of the live tasks that block this one (BLOCKED_BY / DEPENDS_ON, BLOCKS / DEPENDENCY_OF). */
+  blockerStatuses: TaskStatus[];
+  /** Derived: id of the active claim (unexpired lease), else null. */
+  claimId: string | null;
 }
+
+/** Fields computed by the select list rather than stored in a column. */
+type DerivedKeys = "childCount" | "blockerStatuses" | "claimId";
 
 /** Writable fields on create; everything but `title` is optional (database defaults apply). */
 export type CreateTaskInput = Partial<
@@ -95,6 +104,7 @@ export type CreateTaskInput = Partial<
     | "claimedAt"
     | "leaseExpiresAt"
     | "actualHours"
+    | DerivedKeys
   >
 > & { title: string /** Client-chosen UUID; a new UUIDv7 when absent. */; id?: string };
 
@@ -285,6 +295,20 @@ const TEXT_ARRAY_KEYS = new Set<keyof TaskRow>(["labels", "tags"]);
 /** Fields UpdateTask may write (keys of TaskRow). */
 export type TaskPatch = Partial<Omit<CreateTaskInput, "id" | "status" | "parentId">>;
 
+/** Row keys whose `taskmaster.task.v1.Task` field is not their snake_case form. */
+const PROTO_FIELD_OF: Partial<Record<keyof TaskRow, string>> = {
+  epicId: "epic",
+  sprintId: "sprint",
+  releaseId: "release",
+  milestoneId: "milestone",
+  dueDate: "due_time",
+};
+
+/** A patched row key as the proto field path `task.updated` events carry (`storyPoints` -> `story_points`). */
+function changedFieldPath(key: string): string {
+  return PROTO_FIELD_OF[key as keyof TaskRow] ?? key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
 /** Lookup keys of LookupTask. */
 export type TaskReferenceKind = "externalId" | "githubIssueUrl" | "githubPrUrl" | "linearIssueId" | "jiraKey";
 
@@ -396,7 +420,7 @@ export interface ChildTaskPage {
   nextPageToken: string | null;
 }
 
-const COLUMNS: readonly (readonly [keyof TaskRow, string, ("num" | "date")?])[] = [
+const COLUMNS: readonly (readonly [Exclude<keyof TaskRow, DerivedKeys>, string, ("num" | "date")?])[] = [
   ["id", "id"],
   ["title", "title"],
   ["description", "description"],
@@ -459,14 +483,38 @@ const COLUMNS: readonly (readonly [keyof TaskRow, string, ("num" | "date")?])[] 
   ["version", "version"],
 ];
 
-/** `select` list of every task column except the generated search vector. */
-export const TASK_SELECT_LIST = COLUMNS.map(([, c]) => `t.${c}`).join(", ");
+/** Every stored task column except the generated search vector (for RETURNING of inserts). */
+export const TASK_COLUMN_LIST = COLUMNS.map(([, c]) => c).join(", ");
+
+/**
+ * The claim id is derived (md5 of task id, claimant and claim time as a UUID): no extra column needed, and a
+ * new claim of the same task always has a different id.
+ */
+export const CLAIM_ID_SQL = `md5(t.id::text || '|' || coalesce(t.claimed_by, '') || '|' || coalesce(extract(epoch from t.claimed_at)::text, ''))::uuid::text`;
+
+/**
+ * Output-only fields computed in the same statement as the row (no extra round trip per task): live direct
+ * children (index on parent_id), the statuses of live blockers (both relationship directions, indexed) and the
+ * active claim's id. Which blocker statuses count as open is the service's status table, applied by the mapper.
+ */
+const DERIVED_SELECT = `(select count(*) from tasks ch where ch.parent_id = t.id and ch.deleted_at is null)::int as derived_child_count,
+  array(select b.status::text from tasks b where b.deleted_at is null and b.id in (
+      select r.source_task_id from task_relationships r where r.target_task_id = t.id and r.type in ('blocks', 'dependency_of')
+      union select r.target_task_id from task_relationships r where r.source_task_id = t.id and r.type in ('blocked_by', 'depends_on'))
+    ) as derived_blocker_statuses,
+  case when t.claimed_by is not null and t.lease_expires_at > clock_timestamp() then ${CLAIM_ID_SQL} end as derived_claim_id`;
+
+/** `select` list over the `tasks t` alias: every stored column (not the search vector) and the derived fields. */
+export const TASK_SELECT_LIST = `${COLUMNS.map(([, c]) => `t.${c}`).join(", ")}, ${DERIVED_SELECT}`;
 
 const GET_TASK_ANY_SQL = `select ${TASK_SELECT_LIST} from tasks t where t.id = $1`;
 const GET_TASK_LIVE_SQL = `${GET_TASK_ANY_SQL} and t.deleted_at is null`;
 
 /** Columns a create may set from its input (`id`, timestamps and bookkeeping are set by the repository). */
 const NOT_FROM_INPUT = new Set<keyof TaskRow>([
+  "childCount",
+  "blockerStatuses",
+  "claimId",
   "id",
   "createdAt",
   "updatedAt",
@@ -531,7 +579,7 @@ function createStatement(
   }t as (
       insert into tasks (id, created_at, updated_at${n ? `, ${columns.join(", ")}` : ""})
       values (${withAudit ? "(select $1::uuid from audit)" : "$1::uuid"}, $2::timestamptz, $2::timestamptz${n ? `, ${params.join(", ")}` : ""})
-      returning ${COLUMNS.map(([, c]) => c).join(", ")}
+      returning ${TASK_COLUMN_LIST}
     ), h as (
       insert into task_status_history (id, task_id, from_status, to_status, changed_by, reason, changed_at)
       select $3::uuid, t.id, null, t.status, $4::varchar, 'created', $2::timestamptz from t
@@ -568,6 +616,11 @@ export function taskRowFromDb(raw: Record<string, unknown>): TaskRow {
     else if (kind === "date") out[key] = v instanceof Date ? v : new Date(String(v));
     else out[key] = v;
   }
+  out.childCount = Number(raw.derived_child_count ?? 0);
+  out.blockerStatuses = Array.isArray(raw.derived_blocker_statuses)
+    ? raw.derived_blocker_statuses.map(String)
+    : [];
+  out.claimId = typeof raw.derived_claim_id === "string" ? raw.derived_claim_id : null;
   return out as unknown as TaskRow;
 }
 
@@ -634,6 +687,10 @@ export function taskRowFromEntity(t: ITask): TaskRow {
     leaseExpiresAt: t.leaseExpiresAt ?? null,
     deletedAt: t.deletedAt ?? null,
     version: t.version,
+    // Entities are only mapped right after a create: no children, blockers or claim yet.
+    childCount: 0,
+    blockerStatuses: [],
+    claimId: null,
   };
 }
 
@@ -923,7 +980,7 @@ export class TaskRepository {
         params.push(value ?? null);
       }
     }
-    const fields = Object.keys(patch);
+    const fields = Object.keys(patch).map(changedFieldPath);
     try {
       return await this.em.transactional(async (em) => {
         params.push(id);

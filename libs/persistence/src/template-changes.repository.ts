@@ -1,12 +1,15 @@
 /**
  * The template change feed: one LISTEN connection on channel `template_changed`, which the triggers of
  * Migration20261126130000_template_render_notify notify at commit with the id of a template whose render
- * inputs changed ('*' when many may have: template types, TRUNCATE). Reconnects after `reconnectMs` when the
+ * inputs changed ('*' when many may have: template types, TRUNCATE). Reconnects with exponential backoff and
+ * jitter (from `reconnectMs`, doubling up to `maxReconnectMs`, back to `reconnectMs` once LISTEN is up) when the
  * connection fails; `onUp` runs once LISTEN is active, `onDown` when it is lost (notifications sent while
- * down are lost: consumers must treat everything as changed).
+ * down are lost: consumers must treat everything as changed). A throwing handler never escapes into the
+ * connection's event listeners (it would end the process): it is reported to `onHandlerError`.
  */
 import type { MikroORM } from "@mikro-orm/core";
 import pg from "pg";
+import { backoffDelayMs } from "./db-retry.js";
 
 export const TEMPLATE_CHANGED_CHANNEL = "template_changed";
 
@@ -21,12 +24,41 @@ export class TemplateChangeListener {
   private starting = false;
   private stopped = false;
   private timer: NodeJS.Timeout | null = null;
+  /** Failed connects in a row (the backoff exponent); 0 once LISTEN is up. */
+  private failures = 0;
 
   constructor(
     private readonly orm: MikroORM,
     private readonly handlers: TemplateChangeHandlers,
     private readonly reconnectMs = 1000,
+    private readonly maxReconnectMs = 30_000,
+    private readonly onHandlerError: (error: unknown) => void = () => {},
   ) {}
+
+  /** Delay before the next reconnect (backoff with jitter). */
+  nextReconnectDelayMs(): number {
+    return backoffDelayMs(
+      {
+        attempts: Number.POSITIVE_INFINITY,
+        initialDelayMs: this.reconnectMs,
+        factor: 2,
+        maxDelayMs: Math.max(this.reconnectMs, this.maxReconnectMs),
+      },
+      Math.max(1, this.failures),
+    );
+  }
+
+  private call(fn: () => void): void {
+    try {
+      fn();
+    } catch (error) {
+      try {
+        this.onHandlerError(error);
+      } catch {
+        // Nothing more to do: a handler must not take the connection's event loop down.
+      }
+    }
+  }
 
   /** Connects unless connected, connecting, waiting to reconnect or stopped. */
   start(): void {
@@ -45,7 +77,7 @@ export class TemplateChangeListener {
     const client = this.client;
     this.client = null;
     if (client !== null) {
-      this.handlers.onDown(new Error("stopped"));
+      this.call(() => this.handlers.onDown(new Error("stopped")));
       await client.end().catch(() => {});
     }
   }
@@ -65,13 +97,13 @@ export class TemplateChangeListener {
     const broken = (error: unknown) => {
       if (this.client !== client) return;
       this.client = null;
-      this.handlers.onDown(error);
+      this.call(() => this.handlers.onDown(error));
       void client.end().catch(() => {});
       this.scheduleReconnect();
     };
     client.on("notification", (n) => {
       if (this.client === client && n.channel === TEMPLATE_CHANGED_CHANNEL)
-        this.handlers.onChange(n.payload ?? "*");
+        this.call(() => this.handlers.onChange(n.payload ?? "*"));
     });
     client.on("error", broken);
     client.on("end", () => broken(new Error("the LISTEN connection ended")));
@@ -80,7 +112,8 @@ export class TemplateChangeListener {
       await client.query(`listen ${TEMPLATE_CHANGED_CHANNEL}`);
     } catch (error) {
       await client.end().catch(() => {});
-      this.handlers.onDown(error);
+      this.failures++;
+      this.call(() => this.handlers.onDown(error));
       this.scheduleReconnect();
       return;
     }
@@ -89,7 +122,8 @@ export class TemplateChangeListener {
       return;
     }
     this.client = client;
-    this.handlers.onUp();
+    this.failures = 0;
+    this.call(() => this.handlers.onUp());
   }
 
   private scheduleReconnect(): void {
@@ -97,7 +131,7 @@ export class TemplateChangeListener {
     this.timer = setTimeout(() => {
       this.timer = null;
       this.start();
-    }, this.reconnectMs);
+    }, this.nextReconnectDelayMs());
     this.timer.unref();
   }
 }

@@ -42,7 +42,10 @@ const SELECT = `l.id, l.task_id, l.user_id, l.activity_type, l.description, l.ho
 const toDate = (v: unknown): Date => (v instanceof Date ? v : new Date(String(v)));
 const optDate = (v: unknown): Date | null => (v === null || v === undefined ? null : toDate(v));
 
-function timeLogRow(raw: Record<string, unknown>): TimeLogRow {
+/** Select list of a time log over the `task_time_logs l` alias (read by WatchTasks too). */
+export const TIME_LOG_SELECT = SELECT;
+
+export function timeLogRow(raw: Record<string, unknown>): TimeLogRow {
   return {
     id: String(raw.id),
     taskId: String(raw.task_id),
@@ -170,15 +173,17 @@ export class TimeLogRepository {
         ],
       );
       const actualHours = await this.recompute(em, input.taskId);
+      const rows = await execute(em, `select ${SELECT} from task_time_logs l where l.id = ?`, [id]);
+      // The log travels in the event (`snapshot`, time logs are never edited): WatchTasks shows it even
+      // after a later delete.
       await insertTaskEvent(
         em,
         input.taskId,
         "task.time_log",
-        { action: "created", timeLogId: id, hours: input.hours, actualHours },
+        { action: "created", timeLogId: id, hours: input.hours, actualHours, snapshot: rows[0] },
         ctx,
       );
       if (ctx.requestId) await storeIdempotentResource(em, CREATE_SCOPE, ctx.requestId, id);
-      const rows = await execute(em, `select ${SELECT} from task_time_logs l where l.id = ?`, [id]);
       return { kind: "ok" as const, timeLog: rows[0] ? timeLogRow(rows[0]) : null, actualHours };
     });
   }
@@ -189,16 +194,23 @@ export class TimeLogRepository {
       if (task === null) return { kind: "not_found" as const };
       const deleted = await execute(
         em,
-        "delete from task_time_logs where task_id = ? and id = ? returning hours::float8 as hours",
+        `delete from task_time_logs l where l.task_id = ? and l.id = ? returning ${SELECT}`,
         [taskId, id],
       );
       if (deleted.length === 0) return { kind: "not_found" as const };
       const actualHours = await this.recompute(em, taskId);
+      // The deleted log travels in the event (`snapshot`): WatchTasks cannot read it back afterwards.
       await insertTaskEvent(
         em,
         taskId,
         "task.time_log",
-        { action: "deleted", timeLogId: id, hours: Number(deleted[0]?.hours), actualHours },
+        {
+          action: "deleted",
+          timeLogId: id,
+          hours: Number(deleted[0]?.hours),
+          actualHours,
+          snapshot: deleted[0],
+        },
         ctx,
       );
       return { kind: "ok" as const, timeLog: null, actualHours };

@@ -9,7 +9,7 @@
  */
 import type { EntityManager } from "@mikro-orm/core";
 import type { TaskCondition } from "./search.repository.js";
-import { TASK_SELECT_LIST, type TaskRow, taskRowFromDb } from "./task.repository.js";
+import { CLAIM_ID_SQL, TASK_SELECT_LIST, type TaskRow, taskRowFromDb } from "./task.repository.js";
 import { INSERT_TASK_EVENT_SQL, type TaskEventContext } from "./task-events.js";
 import type { TaskStatus, TaskType } from "./value-sets.js";
 
@@ -47,7 +47,6 @@ export class ClaimTaskNotFoundError extends Error {
   }
 }
 
-const CLAIM_ID = `md5(t.id::text || '|' || coalesce(t.claimed_by, '') || '|' || coalesce(extract(epoch from t.claimed_at)::text, ''))::uuid::text`;
 const PRIORITY_RANK = `case t.priority when 'critical' then 0 when 'high' then 1 when 'medium' then 2 when 'low' then 3 else 4 end`;
 const ORDER = `${PRIORITY_RANK}, t.business_value desc nulls last, t.created_at, t.id`;
 
@@ -117,7 +116,7 @@ export function buildClaimQuery(
        started_at = case when ? then coalesce(t.started_at, now()) else t.started_at end,
        version = t.version + 1, updated_at = now()
      from c where t.id = c.id
-     returning ${TASK_SELECT_LIST}, c.old_status, ${CLAIM_ID} as claim_id`,
+     returning ${TASK_SELECT_LIST}, c.old_status, ${CLAIM_ID_SQL} as claim_id`,
     params: [...w.params, claimant, leaseSeconds, start, start],
   };
 }
@@ -192,8 +191,8 @@ export class WorkQueueRepository {
       const rows = await exec(
         `update tasks t set lease_expires_at = clock_timestamp() + ? * interval '1 second',
            version = t.version + 1, updated_at = now()
-         where t.id = ? and t.deleted_at is null and t.claimed_by = ? and ${CLAIM_ID} = ? and t.lease_expires_at > now()
-         returning ${TASK_SELECT_LIST}, ${CLAIM_ID} as claim_id`,
+         where t.id = ? and t.deleted_at is null and t.claimed_by = ? and ${CLAIM_ID_SQL} = ? and t.lease_expires_at > now()
+         returning ${TASK_SELECT_LIST}, ${CLAIM_ID_SQL} as claim_id`,
         [leaseSeconds, taskId, claimant, claimId],
       );
       const raw = rows[0];
@@ -219,7 +218,7 @@ export class WorkQueueRepository {
     return this.em.transactional(async (em) => {
       const exec = this.exec(em);
       const locked = await exec(
-        `select t.status from tasks t where t.id = ? and t.deleted_at is null and t.claimed_by = ? and ${CLAIM_ID} = ? for update`,
+        `select t.status from tasks t where t.id = ? and t.deleted_at is null and t.claimed_by = ? and ${CLAIM_ID_SQL} = ? for update`,
         [taskId, claimant, claimId],
       );
       const current = locked[0];
@@ -289,7 +288,7 @@ export class WorkQueueRepository {
 
   private async whyNotHeld(exec: Exec, taskId: string, claimId: string, claimant: string): Promise<Error> {
     const rows = await exec(
-      `select t.claimed_by, ${CLAIM_ID} as claim_id, t.lease_expires_at <= now() as expired
+      `select t.claimed_by, ${CLAIM_ID_SQL} as claim_id, t.lease_expires_at <= now() as expired
        from tasks t where t.id = ? and t.deleted_at is null`,
       [taskId],
     );

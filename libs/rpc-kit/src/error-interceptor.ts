@@ -1,8 +1,8 @@
 /**
  * ONE interceptor maps everything a handler throws to a ConnectError with google.rpc details:
- * domain errors (errors.ts), MikroORM / pg driver errors (matched by name and SQLSTATE, without importing
- * MikroORM), aborts, and unknown errors (INTERNAL "internal error"; the real error goes to the log with
- * the trace id). SQL text, constraint names and stack traces never reach the client. A hand-built ConnectError
+ * domain errors (errors.ts), whatever the `map` option recognises (services pass the database-error
+ * classifier of `@taskmaster/persistence/db-errors` there, through service-runtime's mapDatabaseError), aborts,
+ * and unknown errors (INTERNAL "internal error"; the real error goes to the log with the trace id). SQL text, constraint names and stack traces never reach the client. A hand-built ConnectError
  * whose ErrorInfo (domain taskmaster.dev) names a reason errors.proto does not declare is a bug: it answers
  * INTERNAL too (every spec run thus checks the reasons it triggers).
  */
@@ -15,137 +15,24 @@ import {
 } from "@connectrpc/connect";
 import { ErrorInfoSchema } from "@taskmaster/proto/gen/google/rpc/error_details_pb";
 import type { Logger } from "@taskmaster/telemetry/logger";
-import {
-  AbortedError,
-  AlreadyExistsError,
-  DeadlineExceededError,
-  DomainError,
-  ERROR_DOMAIN,
-  FailedPreconditionError,
-  InvalidArgumentError,
-  isDeclaredReason,
-  UnavailableError,
-} from "./errors.js";
+import { DeadlineExceededError, DomainError, ERROR_DOMAIN, isDeclaredReason } from "./errors.js";
 
 export interface ErrorInterceptorOptions {
   /** Where unknown errors (level error) and infrastructure errors (warn) are logged. */
   readonly logger: Pick<Logger, "error" | "warn" | "debug">;
-  /** Extra mapping tried first; return undefined to fall through to the standard rules. */
-  readonly map?: ((error: unknown) => ConnectError | DomainError | undefined) | undefined;
+  /**
+   * Extra mapping tried first (the database-error classifier); return undefined to fall through to the
+   * standard rules. An INTERNAL answer is logged like an unknown error; UNAVAILABLE / DEADLINE_EXCEEDED as
+   * infrastructure.
+   */
+  readonly map?: ErrorMap | undefined;
 }
 
-interface DriverLike {
-  name?: unknown;
-  code?: unknown;
-  sqlState?: unknown;
-  errno?: unknown;
-  cause?: unknown;
-  message?: unknown;
-}
+/** Maps an error a handler threw to a client-safe error; `signal` is the call's (cancelled or timed out). */
+export type ErrorMap = (error: unknown, signal?: AbortSignal) => ConnectError | DomainError | undefined;
 
-function fields(error: unknown): DriverLike {
-  return typeof error === "object" && error !== null ? (error as DriverLike) : {};
-}
-
-/** SQLSTATE / errno code of an error or its causes (MikroORM wraps the pg error as `cause`, keeps `code`). */
-function sqlCodeOf(error: unknown): string | undefined {
-  let e: unknown = error;
-  for (let depth = 0; depth < 4 && e !== undefined && e !== null; depth++) {
-    const f = fields(e);
-    if (typeof f.sqlState === "string") return f.sqlState;
-    if (typeof f.code === "string") return f.code;
-    e = f.cause;
-  }
-  return undefined;
-}
-
-function namesOf(error: unknown): string[] {
-  const names: string[] = [];
-  let e: unknown = error;
-  for (let depth = 0; depth < 4 && e !== undefined && e !== null; depth++) {
-    const f = fields(e);
-    if (typeof f.name === "string") names.push(f.name);
-    if (typeof e === "object" && e !== null && e.constructor?.name) names.push(e.constructor.name);
-    e = f.cause;
-  }
-  return names;
-}
-
-const CONNECTION_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ENOTFOUND",
-  "EPIPE",
-  "57P01", // admin_shutdown
-  "57P02", // crash_shutdown
-  "57P03", // cannot_connect_now
-  "53300", // too_many_connections
-]);
-
-/**
- * Map a database/driver error to a domain error, or undefined when it is not one we recognise.
- * `signal` tells a statement cancelled by the client (CANCELLED) from a timeout (DEADLINE_EXCEEDED).
- */
-export function mapDatabaseError(
-  error: unknown,
-  signal?: AbortSignal,
-): DomainError | ConnectError | undefined {
-  const names = namesOf(error);
-  const code = sqlCodeOf(error);
-  const has = (n: string) => names.includes(n);
-
-  if (has("OptimisticLockError")) return new AbortedError();
-  if (has("UniqueConstraintViolationException") || code === "23505") {
-    return new AlreadyExistsError(
-      "resource",
-      undefined,
-      "a resource with the same unique key already exists",
-    );
-  }
-  if (has("ForeignKeyConstraintViolationException") || code === "23503") {
-    return new FailedPreconditionError("a referenced resource does not exist or is still referenced", {
-      reason: "REFERENCE_CONSTRAINT",
-    });
-  }
-  if (
-    has("CheckConstraintViolationException") ||
-    has("NotNullConstraintViolationException") ||
-    code === "23514" ||
-    code === "23502" ||
-    code === "22001" || // string_data_right_truncation
-    code === "22003" || // numeric_value_out_of_range
-    code === "22P02" || // invalid_text_representation
-    code === "22007" || // invalid_datetime_format
-    code === "22008" // datetime_field_overflow
-  ) {
-    return new InvalidArgumentError([], "the request violates a data constraint");
-  }
-  if (has("DeadlockException") || has("LockWaitTimeoutException") || code === "40001" || code === "40P01") {
-    return new AbortedError(
-      "the operation conflicted with a concurrent transaction; retry",
-      "CONCURRENT_MODIFICATION",
-    );
-  }
-  if (code === "55P03") {
-    return new AbortedError(
-      "the resource is locked by a concurrent operation; retry",
-      "CONCURRENT_MODIFICATION",
-    );
-  }
-  if (code === "57014") return abortFromSignal(signal, true);
-  if (
-    has("ConnectionException") ||
-    (code !== undefined && (CONNECTION_CODES.has(code) || code.startsWith("08"))) ||
-    /Connection terminated|connection timeout|timeout exceeded when trying to connect/i.test(
-      String(fields(error).message ?? ""),
-    )
-  ) {
-    return new UnavailableError("database unavailable", 1_000, "DATABASE_UNAVAILABLE");
-  }
-  return undefined;
+function isInfrastructure(code: Code): boolean {
+  return code === Code.Unavailable || code === Code.DeadlineExceeded;
 }
 
 function abortFromSignal(
@@ -169,14 +56,15 @@ function abortFromSignal(
 export function toConnectError(
   error: unknown,
   signal?: AbortSignal,
-  extra?: ErrorInterceptorOptions["map"],
+  extra?: ErrorMap,
 ): { error: ConnectError; unknown: boolean; infrastructure: boolean } {
-  const custom = extra?.(error);
+  const custom = extra?.(error, signal);
   if (custom !== undefined) {
+    const mapped = custom instanceof DomainError ? custom.toConnectError() : custom;
     return {
-      error: custom instanceof DomainError ? custom.toConnectError() : custom,
-      unknown: false,
-      infrastructure: false,
+      error: mapped.code === Code.Internal ? internal(error) : mapped,
+      unknown: mapped.code === Code.Internal,
+      infrastructure: isInfrastructure(mapped.code),
     };
   }
   if (error instanceof DomainError)
@@ -192,21 +80,13 @@ export function toConnectError(
     }
     return { error, unknown: false, infrastructure: false };
   }
-  const name = fields(error).name;
+  const name = typeof error === "object" && error !== null ? (error as { name?: unknown }).name : undefined;
   if (name === "AbortError" || name === "TimeoutError") {
     const mapped = abortFromSignal(signal, name === "TimeoutError");
     return {
       error: mapped instanceof DomainError ? mapped.toConnectError() : mapped,
       unknown: false,
       infrastructure: false,
-    };
-  }
-  const db = mapDatabaseError(error, signal);
-  if (db !== undefined) {
-    return {
-      error: db instanceof DomainError ? db.toConnectError() : db,
-      unknown: false,
-      infrastructure: db instanceof UnavailableError || db instanceof DeadlineExceededError,
     };
   }
   return { error: internal(error), unknown: true, infrastructure: false };

@@ -1,7 +1,7 @@
 /**
  * Every `ErrorInfo.reason` the code can send is declared in `taskmaster.common.v1.ErrorReason`
  * (proto/taskmaster/common/v1/errors.proto), every declared reason is sent somewhere, and each is documented
- * with its gRPC code in errors.proto and docs/errors.md. The code is scanned (error-reason-scan.test-util.ts);
+ * with its gRPC code in errors.proto and docs/api.md ("Error reasons"). The code is scanned (error-reason-scan.test-util.ts);
  * the reasons of errors raised in spec runs are checked by the error interceptor (an undeclared reason on a
  * hand-built ConnectError answers INTERNAL, see error-interceptor.spec.ts).
  */
@@ -60,7 +60,10 @@ function sourceFiles(dir: string, out: Map<string, string>): void {
   }
 }
 
-/** Source files that can build an ErrorInfo: they use the domain errors or ErrorInfoSchema. */
+/**
+ * Source files that can build an ErrorInfo: they use the domain errors or ErrorInfoSchema, or name
+ * `ErrorReason` (e.g. persistence's database error answers, which cannot import rpc-kit).
+ */
 function errorSources(): Map<string, string> {
   const all = new Map<string, string>();
   for (const top of ["apps", "libs"]) {
@@ -78,7 +81,9 @@ function errorSources(): Map<string, string> {
     [...all].filter(([path, text]) =>
       path === "libs/rpc-kit/src/errors.ts"
         ? true
-        : /@taskmaster\/rpc-kit\/errors"|from "\.\/errors\.js"|\bErrorInfoSchema\b/.test(text),
+        : /@taskmaster\/rpc-kit\/errors"|from "\.\/errors\.js"|\bErrorInfoSchema\b|\bErrorReason\b/.test(
+            text,
+          ),
     ),
   );
 }
@@ -119,8 +124,12 @@ describe("ErrorInfo reasons", () => {
     expect(Object.keys(RESERVED).filter((n) => !declaredNames.has(n) || sent.has(n))).toEqual([]);
   });
 
-  it("docs/errors.md lists every declared reason with its gRPC code", () => {
-    const doc = readFileSync(join(root, "docs/errors.md"), "utf8");
+  it("docs/api.md lists every declared reason with its gRPC code", () => {
+    const page = readFileSync(join(root, "docs/api.md"), "utf8");
+    const from = page.indexOf("### Error reasons");
+    expect(from).toBeGreaterThan(-1);
+    const next = page.indexOf("\n## ", from);
+    const doc = page.slice(from, next === -1 ? undefined : next);
     const rows = new Map(
       [...doc.matchAll(/^\|\s*`([A-Z0-9_]+)`\s*\|\s*([A-Z_, ]+?)\s*\|/gm)].map((m) => [m[1], m[2]]),
     );

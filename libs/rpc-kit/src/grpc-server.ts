@@ -9,7 +9,7 @@ import { Server, ServerCredentials, type ServerOptions, setLogger } from "@grpc/
 import { Health } from "@taskmaster/proto/gen/grpc/health/v1/health_pb";
 import type { Logger } from "@taskmaster/telemetry/logger";
 import { createAuditContextInterceptor } from "./audit-context.js";
-import { createErrorInterceptor } from "./error-interceptor.js";
+import { createErrorInterceptor, type ErrorMap } from "./error-interceptor.js";
 import { adaptService, type GrpcCallInfo } from "./grpc-adapter.js";
 import { createHealthService, HealthRegistry, ServingStatus } from "./health.js";
 import { createIdentityInterceptor, type IdentityInterceptorOptions } from "./identity.js";
@@ -59,6 +59,11 @@ export interface CreateGrpcServerOptions {
   readonly interceptors?: readonly Interceptor[] | undefined;
   /** Built-in error interceptor (default true). Turn off only to supply your own. */
   readonly errorInterceptor?: boolean | undefined;
+  /**
+   * The error interceptor's `map`: services with a database pass `mapDatabaseError` from
+   * `@taskmaster/persistence/db-errors` (the one database-error classifier).
+   */
+  readonly errorMap?: ErrorMap | undefined;
   /** Per-call context values factory. For per-call resources (an EntityManager fork) prefer `perCallValue`. */
   readonly contextValues?: ((call: GrpcCallInfo) => ContextValues) | undefined;
   /** Health registry to serve (default: a new one). `false` = no health service. */
@@ -92,6 +97,7 @@ export interface ServerSecurityDefaults {
 }
 
 let securityDefaults: ServerSecurityDefaults = {};
+let outerInterceptors: readonly Interceptor[] = [];
 
 /**
  * Set the credentials and identity verification every later `createGrpcServer` uses unless its options say
@@ -100,6 +106,15 @@ let securityDefaults: ServerSecurityDefaults = {};
  */
 export function setServerSecurityDefaults(defaults: ServerSecurityDefaults): void {
   securityDefaults = defaults;
+}
+
+/**
+ * Interceptors every later `createGrpcServer` of this process runs outside the error interceptor, so they see
+ * exactly what is sent, errors included. Test harnesses only: the spec files' output contract check
+ * (libs/testing output-contract.setup.ts) installs itself here.
+ */
+export function setServerOuterInterceptors(interceptors: readonly Interceptor[]): void {
+  outerInterceptors = interceptors;
 }
 
 /** The identity interceptor, skipping grpc.health.v1 (probes from load balancers and the gateway carry no identity). */
@@ -203,7 +218,10 @@ export function createGrpcServer(options: CreateGrpcServerOptions): GrpcServer {
     // record the final gRPC code the error interceptor produced.
     createServerTracingInterceptor(),
     createMetricsInterceptor(),
-    ...(options.errorInterceptor === false ? [] : [createErrorInterceptor({ logger })]),
+    ...outerInterceptors,
+    ...(options.errorInterceptor === false
+      ? []
+      : [createErrorInterceptor({ logger, map: options.errorMap })]),
     // Identity before the app's interceptors: authorization and handlers see only verified actor headers.
     ...(identity === undefined ? [] : [identityExceptHealth(identity)]),
     ...(securityDefaults.interceptors ?? []),

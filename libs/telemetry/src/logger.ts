@@ -1,6 +1,7 @@
 import { isSpanContextValid, trace } from "@opentelemetry/api";
 import { isSecretKey, maskValue } from "@taskmaster/config/masking";
 import { type DestinationStream, type Level, type LevelWithSilent, type Logger, pino } from "pino";
+import { isFlatPlain, safeString, toLoggable } from "./log-safe-value.js";
 
 export type { Logger };
 export type LogLevel = LevelWithSilent;
@@ -93,46 +94,107 @@ function traceMixin(): Record<string, string> {
   };
 }
 
+function isErrorValue(value: unknown): value is Error {
+  try {
+    return value instanceof Error;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The arguments of one log call made safe for pino: objects become plain JSON-safe data (see
+ * log-safe-value.ts), an error first argument becomes `{ err }` with its (masked) message as the message
+ * when none is given (pino's own behaviour), strings are masked, other first arguments become text.
+ */
+function safeArgs(args: unknown[]): unknown[] {
+  const mask = maskConnectionStrings;
+  const [first, ...rest] = args;
+  const tail = rest.map((v) => toLoggable(v, mask));
+  if (isErrorValue(first)) {
+    const err = toLoggable(first, mask) as { message?: unknown };
+    if (typeof tail[0] === "string") return [{ err }, ...tail];
+    return [{ err }, typeof err.message === "string" ? err.message : "error", ...tail];
+  }
+  if (typeof first === "object" && first !== null) {
+    return [isFlatPlain(first) ? first : toLoggable(first, mask), ...tail];
+  }
+  if (typeof first === "string") return [mask(first), ...tail];
+  if (first === undefined && args.length === 0) return args;
+  const text = toLoggable(first, mask);
+  return [typeof text === "string" ? text : safeString(JSON.stringify(text)), ...tail];
+}
+
 /**
  * Structured JSON logger (pino): `service` on every line, ISO `time`, string `level`, `trace_id`/`span_id`
  * from the active OpenTelemetry span, secrets masked (keys in SECRET_KEYS and passwords in connection strings,
- * in fields, messages and error messages).
+ * in fields, messages and error messages). A log call never throws, whatever it is given (strings, null,
+ * BigInt, cyclic or frozen objects, throwing getters, revoked proxies): a logger runs in error paths.
  */
 export function createLogger(options: CreateLoggerOptions): Logger {
   const keys = [...SECRET_KEYS, ...(options.redactKeys ?? [])];
-  const errSerializer = pino.stdSerializers.err;
-  return pino(
+  const logger = pino(
     {
       level: options.level ?? "info",
       base: { service: options.service, pid: process.pid, ...options.base },
       timestamp: pino.stdTimeFunctions.isoTime,
       messageKey: "msg",
       redact: { paths: redactPaths(keys), censor: MASK },
-      mixin: traceMixin,
+      mixin: () => {
+        try {
+          return traceMixin();
+        } catch {
+          return {};
+        }
+      },
       formatters: {
         level: (label) => ({ level: label }),
         log: (obj) => maskStringsDeep(obj, 4) as Record<string, unknown>,
       },
       serializers: {
-        err: (err: Error) => {
-          const s = errSerializer(err);
-          s.message = maskConnectionStrings(s.message);
-          if (typeof s.stack === "string") s.stack = maskConnectionStrings(s.stack);
-          return s;
-        },
+        // Anything may arrive as `err` (a string, null, a frozen error): plain masked data, never a throw.
+        err: (err: unknown) => toLoggable(err, maskConnectionStrings),
       },
       hooks: {
         logMethod(args, method) {
-          for (let i = 0; i < args.length; i++) {
-            const a: unknown = args[i];
-            if (typeof a === "string") args[i] = maskConnectionStrings(a);
+          try {
+            method.apply(this, safeArgs(args) as Parameters<typeof method>);
+          } catch (failure) {
+            try {
+              method.call(
+                this,
+                { logFailure: toLoggable(failure, maskConnectionStrings) },
+                "log call failed",
+              );
+            } catch {
+              // Nothing left to log with; a logger never throws.
+            }
           }
-          method.apply(this, args);
         },
       },
     },
     options.destination,
   );
+  return withSafeChildren(logger);
+}
+
+/** `child(bindings)` with bindings made plain first (pino serializes them at once and could throw). */
+function withSafeChildren(logger: Logger): Logger {
+  const child = logger.child.bind(logger);
+  logger.child = ((bindings: Record<string, unknown>, opts?: Parameters<Logger["child"]>[1]) => {
+    let safe: Record<string, unknown>;
+    try {
+      const plain = toLoggable(bindings, maskConnectionStrings);
+      safe =
+        typeof plain === "object" && plain !== null && !Array.isArray(plain)
+          ? (plain as Record<string, unknown>)
+          : {};
+    } catch {
+      safe = {};
+    }
+    return withSafeChildren(child(safe, opts) as unknown as Logger);
+  }) as unknown as Logger["child"];
+  return logger;
 }
 
 /** Flush buffered output (for asynchronous destinations) before the process exits. */

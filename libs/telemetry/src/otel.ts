@@ -55,6 +55,12 @@ export function telemetrySettingsFromEnv(
   };
 }
 
+/** `OTEL_SHUTDOWN_TIMEOUT_MS` (default 2000): how long a stopping process waits for pending exports. */
+export function shutdownBoundMs(env: Env): number {
+  const raw = Number(nonEmpty(env.OTEL_SHUTDOWN_TIMEOUT_MS) ?? "2000");
+  return Number.isFinite(raw) && raw >= 0 ? Math.min(raw, 30_000) : 2_000;
+}
+
 export interface StartTelemetryOptions {
   readonly serviceName: string;
   readonly serviceVersion: string;
@@ -102,10 +108,26 @@ export async function startTelemetry(options: StartTelemetryOptions): Promise<Te
   });
   sdk.start();
   let stopped: Promise<void> | undefined;
+  const boundMs = shutdownBoundMs(env);
   setOtelRuntime({
     serviceName: settings.serviceName,
+    // Bounded: with the collector gone the exporters retry until their own timeouts (10-30 s); a stopping
+    // process gives up on what is still pending after `boundMs` instead (telemetry is lost, never the stop).
     shutdown: () => {
-      stopped ??= sdk.shutdown().catch(() => undefined);
+      stopped ??= new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, boundMs);
+        timer.unref();
+        sdk.shutdown().then(
+          () => {
+            clearTimeout(timer);
+            resolve();
+          },
+          () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        );
+      });
       return stopped;
     },
   });

@@ -184,6 +184,7 @@ describe("the services' start-up check of their database role", () => {
     ssl: { mode: "disable", caPath: undefined },
     pool: { min: 0, max: 1, idleTimeoutMs: 10_000, acquireTimeoutMs: 10_000 },
     queryTimeoutMs: 10_000,
+    idleInTransactionTimeoutMs: 10_000,
     retry: { attempts: 1, initialDelayMs: 0, factor: 1, maxDelayMs: 0 },
   });
 

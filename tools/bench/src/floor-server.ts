@@ -10,7 +10,7 @@ import { create } from "@bufbuild/protobuf";
 import { status } from "@grpc/grpc-js";
 import { newId } from "@taskmaster/persistence/ids";
 import { buildSearchQuery } from "@taskmaster/persistence/search.repository";
-import { TASK_SELECT_LIST, taskRowFromDb } from "@taskmaster/persistence/task.repository";
+import { TASK_COLUMN_LIST, TASK_SELECT_LIST, taskRowFromDb } from "@taskmaster/persistence/task.repository";
 import { buildClaimQuery } from "@taskmaster/persistence/work-queue.repository";
 import {
   ClaimNextTaskResponseSchema,
@@ -25,7 +25,6 @@ import type pg from "pg";
 import { floorPool, type Handler, serveFloor } from "./grpc-floor.js";
 
 const pool = floorPool();
-const columns = TASK_SELECT_LIST.replaceAll("t.", "");
 
 /** `?` placeholders (as the repositories write them) to pg's `$n`. */
 function numbered(sql: string): string {
@@ -67,7 +66,7 @@ const handlers: Record<string, Handler> = {
     const inserted = await inTransaction(async (client) => {
       const row = await client.query({
         name: "floor_insert_task",
-        text: `insert into tasks (id, title) values ($1, $2) returning ${columns}`,
+        text: `insert into tasks (id, title) values ($1, $2) returning ${TASK_COLUMN_LIST}`,
         values: [id, task?.title ?? ""],
       });
       await client.query({

@@ -9,16 +9,20 @@
  *    a fresh random password each start) and audit retention as the owner; with your own `DATABASE_URL`
  *    they use it as given.
  * 3. Each service as its own process, started in order and waited for (gRPC health / HTTP health).
- * 4. Ctrl-C (SIGINT) or SIGTERM stops everything in reverse order and exits 0.
+ * 4. A member that dies (crash, `kill -9`) is restarted with backoff (0.5 s doubling to 8 s); after 5 failures
+ *    within 60 s the launcher gives up and stops everything (exit 1). See supervisor.ts.
+ * 5. Ctrl-C (SIGINT to the terminal's foreground group), SIGTERM or SIGHUP stops everything in order
+ *    (gateway, services, then PostgreSQL; each step bounded) and exits 0. Members and the embedded
+ *    PostgreSQL run in their own process groups, so only the launcher sees the terminal's signal.
  */
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { startEmbeddedPostgres } from "@taskmaster/testing/embedded";
-import { ensureDatabase } from "./database.js";
+import { type EmbeddedPostgresHandle, startEmbeddedPostgres } from "@taskmaster/testing/embedded";
+import { ensureDatabase, runDbTool } from "./database.js";
 import { developmentIdentityEnv } from "./dev-identity.js";
-import { type Member, startMember, stopMember } from "./member.js";
 import { stack } from "./stack.js";
+import { createSupervisor, type Supervisor } from "./supervisor.js";
 
 const root = join(import.meta.dirname, "..", "..", "..");
 
@@ -33,6 +37,9 @@ Options:
   --data-dir <dir>     embedded PostgreSQL data directory (default .data/postgres)
   --host <host>        interface the services listen on (default 127.0.0.1)
   -h, --help           show this help
+
+A member that dies is restarted (backoff 0.5 s doubling to 8 s; 5 failures within 60 s stop all).
+One Ctrl-C, SIGTERM or SIGHUP stops everything in order and exits 0.
 
 Ports: TASK_SERVICE_PORT (50051), TEMPLATE_SERVICE_PORT (50052), MONITORING_SERVICE_PORT (50053),
 GATEWAY_PORT (8080). Other settings pass through the environment (see README).`;
@@ -57,38 +64,50 @@ async function main(): Promise<number> {
   }
 
   const abort = new AbortController();
-  const running: Member[] = [];
-  let stopEmbedded: (() => Promise<void>) | undefined;
+  let supervisor: Supervisor | undefined;
+  let embedded: EmbeddedPostgresHandle | undefined;
   let stopping = false;
   let exitCode = 0;
+  let firstSignalAt = 0;
+  let resolveStopped: () => void = () => {};
+  const stopped = new Promise<void>((resolve) => {
+    resolveStopped = resolve;
+  });
 
+  // In order: the members (gateway first, so calls in flight finish while the services still answer), then
+  // PostgreSQL. Every step is bounded (members: SIGTERM, SIGKILL after 10 s; PostgreSQL: fast, immediate, kill).
   const shutdown = async (reason: string, code: number): Promise<void> => {
     if (stopping) return;
     stopping = true;
     exitCode = code;
     abort.abort();
-    log(`${reason}: stopping ${running.length} process(es)`);
-    for (const member of [...running].reverse()) await stopMember(member, 10_000);
-    if (stopEmbedded) {
+    log(`${reason}: stopping`);
+    await supervisor?.stopAll();
+    if (embedded) {
       log("stopping embedded PostgreSQL");
-      await stopEmbedded();
+      await embedded.stop();
     }
     log("stopped");
+    resolveStopped();
   };
-  const stopped = new Promise<void>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (stopping) {
-        log(`${signal} again: exiting now`);
-        process.exit(130);
-      }
-      void shutdown(signal, 0).then(resolve);
-    };
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
-    abort.signal.addEventListener("abort", () => {
-      if (!stopping) resolve();
-    });
-  });
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (!stopping) {
+      firstSignalAt = Date.now();
+      void shutdown(signal, 0);
+      return;
+    }
+    // One Ctrl-C can arrive twice (the terminal signals the whole foreground group, and `./taskmaster`
+    // passes it on): a repeat within a second is the same request. A later one forces: everything is
+    // killed, PostgreSQL included, so nothing is left running.
+    if (Date.now() - firstSignalAt < 1_000) return;
+    log(`${signal} again: killing everything now`);
+    supervisor?.killAll();
+    embedded?.signalGroup("SIGQUIT");
+    process.exit(130);
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  process.on("SIGHUP", onSignal);
 
   try {
     let databaseUrl = process.env.DATABASE_URL;
@@ -97,19 +116,29 @@ async function main(): Promise<number> {
     if (databaseUrl) {
       log("using DATABASE_URL");
       if (!ownerUrl) throw new Error("unreachable: DATABASE_URL is set");
-      await runTool(["migrate", "up"], ownerUrl, abort.signal);
-      if (!values["no-seed"]) await runTool(["seed"], ownerUrl, abort.signal);
+      await runDbTool(root, ["migrate", "up"], ownerUrl, abort.signal);
+      if (!values["no-seed"]) await runDbTool(root, ["seed"], ownerUrl, abort.signal);
     } else {
       const port = Number(values["pg-port"]);
       log(`starting embedded PostgreSQL on 127.0.0.1:${port} (data in ${values["data-dir"]})`);
-      const embedded = await startEmbeddedPostgres({ dataDir: values["data-dir"], port, persistent: true });
-      stopEmbedded = embedded.stop;
+      embedded = await startEmbeddedPostgres({
+        dataDir: values["data-dir"],
+        port,
+        persistent: true,
+        // Its own process group: a Ctrl-C in the terminal must not stop it before the services.
+        ownProcessGroup: true,
+      });
+      const server = embedded;
+      void server.exited.then(() => {
+        if (!stopping) void shutdown("embedded PostgreSQL exited unexpectedly", 1);
+      });
       ownerUrl = await ensureDatabase(embedded.url, "taskmaster");
-      await runTool(["migrate", "up"], ownerUrl, abort.signal);
-      if (!values["no-seed"]) await runTool(["seed"], ownerUrl, abort.signal);
+      await runDbTool(root, ["migrate", "up"], ownerUrl, abort.signal);
+      if (!values["no-seed"]) await runDbTool(root, ["seed"], ownerUrl, abort.signal);
       // Least privilege locally too: the services run as a taskmaster_app login, not the superuser.
       const password = randomBytes(18).toString("base64url");
-      await runTool(
+      await runDbTool(
+        root,
         [
           "roles",
           "grant",
@@ -166,20 +195,18 @@ async function main(): Promise<number> {
       ),
     };
     const addresses: string[] = [];
+    const running = createSupervisor({
+      root,
+      host: values.host,
+      env,
+      ports,
+      log,
+      onGiveUp: (_spec, reason) => void shutdown(reason, 1),
+    });
+    supervisor = running;
     for (const spec of stack) {
       if (stopping) break;
-      const port = ports.get(spec) ?? spec.defaultPort;
-      const member = await startMember(spec, {
-        root,
-        host: values.host,
-        port,
-        env,
-        signal: abort.signal,
-        onExit: (code) => {
-          if (!stopping) void shutdown(`${spec.name} exited unexpectedly (${code})`, 1);
-        },
-      });
-      running.push(member);
+      const member = await running.start(spec);
       addresses.push(`  ${spec.name.padEnd(44)} ${member.address}`);
     }
     if (!stopping) {
@@ -188,8 +215,14 @@ async function main(): Promise<number> {
       );
     }
   } catch (error) {
-    await shutdown(`start failed: ${(error as Error).message}`, 1);
-    return 1;
+    // Interrupted while starting (a signal): the stop already under way decides the exit code.
+    if (!stopping) await shutdown(`start failed: ${(error as Error).message}`, 1);
+    await stopped;
+    return exitCode;
+  }
+  if (stopping) {
+    await stopped;
+    return exitCode;
   }
   await stopped;
   return exitCode;
@@ -201,27 +234,5 @@ function redact(url: string): string {
 
 /** The embedded stack's service login (group roles taskmaster_app and taskmaster_monitor). */
 const SERVICE_USER = "taskmaster_service";
-
-/** Runs `tools/db` as the owner (`ownerUrl` as both DATABASE_URL and MIGRATION_DATABASE_URL). */
-async function runTool(
-  args: string[],
-  ownerUrl: string,
-  signal: AbortSignal,
-  extraEnv: NodeJS.ProcessEnv = {},
-): Promise<void> {
-  const { spawn } = await import("node:child_process");
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn(process.execPath, [join(root, "tools/db/dist/db.js"), ...args], {
-      cwd: root,
-      stdio: "inherit",
-      env: { ...process.env, ...extraEnv, DATABASE_URL: ownerUrl, MIGRATION_DATABASE_URL: ownerUrl },
-      signal,
-    });
-    child.on("error", reject);
-    child.on("exit", (code) =>
-      code === 0 ? resolve() : reject(new Error(`db ${args.join(" ")} failed (${code})`)),
-    );
-  });
-}
 
 process.exitCode = await main();

@@ -18,6 +18,8 @@ export interface StartOptions {
   env: NodeJS.ProcessEnv;
   signal: AbortSignal;
   onExit: (code: number | string) => void;
+  /** Where the member's output lines go (default: stdout, prefixed with its short name). */
+  output?: (line: string) => void;
 }
 
 const readyTimeoutMs = 30_000;
@@ -45,10 +47,14 @@ export async function startMember(spec: StackMember, options: StartOptions): Pro
       METRICS_PORT: String(options.port === 0 ? 0 : options.port + 11_000),
     },
     stdio: ["ignore", "pipe", "pipe"],
+    // Its own process group: a Ctrl-C in the terminal reaches the launcher only, which stops members in order.
+    detached: true,
   });
   for (const stream of [child.stdout, child.stderr]) {
     if (stream)
-      createInterface({ input: stream }).on("line", (line) => process.stdout.write(`${short} | ${line}\n`));
+      createInterface({ input: stream }).on("line", (line) =>
+        options.output ? options.output(`${short} | ${line}`) : process.stdout.write(`${short} | ${line}\n`),
+      );
   }
   let exited = false;
   child.on("exit", (code, signal) => {
@@ -63,7 +69,7 @@ export async function startMember(spec: StackMember, options: StartOptions): Pro
       : () => httpHealthCheck(`http://${address}/health`, 1_000);
   const ready = await waitUntil(async () => !exited && (await probe()), readyTimeoutMs, options.signal);
   if (!ready) {
-    child.kill("SIGKILL");
+    killGroup(child, "SIGKILL");
     throw new Error(`${spec.name} did not become healthy on ${address} within ${readyTimeoutMs / 1000}s`);
   }
   return {
@@ -73,13 +79,22 @@ export async function startMember(spec: StackMember, options: StartOptions): Pro
   };
 }
 
-/** SIGTERM, then SIGKILL after `graceMs` if the process is still running. */
+/** SIGTERM to the member's process group, then SIGKILL after `graceMs` if it is still running. */
 export async function stopMember(member: Member, graceMs: number): Promise<void> {
   const { child } = member;
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+  killGroup(child, "SIGTERM");
+  const timer = setTimeout(() => killGroup(child, "SIGKILL"), graceMs);
   await exited;
   clearTimeout(timer);
+}
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    child.kill(signal);
+  }
 }

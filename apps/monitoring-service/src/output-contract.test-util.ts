@@ -1,0 +1,8 @@
+/**
+ * vitest `setupFiles`: the output contract check on every server this package's spec files start (every
+ * message sent must encode to binary and JSON; OUTPUT_ONLY fields set are recorded). See libs/testing.
+ */
+import { setServerOuterInterceptors } from "@taskmaster/rpc-kit/grpc-server";
+import { useOutputContractCheck } from "@taskmaster/testing/output-contract.setup";
+
+useOutputContractCheck(setServerOuterInterceptors);
