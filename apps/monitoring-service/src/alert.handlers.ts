@@ -50,7 +50,7 @@ import {
   validateUpdateAlertRule,
 } from "./alert.validation.js";
 import type { AlertHub } from "./alert-evaluator.js";
-import { boundedDb } from "./monitoring.handlers.js";
+import { raceDbTimeout } from "./monitoring.handlers.js";
 import { msFromDuration } from "./monitoring.mapper.js";
 
 export interface AlertHandlerDeps {
@@ -155,7 +155,7 @@ async function* watchAlerts(
   ctx.signal.addEventListener("abort", onAbort);
   try {
     if (includeFiring) {
-      const firing = await boundedDb(listFiringAlerts(deps.orm.em.fork()), deps.dbTimeoutMs);
+      const firing = await raceDbTimeout(listFiringAlerts(deps.orm.em.fork()), deps.dbTimeoutMs);
       const sent = new Set<string>();
       for (const a of firing.filter((f) => matchesAlert(f, conditions))) {
         sent.add(`${a.id}:${a.state}`);
@@ -201,7 +201,7 @@ async function* watchAlerts(
 
 export function createAlertHandlers(deps: AlertHandlerDeps): Handlers {
   const fork = () => deps.orm.em.fork();
-  const bounded = <T>(work: Promise<T>) => boundedDb(work, deps.dbTimeoutMs);
+  const bounded = <T>(work: Promise<T>) => raceDbTimeout(work, deps.dbTimeoutMs);
 
   return {
     async createAlertRule(req) {

@@ -48,7 +48,7 @@ import {
   parseSecurityOrder,
   timeRange,
 } from "./audit.validation.js";
-import { boundedDb } from "./monitoring.handlers.js";
+import { raceDbTimeout } from "./monitoring.handlers.js";
 
 export interface AuditHandlerDeps {
   readonly orm: MikroORM;
@@ -99,7 +99,7 @@ async function pageToken<T>(work: Promise<T>): Promise<T> {
 
 export function createAuditHandlers(deps: AuditHandlerDeps): ServiceImpl<typeof AuditService> {
   const fork = () => deps.orm.em.fork();
-  const bounded = <T>(work: Promise<T>) => boundedDb(work, deps.dbTimeoutMs);
+  const bounded = <T>(work: Promise<T>) => raceDbTimeout(work, deps.dbTimeoutMs);
   const retentionDays = deps.retentionDays ?? retentionDaysFromEnv();
   const chunkBytes = Math.max(deps.exportChunkBytes ?? 256 * 1024, 1);
 

@@ -1,6 +1,7 @@
 /**
  * Component health of the system: every configured service through its `grpc.health.v1` Check (typed
- * client, deadline per call) and the database through `SELECT 1`. Hysteresis as the contract says: a
+ * client, deadline per call) and the database through `SELECT 1` (boundedRead: statement_timeout, and a
+ * connection that does not answer is destroyed). Hysteresis as the contract says: a
  * component that was SERVING becomes NOT_SERVING after 3 consecutive failed checks and SERVING again after
  * 2 consecutive successes; an unchecked component is UNKNOWN. Polled every `intervalMs` while started;
  * listeners receive the snapshot and the changed component ids after every round that changed something.
@@ -9,6 +10,7 @@
  */
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
+import { boundedRead } from "@taskmaster/persistence/bounded-read";
 import { pingDatabase } from "@taskmaster/persistence/monitoring.repository";
 import { Health, HealthCheckResponse_ServingStatus } from "@taskmaster/proto/gen/grpc/health/v1/health_pb";
 import { ComponentKind, HealthStatus } from "@taskmaster/proto/gen/taskmaster/monitoring/v1/health_pb";
@@ -78,16 +80,6 @@ function firstLine(err: unknown): string {
       ?.replace(/\w+:\/\/[^\s]+/g, "<url>")
       .slice(0, 200) ?? ""
   );
-}
-
-function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 export class HealthMonitor {
@@ -202,7 +194,9 @@ export class HealthMonitor {
 
   async #probe(name: string): Promise<void> {
     if (name === DATABASE_COMPONENT) {
-      await withDeadline(pingDatabase(this.#orm.em.fork()), this.#timeoutMs, "database");
+      // statement_timeout + destroying a connection that does not answer: a failed probe leaves no query
+      // running on a pooled connection for the next probes to wait behind (bounded-read.ts).
+      await boundedRead(this.#orm.em.fork(), this.#timeoutMs, pingDatabase);
       return;
     }
     const transport = this.#transports.get(name);

@@ -6,7 +6,8 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import type { MikroORM } from "@mikro-orm/postgresql";
+import type { EntityManager, MikroORM } from "@mikro-orm/postgresql";
+import { boundedRead, DatabaseTimeoutError, type SqlRunner } from "@taskmaster/persistence/bounded-read";
 import {
   appliedMigrations,
   databaseDiagnostics,
@@ -72,8 +73,36 @@ type Handlers = Pick<
   "getHealth" | "watchHealth" | "getDatabaseHealth" | "listSlowQueries" | "getPoolStats" | "getSystemStatus"
 >;
 
-/** Race `work` against the database timeout: UNAVAILABLE rather than a hang. */
-export function boundedDb<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
+/**
+ * Bounded read-only database work of one RPC: runs under `statement_timeout` on a connection that is
+ * destroyed if it does not answer (boundedRead), and answers UNAVAILABLE past `timeoutMs` rather than hang.
+ * Nothing is left running on a pooled connection after the answer.
+ */
+export async function boundedDb<T>(
+  em: EntityManager,
+  timeoutMs: number,
+  work: (sql: SqlRunner) => Promise<T>,
+): Promise<T> {
+  try {
+    return await boundedRead(em, timeoutMs, work);
+  } catch (error) {
+    if (error instanceof DatabaseTimeoutError) {
+      throw new UnavailableError(
+        `database did not answer within ${timeoutMs} ms`,
+        1_000,
+        "DATABASE_UNAVAILABLE",
+      );
+    }
+    throw error;
+  }
+}
+
+/**
+ * Race ORM `work` against the database timeout: UNAVAILABLE rather than a hang. The work itself is not
+ * cancelled (it keeps its connection until the pool's own bounds end it); prefer {@link boundedDb} for
+ * reads that can run as plain SQL.
+ */
+export function raceDbTimeout<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([
     work,
@@ -177,7 +206,7 @@ async function* watchHealth(
 
 export function createMonitoringHandlers(deps: MonitoringHandlerDeps): Handlers {
   const fork = () => deps.orm.em.fork();
-  const bounded = <T>(work: Promise<T>) => boundedDb(work, deps.dbTimeoutMs);
+  const bounded = <T>(work: (sql: SqlRunner) => Promise<T>) => boundedDb(fork(), deps.dbTimeoutMs, work);
 
   return {
     async getHealth(req) {
@@ -214,7 +243,9 @@ export function createMonitoringHandlers(deps: MonitoringHandlerDeps): Handlers 
         throw new UnavailableError(`database unavailable: ${state.message}`, 1_000, "DATABASE_UNAVAILABLE");
       }
       const at = new Date();
-      const diag = await bounded(databaseDiagnostics(fork(), { longTransactionMs: deps.longTransactionMs }));
+      const diag = await bounded((sql) =>
+        databaseDiagnostics(sql, { longTransactionMs: deps.longTransactionMs }),
+      );
       return { database: databaseToMessage(diag, state.status, at) };
     },
 
@@ -243,14 +274,15 @@ export function createMonitoringHandlers(deps: MonitoringHandlerDeps): Handlers 
         } else offset = token.o;
       }
       v.check();
-      const em = fork();
-      if (!(await bounded(pgStatStatementsAvailable(em)))) {
+      if (!(await bounded(pgStatStatementsAvailable))) {
         throw new FailedPreconditionError(PG_STAT_HELP, {
           reason: "PG_STAT_STATEMENTS_MISSING",
           violations: [{ type: "EXTENSION", subject: "pg_stat_statements", description: PG_STAT_HELP }],
         });
       }
-      const rows = await bounded(listSlowQueries(em, { thresholdMs, order, limit: size + 1, offset }));
+      const rows = await bounded((sql) =>
+        listSlowQueries(sql, { thresholdMs, order, limit: size + 1, offset }),
+      );
       const page = rows.slice(0, size);
       return {
         slowQueries: page.map(slowQueryToMessage),
@@ -284,8 +316,11 @@ export function createMonitoringHandlers(deps: MonitoringHandlerDeps): Handlers 
     },
 
     async getSystemStatus() {
-      const em = fork();
-      const [migrations, dbVersion] = await bounded(Promise.all([appliedMigrations(em), serverVersion(em)]));
+      // One connection, one statement at a time (a pg client queues them anyway).
+      const [migrations, dbVersion] = await bounded(async (sql) => [
+        await appliedMigrations(sql),
+        await serverVersion(sql),
+      ]);
       const p = deps.process;
       const now = new Date();
       return {

@@ -46,10 +46,14 @@ export async function waitFor<T>(fn: () => Promise<T | undefined | false>, timeo
   }
 }
 
-/** A TCP forwarder that can be taken down (closing every connection) and brought back on the same port. */
+/**
+ * A TCP forwarder that can be taken down (closing every connection) and brought back on the same port, or
+ * stall its open connections.
+ */
 export class TcpProxy {
   #server: Server | undefined;
   readonly #sockets = new Set<Socket>();
+  readonly #stalled = new Set<Socket>();
   port = 0;
   constructor(
     readonly targetHost: string,
@@ -82,12 +86,26 @@ export class TcpProxy {
     this.#server = server;
   }
 
+  /**
+   * Open connections stop forwarding without closing (a frozen peer, a path that dropped its state); new
+   * connections are forwarded as usual.
+   */
+  stall(): void {
+    for (const s of this.#sockets) {
+      s.unpipe();
+      s.pause();
+      this.#sockets.delete(s);
+      this.#stalled.add(s);
+    }
+  }
+
   async down(): Promise<void> {
     const server = this.#server;
     this.#server = undefined;
     // Stop accepting first, then cut every open connection (also ones accepted meanwhile).
     const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
-    for (const s of this.#sockets) s.destroy();
+    for (const s of [...this.#sockets, ...this.#stalled]) s.destroy();
+    this.#stalled.clear();
     await closed;
   }
 }

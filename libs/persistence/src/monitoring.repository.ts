@@ -4,11 +4,18 @@
  * migrations. Plain rows out.
  */
 import type { EntityManager } from "@mikro-orm/postgresql";
+import type { SqlRunner } from "./bounded-read.js";
 
 type Row = Record<string, unknown>;
 
-async function all(em: EntityManager, sql: string, params: unknown[] = []): Promise<Row[]> {
-  return (await em.getConnection().execute(sql, params, "all")) as Row[];
+/** Where the statements run: an entity manager's connection, or a bounded connection (bounded-read.ts). */
+export type MonitoringDb = EntityManager | SqlRunner;
+
+/** Statements here use `$n` placeholders. */
+async function all(db: MonitoringDb, sql: string, params: unknown[] = []): Promise<Row[]> {
+  if (typeof db === "function") return db(sql, params);
+  const knexStyle = sql.replace(/\$\d+/g, "?");
+  return (await db.getConnection().execute(knexStyle, params, "all")) as Row[];
 }
 
 const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
@@ -37,9 +44,9 @@ export interface DatabaseDiagnostics {
 }
 
 /** Round-trip of `SELECT 1` in ms; throws when the database does not answer. */
-export async function pingDatabase(em: EntityManager): Promise<number> {
+export async function pingDatabase(db: MonitoringDb): Promise<number> {
   const start = process.hrtime.bigint();
-  await all(em, "select 1");
+  await all(db, "select 1");
   return Number(process.hrtime.bigint() - start) / 1e6;
 }
 
@@ -57,9 +64,9 @@ export function redactQueryText(query: string, max = 200): string {
 }
 
 /** Whether pg_stat_statements can be queried (extension created AND library preloaded). */
-export async function pgStatStatementsAvailable(em: EntityManager): Promise<boolean> {
+export async function pgStatStatementsAvailable(db: MonitoringDb): Promise<boolean> {
   const rows = await all(
-    em,
+    db,
     `select exists (select 1 from pg_extension where extname = 'pg_stat_statements') as installed,
             current_setting('shared_preload_libraries') ~ 'pg_stat_statements' as preloaded`,
   );
@@ -67,12 +74,12 @@ export async function pgStatStatementsAvailable(em: EntityManager): Promise<bool
 }
 
 export async function databaseDiagnostics(
-  em: EntityManager,
+  db: MonitoringDb,
   options: { longTransactionMs: number },
 ): Promise<DatabaseDiagnostics> {
-  const roundTripMs = await pingDatabase(em);
+  const roundTripMs = await pingDatabase(db);
   const [facts] = await all(
-    em,
+    db,
     `select current_setting('server_version') as version,
             current_setting('max_connections')::int as max_connections,
             pg_is_in_recovery() as replica,
@@ -83,26 +90,26 @@ export async function databaseDiagnostics(
             (select count(*) from pg_locks where not granted)::int as locks_waiting`,
   );
   const connections = await all(
-    em,
+    db,
     `select coalesce(state, 'unknown') as state, count(*)::int as count
        from pg_stat_activity where backend_type = 'client backend'
       group by 1 order by 1`,
   );
   const replication = await all(
-    em,
+    db,
     `select coalesce(application_name, '') as application_name, coalesce(state, '') as state,
             coalesce(sync_state, '') as sync_state,
             coalesce(extract(epoch from replay_lag) * 1000, 0)::float8 as replay_lag_ms
        from pg_stat_replication order by application_name`,
   );
   const long = await all(
-    em,
+    db,
     `select pid, extract(epoch from (now() - xact_start)) * 1000 as duration_ms, coalesce(state, '') as state,
             coalesce(application_name, '') as application_name, coalesce(usename::text, '') as usename,
             coalesce(wait_event_type, '') as wait_event_type, left(coalesce(query, ''), 2000) as query
        from pg_stat_activity
       where xact_start is not null and pid <> pg_backend_pid()
-        and now() - xact_start > make_interval(secs => ?::float8 / 1000)
+        and now() - xact_start > make_interval(secs => $1::float8 / 1000)
       order by xact_start limit 50`,
     [options.longTransactionMs],
   );
@@ -130,7 +137,7 @@ export async function databaseDiagnostics(
       query: redactQueryText(str(r.query)),
     })),
     locksWaiting: num(facts?.locks_waiting),
-    pgStatStatements: await pgStatStatementsAvailable(em),
+    pgStatStatements: await pgStatStatementsAvailable(db),
   };
 }
 
@@ -153,12 +160,12 @@ export interface SlowQueryRow {
  * Text is pg_stat_statements' normalised form ($n placeholders), truncated to 10000 characters.
  */
 export async function listSlowQueries(
-  em: EntityManager,
+  db: MonitoringDb,
   options: { thresholdMs: number; order: "mean" | "total"; limit: number; offset: number },
 ): Promise<SlowQueryRow[]> {
   const orderColumn = options.order === "total" ? "s.total_exec_time" : "s.mean_exec_time";
   const rows = await all(
-    em,
+    db,
     `select s.queryid::text as query_id, left(s.query, 10000) as query, s.calls::text as calls,
             s.mean_exec_time, s.total_exec_time, s.max_exec_time, s.stddev_exec_time, s.rows::text as rows,
             case when s.shared_blks_hit + s.shared_blks_read = 0 then 1
@@ -167,9 +174,9 @@ export async function listSlowQueries(
        from pg_stat_statements s
        left join pg_roles r on r.oid = s.userid
       where s.dbid = (select oid from pg_database where datname = current_database())
-        and s.mean_exec_time >= ?
+        and s.mean_exec_time >= $1
       order by ${orderColumn} desc, s.queryid
-      limit ? offset ?`,
+      limit $2 offset $3`,
     [options.thresholdMs, options.limit, options.offset],
   );
   return rows.map((r) => ({
@@ -187,13 +194,13 @@ export async function listSlowQueries(
 }
 
 /** Applied migrations, oldest first. */
-export async function appliedMigrations(em: EntityManager): Promise<{ name: string; appliedAt: Date }[]> {
-  const rows = await all(em, "select name, executed_at from mikro_orm_migrations order by executed_at, id");
+export async function appliedMigrations(db: MonitoringDb): Promise<{ name: string; appliedAt: Date }[]> {
+  const rows = await all(db, "select name, executed_at from mikro_orm_migrations order by executed_at, id");
   return rows.map((r) => ({ name: str(r.name), appliedAt: new Date(r.executed_at as string | Date) }));
 }
 
 /** `server_version` of the database. */
-export async function serverVersion(em: EntityManager): Promise<string> {
-  const rows = await all(em, "select current_setting('server_version') as v");
+export async function serverVersion(db: MonitoringDb): Promise<string> {
+  const rows = await all(db, "select current_setting('server_version') as v");
   return str(rows[0]?.v);
 }

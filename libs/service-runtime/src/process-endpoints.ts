@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import { type CommonConfig, describeConfig } from "@taskmaster/config/config";
+import { boundedRead } from "@taskmaster/persistence/bounded-read";
 import { pingDatabase } from "@taskmaster/persistence/monitoring.repository";
 import { poolTracker } from "@taskmaster/persistence/monitoring-pool";
 import type { HealthRegistry } from "@taskmaster/rpc-kit/health";
@@ -78,19 +79,13 @@ export async function startProcessEndpoints(options: ProcessEndpointsOptions): P
   const dbTimeout = options.databaseTimeoutMs ?? 2_000;
   const probeDatabase = async () => {
     const end = metrics.dbQueryDuration.startTimer({ operation: "health_ping" });
-    let timer: NodeJS.Timeout | undefined;
     try {
-      const ms = await Promise.race([
-        pingDatabase(orm.em.fork()),
-        new Promise<number>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${dbTimeout} ms`)), dbTimeout);
-        }),
-      ]);
+      // statement_timeout, and a connection that does not answer is destroyed: no ping left running.
+      const ms = await boundedRead(orm.em.fork(), dbTimeout, pingDatabase);
       return { ok: true as const, ms };
     } catch (err) {
       return { ok: false as const, message: firstLine(err) };
     } finally {
-      clearTimeout(timer);
       end();
     }
   };
