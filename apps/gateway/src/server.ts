@@ -47,6 +47,7 @@ import { checkUpstreams, type HealthTarget } from "./health-endpoint.js";
 import { type AnyRequest, type AnyResponse, asResponse, createListener } from "./listener.js";
 import { createNodeAdapter } from "./node-adapter.js";
 import { parseErrorGate } from "./parse-errors.js";
+import { createRpcHistory } from "./rpc-history.js";
 import { createStatusEndpoints } from "./status-endpoints.js";
 import type { Upstream } from "./upstreams.js";
 
@@ -204,7 +205,9 @@ export function createGatewayServer(deps: GatewayDeps): Gateway {
         });
   // /health/database and /status, answered by the monitoring service (status-endpoints.ts).
   const monitoringUpstream = deps.upstreams.find((u) => u.service.typeName === MonitoringService.typeName);
+  const rpcHistory = deps.metrics === undefined ? undefined : createRpcHistory({ metrics: deps.metrics });
   const statusEndpoints = createStatusEndpoints({
+    rpcHistory,
     monitoring:
       monitoringUpstream === undefined
         ? undefined
@@ -275,6 +278,7 @@ export function createGatewayServer(deps: GatewayDeps): Gateway {
     closeIdleConnections: () => listener.closeIdleConnections(),
     closeAllConnections: () => listener.closeAllConnections(),
     close() {
+      rpcHistory?.close();
       for (const transport of transports.values()) transport.close();
     },
   };
