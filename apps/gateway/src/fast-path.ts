@@ -38,6 +38,7 @@ import {
 import type { Client as GrpcClient, StatusObject } from "@grpc/grpc-js";
 import type { IdentitySigner } from "@taskmaster/rpc-kit/identity";
 import { asBuffer, connectErrorFromStatus, metadataFromHeaders } from "@taskmaster/rpc-kit/metadata";
+import { parseJsonRequest, type RequestChecker } from "@taskmaster/rpc-kit/request-check";
 import { createClientTracingInterceptor } from "@taskmaster/rpc-kit/tracing-interceptor";
 import { type ClientInfo, clientKey, type EdgeChecks } from "./edge.js";
 import {
@@ -69,6 +70,8 @@ export interface FastPathOptions {
   readonly maxTimeoutMs: number;
   readonly readMaxBytes: number;
   readonly signer?: IdentitySigner | undefined;
+  /** The request check (JSON requests are decoded strictly with it; binary ones pass on to the services). */
+  readonly checker: RequestChecker;
   /** A call that failed outside the protocol (a write error, not an RPC error). */
   readonly onError: (rpc: string, error: unknown) => void;
 }
@@ -91,6 +94,8 @@ const CLIENT_GONE = new ConnectError("request closed", Code.Canceled);
 /** Returns a handler that serves a request and returns true, or returns false at once (router's turn). */
 export function createUnaryFastPath(o: FastPathOptions): (req: AnyRequest, res: AnyResponse) => boolean {
   const routes = new Map<string, Route>();
+  const checker = o.checker;
+  const utf8 = new TextDecoder();
   for (const upstream of o.upstreams) {
     const call = chain(o, upstream);
     for (const method of upstream.service.methods) {
@@ -140,7 +145,12 @@ export function createUnaryFastPath(o: FastPathOptions): (req: AnyRequest, res: 
     try {
       let message: Uint8Array = await readRequestMessage(req, protocol, o.readMaxBytes);
       const json = protocol === "connect-json";
-      if (json) message = toBinary(route.method.input, route.serialization.getI(false).parse(message));
+      // Strict: unknown fields and enum names are refused, naming them (rpc-kit request-check.ts).
+      if (json)
+        message = toBinary(
+          route.method.input,
+          parseJsonRequest(checker, route.method.input, utf8.decode(message)),
+        );
       const header = requestHeaders(req);
       const timeout = upstreamTimeoutMs(timeoutMs, o.maxTimeoutMs);
       const uReq = {

@@ -33,6 +33,8 @@ import {
   universalResponseToNodeResponse,
 } from "@connectrpc/connect-node";
 import { asResponse } from "./listener.js";
+import { jsonBodyKey } from "./parse-errors.js";
+import { unsupportedContentTypeError, writeProtocolError } from "./protocol-errors.js";
 
 type NodeRequest = IncomingMessage | Http2ServerRequest;
 type NodeResponse = ServerResponse | Http2ServerResponse;
@@ -67,7 +69,7 @@ export function createNodeAdapter(
       options.fallback(req, res);
       return;
     }
-    const uReq = universalRequest(req, res, options.contextValues(req));
+    const uReq = universalRequest(req, res, options.contextValues(req), options.readMaxBytes ?? 0xffffffff);
     if (uReq === undefined) {
       // No usable Host/:authority: nothing Connect could build a URL from.
       asResponse(res).writeHead(400, { "content-type": "application/json" }).end('{"error":"bad authority"}');
@@ -75,11 +77,16 @@ export function createNodeAdapter(
     }
     route
       .handler(uReq)
-      .then((uRes) =>
-        route.single && uRes.trailer === undefined
+      .then((uRes) => {
+        if (uRes.status === 415 && uRes.body === undefined) {
+          // connect-es answers an empty 415; say what the method accepts, as a Connect error.
+          writeProtocolError(req, res, unsupportedContentTypeError(req.headers["content-type"]), 415);
+          return;
+        }
+        return route.single && uRes.trailer === undefined
           ? writeWhole(uRes, res as ServerResponse)
-          : universalResponseToNodeResponse(uRes, res),
-      )
+          : universalResponseToNodeResponse(uRes, res);
+      })
       .catch((reason: unknown) => {
         if (ConnectError.from(reason).code === Code.Aborted) return;
         options.onError(route.handler.requestPath, reason);
@@ -122,6 +129,7 @@ function universalRequest(
   req: NodeRequest,
   res: NodeResponse,
   contextValues: ContextValues,
+  keepMaxBytes: number,
 ): UniversalServerRequest | undefined {
   const authority = "stream" in req ? req.authority : req.headers.host;
   const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
@@ -156,10 +164,30 @@ function universalRequest(
     method: req.method ?? "",
     url,
     header,
-    body: req as AsyncIterable<Uint8Array>,
+    body: keepJsonBody(req, contextValues, keepMaxBytes),
     signal: controller.signal,
     contextValues,
   };
+}
+
+/**
+ * The request body; for JSON content types the bytes read are also kept (up to `maxBytes`) so that a strict
+ * decoding failure can be explained with field violations (parse-errors.ts `explainJsonParseError`).
+ */
+function keepJsonBody(req: NodeRequest, values: ContextValues, maxBytes: number): AsyncIterable<Uint8Array> {
+  if (!(req.headers["content-type"] ?? "").includes("json")) return req as AsyncIterable<Uint8Array>;
+  const chunks: Uint8Array[] = [];
+  values.set(jsonBodyKey, chunks);
+  let kept = 0;
+  return (async function* kept_() {
+    for await (const chunk of req as AsyncIterable<Uint8Array>) {
+      if (kept + chunk.byteLength <= maxBytes) {
+        chunks.push(chunk);
+        kept += chunk.byteLength;
+      }
+      yield chunk;
+    }
+  })();
 }
 
 async function writeWhole(uRes: UniversalServerResponse, res: ServerResponse): Promise<void> {

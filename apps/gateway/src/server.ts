@@ -27,6 +27,7 @@ import { createErrorInterceptor } from "@taskmaster/rpc-kit/error-interceptor";
 import { createGrpcJsTransport, type GrpcJsTransport } from "@taskmaster/rpc-kit/grpc-client";
 import type { IdentitySigner } from "@taskmaster/rpc-kit/identity";
 import { createMetricsInterceptor } from "@taskmaster/rpc-kit/metrics-interceptor";
+import { createRequestChecker, createRequestCheckInterceptor } from "@taskmaster/rpc-kit/request-check";
 import { type ClientTlsPem, channelCredentials } from "@taskmaster/rpc-kit/tls";
 import { createServerTracingInterceptor } from "@taskmaster/rpc-kit/tracing-interceptor";
 import type { Logger } from "@taskmaster/telemetry/logger";
@@ -46,7 +47,8 @@ import { isHealthCall, registerGrpcHealth } from "./grpc-health.js";
 import { checkUpstreams, type HealthTarget } from "./health-endpoint.js";
 import { type AnyRequest, type AnyResponse, asResponse, createListener } from "./listener.js";
 import { createNodeAdapter } from "./node-adapter.js";
-import { parseErrorGate } from "./parse-errors.js";
+import { createJsonExplainInterceptor, parseErrorGate } from "./parse-errors.js";
+import { unknownMethodError, writeProtocolError } from "./protocol-errors.js";
 import { createRpcHistory } from "./rpc-history.js";
 import { createStatusEndpoints } from "./status-endpoints.js";
 import type { Upstream } from "./upstreams.js";
@@ -172,9 +174,14 @@ export function createGatewayServer(deps: GatewayDeps): Gateway {
     client: createClient(Health, transportFor(u.address)),
   }));
 
-  const notFound = (_req: unknown, res: AnyResponse) => {
-    asResponse(res).writeHead(404, { "content-type": "application/json" }).end('{"error":"not found"}');
-  };
+  // An unknown service or method: UNIMPLEMENTED in the caller's protocol, naming it (protocol-errors.ts).
+  const services = deps.upstreams.map((u) => u.service);
+  const notFound = (req: AnyRequest, res: AnyResponse) =>
+    writeProtocolError(req, res, unknownMethodError(req.url ?? "", services), 404);
+  // The request check (rpc-kit request-check.ts): JSON decoded strictly on both paths, with the unknown
+  // field or enum value named; decoded messages checked on the router (binary on the fast path is checked
+  // by the services, which check every request).
+  const checker = createRequestChecker();
   // One set of edge checks (limits, caches) for the router and the unary fast path; the same interceptors.
   const edge = createEdgeChecks(deps.edge);
   const outerInterceptors = [
@@ -201,6 +208,7 @@ export function createGatewayServer(deps: GatewayDeps): Gateway {
           maxTimeoutMs: deps.maxTimeoutMs,
           readMaxBytes: deps.readMaxBytes,
           signer: deps.signer,
+          checker,
           onError: (rpc, err) => deps.logger.warn({ err, rpc }, "RPC response not written"),
         });
   // /health/database and /status, answered by the monitoring service (status-endpoints.ts).
@@ -223,12 +231,19 @@ export function createGatewayServer(deps: GatewayDeps): Gateway {
     // Before the body is read: undecodable request messages become INVALID_ARGUMENT (parse-errors.ts).
     // A shared reason for the end of each call, instead of a fresh DOMException (call-end.ts).
     requestGate(context) {
-      parseErrorGate(context);
+      parseErrorGate(context, checker);
       cheapCallEnd(context);
     },
     grpcWeb: true,
     connect: true,
-    interceptors: [...outerInterceptors, exceptHealth(createEdgeInterceptor(edge))],
+    // Unknown JSON fields and enum names are refused (connect-es ignores them by default).
+    jsonOptions: { ignoreUnknownFields: false },
+    interceptors: [
+      ...outerInterceptors,
+      exceptHealth(createEdgeInterceptor(edge)),
+      createJsonExplainInterceptor(checker),
+      createRequestCheckInterceptor(checker),
+    ],
     contextValues: (req) => createContextValues().set(clientKey, clientInfoOf(req)),
     fallback: notFound,
     onError: (rpc, err) => deps.logger.warn({ err, rpc }, "RPC response not written"),

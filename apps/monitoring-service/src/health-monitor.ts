@@ -9,7 +9,7 @@
  */
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
-import { probeDatabase } from "@taskmaster/persistence/database-probe";
+import { pingDatabase } from "@taskmaster/persistence/monitoring.repository";
 import { Health, HealthCheckResponse_ServingStatus } from "@taskmaster/proto/gen/grpc/health/v1/health_pb";
 import { ComponentKind, HealthStatus } from "@taskmaster/proto/gen/taskmaster/monitoring/v1/health_pb";
 import { createGrpcJsTransport, type GrpcJsTransport } from "@taskmaster/rpc-kit/grpc-client";
@@ -80,6 +80,16 @@ function firstLine(err: unknown): string {
   );
 }
 
+function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
 export class HealthMonitor {
   readonly #orm: MikroORM;
   readonly #intervalMs: number;
@@ -89,8 +99,6 @@ export class HealthMonitor {
   readonly #listeners = new Set<Listener>();
   #timer: NodeJS.Timeout | undefined;
   #round: Promise<HealthSnapshot> | undefined;
-  /** The database probe in flight: never more than one (a slow database must not collect abandoned probes). */
-  #dbProbe: Promise<unknown> | undefined;
   #last: Date = new Date();
 
   constructor(options: HealthMonitorOptions) {
@@ -194,14 +202,7 @@ export class HealthMonitor {
 
   async #probe(name: string): Promise<void> {
     if (name === DATABASE_COMPONENT) {
-      if (this.#dbProbe !== undefined) throw new Error("the previous database check is still running");
-      const probe = probeDatabase(this.#orm.em.fork(), this.#timeoutMs);
-      this.#dbProbe = probe;
-      try {
-        await probe;
-      } finally {
-        this.#dbProbe = undefined;
-      }
+      await withDeadline(pingDatabase(this.#orm.em.fork()), this.#timeoutMs, "database");
       return;
     }
     const transport = this.#transports.get(name);

@@ -50,7 +50,6 @@ export async function waitFor<T>(fn: () => Promise<T | undefined | false>, timeo
 export class TcpProxy {
   #server: Server | undefined;
   readonly #sockets = new Set<Socket>();
-  readonly #pairs = new Set<[Socket, Socket]>();
   port = 0;
   constructor(
     readonly targetHost: string,
@@ -72,9 +71,6 @@ export class TcpProxy {
           upstream.destroy();
         });
       }
-      const pair: [Socket, Socket] = [client, upstream];
-      this.#pairs.add(pair);
-      client.on("close", () => this.#pairs.delete(pair));
       client.pipe(upstream).pipe(client);
     });
     await new Promise<void>((resolve, reject) => {
@@ -84,20 +80,6 @@ export class TcpProxy {
     const addr = server.address();
     this.port = typeof addr === "object" && addr ? addr.port : 0;
     this.#server = server;
-  }
-
-  /**
-   * Every open connection stops forwarding without closing (a network path that dropped its state, or a
-   * peer that never answers): bytes are neither delivered nor refused. New connections work as before.
-   */
-  stall(): void {
-    for (const [client, upstream] of this.#pairs) {
-      client.unpipe(upstream);
-      upstream.unpipe(client);
-      client.pause();
-      upstream.pause();
-    }
-    this.#pairs.clear();
   }
 
   async down(): Promise<void> {

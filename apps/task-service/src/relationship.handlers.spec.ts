@@ -151,7 +151,7 @@ describe("CreateRelationship / GetRelationship", () => {
         parent: "tasks/nope",
         relationship: {
           targetTask: "task/x",
-          type: 99 as RelationshipType,
+          type: 0 as RelationshipType,
           strength: 11,
           note: "x".repeat(2001),
         },
@@ -426,11 +426,16 @@ describe("GetDependencyGraph", () => {
         task: "x",
         maxDepth: 11,
         maxNodes: -1,
-        direction: 7 as GraphDirection,
         types: [0],
       }),
       Code.InvalidArgument,
-      ["task", "max_depth", "max_nodes", "direction", "types[0]"],
+      ["task", "max_depth", "max_nodes", "types[0]"],
+    );
+    // An unknown enum number is refused by the request check (rpc-kit request-check.ts) before the handler.
+    await expectError(
+      client.getDependencyGraph({ task: a.name, direction: 7 as GraphDirection }),
+      Code.InvalidArgument,
+      ["direction"],
     );
     await expectError(client.getDependencyGraph({ task: `tasks/${randomUUID()}` }), Code.NotFound);
     const alone = await client.getDependencyGraph({ task: a.name });

@@ -546,7 +546,6 @@ describe("CreateTask: bad paths", () => {
       client.createTask({
         task: {
           title: "abc",
-          type: 999 as TaskType,
           storyPoints: 101,
           jiraKey: "bad",
           labels: ["BAD"],
@@ -558,7 +557,6 @@ describe("CreateTask: bad paths", () => {
       Code.InvalidArgument,
       [
         "task.title",
-        "task.type",
         "task.story_points",
         "task.jira_key",
         "task.labels[0]",
@@ -570,6 +568,12 @@ describe("CreateTask: bad paths", () => {
     for (const violation of error.findDetails(BadRequestSchema)[0]?.fieldViolations ?? []) {
       expect(violation.description).not.toBe("");
     }
+    // An unknown enum number is refused by the request check (rpc-kit request-check.ts) before the handler.
+    await expectError(
+      client.createTask({ task: { title: "valid title", type: 999 as TaskType } }),
+      Code.InvalidArgument,
+      ["task.type"],
+    );
   });
 
   it("rejects a taken external reference with ALREADY_EXISTS naming the field, not INTERNAL", async () => {
@@ -923,11 +927,20 @@ describe("UpdateTask", () => {
     const task = await createTask({ title: "Validated update" });
     await expectError(
       client.updateTask({
-        task: { name: task.name, title: "abc", storyPoints: 101, priority: 42 as TaskPriority },
-        updateMask: mask("title", "story_points", "priority"),
+        task: { name: task.name, title: "abc", storyPoints: 101 },
+        updateMask: mask("title", "story_points"),
       }),
       Code.InvalidArgument,
-      ["task.title", "task.story_points", "task.priority"],
+      ["task.title", "task.story_points"],
+    );
+    // An unknown enum number is refused wherever it is (request check), in the mask or not.
+    await expectError(
+      client.updateTask({
+        task: { name: task.name, priority: 42 as TaskPriority },
+        updateMask: mask("summary"),
+      }),
+      Code.InvalidArgument,
+      ["task.priority"],
     );
     // An invalid value outside the mask is ignored.
     await client.updateTask({

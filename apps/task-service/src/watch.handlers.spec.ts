@@ -176,7 +176,7 @@ describe("WatchTasks", () => {
 
   it("validates the request and refuses tokens older than the retention", async () => {
     const bad = watch({
-      kinds: [99 as TaskEventKind],
+      kinds: [0 as TaskEventKind],
       tasks: ["tasks/x"],
       resumeToken: "abc",
       heartbeatInterval: { seconds: 1n },

@@ -328,11 +328,20 @@ describe("UpdateTemplate and versions", () => {
       h.client.updateTemplate({
         template: { name: t.name, content: "{{#if}" },
         updateMask: { paths: ["content", "owner"] },
+      }),
+      Code.InvalidArgument,
+    );
+    expect(violatedFields(err)).toEqual(expect.arrayContaining(["update_mask"]));
+    // An unknown enum number is refused by the request check (rpc-kit request-check.ts) before the handler.
+    const badEnum = await failure(
+      h.client.updateTemplate({
+        template: { name: t.name, title: "fine" },
+        updateMask: { paths: ["title"] },
         changeType: 42 as TemplateChangeType,
       }),
       Code.InvalidArgument,
     );
-    expect(violatedFields(err)).toEqual(expect.arrayContaining(["update_mask", "change_type"]));
+    expect(violatedFields(badEnum)).toEqual(["change_type"]);
     const noMask = await failure(
       h.client.updateTemplate({ template: { name: t.name } }),
       Code.InvalidArgument,

@@ -15,6 +15,7 @@ import {
 } from "@connectrpc/connect";
 import { ErrorInfoSchema } from "@taskmaster/proto/gen/google/rpc/error_details_pb";
 import type { Logger } from "@taskmaster/telemetry/logger";
+import { boundConnectError } from "./error-bounds.js";
 import { DeadlineExceededError, DomainError, ERROR_DOMAIN, isDeclaredReason } from "./errors.js";
 
 export interface ErrorInterceptorOptions {
@@ -122,7 +123,7 @@ export function createErrorInterceptor(options: ErrorInterceptorOptions): Interc
     } else {
       logger.debug({ rpc: rpcName(req), code: Code[error.code], reason: error.rawMessage }, "RPC failed");
     }
-    return error;
+    return boundConnectError(error);
   };
   return (next) => async (req) => {
     try {

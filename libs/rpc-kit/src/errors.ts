@@ -12,6 +12,7 @@ import {
   RetryInfoSchema,
 } from "@taskmaster/proto/gen/google/rpc/error_details_pb";
 import { ErrorReason } from "@taskmaster/proto/gen/taskmaster/common/v1/errors_pb";
+import { clipBytes, clipChars, ERROR_BOUNDS } from "./error-bounds.js";
 
 /** ErrorInfo.domain of every error Taskmaster raises. */
 export const ERROR_DOMAIN = "taskmaster.dev";
@@ -198,9 +199,11 @@ export class StaleEtagError extends AbortedError {
 }
 
 /**
- * INVALID_ARGUMENT with every field violation (google.rpc.BadRequest). ErrorInfo reason: `reason` if given,
- * else the violations' common reason when it is a specific declared one (INVALID_PAGE_TOKEN, INVALID_FILTER,
- * ...), else VALIDATION_FAILED.
+ * INVALID_ARGUMENT with its field violations (google.rpc.BadRequest), bounded (error-bounds.ts): the first
+ * 20 violations are listed (message and BadRequest; the message then says "and N more"), each field path
+ * and description clipped, the message at most 1 KiB. `fieldViolations` keeps every violation (server side).
+ * ErrorInfo reason: `reason` if given, else the violations' common reason when it is a specific declared one
+ * (INVALID_PAGE_TOKEN, INVALID_FILTER, ...), else VALIDATION_FAILED.
  */
 export class InvalidArgumentError extends DomainError {
   override readonly name = "InvalidArgumentError";
@@ -208,10 +211,7 @@ export class InvalidArgumentError extends DomainError {
   readonly fieldViolations: readonly FieldViolation[];
   constructor(fieldViolations: readonly FieldViolation[], message?: string, reason?: ErrorReasonName) {
     super(
-      message ??
-        (fieldViolations.length === 0
-          ? "invalid argument"
-          : `invalid argument: ${fieldViolations.map((v) => `${v.field}: ${v.description}`).join("; ")}`),
+      clipBytes(message ?? violationsMessage(fieldViolations), ERROR_BOUNDS.maxMessageBytes),
       reason ?? invalidArgumentReason(fieldViolations),
     );
     this.fieldViolations = fieldViolations;
@@ -219,14 +219,33 @@ export class InvalidArgumentError extends DomainError {
   protected override extraDetails(): Detail[] {
     return [
       detail(BadRequestSchema, {
-        fieldViolations: this.fieldViolations.map((v) => ({
-          field: v.field,
-          description: v.description,
-          reason: v.reason ?? "",
+        fieldViolations: this.fieldViolations.slice(0, ERROR_BOUNDS.maxViolations).map((v) => ({
+          field: clipChars(v.field),
+          description: clipChars(v.description),
+          reason: clipChars(v.reason ?? "", 64),
         })),
       }),
     ];
   }
+}
+
+/** "invalid argument: a: x; b: y; and N more": as many violations as fit in ~900 bytes, at most 20. */
+function violationsMessage(violations: readonly FieldViolation[]): string {
+  if (violations.length === 0) return "invalid argument";
+  let message = "invalid argument: ";
+  let listed = 0;
+  for (const v of violations.slice(0, ERROR_BOUNDS.maxViolations)) {
+    const part = `${listed === 0 ? "" : "; "}${clipChars(v.field)}: ${clipChars(v.description)}`;
+    if (
+      listed > 0 &&
+      Buffer.byteLength(message) + Buffer.byteLength(part) > ERROR_BOUNDS.maxMessageBytes - 124
+    )
+      break;
+    message += part;
+    listed++;
+  }
+  const more = violations.length - listed;
+  return more > 0 ? `${message}; and ${more} more` : message;
 }
 
 /** ErrorInfo reason of an InvalidArgumentError without an explicit one. */

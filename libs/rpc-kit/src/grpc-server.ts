@@ -15,6 +15,11 @@ import { createHealthService, HealthRegistry, ServingStatus } from "./health.js"
 import { createIdentityInterceptor, type IdentityInterceptorOptions } from "./identity.js";
 import { createMetricsInterceptor } from "./metrics-interceptor.js";
 import { addReflection } from "./reflection.js";
+import {
+  createRequestChecker,
+  createRequestCheckInterceptor,
+  type RequestCheckLimits,
+} from "./request-check.js";
 import { createServerTracingInterceptor } from "./tracing-interceptor.js";
 
 /** A service and its implementation. Build with `serviceRegistration()` for type checking. */
@@ -64,6 +69,8 @@ export interface CreateGrpcServerOptions {
    * `@taskmaster/persistence/db-errors` (the one database-error classifier).
    */
   readonly errorMap?: ErrorMap | undefined;
+  /** Limits of the built-in request check (request-check.ts: unknown enum values, NUL, sizes; always on). */
+  readonly requestCheck?: RequestCheckLimits | undefined;
   /** Per-call context values factory. For per-call resources (an EntityManager fork) prefer `perCallValue`. */
   readonly contextValues?: ((call: GrpcCallInfo) => ContextValues) | undefined;
   /** Health registry to serve (default: a new one). `false` = no health service. */
@@ -222,6 +229,8 @@ export function createGrpcServer(options: CreateGrpcServerOptions): GrpcServer {
     ...(options.errorInterceptor === false
       ? []
       : [createErrorInterceptor({ logger, map: options.errorMap })]),
+    // Every request message of every RPC, once, before anything reads it (request-check.ts).
+    createRequestCheckInterceptor(createRequestChecker(options.requestCheck)),
     // Identity before the app's interceptors: authorization and handlers see only verified actor headers.
     ...(identity === undefined ? [] : [identityExceptHealth(identity)]),
     ...(securityDefaults.interceptors ?? []),

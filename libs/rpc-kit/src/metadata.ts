@@ -1,8 +1,10 @@
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, createRegistry, fromBinary, type JsonValue, toBinary, toJson } from "@bufbuild/protobuf";
 import { type Any, AnySchema, anyPack } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Metadata, type StatusObject } from "@grpc/grpc-js";
+import { file_google_rpc_error_details } from "@taskmaster/proto/gen/google/rpc/error_details_pb";
 import { StatusSchema } from "@taskmaster/proto/gen/google/rpc/status_pb";
+import { boundConnectError } from "./error-bounds.js";
 
 /** Trailer carrying a serialized `google.rpc.Status` with the error details (gRPC convention). */
 export const STATUS_DETAILS_KEY = "grpc-status-details-bin";
@@ -70,7 +72,8 @@ function detailsAsAny(error: ConnectError): Any[] {
  * ConnectError -> grpc-js status: `code`, `details` = the raw message, trailers = the call's response
  * trailers + the error's own metadata + `grpc-status-details-bin` (google.rpc.Status with every detail).
  */
-export function statusFromConnectError(error: ConnectError, trailer?: Headers): StatusObject {
+export function statusFromConnectError(unbounded: ConnectError, trailer?: Headers): StatusObject {
+  const error = boundConnectError(unbounded);
   const metadata = metadataFromHeaders(trailer);
   if (!error.isWireError) metadataFromHeaders(error.metadata, metadata);
   if (error.details.length > 0) {
@@ -82,6 +85,24 @@ export function statusFromConnectError(error: ConnectError, trailer?: Headers): 
     metadata.set(STATUS_DETAILS_KEY, asBuffer(toBinary(StatusSchema, status)));
   }
   return { code: error.code as number, details: error.rawMessage, metadata };
+}
+
+/** Detail types whose readable (JSON) form is relayed as the Connect `debug` field. */
+const DETAIL_TYPES = createRegistry(file_google_rpc_error_details);
+
+/**
+ * The Connect `debug` form of a relayed detail (the detail as JSON), so a curl user of Connect JSON can read
+ * the field violations without decoding base64 protobuf. connect-es writes `debug` only for details it
+ * holds as messages; details relayed from a service arrive as bytes, hence this.
+ */
+function debugOf(type: string, value: Uint8Array): { debug?: JsonValue } {
+  const desc = DETAIL_TYPES.getMessage(type);
+  if (desc === undefined) return {};
+  try {
+    return { debug: toJson(desc, fromBinary(desc, value)) };
+  } catch {
+    return {};
+  }
 }
 
 /** grpc-js status (or ServiceError) -> ConnectError with details decoded from `grpc-status-details-bin`. */
@@ -98,10 +119,10 @@ export function connectErrorFromStatus(status: {
     try {
       const decoded = fromBinary(StatusSchema, raw);
       error = new ConnectError(decoded.message || (status.details ?? ""), code, metadata);
-      error.details = decoded.details.map((any) => ({
-        type: any.typeUrl.substring(any.typeUrl.lastIndexOf("/") + 1),
-        value: any.value,
-      }));
+      error.details = decoded.details.map((any) => {
+        const type = any.typeUrl.substring(any.typeUrl.lastIndexOf("/") + 1);
+        return { type, value: any.value, ...debugOf(type, any.value) };
+      });
     } catch {
       error = undefined;
     }

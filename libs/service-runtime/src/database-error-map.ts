@@ -26,7 +26,7 @@ export function mapDatabaseError(
     case undefined:
       return undefined;
     case "transient":
-      return new UnavailableError("database unavailable", answer.retryAfterMs, answer.reason);
+      return new UnavailableError("database unavailable", answer.retryAfterMs, "DATABASE_UNAVAILABLE");
     case "invalid_input":
       return new InvalidArgumentError([], "the request violates a data constraint");
     case "already_exists":
@@ -37,18 +37,24 @@ export function mapDatabaseError(
       );
     case "reference":
       return new FailedPreconditionError("a referenced resource does not exist or is still referenced", {
-        reason: answer.reason,
+        reason: "REFERENCE_CONSTRAINT",
       });
     case "conflict":
       return answer.locked
-        ? new AbortedError("the resource is locked by a concurrent operation; retry", answer.reason)
-        : new AbortedError("the operation conflicted with a concurrent transaction; retry", answer.reason);
+        ? new AbortedError(
+            "the resource is locked by a concurrent operation; retry",
+            "CONCURRENT_MODIFICATION",
+          )
+        : new AbortedError(
+            "the operation conflicted with a concurrent transaction; retry",
+            "CONCURRENT_MODIFICATION",
+          );
     case "timeout":
       if (signal?.aborted) {
         const reason: unknown = signal.reason;
         return reason instanceof ConnectError ? reason : new ConnectError("call cancelled", Code.Canceled);
       }
-      return new DeadlineExceededError("the operation took too long", answer.reason);
+      return new DeadlineExceededError("the operation took too long", "QUERY_TIMEOUT");
     case "bug":
       return new ConnectError("internal error", Code.Internal, undefined, undefined, error);
   }
