@@ -36,9 +36,32 @@ let orm: MikroORM;
 let monitoring: GrpcServer;
 let jwks: JwksServer;
 let key: RsaKey;
-let gateway: Gateway;
 let base: string;
 let browser: Browser;
+let monitoringAddress: string;
+const gateways: Gateway[] = [];
+
+async function startGateway(
+  address: string,
+  authenticator: ReturnType<typeof createAuthenticator>,
+): Promise<{ base: string }> {
+  const started = createGatewayServer({
+    logger,
+    metrics: createProcessMetrics({ defaultMetrics: false }),
+    upstreams: [{ service: MonitoringService, address }],
+    maxTimeoutMs: 5_000,
+    readMaxBytes: 64 * 1024,
+    edge: {
+      authenticator,
+      resolveRoles: createRoleResolver(roleMapSchema.parse({ emails: { "admin@example.com": ["admin"] } })),
+      events: createSecurityEvents({ logger }),
+      limits: LIMIT_DEFAULTS.test,
+    },
+  });
+  gateways.push(started);
+  await new Promise<void>((resolve) => started.server.listen(0, "127.0.0.1", resolve));
+  return { base: `http://127.0.0.1:${(started.server.address() as AddressInfo).port}` };
+}
 
 beforeAll(async () => {
   // Chromium first: a machine without it fails here, loudly, before anything else starts.
@@ -53,33 +76,23 @@ beforeAll(async () => {
   const address = `127.0.0.1:${(await monitoring.listen("127.0.0.1", 0)).port}`;
   key = await rsaKey("status-page-key");
   jwks = await startJwksServer([key.jwk]);
-  gateway = createGatewayServer({
-    logger,
-    metrics: createProcessMetrics({ defaultMetrics: false }),
-    upstreams: [{ service: MonitoringService, address }],
-    maxTimeoutMs: 5_000,
-    readMaxBytes: 64 * 1024,
-    edge: {
-      authenticator: createAuthenticator({
-        mode: "jwt",
-        access: { issuer: TEAM, jwksUrl: jwks.url, audience: [AUD] },
-        jwksCooldownMs: 0,
-      }),
-      resolveRoles: createRoleResolver(roleMapSchema.parse({ emails: { "admin@example.com": ["admin"] } })),
-      events: createSecurityEvents({ logger }),
-      limits: LIMIT_DEFAULTS.test,
-    },
-  });
-  await new Promise<void>((resolve) => gateway.server.listen(0, "127.0.0.1", resolve));
-  base = `http://127.0.0.1:${(gateway.server.address() as AddressInfo).port}`;
+  ({ base } = await startGateway(
+    address,
+    createAuthenticator({
+      mode: "jwt",
+      access: { issuer: TEAM, jwksUrl: jwks.url, audience: [AUD] },
+      jwksCooldownMs: 0,
+    }),
+  ));
+  monitoringAddress = address;
 }, 600_000);
 
 afterAll(async () => {
   await browser?.close();
-  if (gateway !== undefined) {
-    gateway.closeAllConnections();
-    await new Promise((resolve) => gateway.server.close(resolve));
-    gateway.close();
+  for (const g of gateways) {
+    g.closeAllConnections();
+    await new Promise((resolve) => g.server.close(resolve));
+    g.close();
   }
   await monitoring?.shutdown(1_000);
   await orm?.close(true);
@@ -150,6 +163,20 @@ describe("GET /status in a browser", () => {
       const response = await page.goto(`${base}/status`);
       expect(response?.status()).toBe(401);
       expect(await page.locator("#refusal").textContent()).toBe("unauthenticated: unauthenticated");
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("opens without credentials in development, where the developer is admin (GATEWAY_AUTH=none)", async () => {
+    const dev = await startGateway(monitoringAddress, createAuthenticator({ mode: "none" }));
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      const response = await page.goto(`${dev.base}/status`);
+      expect(response?.status()).toBe(200);
+      expect(await page.locator("section#services tbody tr").count()).toBeGreaterThan(0);
+      expect(await page.locator("section#rpc-chart").count()).toBe(1);
     } finally {
       await context.close();
     }
