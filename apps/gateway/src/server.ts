@@ -49,6 +49,7 @@ import { type AnyRequest, type AnyResponse, asResponse, createListener } from ".
 import { createNodeAdapter } from "./node-adapter.js";
 import { createJsonExplainInterceptor, parseErrorGate } from "./parse-errors.js";
 import { unknownMethodError, writeProtocolError } from "./protocol-errors.js";
+import { createRpcHistory } from "./rpc-history.js";
 import { createStatusEndpoints } from "./status-endpoints.js";
 import type { Upstream } from "./upstreams.js";
 
@@ -212,7 +213,9 @@ export function createGatewayServer(deps: GatewayDeps): Gateway {
         });
   // /health/database and /status, answered by the monitoring service (status-endpoints.ts).
   const monitoringUpstream = deps.upstreams.find((u) => u.service.typeName === MonitoringService.typeName);
+  const rpcHistory = deps.metrics === undefined ? undefined : createRpcHistory({ metrics: deps.metrics });
   const statusEndpoints = createStatusEndpoints({
+    rpcHistory,
     monitoring:
       monitoringUpstream === undefined
         ? undefined
@@ -290,6 +293,7 @@ export function createGatewayServer(deps: GatewayDeps): Gateway {
     closeIdleConnections: () => listener.closeIdleConnections(),
     closeAllConnections: () => listener.closeAllConnections(),
     close() {
+      rpcHistory?.close();
       for (const transport of transports.values()) transport.close();
     },
   };

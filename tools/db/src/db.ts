@@ -59,7 +59,7 @@ Commands:
   verify-backup [ID]      Check a backup's checksums and restore it into a scratch instance
   drill [--size 50MB]     Disaster-recovery drill on a throwaway cluster: measured RTO and RPO
   backup-daemon [--now]   Scheduled backups (DB_BACKUP_AT, daily) with verification, pruning and metrics
-                          (DB_BACKUP_METRICS_PORT); --now also runs one at start
+                          (DB_BACKUP_METRICS_PORT, DB_BACKUP_METRICS_HOST); --now also runs one at start
   prune-backups           Remove backups past DB_BACKUP_RETENTION_DAYS and WAL no kept backup needs
                           (each of these takes --json and --help)
 
@@ -298,6 +298,7 @@ async function main(argv: string[]): Promise<void> {
       url,
       attachmentsDir: process.env.TASK_ATTACHMENT_DIR?.trim() || ".data/attachments",
       metricsPort: Number(process.env.DB_BACKUP_METRICS_PORT ?? 0) || 0,
+      metricsHost: process.env.DB_BACKUP_METRICS_HOST?.trim() || "127.0.0.1",
       signal: abort.signal,
       log,
       runNow: argv.includes("--now"),

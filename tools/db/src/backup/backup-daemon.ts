@@ -18,6 +18,8 @@ export interface DaemonOptions {
   url: string;
   attachmentsDir: string;
   metricsPort: number;
+  /** Address the metrics endpoint binds (default 127.0.0.1; 0.0.0.0 in a container Prometheus scrapes). */
+  metricsHost?: string;
   signal: AbortSignal;
   log: (line: string) => void;
   clock?: ScheduleClock;
@@ -95,8 +97,10 @@ export async function runBackupDaemon(options: DaemonOptions): Promise<void> {
           res.end(backupMetricsText(health, clock.now(), config.maxAgeHours));
         });
     });
-    await new Promise<void>((resolve) => server?.listen(options.metricsPort, "127.0.0.1", resolve));
-    log(`backup metrics on http://127.0.0.1:${options.metricsPort}/metrics`);
+    await new Promise<void>((resolve) =>
+      server?.listen(options.metricsPort, options.metricsHost ?? "127.0.0.1", resolve),
+    );
+    log(`backup metrics on http://${options.metricsHost ?? "127.0.0.1"}:${options.metricsPort}/metrics`);
   }
   const alertIfStale = () => {
     if (isStale(health, clock.now(), config.maxAgeHours))
