@@ -60,9 +60,13 @@ export class Migration20261206121000_default_alert_rules extends Migration {
       (r) =>
         `(${quote(r.id)}, ${quote(r.displayName)}, ${quote(r.description)}, ${quote(r.condition)}, ${r.threshold}, '', ${r.intervalMs}, ${r.forMs}, ${quote(r.severity)}, true)`,
     );
+    // The defaults are part of the schema version (the migrations table records when they came), not a
+    // caller's change: no audit rows for them, so a fresh database's audit trail starts with its first user.
+    this.addSql(`alter table "alert_rules" disable trigger "alert_rules_audit";`);
     this.addSql(
       `insert into "alert_rules" ("id", "display_name", "description", "condition", "threshold", "service", "evaluation_interval_ms", "for_duration_ms", "severity", "enabled") values ${rows.join(", ")} on conflict ("id") do nothing;`,
     );
+    this.addSql(`alter table "alert_rules" enable trigger "alert_rules_audit";`);
   }
 
   async down() {
