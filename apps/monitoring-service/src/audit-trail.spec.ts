@@ -194,4 +194,23 @@ describe("audit trail of MonitoringService and AuditService", () => {
     await sql.query("select audit_seal()");
     expect((await sql.query("select * from audit_verify(5)")).rows).toEqual([]);
   });
+
+  it("ListAuditEvents returns the sealed rows with the caller's trace id and their chain links", async () => {
+    const ctx = { actor: "auditor.sealed@example.com", requestId: `req-${randomUUID()}` };
+    await monitoring.createAlertRule(
+      { alertRule: { displayName: "sealed", condition: AlertCondition.ERROR_RATE, threshold: 0.4 } },
+      headers(ctx),
+    );
+    await sql.query("select audit_seal()");
+    const { auditEvents } = await audit.listAuditEvents(
+      { filter: `actor.subject = "${ctx.actor}" AND request_id = "${ctx.requestId}"` },
+      headers({ actor: "reader@example.com", requestId: `req-${randomUUID()}` }),
+    );
+    expect(auditEvents).toHaveLength(1);
+    const [event] = auditEvents;
+    expect(event?.traceId).toBe(TRACE_ID);
+    expect(event?.hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(event?.previousHash).toMatch(/^[0-9a-f]{64}$/);
+    expect(event?.previousHash).not.toBe(event?.hash);
+  });
 });

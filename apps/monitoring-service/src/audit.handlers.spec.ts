@@ -172,6 +172,20 @@ describe("admin only", () => {
     expect(denied.securityEvents[0]?.reason).toBe("audit_requires_admin");
     expect(denied.securityEvents[0]?.actor?.type).toBe(ActorType.USER);
   });
+
+  it("records the refused call's trace id (W3C traceparent)", async () => {
+    const subject = `dave-${randomUUID()}@example.com`;
+    const traceId = randomUUID().replace(/-/g, "");
+    const err = await rpcError(
+      clientAs(subject, "reader").listSecurityEvents(
+        {},
+        { headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` } },
+      ),
+    );
+    expect(err.code).toBe(Code.PermissionDenied);
+    const denied = await admin.listSecurityEvents({ filter: `actor.subject = "${subject}"` });
+    expect(denied.securityEvents.map((e) => e.traceId)).toEqual([traceId]);
+  });
 });
 
 describe("ListAuditEvents / GetAuditEvent", () => {

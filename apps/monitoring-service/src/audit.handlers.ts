@@ -24,6 +24,7 @@ import type {
   AuditService,
   ExportAuditEventsResponseSchema,
 } from "@taskmaster/proto/gen/taskmaster/audit/v1/audit_service_pb";
+import { currentAuditContext } from "@taskmaster/rpc-kit/audit-context";
 import {
   FailedPreconditionError,
   InvalidArgumentError,
@@ -116,6 +117,8 @@ export function createAuditHandlers(deps: AuditHandlerDeps): ServiceImpl<typeof 
         rpcMethod: method,
         userAgent: ctx.requestHeader.get("user-agent"),
         requestId: ctx.requestHeader.get("x-request-id"),
+        // The call's W3C trace id (the audit context interceptor read it from the span or `traceparent`).
+        traceId: currentAuditContext()?.traceId,
         ip: ctx.requestHeader.get("x-forwarded-for")?.split(",")[0]?.trim(),
       }),
     ).catch((err: unknown) =>

@@ -4,11 +4,7 @@
  */
 import { outputCoverageSetup } from "@taskmaster/testing/output-coverage";
 
-export default outputCoverageSetup(
-  ["taskmaster.monitoring.v1.MonitoringService", "taskmaster.audit.v1.AuditService"],
-  {
-    // Reports the missing fields after a full run; enforce once libs/testing/src/output-only-unset.ts lists
-    // the intentionally unset ones with their reasons (the report is that list).
-    enforce: false,
-  },
-);
+export default outputCoverageSetup([
+  "taskmaster.monitoring.v1.MonitoringService",
+  "taskmaster.audit.v1.AuditService",
+]);

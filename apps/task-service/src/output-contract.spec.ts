@@ -103,4 +103,18 @@ describe("OUTPUT_ONLY coverage verdict", () => {
     );
     expect(after).not.toContain("taskmaster.task.v1.Task.child_count");
   });
+
+  it("leaves messages a service only relays (relayedFrom) to the package of the service that owns them", () => {
+    const template = ["taskmaster.template.v1.TemplateService"];
+    const own = judgeCoverage(template, new Set()).missing;
+    // CreateTaskFromTemplate relays TaskService's Task.
+    expect(own).toContain("taskmaster.task.v1.Task.child_count");
+    const relayed = judgeCoverage(template, new Set(), { "taskmaster.task.v1.": "TaskService judges them" });
+    expect(relayed.missing.filter((f) => f.startsWith("taskmaster.task.v1."))).toEqual([]);
+    expect(relayed.missing).toEqual(own.filter((f) => !f.startsWith("taskmaster.task.v1.")));
+    expect(relayed.missing).toContain("taskmaster.template.v1.TemplateVersion.approved");
+    expect(() => judgeCoverage(template, new Set(), { "taskmaster.nothing.v1.": "stale" })).toThrow(
+      /match no OUTPUT_ONLY field: taskmaster.nothing.v1./,
+    );
+  });
 });

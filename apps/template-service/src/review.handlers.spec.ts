@@ -110,6 +110,12 @@ describe("RequestTemplateReview / DecideTemplateReview", () => {
     });
     const newer = await failure(render("1.0.1"), Code.FailedPrecondition);
     expect(notApproved(newer)).toBe("TEMPLATE_NOT_APPROVED");
+    // The versions say so too: 1.0.0 (and the "approved" alias) approved, 1.0.1 not.
+    const version = async (v: string) =>
+      (await h.client.getTemplateVersion({ name: `${t.name}/versions/${v}` })).templateVersion;
+    expect((await version("1.0.0"))?.approved).toBe(true);
+    expect(await version("approved")).toMatchObject({ version: "1.0.0", approved: true });
+    expect((await version("1.0.1"))?.approved).toBe(false);
     const again = await failure(
       h.as("rita").decideTemplateReview({
         name: r?.name as string,

@@ -22,20 +22,39 @@ export interface CoverageVerdict {
   stale: string[];
 }
 
-export function judgeCoverage(services: readonly string[], seen: ReadonlySet<string>): CoverageVerdict {
-  const expected = outputOnlyFields(
+/**
+ * `relayedFrom`: type-name prefixes ("taskmaster.task.v1.") of messages the services only relay from another
+ * service, with the reason; their fields are judged by that service's package, not here.
+ */
+export function judgeCoverage(
+  services: readonly string[],
+  seen: ReadonlySet<string>,
+  relayedFrom: Readonly<Record<string, string>> = {},
+): CoverageVerdict {
+  const prefixes = Object.keys(relayedFrom);
+  const all = outputOnlyFields(
     services.map((name) => {
       const s = serviceByName(name);
       if (s === undefined) throw new Error(`unknown service ${name}`);
       return s;
     }),
   );
+  const unusedPrefixes = prefixes.filter((p) => ![...all].some((f) => f.startsWith(p)));
+  if (unusedPrefixes.length > 0) {
+    throw new Error(`relayedFrom prefixes match no OUTPUT_ONLY field: ${unusedPrefixes.join(", ")}`);
+  }
+  const expected = [...all].filter((f) => !prefixes.some((p) => f.startsWith(p)));
   const missing = [...expected].filter((f) => !seen.has(f) && INTENTIONALLY_UNSET[f] === undefined).sort();
   const stale = [...expected].filter((f) => seen.has(f) && INTENTIONALLY_UNSET[f] !== undefined).sort();
   return { missing, stale };
 }
 
 export interface OutputCoverageOptions {
+  /**
+   * Messages the package's services only relay from another service (type-name prefix -> reason), e.g.
+   * `{ "taskmaster.task.v1.": "relayed from TaskService; task-service's run judges them" }`: not judged here.
+   */
+  readonly relayedFrom?: Readonly<Record<string, string>>;
   /**
    * Fail the run on a missing field (default true). `false` only reports the missing fields after a full run:
    * for a package whose INTENTIONALLY_UNSET entries have not been derived yet (the report is that list).
@@ -46,7 +65,7 @@ export interface OutputCoverageOptions {
 /** A vitest globalSetup judging the OUTPUT_ONLY fields of `services` (full type names). */
 export function outputCoverageSetup(
   services: readonly string[],
-  { enforce = true }: OutputCoverageOptions = {},
+  { enforce = true, relayedFrom = {} }: OutputCoverageOptions = {},
 ) {
   return async function setup(project: TestProject): Promise<() => Promise<void>> {
     const dir = mkdtempSync(join(tmpdir(), "taskmaster-output-contract-"));
@@ -68,7 +87,7 @@ export function outputCoverageSetup(
           return;
         }
         const seen = new Set(records.flatMap((r) => r.outputOnlySet));
-        const { missing, stale } = judgeCoverage(services, seen);
+        const { missing, stale } = judgeCoverage(services, seen, relayedFrom);
         if (stale.length > 0) {
           // Not fatal: someone populated a field; the list should lose it, but that is no regression.
           console.warn(
