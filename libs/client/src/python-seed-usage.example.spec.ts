@@ -4,7 +4,6 @@
  * gateway. Runs in the git-ignored `.venv-python/` (created once from the pip index; a failed install fails
  * this spec). What the script prints is read back through the SDK.
  */
-import { spawn } from "node:child_process";
 import { join } from "node:path";
 import {
   TaskComplexity,
@@ -15,6 +14,7 @@ import {
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createTaskmasterClient } from "./client.js";
 import { ensurePythonVenv, type PythonVenv } from "./python-venv.test-util.js";
+import { type ProcessResult, runProcess } from "./run-process.test-util.js";
 import { type Stack, startStack } from "./stack.test-util.js";
 
 const root = join(import.meta.dirname, "..", "..", "..");
@@ -30,20 +30,8 @@ afterAll(async () => {
   await stack?.close();
 });
 
-function run(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(venv.python, [script, ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (c: Buffer) => {
-      out += c.toString();
-    });
-    child.stderr.on("data", (c: Buffer) => {
-      err += c.toString();
-    });
-    child.on("error", reject);
-    child.on("exit", (code) => resolve({ code, out, err }));
-  });
+function run(args: string[]): Promise<ProcessResult> {
+  return runProcess(venv.python, [script, ...args], { cwd: root });
 }
 
 const hostPort = (url: string) => new URL(url).host;

@@ -3,12 +3,12 @@
  * file as is) against a real stack; what it prints is read back through the SDK. Also holds the example to
  * the issue's budget: no more non-blank lines, imports aside, than the seed's JavaScript (about 60).
  */
-import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { TaskStatus, TaskType } from "@taskmaster/proto/gen/taskmaster/task/v1/task_pb";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createTaskmasterClient } from "./client.js";
+import { type ProcessResult, runProcess } from "./run-process.test-util.js";
 import { type Stack, startStack } from "./stack.test-util.js";
 
 const root = join(import.meta.dirname, "..", "..", "..");
@@ -22,28 +22,15 @@ afterAll(async () => {
   await stack?.close();
 });
 
-function run(gateway: string): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [join(root, "tools", "cli", "taskmaster.mjs"), "example", "seed-usage"],
-      {
-        cwd: root,
-        env: { ...process.env, TASKMASTER_GATEWAY: gateway },
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (c: Buffer) => {
-      out += c.toString();
-    });
-    child.stderr.on("data", (c: Buffer) => {
-      err += c.toString();
-    });
-    child.on("error", reject);
-    child.on("exit", (code) => resolve({ code, out, err }));
-  });
+function run(gateway: string): Promise<ProcessResult> {
+  return runProcess(
+    process.execPath,
+    [join(root, "tools", "cli", "taskmaster.mjs"), "example", "seed-usage"],
+    {
+      cwd: root,
+      env: { ...process.env, TASKMASTER_GATEWAY: gateway },
+    },
+  );
 }
 
 it("fits the seed's line budget", () => {

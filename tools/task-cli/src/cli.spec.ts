@@ -2,9 +2,9 @@
  * The CLI as people run it (`node tools/task-cli/dist/main.js`, what `./taskmaster tasks ...` starts) against a
  * real stack: tables, --json, exit codes, --help on every command.
  */
-import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type ProcessResult, runProcess } from "../../../libs/client/src/run-process.test-util.js";
 import { type Stack, startStack } from "../../../libs/client/src/stack.test-util.js";
 import { taskCommands } from "./tasks.commands.js";
 import { templateCommands } from "./templates.commands.js";
@@ -21,22 +21,8 @@ afterAll(async () => {
   await stack?.close();
 });
 
-function cli(...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [main, ...args, "--gateway", stack.gatewayUrl], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (c: Buffer) => {
-      out += c.toString();
-    });
-    child.stderr.on("data", (c: Buffer) => {
-      err += c.toString();
-    });
-    child.on("error", reject);
-    child.on("exit", (code) => resolve({ code, out, err }));
-  });
+function cli(...args: string[]): Promise<ProcessResult> {
+  return runProcess(process.execPath, [main, ...args, "--gateway", stack.gatewayUrl]);
 }
 
 describe("tasks", () => {
