@@ -12,7 +12,11 @@ import { AuditService } from "@taskmaster/proto/gen/taskmaster/audit/v1/audit_se
 import { MonitoringService } from "@taskmaster/proto/gen/taskmaster/monitoring/v1/monitoring_service_pb";
 import { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
 import { TemplateService } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
-import { createGrpcServer, type GrpcServer, serviceRegistration } from "@taskmaster/rpc-kit/grpc-server";
+import {
+  createGrpcServer,
+  type GrpcServer,
+  partialServiceRegistration,
+} from "@taskmaster/rpc-kit/grpc-server";
 import {
   ACTOR_HEADER,
   createIdentityInterceptor,
@@ -131,10 +135,10 @@ export async function startUpstream(logger: Logger, identityKey: CryptoKey): Pro
   const server = createGrpcServer({
     logger,
     services: [
-      serviceRegistration(TaskService, task),
-      serviceRegistration(TemplateService, {}),
-      serviceRegistration(MonitoringService, {}),
-      serviceRegistration(AuditService, {}),
+      partialServiceRegistration(TaskService, task),
+      partialServiceRegistration(TemplateService, {}),
+      partialServiceRegistration(MonitoringService, {}),
+      partialServiceRegistration(AuditService, {}),
     ],
     interceptors: [createIdentityInterceptor({ key: identityKey })],
     reflection: false,

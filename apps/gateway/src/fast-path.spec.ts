@@ -25,7 +25,11 @@ import {
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
 import { InvalidArgumentError, NotFoundError } from "@taskmaster/rpc-kit/errors";
 import { createGrpcJsTransport } from "@taskmaster/rpc-kit/grpc-client";
-import { createGrpcServer, type GrpcServer, serviceRegistration } from "@taskmaster/rpc-kit/grpc-server";
+import {
+  createGrpcServer,
+  type GrpcServer,
+  partialServiceRegistration,
+} from "@taskmaster/rpc-kit/grpc-server";
 import { ACTOR_HEADER, createIdentitySigner, IDENTITY_HEADER } from "@taskmaster/rpc-kit/identity";
 import { createLogger } from "@taskmaster/telemetry/logger";
 import { generateKeyPair } from "jose";
@@ -62,7 +66,7 @@ async function startUpstream(): Promise<void> {
   upstream = createGrpcServer({
     logger,
     services: [
-      serviceRegistration(TaskService, {
+      partialServiceRegistration(TaskService, {
         async getTask(req, ctx) {
           if (req.name === "tasks/missing") throw new NotFoundError("task", "missing");
           if (req.name === "tasks/bad")
@@ -91,7 +95,7 @@ async function startUpstream(): Promise<void> {
           yield { payload: { case: "chunk", value: new Uint8Array(100).fill(7) } };
         },
       }),
-      ...ALL_SERVICES.slice(1).map((s) => serviceRegistration(s, {})),
+      ...ALL_SERVICES.slice(1).map((s) => partialServiceRegistration(s, {})),
     ],
     reflection: false,
   });

@@ -13,7 +13,11 @@ import {
 } from "@connectrpc/connect-node";
 import { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
 import { createGrpcJsTransport } from "@taskmaster/rpc-kit/grpc-client";
-import { createGrpcServer, type GrpcServer, serviceRegistration } from "@taskmaster/rpc-kit/grpc-server";
+import {
+  createGrpcServer,
+  type GrpcServer,
+  partialServiceRegistration,
+} from "@taskmaster/rpc-kit/grpc-server";
 import { ACTOR_HEADER } from "@taskmaster/rpc-kit/identity";
 import { channelCredentials } from "@taskmaster/rpc-kit/tls";
 import { createLogger } from "@taskmaster/telemetry/logger";
@@ -49,7 +53,7 @@ async function startUpstream(): Promise<void> {
   upstream = createGrpcServer({
     logger,
     services: [
-      serviceRegistration(TaskService, {
+      partialServiceRegistration(TaskService, {
         getTask(req, ctx) {
           return { task: { name: req.name, title: ctx.requestHeader.get(ACTOR_HEADER) ?? "" } };
         },
@@ -68,7 +72,7 @@ async function startUpstream(): Promise<void> {
           return { attachment: { name, sizeBytes: BigInt(bytes) } };
         },
       }),
-      ...ALL_SERVICES.slice(1).map((s) => serviceRegistration(s, {})),
+      ...ALL_SERVICES.slice(1).map((s) => partialServiceRegistration(s, {})),
     ],
     reflection: false,
   });

@@ -21,7 +21,11 @@ import {
 import { BadRequestSchema } from "@taskmaster/proto/gen/google/rpc/error_details_pb";
 import { MonitoringService } from "@taskmaster/proto/gen/taskmaster/monitoring/v1/monitoring_service_pb";
 import { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
-import { createGrpcServer, type GrpcServer, serviceRegistration } from "@taskmaster/rpc-kit/grpc-server";
+import {
+  createGrpcServer,
+  type GrpcServer,
+  partialServiceRegistration,
+} from "@taskmaster/rpc-kit/grpc-server";
 import { validator } from "@taskmaster/rpc-kit/validation";
 import { createLogger } from "@taskmaster/telemetry/logger";
 import {
@@ -56,7 +60,7 @@ beforeAll(async () => {
     logger,
     services: PUBLIC_SERVICES.map((service) =>
       service === MonitoringService
-        ? serviceRegistration(MonitoringService, {
+        ? partialServiceRegistration(MonitoringService, {
             // As the real handler validates `services` (one violation per unknown name).
             getPoolStats(req) {
               const v = validator();
@@ -68,7 +72,7 @@ beforeAll(async () => {
             },
           })
         : service === TaskService
-          ? serviceRegistration(TaskService, {
+          ? partialServiceRegistration(TaskService, {
               // The one client-streaming RPC: a handler reads its input (where the check refuses it).
               async uploadAttachment(requests) {
                 for await (const _ of requests) {
@@ -77,7 +81,7 @@ beforeAll(async () => {
                 throw new ConnectError("read every request message", Code.Unimplemented);
               },
             })
-          : serviceRegistration(service, {}),
+          : partialServiceRegistration(service, {}),
     ),
     reflection: false,
   });

@@ -20,7 +20,7 @@ import {
   type AuditSchedulerOptions,
   type AuditSql,
 } from "./audit-scheduler.js";
-import { createServiceAuditScheduler, ormSql, withAuditScheduler } from "./audit-scheduler.wiring.js";
+import { auditSchedulerMember, createServiceAuditScheduler, ormSql } from "./audit-scheduler.wiring.js";
 import { waitFor } from "./monitoring.test-util.js";
 import { createServer } from "./server.js";
 
@@ -366,14 +366,16 @@ describe("audit scheduler in the monitoring service", () => {
       schedule,
       metrics: createProcessMetrics({ defaultMetrics: false }),
     });
-    const server = withAuditScheduler(
-      createServer({
-        orm: f.app,
-        logger,
-        monitoring: { serviceAddresses: {}, healthIntervalMs: 60_000, alerting: { manual: true } },
-      }),
-      audit,
-    );
+    const server = createServer({
+      orm: f.app,
+      logger,
+      monitoring: {
+        serviceAddresses: {},
+        healthIntervalMs: 60_000,
+        alerting: { manual: true },
+        jobs: [auditSchedulerMember(audit)],
+      },
+    });
     await insertAudit(f.sql, 5);
     expect(audit.scheduler.pendingTicks).toBe(0);
     try {

@@ -1,14 +1,14 @@
 /**
  * The audit scheduler in a running monitoring service: connections from config (the service's ORM for
  * sealing; `AUDIT_RETENTION_DATABASE_URL`, opened on first use with one pooled connection, or the service's
- * ORM in development/test, for retention) and a server wrapper that starts the scheduler once the server
- * listens and stops it (waiting for a run in flight) before the server drains and the ORM closes.
+ * ORM in development/test, for retention) and its server member, started once the server listens and stopped
+ * (waiting for a run in flight) before the server drains and the ORM closes.
  */
 import type { MikroORM } from "@mikro-orm/postgresql";
 import type { CommonConfig } from "@taskmaster/config/config";
 import { initOrm } from "@taskmaster/persistence/orm-config";
 import { ormOptionsFromConfig } from "@taskmaster/persistence/service-database";
-import type { GrpcServer } from "@taskmaster/rpc-kit/grpc-server";
+import type { LifecycleMember } from "@taskmaster/rpc-kit/lifecycle-member";
 import type { Logger } from "@taskmaster/telemetry/logger";
 import type { ProcessMetrics } from "@taskmaster/telemetry/metrics";
 import type { AuditScheduleConfig } from "./audit-scheduler.config.js";
@@ -120,21 +120,12 @@ export function createServiceAuditScheduler(deps: ServiceAuditSchedulerDeps): Se
   };
 }
 
-/** `server` whose `listen` starts `audit` once listening and whose `shutdown` stops it first. */
-export function withAuditScheduler(
-  server: GrpcServer,
-  audit: Pick<ServiceAuditScheduler, "start" | "stop">,
-): GrpcServer {
+/** `audit` as a server member (monitoring server.ts `jobs`): started once listening, stopped before the drain. */
+export function auditSchedulerMember(audit: Pick<ServiceAuditScheduler, "start" | "stop">): LifecycleMember {
   return {
-    ...server,
-    async listen(host, port) {
-      const address = await server.listen(host, port);
-      audit.start();
-      return address;
-    },
-    async shutdown(graceMs) {
-      await audit.stop();
-      return server.shutdown(graceMs);
-    },
+    name: "audit-scheduler",
+    start: () => audit.start(),
+    stop: () => audit.stop(),
+    stopBeforeDrain: true,
   };
 }

@@ -49,6 +49,7 @@ import {
   parseSecurityOrder,
   timeRange,
 } from "./audit.validation.js";
+import { AUDIT_SCHEDULE_DEFAULTS } from "./audit-scheduler.config.js";
 import { raceDbTimeout } from "./monitoring.handlers.js";
 
 export interface AuditHandlerDeps {
@@ -56,7 +57,7 @@ export interface AuditHandlerDeps {
   readonly logger: Logger;
   /** Bound on the database work of one RPC (not of a whole export stream). */
   readonly dbTimeoutMs: number;
-  /** Retention in days (default: env AUDIT_RETENTION_DAYS, else 90). */
+  /** Retention in days (main.ts: env AUDIT_RETENTION_DAYS; default 90). */
   readonly retentionDays?: number | undefined;
   /** Export chunk size in bytes (default 256 KiB; a chunk always ends at a line boundary). */
   readonly exportChunkBytes?: number | undefined;
@@ -75,11 +76,6 @@ export type AuditRetentionRunner = () => Promise<{
   readonly dropped: readonly { readonly partition: string; readonly rows: number }[];
   readonly removedRows: number;
 }>;
-
-export function retentionDaysFromEnv(env: NodeJS.ProcessEnv = process.env): number {
-  const n = Number(env.AUDIT_RETENTION_DAYS);
-  return Number.isInteger(n) && n >= 1 && n <= 36_500 ? n : 90;
-}
 
 async function pageToken<T>(work: Promise<T>): Promise<T> {
   try {
@@ -101,7 +97,7 @@ async function pageToken<T>(work: Promise<T>): Promise<T> {
 export function createAuditHandlers(deps: AuditHandlerDeps): ServiceImpl<typeof AuditService> {
   const fork = () => deps.orm.em.fork();
   const bounded = <T>(work: Promise<T>) => raceDbTimeout(work, deps.dbTimeoutMs);
-  const retentionDays = deps.retentionDays ?? retentionDaysFromEnv();
+  const retentionDays = deps.retentionDays ?? AUDIT_SCHEDULE_DEFAULTS.retentionDays;
   const chunkBytes = Math.max(deps.exportChunkBytes ?? 256 * 1024, 1);
 
   /** Admin gate: records the refusal (awaited, so it is visible when the error arrives), then throws. */

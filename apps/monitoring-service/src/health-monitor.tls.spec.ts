@@ -11,7 +11,11 @@ import { initOrm } from "@taskmaster/persistence/orm-config";
 import { HealthStatus } from "@taskmaster/proto/gen/taskmaster/monitoring/v1/health_pb";
 import { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
 import { createGrpcJsTransport } from "@taskmaster/rpc-kit/grpc-client";
-import { createGrpcServer, type GrpcServer, serviceRegistration } from "@taskmaster/rpc-kit/grpc-server";
+import {
+  createGrpcServer,
+  type GrpcServer,
+  partialServiceRegistration,
+} from "@taskmaster/rpc-kit/grpc-server";
 import { importIdentityVerifyKey } from "@taskmaster/rpc-kit/identity";
 import { type ClientTlsSettings, outboundChannel } from "@taskmaster/rpc-kit/outbound";
 import { serverCredentials } from "@taskmaster/rpc-kit/tls";
@@ -39,7 +43,7 @@ beforeAll(async () => {
   server = createGrpcServer({
     logger: createLogger({ service: "health-tls-test", level: "silent" }),
     // TaskService with no handlers: health registers it SERVING; its RPCs need an identity first.
-    services: [serviceRegistration(TaskService, {})],
+    services: [partialServiceRegistration(TaskService, {})],
     credentials: serverCredentials({
       cert: certs.server.cert,
       key: certs.server.key,

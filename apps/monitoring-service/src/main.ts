@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-/** Composition root of the monitoring service. */
+/** Composition root of the monitoring service: its settings from the environment, then the shared runtime. */
+import { serviceMetricsUrlsFromEnv } from "@taskmaster/config/service-metrics";
 import { runDatabaseService } from "@taskmaster/service-runtime/database-service";
 import { auditScheduleConfigFromEnv } from "./audit-scheduler.config.js";
-import { createServiceAuditScheduler, withAuditScheduler } from "./audit-scheduler.wiring.js";
-import { createServer } from "./server.js";
+import { auditSchedulerMember, createServiceAuditScheduler } from "./audit-scheduler.wiring.js";
+import { createServer, serviceAddressesFromEnv } from "./server.js";
 
 runDatabaseService({
   name: "monitoring-service",
@@ -17,12 +18,18 @@ runDatabaseService({
       config: deps.config,
       schedule,
     });
-    // RunAuditRetention runs the scheduler's retention job (its own connection and locks).
-    const server = createServer({
+    return createServer({
       ...deps,
-      monitoring: { auditRetentionDays: schedule.retentionDays, auditRetention: audit.runRetention },
+      monitoring: {
+        serviceAddresses: serviceAddressesFromEnv(process.env),
+        serviceMetricsUrls: serviceMetricsUrlsFromEnv(process.env),
+        gitCommit: process.env.GIT_COMMIT,
+        // RunAuditRetention runs the scheduler's retention job (its own connection and locks).
+        auditRetentionDays: schedule.retentionDays,
+        auditRetention: audit.runRetention,
+        // Started after the server listens; stopped (waiting for a run in flight) before it drains.
+        jobs: [auditSchedulerMember(audit)],
+      },
     });
-    // Started after the server listens; stopped (waiting for a run in flight) before it drains.
-    return withAuditScheduler(server, audit);
   },
 });

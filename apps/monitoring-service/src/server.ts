@@ -1,7 +1,7 @@
 /**
- * `createServer(deps)`: the monitoring service's gRPC server, built but not listening. Owns a HealthMonitor
- * (polling every configured service's grpc.health.v1 and the database) that starts with the server and
- * stops on shutdown.
+ * `createServer(deps)`: the monitoring service's gRPC server, built but not listening; no side effects. Owns
+ * a HealthMonitor (polling every configured service's grpc.health.v1 and the database) and the alert runtime
+ * as server members: started once the server listens, stopped before it drains.
  */
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
@@ -11,6 +11,7 @@ import { poolTracker } from "@taskmaster/persistence/monitoring-pool";
 import { AuditService } from "@taskmaster/proto/gen/taskmaster/audit/v1/audit_service_pb";
 import { MonitoringService } from "@taskmaster/proto/gen/taskmaster/monitoring/v1/monitoring_service_pb";
 import { createGrpcServer, type GrpcServer, serviceRegistration } from "@taskmaster/rpc-kit/grpc-server";
+import type { LifecycleMember } from "@taskmaster/rpc-kit/lifecycle-member";
 import { mapDatabaseError } from "@taskmaster/service-runtime/database-error-map";
 import { databaseHealth } from "@taskmaster/service-runtime/database-health";
 import type { ServiceDeps } from "@taskmaster/service-runtime/database-service";
@@ -20,8 +21,10 @@ import { HealthMonitor } from "./health-monitor.js";
 import { createMonitoringHandlers } from "./monitoring.handlers.js";
 import { createServiceMetricsReader } from "./service-metrics.reader.js";
 
-/** Where the other services listen: env TASK_SERVICE_ADDRESS / TEMPLATE_SERVICE_ADDRESS. */
-export function serviceAddressesFromEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+/** Where the other services listen: env TASK_SERVICE_ADDRESS / TEMPLATE_SERVICE_ADDRESS (main.ts). */
+export function serviceAddressesFromEnv(
+  env: Readonly<Record<string, string | undefined>>,
+): Record<string, string> {
   return {
     "taskmaster.task.v1.TaskService": env.TASK_SERVICE_ADDRESS || "127.0.0.1:50051",
     "taskmaster.template.v1.TemplateService": env.TEMPLATE_SERVICE_ADDRESS || "127.0.0.1:50052",
@@ -29,11 +32,12 @@ export function serviceAddressesFromEnv(env: NodeJS.ProcessEnv = process.env): R
 }
 
 export interface MonitoringOptions {
-  /** grpc.health.v1 service name -> address (default: from the environment). */
+  /** grpc.health.v1 service name -> address (main.ts: from the environment; default: the local ports). */
   readonly serviceAddresses?: Readonly<Record<string, string>>;
   /**
    * Service name -> its Prometheus /metrics URL, read for GetPoolStats and the pool / error-rate alerts
-   * (default: TASK_SERVICE_METRICS_ADDRESS / TEMPLATE_SERVICE_METRICS_ADDRESS, libs/config service-metrics).
+   * (main.ts: TASK_SERVICE_METRICS_ADDRESS / TEMPLATE_SERVICE_METRICS_ADDRESS, libs/config service-metrics;
+   * default: the local ports).
    */
   readonly serviceMetricsUrls?: Readonly<Record<string, string>>;
   /** Deadline of one /metrics read (default 2 s). */
@@ -50,14 +54,21 @@ export interface MonitoringOptions {
   readonly dbTimeoutMs?: number;
   /** Alert rule evaluation and webhooks. */
   readonly alerting?: AlertingOptions;
-  /** Audit retention in days for RunAuditRetention (default: env AUDIT_RETENTION_DAYS, else 90). */
-  readonly auditRetentionDays?: number;
+  /** Audit retention in days for RunAuditRetention (main.ts: env AUDIT_RETENTION_DAYS; default 90). */
+  readonly auditRetentionDays?: number | undefined;
   /**
    * The audit scheduler's retention run on its own connection (a `taskmaster_retention` login), used by
    * RunAuditRetention; `null` = retention not configured (staging/production without
    * AUDIT_RETENTION_DATABASE_URL); absent = run on the service's own connection (development, tests).
    */
   readonly auditRetention?: AuditRetentionRunner | null;
+  /** Build commit shown by GetProcessInfo (main.ts: env GIT_COMMIT; default empty). */
+  readonly gitCommit?: string | undefined;
+  /**
+   * More background jobs of this process (the audit scheduler), started after the health monitor and the
+   * alert runtime once the server listens and stopped before them.
+   */
+  readonly jobs?: readonly LifecycleMember[] | undefined;
 }
 
 function packageVersion(): string {
@@ -79,13 +90,14 @@ export function createServer(
   const options = deps.monitoring ?? {};
   const monitor = new HealthMonitor({
     orm: deps.orm,
-    services: options.serviceAddresses ?? serviceAddressesFromEnv(),
+    services: options.serviceAddresses ?? serviceAddressesFromEnv({}),
     intervalMs: options.healthIntervalMs,
     checkTimeoutMs: options.checkTimeoutMs,
     channel: deps.outbound?.channel,
   });
   const service = deps.config?.server.name ?? "monitoring-service";
-  const metricsUrls = options.serviceMetricsUrls ?? serviceMetricsUrlsFromEnv(process.env);
+  const metricsUrls = options.serviceMetricsUrls ?? serviceMetricsUrlsFromEnv({});
+  const profile = deps.config?.profile ?? "development";
   const readServices = createServiceMetricsReader(metricsUrls, options.metricsTimeoutMs ?? 2_000);
   const handlers = createMonitoringHandlers({
     orm: deps.orm,
@@ -96,9 +108,9 @@ export function createServer(
       service,
       instance: `${hostname()}:${process.pid}`,
       version: packageVersion(),
-      gitCommit: process.env.GIT_COMMIT ?? "",
+      gitCommit: options.gitCommit ?? "",
       startTime: START_TIME,
-      profile: deps.config?.profile ?? process.env.TASKMASTER_PROFILE ?? "development",
+      profile,
       config: describeConfig(deps.config ?? {}),
     },
     slowQueryThresholdMs: options.slowQueryThresholdMs ?? 1_000,
@@ -114,12 +126,13 @@ export function createServer(
     monitor,
     pool: () => poolTracker(deps.orm),
     service,
-    profile: deps.config?.profile ?? process.env.TASKMASTER_PROFILE ?? "development",
+    profile,
     dbTimeoutMs: options.dbTimeoutMs ?? 5_000,
     options: options.alerting,
     readServices: () => readServices(),
   });
-  const server = createGrpcServer({
+  return createGrpcServer({
+    security: deps.security,
     errorMap: mapDatabaseError,
     logger: deps.logger,
     health: databaseHealth(deps.orm, [MonitoringService.typeName, AuditService.typeName]),
@@ -138,16 +151,17 @@ export function createServer(
         }),
       ),
     ],
+    // Stopped in reverse order before the drain: the jobs, then alerting (it reads the monitor; ends
+    // WatchAlerts streams so the drain is quick), then the monitor.
+    members: [
+      {
+        name: "health-monitor",
+        start: () => monitor.start(),
+        stop: () => monitor.stop(),
+        stopBeforeDrain: true,
+      },
+      { name: "alerting", start: () => alerting.start(), stop: () => alerting.stop(), stopBeforeDrain: true },
+      ...(options.jobs ?? []),
+    ],
   });
-  monitor.start();
-  alerting.start();
-  return {
-    ...server,
-    async shutdown(graceMs) {
-      // Alerting first (it reads the monitor; ends WatchAlerts streams so the drain is quick).
-      await alerting.stop();
-      monitor.stop();
-      return server.shutdown(graceMs);
-    },
-  };
 }

@@ -139,7 +139,7 @@ async function fsyncDir(path: string): Promise<void> {
  * Attachment settings from the environment: `TASK_ATTACHMENT_DIR` (default `.data/attachments`) and
  * `TASK_ATTACHMENT_MAX_BYTES` (default 25 MiB; a positive integer, else start-up fails).
  */
-export function attachmentConfigFromEnv(env: NodeJS.ProcessEnv = process.env): {
+export function attachmentConfigFromEnv(env: Readonly<Record<string, string | undefined>>): {
   attachmentDir: string;
   attachmentMaxBytes: number;
 } {

@@ -10,7 +10,11 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { TaskEventKind } from "@taskmaster/proto/gen/taskmaster/task/v1/event_pb";
 import { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
-import { createGrpcServer, type GrpcServer, serviceRegistration } from "@taskmaster/rpc-kit/grpc-server";
+import {
+  createGrpcServer,
+  type GrpcServer,
+  partialServiceRegistration,
+} from "@taskmaster/rpc-kit/grpc-server";
 import { createLogger } from "@taskmaster/telemetry/logger";
 import { judgeCoverage } from "@taskmaster/testing/output-coverage";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -23,7 +27,7 @@ beforeAll(async () => {
     logger: createLogger({ service: "output-contract-test", level: "silent" }),
     reflection: false,
     services: [
-      serviceRegistration(TaskService, {
+      partialServiceRegistration(TaskService, {
         async *watchTasks() {
           yield { message: { case: "event", value: { kind: TaskEventKind.CREATED, task: "tasks/a" } } };
           yield {

@@ -1,8 +1,10 @@
 /**
- * `createServer(deps)`: the task service's gRPC server, built but not listening (tests start it on port 0).
- * TaskService is assembled from one handler factory per resource; each returns its slice of the service.
+ * `createServer(deps)`: the task service's gRPC server, built but not listening (tests start it on port 0);
+ * no side effects. TaskService is assembled from one handler factory per resource, each returning its slice;
+ * the assembled object is checked against the full `ServiceImpl`, so a missing RPC does not compile.
  */
 
+import type { ServiceImpl } from "@connectrpc/connect";
 import { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
 import { createGrpcServer, type GrpcServer, serviceRegistration } from "@taskmaster/rpc-kit/grpc-server";
 import { mapDatabaseError } from "@taskmaster/service-runtime/database-error-map";
@@ -15,7 +17,7 @@ import { createPlanningHandlers } from "./planning.handlers.js";
 import { createRelationshipHandlers } from "./relationship.handlers.js";
 import { createReleaseHandlers } from "./release.handlers.js";
 import { createSearchHandlers } from "./search.handlers.js";
-import type { StatusTransitionTable } from "./status-transitions.js";
+import { resolveStatusTransitions, type StatusTransitionTable } from "./status-transitions.js";
 import { createTaskHandlers } from "./task.handlers.js";
 import { createTimeLogHandlers } from "./time-log.handlers.js";
 import { createWatchHandlers } from "./watch.handlers.js";
@@ -23,31 +25,32 @@ import { createWorkQueueHandlers } from "./work-queue.handlers.js";
 import { createWorkflowHandlers } from "./workflow.handlers.js";
 
 export type TaskServerDeps = Pick<ServiceDeps, "orm" | "logger"> &
-  Partial<Pick<ServiceDeps, "limits" | "maxDeadlineMs">> & {
+  Partial<Pick<ServiceDeps, "limits" | "maxDeadlineMs" | "security">> & {
     /** Content-addressed attachment store directory (default `.data/attachments`). */
     readonly attachmentDir?: string | undefined;
     /** Attachment size limit in bytes (default 25 MiB). */
     readonly attachmentMaxBytes?: number | undefined;
-    /** Status transition table override (object or JSON); default env TASK_STATUS_TRANSITIONS, else built-in. */
+    /** Status transition table (object or JSON, validated); default: the built-in one (main.ts reads env). */
     readonly statusTransitions?: StatusTransitionTable | string | undefined;
   };
 
-export function createServer(deps: TaskServerDeps): GrpcServer {
-  const slices = [
-    createTaskHandlers(deps),
-    createRelationshipHandlers(deps),
-    createPlanningHandlers(deps),
-    createAttachmentHandlers(deps),
-    createSearchHandlers(deps),
-    createWorkQueueHandlers(deps),
-    createWatchHandlers(deps),
-    createWorkflowHandlers(deps),
-    createCommentHandlers(deps),
-    createTimeLogHandlers(deps),
-    createReleaseHandlers(deps),
-    createMilestoneHandlers(deps),
+export function createServer(options: TaskServerDeps): GrpcServer {
+  const deps = { ...options, statusTransitions: resolveStatusTransitions(options.statusTransitions) };
+  const impl: ServiceImpl<typeof TaskService> = {
+    ...createTaskHandlers(deps),
+    ...createRelationshipHandlers(deps),
+    ...createPlanningHandlers(deps),
+    ...createAttachmentHandlers(deps),
+    ...createSearchHandlers(deps),
+    ...createWorkQueueHandlers(deps),
+    ...createWatchHandlers(deps),
+    ...createWorkflowHandlers(deps),
+    ...createCommentHandlers(deps),
+    ...createTimeLogHandlers(deps),
+    ...createReleaseHandlers(deps),
+    ...createMilestoneHandlers(deps),
     // one line per resource's handler factory
-  ];
+  };
   return createGrpcServer({
     errorMap: mapDatabaseError,
     logger: deps.logger,
@@ -55,6 +58,7 @@ export function createServer(deps: TaskServerDeps): GrpcServer {
     health: databaseHealth(deps.orm, [TaskService.typeName]),
     limits: deps.limits,
     maxDeadlineMs: deps.maxDeadlineMs,
-    services: [serviceRegistration(TaskService, Object.assign({}, ...slices))],
+    security: deps.security,
+    services: [serviceRegistration(TaskService, impl)],
   });
 }

@@ -95,13 +95,17 @@ export function parseStatusTransitions(input: string | unknown): StatusTransitio
   return { transitions: table, done: doneList };
 }
 
-/** The table to use: an explicit override, else the env variable, else the default. */
+/** The table to use: an explicit override (object or JSON, validated), else the default. */
 export function resolveStatusTransitions(
   override: StatusTransitionTable | string | undefined,
-  env: NodeJS.ProcessEnv = process.env,
 ): StatusTransitionTable {
-  if (override !== undefined)
-    return typeof override === "string" ? parseStatusTransitions(override) : parseStatusTransitions(override);
+  return override === undefined ? DEFAULT_STATUS_TRANSITIONS : parseStatusTransitions(override);
+}
+
+/** The table from env `TASK_STATUS_TRANSITIONS` (unset or blank: the default). Called by main.ts. */
+export function statusTransitionsFromEnv(
+  env: Readonly<Record<string, string | undefined>>,
+): StatusTransitionTable {
   const raw = env[STATUS_TRANSITIONS_ENV];
   return raw === undefined || raw.trim() === "" ? DEFAULT_STATUS_TRANSITIONS : parseStatusTransitions(raw);
 }

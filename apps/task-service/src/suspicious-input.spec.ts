@@ -8,7 +8,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import { initOrm } from "@taskmaster/persistence/orm-config";
 import { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
-import { type GrpcServer, setServerSecurityDefaults } from "@taskmaster/rpc-kit/grpc-server";
+import type { GrpcServer } from "@taskmaster/rpc-kit/grpc-server";
 import {
   type SuspiciousInputRecorder,
   suspiciousInputRecorder,
@@ -30,13 +30,11 @@ beforeAll(async () => {
   orm = await initOrm({ url: db.appUrl, pool: { min: 0, max: 4 } });
   const logger = createLogger({ service: "task-service-test", level: "silent" });
   recorder = suspiciousInputRecorder({ orm, logger });
-  setServerSecurityDefaults({ interceptors: [recorder.interceptor] });
-  server = createServer({ orm, logger });
+  server = createServer({ orm, logger, security: { interceptors: [recorder.interceptor] } });
   ({ port } = await server.listen("127.0.0.1", 0));
 });
 
 afterAll(async () => {
-  setServerSecurityDefaults({});
   await server?.shutdown(1_000);
   await recorder?.settled();
   await orm?.close(true);

@@ -52,7 +52,7 @@ import {
 
 export interface WorkflowHandlerDeps {
   readonly orm: MikroORM;
-  /** Transition table override (object or JSON); default: env TASK_STATUS_TRANSITIONS, else built-in. */
+  /** Transition table override (object or JSON); default: the built-in one. */
   readonly statusTransitions?: StatusTransitionTable | string | undefined;
 }
 

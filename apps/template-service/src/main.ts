@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** Composition root of the template service. */
+/** Composition root of the template service: its settings from the environment, then the shared runtime. */
 import { runDatabaseService } from "@taskmaster/service-runtime/database-service";
 import { createServer } from "./server.js";
 
@@ -8,5 +8,10 @@ runDatabaseService({
   name: "template-service",
   defaultGrpcPort: 50052,
   delegatesIdentity: true,
-  createServer,
+  createServer: (deps) =>
+    createServer({
+      ...deps,
+      internalToken: process.env.TASKMASTER_INTERNAL_TOKEN,
+      taskServiceAddress: process.env.TASK_SERVICE_ADDRESS,
+    }),
 });

@@ -1,19 +1,21 @@
 /**
  * Wiring of the rendering, dependency, usage, analytics and task-from-template slices for server.ts: one
  * render engine (compiled-template cache) and one TaskService transport per server. The transport is built
- * from TASK_SERVICE_ADDRESS (default 127.0.0.1:50051) unless injected, over the process's outgoing-channel
- * TLS (`outbound.channel`, GRPC_CLIENT_TLS_*; plaintext without), and closed when the server shuts down.
+ * for `taskServiceAddress` (main.ts: TASK_SERVICE_ADDRESS; default 127.0.0.1:50051) unless injected, over the
+ * process's outgoing-channel TLS (`outbound.channel`, GRPC_CLIENT_TLS_*; plaintext without), and closed when
+ * the server shuts down.
  * `outbound.signer` delegates the verified caller's identity to TaskService (task-from-template.handlers.ts).
  * One usage batcher per server (usage-batcher.ts): renders queue their usage logs there; usage and analytics
  * reads flush it first; shutdown flushes and stops it after draining the calls (before the ORM is closed).
  * One render-plan cache per server (render-plan.cache.ts, with its LISTEN connection, closed on shutdown) and
- * its interceptor (render-plan.interceptor.ts), which server.ts installs after authorization.
+ * its interceptor (render-plan.interceptor.ts), which server.ts installs after authorization. Nothing starts
+ * here: the batcher, the cache and the owned transport are `members` of the server (stopped after the drain).
  */
-import type { Interceptor, ServiceImpl, Transport } from "@connectrpc/connect";
+import type { Interceptor, Transport } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
-import type { TemplateService } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
 import { createGrpcJsTransport } from "@taskmaster/rpc-kit/grpc-client";
 import type { GrpcServer } from "@taskmaster/rpc-kit/grpc-server";
+import type { LifecycleMember } from "@taskmaster/rpc-kit/lifecycle-member";
 import type { OutboundSecurity } from "@taskmaster/rpc-kit/outbound";
 import { createAnalyticsHandlers } from "./analytics.handlers.js";
 import { DEFAULT_RENDER_LIMITS, RenderEngine, type RenderLimits } from "./render.engine.js";
@@ -41,19 +43,28 @@ export interface RenderWiringDeps {
   readonly renderPlans?: RenderPlanCacheOptions | undefined;
 }
 
+/** The TemplateService RPCs this wiring implements (server.ts checks the whole service). */
+export type RenderHandlers = ReturnType<typeof createRenderHandlers> &
+  ReturnType<typeof createTemplateDependencyHandlers> &
+  ReturnType<typeof createUsageHandlers> &
+  ReturnType<typeof createAnalyticsHandlers> &
+  ReturnType<typeof createTaskFromTemplateHandlers>;
+
 export interface RenderWiring {
-  readonly handlers: Partial<ServiceImpl<typeof TemplateService>>;
+  readonly handlers: RenderHandlers;
   /** The server's usage batcher (renders queue their usage logs there). */
   readonly usage: UsageBatcher;
   /** The server's render-plan cache. */
   readonly plans: RenderPlanCache;
   /** Drops the render-plan cache after RPCs that may change templates (read-your-writes on this server). */
   readonly interceptor: Interceptor;
+  /** Writes every usage queued so far. */
+  flushUsage(): Promise<void>;
   /**
-   * Returns `server` with `flushUsage()` (writes the queued usages) and a shutdown that, after draining the
-   * calls, flushes and stops the usage batcher and closes the owned TaskService transport.
+   * Stopped by the server after draining the calls, in this order: flush and stop the usage batcher (while
+   * the ORM is open), close the render-plan cache's LISTEN connection, close the owned TaskService transport.
    */
-  attach(server: GrpcServer): TemplateGrpcServer;
+  readonly members: readonly LifecycleMember[];
 }
 
 /** The template service's server: a GrpcServer that can also flush its queued usage logs. */
@@ -69,7 +80,7 @@ export function createRenderWiring(deps: RenderWiringDeps): RenderWiring {
   const owned =
     deps.taskService === undefined
       ? createGrpcJsTransport({
-          address: deps.taskServiceAddress ?? process.env.TASK_SERVICE_ADDRESS ?? "127.0.0.1:50051",
+          address: deps.taskServiceAddress ?? "127.0.0.1:50051",
           ...(deps.outbound?.channel !== undefined && {
             credentials: deps.outbound.channel.credentials,
             channelOptions: deps.outbound.channel.channelOptions,
@@ -98,24 +109,12 @@ export function createRenderWiring(deps: RenderWiringDeps): RenderWiring {
         signer: deps.outbound?.signer,
       }),
     },
-    attach(server) {
-      return {
-        server: server.server,
-        health: server.health,
-        listen: (host, port) => server.listen(host, port),
-        flushUsage,
-        renderPlans: plans,
-        async shutdown(graceMs) {
-          try {
-            return await server.shutdown(graceMs);
-          } finally {
-            // In-flight renders have finished (or been aborted): write their usages while the ORM is open.
-            await usage.stop();
-            await plans.stop();
-            owned?.close();
-          }
-        },
-      };
-    },
+    flushUsage,
+    // Stopped in reverse order: usages first, then the LISTEN connection, then the transport.
+    members: [
+      { name: "task-service-transport", stop: () => owned?.close() },
+      { name: "render-plan-cache", stop: () => plans.stop() },
+      { name: "usage-batcher", stop: () => usage.stop() },
+    ],
   };
 }

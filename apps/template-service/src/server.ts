@@ -3,9 +3,11 @@
  *
  * Implements every TemplateService RPC, each behind the one authorization interceptor (authorization.ts),
  * and serves `grpc.health.v1` (tied to its database) and reflection. Render usage logs are batched
- * (render.wiring.ts); `flushUsage()` writes the queued ones, shutdown writes them before returning.
+ * (render.wiring.ts); `flushUsage()` writes the queued ones, shutdown writes them before returning. No side
+ * effects: the batcher, the render-plan cache and the owned TaskService transport are server members.
  */
 
+import type { ServiceImpl } from "@connectrpc/connect";
 import { TemplateService } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
 import { createGrpcServer, serviceRegistration } from "@taskmaster/rpc-kit/grpc-server";
 import { mapDatabaseError } from "@taskmaster/service-runtime/database-error-map";
@@ -21,16 +23,16 @@ import { createTemplateSlugInterceptor } from "./template-slug.interceptor.js";
 import { createTemplateTypeHandlers } from "./template-type.handlers.js";
 
 /**
- * `internalToken` (default env TASKMASTER_INTERNAL_TOKEN) makes `service:*` callers carrying it in
+ * `internalToken` (main.ts: env TASKMASTER_INTERNAL_TOKEN) makes `service:*` callers carrying it in
  * `x-taskmaster-internal-token` trusted; see authorization.ts for the caller headers and the policy table.
  */
 export function createServer(
   deps: Pick<ServiceDeps, "orm" | "logger"> &
     Partial<ServiceDeps> & {
       internalToken?: string | undefined;
-      /** TaskService transport (CreateTaskFromTemplate); default: from TASK_SERVICE_ADDRESS, closed on shutdown. */
+      /** TaskService transport (CreateTaskFromTemplate); default: one to `taskServiceAddress`, closed on shutdown. */
       taskService?: RenderWiringDeps["taskService"];
-      /** TaskService address when no transport is given (default: env TASK_SERVICE_ADDRESS, else 127.0.0.1:50051). */
+      /** TaskService address when no transport is given (main.ts: env TASK_SERVICE_ADDRESS; default 127.0.0.1:50051). */
       taskServiceAddress?: string | undefined;
       /** Usage batcher flush interval (default 200 ms; 0 = renders write their usage log before responding). */
       usageFlushMs?: number | undefined;
@@ -55,7 +57,7 @@ export function createServer(
         ),
     },
   });
-  const impl = {
+  const impl: ServiceImpl<typeof TemplateService> = {
     ...createTemplateHandlers({ orm: deps.orm }),
     ...createTemplateCategoryHandlers({ orm: deps.orm }),
     ...createTemplateTypeHandlers({ orm: deps.orm }),
@@ -64,6 +66,7 @@ export function createServer(
     ...rendering.handlers,
   };
   const server = createGrpcServer({
+    security: deps.security,
     errorMap: mapDatabaseError,
     logger: deps.logger,
     health: databaseHealth(deps.orm, [TemplateService.typeName]),
@@ -74,11 +77,12 @@ export function createServer(
       createAuthorizationInterceptor({
         orm: deps.orm,
         implementation: impl,
-        internalToken: deps.internalToken ?? process.env.TASKMASTER_INTERNAL_TOKEN,
+        internalToken: deps.internalToken,
       }),
       rendering.interceptor,
     ],
     services: [serviceRegistration(TemplateService, impl)],
+    members: rendering.members,
   });
-  return rendering.attach(server);
+  return { ...server, flushUsage: rendering.flushUsage, renderPlans: rendering.plans };
 }

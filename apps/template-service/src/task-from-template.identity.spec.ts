@@ -18,7 +18,7 @@ import { Health, HealthCheckResponse_ServingStatus } from "@taskmaster/proto/gen
 import { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
 import { TemplateService } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
 import { createGrpcJsTransport, type GrpcJsTransport } from "@taskmaster/rpc-kit/grpc-client";
-import { type GrpcServer, setServerSecurityDefaults } from "@taskmaster/rpc-kit/grpc-server";
+import type { GrpcServer } from "@taskmaster/rpc-kit/grpc-server";
 import {
   createIdentitySigner,
   IDENTITY_HEADER,
@@ -117,12 +117,13 @@ beforeAll(async () => {
     TASKMASTER_IDENTITY_REQUIRED: "true",
     TASKMASTER_IDENTITY_TRUSTED_KEYS: `template-service=${templateKeys.pub}`,
   });
-  setServerSecurityDefaults(
-    await serverSecurityFromConfig(taskSecurity, read, undefined, (id) =>
+  taskServer = createTaskServer({
+    orm,
+    logger,
+    security: await serverSecurityFromConfig(taskSecurity, read, undefined, (id) =>
       accepted.push(`${id.subject} via ${id.actors?.join(">")}`),
     ),
-  );
-  taskServer = createTaskServer({ orm, logger });
+  });
   taskAddress = (await taskServer.listen("127.0.0.1", 0)).address;
 
   // template-service: plaintext listener, identity required (gateway key only), delegation key and mTLS
@@ -152,8 +153,13 @@ beforeAll(async () => {
       },
     },
   };
-  setServerSecurityDefaults(await serverSecurityFromConfig(templateSecurity, read));
-  templateServer = createServer({ orm, logger, outbound: counting, taskServiceAddress: taskAddress });
+  templateServer = createServer({
+    orm,
+    logger,
+    outbound: counting,
+    taskServiceAddress: taskAddress,
+    security: await serverSecurityFromConfig(templateSecurity, read),
+  });
   templatePort = (await templateServer.listen("127.0.0.1", 0)).port;
 
   // The same without verification of its callers; its TaskService transport records the headers it sends.
@@ -162,7 +168,7 @@ beforeAll(async () => {
     TASKMASTER_IDENTITY_REQUIRED: __,
     ...unverifiedEnv
   } = templateEnv;
-  setServerSecurityDefaults(await serverSecurityFromConfig(securityOf(unverifiedEnv), read));
+  const unverified = await serverSecurityFromConfig(securityOf(unverifiedEnv), read);
   const record: Interceptor = (next) => async (req) => {
     sent.push(new Headers(req.header));
     return next(req);
@@ -174,13 +180,17 @@ beforeAll(async () => {
     interceptors: [record],
   });
   transports.push(recorded);
-  optionalServer = createServer({ orm, logger, outbound: counting, taskService: recorded });
+  optionalServer = createServer({
+    orm,
+    logger,
+    outbound: counting,
+    taskService: recorded,
+    security: unverified,
+  });
   optionalPort = (await optionalServer.listen("127.0.0.1", 0)).port;
-  setServerSecurityDefaults({});
 });
 
 afterAll(async () => {
-  setServerSecurityDefaults({});
   await templateServer?.shutdown(1_000);
   await optionalServer?.shutdown(1_000);
   for (const t of transports) t.close();

@@ -7,7 +7,11 @@ import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { RetryInfoSchema } from "@taskmaster/proto/gen/google/rpc/error_details_pb";
 import { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
-import { createGrpcServer, type GrpcServer, serviceRegistration } from "@taskmaster/rpc-kit/grpc-server";
+import {
+  createGrpcServer,
+  type GrpcServer,
+  partialServiceRegistration,
+} from "@taskmaster/rpc-kit/grpc-server";
 import { createLogger } from "@taskmaster/telemetry/logger";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createTaskmasterClient } from "./client.js";
@@ -22,7 +26,7 @@ beforeAll(async () => {
     logger: createLogger({ service: "retry-test", level: "silent" }),
     reflection: false,
     services: [
-      serviceRegistration(TaskService, {
+      partialServiceRegistration(TaskService, {
         createTask(req) {
           state.requestIds.push(req.requestId);
           if (state.failuresLeft-- > 0) {

@@ -21,7 +21,7 @@ import { AuditService } from "@taskmaster/proto/gen/taskmaster/audit/v1/audit_se
 import { MonitoringService } from "@taskmaster/proto/gen/taskmaster/monitoring/v1/monitoring_service_pb";
 import { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
 import { TemplateService } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
-import { type GrpcServer, setServerSecurityDefaults } from "@taskmaster/rpc-kit/grpc-server";
+import type { GrpcServer, ServerSecurityDefaults } from "@taskmaster/rpc-kit/grpc-server";
 import {
   createIdentitySigner,
   type IdentitySigner,
@@ -53,6 +53,8 @@ export interface StackOptions {
 }
 
 interface IdentityWiring {
+  /** Every service's server security: identity verification (development: plain headers accepted too). */
+  security: ServerSecurityDefaults;
   gateway: IdentitySigner;
   template: IdentitySigner;
   cleanup(): void;
@@ -63,21 +65,22 @@ async function developmentIdentity(): Promise<IdentityWiring> {
   const env = developmentIdentityEnv(dir);
   const read = (name: string) => readFileSync(env[name] ?? "", "utf8");
   const trusted = (env.TASKMASTER_IDENTITY_TRUSTED_KEYS ?? "").split("=")[1] ?? "";
-  setServerSecurityDefaults({
-    identity: {
-      key: await importIdentityVerifyKey(read("TASKMASTER_IDENTITY_PUBLIC_KEY_FILE")),
-      services: new Map([["template-service", await importIdentityVerifyKey(readFileSync(trusted, "utf8"))]]),
-      acceptPlainHeaders: true,
-    },
-  });
   return {
+    security: {
+      identity: {
+        key: await importIdentityVerifyKey(read("TASKMASTER_IDENTITY_PUBLIC_KEY_FILE")),
+        services: new Map([
+          ["template-service", await importIdentityVerifyKey(readFileSync(trusted, "utf8"))],
+        ]),
+        acceptPlainHeaders: true,
+      },
+    },
     gateway: createIdentitySigner(await importIdentitySigningKey(read("GATEWAY_IDENTITY_KEY_FILE"))),
     template: createIdentitySigner(
       await importIdentitySigningKey(read("TASKMASTER_IDENTITY_SIGNING_KEY_FILE")),
       { service: "template-service" },
     ),
     cleanup: () => {
-      setServerSecurityDefaults({});
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -101,7 +104,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     servers.push(server);
     return `127.0.0.1:${(await server.listen("127.0.0.1", 0)).port}`;
   };
-  const task = await listen(createTaskServer({ orm: await orm(db.appUrl), logger }));
+  const task = await listen(
+    createTaskServer({ orm: await orm(db.appUrl), logger, security: identity?.security }),
+  );
   const template = await listen(
     createTemplateServer({
       orm: await orm(db.appUrl),
@@ -109,12 +114,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       taskServiceAddress: task,
       usageFlushMs: 0,
       outbound: { signer: identity?.template },
+      security: identity?.security,
     }),
   );
   const monitoring = await listen(
     createMonitoringServer({
       orm: await orm(db.monitorUrl),
       logger,
+      security: identity?.security,
       monitoring: {
         serviceAddresses: {
           "taskmaster.task.v1.TaskService": task,

@@ -20,7 +20,7 @@ import {
   UnavailableError,
 } from "./errors.js";
 import { createGrpcClient } from "./grpc-client.js";
-import { createGrpcServer, type GrpcServer, serviceRegistration } from "./grpc-server.js";
+import { createGrpcServer, type GrpcServer, partialServiceRegistration } from "./grpc-server.js";
 import { STATUS_DETAILS_KEY } from "./metadata.js";
 import { validator } from "./validation.js";
 
@@ -78,7 +78,10 @@ let address: string;
 const mem = memoryLogger();
 
 beforeAll(async () => {
-  server = createGrpcServer({ logger: mem.logger, services: [serviceRegistration(EchoService, impl)] });
+  server = createGrpcServer({
+    logger: mem.logger,
+    services: [partialServiceRegistration(EchoService, impl)],
+  });
   ({ address } = await server.listen("127.0.0.1", 0));
 });
 afterAll(async () => {

@@ -16,7 +16,7 @@ import { deadlineFromContext } from "./deadline.js";
 import { EchoService, failure, memoryLogger, waitFor } from "./echo-service.test-util.js";
 import { getPeer } from "./grpc-adapter.js";
 import { createGrpcClient, createGrpcJsTransport } from "./grpc-client.js";
-import { createGrpcServer, type GrpcServer, serviceRegistration } from "./grpc-server.js";
+import { createGrpcServer, type GrpcServer, partialServiceRegistration } from "./grpc-server.js";
 import { perCallValue } from "./per-call-value.js";
 
 const userKey = createContextKey<string>("anonymous", { description: "user" });
@@ -103,7 +103,11 @@ let connectNode: Client<typeof EchoService>;
 
 beforeAll(async () => {
   const { logger } = memoryLogger();
-  server = createGrpcServer({ logger, services: [serviceRegistration(EchoService, impl)], interceptors });
+  server = createGrpcServer({
+    logger,
+    services: [partialServiceRegistration(EchoService, impl)],
+    interceptors,
+  });
   ({ address } = await server.listen("127.0.0.1", 0));
   kit = createGrpcClient(EchoService, { address });
   connectNode = createGrpcClient(EchoService, createGrpcTransport({ baseUrl: `http://${address}` }));

@@ -6,7 +6,7 @@ import {
 import { describe, expect, it } from "vitest";
 import { EchoService, failure, memoryLogger, waitFor } from "./echo-service.test-util.js";
 import { createGrpcClient } from "./grpc-client.js";
-import { createGrpcServer, ListenError, serviceRegistration } from "./grpc-server.js";
+import { createGrpcServer, ListenError, partialServiceRegistration } from "./grpc-server.js";
 
 let started = 0;
 let abortedBy: unknown;
@@ -30,7 +30,7 @@ const impl: Partial<ServiceImpl<typeof EchoService>> = {
 function newServer() {
   return createGrpcServer({
     logger: memoryLogger().logger,
-    services: [serviceRegistration(EchoService, impl)],
+    services: [partialServiceRegistration(EchoService, impl)],
     limits: { maxReceiveMessageLength: 1024, maxSendMessageLength: 1024 },
     keepalive: { timeMs: 60_000, timeoutMs: 20_000 },
   });
@@ -85,7 +85,7 @@ describe("createGrpcServer", () => {
   it("maxDeadlineMs caps the deadline handlers see (also for calls without one)", async () => {
     const server = createGrpcServer({
       logger: memoryLogger().logger,
-      services: [serviceRegistration(EchoService, impl)],
+      services: [partialServiceRegistration(EchoService, impl)],
       maxDeadlineMs: 150,
     });
     const { address } = await server.listen("127.0.0.1", 0);

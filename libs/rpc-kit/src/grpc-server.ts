@@ -13,6 +13,7 @@ import { createErrorInterceptor, type ErrorMap } from "./error-interceptor.js";
 import { adaptService, type GrpcCallInfo } from "./grpc-adapter.js";
 import { createHealthService, HealthRegistry, ServingStatus } from "./health.js";
 import { createIdentityInterceptor, type IdentityInterceptorOptions } from "./identity.js";
+import { type LifecycleMember, startMembers, stopMembers } from "./lifecycle-member.js";
 import { createMetricsInterceptor } from "./metrics-interceptor.js";
 import { addReflection } from "./reflection.js";
 import {
@@ -28,8 +29,19 @@ export interface ServiceRegistration {
   readonly impl: object;
 }
 
-/** Type-checked `{ service, impl }` pair. */
+/** Type-checked `{ service, impl }` pair: every RPC of `service` implemented (a missing one does not compile). */
 export function serviceRegistration<S extends DescService>(
+  service: S,
+  impl: ServiceImpl<S>,
+): ServiceRegistration {
+  return { service, impl };
+}
+
+/**
+ * A stub for specs: only some RPCs implemented, the others answer UNIMPLEMENTED. Services use
+ * `serviceRegistration`.
+ */
+export function partialServiceRegistration<S extends DescService>(
   service: S,
   impl: Partial<ServiceImpl<S>>,
 ): ServiceRegistration {
@@ -90,9 +102,24 @@ export interface CreateGrpcServerOptions {
    * process default, else none). `false` = never, even when a process default is set.
    */
   readonly identity?: IdentityInterceptorOptions | false | undefined;
+  /**
+   * Credentials, identity verification and interceptors the runtime builds from config for every server of
+   * the process (`runDatabaseService` passes them in `deps.security`); `credentials` and `identity` above win.
+   */
+  readonly security?: ServerSecurityDefaults | undefined;
+  /**
+   * Interceptors outside the error interceptor, so they see exactly what is sent, errors included. Spec
+   * harnesses only (the output contract check of libs/testing output-contract.setup.ts).
+   */
+  readonly outerInterceptors?: readonly Interceptor[] | undefined;
+  /**
+   * Background work this server owns: started in order once it listens, stopped in reverse order on
+   * shutdown (`stopBeforeDrain` ones before the drain, the others after it). See lifecycle-member.ts.
+   */
+  readonly members?: readonly LifecycleMember[] | undefined;
 }
 
-/** Process-wide security defaults (one service per process), set by the runtime from config. */
+/** Security of every server of a process (one service per process), built by the runtime from config. */
 export interface ServerSecurityDefaults {
   readonly credentials?: ServerCredentials | undefined;
   readonly identity?: IdentityInterceptorOptions | undefined;
@@ -103,25 +130,15 @@ export interface ServerSecurityDefaults {
   readonly interceptors?: readonly Interceptor[] | undefined;
 }
 
-let securityDefaults: ServerSecurityDefaults = {};
-let outerInterceptors: readonly Interceptor[] = [];
+let harnessOuterInterceptors: readonly Interceptor[] = [];
 
 /**
- * Set the credentials and identity verification every later `createGrpcServer` uses unless its options say
- * otherwise. `runDatabaseService` calls this from config (GRPC_TLS_*, TASKMASTER_IDENTITY_PUBLIC_KEY_FILE), so
- * every service gets TLS and identity verification without each app wiring it.
- */
-export function setServerSecurityDefaults(defaults: ServerSecurityDefaults): void {
-  securityDefaults = defaults;
-}
-
-/**
- * Interceptors every later `createGrpcServer` of this process runs outside the error interceptor, so they see
- * exactly what is sent, errors included. Test harnesses only: the spec files' output contract check
- * (libs/testing output-contract.setup.ts) installs itself here.
+ * Interceptors every later `createGrpcServer` of this process runs outside the error interceptor, in front of
+ * its `outerInterceptors`. Test harnesses only: the spec files' output contract check (libs/testing
+ * output-contract.setup.ts) installs itself here, so it sees every server a spec file starts.
  */
 export function setServerOuterInterceptors(interceptors: readonly Interceptor[]): void {
-  outerInterceptors = interceptors;
+  harnessOuterInterceptors = interceptors;
 }
 
 /** The identity interceptor, skipping grpc.health.v1 (probes from load balancers and the gateway carry no identity). */
@@ -216,16 +233,18 @@ export function createGrpcServer(options: CreateGrpcServerOptions): GrpcServer {
     ...options.serverOptions,
   };
   const server = new Server(serverOptions);
-  const identity = options.identity === false ? undefined : (options.identity ?? securityDefaults.identity);
-  const credentials =
-    options.credentials ?? securityDefaults.credentials ?? ServerCredentials.createInsecure();
+  const security = options.security ?? {};
+  const identity = options.identity === false ? undefined : (options.identity ?? security.identity);
+  const credentials = options.credentials ?? security.credentials ?? ServerCredentials.createInsecure();
+  const members = options.members ?? [];
   const shutdownController = new AbortController();
   const interceptors = [
     // Tracing outermost (the span covers everything and parents the handler's work), then metrics: both
     // record the final gRPC code the error interceptor produced.
     createServerTracingInterceptor(),
     createMetricsInterceptor(),
-    ...outerInterceptors,
+    ...harnessOuterInterceptors,
+    ...(options.outerInterceptors ?? []),
     ...(options.errorInterceptor === false
       ? []
       : [createErrorInterceptor({ logger, map: options.errorMap })]),
@@ -233,7 +252,7 @@ export function createGrpcServer(options: CreateGrpcServerOptions): GrpcServer {
     createRequestCheckInterceptor(createRequestChecker(options.requestCheck)),
     // Identity before the app's interceptors: authorization and handlers see only verified actor headers.
     ...(identity === undefined ? [] : [identityExceptHealth(identity)]),
-    ...(securityDefaults.interceptors ?? []),
+    ...(security.interceptors ?? []),
     ...(options.interceptors ?? []),
     // Innermost: the audit context sees the verified actor the identity interceptor left in the headers.
     createAuditContextInterceptor(),
@@ -278,31 +297,49 @@ export function createGrpcServer(options: CreateGrpcServerOptions): GrpcServer {
           }
           listening = formatAddress(host, boundPort);
           logger.info({ address: listening, tls: credentials._isSecure() }, "gRPC server listening");
+          startMembers(members);
           resolve({ port: boundPort, address: listening });
         });
       });
     },
-    shutdown(graceMs) {
-      health?.shutdown();
-      return new Promise((resolve) => {
-        let settled = false;
-        const timer = setTimeout(() => {
-          if (settled) return;
-          settled = true;
-          logger.warn({ graceMs }, "gRPC drain timed out; cancelling in-flight calls");
-          shutdownController.abort();
-          server.forceShutdown();
-          resolve({ forced: true });
-        }, graceMs);
-        timer.unref();
-        server.tryShutdown(() => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          if (listening !== undefined) logger.info({ address: listening }, "gRPC server stopped");
-          resolve({ forced: false });
-        });
-      });
+    async shutdown(graceMs) {
+      const onError = (member: LifecycleMember, err: unknown) =>
+        logger.error({ err, member: member.name }, "cannot stop server member");
+      await stopMembers(
+        members.filter((m) => m.stopBeforeDrain === true),
+        onError,
+      );
+      try {
+        return await drain(graceMs);
+      } finally {
+        await stopMembers(
+          members.filter((m) => m.stopBeforeDrain !== true),
+          onError,
+        );
+      }
     },
   };
+
+  function drain(graceMs: number): Promise<{ forced: boolean }> {
+    health?.shutdown();
+    return new Promise((resolve) => {
+      let settled = false;
+      const timer = setTimeout(() => {
+        if (settled) return;
+        settled = true;
+        logger.warn({ graceMs }, "gRPC drain timed out; cancelling in-flight calls");
+        shutdownController.abort();
+        server.forceShutdown();
+        resolve({ forced: true });
+      }, graceMs);
+      timer.unref();
+      server.tryShutdown(() => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (listening !== undefined) logger.info({ address: listening }, "gRPC server stopped");
+        resolve({ forced: false });
+      });
+    });
+  }
 }

@@ -6,7 +6,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EchoService, failure, memoryLogger, waitFor } from "./echo-service.test-util.js";
 import { createGrpcClient } from "./grpc-client.js";
-import { createGrpcServer, type GrpcServer, serviceRegistration } from "./grpc-server.js";
+import { createGrpcServer, type GrpcServer, partialServiceRegistration } from "./grpc-server.js";
 import { HealthRegistry } from "./health.js";
 
 let server: GrpcServer;
@@ -18,7 +18,7 @@ registry.addCheck("taskmaster.db", "ping", async () => dbUp);
 beforeAll(async () => {
   server = createGrpcServer({
     logger: memoryLogger().logger,
-    services: [serviceRegistration(EchoService, {})],
+    services: [partialServiceRegistration(EchoService, {})],
     health: registry,
   });
   ({ address } = await server.listen("127.0.0.1", 0));

@@ -4,7 +4,7 @@ import { decodeJwt, exportPKCS8, exportSPKI, generateKeyPair, SignJWT } from "jo
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EchoService, memoryLogger } from "./echo-service.test-util.js";
 import { createGrpcClient } from "./grpc-client.js";
-import { createGrpcServer, type GrpcServer, serviceRegistration } from "./grpc-server.js";
+import { createGrpcServer, type GrpcServer, partialServiceRegistration } from "./grpc-server.js";
 import {
   ACTOR_HEADER,
   createIdentityInterceptor,
@@ -56,7 +56,7 @@ describe("internal identity token (gateway-signed, service-verified) over real g
     const make = (req: boolean) =>
       createGrpcServer({
         logger: memoryLogger().logger,
-        services: [serviceRegistration(EchoService, impl)],
+        services: [partialServiceRegistration(EchoService, impl)],
         interceptors: [
           createIdentityInterceptor({ key, required: req, onInvalid: (reason) => invalid.push(reason) }),
         ],
@@ -171,7 +171,7 @@ describe("delegated identity (a service signs its verified caller for another se
     );
     server = createGrpcServer({
       logger: memoryLogger().logger,
-      services: [serviceRegistration(EchoService, delegationImpl)],
+      services: [partialServiceRegistration(EchoService, delegationImpl)],
       identity: {
         key: gatewayKey.publicKey,
         services: new Map([

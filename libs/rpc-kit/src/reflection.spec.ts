@@ -6,7 +6,7 @@ import { credentials, loadPackageDefinition } from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EchoService, memoryLogger } from "./echo-service.test-util.js";
-import { createGrpcServer, type GrpcServer, serviceRegistration } from "./grpc-server.js";
+import { createGrpcServer, type GrpcServer, partialServiceRegistration } from "./grpc-server.js";
 
 // Test only: a reflection client from @grpc/reflection's own proto via proto-loader (grpcurl's point of view).
 const require = createRequire(import.meta.url);
@@ -61,7 +61,7 @@ let address: string;
 beforeAll(async () => {
   server = createGrpcServer({
     logger: memoryLogger().logger,
-    services: [serviceRegistration(EchoService, {})],
+    services: [partialServiceRegistration(EchoService, {})],
   });
   ({ address } = await server.listen("127.0.0.1", 0));
 });

@@ -3,7 +3,7 @@ import { createTestCertificates, type TestCertificates } from "@taskmaster/testi
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EchoService, memoryLogger } from "./echo-service.test-util.js";
 import { createGrpcClient, createGrpcJsTransport, type GrpcJsTransport } from "./grpc-client.js";
-import { createGrpcServer, type GrpcServer, serviceRegistration } from "./grpc-server.js";
+import { createGrpcServer, type GrpcServer, partialServiceRegistration } from "./grpc-server.js";
 import { channelCredentials, serverCredentials } from "./tls.js";
 
 const impl = { echo: (req: { text: string }) => ({ text: `echo:${req.text}` }) };
@@ -21,7 +21,7 @@ describe("gRPC over TLS and mTLS (throwaway CA generated at test time)", () => {
     const make = (clientCa: string | undefined) =>
       createGrpcServer({
         logger: memoryLogger().logger,
-        services: [serviceRegistration(EchoService, impl)],
+        services: [partialServiceRegistration(EchoService, impl)],
         credentials: serverCredentials({ cert: certs.server.cert, key: certs.server.key, clientCa }),
       });
     tlsServer = make(undefined);

@@ -17,7 +17,7 @@ import { setOtelRuntime } from "@taskmaster/telemetry/otel-state";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type EchoRequest, EchoService, failure, memoryLogger, waitFor } from "./echo-service.test-util.js";
 import { createGrpcClient } from "./grpc-client.js";
-import { createGrpcServer, type GrpcServer, serviceRegistration } from "./grpc-server.js";
+import { createGrpcServer, type GrpcServer, partialServiceRegistration } from "./grpc-server.js";
 
 const SERVICE = "rpckit.test.v1.EchoService";
 const exporter = new InMemorySpanExporter();
@@ -31,7 +31,7 @@ let frontAddress = "";
 let backAddress = "";
 
 function backImpl() {
-  return serviceRegistration(EchoService, {
+  return partialServiceRegistration(EchoService, {
     async echo(req: EchoRequest, ctx: HandlerContext) {
       seenTraceparent.push(ctx.requestHeader.get("traceparent"));
       mem.logger.info({ text: req.text }, "in back");
@@ -46,7 +46,7 @@ function backImpl() {
 }
 
 function frontImpl() {
-  return serviceRegistration(EchoService, {
+  return partialServiceRegistration(EchoService, {
     async echo(req: EchoRequest, ctx: HandlerContext) {
       const client = createGrpcClient(EchoService, { address: backAddress });
       const res = await client.echo({ text: req.text, fail: req.fail }, { signal: ctx.signal });

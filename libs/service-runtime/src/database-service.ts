@@ -16,12 +16,7 @@ import {
 } from "@taskmaster/config/config";
 import { recordSecurityEvent } from "@taskmaster/persistence/security-events.repository";
 import { openServiceDatabase } from "@taskmaster/persistence/service-database";
-import {
-  type GrpcLimits,
-  type GrpcServer,
-  type ServerSecurityDefaults,
-  setServerSecurityDefaults,
-} from "@taskmaster/rpc-kit/grpc-server";
+import type { GrpcLimits, GrpcServer, ServerSecurityDefaults } from "@taskmaster/rpc-kit/grpc-server";
 import {
   createIdentitySigner,
   importIdentitySigningKey,
@@ -44,6 +39,11 @@ export interface ServiceDeps {
   readonly maxDeadlineMs: number;
   /** TLS of this process's outgoing channels and, for delegating services, the identity signer. */
   readonly outbound?: OutboundSecurity | undefined;
+  /**
+   * TLS / mTLS, gateway identity verification and the suspicious-input recorder for the server
+   * (`createGrpcServer({ security })`); absent (tests): insecure, no identity verification.
+   */
+  readonly security?: ServerSecurityDefaults | undefined;
 }
 
 export interface DatabaseServiceOptions {
@@ -119,9 +119,6 @@ export function runDatabaseService(options: DatabaseServiceOptions): RunningServ
               ),
       });
       const suspicious = suspiciousInputRecorder({ orm, logger: log });
-      // TLS / mTLS, gateway identity verification and suspicious-input recording for every server this
-      // process creates.
-      setServerSecurityDefaults({ ...security, interceptors: [suspicious.interceptor] });
       const server = options.createServer({
         orm,
         logger: log,
@@ -132,6 +129,8 @@ export function runDatabaseService(options: DatabaseServiceOptions): RunningServ
         },
         maxDeadlineMs: config.grpc.maxDeadlineMs,
         outbound,
+        // TLS / mTLS, gateway identity verification and suspicious-input recording.
+        security: { ...security, interceptors: [suspicious.interceptor] },
       });
       try {
         await server.listen(config.server.host, config.server.grpcPort);
@@ -142,13 +141,17 @@ export function runDatabaseService(options: DatabaseServiceOptions): RunningServ
       const grace = config.shutdown.graceMs;
       // Per-process HTTP /health, /health/database, /status (HEALTH_PORT) and /metrics (METRICS_PORT).
       const { startProcessEndpoints } = await import("./process-endpoints.js");
-      const http = await startProcessEndpoints({ orm, config, health: server.health, logger: log }).catch(
-        async (error: unknown) => {
-          await server.shutdown(0);
-          await orm.close();
-          throw error;
-        },
-      );
+      const http = await startProcessEndpoints({
+        orm,
+        config,
+        health: server.health,
+        logger: log,
+        gitCommit: process.env.GIT_COMMIT,
+      }).catch(async (error: unknown) => {
+        await server.shutdown(0);
+        await orm.close();
+        throw error;
+      });
       return {
         steps: [
           { name: "http", run: () => http.close() },

@@ -23,6 +23,8 @@ export interface ProcessEndpointsOptions {
   readonly logger: Logger;
   /** Package version shown by /status. */
   readonly version?: string | undefined;
+  /** Build commit shown by /status (the runtime passes env GIT_COMMIT; default empty). */
+  readonly gitCommit?: string | undefined;
   readonly metrics?: ProcessMetrics | undefined;
   /** Bound on the database probe of /health/database (default 2 s). */
   readonly databaseTimeoutMs?: number | undefined;
@@ -128,7 +130,7 @@ export async function startProcessEndpoints(options: ProcessEndpointsOptions): P
         service,
         instance: `${hostname()}:${process.pid}`,
         version: options.version ?? mainPackageVersion(),
-        gitCommit: process.env.GIT_COMMIT ?? "",
+        gitCommit: options.gitCommit ?? "",
         runtimeVersion: process.version,
         profile: config.profile,
         startTime: START.toISOString(),
