@@ -24,7 +24,6 @@ import type {
   AuditService,
   ExportAuditEventsResponseSchema,
 } from "@taskmaster/proto/gen/taskmaster/audit/v1/audit_service_pb";
-import { currentAuditContext } from "@taskmaster/rpc-kit/audit-context";
 import {
   FailedPreconditionError,
   InvalidArgumentError,
@@ -33,6 +32,7 @@ import {
   UnauthenticatedError,
 } from "@taskmaster/rpc-kit/errors";
 import { validator } from "@taskmaster/rpc-kit/validation";
+import { currentCallerContext } from "@taskmaster/telemetry/caller-context";
 import type { Logger } from "@taskmaster/telemetry/logger";
 import {
   AUDIT_EVENT_PATTERN,
@@ -114,7 +114,7 @@ export function createAuditHandlers(deps: AuditHandlerDeps): ServiceImpl<typeof 
         userAgent: ctx.requestHeader.get("user-agent"),
         requestId: ctx.requestHeader.get("x-request-id"),
         // The call's W3C trace id (the audit context interceptor read it from the span or `traceparent`).
-        traceId: currentAuditContext()?.traceId,
+        traceId: currentCallerContext()?.traceId,
         ip: ctx.requestHeader.get("x-forwarded-for")?.split(",")[0]?.trim(),
       }),
     ).catch((err: unknown) =>

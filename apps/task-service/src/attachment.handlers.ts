@@ -21,6 +21,7 @@ import {
   type UploadAttachmentRequest,
   UploadAttachmentResponseSchema,
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
+import { changeContext } from "@taskmaster/rpc-kit/call-context";
 import { InvalidArgumentError, NotFoundError, ResourceExhaustedError } from "@taskmaster/rpc-kit/errors";
 import { attachmentToMessage } from "./attachment.mapper.js";
 import {
@@ -33,7 +34,6 @@ import {
   validateUploadMetadata,
 } from "./attachment.validation.js";
 import { AttachmentStore, type PendingUpload } from "./attachment-store.js";
-import { changeContext } from "./call-context.js";
 import { taskName } from "./task.names.js";
 
 export interface AttachmentHandlerDeps {

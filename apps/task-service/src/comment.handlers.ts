@@ -15,6 +15,7 @@ import {
   type TaskService,
   UpdateCommentResponseSchema,
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
+import { actor, changeContext } from "@taskmaster/rpc-kit/call-context";
 import {
   FailedPreconditionError,
   InvalidArgumentError,
@@ -22,7 +23,6 @@ import {
   PermissionDeniedError,
   StaleEtagError,
 } from "@taskmaster/rpc-kit/errors";
-import { actor, changeContext } from "./call-context.js";
 import { commentName, commentToMessage, commentTypeCodec } from "./comment.mapper.js";
 import {
   validateCreateComment,

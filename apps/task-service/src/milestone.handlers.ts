@@ -21,6 +21,7 @@ import {
   type TaskService,
   UpdateMilestoneResponseSchema,
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
+import { changeContext } from "@taskmaster/rpc-kit/call-context";
 import {
   FailedPreconditionError,
   InvalidArgumentError,
@@ -28,7 +29,6 @@ import {
   StaleEtagError,
 } from "@taskmaster/rpc-kit/errors";
 import { validator } from "@taskmaster/rpc-kit/validation";
-import { changeContext } from "./call-context.js";
 import { milestoneStateCodec, milestoneToMessage } from "./milestone.mapper.js";
 import {
   validateCreateMilestone,

@@ -26,6 +26,7 @@ import {
   type TaskService,
   UpdateSprintResponseSchema,
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
+import { changeContext } from "@taskmaster/rpc-kit/call-context";
 import {
   AlreadyExistsError,
   FailedPreconditionError,
@@ -34,7 +35,6 @@ import {
   StaleEtagError,
 } from "@taskmaster/rpc-kit/errors";
 import { validator } from "@taskmaster/rpc-kit/validation";
-import { changeContext } from "./call-context.js";
 import { sprintName, sprintStateCodec, sprintToMessage } from "./planning.mapper.js";
 import { type FieldKind, parseFilter, parseOrderBy } from "./planning.query.js";
 import {

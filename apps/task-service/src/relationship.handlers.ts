@@ -31,13 +31,13 @@ import {
   ListRelationshipsResponseSchema,
   type TaskService,
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
+import { changeContext } from "@taskmaster/rpc-kit/call-context";
 import {
   AlreadyExistsError,
   FailedPreconditionError,
   InvalidArgumentError,
   NotFoundError,
 } from "@taskmaster/rpc-kit/errors";
-import { changeContext } from "./call-context.js";
 import { type FieldKind, parseFilter, parseOrderBy } from "./planning.query.js";
 import {
   graphEdgeToMessage,

@@ -21,6 +21,7 @@ import {
   type TaskService,
   UpdateReleaseResponseSchema,
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
+import { changeContext } from "@taskmaster/rpc-kit/call-context";
 import {
   AlreadyExistsError,
   FailedPreconditionError,
@@ -29,7 +30,6 @@ import {
   StaleEtagError,
 } from "@taskmaster/rpc-kit/errors";
 import { validator } from "@taskmaster/rpc-kit/validation";
-import { changeContext } from "./call-context.js";
 import { type FieldKind, parseFilter, parseOrderBy } from "./planning.query.js";
 import { releaseStateCodec, releaseToMessage } from "./release.mapper.js";
 import { validateCreateRelease, validateReleaseRef, validateUpdateRelease } from "./release.validation.js";

@@ -36,6 +36,7 @@ import {
   UndeleteTaskResponseSchema,
   UpdateTaskResponseSchema,
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
+import { changeContext } from "@taskmaster/rpc-kit/call-context";
 import {
   AlreadyExistsError,
   type ErrorReasonName,
@@ -45,7 +46,6 @@ import {
   NotFoundError,
   StaleEtagError,
 } from "@taskmaster/rpc-kit/errors";
-import { changeContext } from "./call-context.js";
 import { resolveStatusTransitions, type StatusTransitionTable } from "./status-transitions.js";
 import { compileTaskFilter, parseTaskOrderBy } from "./task.filter.js";
 import { createInputFromMessage, patchFromMessage, previewRow, taskToMessage } from "./task.mapper.js";

@@ -18,8 +18,8 @@ import {
   type TaskService,
   TimeLogGrouping,
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
+import { actor, changeContext } from "@taskmaster/rpc-kit/call-context";
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from "@taskmaster/rpc-kit/errors";
-import { actor, changeContext } from "./call-context.js";
 import { complexityCodec, priorityCodec, statusCodec, typeCodec } from "./task.mapper.js";
 import { taskName } from "./task.names.js";
 import { timeLogToMessage } from "./time-log.mapper.js";

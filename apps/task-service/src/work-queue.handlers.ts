@@ -23,9 +23,9 @@ import {
   RenewTaskClaimResponseSchema,
   type TaskService,
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
+import { actor, changeContext } from "@taskmaster/rpc-kit/call-context";
 import { FailedPreconditionError, NotFoundError } from "@taskmaster/rpc-kit/errors";
 import { validator } from "@taskmaster/rpc-kit/validation";
-import { actor, changeContext } from "./call-context.js";
 import { resolveStatusTransitions, type StatusTransitionTable } from "./status-transitions.js";
 import { taskToMessage } from "./task.mapper.js";
 import { leaseSeconds, releaseStatus, selectorInput, validateClaimRef } from "./work-queue.validation.js";

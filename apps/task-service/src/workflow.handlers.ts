@@ -30,13 +30,13 @@ import {
   type TaskService,
   TransitionTaskStatusResponseSchema,
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
+import { changeContext } from "@taskmaster/rpc-kit/call-context";
 import {
   FailedPreconditionError,
   InvalidArgumentError,
   NotFoundError,
   StaleEtagError,
 } from "@taskmaster/rpc-kit/errors";
-import { changeContext } from "./call-context.js";
 import { resolveStatusTransitions, type StatusTransitionTable } from "./status-transitions.js";
 import { complexityCodec, priorityCodec, statusCodec, taskToMessage, typeCodec } from "./task.mapper.js";
 import { taskName } from "./task.names.js";

@@ -13,8 +13,8 @@ import {
   RenderTemplateResponseSchema,
   type TemplateService,
 } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
+import { actor } from "@taskmaster/rpc-kit/call-context";
 import { validator } from "@taskmaster/rpc-kit/validation";
-import { actor } from "./call-context.js";
 import type { RenderEngine } from "./render.engine.js";
 import { type RenderOutcome, renderTemplateVersion } from "./render.service.js";
 import type { RenderPlanCache } from "./render-plan.cache.js";

@@ -27,12 +27,7 @@ import {
   CreateTaskFromTemplateResponseSchema,
   type TemplateService,
 } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
-import {
-  CLIENT_IP_HEADER,
-  currentAuditContext,
-  REQUEST_ID_HEADER,
-  USER_AGENT_HEADER,
-} from "@taskmaster/rpc-kit/audit-context";
+import { CLIENT_IP_HEADER, REQUEST_ID_HEADER, USER_AGENT_HEADER } from "@taskmaster/rpc-kit/audit-context";
 import { deadlineFromContext } from "@taskmaster/rpc-kit/deadline";
 import { FailedPreconditionError } from "@taskmaster/rpc-kit/errors";
 import {
@@ -42,6 +37,7 @@ import {
   verifiedIdentity,
 } from "@taskmaster/rpc-kit/identity";
 import { validator } from "@taskmaster/rpc-kit/validation";
+import { currentCallerContext } from "@taskmaster/telemetry/caller-context";
 import type { RenderEngine } from "./render.engine.js";
 import { recordRenderUsage } from "./render.handlers.js";
 import { renderTemplateVersion } from "./render.service.js";
@@ -95,7 +91,7 @@ async function forwardedHeaders(
     if (value !== null && value !== "") out[h] = value;
   }
   // The rest of the caller's audit context, so the task's audit row records the original call.
-  const audit = currentAuditContext();
+  const audit = currentCallerContext();
   if (audit?.requestId !== undefined) out[REQUEST_ID_HEADER] = audit.requestId;
   if (audit?.clientIp !== undefined) out[CLIENT_IP_HEADER] = audit.clientIp;
   if (audit?.userAgent !== undefined) out[USER_AGENT_HEADER] = audit.userAgent;

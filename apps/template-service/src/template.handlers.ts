@@ -37,6 +37,7 @@ import {
   UndeleteTemplateResponseSchema,
   UpdateTemplateResponseSchema,
 } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
+import { actor } from "@taskmaster/rpc-kit/call-context";
 import {
   AlreadyExistsError,
   FailedPreconditionError,
@@ -47,7 +48,6 @@ import {
 } from "@taskmaster/rpc-kit/errors";
 import { isUuid } from "@taskmaster/rpc-kit/validation";
 import { callerOf as authCallerOf, prefetchedTemplateKey, readableBy } from "./authorization.js";
-import { actor } from "./call-context.js";
 import { ruleViolations, schemaViolations } from "./json-schema.js";
 import { unifiedDiff } from "./line-diff.js";
 import { filterError, parseFilter, parseOrderBy } from "./simple-filter.js";

@@ -13,7 +13,6 @@
  * the server stops the batcher on shutdown before the ORM closes.
  */
 import type { MikroORM } from "@mikro-orm/postgresql";
-import { withAuditContext } from "@taskmaster/persistence/audit-context.subscriber";
 import { newId } from "@taskmaster/persistence/ids";
 import {
   type QueuedUsageWrite,
@@ -21,6 +20,7 @@ import {
   type TemplateUsageWrite,
   TemplateUsageRepository as UsageRepository,
 } from "@taskmaster/persistence/template-usage.repository";
+import { withCallerContext } from "@taskmaster/telemetry/caller-context";
 
 /** Who writes a batch of usages (audit context of the flush). */
 const BATCHER_AUDIT_CONTEXT = { actor: "system:template-usage-batcher" } as const;
@@ -84,7 +84,7 @@ export class UsageBatcher {
     }
     // A batch holds many callers' usages: it is written as the batcher itself, never under the context of
     // whichever call happened to arm the timer or fill the batch.
-    const run = this.chain.then(() => withAuditContext(BATCHER_AUDIT_CONTEXT, () => this.drain()));
+    const run = this.chain.then(() => withCallerContext(BATCHER_AUDIT_CONTEXT, () => this.drain()));
     this.chain = run;
     return run;
   }

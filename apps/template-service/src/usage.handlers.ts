@@ -24,10 +24,10 @@ import {
   LogTemplateUsageResponseSchema,
   type TemplateService,
 } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
+import { actor } from "@taskmaster/rpc-kit/call-context";
 import { InvalidArgumentError, NotFoundError } from "@taskmaster/rpc-kit/errors";
 import { type Validator, validator } from "@taskmaster/rpc-kit/validation";
 import { callerOf as authCallerOf, readableBy } from "./authorization.js";
-import { actor } from "./call-context.js";
 import { maskInputs } from "./render.service.js";
 import { filterError, parseFilter, parseOrderBy } from "./simple-filter.js";
 import { SEMVER, TEMPLATE_PATTERN, templateName } from "./template.names.js";

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { EntityManager } from "@mikro-orm/core";
-import { auditContextStorage } from "./audit-context.subscriber.js";
+import { currentCallerContext } from "@taskmaster/telemetry/caller-context";
 import { isUniqueViolation } from "./db-errors.js";
 import { IdempotencyKey } from "./entities/idempotency-key.entity.js";
 import { type ITask, Task } from "./entities/task.entity.js";
@@ -864,7 +864,7 @@ export class TaskRepository {
     }
     const withKey = ctx.requestId ? 1 : 0;
     if (withKey) values.push(newId(), CREATE_SCOPE);
-    const audit = auditContextStorage().getStore();
+    const audit = currentCallerContext();
     if (audit !== undefined) {
       values.push(
         audit.actor ?? "",

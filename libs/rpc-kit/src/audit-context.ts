@@ -1,45 +1,20 @@
 /**
- * Audit context of the current call (actor, request id, trace id, client IP, user agent), taken from the
- * request headers by `createAuditContextInterceptor()` and kept in an AsyncLocalStorage for the whole call.
- * The persistence layer's transaction subscriber (`@taskmaster/persistence/audit-context.subscriber`) reads it
- * and copies it into transaction-local PostgreSQL settings that the audit triggers record, so no handler has
- * to pass it on.
- *
- * The storage lives under a `Symbol.for` global key: rpc-kit and persistence share it without depending on
- * each other (and without duplicate copies of a module splitting it).
+ * The caller context of the current call (actor, request id, trace id, client IP, user agent), taken from the
+ * request headers by `createAuditContextInterceptor()` and kept for the whole call in the one caller-context
+ * storage (`@taskmaster/telemetry/caller-context`). The persistence layer's transaction subscriber
+ * (`@taskmaster/persistence/audit-context.subscriber`) reads it and copies it into transaction-local
+ * PostgreSQL settings that the audit triggers record, so no handler has to pass it on.
  */
-import { AsyncLocalStorage } from "node:async_hooks";
 import { isIP } from "node:net";
 import type { Interceptor } from "@connectrpc/connect";
 import { trace } from "@opentelemetry/api";
+import { type CallerContext, withCallerContext } from "@taskmaster/telemetry/caller-context";
 import { ACTOR_HEADER } from "./identity.js";
-
-export interface AuditContext {
-  readonly actor?: string | undefined;
-  readonly requestId?: string | undefined;
-  readonly traceId?: string | undefined;
-  readonly clientIp?: string | undefined;
-  readonly userAgent?: string | undefined;
-}
 
 export const CLIENT_IP_HEADER = "x-taskmaster-client-ip";
 /** The original caller's user agent (gRPC clients replace `user-agent` with their own on every hop). */
 export const USER_AGENT_HEADER = "x-taskmaster-user-agent";
 export const REQUEST_ID_HEADER = "x-request-id";
-
-const STORAGE_KEY = Symbol.for("taskmaster.audit-context");
-
-/** The process-wide audit context storage (shared through a global symbol). */
-export function auditContextStorage(): AsyncLocalStorage<AuditContext> {
-  const g = globalThis as { [STORAGE_KEY]?: AsyncLocalStorage<AuditContext> };
-  g[STORAGE_KEY] ??= new AsyncLocalStorage<AuditContext>();
-  return g[STORAGE_KEY];
-}
-
-/** The audit context of the current call, if any. */
-export function currentAuditContext(): AuditContext | undefined {
-  return auditContextStorage().getStore();
-}
 
 function clean(value: string | null | undefined, max: number): string | undefined {
   if (value === null || value === undefined) return undefined;
@@ -78,16 +53,15 @@ function messageRequestId(message: unknown): string | undefined {
  * actor is the verified one) — `createGrpcServer` adds it innermost.
  */
 export function createAuditContextInterceptor(): Interceptor {
-  const storage = auditContextStorage();
   return (next) => (req) => {
     const h = req.header;
-    const context: AuditContext = {
+    const context: CallerContext = {
       actor: clean(h.get(ACTOR_HEADER), 255),
       requestId: clean(h.get(REQUEST_ID_HEADER), 255) ?? messageRequestId(req.message),
       traceId: traceIdOf(h.get("traceparent")),
       clientIp: normalizeClientIp(h.get(CLIENT_IP_HEADER)) ?? normalizeClientIp(h.get("x-forwarded-for")),
       userAgent: clean(h.get(USER_AGENT_HEADER), 1000) ?? clean(h.get("user-agent"), 1000),
     };
-    return storage.run(context, () => next(req));
+    return withCallerContext(context, () => next(req));
   };
 }

@@ -1,9 +1,13 @@
-/** Per-call context shared by the handler factories: caller identity and tracing from request headers. */
+/**
+ * Per-call context for handler factories: caller identity and tracing from the request headers (the actor
+ * header is the verified one: the identity interceptor runs before any handler).
+ */
 import type { HandlerContext } from "@connectrpc/connect";
+import { ACTOR_HEADER } from "./identity.js";
 
 /** Caller identity as passed on by the gateway (verified there); absent for direct internal calls. */
 export function actor(ctx: HandlerContext): string | null {
-  const value = ctx.requestHeader.get("x-taskmaster-actor");
+  const value = ctx.requestHeader.get(ACTOR_HEADER);
   return value === null || value.trim() === "" ? null : value;
 }
 
