@@ -40,6 +40,7 @@ import { changeContext } from "@taskmaster/rpc-kit/call-context";
 import {
   AlreadyExistsError,
   type ErrorReasonName,
+  errorTranslator,
   FailedPreconditionError,
   type FieldViolation,
   InvalidArgumentError,
@@ -125,13 +126,7 @@ function referenceTaken(field: string): AlreadyExistsError {
   return new AlreadyExistsError("task", undefined, `another live task already has this ${field}`);
 }
 
-async function mapped<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (err) {
-    throw domainError(err);
-  }
-}
+const mapped = errorTranslator(domainError);
 
 /** Live referenced task's type and id, or a field violation. */
 interface RefInfo {

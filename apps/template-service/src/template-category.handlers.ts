@@ -26,6 +26,7 @@ import {
 } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
 import {
   AlreadyExistsError,
+  errorTranslator,
   FailedPreconditionError,
   InvalidArgumentError,
   NotFoundError,
@@ -103,13 +104,7 @@ function domainError(err: unknown): unknown {
   return err;
 }
 
-async function mapped<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (err) {
-    throw domainError(err);
-  }
-}
+const mapped = errorTranslator(domainError);
 
 const INT32 = 2_147_483_647;
 

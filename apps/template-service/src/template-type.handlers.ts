@@ -23,6 +23,7 @@ import {
 } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
 import {
   AlreadyExistsError,
+  errorTranslator,
   FailedPreconditionError,
   InvalidArgumentError,
   NotFoundError,
@@ -68,13 +69,7 @@ function domainError(err: unknown): unknown {
   return err;
 }
 
-async function mapped<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (err) {
-    throw domainError(err);
-  }
-}
+const mapped = errorTranslator(domainError);
 
 /** Parses and checks `json_schema` text ("" means {}); records a violation and returns null when bad. */
 function parseSchema(v: Validator, field: string, text: string): Record<string, unknown> | null {

@@ -40,6 +40,7 @@ import {
 import { actor } from "@taskmaster/rpc-kit/call-context";
 import {
   AlreadyExistsError,
+  errorTranslator,
   FailedPreconditionError,
   type FieldViolation,
   InvalidArgumentError,
@@ -104,13 +105,7 @@ function domainError(err: unknown): unknown {
   return err;
 }
 
-async function mapped<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (err) {
-    throw domainError(err);
-  }
-}
+const mapped = errorTranslator(domainError);
 
 /** JSON with sorted keys, for comparing jsonb values. */
 function canonical(v: unknown): string {

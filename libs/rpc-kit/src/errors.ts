@@ -347,3 +347,19 @@ export function connectErrorWithInfo(
 ): ConnectError {
   return new ConnectError(message, code, undefined, [errorInfo(reason, metadata)]);
 }
+
+/**
+ * `mapped(work)` for a handler file: runs `work` and rethrows what `translate` makes of its error (the file's
+ * repository errors -> domain errors; anything it returns unchanged goes on to the error interceptor).
+ */
+export function errorTranslator(
+  translate: (err: unknown) => unknown,
+): <T>(work: () => Promise<T>) => Promise<T> {
+  return async (work) => {
+    try {
+      return await work();
+    } catch (err) {
+      throw translate(err);
+    }
+  };
+}

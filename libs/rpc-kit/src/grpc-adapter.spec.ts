@@ -14,8 +14,8 @@ import { Client as GrpcJsClient, credentials as grpcCredentials } from "@grpc/gr
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { deadlineFromContext } from "./deadline.js";
 import { EchoService, failure, memoryLogger, waitFor } from "./echo-service.test-util.js";
-import { getPeer } from "./grpc-adapter.js";
 import { createGrpcClient, createGrpcJsTransport } from "./grpc-client.js";
+import { getPeer } from "./grpc-handler-context.js";
 import { createGrpcServer, type GrpcServer, partialServiceRegistration } from "./grpc-server.js";
 import { perCallValue } from "./per-call-value.js";
 

@@ -10,7 +10,8 @@ import { Health } from "@taskmaster/proto/gen/grpc/health/v1/health_pb";
 import type { Logger } from "@taskmaster/telemetry/logger";
 import { createAuditContextInterceptor } from "./audit-context.js";
 import { createErrorInterceptor, type ErrorMap } from "./error-interceptor.js";
-import { adaptService, type GrpcCallInfo } from "./grpc-adapter.js";
+import { adaptService } from "./grpc-adapter.js";
+import type { GrpcCallInfo } from "./grpc-handler-context.js";
 import { createHealthService, HealthRegistry, ServingStatus } from "./health.js";
 import { createIdentityInterceptor, type IdentityInterceptorOptions } from "./identity.js";
 import { type LifecycleMember, startMembers, stopMembers } from "./lifecycle-member.js";
@@ -303,6 +304,8 @@ export function createGrpcServer(options: CreateGrpcServerOptions): GrpcServer {
       });
     },
     async shutdown(graceMs) {
+      // Stop advertising first (synchronously: a probe right after shutdown() sees NOT_SERVING).
+      health?.shutdown();
       const onError = (member: LifecycleMember, err: unknown) =>
         logger.error({ err, member: member.name }, "cannot stop server member");
       await stopMembers(
@@ -321,7 +324,6 @@ export function createGrpcServer(options: CreateGrpcServerOptions): GrpcServer {
   };
 
   function drain(graceMs: number): Promise<{ forced: boolean }> {
-    health?.shutdown();
     return new Promise((resolve) => {
       let settled = false;
       const timer = setTimeout(() => {
