@@ -6,18 +6,15 @@
  */
 import { readFileSync } from "node:fs";
 import {
-  boolVar,
   type CommonConfig,
   ConfigError,
   type ConfigIssue,
   type Env,
-  intVar,
   loadConfig,
-  numberVar,
   type Profile,
-  portVar,
   resolveProfile,
 } from "@taskmaster/config/config";
+import { boolVar, intVar, numberVar, portVar } from "@taskmaster/config/env-vars";
 import { z } from "zod";
 import type { AuthnConfig, JwtIssuerConfig } from "./authn.js";
 import { type RoleMap, roleMapSchema } from "./authz.js";

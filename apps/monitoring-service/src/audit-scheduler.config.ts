@@ -13,11 +13,13 @@
  * partitions): {@link AuditScheduleConfig.retentionWarning} says so, for one log line at start.
  */
 
-import { ConfigError, type ConfigIssue, type Env, intVar, postgresUrlVar } from "@taskmaster/config/config";
+import { ConfigError, type ConfigIssue, type Env } from "@taskmaster/config/config";
 import {
   type DataRetentionConfig,
   dataRetentionConfigFromEnv,
 } from "@taskmaster/config/data-retention-config";
+import { envReader } from "@taskmaster/config/env-reader";
+import { postgresUrlVar } from "@taskmaster/config/env-vars";
 
 export interface AuditScheduleConfig {
   /** Retention of the other growing tables (libs/config data-retention-config), run with audit retention. */
@@ -47,19 +49,7 @@ const DAY_MS = 86_400_000;
 /** Reads and validates the audit schedule settings; throws {@link ConfigError} listing every problem. */
 export function auditScheduleConfigFromEnv(env: Env, profile: string): AuditScheduleConfig {
   const issues: ConfigIssue[] = [];
-  const present = (name: string): string | undefined => {
-    const v = env[name]?.trim();
-    return v === undefined || v === "" ? undefined : v;
-  };
-  const int = (name: string, min: number, max: number, fallback: number): number => {
-    const raw = present(name);
-    if (raw === undefined) return fallback;
-    const parsed = intVar(min, max).safeParse(raw);
-    if (parsed.success) return parsed.data;
-    const why = parsed.error.issues[0]?.message ?? "is invalid";
-    issues.push({ variable: name, message: `${why} (got "${raw.slice(0, 40)}")` });
-    return fallback;
-  };
+  const { present, int } = envReader(env, issues);
   const sealIntervalMs = int("AUDIT_SEAL_INTERVAL_MS", 0, DAY_MS, AUDIT_SCHEDULE_DEFAULTS.sealIntervalMs);
   const retentionIntervalMs = int(
     "AUDIT_RETENTION_INTERVAL_MS",

@@ -13,7 +13,8 @@
  * | `DB_BACKUP_MAX_AGE_HOURS` | 26 | alert when the newest verified backup is older than this |
  * | `DB_BACKUP_VERIFY` | true | verify every backup by restoring it into a scratch instance |
  */
-import { ConfigError, type ConfigIssue, type Env, intVar } from "./config.js";
+import { ConfigError, type ConfigIssue, type Env } from "./config.js";
+import { envReader } from "./env-reader.js";
 
 export interface BackupConfig {
   readonly enabled: boolean;
@@ -43,29 +44,7 @@ export const BACKUP_DEFAULTS: BackupConfig = {
 /** Reads and validates the backup settings; throws {@link ConfigError} listing every problem. */
 export function backupConfigFromEnv(env: Env): BackupConfig {
   const issues: ConfigIssue[] = [];
-  const present = (name: string): string | undefined => {
-    const v = env[name]?.trim();
-    return v === undefined || v === "" ? undefined : v;
-  };
-  const int = (name: string, min: number, max: number, fallback: number): number => {
-    const raw = present(name);
-    if (raw === undefined) return fallback;
-    const parsed = intVar(min, max).safeParse(raw);
-    if (parsed.success) return parsed.data;
-    issues.push({
-      variable: name,
-      message: `${parsed.error.issues[0]?.message ?? "is invalid"} (got "${raw}")`,
-    });
-    return fallback;
-  };
-  const bool = (name: string, fallback: boolean): boolean => {
-    const raw = present(name)?.toLowerCase();
-    if (raw === undefined) return fallback;
-    if (["true", "1", "yes"].includes(raw)) return true;
-    if (["false", "0", "no"].includes(raw)) return false;
-    issues.push({ variable: name, message: `must be true or false (got "${raw}")` });
-    return fallback;
-  };
+  const { present, int, bool } = envReader(env, issues);
   let atMinuteOfDay = BACKUP_DEFAULTS.atMinuteOfDay;
   const at = present("DB_BACKUP_AT");
   if (at !== undefined) {

@@ -1,13 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import {
-  ConfigError,
-  describeConfig,
-  formatConfigError,
-  intVar,
-  loadConfig,
-  resolveProfile,
-} from "./config.js";
+import { ConfigError, describeConfig, formatConfigError, loadConfig, resolveProfile } from "./config.js";
+import { intVar } from "./env-vars.js";
 import { maskUrl } from "./mask.js";
 
 const PG = "postgres://app:s3cr3t@db.internal:5432/taskmaster";

@@ -10,7 +10,8 @@
  * | `TEMPLATE_USAGE_LOG_RETENTION_DAYS` | 365 | template usage log rows |
  * | `DELETED_TASK_RETENTION_DAYS` | 30 | soft-deleted tasks (and their comments, attachments rows, history) |
  */
-import { ConfigError, type ConfigIssue, type Env, intVar } from "./config.js";
+import { ConfigError, type ConfigIssue, type Env } from "./config.js";
+import { envReader } from "./env-reader.js";
 
 export interface DataRetentionConfig {
   readonly outboxDays: number;
@@ -39,17 +40,10 @@ const VARIABLES: Record<keyof DataRetentionConfig, string> = {
 /** Reads and validates the retention settings; throws {@link ConfigError} listing every problem. */
 export function dataRetentionConfigFromEnv(env: Env): DataRetentionConfig {
   const issues: ConfigIssue[] = [];
+  const { int } = envReader(env, issues);
   const out: Record<string, number> = {};
   for (const [key, variable] of Object.entries(VARIABLES) as [keyof DataRetentionConfig, string][]) {
-    const raw = env[variable]?.trim();
-    if (raw === undefined || raw === "") {
-      out[key] = DATA_RETENTION_DEFAULTS[key];
-      continue;
-    }
-    const parsed = intVar(0, 36_500).safeParse(raw);
-    if (parsed.success) out[key] = parsed.data;
-    else
-      issues.push({ variable, message: `${parsed.error.issues[0]?.message ?? "is invalid"} (got "${raw}")` });
+    out[key] = int(variable, 0, 36_500, DATA_RETENTION_DEFAULTS[key]);
   }
   if (issues.length > 0) throw new ConfigError(issues);
   return out as unknown as DataRetentionConfig;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig, resolveProfile, serviceSecuritySchema } from "./config.js";
+import { ConfigError, loadConfig, resolveProfile } from "./config.js";
+import { serviceSecuritySchema } from "./service-security.js";
 
 const load = (env: Record<string, string>) =>
   loadConfig(serviceSecuritySchema(resolveProfile(env)), env, { service: "task-service" });

@@ -11,9 +11,8 @@ import {
   type ConfigIssue,
   loadConfig,
   resolveProfile,
-  type ServiceSecurityConfig,
-  serviceSecuritySchema,
 } from "@taskmaster/config/config";
+import { type ServiceSecurityConfig, serviceSecuritySchema } from "@taskmaster/config/service-security";
 import { recordSecurityEvent } from "@taskmaster/persistence/security-events.repository";
 import { openServiceDatabase } from "@taskmaster/persistence/service-database";
 import type { GrpcLimits, GrpcServer, ServerSecurityDefaults } from "@taskmaster/rpc-kit/grpc-server";
