@@ -8,9 +8,10 @@
  *   passwords, `password=...` pairs, bearer/basic credentials, JWTs, PEM private keys, AWS access keys,
  *   well-known token prefixes).
  *
- * Configurable: {@link createMaskingPolicy} adds keys and patterns; {@link configureMasking} replaces the
- * process-wide default (e.g. from `TASKMASTER_MASK_KEYS` / `TASKMASTER_MASK_PATTERNS`, see
- * {@link maskingOptionsFromEnv}).
+ * Configurable: {@link createMaskingPolicy} adds keys and patterns (e.g. from `TASKMASTER_MASK_KEYS` /
+ * `TASKMASTER_MASK_PATTERNS`, see {@link maskingOptionsFromEnv}) for a sink that is handed the policy; the
+ * process-wide policy behind {@link maskValue}/{@link maskObject}/{@link isSecretKey} is the built-in one and
+ * never changes.
  */
 
 export const MASK = "***";
@@ -170,13 +171,7 @@ export function createMaskingPolicy(options: MaskingOptions = {}): MaskingPolicy
   return { isSecretKey, maskValue, maskObject: (value) => walk(value, 0, new WeakSet()) };
 }
 
-let defaultPolicy = createMaskingPolicy();
-
-/** Replace the process-wide policy used by {@link maskValue}/{@link maskObject}/{@link isSecretKey}. */
-export function configureMasking(options: MaskingOptions): MaskingPolicy {
-  defaultPolicy = createMaskingPolicy(options);
-  return defaultPolicy;
-}
+const defaultPolicy = createMaskingPolicy();
 
 /** The process-wide policy. */
 export function maskingPolicy(): MaskingPolicy {
@@ -187,7 +182,7 @@ export function maskingPolicy(): MaskingPolicy {
  * Options from the environment: `TASKMASTER_MASK_KEYS` (comma-separated key fragments),
  * `TASKMASTER_MASK_PATTERNS` (`;;`-separated regular expression sources, matched case-insensitively).
  */
-export function maskingOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): MaskingOptions {
+export function maskingOptionsFromEnv(env: Readonly<Record<string, string | undefined>>): MaskingOptions {
   const keys = (env.TASKMASTER_MASK_KEYS ?? "")
     .split(",")
     .map((k) => k.trim())
