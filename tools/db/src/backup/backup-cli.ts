@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type BackupConfig, backupConfigFromEnv } from "@taskmaster/config/backup-config";
 import { pruneDeletedAttachments } from "./attachment-prune.ts";
-import { restoreAttachments } from "./attachments.ts";
+import { mergeStoreAttachments, restoreAttachments } from "./attachments.ts";
 import { takeBaseBackup } from "./base-backup.ts";
 import { drillLine, parseSize, runDrill } from "./drill.ts";
 import { restoreLogical, takeLogicalBackup } from "./logical-backup.ts";
@@ -254,6 +254,12 @@ export async function runBackupCommand(
       );
       if (attachmentProblems.length > 0)
         throw new Error(`attachments differ from the manifest: ${attachmentProblems.slice(0, 3).join("; ")}`);
+      // Recovered past the backup: files uploaded since then are only in the live store.
+      const fromStore =
+        time !== undefined
+          ? await mergeStoreAttachments(attachmentsDir, attachmentsTarget)
+          : { copied: 0, problems: [] };
+      for (const p of fromStore.problems) ctx.progress(`attachment not restored: ${p}`);
       const total = (performance.now() - started) / 1000;
       emit(
         {
@@ -264,11 +270,12 @@ export async function runBackupCommand(
           seconds: total,
           recoverySeconds: seconds,
           attachments: manifest.attachments.length,
+          attachmentsFromStore: fromStore.copied,
           attachmentsInto: attachmentsTarget,
         },
         [
           `restored ${manifest.id}${time ? ` to ${time}` : ""} into ${isUrl ? into.replace(/\/\/([^:/@]+):[^@]*@/, "//$1:***@") : into} in ${total.toFixed(1)} s`,
-          `${manifest.attachments.length} attachment file(s) in ${attachmentsTarget}`,
+          `${manifest.attachments.length} attachment file(s) from the backup${fromStore.copied > 0 ? ` and ${fromStore.copied} uploaded since (from ${attachmentsDir})` : ""} in ${attachmentsTarget}`,
           ...(isUrl ? [] : [`start it: ./taskmaster start --data-dir ${into}`]),
         ],
       );
