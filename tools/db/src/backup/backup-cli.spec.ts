@@ -208,4 +208,21 @@ describe("db backup commands", () => {
       );
     }
   }, 60_000);
+  it("fails the restore test of a base backup whose copy has rows pointing at missing rows", async () => {
+    await client.query("CREATE TABLE parent (id int PRIMARY KEY)");
+    await client.query("CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent (id))");
+    await client.query("INSERT INTO parent VALUES (1)");
+    // Written with constraint triggers off, as a faulty load or a damaged copy would leave it.
+    await client.query("BEGIN");
+    await client.query("SET LOCAL session_replication_role = replica");
+    await client.query("INSERT INTO child VALUES (1, 1), (2, 2), (3, NULL)");
+    await client.query("COMMIT");
+    const backup = await db(["backup", "--json"]);
+    expect(backup.code).not.toBe(0);
+    const made = JSON.parse(backup.stdout) as { verified: boolean; verification: { problems: string[] } };
+    expect(made.verified).toBe(false);
+    expect(made.verification.problems).toEqual([
+      "foreign key child_parent_id_fkey on child: 1 row(s) reference a missing row of parent",
+    ]);
+  }, 240_000);
 });

@@ -10,8 +10,8 @@ import { join } from "node:path";
 import { createTestDatabase, type TestDatabase } from "@taskmaster/testing/test-database";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runBackupCommand } from "./backup-cli.ts";
-import { type BackupManifest, writeManifest } from "./manifest.ts";
+import { runBackupCommand } from "./backup/backup-cli.ts";
+import { type BackupManifest, writeManifest } from "./backup/manifest.ts";
 
 const DAY = 86_400_000;
 let db: TestDatabase;
