@@ -150,7 +150,7 @@ export interface GatewayConfig {
 }
 
 export function loadGatewayConfig(
-  env: Env = process.env,
+  env: Env,
   readFile: (path: string) => string = (p) => readFileSync(p, "utf8"),
 ): GatewayConfig {
   const config = loadConfig(schema(resolveProfile(env)), env, { service: "gateway" });
