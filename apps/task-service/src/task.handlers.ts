@@ -9,7 +9,6 @@ import { newId } from "@taskmaster/persistence/ids";
 import {
   type CreateTaskInput,
   hierarchyViolation,
-  InvalidPageTokenError,
   MAX_TASK_DEPTH,
   TaskCycleError,
   TaskHierarchyError,
@@ -109,15 +108,6 @@ function domainError(err: unknown): unknown {
   if (err instanceof TaskCycleError) return new CycleError(err.path.map(taskName));
   if (err instanceof TaskHierarchyError)
     return new FailedPreconditionError(err.message, { reason: HIERARCHY_REASONS[err.reason] });
-  if (err instanceof InvalidPageTokenError) {
-    return new InvalidArgumentError([
-      {
-        field: "page_token",
-        description: "is not a token from a previous response to this request",
-        reason: "INVALID_PAGE_TOKEN",
-      },
-    ]);
-  }
   return err;
 }
 

@@ -15,6 +15,7 @@
 
 import type { EntityManager } from "@mikro-orm/core";
 import { isUniqueViolation } from "./db-errors.js";
+import { storeIdempotentResource } from "./idempotency.js";
 import { newId } from "./ids.js";
 import { type ColumnSpec, type ListQuery, listPage, type Page, type WriteContext } from "./list-page.js";
 import { INSERT_TASK_EVENT_SQL } from "./task-events.js";
@@ -278,11 +279,7 @@ export class RelationshipRepository {
           ]);
         }
         if (ctx.requestId) {
-          await this.exec(
-            em,
-            `insert into idempotency_keys (id, scope, request_id, resource_id) values (?, 'relationship.create', ?, ?)`,
-            [newId(), ctx.requestId, id],
-          );
+          await storeIdempotentResource(em, "relationship.create", ctx.requestId, id);
         }
         const rows = await this.exec(em, `select ${SELECT_LIST} from task_relationships x where x.id = ?`, [
           id,

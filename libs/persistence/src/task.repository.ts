@@ -1,12 +1,12 @@
-import { createHash } from "node:crypto";
 import type { EntityManager } from "@mikro-orm/core";
 import { auditContextStorage } from "./audit-context.subscriber.js";
-import { isUniqueViolation } from "./db-errors.js";
+import { constraintOf, isUniqueViolation } from "./db-errors.js";
 import { IdempotencyKey } from "./entities/idempotency-key.entity.js";
 import { type ITask, Task } from "./entities/task.entity.js";
 import { TaskStatusHistory } from "./entities/task-status-history.entity.js";
 import { newId } from "./ids.js";
 import { preparedQuery } from "./native-pool.js";
+import { bindingDigest, decodePageToken, encodePageToken, tokenField } from "./page-token.js";
 import { INSERT_TASK_EVENT_SQL, recordTaskEvent, type TaskEventKind } from "./task-events.js";
 import {
   TASK_PRIORITIES,
@@ -168,13 +168,7 @@ export interface TaskPage {
 /** `total_size` is exact up to this many matches and the planner's estimate above it. */
 export const EXACT_TOTAL_LIMIT = 1_000;
 
-/** Thrown for a malformed or foreign page token (map to INVALID_ARGUMENT). */
-export class InvalidPageTokenError extends Error {
-  constructor() {
-    super("invalid page token");
-    this.name = "InvalidPageTokenError";
-  }
-}
+export { InvalidPageTokenError } from "./page-token.js";
 
 const CREATE_SCOPE = "task.create";
 const BATCH_SCOPE = "task.batch_create";
@@ -242,16 +236,9 @@ const UNIQUE_REFERENCE_INDEXES: Record<string, string> = {
 
 /** The field of a violated external-reference unique index, or undefined for any other error. */
 export function takenReferenceField(err: unknown): string | undefined {
-  let e: unknown = err;
-  for (let depth = 0; depth < 4 && typeof e === "object" && e !== null; depth++) {
-    const o = e as { constraint?: unknown; message?: unknown; cause?: unknown };
-    const text = `${typeof o.constraint === "string" ? o.constraint : ""} ${typeof o.message === "string" ? o.message : ""}`;
-    for (const [index, field] of Object.entries(UNIQUE_REFERENCE_INDEXES)) {
-      if (text.includes(index)) return field;
-    }
-    e = o.cause;
-  }
-  return undefined;
+  if (!isUniqueViolation(err)) return undefined;
+  const constraint = constraintOf(err);
+  return constraint === undefined ? undefined : UNIQUE_REFERENCE_INDEXES[constraint];
 }
 
 function rethrowTaken(err: unknown): never {
@@ -364,43 +351,24 @@ interface PageCursor {
   id: string;
 }
 
-function digest(text: string): string {
-  return createHash("sha256").update(text).digest("base64url").slice(0, 16);
+function encodeTaskPageToken(binding: string, c: PageCursor): string {
+  return encodePageToken("t2", binding, [c.keys, c.id]);
 }
 
-function encodePageToken(binding: string, c: PageCursor): string {
-  return Buffer.from(JSON.stringify(["t2", binding, c.keys, c.id])).toString("base64url");
+function decodeTaskPageToken(token: string, binding: string, kinds: SortKind[]): PageCursor {
+  const sortKeys = (v: unknown): boolean =>
+    Array.isArray(v) &&
+    v.length === kinds.length &&
+    v.every((k, i) =>
+      kinds[i] === "int"
+        ? Number.isInteger(k)
+        : kinds[i] === "ts"
+          ? tokenField.micros(k)
+          : tokenField.text(1000)(k),
+    );
+  const [keys, id] = decodePageToken(token, "t2", binding, [sortKeys, tokenField.uuid]);
+  return { keys: keys as (string | number)[], id: id as string };
 }
-
-function decodePageToken(token: string, binding: string, kinds: SortKind[]): PageCursor {
-  try {
-    const v: unknown = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
-    if (
-      Array.isArray(v) &&
-      v[0] === "t2" &&
-      v[1] === binding &&
-      Array.isArray(v[2]) &&
-      v[2].length === kinds.length &&
-      typeof v[3] === "string" &&
-      UUID_RE.test(v[3])
-    ) {
-      const keys = v[2] as unknown[];
-      const ok = keys.every((k, i) =>
-        kinds[i] === "int"
-          ? Number.isInteger(k)
-          : kinds[i] === "ts"
-            ? typeof k === "string" && /^-?[0-9]{1,20}$/.test(k)
-            : typeof k === "string" && k.length <= 1000,
-      );
-      if (ok) return { keys: keys as (string | number)[], id: v[3] };
-    }
-  } catch {
-    // fall through
-  }
-  throw new InvalidPageTokenError();
-}
-
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Path element of a depth-first walk: zero-padded creation microseconds, then the id (sorts like (created_at, id)). */
 const PATH_ELEMENT_SQL =
@@ -1192,7 +1160,7 @@ export class TaskRepository {
   async listChildren(parentId: string, opts: ChildTasksOptions = {}): Promise<ChildTaskPage> {
     const pageSize = Math.min(Math.max(Math.trunc(opts.pageSize ?? 50), 1), 1000);
     const live = opts.includeDeleted ? "" : " and c.deleted_at is null";
-    const binding = digest(
+    const binding = bindingDigest(
       `children|${parentId}|${opts.recursive ? 1 : 0}|${opts.includeDeleted ? 1 : 0}|${opts.binding ?? ""}`,
     );
     const params: unknown[] = [parentId, opts.recursive ? 64 : 1];
@@ -1202,7 +1170,7 @@ export class TaskRepository {
       params.push(...opts.where.params);
     }
     if (opts.pageToken) {
-      const cursor = decodePageToken(opts.pageToken, binding, ["text"]);
+      const cursor = decodeTaskPageToken(opts.pageToken, binding, ["text"]);
       where.push("sub.path > array(select jsonb_array_elements_text(?::jsonb))");
       params.push(cursor.keys[0]);
     }
@@ -1228,7 +1196,7 @@ export class TaskRepository {
       items: page.map((r) => ({ row: taskRowFromDb(r), depth: Number(r.sub_depth) })),
       nextPageToken:
         rows.length > pageSize && last
-          ? encodePageToken(binding, { keys: [String(last.sub_path)], id: String(last.id) })
+          ? encodeTaskPageToken(binding, { keys: [String(last.sub_path)], id: String(last.id) })
           : null,
     };
   }
@@ -1237,11 +1205,11 @@ export class TaskRepository {
   async list(opts: ListTasksOptions = {}): Promise<TaskPage> {
     const pageSize = Math.min(Math.max(Math.trunc(opts.pageSize ?? 50), 1), 1000);
     const keys: TaskSortKey[] = opts.orderBy?.length ? opts.orderBy : [{ field: "create_time", desc: true }];
-    const binding = digest(
+    const binding = bindingDigest(
       `list2|${opts.includeDeleted ? 1 : 0}|${keys.map((k) => `${k.field}${k.desc ? "-" : "+"}`).join(",")}|${opts.binding ?? ""}`,
     );
     const kinds = keys.map((k) => SORT_SQL[k.field].kind);
-    const cursor = opts.pageToken ? decodePageToken(opts.pageToken, binding, kinds) : null;
+    const cursor = opts.pageToken ? decodeTaskPageToken(opts.pageToken, binding, kinds) : null;
     const where: string[] = [];
     const params: unknown[] = [];
     if (!opts.includeDeleted) where.push("t.deleted_at is null");
@@ -1292,7 +1260,7 @@ export class TaskRepository {
     const last = page[page.length - 1];
     const nextPageToken =
       rows.length > pageSize && last
-        ? encodePageToken(binding, {
+        ? encodeTaskPageToken(binding, {
             keys: keys.map((k, i) => {
               const v = last[`sort_k${i}`];
               return SORT_SQL[k.field].kind === "int" ? Number(v) : String(v);
