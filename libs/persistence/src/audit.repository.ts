@@ -5,8 +5,8 @@
  * `actor_type`) are picked up when present without breaking when absent.
  */
 import type { EntityManager } from "@mikro-orm/core";
-import type { CompareOp } from "./list-page.js";
-import { bindingDigest, decodeKeysetToken, encodeKeysetToken, tokenField } from "./page-token.js";
+import { type CompareOp, renderComparison } from "./list-page.js";
+import { bindingDigest, decodeKeysetToken, keysetPage, tokenField } from "./page-token.js";
 
 export interface AuditRow {
   id: string;
@@ -139,15 +139,7 @@ function whereOf(query: AuditQuery): { where: string[]; params: unknown[] } {
       continue;
     }
     const col = COLUMNS[c.field];
-    if (c.value === null) {
-      if (c.op !== "=" && c.op !== "!=") throw new Error("null only compares with = or !=");
-      where.push(`${col.expr} is ${c.op === "=" ? "" : "not "}null`);
-      continue;
-    }
-    where.push(
-      c.op === "!=" ? `${col.expr} is distinct from ?::${col.cast}` : `${col.expr} ${c.op} ?::${col.cast}`,
-    );
-    params.push(c.value instanceof Date ? c.value.toISOString() : c.value);
+    renderComparison(col, c.op, c.value, where, params);
   }
   if (query.start !== undefined) {
     where.push("x.occurred_at >= ?::timestamptz");
@@ -192,18 +184,7 @@ export async function listAuditEvents(
        order by ${sort.expr} ${dir}, x.id ${dir} limit ?`,
     params,
   );
-  const page = rows.slice(0, pageSize);
-  const last = page.at(-1);
-  return {
-    items: page.map(toRow),
-    nextPageToken:
-      rows.length > pageSize && last !== undefined
-        ? encodeKeysetToken("a1", bindingDigest(query.binding), {
-            key: String(last.page_key),
-            id: String(last.id),
-          })
-        : null,
-  };
+  return keysetPage(rows, pageSize, toRow, { tag: "a1", binding: bindingDigest(query.binding) });
 }
 
 /** One audit row by id, or null. */

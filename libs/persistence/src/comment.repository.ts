@@ -6,7 +6,7 @@
 import type { EntityManager } from "@mikro-orm/core";
 import { createOnce } from "./idempotency.js";
 import { newId } from "./ids.js";
-import { bindingDigest, decodeKeysetToken, encodeKeysetToken, tokenField } from "./page-token.js";
+import { bindingDigest, decodeKeysetToken, keysetPage, tokenField } from "./page-token.js";
 import { execute, type FilterCondition, insertTaskEvent, loadTask, renderConditions } from "./sql-toolkit.js";
 import type { TaskEventContext } from "./task-events.js";
 import type { CommentType } from "./value-sets.js";
@@ -284,17 +284,10 @@ export class CommentRepository {
        order by c.created_at ${dir}, c.id ${dir} limit ?`,
       params,
     );
-    const page = rows.slice(0, opts.pageSize);
-    const last = page[page.length - 1];
-    return {
-      items: page.map(commentRow),
-      nextPageToken:
-        rows.length > opts.pageSize && last
-          ? encodeKeysetToken("k1", bindingDigest(opts.binding), {
-              key: String(last.cursor_us),
-              id: String(last.id),
-            })
-          : null,
-    };
+    return keysetPage(rows, opts.pageSize, commentRow, {
+      tag: "k1",
+      binding: bindingDigest(opts.binding),
+      keyColumn: "cursor_us",
+    });
   }
 }

@@ -4,7 +4,7 @@
  * fixed column map, and every value travels as a bind parameter.
  */
 import type { EntityManager } from "@mikro-orm/core";
-import { bindingDigest, decodeKeysetToken, encodeKeysetToken } from "./page-token.js";
+import { bindingDigest, decodeKeysetToken, keysetPage } from "./page-token.js";
 
 export { InvalidPageTokenError } from "./page-token.js";
 
@@ -56,6 +56,28 @@ export interface Page<T> {
 const OPS: readonly CompareOp[] = ["=", "!=", "<", "<=", ">", ">="];
 
 /**
+ * Renders `column op value` with the value as a typed bind parameter; `null` with `=`/`!=` is `is null` /
+ * `is not null`, and `!=` is `is distinct from` (null-safe).
+ */
+export function renderComparison(
+  col: { expr: string; cast: string },
+  op: CompareOp,
+  value: string | number | Date | null,
+  where: string[],
+  params: unknown[],
+): void {
+  if (value === null) {
+    if (op !== "=" && op !== "!=") throw new Error("null only compares with = or !=");
+    where.push(`${col.expr} is ${op === "=" ? "" : "not "}null`);
+    return;
+  }
+  where.push(
+    op === "!=" ? `${col.expr} is distinct from ?::${col.cast}` : `${col.expr} ${op} ?::${col.cast}`,
+  );
+  params.push(value instanceof Date ? value.toISOString() : value);
+}
+
+/**
  * Sort expressions are made null-free (nulls sort last ascending) so the row comparison of the keyset
  * predicate is total.
  */
@@ -91,17 +113,8 @@ export async function listPage<F extends string, O extends string, T>(
   const where = [...spec.baseWhere];
   const params = [...spec.baseParams];
   for (const c of query.conditions) {
-    const col = spec.columns[c.field];
     if (!OPS.includes(c.op)) throw new Error(`unsupported operator ${c.op}`);
-    if (c.value === null) {
-      if (c.op !== "=" && c.op !== "!=") throw new Error("null only compares with = or !=");
-      where.push(`${col.expr} is ${c.op === "=" ? "" : "not "}null`);
-      continue;
-    }
-    where.push(
-      c.op === "!=" ? `${col.expr} is distinct from ?::${col.cast}` : `${col.expr} ${c.op} ?::${col.cast}`,
-    );
-    params.push(c.value instanceof Date ? c.value.toISOString() : c.value);
+    renderComparison(spec.columns[c.field], c.op, c.value, where, params);
   }
   const sortCol = spec.columns[query.orderBy.field];
   const key = sortExpr(sortCol);
@@ -122,14 +135,5 @@ export async function listPage<F extends string, O extends string, T>(
     "all",
     em.getTransactionContext(),
   );
-  const page = rows.slice(0, pageSize);
-  const last = page[page.length - 1];
-  const nextPageToken =
-    rows.length > pageSize && last
-      ? encodeKeysetToken("k1", bindingDigest(query.binding), {
-          key: String(last.page_key),
-          id: String(last.id),
-        })
-      : null;
-  return { items: page.map(spec.map), nextPageToken };
+  return keysetPage(rows, pageSize, spec.map, { tag: "k1", binding: bindingDigest(query.binding) });
 }

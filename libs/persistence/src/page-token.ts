@@ -110,3 +110,27 @@ export function encodeOffsetToken(tag: string, binding: string, offset: number):
 export function decodeOffsetToken(token: string, tag: string, binding: string): number {
   return decodePageToken(token, tag, binding, [tokenField.count])[0] as number;
 }
+
+/**
+ * One page out of the `pageSize + 1` rows a keyset query read: the first `pageSize` rows mapped, and when
+ * more follow, the token of the last one (its `keyColumn` as the sort key, `id` as the row id).
+ */
+export function keysetPage<T>(
+  rows: readonly Record<string, unknown>[],
+  pageSize: number,
+  map: (row: Record<string, unknown>) => T,
+  token: { tag: string; binding: string; keyColumn?: string },
+): { items: T[]; nextPageToken: string | null } {
+  const page = rows.slice(0, pageSize);
+  const last = page[page.length - 1];
+  return {
+    items: page.map(map),
+    nextPageToken:
+      rows.length > pageSize && last !== undefined
+        ? encodeKeysetToken(token.tag, token.binding, {
+            key: String(last[token.keyColumn ?? "page_key"]),
+            id: String(last.id),
+          })
+        : null,
+  };
+}

@@ -8,7 +8,7 @@ import type { EntityManager } from "@mikro-orm/core";
 import { maskObject, maskValue } from "@taskmaster/config/masking";
 import { newId } from "./ids.js";
 import type { CompareOp } from "./list-page.js";
-import { bindingDigest, decodeKeysetToken, encodeKeysetToken, tokenField } from "./page-token.js";
+import { bindingDigest, decodeKeysetToken, keysetPage, tokenField } from "./page-token.js";
 import type { SecurityEventKind } from "./value-sets.js";
 
 export type { SecurityEventKind };
@@ -211,18 +211,7 @@ export async function listSecurityEvents(
     "all",
     em.getTransactionContext(),
   );
-  const page = rows.slice(0, pageSize);
-  const last = page.at(-1);
-  return {
-    items: page.map(toRow),
-    nextPageToken:
-      rows.length > pageSize && last !== undefined
-        ? encodeKeysetToken("s1", bindingDigest(query.binding), {
-            key: String(last.page_key),
-            id: String(last.id),
-          })
-        : null,
-  };
+  return keysetPage(rows, pageSize, toRow, { tag: "s1", binding: bindingDigest(query.binding) });
 }
 
 /** One security event by id, or null. */

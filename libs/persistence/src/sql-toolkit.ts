@@ -4,8 +4,9 @@
  * insert and the task row read.
  */
 import type { EntityManager } from "@mikro-orm/core";
-import { TASK_SELECT_LIST, type TaskRow, taskRowFromDb } from "./task.repository.js";
+import { TASK_SELECT_LIST, taskRowFromDb } from "./task-columns.js";
 import { INSERT_TASK_EVENT_SQL, type TaskEventContext } from "./task-events.js";
+import type { TaskRow } from "./task-model.js";
 
 /** Comparison operators of the AIP-160 subset the sub-resource lists support. */
 export type FilterOp = "=" | "!=" | "<" | "<=" | ">" | ">=";

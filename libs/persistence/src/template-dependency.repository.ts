@@ -10,7 +10,7 @@ import type { EntityManager } from "@mikro-orm/core";
 import { isUniqueViolation } from "./db-errors.js";
 import { createOnce } from "./idempotency.js";
 import { newId } from "./ids.js";
-import { bindingDigest, decodeKeysetToken, encodeKeysetToken, tokenField } from "./page-token.js";
+import { bindingDigest, decodeKeysetToken, keysetPage, tokenField } from "./page-token.js";
 
 export type TemplateDependencyKind = "includes" | "extends" | "requires" | "suggests";
 
@@ -245,14 +245,6 @@ export class TemplateDependencyRepository {
        order by d.created_at, d.id limit ?`,
       params,
     );
-    const page = rows.slice(0, q.pageSize);
-    const last = page[page.length - 1];
-    return {
-      items: page.map(rowFromDb),
-      nextPageToken:
-        rows.length > q.pageSize && last
-          ? encodeKeysetToken("d1", b, { key: String(last.page_key), id: String(last.id) })
-          : null,
-    };
+    return keysetPage(rows, q.pageSize, rowFromDb, { tag: "d1", binding: b });
   }
 }

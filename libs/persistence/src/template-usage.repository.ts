@@ -14,7 +14,7 @@
 import type { EntityManager } from "@mikro-orm/core";
 import { isReferenceViolation } from "./db-errors.js";
 import { newId } from "./ids.js";
-import { bindingDigest, decodeKeysetToken, encodeKeysetToken, tokenField } from "./page-token.js";
+import { bindingDigest, decodeKeysetToken, keysetPage, tokenField } from "./page-token.js";
 
 export interface TemplateUsageRow {
   id: string;
@@ -342,15 +342,7 @@ export class TemplateUsageRepository {
        order by ${col.expr} ${dir}, u.id ${dir} limit ?`,
       params,
     );
-    const page = rows.slice(0, q.pageSize);
-    const last = page[page.length - 1];
-    return {
-      items: page.map(usageFromDb),
-      nextPageToken:
-        rows.length > q.pageSize && last
-          ? encodeKeysetToken("u1", b, { key: String(last.page_key), id: String(last.id) })
-          : null,
-    };
+    return keysetPage(rows, q.pageSize, usageFromDb, { tag: "u1", binding: b });
   }
 
   /** Statistics of one template's usages in the window. */

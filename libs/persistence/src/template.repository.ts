@@ -12,8 +12,8 @@ import {
   bindingDigest,
   decodeKeysetToken,
   decodeOffsetToken,
-  encodeKeysetToken,
   encodeOffsetToken,
+  keysetPage,
   tokenField,
 } from "./page-token.js";
 import { hotRead } from "./template-hot-read.repository.js";
@@ -458,15 +458,7 @@ export class TemplateRepository {
        from template_versions x where ${where.join(" and ")} order by x.created_at desc, x.id desc limit ?`,
       params,
     );
-    const page = rows.slice(0, q.pageSize);
-    const last = page[page.length - 1];
-    return {
-      items: page.map(versionRowFromDb),
-      nextPageToken:
-        rows.length > q.pageSize && last
-          ? encodeKeysetToken("t1", b, { key: String(last.page_key), id: String(last.id) })
-          : null,
-    };
+    return keysetPage(rows, q.pageSize, versionRowFromDb, { tag: "t1", binding: b });
   }
 
   /** Templates in `order`, keyset paged, plus the total number of matches. */
@@ -506,14 +498,8 @@ export class TemplateRepository {
       `select count(*)::int as n from ${TEMPLATE_FROM} ${base.length ? `where ${base.join(" and ")}` : ""}`,
       baseParams,
     );
-    const page = rows.slice(0, q.pageSize);
-    const last = page[page.length - 1];
     return {
-      items: page.map(templateRowFromDb),
-      nextPageToken:
-        rows.length > q.pageSize && last
-          ? encodeKeysetToken("t1", b, { key: String(last.page_key), id: String(last.id) })
-          : null,
+      ...keysetPage(rows, q.pageSize, templateRowFromDb, { tag: "t1", binding: b }),
       totalSize: Number(count[0]?.n ?? 0),
     };
   }

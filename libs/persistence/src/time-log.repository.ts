@@ -5,7 +5,7 @@
 import type { EntityManager } from "@mikro-orm/core";
 import { createOnce } from "./idempotency.js";
 import { newId } from "./ids.js";
-import { bindingDigest, decodeKeysetToken, encodeKeysetToken, tokenField } from "./page-token.js";
+import { bindingDigest, decodeKeysetToken, keysetPage, tokenField } from "./page-token.js";
 import { execute, type FilterCondition, insertTaskEvent, loadTask, renderConditions } from "./sql-toolkit.js";
 import type { TaskEventContext } from "./task-events.js";
 import type { TimeLogActivityType } from "./value-sets.js";
@@ -267,18 +267,11 @@ export class TimeLogRepository {
        order by ${order.column} ${dir}, l.id ${dir} limit ?`,
       params,
     );
-    const page = rows.slice(0, opts.pageSize);
-    const last = page[page.length - 1];
-    return {
-      items: page.map(timeLogRow),
-      nextPageToken:
-        rows.length > opts.pageSize && last
-          ? encodeKeysetToken("k1", bindingDigest(opts.binding), {
-              key: String(last.cursor_key),
-              id: String(last.id),
-            })
-          : null,
-    };
+    return keysetPage(rows, opts.pageSize, timeLogRow, {
+      tag: "k1",
+      binding: bindingDigest(opts.binding),
+      keyColumn: "cursor_key",
+    });
   }
 
   /** Sums over [startDate, endDate] (inclusive dates): the overall row first, then groups by hours desc. */

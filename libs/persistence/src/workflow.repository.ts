@@ -5,7 +5,7 @@
 import type { EntityManager } from "@mikro-orm/core";
 import { findIdempotentResource, storeIdempotentResource } from "./idempotency.js";
 import { newId } from "./ids.js";
-import { bindingDigest, decodeKeysetToken, encodeKeysetToken, tokenField } from "./page-token.js";
+import { bindingDigest, decodeKeysetToken, keysetPage, tokenField } from "./page-token.js";
 import { execute, type FilterCondition, insertTaskEvent, loadTask, renderConditions } from "./sql-toolkit.js";
 import { TASK_SELECT_LIST, type TaskRow, taskRowFromDb } from "./task.repository.js";
 import type { TaskEventContext } from "./task-events.js";
@@ -215,18 +215,11 @@ export class WorkflowRepository {
        order by h.changed_at ${dir}, h.id ${dir} limit ?`,
       params,
     );
-    const page = rows.slice(0, opts.pageSize);
-    const last = page[page.length - 1];
-    return {
-      items: page.map(historyRow),
-      nextPageToken:
-        rows.length > opts.pageSize && last
-          ? encodeKeysetToken("k1", bindingDigest(opts.binding), {
-              key: String(last.cursor_us),
-              id: String(last.id),
-            })
-          : null,
-    };
+    return keysetPage(rows, opts.pageSize, historyRow, {
+      tag: "k1",
+      binding: bindingDigest(opts.binding),
+      keyColumn: "cursor_us",
+    });
   }
 
   /** Whether a task row exists (soft-deleted included). */
