@@ -7,7 +7,7 @@ import type { EntityManager } from "@mikro-orm/core";
 import { storeIdempotentResource } from "./idempotency.js";
 import { newId } from "./ids.js";
 import { decodePageToken, encodePageToken, tokenField } from "./page-token.js";
-import { INSERT_TASK_EVENT_SQL, type TaskEventContext } from "./task-events.js";
+import { insertTaskEvent, type TaskEventContext } from "./task-events.js";
 
 export interface AttachmentRow {
   id: string;
@@ -117,14 +117,13 @@ export class AttachmentRepository {
           input.isPublic,
         ],
       );
-      await exec(INSERT_TASK_EVENT_SQL, [
+      await insertTaskEvent(
+        em,
         input.taskId,
         "task.attachment",
-        JSON.stringify({ action: "added", attachmentId: id, filename: input.filename }),
-        ctx.actor ?? null,
-        ctx.requestId ?? null,
-        ctx.traceId ?? null,
-      ]);
+        { action: "added", attachmentId: id, filename: input.filename },
+        ctx,
+      );
       if (ctx.requestId) {
         await storeIdempotentResource(em, UPLOAD_SCOPE, ctx.requestId, id);
       }
@@ -213,14 +212,13 @@ export class AttachmentRepository {
         [id, taskId],
       );
       if (deleted.length === 0) return null;
-      await exec(INSERT_TASK_EVENT_SQL, [
+      await insertTaskEvent(
+        em,
         taskId,
         "task.attachment",
-        JSON.stringify({ action: "removed", attachmentId: id, filename: existing.filename }),
-        ctx.actor ?? null,
-        ctx.requestId ?? null,
-        ctx.traceId ?? null,
-      ]);
+        { action: "removed", attachmentId: id, filename: existing.filename },
+        ctx,
+      );
       const refs = await exec(`select 1 from task_attachments where storage_key = ? limit 1`, [
         existing.storageKey,
       ]);

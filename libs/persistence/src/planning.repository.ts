@@ -10,7 +10,7 @@ import { createOnce } from "./idempotency.js";
 import { newId } from "./ids.js";
 import { type ColumnSpec, type ListQuery, listPage, type Page, type WriteContext } from "./list-page.js";
 import { TASK_SELECT_LIST, type TaskRow, taskRowFromDb } from "./task.repository.js";
-import { INSERT_TASK_EVENT_SQL } from "./task-events.js";
+import { insertTaskEvent } from "./task-events.js";
 import type { SprintStatus } from "./value-sets.js";
 
 export interface SprintRow {
@@ -223,14 +223,7 @@ export class PlanningRepository {
       [sprintId, ...params, sprintId],
     );
     for (const row of moved) {
-      await this.exec(em, INSERT_TASK_EVENT_SQL, [
-        row.id,
-        "task.updated",
-        JSON.stringify({ fields: ["sprint"], sprintId }),
-        ctx.actor ?? null,
-        ctx.requestId ?? null,
-        ctx.traceId ?? null,
-      ]);
+      await insertTaskEvent(em, String(row.id), "task.updated", { fields: ["sprint"], sprintId }, ctx);
     }
     return moved.map((r) => String(r.id));
   }

@@ -27,7 +27,7 @@ import {
   scopeExists,
 } from "./relationship-graph.repository.js";
 import { INVERSE_CASE, INVERSE_TYPE, PRECEDENCE_SQL, precedenceEdge } from "./relationship-types.js";
-import { INSERT_TASK_EVENT_SQL } from "./task-events.js";
+import { insertTaskEvent } from "./task-events.js";
 import type { RelationshipType } from "./value-sets.js";
 
 export * from "./relationship-graph.repository.js";
@@ -196,14 +196,13 @@ export class RelationshipRepository {
           [input.sourceTaskId, id, input.type, input.targetTaskId],
           [input.targetTaskId, inverseId, INVERSE_TYPE[input.type], input.sourceTaskId],
         ] as const) {
-          await this.exec(em, INSERT_TASK_EVENT_SQL, [
+          await insertTaskEvent(
+            em,
             taskId,
             "task.relationship",
-            JSON.stringify({ action: "created", relationshipId: relId, type, targetTaskId: other }),
-            actor,
-            ctx.requestId ?? null,
-            ctx.traceId ?? null,
-          ]);
+            { action: "created", relationshipId: relId, type, targetTaskId: other },
+            { ...ctx, actor },
+          );
         }
         if (ctx.requestId) {
           await storeIdempotentResource(em, "relationship.create", ctx.requestId, id);
@@ -281,14 +280,13 @@ export class RelationshipRepository {
       ];
       if (inverse[0]) events.push([row.target_task_id, inverse[0].id, row.inverse_type, row.source_task_id]);
       for (const [taskId, relId, type, other] of events) {
-        await this.exec(em, INSERT_TASK_EVENT_SQL, [
-          taskId,
+        await insertTaskEvent(
+          em,
+          String(taskId),
           "task.relationship",
-          JSON.stringify({ action: "deleted", relationshipId: relId, type, targetTaskId: other }),
-          ctx.actor ?? null,
-          ctx.requestId ?? null,
-          ctx.traceId ?? null,
-        ]);
+          { action: "deleted", relationshipId: relId, type, targetTaskId: other },
+          ctx,
+        );
       }
       return true;
     });

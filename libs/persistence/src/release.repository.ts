@@ -12,7 +12,7 @@ import { isUniqueViolation } from "./db-errors.js";
 import { createOnce } from "./idempotency.js";
 import { newId } from "./ids.js";
 import { type ColumnSpec, type ListQuery, listPage, type Page, type WriteContext } from "./list-page.js";
-import { INSERT_TASK_EVENT_SQL } from "./task-events.js";
+import { insertTaskEvent } from "./task-events.js";
 import type { ReleaseStatus } from "./value-sets.js";
 
 export interface ReleaseRow {
@@ -104,14 +104,7 @@ export async function clearTaskReference(
     [id],
   );
   for (const row of cleared) {
-    await exec(INSERT_TASK_EVENT_SQL, [
-      row.id,
-      "task.updated",
-      JSON.stringify({ fields: [field], [`${field}Id`]: null }),
-      ctx.actor ?? null,
-      ctx.requestId ?? null,
-      ctx.traceId ?? null,
-    ]);
+    await insertTaskEvent(em, String(row.id), "task.updated", { fields: [field], [`${field}Id`]: null }, ctx);
   }
   return cleared.filter((r) => r.live === true).map((r) => String(r.id));
 }

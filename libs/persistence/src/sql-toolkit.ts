@@ -1,11 +1,10 @@
 /**
  * The small SQL toolkit the task sub-resource repositories (workflow, comment, time log) share: raw SQL on
- * the manager's transaction, typed filter conditions rendered against a field -> column map, the outbox
- * insert and the task row read.
+ * the manager's transaction, typed filter conditions rendered against a field -> column map and the task
+ * row read.
  */
 import type { EntityManager } from "@mikro-orm/core";
 import { TASK_SELECT_LIST, taskRowFromDb } from "./task-columns.js";
-import { INSERT_TASK_EVENT_SQL, type TaskEventContext } from "./task-events.js";
 import type { TaskRow } from "./task-model.js";
 
 /** Comparison operators of the AIP-160 subset the sub-resource lists support. */
@@ -46,24 +45,6 @@ export function execute(
   return em.getConnection().execute(sql, params, "all", em.getTransactionContext());
 }
 
-/** Inserts one outbox event on the current transaction. */
-export async function insertTaskEvent(
-  em: EntityManager,
-  taskId: string,
-  kind: string,
-  payload: Record<string, unknown>,
-  ctx: TaskEventContext,
-): Promise<void> {
-  await execute(em, INSERT_TASK_EVENT_SQL, [
-    taskId,
-    kind,
-    JSON.stringify(payload),
-    ctx.actor ?? null,
-    ctx.requestId ?? null,
-    ctx.traceId ?? null,
-  ]);
-}
-
 /** The task row (including soft-deleted ones), or null. */
 export async function loadTask(em: EntityManager, id: string, forUpdate = false): Promise<TaskRow | null> {
   const rows = await execute(
@@ -73,3 +54,5 @@ export async function loadTask(em: EntityManager, id: string, forUpdate = false)
   );
   return rows[0] ? taskRowFromDb(rows[0]) : null;
 }
+
+export { insertTaskEvent } from "./task-events.js";

@@ -1,3 +1,4 @@
+import type { EntityManager } from "@mikro-orm/core";
 /**
  * The one way to record a task change for WatchTasks: an `outbox_events` row written with the caller's
  * connection and transaction, so it commits (or rolls back) with the change itself. The insert trigger
@@ -29,3 +30,21 @@ export interface TaskEventContext {
 /** One outbox event about a task: a single INSERT on the caller's connection/transaction (bind: task id, kind, payload JSON, actor, request id, trace id). */
 export const INSERT_TASK_EVENT_SQL = `insert into outbox_events (aggregate_type, aggregate_id, event_kind, payload, actor, request_id, trace_id)
   values ('task', ?, ?, ?::jsonb, ?, ?, ?)`;
+
+/** Inserts one outbox event on the current transaction. */
+export async function insertTaskEvent(
+  em: EntityManager,
+  taskId: string,
+  kind: string,
+  payload: Record<string, unknown>,
+  ctx: TaskEventContext,
+): Promise<void> {
+  await em
+    .getConnection()
+    .execute(
+      INSERT_TASK_EVENT_SQL,
+      [taskId, kind, JSON.stringify(payload), ctx.actor ?? null, ctx.requestId ?? null, ctx.traceId ?? null],
+      "all",
+      em.getTransactionContext(),
+    );
+}
