@@ -58,7 +58,8 @@ export function normalizeClientIp(value: string | null | undefined): string | un
   return isIP(ip) === 0 ? undefined : ip;
 }
 
-function traceIdOf(traceparent: string | null): string | undefined {
+/** The call's W3C trace id: the active span's, else the `traceparent` header's; undefined when neither is valid. */
+export function traceIdOf(traceparent: string | null): string | undefined {
   const span = trace.getActiveSpan()?.spanContext();
   if (span !== undefined && /^[0-9a-f]{32}$/.test(span.traceId) && !/^0+$/.test(span.traceId)) {
     return span.traceId;
