@@ -362,6 +362,15 @@ function makeResponse(
   return res as unknown as UnaryResponse | StreamResponse;
 }
 
+/**
+ * The deadline (epoch ms) of the call `req` belongs to, as its handler sees it (the client's, capped by
+ * `maxDeadlineMs`); undefined when the call has none or `req` is not a call of this adapter.
+ */
+export function callDeadlineOf(req: UnaryRequest | StreamRequest): number | undefined {
+  const deadline = (req as unknown as { [REQ]?: GrpcHandlerContext })[REQ]?.deadline;
+  return deadline === undefined || !Number.isFinite(deadline) ? undefined : deadline;
+}
+
 function ctxOf(req: UnaryRequest | StreamRequest): GrpcHandlerContext {
   return (req as unknown as { [REQ]: GrpcHandlerContext })[REQ];
 }

@@ -4,6 +4,7 @@ import {
   HealthCheckResponse_ServingStatus as S,
 } from "@taskmaster/proto/gen/grpc/health/v1/health_pb";
 import { describe, expect, it } from "vitest";
+import { currentAuditContext } from "./audit-context.js";
 import { EchoService, failure, memoryLogger, waitFor } from "./echo-service.test-util.js";
 import { createGrpcClient } from "./grpc-client.js";
 import { createGrpcServer, ListenError, serviceRegistration } from "./grpc-server.js";
@@ -97,6 +98,31 @@ describe("createGrpcServer", () => {
     expect(err.code).toBe(Code.DeadlineExceeded);
     expect(ConnectError.from(abortedBy).code).toBe(Code.DeadlineExceeded);
     await server.shutdown(500);
+  });
+
+  it("the call's deadline is in the audit context (bounds database retries), none when the call has none", async () => {
+    const seen: (number | undefined)[] = [];
+    const server = createGrpcServer({
+      logger: memoryLogger().logger,
+      services: [
+        serviceRegistration(EchoService, {
+          async echo(req) {
+            seen.push(currentAuditContext()?.deadline);
+            return { text: req.text };
+          },
+        }),
+      ],
+    });
+    const { address } = await server.listen("127.0.0.1", 0);
+    const client = createGrpcClient(EchoService, { address });
+    const before = Date.now();
+    await client.echo({ text: "with a deadline" }, { timeoutMs: 5_000 });
+    await client.echo({ text: "without" });
+    await server.shutdown(500);
+    expect(seen).toHaveLength(2);
+    expect(seen[0]).toBeGreaterThan(before);
+    expect(seen[0]).toBeLessThanOrEqual(Date.now() + 5_000);
+    expect(seen[1]).toBeUndefined();
   });
 
   it("port in use gives one clear line", async () => {
