@@ -18,6 +18,8 @@ import { startTcpProxy, type TcpProxy } from "./tcp-proxy.js";
 
 export interface FaultStack {
   readonly gateway: string;
+  /** `host:port` of each member, by its name. */
+  readonly addresses: ReadonlyMap<string, string>;
   readonly ownerUrl: string;
   readonly proxy: TcpProxy;
   readonly supervisor: Supervisor;
@@ -107,6 +109,7 @@ export async function startFaultStack(root: string, log: (m: string) => void): P
   const gatewaySpec = stack.find((s) => s.name === "gateway");
   return {
     gateway: `127.0.0.1:${gatewaySpec ? ports.get(gatewaySpec) : 0}`,
+    addresses: new Map(stack.map((spec) => [spec.name, `127.0.0.1:${ports.get(spec)}`])),
     ownerUrl,
     proxy,
     supervisor,

@@ -1,0 +1,58 @@
+/**
+ * The fuzz fault on the fault stack: every RPC straight to the service that serves it and through the
+ * gateway in its three protocols (fuzz.ts), then every process must still run and answer its health check
+ * (gRPC health of each service and of the gateway's port, the gateway's HTTP /health).
+ */
+import { AuditService } from "@taskmaster/proto/gen/taskmaster/audit/v1/audit_service_pb";
+import { MonitoringService } from "@taskmaster/proto/gen/taskmaster/monitoring/v1/monitoring_service_pb";
+import { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
+import { TemplateService } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
+import { PUBLIC_SERVICES } from "@taskmaster/testing/descriptor-walker";
+import type { FaultStack } from "./fault-stack.js";
+import { type FuzzResult, type FuzzTarget, runFuzz } from "./fuzz.js";
+import { grpcHealthCheck, httpHealthCheck } from "./readiness.js";
+
+const SERVED = [
+  { member: TaskService.typeName, services: [TaskService] },
+  { member: TemplateService.typeName, services: [TemplateService] },
+  { member: MonitoringService.typeName, services: [MonitoringService, AuditService] },
+];
+
+export interface FuzzFaultResult {
+  readonly results: readonly FuzzResult[];
+  /** Every process running and healthy after the fuzzing. */
+  readonly healthy: boolean;
+  readonly unhealthy: readonly string[];
+}
+
+export async function runFuzzFault(
+  s: FaultStack,
+  options: { casesPerRpc?: number | undefined; seed?: number | undefined },
+): Promise<FuzzFaultResult> {
+  const direct: FuzzTarget[] = SERVED.map(({ member, services }) => ({
+    name: `${member.split(".").at(-1)} direct`,
+    protocol: "grpc",
+    url: `http://${s.addresses.get(member)}`,
+    services,
+  }));
+  const gateway = (protocol: FuzzTarget["protocol"]): FuzzTarget => ({
+    name: "gateway",
+    protocol,
+    url: `http://${s.gateway}`,
+    services: PUBLIC_SERVICES,
+  });
+  const results = await runFuzz({
+    targets: [...direct, gateway("grpc"), gateway("grpc-web"), gateway("connect-json")],
+    casesPerRpc: options.casesPerRpc,
+    seed: options.seed,
+  });
+  const unhealthy: string[] = [];
+  for (const { member } of SERVED) {
+    const address = s.addresses.get(member) ?? "";
+    if (!(await grpcHealthCheck(address, member, 3_000))) unhealthy.push(`${member} gRPC health`);
+  }
+  if (!(await grpcHealthCheck(s.gateway, "", 3_000))) unhealthy.push("gateway gRPC health");
+  if (!(await httpHealthCheck(`http://${s.gateway}/health`, 3_000))) unhealthy.push("gateway /health");
+  if (!s.allAlive()) unhealthy.push("a process is down");
+  return { results, healthy: unhealthy.length === 0, unhealthy };
+}
