@@ -34,5 +34,5 @@ describe("fault suite (short)", () => {
     expect(fuzz?.results.reduce((n, r) => n + r.requests, 0)).toBeGreaterThan(2_000);
     expect(fuzz?.results.flatMap((r) => r.findings)).toEqual([]);
     expect(fuzz?.unhealthy).toEqual([]);
-  }, 180_000);
+  }, 300_000);
 });
