@@ -21,6 +21,8 @@ export interface FaultStack {
   /** `host:port` of each member, by its name. */
   readonly addresses: ReadonlyMap<string, string>;
   readonly ownerUrl: string;
+  /** The gateway's identity signing key (PEM file): callers straight to a service sign with it. */
+  readonly identityKeyFile: string;
   readonly proxy: TcpProxy;
   readonly supervisor: Supervisor;
   readonly logFile: string;
@@ -111,6 +113,7 @@ export async function startFaultStack(root: string, log: (m: string) => void): P
     gateway: `127.0.0.1:${gatewaySpec ? ports.get(gatewaySpec) : 0}`,
     addresses: new Map(stack.map((spec) => [spec.name, `127.0.0.1:${ports.get(spec)}`])),
     ownerUrl,
+    identityKeyFile: String(env.GATEWAY_IDENTITY_KEY_FILE),
     proxy,
     supervisor,
     logFile,

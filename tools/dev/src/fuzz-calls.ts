@@ -15,6 +15,8 @@ export interface FuzzCall {
   /** Body bytes as framed for the protocol. */
   readonly body: Uint8Array;
   readonly deadlineMs: number;
+  /** Extra request headers (a signed identity for calls straight to a service). */
+  readonly headers?: Readonly<Record<string, string>> | undefined;
 }
 
 const SLACK_MS = 1_000;
@@ -68,6 +70,7 @@ export function createGrpcCaller(origin: string): {
           "content-type": "application/grpc",
           te: "trailers",
           "grpc-timeout": `${c.deadlineMs}m`,
+          ...c.headers,
         });
         let headerStatus: string | undefined;
         stream.on("response", (headers) => {

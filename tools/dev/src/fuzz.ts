@@ -24,6 +24,8 @@ export interface FuzzTarget {
   /** `http://host:port`. */
   readonly url: string;
   readonly services: readonly DescService[];
+  /** Extra headers per service (full name), e.g. a signed identity for calls straight to a service. */
+  readonly headers?: ReadonlyMap<string, Readonly<Record<string, string>>> | undefined;
 }
 
 export interface FuzzFinding {
@@ -78,7 +80,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult[]> {
   const deadlineMs = options.deadlineMs ?? 3_000;
   const random = seededRandom(options.seed ?? 1);
   const casesOf = new Map<string, FuzzCase[]>();
-  const jobs: { target: FuzzTarget; rpc: string; streaming: boolean; c: FuzzCase }[] = [];
+  const jobs: { target: FuzzTarget; rpc: string; service: string; streaming: boolean; c: FuzzCase }[] = [];
   for (const target of options.targets) {
     for (const rpc of listRpcs(target.services)) {
       let cases = casesOf.get(rpc.path);
@@ -89,7 +91,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult[]> {
       const streaming = rpc.method.methodKind !== "unary";
       const usable = cases.filter((c) => bodyFor(target.protocol, c, streaming) !== undefined);
       for (const c of sample(usable, options.casesPerRpc, random))
-        jobs.push({ target, rpc: rpc.path, streaming, c });
+        jobs.push({ target, rpc: rpc.path, service: rpc.service.typeName, streaming, c });
     }
   }
   const results = new Map(
@@ -112,6 +114,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult[]> {
         streaming,
         body: bodyFor(target.protocol, c, streaming) ?? new Uint8Array(),
         deadlineMs,
+        headers: target.headers?.get(job.service),
       };
       const code =
         target.protocol === "grpc"
