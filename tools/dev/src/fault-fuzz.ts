@@ -29,12 +29,15 @@ export interface FuzzFaultResult {
   /** Every process running and healthy after the fuzzing. */
   readonly healthy: boolean;
   readonly unhealthy: readonly string[];
+  /** Wall time of the fuzzing and the checks after it (printed, not judged). */
+  readonly elapsedMs: number;
 }
 
 export async function runFuzzFault(
   s: FaultStack,
   options: { casesPerRpc?: number | undefined; seed?: number | undefined },
 ): Promise<FuzzFaultResult> {
+  const started = Date.now();
   // Straight to a service as the gateway calls it: with a signed identity (an admin), so the requests reach
   // the request check and the handlers rather than stopping at authentication.
   const signer = createIdentitySigner(
@@ -73,5 +76,5 @@ export async function runFuzzFault(
   if (!(await grpcHealthCheck(s.gateway, "", 3_000))) unhealthy.push("gateway gRPC health");
   if (!(await httpHealthCheck(`http://${s.gateway}/health`, 3_000))) unhealthy.push("gateway /health");
   if (!s.allAlive()) unhealthy.push("a process is down");
-  return { results, healthy: unhealthy.length === 0, unhealthy };
+  return { results, healthy: unhealthy.length === 0, unhealthy, elapsedMs: Date.now() - started };
 }

@@ -15,7 +15,10 @@ describe("fault suite (short)", () => {
   it(`survives ${CI_FAULTS.join(", ")} with every acknowledged write kept once, and fuzzing`, async () => {
     const { results, fuzz } = await runFaults({ short: true, only: [...CI_FAULTS, "fuzz"], log: () => {} });
     process.stdout.write(`\n${formatTable(results, false)}\n`);
-    if (fuzz) process.stdout.write(`\n${formatFuzzTable(fuzz.results)}\n`);
+    if (fuzz)
+      process.stdout.write(
+        `\nfuzz (${(fuzz.elapsedMs / 1000).toFixed(1)} s)\n${formatFuzzTable(fuzz.results)}\n`,
+      );
     expect(results.map((r) => r.fault)).toEqual(CI_FAULTS);
     for (const r of results) {
       expect({ fault: r.fault, missing: r.missing, duplicates: r.duplicates }).toEqual({

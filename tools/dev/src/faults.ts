@@ -82,8 +82,9 @@ async function main(): Promise<number> {
     const health = fuzz.healthy
       ? "every process alive and healthy"
       : `NOT HEALTHY: ${fuzz.unhealthy.join(", ")}`;
+    const took = `${(fuzz.elapsedMs / 1000).toFixed(1)} s`;
     process.stdout.write(
-      `\nfuzz (${fuzzPassed(fuzz) ? "PASS" : "FAIL"}; ${health})\n${formatFuzzTable(fuzz.results)}\n`,
+      `\nfuzz (${fuzzPassed(fuzz) ? "PASS" : "FAIL"}; ${health}; ${took})\n${formatFuzzTable(fuzz.results)}\n`,
     );
   }
   const failed = results.filter(
