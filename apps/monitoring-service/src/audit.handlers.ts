@@ -6,7 +6,7 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import type { MikroORM } from "@mikro-orm/postgresql";
+import type { EntityManager, MikroORM } from "@mikro-orm/postgresql";
 import {
   exportAuditEvents,
   getAuditEvent,
@@ -14,7 +14,6 @@ import {
   retentionResult,
   runAuditRetention,
 } from "@taskmaster/persistence/audit.repository";
-import { InvalidPageTokenError } from "@taskmaster/persistence/list-page";
 import {
   getSecurityEvent,
   listSecurityEvents,
@@ -26,7 +25,6 @@ import type {
 } from "@taskmaster/proto/gen/taskmaster/audit/v1/audit_service_pb";
 import {
   FailedPreconditionError,
-  InvalidArgumentError,
   NotFoundError,
   PermissionDeniedError,
   UnauthenticatedError,
@@ -50,7 +48,7 @@ import {
   timeRange,
 } from "./audit.validation.js";
 import { AUDIT_SCHEDULE_DEFAULTS } from "./audit-scheduler.config.js";
-import { raceDbTimeout } from "./monitoring.handlers.js";
+import { boundedOrm } from "./monitoring.handlers.js";
 
 export interface AuditHandlerDeps {
   readonly orm: MikroORM;
@@ -77,26 +75,10 @@ export type AuditRetentionRunner = () => Promise<{
   readonly removedRows: number;
 }>;
 
-async function pageToken<T>(work: Promise<T>): Promise<T> {
-  try {
-    return await work;
-  } catch (err) {
-    if (err instanceof InvalidPageTokenError) {
-      throw new InvalidArgumentError([
-        {
-          field: "page_token",
-          description: "is not a page token of this query",
-          reason: "INVALID_PAGE_TOKEN",
-        },
-      ]);
-    }
-    throw err;
-  }
-}
-
 export function createAuditHandlers(deps: AuditHandlerDeps): ServiceImpl<typeof AuditService> {
   const fork = () => deps.orm.em.fork();
-  const bounded = <T>(work: Promise<T>) => raceDbTimeout(work, deps.dbTimeoutMs);
+  const bounded = <T>(work: (em: EntityManager) => Promise<T>) =>
+    boundedOrm(deps.orm.em, deps.dbTimeoutMs, work);
   const retentionDays = deps.retentionDays ?? AUDIT_SCHEDULE_DEFAULTS.retentionDays;
   const chunkBytes = Math.max(deps.exportChunkBytes ?? 256 * 1024, 1);
 
@@ -105,8 +87,8 @@ export function createAuditHandlers(deps: AuditHandlerDeps): ServiceImpl<typeof 
     const decision = checkAdmin(ctx.requestHeader);
     if (decision.ok) return decision.actor;
     const method = `/${ctx.service.typeName}/${ctx.method.name}`;
-    await bounded(
-      recordSecurityEvent(fork(), {
+    await bounded((em) =>
+      recordSecurityEvent(em, {
         kind: decision.kind,
         reason: decision.reason,
         identity: decision.actor,
@@ -163,23 +145,21 @@ export function createAuditHandlers(deps: AuditHandlerDeps): ServiceImpl<typeof 
       v.check();
       const conditions = parseAuditFilter(req.filter);
       const orderBy = parseAuditOrder(req.orderBy);
-      const page = await bounded(
-        pageToken(
-          listAuditEvents(fork(), {
-            conditions,
-            ...range,
-            pageSize,
-            pageToken: req.pageToken === "" ? null : req.pageToken,
-            orderBy,
-            binding: JSON.stringify([
-              "auditEvents",
-              req.filter,
-              req.orderBy,
-              range.start?.toISOString() ?? "",
-              range.end?.toISOString() ?? "",
-            ]),
-          }),
-        ),
+      const page = await bounded((em) =>
+        listAuditEvents(em, {
+          conditions,
+          ...range,
+          pageSize,
+          pageToken: req.pageToken === "" ? null : req.pageToken,
+          orderBy,
+          binding: JSON.stringify([
+            "auditEvents",
+            req.filter,
+            req.orderBy,
+            range.start?.toISOString() ?? "",
+            range.end?.toISOString() ?? "",
+          ]),
+        }),
       );
       return { auditEvents: page.items.map(auditRowToMessage), nextPageToken: page.nextPageToken ?? "" };
     },
@@ -189,7 +169,7 @@ export function createAuditHandlers(deps: AuditHandlerDeps): ServiceImpl<typeof 
       const v = validator();
       const id = v.resourceName("name", AUDIT_EVENT_PATTERN, req.name);
       v.check();
-      const row = await bounded(getAuditEvent(fork(), id as string));
+      const row = await bounded((em) => getAuditEvent(em, id as string));
       if (row === null) throw new NotFoundError("auditEvent", req.name);
       return { auditEvent: auditRowToMessage(row) };
     },
@@ -211,23 +191,21 @@ export function createAuditHandlers(deps: AuditHandlerDeps): ServiceImpl<typeof 
       v.check();
       const conditions = parseSecurityFilter(req.filter);
       const { desc } = parseSecurityOrder(req.orderBy);
-      const page = await bounded(
-        pageToken(
-          listSecurityEvents(fork(), {
-            conditions,
-            ...range,
-            pageSize,
-            pageToken: req.pageToken === "" ? null : req.pageToken,
-            desc,
-            binding: JSON.stringify([
-              "securityEvents",
-              req.filter,
-              req.orderBy,
-              range.start?.toISOString() ?? "",
-              range.end?.toISOString() ?? "",
-            ]),
-          }),
-        ),
+      const page = await bounded((em) =>
+        listSecurityEvents(em, {
+          conditions,
+          ...range,
+          pageSize,
+          pageToken: req.pageToken === "" ? null : req.pageToken,
+          desc,
+          binding: JSON.stringify([
+            "securityEvents",
+            req.filter,
+            req.orderBy,
+            range.start?.toISOString() ?? "",
+            range.end?.toISOString() ?? "",
+          ]),
+        }),
       );
       return {
         securityEvents: page.items.map(securityRowToMessage),
@@ -240,7 +218,7 @@ export function createAuditHandlers(deps: AuditHandlerDeps): ServiceImpl<typeof 
       const v = validator();
       const id = v.resourceName("name", SECURITY_EVENT_PATTERN, req.name);
       v.check();
-      const row = await bounded(getSecurityEvent(fork(), id as string));
+      const row = await bounded((em) => getSecurityEvent(em, id as string));
       if (row === null) throw new NotFoundError("securityEvent", req.name);
       return { securityEvent: securityRowToMessage(row) };
     },

@@ -1,5 +1,5 @@
 /**
- * The caller context of the current call (actor, request id, trace id, client IP, user agent), taken from the
+ * The caller context of the current call (actor, request id, trace id, client IP, user agent, deadline), taken from the
  * request headers by `createAuditContextInterceptor()` and kept for the whole call in the one caller-context
  * storage (`@taskmaster/telemetry/caller-context`). The persistence layer's transaction subscriber
  * (`@taskmaster/persistence/audit-context.subscriber`) reads it and copies it into transaction-local
@@ -9,6 +9,7 @@ import { isIP } from "node:net";
 import type { Interceptor } from "@connectrpc/connect";
 import { trace } from "@opentelemetry/api";
 import { type CallerContext, withCallerContext } from "@taskmaster/telemetry/caller-context";
+import { callDeadlineOf } from "./grpc-adapter.js";
 import { ACTOR_HEADER } from "./identity.js";
 
 export const CLIENT_IP_HEADER = "x-taskmaster-client-ip";
@@ -33,7 +34,8 @@ export function normalizeClientIp(value: string | null | undefined): string | un
   return isIP(ip) === 0 ? undefined : ip;
 }
 
-function traceIdOf(traceparent: string | null): string | undefined {
+/** The call's W3C trace id: the active span's, else the `traceparent` header's; undefined when neither is valid. */
+export function traceIdOf(traceparent: string | null): string | undefined {
   const span = trace.getActiveSpan()?.spanContext();
   if (span !== undefined && /^[0-9a-f]{32}$/.test(span.traceId) && !/^0+$/.test(span.traceId)) {
     return span.traceId;
@@ -61,6 +63,7 @@ export function createAuditContextInterceptor(): Interceptor {
       traceId: traceIdOf(h.get("traceparent")),
       clientIp: normalizeClientIp(h.get(CLIENT_IP_HEADER)) ?? normalizeClientIp(h.get("x-forwarded-for")),
       userAgent: clean(h.get(USER_AGENT_HEADER), 1000) ?? clean(h.get("user-agent"), 1000),
+      deadline: callDeadlineOf(req),
     };
     return withCallerContext(context, () => next(req));
   };

@@ -1,6 +1,6 @@
 /**
  * The caller context of the current call: who is calling (actor), the client's request id, the trace id,
- * client IP and user agent. rpc-kit's audit-context interceptor sets it for the whole call; the persistence
+ * client IP, user agent and the call's deadline. rpc-kit's audit-context interceptor sets it for the whole call; the persistence
  * layer's transaction subscriber copies it into transaction-local PostgreSQL settings the audit triggers
  * record; handlers read it to pass it on. This module owns the one AsyncLocalStorage holding it.
  */
@@ -12,6 +12,11 @@ export interface CallerContext {
   readonly traceId?: string | undefined;
   readonly clientIp?: string | undefined;
   readonly userAgent?: string | undefined;
+  /**
+   * The call's deadline (epoch ms; undefined = none): work done for the call, such as retries of a database
+   * transaction, stops when it would outlive it.
+   */
+  readonly deadline?: number | undefined;
 }
 
 const storage = new AsyncLocalStorage<CallerContext>();
