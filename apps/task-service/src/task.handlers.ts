@@ -326,12 +326,9 @@ export function createTaskHandlers(
 
     async listTasks(req) {
       const { pageSize } = validateListTasks(req);
-      const filter = compileTaskFilter(req.filter);
-      const orderBy = parseTaskOrderBy(req.orderBy);
       // ARCHIVED tasks are hidden from default lists unless the filter asks about status.
-      const where = filter.fields.has("status")
-        ? filter
-        : { sql: `(${filter.sql}) and t.status <> 'archived'`, params: filter.params };
+      const where = compileTaskFilter(req.filter, "filter", { hideArchived: true });
+      const orderBy = parseTaskOrderBy(req.orderBy);
       const page = await mapped(() =>
         repository().list({
           pageSize,

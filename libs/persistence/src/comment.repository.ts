@@ -4,6 +4,7 @@
  * transaction.
  */
 import type { EntityManager } from "@mikro-orm/core";
+import { type ListCondition as FilterCondition, renderConditions } from "./filter-sql.js";
 import { newId } from "./ids.js";
 import type { TaskEventContext } from "./task-events.js";
 import type { CommentType } from "./value-sets.js";
@@ -11,12 +12,10 @@ import {
   decodePageToken,
   encodePageToken,
   execute,
-  type FilterCondition,
   findIdempotentResource,
   insertTaskEvent,
   loadTask,
   PageTokenError,
-  renderConditions,
   storeIdempotentResource,
 } from "./workflow.repository.js";
 

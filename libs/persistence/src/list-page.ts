@@ -5,6 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import type { EntityManager } from "@mikro-orm/core";
+import { renderConditions } from "./filter-sql.js";
 
 /** A malformed page token, or one issued for a different query (map to INVALID_ARGUMENT). */
 export class InvalidPageTokenError extends Error {
@@ -60,7 +61,6 @@ export interface Page<T> {
 }
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const OPS: readonly CompareOp[] = ["=", "!=", "<", "<=", ">", ">="];
 
 function bindingHash(binding: string): string {
   return createHash("sha256").update(binding).digest("base64url").slice(0, 16);
@@ -126,19 +126,7 @@ export async function listPage<F extends string, O extends string, T>(
 ): Promise<Page<T>> {
   const where = [...spec.baseWhere];
   const params = [...spec.baseParams];
-  for (const c of query.conditions) {
-    const col = spec.columns[c.field];
-    if (!OPS.includes(c.op)) throw new Error(`unsupported operator ${c.op}`);
-    if (c.value === null) {
-      if (c.op !== "=" && c.op !== "!=") throw new Error("null only compares with = or !=");
-      where.push(`${col.expr} is ${c.op === "=" ? "" : "not "}null`);
-      continue;
-    }
-    where.push(
-      c.op === "!=" ? `${col.expr} is distinct from ?::${col.cast}` : `${col.expr} ${c.op} ?::${col.cast}`,
-    );
-    params.push(c.value instanceof Date ? c.value.toISOString() : c.value);
-  }
+  renderConditions(query.conditions, spec.columns, where, params);
   const sortCol = spec.columns[query.orderBy.field];
   const key = sortExpr(sortCol);
   const desc = query.orderBy.desc;

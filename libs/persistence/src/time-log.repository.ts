@@ -3,21 +3,20 @@
  * the logs (bumping version/updated_at) and records a `task.time_log` outbox event, all in one transaction.
  */
 import type { EntityManager } from "@mikro-orm/core";
+import { type ListCondition as FilterCondition, renderConditions } from "./filter-sql.js";
 import { newId } from "./ids.js";
 import type { TaskEventContext } from "./task-events.js";
+import { TASK_FILTER_COLUMNS } from "./task-filter.columns.js";
 import type { TimeLogActivityType } from "./value-sets.js";
 import {
   decodePageToken,
   encodePageToken,
   execute,
-  type FilterCondition,
   findIdempotentResource,
   insertTaskEvent,
   loadTask,
   PageTokenError,
-  renderConditions,
   storeIdempotentResource,
-  TASK_FILTER_COLUMNS,
 } from "./workflow.repository.js";
 
 export interface TimeLogRow {

@@ -7,9 +7,11 @@
  */
 import { createHash } from "node:crypto";
 import type { EntityManager } from "@mikro-orm/core";
+import { type ListCondition, type ListOp, renderConditions } from "./filter-sql.js";
 import { newId } from "./ids.js";
 import { TASK_SELECT_LIST, type TaskRow, taskRowFromDb } from "./task.repository.js";
 import { INSERT_TASK_EVENT_SQL, type TaskEventContext } from "./task-events.js";
+import { TASK_FILTER_COLUMNS } from "./task-filter.columns.js";
 import type { TaskStatus } from "./value-sets.js";
 
 // ------------------------------------------------------------------------------------------------
@@ -64,33 +66,10 @@ export function decodePageToken(token: string, binding: string): KeysetPosition 
 }
 
 /** Comparison operators of the AIP-160 subset the sub-resource lists support. */
-export type FilterOp = "=" | "!=" | "<" | "<=" | ">" | ">=";
+export type FilterOp = ListOp;
 
 /** One typed condition `field op value` (values already validated and converted by the service layer). */
-export interface FilterCondition {
-  field: string;
-  op: FilterOp;
-  value: string | number | boolean | Date | null;
-}
-
-/** Renders conditions (ANDed) against `columns` (field -> SQL expression); unknown fields throw. */
-export function renderConditions(
-  conditions: readonly FilterCondition[],
-  columns: Readonly<Record<string, string>>,
-  where: string[],
-  params: unknown[],
-): void {
-  for (const c of conditions) {
-    const column = columns[c.field];
-    if (column === undefined) throw new Error(`unsupported filter field ${c.field}`);
-    if (c.value === null) {
-      where.push(c.op === "!=" ? `${column} is not null` : `${column} is null`);
-      continue;
-    }
-    where.push(c.op === "!=" ? `${column} is distinct from ?` : `${column} ${c.op} ?`);
-    params.push(c.value);
-  }
-}
+export type FilterCondition = ListCondition;
 
 /** Runs raw SQL on the manager's connection and current transaction. */
 export function execute(
@@ -472,35 +451,13 @@ export class WorkflowRepository {
   }
 }
 
-/** Which tasks a report covers; `conditions` use the task fields of {@link TASK_FILTER_COLUMNS}. */
+/** Which tasks a report covers; `conditions` use the task fields of ListTasks filter names (see task-filter.columns.ts). */
 export type TaskScope =
   | { kind: "task"; id: string }
   | { kind: "sprint"; id: string }
   | { kind: "filter"; conditions: readonly FilterCondition[] };
 
 export type EstimateGroupColumn = "assigned_to" | "type" | "sprint_id" | "epic_id" | "complexity";
-
-/** Task fields (ListTasks filter names) usable in report scopes and time-log task filters. */
-export const TASK_FILTER_COLUMNS: Readonly<Record<string, string>> = {
-  status: "t.status",
-  priority: "t.priority",
-  type: "t.type",
-  complexity: "t.complexity",
-  assigned_to: "t.assigned_to",
-  reporter: "t.reporter",
-  sprint: "t.sprint_id",
-  release: "t.release_id",
-  milestone: "t.milestone_id",
-  epic: "t.epic_id",
-  parent: "t.parent_id",
-  story_points: "t.story_points",
-  business_value: "t.business_value",
-  create_time: "t.created_at",
-  update_time: "t.updated_at",
-  due_time: "t.due_date",
-  start_time: "t.started_at",
-  complete_time: "t.completed_at",
-};
 
 export function scopeWhere(scope: TaskScope): { sql: string; params: unknown[] } {
   if (scope.kind === "task") return { sql: "t.id = ?", params: [scope.id] };
