@@ -14,7 +14,6 @@ import {
   type TemplateRow,
   TemplateSlugTakenError,
   type TemplateSortField,
-  type TemplateSql,
   TemplateVersionConflictError,
   type TemplateWrite,
 } from "@taskmaster/persistence/template.repository";
@@ -45,12 +44,12 @@ import {
   NotFoundError,
   StaleEtagError,
 } from "@taskmaster/rpc-kit/errors";
-import { isUuid } from "@taskmaster/rpc-kit/validation";
 import { callerOf as authCallerOf, prefetchedTemplateKey, readableBy } from "./authorization.js";
 import { actor } from "./call-context.js";
 import { ruleViolations, schemaViolations } from "./json-schema.js";
 import { unifiedDiff } from "./line-diff.js";
-import { filterError, parseFilter, parseOrderBy } from "./simple-filter.js";
+import { parseOrderBy } from "./simple-filter.js";
+import { templateFilterConditions, versionFilterConditions } from "./template.filter.js";
 import {
   changeKind,
   etagOf,
@@ -145,150 +144,6 @@ function rowToWrite(row: TemplateRow, typeId: string): TemplateWrite {
 }
 
 const ALL_FIELDS = new Set<TemplateMaskField>(TEMPLATE_MASK_FIELDS);
-
-const TEMPLATE_FILTER_FIELDS = [
-  "slug",
-  "title",
-  "template_type",
-  "category",
-  "tags",
-  "active",
-  "public",
-  "requires_approval",
-  "owner",
-  "usage_count",
-  "success_rate",
-  "create_time",
-  "update_time",
-] as const;
-
-/** Compiles a ListTemplates filter to SQL over alias `x` (values bound). */
-function templateFilterSql(filter: string): TemplateSql {
-  const parts: string[] = [];
-  const params: unknown[] = [];
-  for (const r of parseFilter(filter, TEMPLATE_FILTER_FIELDS)) {
-    const cmp = (expr: string, cast: string, value: unknown, ops: readonly string[]) => {
-      if (!ops.includes(r.op)) throw filterError(r.field, `supports only ${ops.join(" ")}`);
-      parts.push(r.op === "!=" ? `${expr} is distinct from ?::${cast}` : `${expr} ${r.op} ?::${cast}`);
-      params.push(value);
-    };
-    const bool = () => {
-      if (r.value !== "true" && r.value !== "false") throw filterError(r.field, "must be true or false");
-      return r.value === "true";
-    };
-    switch (r.field) {
-      case "slug":
-        cmp("x.name", "text", r.value, ["=", "!="]);
-        break;
-      case "title":
-        if (r.op === ":") {
-          parts.push("x.title ilike ?");
-          params.push(`%${r.value.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
-        } else cmp("x.title", "text", r.value, ["=", "!="]);
-        break;
-      case "owner":
-        cmp("x.owner", "text", r.value, ["=", "!="]);
-        break;
-      case "template_type": {
-        const id = parseTypeName(r.value) ?? (/^[a-z][a-z0-9_]{2,62}$/.test(r.value) ? r.value : null);
-        if (id === null) throw filterError(r.field, 'must be "templateTypes/{id}"');
-        cmp("ty.name", "text", id, ["=", "!="]);
-        break;
-      }
-      case "category": {
-        if (r.value === "" || r.value === "null") {
-          if (r.op !== "=" && r.op !== "!=") throw filterError(r.field, "supports only = !=");
-          parts.push(`x.category_id is ${r.op === "=" ? "" : "not "}null`);
-          break;
-        }
-        const m = /^templateCategories\/(.+)$/.exec(r.value);
-        if (!m || !isUuid(m[1] as string)) throw filterError(r.field, `must be "${CATEGORY_PATTERN}"`);
-        cmp("x.category_id", "uuid", (m[1] as string).toLowerCase(), ["=", "!="]);
-        break;
-      }
-      case "tags":
-        if (r.op !== ":") throw filterError(r.field, 'supports only ":" (has)');
-        parts.push("x.tags @> array[?::text]");
-        params.push(r.value);
-        break;
-      case "active":
-        cmp("x.is_active", "boolean", bool(), ["=", "!="]);
-        break;
-      case "public":
-        cmp("x.is_public", "boolean", bool(), ["=", "!="]);
-        break;
-      case "requires_approval":
-        cmp("x.requires_approval", "boolean", bool(), ["=", "!="]);
-        break;
-      case "usage_count": {
-        if (!/^\d{1,9}$/.test(r.value)) throw filterError(r.field, "must be a non-negative integer");
-        cmp("x.usage_count", "int", Number(r.value), ["=", "!=", "<", "<=", ">", ">="]);
-        break;
-      }
-      case "success_rate": {
-        const n = Number(r.value);
-        if (!Number.isFinite(n) || n < 0 || n > 1)
-          throw filterError(r.field, "must be a number between 0 and 1");
-        cmp("x.success_rate", "numeric", n * 100, ["=", "!=", "<", "<=", ">", ">="]);
-        break;
-      }
-      case "create_time":
-      case "update_time": {
-        const d = new Date(r.value);
-        if (Number.isNaN(d.getTime()) || !/^\d{4}-\d{2}-\d{2}/.test(r.value)) {
-          throw filterError(r.field, "must be an RFC 3339 timestamp");
-        }
-        cmp(r.field === "create_time" ? "x.created_at" : "x.updated_at", "timestamptz", d.toISOString(), [
-          "=",
-          "!=",
-          "<",
-          "<=",
-          ">",
-          ">=",
-        ]);
-        break;
-      }
-    }
-  }
-  return { sql: parts.join(" and "), params };
-}
-
-/** Compiles a ListTemplateVersions filter (change_type, author, approved, create_time). */
-function versionFilterSql(filter: string): TemplateSql {
-  const parts: string[] = [];
-  const params: unknown[] = [];
-  for (const r of parseFilter(filter, ["change_type", "author", "approved", "create_time"])) {
-    if (r.field !== "create_time" && r.op !== "=" && r.op !== "!=")
-      throw filterError(r.field, "supports only = !=");
-    const neg = r.op === "!=";
-    if (r.field === "change_type") {
-      const kind = r.value.toLowerCase().replace(/^template_change_type_/, "");
-      if (!["major", "minor", "patch", "hotfix"].includes(kind)) {
-        throw filterError(r.field, "must be MAJOR, MINOR, PATCH or HOTFIX");
-      }
-      parts.push(`x.change_type ${neg ? "<>" : "="} ?`);
-      params.push(kind);
-    } else if (r.field === "author") {
-      parts.push(`x.created_by ${neg ? "<>" : "="} ?`);
-      params.push(r.value);
-    } else if (r.field === "approved") {
-      if (r.value !== "true" && r.value !== "false") throw filterError(r.field, "must be true or false");
-      const want = (r.value === "true") !== neg;
-      parts.push(
-        `${want ? "" : "not "}exists (select 1 from template_reviews rv where rv.template_id = x.template_id and rv.template_version = x.version and rv.status = 'approved')`,
-      );
-    } else {
-      const d = new Date(r.value);
-      if (Number.isNaN(d.getTime()) || r.op === ":")
-        throw filterError(r.field, "must be an RFC 3339 timestamp");
-      parts.push(
-        neg ? "x.created_at is distinct from ?::timestamptz" : `x.created_at ${r.op} ?::timestamptz`,
-      );
-      params.push(d.toISOString());
-    }
-  }
-  return { sql: parts.join(" and "), params };
-}
 
 export function createTemplateHandlers(
   deps: TemplateHandlerDeps,
@@ -525,12 +380,8 @@ export function createTemplateHandlers(
       const v = validator();
       const pageSize = v.pageSize("page_size", req.pageSize);
       v.check();
-      const filter = templateFilterSql(req.filter);
+      const conditions = templateFilterConditions(req.filter);
       const readable = readableBy(caller, "x");
-      const where: TemplateSql = {
-        sql: filter.sql ? `(${filter.sql}) and ${readable.sql}` : readable.sql,
-        params: [...filter.params, ...readable.params],
-      };
       const order = parseOrderBy<TemplateSortField>(
         req.orderBy,
         ["title", "slug", "usage_count", "success_rate", "create_time", "update_time"],
@@ -540,7 +391,8 @@ export function createTemplateHandlers(
         const page = await repository().list({
           pageSize,
           pageToken: req.pageToken === "" ? null : req.pageToken,
-          where,
+          conditions,
+          readable,
           order,
           showDeleted: req.showDeleted,
           binding: JSON.stringify([req.filter, caller.subject]),
@@ -695,7 +547,7 @@ export function createTemplateHandlers(
       const id = v.resourceName("parent", TEMPLATE_PATTERN, req.parent);
       const pageSize = v.pageSize("page_size", req.pageSize);
       v.check();
-      const where = versionFilterSql(req.filter);
+      const conditions = versionFilterConditions(req.filter);
       return mapped(async () => {
         const repo = repository();
         if ((await repo.getById(id as string, { includeDeleted: true })) === null) {
@@ -704,7 +556,7 @@ export function createTemplateHandlers(
         const page = await repo.listVersions(id as string, {
           pageSize,
           pageToken: req.pageToken === "" ? null : req.pageToken,
-          where,
+          conditions,
           binding: req.filter,
         });
         return create(ListTemplateVersionsResponseSchema, {

@@ -137,7 +137,8 @@ export function compileFilter(
   return { sql: expr === null ? "true" : render(expr), params };
 }
 
-export type ListOp = "=" | "!=" | "<" | "<=" | ">" | ">=";
+/** `:` is "has": a case-insensitive substring for `has: "contains"` columns, an element for `"element"`. */
+export type ListOp = "=" | "!=" | "<" | "<=" | ">" | ">=" | ":";
 
 /** A conjunction-list condition (the subset of the non-task List RPCs), values already converted. */
 export interface ListCondition {
@@ -146,21 +147,38 @@ export interface ListCondition {
   value: string | number | boolean | Date | null;
 }
 
+/** A column of a conjunction list: its expression, the cast of a bound value, what `:` means on it. */
+export interface ListColumn {
+  expr: string;
+  cast?: string;
+  has?: "contains" | "element";
+}
+
 /**
- * Renders ANDed conditions against `columns` (field -> SQL expression, optionally with a cast for the bound
- * value) into `where` and `params`; `null` with `=`/`!=` means `is null`/`is not null`.
+ * Renders ANDed conditions against `columns` (field -> SQL expression or {@link ListColumn}) into `where`
+ * and `params`; `null` with `=`/`!=` means `is null`/`is not null`.
  */
 export function renderConditions(
   conditions: readonly ListCondition[],
-  columns: Readonly<Record<string, string | { expr: string; cast?: string }>>,
+  columns: Readonly<Record<string, string | ListColumn>>,
   where: string[],
   params: unknown[],
 ): void {
   for (const c of conditions) {
     const column = Object.hasOwn(columns, c.field) ? columns[c.field] : undefined;
     if (column === undefined) throw new Error(`unsupported filter field ${c.field}`);
-    const expr = typeof column === "string" ? column : column.expr;
-    const cast = typeof column === "string" ? undefined : column.cast;
+    const { expr, cast, has } = typeof column === "string" ? { expr: column } : column;
+    if (c.op === ":") {
+      if (has === undefined || typeof c.value !== "string") throw new Error(`${c.field} has no ':'`);
+      if (has === "contains") {
+        where.push(`${expr} ilike ?`);
+        params.push(`%${c.value.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`);
+      } else {
+        where.push(`${expr} @> array[?::text]`);
+        params.push(c.value);
+      }
+      continue;
+    }
     const placeholder = cast === undefined ? "?" : `?::${cast}`;
     if (c.value === null) {
       if (c.op !== "=" && c.op !== "!=") throw new Error("null only compares with = or !=");

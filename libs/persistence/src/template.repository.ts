@@ -4,10 +4,13 @@
  * new version number, so concurrent version creation serialises and never yields duplicate numbers (the
  * unique (template_id, version) constraint is the backstop).
  */
+
 import { createHash } from "node:crypto";
 import type { EntityManager } from "@mikro-orm/core";
+import type { ListCondition } from "./filter-sql.js";
 import { newId } from "./ids.js";
 import { InvalidPageTokenError } from "./list-page.js";
+import { templateFilterWhere, versionFilterWhere } from "./template-filter.columns.js";
 import { hotRead } from "./template-hot-read.repository.js";
 import {
   accessFromDb,
@@ -446,13 +449,14 @@ export class TemplateRepository {
     q: {
       pageSize: number;
       pageToken: string | null;
-      where: TemplateSql;
+      conditions: readonly ListCondition[];
       binding: string;
     },
   ): Promise<{ items: TemplateVersionRow[]; nextPageToken: string | null }> {
-    const params: unknown[] = [templateId, ...q.where.params];
+    const filter = versionFilterWhere(q.conditions);
+    const params: unknown[] = [templateId, ...filter.params];
     const where = ["x.template_id = ?"];
-    if (q.where.sql) where.push(`(${q.where.sql})`);
+    if (filter.sql) where.push(`(${filter.sql})`);
     const b = hash(`versions|${templateId}|${q.binding}`);
     if (q.pageToken) {
       const c = decode(q.pageToken, b);
@@ -478,7 +482,9 @@ export class TemplateRepository {
   async list(q: {
     pageSize: number;
     pageToken: string | null;
-    where: TemplateSql;
+    conditions: readonly ListCondition[];
+    /** Over alias `x`: only templates matching it (the caller's readable templates). */
+    readable: TemplateSql;
     order: { field: TemplateSortField; desc: boolean };
     showDeleted: boolean;
     binding: string;
@@ -486,10 +492,10 @@ export class TemplateRepository {
     const base: string[] = [];
     const baseParams: unknown[] = [];
     if (!q.showDeleted) base.push("x.deleted_at is null");
-    if (q.where.sql) {
-      base.push(`(${q.where.sql})`);
-      baseParams.push(...q.where.params);
-    }
+    const filter = templateFilterWhere(q.conditions);
+    const where0 = filter.sql ? `(${filter.sql}) and ${q.readable.sql}` : q.readable.sql;
+    base.push(`(${where0})`);
+    baseParams.push(...filter.params, ...q.readable.params);
     const col = SORT_EXPR[q.order.field];
     const dir = q.order.desc ? "desc" : "asc";
     const where = [...base];
