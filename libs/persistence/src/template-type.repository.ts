@@ -1,5 +1,6 @@
 /** Template types with their JSON Schema and validation rules (raw SQL, plain rows out). */
 import type { EntityManager } from "@mikro-orm/core";
+import { renderConditions } from "./filter-sql.js";
 import { newId } from "./ids.js";
 import { InvalidPageTokenError } from "./list-page.js";
 
@@ -181,10 +182,7 @@ export class TemplateTypeRepository {
         );
         params.push(JSON.stringify(q.builtinNames));
       } else {
-        where.push(
-          `${c.field === "active" ? "x.is_active" : "x.display_name"} ${neg ? "is distinct from" : "="} ?`,
-        );
-        params.push(c.value);
+        renderConditions([c], { active: "x.is_active", display_name: "x.display_name" }, where, params);
       }
     }
     const binding = JSON.stringify([q.conditions, q.order]);
