@@ -1,20 +1,16 @@
 /**
- * TemplateService handlers for templates, their immutable versions and search. A factory: dependencies in,
+ * TemplateService handlers for templates and search (versions: template-version.handlers.ts). A factory: dependencies in,
  * a Connect `ServiceImpl` slice out; one EntityManager fork per call.
  */
 import { create } from "@bufbuild/protobuf";
-import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import type { ServiceImpl } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
-import { InvalidPageTokenError } from "@taskmaster/persistence/list-page";
 import {
   bumpVersion,
   type TemplateChangeKind,
-  TemplateNotFoundError,
   TemplateRepository,
   type TemplateRow,
-  TemplateSlugTakenError,
   type TemplateSortField,
-  TemplateVersionConflictError,
   type TemplateWrite,
 } from "@taskmaster/persistence/template.repository";
 import {
@@ -24,123 +20,45 @@ import {
 import {
   CreateTemplateResponseSchema,
   DeleteTemplateResponseSchema,
-  DiffTemplateVersionsResponseSchema,
   GetTemplateResponseSchema,
-  GetTemplateVersionResponseSchema,
   ListTemplatesResponseSchema,
-  ListTemplateVersionsResponseSchema,
-  RollbackTemplateResponseSchema,
   SearchTemplatesResponseSchema,
   type TemplateService,
-  TemplateVariableChangeSchema,
   UndeleteTemplateResponseSchema,
   UpdateTemplateResponseSchema,
 } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
-import {
-  AlreadyExistsError,
-  FailedPreconditionError,
-  type FieldViolation,
-  InvalidArgumentError,
-  NotFoundError,
-  StaleEtagError,
-} from "@taskmaster/rpc-kit/errors";
+import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from "@taskmaster/rpc-kit/errors";
 import { callerOf as authCallerOf, prefetchedTemplateKey, readableBy } from "./authorization.js";
-import { actor } from "./call-context.js";
-import { ruleViolations, schemaViolations } from "./json-schema.js";
-import { unifiedDiff } from "./line-diff.js";
+import { callerOf } from "./call-context.js";
 import { parseOrderBy } from "./simple-filter.js";
-import { templateFilterConditions, versionFilterConditions } from "./template.filter.js";
+import { templateFilterConditions } from "./template.filter.js";
+import { changeKind, templateToMessage, variableToJson, versionToMessage } from "./template.mapper.js";
+import { CATEGORY_PATTERN, parseTypeName, TEMPLATE_PATTERN, templateName } from "./template.names.js";
 import {
-  changeKind,
-  etagOf,
-  templateToMessage,
-  variableToJson,
-  variableToMessage,
-  versionToMessage,
-} from "./template.mapper.js";
-import {
-  CATEGORY_PATTERN,
-  parseTypeName,
-  parseVersionName,
-  TEMPLATE_PATTERN,
-  templateName,
-} from "./template.names.js";
+  canonical,
+  checkAgainstType,
+  checkCategory,
+  checkEtag,
+  lockTemplate,
+  mapped,
+  rowToWrite,
+  typeIdOf,
+  unsavedTemplateRow,
+} from "./template.service.js";
 import {
   checkRequestId,
   checkTemplateFields,
-  checkVersion,
+  checkUpdateMask,
+  parseTemplateName,
   TEMPLATE_MASK_FIELDS,
   type TemplateMaskField,
   validator,
 } from "./template.validation.js";
 import { assertCompiles } from "./template-syntax.js";
+import { createTemplateVersionHandlers } from "./template-version.handlers.js";
 
 export interface TemplateHandlerDeps {
   readonly orm: MikroORM;
-}
-
-/** Who is calling: the gateway's `x-taskmaster-actor`, else the internal service identity. */
-export function callerOf(ctx: HandlerContext): string {
-  return actor(ctx) ?? "service:internal";
-}
-
-function domainError(err: unknown): unknown {
-  if (err instanceof TemplateNotFoundError) return new NotFoundError("template", templateName(err.id));
-  if (err instanceof TemplateVersionConflictError)
-    return new StaleEtagError("template", templateName(err.id));
-  if (err instanceof TemplateSlugTakenError) {
-    return new AlreadyExistsError("template", undefined, `a template with slug "${err.slug}" already exists`);
-  }
-  if (err instanceof InvalidPageTokenError) {
-    return new InvalidArgumentError([
-      {
-        field: "page_token",
-        description: "is not a token from a previous response to this request",
-        reason: "INVALID_PAGE_TOKEN",
-      },
-    ]);
-  }
-  return err;
-}
-
-async function mapped<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (err) {
-    throw domainError(err);
-  }
-}
-
-/** JSON with sorted keys, for comparing jsonb values. */
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
-  if (v !== null && typeof v === "object") {
-    const o = v as Record<string, unknown>;
-    return `{${Object.keys(o)
-      .sort()
-      .filter((k) => o[k] !== undefined)
-      .map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`)
-      .join(",")}}`;
-  }
-  return JSON.stringify(v);
-}
-
-function rowToWrite(row: TemplateRow, typeId: string): TemplateWrite {
-  return {
-    slug: row.slug,
-    title: row.title,
-    description: row.description,
-    content: row.content,
-    variables: row.variables,
-    parameters: row.parameters,
-    tags: row.tags,
-    complexityScore: row.complexityScore,
-    isActive: row.isActive,
-    isPublic: row.isPublic,
-    requiresApproval: row.requiresApproval,
-    categoryId: row.categoryId,
-    typeId,
-  };
 }
 
 const ALL_FIELDS = new Set<TemplateMaskField>(TEMPLATE_MASK_FIELDS);
@@ -163,101 +81,9 @@ export function createTemplateHandlers(
 > {
   const repository = () => new TemplateRepository(deps.orm.em.fork());
 
-  /** The type (must exist and, for new use, be active), checked parameters and rules; returns its id. */
-  async function checkAgainstType(
-    repo: TemplateRepository,
-    typeId: string,
-    w: { content: string; variables: Record<string, unknown>[]; parameters: Record<string, unknown> },
-    opts: { requireActive: boolean },
-  ): Promise<string> {
-    const type = await repo.typeByName(typeId);
-    if (type === null) {
-      throw new InvalidArgumentError([
-        {
-          field: "template.template_type",
-          description: `template type "templateTypes/${typeId}" does not exist`,
-          reason: "NOT_FOUND",
-        },
-      ]);
-    }
-    if (opts.requireActive && !type.isActive) {
-      throw new FailedPreconditionError(`template type "templateTypes/${typeId}" is not active`, {
-        reason: "TEMPLATE_INACTIVE",
-        violations: [
-          { type: "INACTIVE", subject: `templateTypes/${typeId}`, description: "the type is not active" },
-        ],
-      });
-    }
-    const violations: FieldViolation[] = [
-      ...schemaViolations("template.parameters", type.jsonSchema, w.parameters),
-      ...ruleViolations(type.validationRules, {
-        content: w.content,
-        variableNames: w.variables.map((v) => String(v.name)),
-      }),
-    ];
-    if (violations.length > 0) throw new InvalidArgumentError(violations);
-    return type.id;
-  }
-
-  async function checkCategory(repo: TemplateRepository, categoryId: string | null): Promise<void> {
-    if (categoryId === null) return;
-    if ((await repo.categoryState(categoryId)) === null) {
-      throw new InvalidArgumentError([
-        {
-          field: "template.category",
-          description: `category "templateCategories/${categoryId}" does not exist`,
-          reason: "NOT_FOUND",
-        },
-      ]);
-    }
-  }
-
-  function parseTemplateName(field: string, name: string): string {
-    const v = validator();
-    const id = v.resourceName(field, TEMPLATE_PATTERN, name);
-    v.check();
-    return id as string;
-  }
-
-  function checkEtag(etag: string, row: { id: string; version: number }): void {
-    if (etag !== "" && etag !== etagOf(row.version))
-      throw new StaleEtagError("template", templateName(row.id));
-  }
-
-  /** Locks a template for a write; NOT_FOUND when absent (or deleted unless `includeDeleted`). */
-  async function lockTemplate(
-    repo: TemplateRepository,
-    id: string,
-    includeDeleted = false,
-  ): Promise<TemplateRow> {
-    const row = await repo.getById(id, { forUpdate: true, includeDeleted });
-    if (row === null) throw new NotFoundError("template", templateName(id));
-    return row;
-  }
-
-  async function typeIdOf(repo: TemplateRepository, typeName: string): Promise<string> {
-    const t = await repo.typeByName(typeName);
-    if (t === null) throw new Error(`template type ${typeName} vanished`);
-    return t.id;
-  }
-
-  /** Resolves "x.y.z", "latest" or "approved" of a template to a version row; NOT_FOUND when absent. */
-  async function resolveVersion(repo: TemplateRepository, templateId: string, version: string) {
-    const t = await repo.getById(templateId, { includeDeleted: true });
-    if (t === null) throw new NotFoundError("template", templateName(templateId));
-    const v =
-      version === "latest"
-        ? t.currentVersion
-        : version === "approved"
-          ? t.approvedVersion
-          : (version as string | null);
-    const row = v === null ? null : await repo.getVersion(templateId, v);
-    if (row === null)
-      throw new NotFoundError("template version", `${templateName(templateId)}/versions/${version}`);
-    return { template: t, version: row };
-  }
-
   return {
+    ...createTemplateVersionHandlers(deps),
+
     async createTemplate(req, ctx) {
       const v = validator();
       if (!v.required("template", req.template)) v.check();
@@ -301,28 +127,7 @@ export function createTemplateHandlers(
             categoryId: refs.categoryId ?? null,
             typeId,
           };
-          if (req.validateOnly) {
-            const now = new Date();
-            return {
-              ...w,
-              id: "00000000-0000-0000-0000-000000000000",
-              usageCount: 0,
-              successRate: 0,
-              avgExecutionMs: 0,
-              p95ExecutionMs: null,
-              lastUsedAt: null,
-              approvedBy: null,
-              approvedAt: null,
-              approvedVersion: null,
-              currentVersion: "1.0.0",
-              typeName: refs.typeId as string,
-              owner,
-              createdAt: now,
-              updatedAt: now,
-              deletedAt: null,
-              version: 1,
-            } satisfies TemplateRow;
-          }
+          if (req.validateOnly) return unsavedTemplateRow(w, owner, refs.typeId as string);
           try {
             const id = await tx.insert(w, {
               owner,
@@ -410,22 +215,7 @@ export function createTemplateHandlers(
       if (!v.required("template", req.template)) v.check();
       const t = req.template as Template;
       const id = v.resourceName("template.name", TEMPLATE_PATTERN, t.name);
-      const paths = req.updateMask?.paths ?? [];
-      const fields = new Set<TemplateMaskField>();
-      if (v.required("update_mask", paths)) {
-        for (const p of paths) {
-          if (p === "*") for (const f of TEMPLATE_MASK_FIELDS) fields.add(f);
-          else if ((TEMPLATE_MASK_FIELDS as readonly string[]).includes(p))
-            fields.add(p as TemplateMaskField);
-          else {
-            v.add(
-              "update_mask",
-              `unknown or immutable field "${p}" (updatable: ${TEMPLATE_MASK_FIELDS.join(", ")})`,
-              "INVALID_FIELD_MASK",
-            );
-          }
-        }
-      }
+      const fields = checkUpdateMask(v, req.updateMask?.paths ?? []);
       const refs = checkTemplateFields(v, t, fields);
       v.enumDefined("change_type", req.changeType, TemplateChangeTypeEnum, { allowUnspecified: true });
       v.maxLength("change_summary", req.changeSummary, 2000);
@@ -521,139 +311,6 @@ export function createTemplateHandlers(
           return (await tx.getById(id)) as TemplateRow;
         });
         return create(UndeleteTemplateResponseSchema, { template: templateToMessage(row) });
-      });
-    },
-
-    async getTemplateVersion(req) {
-      const v = validator();
-      const parsed = v.required("name", req.name) ? parseVersionName(req.name) : null;
-      if (parsed === null && !v.has("name")) {
-        v.add(
-          "name",
-          'must be "templates/{template}/versions/{version}" with a UUID and "x.y.z", "latest" or "approved"',
-          "INVALID_RESOURCE_NAME",
-        );
-      }
-      v.check();
-      const { templateId, version } = parsed as { templateId: string; version: string };
-      return mapped(async () => {
-        const found = await resolveVersion(repository(), templateId, version);
-        return create(GetTemplateVersionResponseSchema, { templateVersion: versionToMessage(found.version) });
-      });
-    },
-
-    async listTemplateVersions(req) {
-      const v = validator();
-      const id = v.resourceName("parent", TEMPLATE_PATTERN, req.parent);
-      const pageSize = v.pageSize("page_size", req.pageSize);
-      v.check();
-      const conditions = versionFilterConditions(req.filter);
-      return mapped(async () => {
-        const repo = repository();
-        if ((await repo.getById(id as string, { includeDeleted: true })) === null) {
-          throw new NotFoundError("template", templateName(id as string));
-        }
-        const page = await repo.listVersions(id as string, {
-          pageSize,
-          pageToken: req.pageToken === "" ? null : req.pageToken,
-          conditions,
-          binding: req.filter,
-        });
-        return create(ListTemplateVersionsResponseSchema, {
-          templateVersions: page.items.map(versionToMessage),
-          nextPageToken: page.nextPageToken ?? "",
-        });
-      });
-    },
-
-    async diffTemplateVersions(req) {
-      const v = validator();
-      const id = v.resourceName("name", TEMPLATE_PATTERN, req.name);
-      checkVersion(v, "base_version", req.baseVersion, true);
-      checkVersion(v, "target_version", req.targetVersion, false);
-      v.range("context_lines", req.contextLines, 0, 20);
-      v.check();
-      return mapped(async () => {
-        const repo = repository();
-        const base = await resolveVersion(repo, id as string, req.baseVersion);
-        const target = await resolveVersion(
-          repo,
-          id as string,
-          req.targetVersion === "" ? "latest" : req.targetVersion,
-        );
-        const a = base.version;
-        const b = target.version;
-        const diff = unifiedDiff(a.content, b.content, [a.version, b.version], req.contextLines ?? 3);
-        const baseVars = new Map(a.variables.map((x) => [String(x.name), x]));
-        const targetVars = new Map(b.variables.map((x) => [String(x.name), x]));
-        const names = [...new Set([...baseVars.keys(), ...targetVars.keys()])].sort();
-        const variableChanges = names
-          .map((name) => {
-            const x = baseVars.get(name);
-            const y = targetVars.get(name);
-            if (x && y && canonical(x) === canonical(y)) return null;
-            return create(TemplateVariableChangeSchema, {
-              name,
-              ...(x ? { base: variableToMessage(x) } : {}),
-              ...(y ? { target: variableToMessage(y) } : {}),
-            });
-          })
-          .filter((c) => c !== null);
-        const keys = [...new Set([...Object.keys(a.parameters), ...Object.keys(b.parameters)])].sort();
-        return create(DiffTemplateVersionsResponseSchema, {
-          contentDiff: diff.text,
-          addedLines: diff.added,
-          removedLines: diff.removed,
-          variableChanges,
-          changedParameters: keys.filter((k) => canonical(a.parameters[k]) !== canonical(b.parameters[k])),
-        });
-      });
-    },
-
-    async rollbackTemplate(req, ctx) {
-      const v = validator();
-      const id = v.resourceName("name", TEMPLATE_PATTERN, req.name);
-      checkVersion(v, "version", req.version, true);
-      v.enumDefined("change_type", req.changeType, TemplateChangeTypeEnum, { allowUnspecified: true });
-      v.maxLength("change_summary", req.changeSummary, 2000);
-      v.check();
-      const author = callerOf(ctx);
-      return mapped(async () => {
-        const result = await repository().transactional(async (tx) => {
-          const row = await lockTemplate(tx, id as string);
-          checkEtag(req.etag, row);
-          const old = await tx.getVersion(row.id, req.version);
-          if (old === null) {
-            throw new NotFoundError("template version", `${templateName(row.id)}/versions/${req.version}`);
-          }
-          const kind = changeKind(req.changeType);
-          const newVersion = bumpVersion(row.currentVersion, kind);
-          const next: TemplateRow = {
-            ...row,
-            content: old.content,
-            variables: old.variables,
-            parameters: old.parameters,
-          };
-          const typeId = await typeIdOf(tx, row.typeName);
-          await tx.update(row.id, row.version, rowToWrite(next, typeId), newVersion);
-          await tx.insertVersion(
-            row.id,
-            newVersion,
-            next,
-            kind,
-            req.changeSummary === "" ? `Rollback to ${req.version}` : req.changeSummary,
-            author,
-            req.version,
-          );
-          return {
-            row: (await tx.getById(row.id)) as TemplateRow,
-            version: await tx.getVersion(row.id, newVersion),
-          };
-        });
-        return create(RollbackTemplateResponseSchema, {
-          template: templateToMessage(result.row),
-          ...(result.version ? { newVersion: versionToMessage(result.version) } : {}),
-        });
       });
     },
 

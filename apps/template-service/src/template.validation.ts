@@ -1,7 +1,7 @@
 /** Request validation of the template and version RPCs (every violation collected, then thrown once). */
 import type { Template } from "@taskmaster/proto/gen/taskmaster/template/v1/template_pb";
 import { type Validator, validator } from "@taskmaster/rpc-kit/validation";
-import { CATEGORY_PATTERN, parseTypeName, SEMVER } from "./template.names.js";
+import { CATEGORY_PATTERN, parseTypeName, SEMVER, TEMPLATE_PATTERN } from "./template.names.js";
 
 export const SLUG = /^[a-z][a-z0-9_]{2,99}$/;
 const VARIABLE = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
@@ -106,3 +106,29 @@ export function checkVersion(v: Validator, field: string, value: string, require
 }
 
 export { validator };
+
+/** The id of a "templates/{template}" name in `field`; INVALID_ARGUMENT otherwise. */
+export function parseTemplateName(field: string, name: string): string {
+  const v = validator();
+  const id = v.resourceName(field, TEMPLATE_PATTERN, name);
+  v.check();
+  return id as string;
+}
+
+/** The fields an UpdateTemplate `update_mask` names ("*" is all), collecting violations in `v`. */
+export function checkUpdateMask(v: Validator, paths: readonly string[]): Set<TemplateMaskField> {
+  const fields = new Set<TemplateMaskField>();
+  if (!v.required("update_mask", paths)) return fields;
+  for (const p of paths) {
+    if (p === "*") for (const f of TEMPLATE_MASK_FIELDS) fields.add(f);
+    else if ((TEMPLATE_MASK_FIELDS as readonly string[]).includes(p)) fields.add(p as TemplateMaskField);
+    else {
+      v.add(
+        "update_mask",
+        `unknown or immutable field "${p}" (updatable: ${TEMPLATE_MASK_FIELDS.join(", ")})`,
+        "INVALID_FIELD_MASK",
+      );
+    }
+  }
+  return fields;
+}
