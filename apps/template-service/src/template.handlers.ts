@@ -13,6 +13,7 @@ import {
   type TemplateSortField,
   type TemplateWrite,
 } from "@taskmaster/persistence/template.repository";
+import { TemplateSearchRepository } from "@taskmaster/persistence/template-search.repository";
 import {
   type Template,
   TemplateChangeTypeSchema as TemplateChangeTypeEnum,
@@ -355,7 +356,7 @@ export function createTemplateHandlers(
       }
       v.check();
       return mapped(async () => {
-        const page = await repository().search({
+        const page = await new TemplateSearchRepository(deps.orm.em.fork()).search({
           query: req.query,
           typeName,
           categoryId: categoryId ?? null,
