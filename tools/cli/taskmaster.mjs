@@ -36,7 +36,7 @@ const commands = {
       let failure;
       try {
         await turbo(
-          ["run", "build", "lint", "test", "--continue", "--concurrency=4", ...args],
+          ["run", "build", "lint", "test", "test:clusters", "--continue", "--concurrency=4", ...args],
           "full",
           (line) => countTests(line, totals),
         );
