@@ -6,6 +6,7 @@
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { BadRequestSchema } from "@taskmaster/proto/gen/google/rpc/error_details_pb";
+import { expect } from "vitest";
 
 /** Filters every List RPC must refuse: an unknown field, and expressions no dialect accepts. */
 export const BAD_FILTERS = {
@@ -64,3 +65,15 @@ export function filterRejection(err: ConnectError | null): { code: Code | null; 
 
 /** What {@link filterRejection} must return for a bad filter. */
 export const REJECTED_ON_FILTER = { code: Code.InvalidArgument, fields: ["filter"] };
+
+/** Asserts that `method` refuses every one of {@link BAD_FILTERS} as {@link REJECTED_ON_FILTER}. */
+export async function expectFilterRejected(
+  client: object,
+  method: DescMethod,
+  init: Record<string, unknown> = {},
+): Promise<void> {
+  for (const filter of [BAD_FILTERS.unknownField, ...BAD_FILTERS.malformed]) {
+    const err = await callWithFilter(client, method, init, filter);
+    expect({ filter, ...filterRejection(err) }).toEqual({ filter, ...REJECTED_ON_FILTER });
+  }
+}
