@@ -34,7 +34,7 @@ import { callerOf } from "./call-context.js";
 import { parseOrderBy } from "./simple-filter.js";
 import { templateFilterConditions } from "./template.filter.js";
 import { changeKind, templateToMessage, variableToJson, versionToMessage } from "./template.mapper.js";
-import { CATEGORY_PATTERN, parseTypeName, TEMPLATE_PATTERN, templateName } from "./template.names.js";
+import { TEMPLATE_PATTERN, templateName } from "./template.names.js";
 import {
   canonical,
   checkAgainstType,
@@ -53,6 +53,7 @@ import {
   parseTemplateName,
   TEMPLATE_MASK_FIELDS,
   type TemplateMaskField,
+  validateSearch,
   validator,
 } from "./template.validation.js";
 import { assertCompiles } from "./template-syntax.js";
@@ -317,44 +318,7 @@ export function createTemplateHandlers(
 
     async searchTemplates(req, ctx) {
       const caller = authCallerOf(ctx);
-      const v = validator();
-      v.maxLength("query", req.query, 500);
-      const pageSize = v.pageSize("page_size", req.pageSize, { defaultSize: 20, max: 100 });
-      let typeName: string | null = null;
-      if (req.templateType !== "") {
-        typeName = parseTypeName(req.templateType);
-        if (typeName === null) {
-          v.add(
-            "template_type",
-            'must be "templateTypes/{id}" with id [a-z][a-z0-9_]{2,62}',
-            "INVALID_RESOURCE_NAME",
-          );
-        }
-      }
-      const categoryId =
-        req.category === "" ? null : v.resourceName("category", CATEGORY_PATTERN, req.category);
-      if (req.tags.length > 50) v.add("tags", "must have at most 50 tags", "TOO_MANY");
-      req.tags.slice(0, 50).forEach((tag, i) => {
-        v.length(`tags[${i}]`, tag, 1, 64);
-      });
-      const orders: Record<string, "relevance" | "usage" | "success" | "usage_success"> = {
-        relevance: "relevance",
-        "usage_count desc": "usage",
-        "success_rate desc": "success",
-        "usage_count desc, success_rate desc": "usage_success",
-      };
-      const orderKey = req.orderBy
-        .trim()
-        .replace(/\s+/g, " ")
-        .replace(/\s*,\s*/g, ", ");
-      const hasQuery = req.query.trim() !== "";
-      let order = orderKey === "" ? (hasQuery ? "relevance" : "usage_success") : orders[orderKey];
-      if (order === undefined) {
-        v.add("order_by", `must be one of: ${Object.keys(orders).join("; ")}`, "INVALID_ORDER_BY");
-      } else if (order === "relevance" && !hasQuery) {
-        order = "usage_success";
-      }
-      v.check();
+      const { pageSize, typeName, categoryId, order } = validateSearch(req);
       return mapped(async () => {
         const page = await new TemplateSearchRepository(deps.orm.em.fork()).search({
           query: req.query,
@@ -363,7 +327,7 @@ export function createTemplateHandlers(
           tags: req.tags,
           active: req.active ?? null,
           isPublic: req.public ?? null,
-          order: order as "relevance",
+          order,
           pageSize,
           pageToken: req.pageToken === "" ? null : req.pageToken,
           readable: readableBy(caller, "x"),

@@ -1,5 +1,6 @@
 /** Request validation of the template and version RPCs (every violation collected, then thrown once). */
 import type { Template } from "@taskmaster/proto/gen/taskmaster/template/v1/template_pb";
+import type { SearchTemplatesRequest } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
 import { type Validator, validator } from "@taskmaster/rpc-kit/validation";
 import { CATEGORY_PATTERN, parseTypeName, SEMVER, TEMPLATE_PATTERN } from "./template.names.js";
 
@@ -131,4 +132,53 @@ export function checkUpdateMask(v: Validator, paths: readonly string[]): Set<Tem
     }
   }
   return fields;
+}
+
+/** SearchTemplates' order_by values and the repository order each means. */
+const SEARCH_ORDERS: Record<string, "relevance" | "usage" | "success" | "usage_success"> = {
+  relevance: "relevance",
+  "usage_count desc": "usage",
+  "success_rate desc": "success",
+  "usage_count desc, success_rate desc": "usage_success",
+};
+
+/** Checks a SearchTemplates request (every violation at once); relevance needs a query, else usage. */
+export function validateSearch(req: SearchTemplatesRequest): {
+  pageSize: number;
+  typeName: string | null;
+  categoryId: string | null;
+  order: "relevance" | "usage" | "success" | "usage_success";
+} {
+  const v = validator();
+  v.maxLength("query", req.query, 500);
+  const pageSize = v.pageSize("page_size", req.pageSize, { defaultSize: 20, max: 100 });
+  let typeName: string | null = null;
+  if (req.templateType !== "") {
+    typeName = parseTypeName(req.templateType);
+    if (typeName === null) {
+      v.add(
+        "template_type",
+        'must be "templateTypes/{id}" with id [a-z][a-z0-9_]{2,62}',
+        "INVALID_RESOURCE_NAME",
+      );
+    }
+  }
+  const categoryId = req.category === "" ? null : v.resourceName("category", CATEGORY_PATTERN, req.category);
+  if (req.tags.length > 50) v.add("tags", "must have at most 50 tags", "TOO_MANY");
+  req.tags.slice(0, 50).forEach((tag, i) => {
+    v.length(`tags[${i}]`, tag, 1, 64);
+  });
+  const orderKey = req.orderBy
+    .trim()
+    .replace(/\s+/g, " ")
+    .replace(/\s*,\s*/g, ", ");
+  const hasQuery = req.query.trim() !== "";
+  let order = orderKey === "" ? (hasQuery ? "relevance" : "usage_success") : SEARCH_ORDERS[orderKey];
+  if (order === undefined) {
+    v.add("order_by", `must be one of: ${Object.keys(SEARCH_ORDERS).join("; ")}`, "INVALID_ORDER_BY");
+  } else if (order === "relevance" && !hasQuery) {
+    order = "usage_success";
+  }
+  v.check();
+  return { pageSize, typeName, categoryId: categoryId ?? null, order: order as "relevance" };
 }
