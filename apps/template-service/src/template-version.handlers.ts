@@ -5,11 +5,8 @@
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
-import {
-  bumpVersion,
-  TemplateRepository,
-  type TemplateRow,
-} from "@taskmaster/persistence/template.repository";
+import { TemplateRepository } from "@taskmaster/persistence/template.repository";
+import { bumpVersion, type TemplateRow } from "@taskmaster/persistence/template-row.mapper";
 import { TemplateChangeTypeSchema as TemplateChangeTypeEnum } from "@taskmaster/proto/gen/taskmaster/template/v1/template_pb";
 import {
   DiffTemplateVersionsResponseSchema,

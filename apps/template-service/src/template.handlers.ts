@@ -5,14 +5,13 @@
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
+import { TemplateRepository, type TemplateSortField } from "@taskmaster/persistence/template.repository";
 import {
   bumpVersion,
   type TemplateChangeKind,
-  TemplateRepository,
   type TemplateRow,
-  type TemplateSortField,
   type TemplateWrite,
-} from "@taskmaster/persistence/template.repository";
+} from "@taskmaster/persistence/template-row.mapper";
 import { TemplateSearchRepository } from "@taskmaster/persistence/template-search.repository";
 import {
   type Template,

@@ -4,14 +4,14 @@
  * repository errors to RPC errors. Functions over a {@link TemplateRepository}; no SQL here.
  */
 import { InvalidPageTokenError } from "@taskmaster/persistence/list-page";
+import type { TemplateRepository } from "@taskmaster/persistence/template.repository";
 import {
   TemplateNotFoundError,
-  type TemplateRepository,
   type TemplateRow,
   TemplateSlugTakenError,
   TemplateVersionConflictError,
   type TemplateWrite,
-} from "@taskmaster/persistence/template.repository";
+} from "@taskmaster/persistence/template-row.mapper";
 import {
   AlreadyExistsError,
   FailedPreconditionError,

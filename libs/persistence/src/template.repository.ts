@@ -35,23 +35,6 @@ import {
   versionRowFromDb,
 } from "./template-row.mapper.js";
 
-// Row shapes and helpers callers import with the repository.
-export {
-  bumpVersion,
-  isSemver,
-  TEMPLATE_FROM,
-  TEMPLATE_SELECT_LIST,
-  TEMPLATE_SELECT_LIST_NO_USAGE,
-  type TemplateChangeKind,
-  TemplateNotFoundError,
-  type TemplateRow,
-  TemplateSlugTakenError,
-  TemplateVersionConflictError,
-  type TemplateVersionRow,
-  type TemplateWrite,
-  templateRowFromDb,
-} from "./template-row.mapper.js";
-
 const GET_WITH_ACCESS_SQL = `select ${TEMPLATE_SELECT_LIST}, x.owner = ? as access_owner,
     coalesce((select array_agg(distinct p.permission::text) from template_permissions p
               where p.template_id = x.id and ${LIVE_GRANT_FOR}), '{}'::text[]) as access_granted
