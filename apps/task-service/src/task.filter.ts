@@ -50,17 +50,11 @@ export interface CompiledFilter extends SqlCondition {
 
 /**
  * Parses a task filter and compiles it to a condition over `tasks t` (`true` when empty). `field` names the
- * request field in errors (e.g. "filter", "selector.filter"). With `hideArchived`, archived tasks are left
- * out unless the filter mentions status (the default-list rule).
+ * request field in errors (e.g. "filter", "selector.filter").
  */
-export function compileTaskFilter(
-  input: string,
-  field = "filter",
-  options: { hideArchived?: boolean } = {},
-): CompiledFilter {
+export function compileTaskFilter(input: string, field = "filter"): CompiledFilter {
   const { expr, fields } = parseFilterExpression(input, TASK_FILTER_FIELDS, field);
-  const excludeArchived = options.hideArchived === true && !fields.has("status");
-  return { ...taskFilterCondition(expr, { excludeArchived }), fields };
+  return { ...taskFilterCondition(expr), fields };
 }
 
 /**

@@ -3,7 +3,6 @@
  * and category, locking and etags, version resolution, the row a change writes, and the mapping of
  * repository errors to RPC errors. Functions over a {@link TemplateRepository}; no SQL here.
  */
-import { InvalidPageTokenError } from "@taskmaster/persistence/list-page";
 import type { TemplateRepository } from "@taskmaster/persistence/template.repository";
 import {
   TemplateNotFoundError,
@@ -30,15 +29,6 @@ function domainError(err: unknown): unknown {
     return new StaleEtagError("template", templateName(err.id));
   if (err instanceof TemplateSlugTakenError) {
     return new AlreadyExistsError("template", undefined, `a template with slug "${err.slug}" already exists`);
-  }
-  if (err instanceof InvalidPageTokenError) {
-    return new InvalidArgumentError([
-      {
-        field: "page_token",
-        description: "is not a token from a previous response to this request",
-        reason: "INVALID_PAGE_TOKEN",
-      },
-    ]);
   }
   return err;
 }

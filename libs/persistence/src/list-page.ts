@@ -3,17 +3,11 @@
  * planning and relationship repositories. Callers name fields; only this module turns them into SQL, from a
  * fixed column map, and every value travels as a bind parameter.
  */
-import { createHash } from "node:crypto";
 import type { EntityManager } from "@mikro-orm/core";
 import { renderConditions } from "./filter-sql.js";
+import { bindingDigest, decodeKeysetToken, keysetPage } from "./page-token.js";
 
-/** A malformed page token, or one issued for a different query (map to INVALID_ARGUMENT). */
-export class InvalidPageTokenError extends Error {
-  constructor() {
-    super("invalid page token");
-    this.name = "InvalidPageTokenError";
-  }
-}
+export { InvalidPageTokenError } from "./page-token.js";
 
 /** Who/what is making a change; recorded in the outbox. */
 export interface WriteContext {
@@ -60,37 +54,6 @@ export interface Page<T> {
   nextPageToken: string | null;
 }
 
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-function bindingHash(binding: string): string {
-  return createHash("sha256").update(binding).digest("base64url").slice(0, 16);
-}
-
-function encodeToken(binding: string, key: string, id: string): string {
-  return Buffer.from(JSON.stringify(["k1", bindingHash(binding), key, id])).toString("base64url");
-}
-
-function decodeToken(token: string, binding: string): { key: string; id: string } {
-  try {
-    const v: unknown = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
-    if (
-      Array.isArray(v) &&
-      v.length === 4 &&
-      v[0] === "k1" &&
-      v[1] === bindingHash(binding) &&
-      typeof v[2] === "string" &&
-      v[2].length <= 300 &&
-      typeof v[3] === "string" &&
-      UUID_RE.test(v[3])
-    ) {
-      return { key: v[2], id: v[3] };
-    }
-  } catch {
-    // fall through
-  }
-  throw new InvalidPageTokenError();
-}
-
 /**
  * Sort expressions are made null-free (nulls sort last ascending) so the row comparison of the keyset
  * predicate is total.
@@ -131,7 +94,7 @@ export async function listPage<F extends string, O extends string, T>(
   const key = sortExpr(sortCol);
   const desc = query.orderBy.desc;
   if (query.pageToken) {
-    const cursor = decodeToken(query.pageToken, query.binding);
+    const cursor = decodeKeysetToken(query.pageToken, "k1", bindingDigest(query.binding));
     where.push(`(${key}, x.id) ${desc ? "<" : ">"} (?::${sortCol.cast}, ?::uuid)`);
     params.push(cursor.key, cursor.id);
   }
@@ -146,11 +109,5 @@ export async function listPage<F extends string, O extends string, T>(
     "all",
     em.getTransactionContext(),
   );
-  const page = rows.slice(0, pageSize);
-  const last = page[page.length - 1];
-  const nextPageToken =
-    rows.length > pageSize && last
-      ? encodeToken(query.binding, String(last.page_key), String(last.id))
-      : null;
-  return { items: page.map(spec.map), nextPageToken };
+  return keysetPage(rows, pageSize, spec.map, { tag: "k1", binding: bindingDigest(query.binding) });
 }

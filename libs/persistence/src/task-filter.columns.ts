@@ -36,16 +36,7 @@ export const TASK_FILTER_COLUMNS: Readonly<Record<string, FilterColumn>> = {
   custom_fields: { expr: "t.custom_fields", type: "jsonb" },
 };
 
-/**
- * A task filter tree as a condition over `tasks t` (`true` when empty). With `excludeArchived`, archived
- * tasks are left out as well (default lists hide them unless the filter mentions status).
- */
-export function taskFilterCondition(
-  expr: FilterSqlExpr | null,
-  options: { excludeArchived?: boolean } = {},
-): SqlCondition {
-  const c = compileFilter(expr, TASK_FILTER_COLUMNS);
-  return options.excludeArchived === true
-    ? { sql: `(${c.sql}) and t.status <> 'archived'`, params: c.params }
-    : c;
+/** A task filter tree as a condition over `tasks t` (`true` when empty). */
+export function taskFilterCondition(expr: FilterSqlExpr | null): SqlCondition {
+  return compileFilter(expr, TASK_FILTER_COLUMNS);
 }

@@ -3,8 +3,8 @@
  * query.
  */
 import type { EntityManager } from "@mikro-orm/core";
-import { InvalidPageTokenError } from "./list-page.js";
-import { decode, encode, hash, type TemplateSql } from "./template.repository.js";
+import { bindingDigest, decodeOffsetToken, encodeOffsetToken } from "./page-token.js";
+import type { TemplateSql } from "./template.repository.js";
 import {
   TEMPLATE_FROM,
   TEMPLATE_SELECT_LIST,
@@ -76,10 +76,9 @@ export class TemplateSearchRepository {
       where.push(`(${q.readable.sql})`);
       params.push(...q.readable.params);
     }
-    const b = hash(`search|${q.binding}`);
+    const b = bindingDigest(`search|${q.binding}`);
     let offset = 0;
-    if (q.pageToken) offset = Number(decode(q.pageToken, b).key);
-    if (!Number.isInteger(offset) || offset < 0) throw new InvalidPageTokenError();
+    if (q.pageToken) offset = decodeOffsetToken(q.pageToken, "t1s", b);
     const scoreSql = hasQuery
       ? "ts_rank(x.search_vector, websearch_to_tsquery('english', ?))::float8"
       : "0::float8";
@@ -112,10 +111,7 @@ export class TemplateSearchRepository {
         score: Number(r.score ?? 0),
         snippet: String(r.snippet ?? ""),
       })),
-      nextPageToken:
-        rows.length > q.pageSize
-          ? encode(b, String(offset + q.pageSize), "00000000-0000-0000-0000-000000000000")
-          : null,
+      nextPageToken: rows.length > q.pageSize ? encodeOffsetToken("t1s", b, offset + q.pageSize) : null,
       totalSize: Number(count[0]?.n ?? 0),
     };
   }
