@@ -223,6 +223,80 @@ describe("WatchTasks", () => {
     await current.stop();
   });
 
+  it("accepts the newest token on an emptied outbox while another transaction holds an uncommitted event", async () => {
+    const task = await newTask("its event is pruned, then another one is in flight");
+    const newest = await latestToken();
+    await sql("delete from outbox_events");
+    const held = new pg.Client({ connectionString: db.url });
+    await held.connect();
+    try {
+      // The id sequence moves past the newest token before the insert commits. The lock on tasks stops the
+      // stream's first read (it joins tasks) until the commit, so the token is judged while the insert is open.
+      await held.query("begin");
+      await held.query(
+        `insert into outbox_events (aggregate_type, aggregate_id, event_kind) values ('task', $1, 'task.updated')`,
+        [task.split("/")[1]],
+      );
+      await held.query("lock table tasks in access exclusive mode");
+      const heldPid = (await held.query<{ pid: number }>("select pg_backend_pid() as pid")).rows[0]?.pid;
+      const current = watch({ resumeToken: newest });
+      await until(
+        async () =>
+          current.error !== undefined ||
+          Number(
+            (await sql(`select count(*)::int as n from pg_stat_activity where ? = any(pg_blocking_pids(pid))`, [heldPid]))[0]?.n,
+          ) > 0,
+        "the stream to read past the token check (or fail it)",
+      );
+      expect(current.error).toBeUndefined();
+      await held.query("commit");
+      await until(
+        () => current.events.some((e) => e.task === task) || current.error !== undefined,
+        "the event committed after the resume",
+      );
+      expect(current.error).toBeUndefined();
+      expect(current.events.map((e) => [e.task, e.kind])).toEqual([[task, TaskEventKind.UPDATED]]);
+      await current.stop();
+    } finally {
+      await held.end();
+    }
+  });
+
+  it("accepts a token followed by a rolled-back id when retention pruned up to the token", async () => {
+    await newTask("pruned up to here");
+    const token = await latestToken();
+    const held = new pg.Client({ connectionString: db.url });
+    await held.connect();
+    try {
+      await held.query("begin");
+      await held.query(
+        `insert into outbox_events (aggregate_type, aggregate_id, event_kind) values ('task', $1, 'task.updated')`,
+        [randomUUID()],
+      );
+      await held.query("rollback");
+    } finally {
+      await held.end();
+    }
+    const next = await newTask("after the gap");
+    await sql(`delete from outbox_events where id <= ?`, [token]);
+    const w = watch({ resumeToken: token });
+    await until(
+      () => w.events.some((e) => e.task === next) || w.error !== undefined,
+      "the event after the gap",
+    );
+    expect(w.error).toBeUndefined();
+    expect(w.events.map((e) => e.task)).toEqual([next]);
+    await w.stop();
+    // One before the pruned event is expired, and the error names the oldest token that still resumes.
+    const old = watch({ resumeToken: String(BigInt(token) - 1n) });
+    await old.done;
+    expect((old.error as ConnectError | undefined)?.code).toBe(Code.OutOfRange);
+    expect((old.error as ConnectError).findDetails(ErrorInfoSchema)[0]).toMatchObject({
+      reason: "RESUME_TOKEN_EXPIRED",
+      metadata: { resumeToken: String(BigInt(token) - 1n), oldestKeptToken: token },
+    });
+  });
+
   it("sends heartbeats when idle and closes the shared LISTEN connection with the last stream", async () => {
     const listeners = async () =>
       Number(
