@@ -213,7 +213,7 @@ describe("WatchTasks", () => {
     expect((old.error as ConnectError | undefined)?.code).toBe(Code.OutOfRange);
     expect((old.error as ConnectError).findDetails(ErrorInfoSchema)[0]).toMatchObject({
       reason: "RESUME_TOKEN_EXPIRED",
-      metadata: { resumeToken: before },
+      metadata: { resumeToken: before, oldestKeptToken: newest },
     });
     // The newest token lost nothing: it resumes with the next event.
     const current = watch({ resumeToken: newest });
@@ -244,7 +244,12 @@ describe("WatchTasks", () => {
         async () =>
           current.error !== undefined ||
           Number(
-            (await sql(`select count(*)::int as n from pg_stat_activity where ? = any(pg_blocking_pids(pid))`, [heldPid]))[0]?.n,
+            (
+              await sql(
+                `select count(*)::int as n from pg_stat_activity where ? = any(pg_blocking_pids(pid))`,
+                [heldPid],
+              )
+            )[0]?.n,
           ) > 0,
         "the stream to read past the token check (or fail it)",
       );
