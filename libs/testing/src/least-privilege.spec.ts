@@ -94,7 +94,7 @@ describe("a LOGIN user in taskmaster_app (the services)", () => {
     expect((await app.query("select * from audit_verify(5)")).rows).toEqual([]);
   });
 
-  it("reads the outbox's pruning watermark, which its deletes advance with the trigger's rights", async () => {
+  it("reads the outbox's pruning watermark, which deletes (its own too) and truncates advance", async () => {
     await app.query("begin");
     try {
       const { rows } = await app.query<{ id: string }>(
@@ -105,6 +105,20 @@ describe("a LOGIN user in taskmaster_app (the services)", () => {
       expect(pruned.rows).toEqual([{ id: rows[0]?.id }]);
     } finally {
       await app.query("rollback");
+    }
+    // A truncate (the owner's) names no rows: every id handed out counts as pruned.
+    await admin.query("begin");
+    try {
+      await admin.query(
+        "insert into outbox_events (aggregate_type, aggregate_id, event_kind) values ('task', gen_random_uuid(), 'task.updated')",
+      );
+      await admin.query("truncate outbox_events");
+      const r = await admin.query(
+        "select through_id = pg_sequence_last_value('outbox_events_id_seq') and through_id > 0 as ok from outbox_pruned",
+      );
+      expect(r.rows).toEqual([{ ok: true }]);
+    } finally {
+      await admin.query("rollback");
     }
   });
 
