@@ -77,6 +77,23 @@ function watch(req: MessageInitShape<typeof WatchTasksRequestSchema>) {
   };
 }
 
+/** A second connection in an open transaction that inserted an outbox event (its id taken, not committed). */
+async function uncommittedEvent(taskId: string): Promise<pg.Client> {
+  const held = new pg.Client({ connectionString: db.url });
+  await held.connect();
+  try {
+    await held.query("begin");
+    await held.query(
+      `insert into outbox_events (aggregate_type, aggregate_id, event_kind) values ('task', $1, 'task.updated')`,
+      [taskId],
+    );
+  } catch (error) {
+    await held.end();
+    throw error;
+  }
+  return held;
+}
+
 async function newTask(title: string): Promise<string> {
   return (await client.createTask({ task: { title } })).task?.name as string;
 }
@@ -227,16 +244,10 @@ describe("WatchTasks", () => {
     const task = await newTask("its event is pruned, then another one is in flight");
     const newest = await latestToken();
     await sql("delete from outbox_events");
-    const held = new pg.Client({ connectionString: db.url });
-    await held.connect();
+    // The id sequence moves past the newest token before the insert commits. The lock on tasks stops the
+    // stream's first read (it joins tasks) until the commit, so the token is judged while the insert is open.
+    const held = await uncommittedEvent(task.split("/")[1] as string);
     try {
-      // The id sequence moves past the newest token before the insert commits. The lock on tasks stops the
-      // stream's first read (it joins tasks) until the commit, so the token is judged while the insert is open.
-      await held.query("begin");
-      await held.query(
-        `insert into outbox_events (aggregate_type, aggregate_id, event_kind) values ('task', $1, 'task.updated')`,
-        [task.split("/")[1]],
-      );
       await held.query("lock table tasks in access exclusive mode");
       const heldPid = (await held.query<{ pid: number }>("select pg_backend_pid() as pid")).rows[0]?.pid;
       const current = watch({ resumeToken: newest });
@@ -270,14 +281,8 @@ describe("WatchTasks", () => {
   it("accepts a token followed by a rolled-back id when retention pruned up to the token", async () => {
     await newTask("pruned up to here");
     const token = await latestToken();
-    const held = new pg.Client({ connectionString: db.url });
-    await held.connect();
+    const held = await uncommittedEvent(randomUUID());
     try {
-      await held.query("begin");
-      await held.query(
-        `insert into outbox_events (aggregate_type, aggregate_id, event_kind) values ('task', $1, 'task.updated')`,
-        [randomUUID()],
-      );
       await held.query("rollback");
     } finally {
       await held.end();
