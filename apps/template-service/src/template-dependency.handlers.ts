@@ -29,6 +29,7 @@ import {
   ListTemplateDependenciesResponseSchema,
   type TemplateService,
 } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
+import { callerOf } from "@taskmaster/rpc-kit/call-context";
 import {
   AlreadyExistsError,
   FailedPreconditionError,
@@ -37,7 +38,6 @@ import {
 } from "@taskmaster/rpc-kit/errors";
 import { type Validator, validator } from "@taskmaster/rpc-kit/validation";
 import { callerOf as authCallerOf, readableBy } from "./authorization.js";
-import { callerOf } from "./template.handlers.js";
 import { templateName } from "./template.names.js";
 import { checkVersion } from "./template.validation.js";
 import { templateIdOf } from "./usage.handlers.js";
