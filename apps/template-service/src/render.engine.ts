@@ -139,17 +139,6 @@ export class RenderEngine {
     return fn;
   }
 
-  /** Renders `main` with `partials` (alias -> source) over `context`, within the limits. */
-  render(
-    main: RenderSource,
-    partials: Record<string, RenderSource>,
-    context: Record<string, unknown>,
-  ): string {
-    const compiledPartials: Record<string, Compiled> = {};
-    for (const [alias, p] of Object.entries(partials)) compiledPartials[alias] = this.compiled(p);
-    return this.renderCompiled(this.compiled(main), compiledPartials, context);
-  }
-
   /** Renders templates compiled by `compiled()` (a render plan keeps them), within the limits. */
   renderCompiled(
     fn: Compiled,

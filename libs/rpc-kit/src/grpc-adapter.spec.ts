@@ -17,7 +17,6 @@ import { EchoService, failure, memoryLogger, waitFor } from "./echo-service.test
 import { getPeer } from "./grpc-adapter.js";
 import { createGrpcClient, createGrpcJsTransport } from "./grpc-client.js";
 import { createGrpcServer, type GrpcServer, serviceRegistration } from "./grpc-server.js";
-import { perCallValue } from "./per-call-value.js";
 
 const userKey = createContextKey<string>("anonymous", { description: "user" });
 const order: string[] = [];
@@ -93,7 +92,10 @@ const impl: Partial<ServiceImpl<typeof EchoService>> = {
 const interceptors = [
   trace("A"),
   trace("B"),
-  perCallValue(userKey, (req) => req.header.get("x-user") ?? "anonymous"),
+  ((next) => async (req) => {
+    req.contextValues.set(userKey, req.header.get("x-user") ?? "anonymous");
+    return next(req);
+  }) satisfies Interceptor,
 ];
 
 let server: GrpcServer;
