@@ -6,6 +6,7 @@ import type { MikroORM } from "@mikro-orm/postgresql";
 import { initOrm } from "@taskmaster/persistence/orm-config";
 import { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
 import type { GrpcServer } from "@taskmaster/rpc-kit/grpc-server";
+import { type MetricsEndpoint, startMetricsEndpoint } from "@taskmaster/rpc-kit/http-endpoints";
 import { createServer as createTaskServer } from "@taskmaster/task-service/server";
 import { createLogger } from "@taskmaster/telemetry/logger";
 import { createProcessMetrics } from "@taskmaster/telemetry/metrics";
@@ -15,7 +16,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAuthenticator } from "./authn.js";
 import { createRoleResolver, roleMapSchema } from "./authz.js";
 import { LIMIT_DEFAULTS } from "./gateway-config.js";
-import { type MetricsEndpoint, startMetricsEndpoint } from "./metrics-endpoint.js";
 import { createSecurityEvents } from "./security-events.js";
 import { createGatewayServer, type Gateway } from "./server.js";
 
