@@ -1,4 +1,3 @@
-import type { AddressInfo } from "node:net";
 import { connect } from "node:net";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
@@ -13,9 +12,7 @@ import { createProcessMetrics } from "@taskmaster/telemetry/metrics";
 import { parseExposition } from "@taskmaster/testing/prometheus-exposition";
 import { createTestDatabase } from "@taskmaster/testing/test-database";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAuthenticator } from "./authn.js";
-import { createRoleResolver, roleMapSchema } from "./authz.js";
-import { LIMIT_DEFAULTS } from "./gateway-config.js";
+import { listenGateway, openEdge } from "./gateway.test-util.js";
 import { createSecurityEvents } from "./security-events.js";
 import { createGatewayServer, type Gateway } from "./server.js";
 
@@ -42,16 +39,10 @@ describe("gateway /metrics", () => {
       upstreams: [{ service: TaskService, address: `127.0.0.1:${port}` }],
       maxTimeoutMs: 10_000,
       readMaxBytes: 64 * 1024,
-      edge: {
-        authenticator: createAuthenticator({ mode: "none" }),
-        resolveRoles: createRoleResolver(roleMapSchema.parse({})),
-        events,
-        limits: LIMIT_DEFAULTS.test,
-      },
+      edge: openEdge(logger, events),
       metrics,
     });
-    await new Promise<void>((resolve) => gateway.server.listen(0, "127.0.0.1", resolve));
-    gatewayPort = (gateway.server.address() as AddressInfo).port;
+    gatewayPort = await listenGateway(gateway);
     baseUrl = `http://127.0.0.1:${gatewayPort}`;
     endpoint = await startMetricsEndpoint({ host: "127.0.0.1", port: 0, registry: metrics.registry });
   });

@@ -1,4 +1,3 @@
-import type { AddressInfo } from "node:net";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import type { MikroORM } from "@mikro-orm/postgresql";
@@ -11,25 +10,13 @@ import { createServer as createTaskServer } from "@taskmaster/task-service/serve
 import { createLogger } from "@taskmaster/telemetry/logger";
 import { createTestDatabase } from "@taskmaster/testing/test-database";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAuthenticator } from "./authn.js";
-import { createRoleResolver, roleMapSchema } from "./authz.js";
-import { LIMIT_DEFAULTS } from "./gateway-config.js";
-import { createSecurityEvents } from "./security-events.js";
+import { listenGateway, openEdge } from "./gateway.test-util.js";
 import { createGatewayServer, type Gateway } from "./server.js";
 
 const logger = createLogger({ service: "test", level: "silent" });
 /** Development mode (no auth): these tests are about forwarding; edge.spec.ts covers security. */
-const edge = {
-  authenticator: createAuthenticator({ mode: "none" }),
-  resolveRoles: createRoleResolver(roleMapSchema.parse({})),
-  events: createSecurityEvents({ logger }),
-  limits: LIMIT_DEFAULTS.test,
-};
-
-async function listen(gateway: Gateway): Promise<string> {
-  await new Promise<void>((resolve) => gateway.server.listen(0, "127.0.0.1", resolve));
-  return `http://127.0.0.1:${(gateway.server.address() as AddressInfo).port}`;
-}
+const edge = openEdge(logger);
+const listen = async (gateway: Gateway) => `http://127.0.0.1:${await listenGateway(gateway)}`;
 
 describe("gateway -> task-service -> PostgreSQL over real sockets", () => {
   let db: Awaited<ReturnType<typeof createTestDatabase>>;
