@@ -15,7 +15,8 @@ import { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_servi
 import type { GrpcServer } from "@taskmaster/rpc-kit/grpc-server";
 import { createLogger } from "@taskmaster/telemetry/logger";
 import { createTestDatabase, type TestDatabase } from "@taskmaster/testing/test-database";
-import { afterAll, beforeAll, expect } from "vitest";
+import { useStarted } from "@taskmaster/testing/use-started";
+import { expect } from "vitest";
 import { createServer, type TaskServerDeps } from "./server.js";
 
 export interface Harness {
@@ -92,35 +93,7 @@ export function useHarness(
   extra: Partial<TaskServerDeps> = {},
   options: HarnessOptions = {},
 ): Harness {
-  let harness: Harness | undefined;
-  beforeAll(async () => {
-    harness = await startHarness(extra, options);
-    onStart(harness);
-  });
-  afterAll(async () => {
-    await harness?.close();
-  });
-  const running = (): Harness => {
-    if (!harness) throw new Error("the harness starts in beforeAll");
-    return harness;
-  };
-  return {
-    get db() {
-      return running().db;
-    },
-    get orm() {
-      return running().orm;
-    },
-    get server() {
-      return running().server;
-    },
-    get client() {
-      return running().client;
-    },
-    as: (subject) => running().as(subject),
-    sql: (query, params) => running().sql(query, params),
-    close: () => running().close(),
-  };
+  return useStarted(() => startHarness(extra, options), onStart);
 }
 
 /** CreateTask with the fields of `init` and a title of "Some task" unless `init` names one. */

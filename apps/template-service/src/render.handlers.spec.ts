@@ -5,19 +5,13 @@ import {
   TemplateDependencyType,
   TemplateReviewStatus,
 } from "@taskmaster/proto/gen/taskmaster/template/v1/collaboration_pb";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { failure, type Harness, startHarness, violatedFields } from "./harness.test-util.js";
+import { describe, expect, it } from "vitest";
+import { failure, useHarness, violatedFields } from "./harness.test-util.js";
 import { RenderEngine } from "./render.engine.js";
 import { makeTemplate } from "./render.test-util.js";
 import type { TemplateGrpcServer } from "./render.wiring.js";
 
-let h: Harness;
-beforeAll(async () => {
-  h = await startHarness();
-});
-afterAll(async () => {
-  await h?.close();
-});
+const h = useHarness();
 
 const reason = (err: ConnectError) => err.findDetails(ErrorInfoSchema)[0]?.reason;
 
