@@ -101,6 +101,14 @@ export function execute(
   return em.getConnection().execute(sql, params, "all", em.getTransactionContext());
 }
 
+/** Affected row count of an UPDATE/DELETE run on the current transaction. */
+export async function executeCount(em: EntityManager, sql: string, params: unknown[]): Promise<number> {
+  const res = (await em.getConnection().execute(sql, params, "run", em.getTransactionContext())) as {
+    affectedRows?: number;
+  };
+  return res.affectedRows ?? 0;
+}
+
 /** Idempotency: the resource id stored for (`scope`, `requestId`), or null. */
 export async function findIdempotentResource(
   em: EntityManager,
