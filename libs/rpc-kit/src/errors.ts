@@ -337,3 +337,13 @@ export class DeadlineExceededError extends DomainError {
     super(message, reason);
   }
 }
+
+/** Build a bare ConnectError with ErrorInfo (for cases without a domain class). */
+export function connectErrorWithInfo(
+  message: string,
+  code: Code,
+  reason: ErrorReasonName,
+  metadata: Readonly<Record<string, string>> = {},
+): ConnectError {
+  return new ConnectError(message, code, undefined, [errorInfo(reason, metadata)]);
+}

@@ -17,6 +17,7 @@ import { EchoService, failure, memoryLogger, waitFor } from "./echo-service.test
 import { getPeer } from "./grpc-adapter.js";
 import { createGrpcClient, createGrpcJsTransport } from "./grpc-client.js";
 import { createGrpcServer, type GrpcServer, serviceRegistration } from "./grpc-server.js";
+import { perCallValue } from "./per-call-value.js";
 
 const userKey = createContextKey<string>("anonymous", { description: "user" });
 const order: string[] = [];
@@ -92,10 +93,7 @@ const impl: Partial<ServiceImpl<typeof EchoService>> = {
 const interceptors = [
   trace("A"),
   trace("B"),
-  ((next) => async (req) => {
-    req.contextValues.set(userKey, req.header.get("x-user") ?? "anonymous");
-    return next(req);
-  }) satisfies Interceptor,
+  perCallValue(userKey, (req) => req.header.get("x-user") ?? "anonymous"),
 ];
 
 let server: GrpcServer;

@@ -296,6 +296,11 @@ export function getPeer(ctx: HandlerContext): string | undefined {
   return ctx instanceof GrpcHandlerContext ? ctx.peer : undefined;
 }
 
+/** The grpc-js call behind a context (escape hatch), or undefined under other runtimes. */
+export function getGrpcCall(ctx: HandlerContext): ServerSurfaceCall | undefined {
+  return ctx instanceof GrpcHandlerContext ? ctx.call : undefined;
+}
+
 function contextFor(ctx: GrpcHandlerContext, req: UnaryRequest | StreamRequest): HandlerContext {
   if (req === ctx._req) return ctx;
   // An interceptor replaced the request: the handler must see its header/signal/contextValues.
