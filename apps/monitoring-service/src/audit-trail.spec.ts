@@ -24,6 +24,7 @@ import {
   auditRowsOf,
   expectCallContext,
   mutatingMethods,
+  runAuditScenario,
 } from "@taskmaster/testing/audit-trail";
 import { createTestDatabase, type TestDatabase } from "@taskmaster/testing/test-database";
 import pg from "pg";
@@ -124,12 +125,8 @@ describe("audit trail of MonitoringService and AuditService", () => {
 
   for (const { key, method } of mutating) {
     it(`${method.parent.name}.${method.name} writes the expected audit rows with the caller's context`, async () => {
-      const scenario = scenarios[key];
-      if (scenario === undefined) throw new Error(`no audit scenario for ${key}`);
-      const ctx = { actor: `auditor.${method.localName}@example.com`, requestId: `req-${randomUUID()}` };
-      await scenario.run(ctx);
-      const rows = await rowsOf(ctx.actor);
-      expect(rows.map((r) => [r.entity_type, r.action])).toEqual(scenario.expected.map((e) => [...e]));
+      const { rows, ctx, expected } = await runAuditScenario(sql, scenarios, key);
+      expect(rows.map((r) => [r.entity_type, r.action])).toEqual(expected.map((e) => [...e]));
       expectCallContext(rows, ctx);
     });
   }

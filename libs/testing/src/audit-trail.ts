@@ -2,6 +2,7 @@
  * Shared pieces of the services' audit-trail specs: the headers of an audited call (actor, request id, trace,
  * client address behind a proxy, user agent), the audit rows an actor left, and the checks on those rows.
  */
+import { randomUUID } from "node:crypto";
 import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import type pg from "pg";
@@ -77,4 +78,28 @@ export function expectAuditPairs(rows: readonly AuditRow[], expected: readonly (
       count(expected, pair),
     );
   }
+}
+
+/** One scenario per mutating RPC, by key: how to make the call, and the (entity type, action) rows it leaves. */
+export type AuditScenarios = Record<
+  string,
+  { run: (ctx: AuditCallContext) => Promise<unknown>; expected: readonly (readonly string[])[] }
+>;
+
+/** A scenario for every key in `mutating`, and none for a key that is not there (an RPC that does not mutate). */
+export function expectScenarioPerRpc(mutating: readonly string[], scenarios: AuditScenarios): void {
+  expect(mutating.filter((key) => !(key in scenarios))).toEqual([]);
+  expect(Object.keys(scenarios).filter((key) => !mutating.includes(key))).toEqual([]);
+}
+
+/**
+ * Runs the scenario `key` (`localName` or `Service.localName`) as an auditor of its own, with a fresh request
+ * id; returns the rows that auditor left, the call's context and what the scenario expects.
+ */
+export async function runAuditScenario(sql: pg.Client, scenarios: AuditScenarios, key: string) {
+  const scenario = scenarios[key];
+  if (scenario === undefined) throw new Error(`no audit scenario for ${key}`);
+  const ctx = { actor: `auditor.${key.split(".").at(-1)}@example.com`, requestId: `req-${randomUUID()}` };
+  await scenario.run(ctx);
+  return { rows: await auditRowsOf(sql, ctx.actor), ctx, expected: scenario.expected };
 }
