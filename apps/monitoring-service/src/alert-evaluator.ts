@@ -7,7 +7,9 @@
  *   other service whose /metrics answers (`readServices`);
  * - ERROR_RATE: server-side failures / all RPCs (rpc_server_requests_total) of this process and the other
  *   services' processes, since the rule's previous evaluation;
- * - DATABASE_DOWN / COMPONENT_DOWN: NOT_SERVING in the HealthMonitor (UNKNOWN is no data).
+ * - DATABASE_DOWN / COMPONENT_DOWN: NOT_SERVING in the HealthMonitor (UNKNOWN is no data);
+ * - BACKUP_STALE: hours since the newest backup that passed a restore test (`backup_restore_tests`) over the
+ *   threshold (0 = 26 h); RESTORE_TEST_FAILED: the newest restore test failed. No data before the first test.
  * A condition holding for `for_duration` fires an alert; a firing alert resolves when it no longer holds or
  * its rule is deleted or disabled. Transitions are recorded (the partial unique index keeps one firing alert
  * per rule), published to WatchAlerts subscribers and posted to the rule's webhook in the background. When
@@ -27,6 +29,10 @@ import {
   slowestStatement,
   type WebhookDeliveryValue,
 } from "@taskmaster/persistence/alert.repository";
+import {
+  newestRestoreTest,
+  newestVerifiedBackupTime,
+} from "@taskmaster/persistence/backup-restore-test.repository";
 import { newId } from "@taskmaster/persistence/ids";
 import { pgStatStatementsAvailable } from "@taskmaster/persistence/monitoring.repository";
 import type { PoolTracker } from "@taskmaster/persistence/monitoring-pool";
@@ -133,6 +139,9 @@ function errorText(err: unknown): string {
 }
 
 const fmt = (n: number, digits = 3) => Number(n.toFixed(digits)).toString();
+
+/** BACKUP_STALE threshold when a rule leaves it 0: a daily schedule plus two hours of slack. */
+export const DEFAULT_BACKUP_STALE_HOURS = 26;
 
 export class AlertEvaluator {
   readonly #o: AlertEvaluatorOptions;
@@ -461,6 +470,28 @@ export class AlertEvaluator {
             down.length > 0
               ? `NOT_SERVING: ${down.map((c) => `${c.component} (${c.message})`).join(", ")}`
               : "every component is serving",
+        };
+      }
+      case "backup_stale": {
+        const newest = await newestVerifiedBackupTime(this.#o.orm.em.fork());
+        if (newest === null) return undefined;
+        const hours = rule.threshold > 0 ? rule.threshold : DEFAULT_BACKUP_STALE_HOURS;
+        const value = (this.#clock().getTime() - newest.getTime()) / 3_600_000;
+        return {
+          holds: value > hours,
+          value,
+          summary: `the newest verified backup (${newest.toISOString()}) is ${fmt(value, 1)} h old (threshold ${fmt(hours, 1)} h)`,
+        };
+      }
+      case "restore_test_failed": {
+        const last = await newestRestoreTest(this.#o.orm.em.fork());
+        if (last === null) return undefined;
+        return {
+          holds: !last.ok,
+          value: last.ok ? 0 : 1,
+          summary: last.ok
+            ? `the restore test of backup ${last.backupId} passed`
+            : `the restore test of backup ${last.backupId} failed: ${last.problems.split("\n")[0] ?? ""}`,
         };
       }
     }

@@ -189,6 +189,8 @@ beforeAll(async () => {
       AlertCondition.COMPONENT_DOWN,
       AlertCondition.ERROR_RATE,
       AlertCondition.POOL_SATURATION,
+      AlertCondition.BACKUP_STALE,
+      AlertCondition.RESTORE_TEST_FAILED,
     ].sort(),
   );
   expect(defaults.every((x) => x.enabled)).toBe(true);
@@ -788,6 +790,67 @@ describe("evaluation, alerts and WatchAlerts", () => {
       expect(kept?.state).toBe(AlertState.RESOLVED);
     } finally {
       await new Promise<void>((resolve) => http.close(() => resolve()));
+    }
+  });
+
+  it("raises BACKUP_STALE when the newest verified backup is too old and RESTORE_TEST_FAILED on a failed restore test", async () => {
+    const stale = await enabledRule({
+      displayName: "backup stale",
+      condition: AlertCondition.BACKUP_STALE,
+      threshold: 24,
+    });
+    const failed = await enabledRule({
+      displayName: "restore failed",
+      condition: AlertCondition.RESTORE_TEST_FAILED,
+    });
+    const sql = new pg.Client({ connectionString: db.url });
+    await sql.connect();
+    // What `db verify-backup` and the backup daemon record for each restore test (restore-test-record.ts).
+    const restoreTest = (id: string, finished: number, ok: boolean, problems = "") =>
+      sql.query(
+        `insert into backup_restore_tests (backup_id, backup_kind, backup_finished_at, tested_at, ok, problems)
+         values ($1, 'base', $2, $3, $4, $5)`,
+        [id, new Date(finished), new Date(now), ok, problems],
+      );
+    try {
+      await tick();
+      // No restore test recorded yet: no data, nothing fires.
+      expect(await alertsOf(stale.name)).toEqual([]);
+      expect(await alertsOf(failed.name)).toEqual([]);
+      await restoreTest("b1", now, true);
+      await tick();
+      expect(await alertsOf(stale.name)).toEqual([]);
+      // A day and more without a newer verified backup.
+      await tick(25 * 3_600_000);
+      const [staleAlert] = await alertsOf(stale.name);
+      expect(staleAlert).toMatchObject({ state: AlertState.FIRING, condition: AlertCondition.BACKUP_STALE });
+      expect(staleAlert?.observedValue).toBeGreaterThan(24);
+      expect(staleAlert?.summary).toContain("newest verified backup");
+      // The next backup's restore test fails: the backup is not counted as verified either.
+      await restoreTest(
+        "b2",
+        now,
+        false,
+        "foreign key tasks_parent_id_foreign on tasks: 1 row(s) reference a missing row of tasks",
+      );
+      await tick();
+      const [failedAlert] = await alertsOf(failed.name);
+      expect(failedAlert).toMatchObject({
+        state: AlertState.FIRING,
+        condition: AlertCondition.RESTORE_TEST_FAILED,
+        observedValue: 1,
+      });
+      expect(failedAlert?.summary).toContain("b2 failed: foreign key");
+      expect((await alertsOf(stale.name))[0]?.state).toBe(AlertState.FIRING);
+      // A fresh backup passes its restore test: both resolve.
+      await tick();
+      await restoreTest("b3", now, true);
+      await tick();
+      expect((await alertsOf(stale.name))[0]?.state).toBe(AlertState.RESOLVED);
+      expect((await alertsOf(failed.name))[0]?.state).toBe(AlertState.RESOLVED);
+    } finally {
+      await sql.query("delete from backup_restore_tests");
+      await sql.end();
     }
   });
 

@@ -2,7 +2,8 @@
  * TaskService attachments: client-streaming upload into the content-addressed store, server-streaming
  * download, get, list and delete. An upload that fails, is cancelled or exceeds the size limit leaves no
  * row and no file: bytes go to a temp file that is only renamed to its hash inside the committing
- * transaction, and removed again (unless referenced) if that transaction fails.
+ * transaction, and removed again (unless referenced) if that transaction fails. A deleted attachment's file
+ * stays until backup pruning finds no retained backup that can restore its row (`db prune-backups`).
  */
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
@@ -242,9 +243,8 @@ export function createAttachmentHandlers(
 
     async deleteAttachment(req, ctx) {
       const { taskId, attachmentId } = validateAttachmentName(req.name);
-      const row = await repository().delete(taskId, attachmentId, changeContext(ctx), (hash) =>
-        store.remove(hash),
-      );
+      // The file stays: backup pruning removes it once no retained backup can restore the row.
+      const row = await repository().delete(taskId, attachmentId, changeContext(ctx));
       if (row === null) throw new NotFoundError("attachment", req.name);
       return create(DeleteAttachmentResponseSchema, {});
     },

@@ -13,7 +13,9 @@ export type AlertConditionValue =
   | "pool_saturation"
   | "error_rate"
   | "database_down"
-  | "component_down";
+  | "component_down"
+  | "backup_stale"
+  | "restore_test_failed";
 export type AlertSeverityValue = "info" | "warning" | "critical";
 export type AlertStateValue = "firing" | "resolved";
 export type WebhookDeliveryValue = "not_configured" | "pending" | "delivered" | "failed";

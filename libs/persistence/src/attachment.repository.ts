@@ -201,15 +201,12 @@ export class AttachmentRepository {
   }
 
   /**
-   * Deletes the row (and records the outbox event); `removeContent` runs under the storage-key lock when
-   * no other row references the content. Returns the deleted row, or null when it did not exist.
+   * Deletes the row (and records the outbox event). The content stays in the store: a restore of a backup
+   * taken before this delete brings the row back, so backup pruning removes the file once no retained backup
+   * can (the `attachment_deletions` trigger records when). Returns the deleted row, or null when it did not
+   * exist.
    */
-  async delete(
-    taskId: string,
-    id: string,
-    ctx: TaskEventContext,
-    removeContent: (storageKey: string) => Promise<void>,
-  ): Promise<AttachmentRow | null> {
+  async delete(taskId: string, id: string, ctx: TaskEventContext): Promise<AttachmentRow | null> {
     const existing = await this.get(taskId, id);
     if (existing === null) return null;
     return this.em.transactional(async (em) => {
@@ -228,10 +225,6 @@ export class AttachmentRepository {
         ctx.requestId ?? null,
         ctx.traceId ?? null,
       ]);
-      const refs = await exec(`select 1 from task_attachments where storage_key = ? limit 1`, [
-        existing.storageKey,
-      ]);
-      if (refs.length === 0) await removeContent(existing.storageKey);
       return rowFromDb(deleted[0] as Record<string, unknown>);
     });
   }

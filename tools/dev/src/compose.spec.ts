@@ -92,7 +92,7 @@ describe("docker-compose.yml backs the data up (docs/operations.md)", () => {
         "pgdata:/var/lib/postgresql:ro",
         "walarchive:/wal-archive",
         "backups:/data/backups",
-        "attachments:/data/attachments:ro",
+        "attachments:/data/attachments",
       ]),
     );
     for (const name of [

@@ -4,6 +4,7 @@
  * directory (rows exactly those committed before T, attachments restored), refusals, tamper detection.
  */
 import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -125,8 +126,13 @@ describe("db backup commands", () => {
       expect.objectContaining({ id: made.id, kind: "base", verified: true }),
     ]);
 
-    // Rows 101..150 before T, 151..200 after; all WAL archived.
+    // Rows 101..150 before T, 151..200 after; all WAL archived. An attachment uploaded after the backup
+    // (only in the live store) comes back with a restore to T.
     await client.query("INSERT INTO item SELECT g, 'before T' FROM generate_series(101, 150) g");
+    const later = "uploaded after the backup";
+    const laterKey = createHash("sha256").update(later).digest("hex");
+    mkdirSync(join(env.TASK_ATTACHMENT_DIR ?? "", laterKey.slice(0, 2)), { recursive: true });
+    writeFileSync(join(env.TASK_ATTACHMENT_DIR ?? "", laterKey.slice(0, 2), laterKey), later);
     const t = (
       await client.query<{ t: string }>(
         `SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS t`,
@@ -140,10 +146,16 @@ describe("db backup commands", () => {
     const into = join(work, "restored");
     const restore = await db(["restore", "--time", t ?? "", "--into", into, "--json"]);
     expect(restore.code, restore.stderr).toBe(0);
-    expect(JSON.parse(restore.stdout)).toMatchObject({ backup: made.id, time: t, attachments: 1 });
+    expect(JSON.parse(restore.stdout)).toMatchObject({
+      backup: made.id,
+      time: t,
+      attachments: 1,
+      attachmentsFromStore: 1,
+    });
     expect(readFileSync(join(`${into}-attachments`, "ab", "ab".padEnd(64, "0")), "utf8")).toBe(
       "attachment bytes",
     );
+    expect(readFileSync(join(`${into}-attachments`, laterKey.slice(0, 2), laterKey), "utf8")).toBe(later);
     const restored = await startEmbeddedPostgres({ dataDir: into });
     try {
       const url = new URL(restored.url);
@@ -196,4 +208,21 @@ describe("db backup commands", () => {
       );
     }
   }, 60_000);
+  it("fails the restore test of a base backup whose copy has rows pointing at missing rows", async () => {
+    await client.query("CREATE TABLE parent (id int PRIMARY KEY)");
+    await client.query("CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent (id))");
+    await client.query("INSERT INTO parent VALUES (1)");
+    // Written with constraint triggers off, as a faulty load or a damaged copy would leave it.
+    await client.query("BEGIN");
+    await client.query("SET LOCAL session_replication_role = replica");
+    await client.query("INSERT INTO child VALUES (1, 1), (2, 2), (3, NULL)");
+    await client.query("COMMIT");
+    const backup = await db(["backup", "--json"]);
+    expect(backup.code).not.toBe(0);
+    const made = JSON.parse(backup.stdout) as { verified: boolean; verification: { problems: string[] } };
+    expect(made.verified).toBe(false);
+    expect(made.verification.problems).toEqual([
+      "foreign key child_parent_id_fkey on child: 1 row(s) reference a missing row of parent",
+    ]);
+  }, 240_000);
 });

@@ -6,7 +6,8 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type BackupConfig, backupConfigFromEnv } from "@taskmaster/config/backup-config";
-import { restoreAttachments } from "./attachments.ts";
+import { pruneDeletedAttachments } from "./attachment-prune.ts";
+import { mergeStoreAttachments, restoreAttachments } from "./attachments.ts";
 import { takeBaseBackup } from "./base-backup.ts";
 import { drillLine, parseSize, runDrill } from "./drill.ts";
 import { restoreLogical, takeLogicalBackup } from "./logical-backup.ts";
@@ -58,7 +59,8 @@ last line: drill: PASS rto=<s>s rpo=<s>s size=<bytes> rows=<n> (or FAIL with the
   "prune-backups": `Usage: taskmaster db prune-backups [--dry-run] [--json]
 
 Removes backups older than DB_BACKUP_RETENTION_DAYS (the newest verified backup is always kept) and WAL
-in DB_WAL_ARCHIVE_DIR older than the oldest kept base backup needs.`,
+in DB_WAL_ARCHIVE_DIR older than the oldest kept base backup needs; then (with DATABASE_URL) the files in
+TASK_ATTACHMENT_DIR of attachments deleted before the oldest point a kept backup can restore.`,
 };
 
 export interface BackupCliContext {
@@ -252,6 +254,12 @@ export async function runBackupCommand(
       );
       if (attachmentProblems.length > 0)
         throw new Error(`attachments differ from the manifest: ${attachmentProblems.slice(0, 3).join("; ")}`);
+      // Recovered past the backup: files uploaded since then are only in the live store.
+      const fromStore =
+        time !== undefined
+          ? await mergeStoreAttachments(attachmentsDir, attachmentsTarget)
+          : { copied: 0, problems: [] };
+      for (const p of fromStore.problems) ctx.progress(`attachment not restored: ${p}`);
       const total = (performance.now() - started) / 1000;
       emit(
         {
@@ -262,11 +270,12 @@ export async function runBackupCommand(
           seconds: total,
           recoverySeconds: seconds,
           attachments: manifest.attachments.length,
+          attachmentsFromStore: fromStore.copied,
           attachmentsInto: attachmentsTarget,
         },
         [
           `restored ${manifest.id}${time ? ` to ${time}` : ""} into ${isUrl ? into.replace(/\/\/([^:/@]+):[^@]*@/, "//$1:***@") : into} in ${total.toFixed(1)} s`,
-          `${manifest.attachments.length} attachment file(s) in ${attachmentsTarget}`,
+          `${manifest.attachments.length} attachment file(s) from the backup${fromStore.copied > 0 ? ` and ${fromStore.copied} uploaded since (from ${attachmentsDir})` : ""} in ${attachmentsTarget}`,
           ...(isUrl ? [] : [`start it: ./taskmaster start --data-dir ${into}`]),
         ],
       );
@@ -330,8 +339,19 @@ export async function runBackupCommand(
         now: (ctx.now ?? (() => new Date()))(),
         dryRun: v["dry-run"] === true,
       });
-      emit(r, [
+      const files = ctx.url
+        ? await pruneDeletedAttachments({
+            url: ctx.url,
+            attachmentsDir,
+            oldestRestorablePoint: r.oldestRestorablePoint,
+            dryRun: v["dry-run"] === true,
+          })
+        : null;
+      emit({ ...r, attachments: files }, [
         `${v["dry-run"] ? "would remove" : "removed"} ${r.removedBackups.length} backup(s) and ${r.removedWalFiles} WAL file(s) (${r.freedBytes} bytes); kept ${r.keptBackups.length}`,
+        files === null
+          ? "deleted attachments' files: not pruned (DATABASE_URL is not set)"
+          : `${v["dry-run"] ? "would remove" : "removed"} ${files.removedFiles} deleted attachment file(s) (${files.freedBytes} bytes); ${files.keptFiles} kept while a retained backup can restore their rows`,
       ]);
       return 0;
     }

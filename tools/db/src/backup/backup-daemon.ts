@@ -1,11 +1,13 @@
 /**
  * `db backup-daemon`: the scheduled backup as a long-running process (the launcher's `backup` member in
  * development, the `backup` service in docker-compose). Daily at DB_BACKUP_AT: backup + verification by a
- * restore (a scheduled restore test), then pruning; Prometheus metrics on DB_BACKUP_METRICS_PORT; a
+ * restore (a scheduled restore test, recorded for the monitoring service's alerts), then pruning of backups,
+ * WAL and deleted attachments' files no retained backup can restore; Prometheus metrics on DB_BACKUP_METRICS_PORT; a
  * `backup ALERT` line whenever the newest verified backup is older than DB_BACKUP_MAX_AGE_HOURS.
  */
 import { createServer, type Server } from "node:http";
 import type { BackupConfig } from "@taskmaster/config/backup-config";
+import { pruneDeletedAttachments } from "./attachment-prune.ts";
 import { type BackupHealth, backupMetricsText, isStale, readBackupHealth } from "./backup-metrics.ts";
 import { runBackupSchedule, type ScheduleClock, systemClock } from "./backup-schedule.ts";
 import { takeBaseBackup } from "./base-backup.ts";
@@ -53,7 +55,13 @@ export async function backupJob(
           now: clockNow,
         });
   const verification = config.verify
-    ? await verifyBackup({ backupRoot: config.backupDir, manifest, url: options.url, onProgress: log })
+    ? await verifyBackup({
+        backupRoot: config.backupDir,
+        manifest,
+        url: options.url,
+        onProgress: log,
+        now: clockNow,
+      })
     : undefined;
   const pruned = await pruneBackups({
     backupRoot: config.backupDir,
@@ -61,8 +69,13 @@ export async function backupJob(
     retentionDays: config.retentionDays,
     now,
   });
+  const files = await pruneDeletedAttachments({
+    url: options.url,
+    attachmentsDir: options.attachmentsDir,
+    oldestRestorablePoint: pruned.oldestRestorablePoint,
+  });
   log(
-    `backup pruning: removed ${pruned.removedBackups.length} backup(s), ${pruned.removedWalFiles} WAL file(s), kept ${pruned.keptBackups.length}`,
+    `backup pruning: removed ${pruned.removedBackups.length} backup(s), ${pruned.removedWalFiles} WAL file(s), ${files.removedFiles} deleted attachment file(s); kept ${pruned.keptBackups.length} backup(s), ${files.keptFiles} deleted attachment file(s) still restorable`,
   );
   const next = await readBackupHealth(config.backupDir, config.walArchiveDir, health);
   const ok = verification === undefined || verification.ok;

@@ -24,6 +24,9 @@ export interface PruneResult {
   freedBytes: number;
   /** Oldest WAL segment still needed (null: nothing kept that needs WAL). */
   oldestNeededWal: string | null;
+  /** Oldest point a kept backup (with the WAL kept after it) can restore; `now` when nothing is kept.
+   * Attachment files deleted before it are out of reach of every restore (attachment-prune.ts). */
+  oldestRestorablePoint: Date;
 }
 
 const SEGMENT = /^[0-9A-F]{24}(\.partial)?$/;
@@ -80,7 +83,9 @@ export async function pruneBackups(options: PruneOptions): Promise<PruneResult> 
       if (!options.dryRun) await rm(path, { force: true });
     }
   }
+  const starts = keep.map((m) => Date.parse(m.startedAt));
   return {
+    oldestRestorablePoint: new Date(starts.length > 0 ? Math.min(...starts) : options.now.getTime()),
     removedBackups: remove.map((m) => m.id),
     keptBackups: keep.map((m) => m.id),
     removedWalFiles,

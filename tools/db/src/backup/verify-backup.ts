@@ -1,19 +1,20 @@
 /**
  * Verification of a written backup: every file against its manifest checksum, then a real restore into a
  * scratch instance (base: a temporary data directory on a free port; logical: a temporary database on the
- * same server), where the migration level, the rows per table and the audit hash chain are checked. The
- * result (with the row counts) goes into the manifest.
+ * same server), where the migration level, the rows per table, the foreign keys and the audit hash chain are
+ * checked (restore-checks.ts). The result (with the row counts) goes into the manifest and, as a restore
+ * test, into the backed-up database's `backup_restore_tests` (the monitoring service alerts on it).
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
-import { verifyAuditChain } from "../audit-verify.ts";
 import { checkFiles } from "./file-copy.ts";
 import { restoreLogical } from "./logical-backup.ts";
 import { type BackupManifest, writeManifest } from "./manifest.ts";
 import { restoreBase } from "./restore-base.ts";
-import { migrationLevel, rowCounts } from "./server-info.ts";
+import { checkRestored } from "./restore-checks.ts";
+import { recordRestoreTest } from "./restore-test-record.ts";
 
 export interface VerifyOptions {
   backupRoot: string;
@@ -24,36 +25,8 @@ export interface VerifyOptions {
   walArchiveDir?: string | undefined;
   port?: number | undefined;
   onProgress?: (message: string) => void;
-}
-
-async function checkRestored(
-  client: pg.Client,
-  manifest: BackupManifest,
-  problems: string[],
-): Promise<Record<string, number>> {
-  const level = await migrationLevel(client);
-  if (level !== manifest.migrationLevel)
-    problems.push(
-      `migration level ${level ?? "none"} in the restore, manifest says ${manifest.migrationLevel ?? "none"}`,
-    );
-  const counts = await rowCounts(client);
-  const hasAudit = await client.query("SELECT 1 FROM pg_proc WHERE proname = 'audit_verify'");
-  if ((hasAudit.rowCount ?? 0) > 0) {
-    const audit = await verifyAuditChain(
-      async (sql, params) => {
-        let n = 0;
-        return (
-          await client.query(
-            sql.replace(/\?/g, () => `$${++n}`),
-            params,
-          )
-        ).rows;
-      },
-      { seal: false },
-    );
-    for (const p of audit.problems) problems.push(`audit chain broken at seq ${p.seq}: ${p.problem}`);
-  }
-  return counts;
+  /** Clock of the test's record (tests inject one). */
+  now?: () => Date;
 }
 
 export async function verifyBackup(
@@ -135,13 +108,15 @@ export async function verifyBackup(
     }
   }
   const verification = {
-    at: new Date().toISOString(),
+    at: (options.now ?? (() => new Date()))().toISOString(),
     ok: problems.length === 0,
     problems,
     rowCounts: rowCountsFound,
     restoreSeconds,
   };
   await writeManifest(dir, { ...manifest, verification });
+  const notRecorded = await recordRestoreTest(options.url, manifest, verification);
+  if (notRecorded !== null) progress(`verify ${manifest.id}: restore test not recorded: ${notRecorded}`);
   progress(`verify ${manifest.id}: ${verification.ok ? "OK" : `FAILED (${problems[0]})`}`);
   return verification;
 }
