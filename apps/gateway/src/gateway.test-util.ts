@@ -1,8 +1,13 @@
 /**
- * Shared setup of the gateway specs: an open edge for specs about forwarding rather than security, and a
- * gateway listening on a free port.
+ * Shared setup of the gateway specs: a real task service to forward to, an open edge for specs about forwarding
+ * rather than security, and a gateway listening on a free port.
  */
 import type { AddressInfo } from "node:net";
+import type { MikroORM } from "@mikro-orm/postgresql";
+import { initOrm } from "@taskmaster/persistence/orm-config";
+import { createServer as createTaskServer } from "@taskmaster/task-service/server";
+import type { Logger } from "@taskmaster/telemetry/logger";
+import { createTestDatabase } from "@taskmaster/testing/test-database";
 import { createAuthenticator } from "./authn.js";
 import { createRoleResolver, roleMapSchema } from "./authz.js";
 import type { EdgeOptions } from "./edge.js";
@@ -27,4 +32,29 @@ export function openEdge(
 export async function listenGateway(gateway: Gateway): Promise<number> {
   await new Promise<void>((resolve) => gateway.server.listen(0, "127.0.0.1", resolve));
   return (gateway.server.address() as AddressInfo).port;
+}
+
+export interface TaskUpstream {
+  /** `127.0.0.1:<port>` of the task service. */
+  readonly address: string;
+  readonly orm: MikroORM;
+  /** Stops the service and drops its database. */
+  close(): Promise<void>;
+}
+
+/** A real task service on port 0 over a fresh migrated database. */
+export async function startTaskUpstream(logger: Logger): Promise<TaskUpstream> {
+  const db = await createTestDatabase();
+  const orm = (await initOrm({ url: db.url, pool: { min: 0, max: 2 } })) as MikroORM;
+  const server = createTaskServer({ orm, logger });
+  const { port } = await server.listen("127.0.0.1", 0);
+  return {
+    address: `127.0.0.1:${port}`,
+    orm,
+    async close() {
+      await server.shutdown(1_000);
+      await orm.close();
+      await db.drop();
+    },
+  };
 }

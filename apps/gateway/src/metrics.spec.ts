@@ -1,18 +1,13 @@
 import { connect } from "node:net";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
-import type { MikroORM } from "@mikro-orm/postgresql";
-import { initOrm } from "@taskmaster/persistence/orm-config";
 import { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
-import type { GrpcServer } from "@taskmaster/rpc-kit/grpc-server";
 import { type MetricsEndpoint, startMetricsEndpoint } from "@taskmaster/rpc-kit/http-endpoints";
-import { createServer as createTaskServer } from "@taskmaster/task-service/server";
 import { createLogger } from "@taskmaster/telemetry/logger";
 import { createProcessMetrics } from "@taskmaster/telemetry/metrics";
 import { parseExposition } from "@taskmaster/testing/prometheus-exposition";
-import { createTestDatabase } from "@taskmaster/testing/test-database";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { listenGateway, openEdge } from "./gateway.test-util.js";
+import { listenGateway, openEdge, startTaskUpstream, type TaskUpstream } from "./gateway.test-util.js";
 import { createSecurityEvents } from "./security-events.js";
 import { createGatewayServer, type Gateway } from "./server.js";
 
@@ -21,22 +16,17 @@ const logger = createLogger({ service: "test", level: "silent" });
 describe("gateway /metrics", () => {
   const metrics = createProcessMetrics();
   const events = createSecurityEvents({ logger, registry: metrics.registry });
-  let db: Awaited<ReturnType<typeof createTestDatabase>>;
-  let orm: MikroORM;
-  let taskServer: GrpcServer;
+  let upstream: TaskUpstream;
   let gateway: Gateway;
   let endpoint: MetricsEndpoint;
   let baseUrl: string;
   let gatewayPort: number;
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    orm = (await initOrm({ url: db.url, pool: { min: 0, max: 2 } })) as MikroORM;
-    taskServer = createTaskServer({ orm, logger });
-    const { port } = await taskServer.listen("127.0.0.1", 0);
+    upstream = await startTaskUpstream(logger);
     gateway = createGatewayServer({
       logger,
-      upstreams: [{ service: TaskService, address: `127.0.0.1:${port}` }],
+      upstreams: [{ service: TaskService, address: upstream.address }],
       maxTimeoutMs: 10_000,
       readMaxBytes: 64 * 1024,
       edge: openEdge(logger, events),
@@ -50,9 +40,7 @@ describe("gateway /metrics", () => {
     await endpoint?.close();
     await new Promise((resolve) => gateway?.server.close(resolve));
     gateway?.close();
-    await taskServer?.shutdown(1_000);
-    await orm?.close();
-    await db?.drop();
+    await upstream?.close();
   });
 
   const scrape = async () => {

@@ -1,16 +1,11 @@
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
-import type { MikroORM } from "@mikro-orm/postgresql";
-import { initOrm } from "@taskmaster/persistence/orm-config";
 import { BadRequestSchema } from "@taskmaster/proto/gen/google/rpc/error_details_pb";
 import { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
 import { TemplateService } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
-import type { GrpcServer } from "@taskmaster/rpc-kit/grpc-server";
-import { createServer as createTaskServer } from "@taskmaster/task-service/server";
 import { createLogger } from "@taskmaster/telemetry/logger";
-import { createTestDatabase } from "@taskmaster/testing/test-database";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { listenGateway, openEdge } from "./gateway.test-util.js";
+import { listenGateway, openEdge, startTaskUpstream, type TaskUpstream } from "./gateway.test-util.js";
 import { createGatewayServer, type Gateway } from "./server.js";
 
 const logger = createLogger({ service: "test", level: "silent" });
@@ -19,20 +14,15 @@ const edge = openEdge(logger);
 const listen = async (gateway: Gateway) => `http://127.0.0.1:${await listenGateway(gateway)}`;
 
 describe("gateway -> task-service -> PostgreSQL over real sockets", () => {
-  let db: Awaited<ReturnType<typeof createTestDatabase>>;
-  let orm: MikroORM;
-  let taskServer: GrpcServer;
+  let upstream: TaskUpstream;
   let gateway: Gateway;
   let baseUrl: string;
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    orm = (await initOrm({ url: db.url, pool: { min: 0, max: 2 } })) as MikroORM;
-    taskServer = createTaskServer({ orm, logger });
-    const { port } = await taskServer.listen("127.0.0.1", 0);
+    upstream = await startTaskUpstream(logger);
     gateway = createGatewayServer({
       logger,
-      upstreams: [{ service: TaskService, address: `127.0.0.1:${port}` }],
+      upstreams: [{ service: TaskService, address: upstream.address }],
       maxTimeoutMs: 10_000,
       readMaxBytes: 64 * 1024,
       edge,
@@ -42,9 +32,7 @@ describe("gateway -> task-service -> PostgreSQL over real sockets", () => {
   afterAll(async () => {
     await new Promise((resolve) => gateway?.server.close(resolve));
     gateway?.close();
-    await taskServer?.shutdown(1_000);
-    await orm?.close();
-    await db?.drop();
+    await upstream?.close();
   });
 
   it("forwards Connect JSON calls and returns the service's answer", async () => {
@@ -71,7 +59,7 @@ describe("gateway -> task-service -> PostgreSQL over real sockets", () => {
       }),
     );
     const { task } = await client.createTask({ task: { title: "Audited through the gateway" } });
-    const rows = (await orm.em
+    const rows = (await upstream.orm.em
       .fork()
       .getConnection()
       .execute(
