@@ -22,16 +22,7 @@ import { createGrpcJsTransport, type GrpcJsTransport } from "@taskmaster/rpc-kit
 import type { GrpcServer } from "@taskmaster/rpc-kit/grpc-server";
 import { createServer as createTaskServer } from "@taskmaster/task-service/server";
 import { createLogger } from "@taskmaster/telemetry/logger";
-import {
-  type AuditCallContext,
-  auditHeaders,
-  auditRowsOf,
-  expectAuditPairs,
-  expectCallContext,
-  expectScenarioPerRpc,
-  mutatingMethods,
-  runAuditScenario,
-} from "@taskmaster/testing/audit-trail";
+import * as auditTrail from "@taskmaster/testing/audit-trail";
 import { createTestDatabase, type TestDatabase } from "@taskmaster/testing/test-database";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -73,11 +64,11 @@ afterAll(async () => {
   await db?.drop();
 });
 
-type CallContext = AuditCallContext;
+type CallContext = auditTrail.AuditCallContext;
 
 /** The call's context headers; `admin` adds the platform admin role (template types need it). */
 function headers(ctx: CallContext, opts: { admin?: boolean } = {}) {
-  return auditHeaders(ctx, opts.admin ? { [ROLES_HEADER]: ADMIN_ROLE } : {});
+  return auditTrail.auditHeaders(ctx, opts.admin ? { [ROLES_HEADER]: ADMIN_ROLE } : {});
 }
 
 /** Fixtures are made by the `setup` actor (a platform admin), so they write nothing under the auditor. */
@@ -361,14 +352,14 @@ const scenarios: Record<string, { run: (ctx: CallContext) => Promise<unknown>; e
   },
 };
 
-const rowsOf = (actor: string) => auditRowsOf(sql, actor);
+const rowsOf = (actor: string) => auditTrail.auditRowsOf(sql, actor);
 
-const mutating = mutatingMethods(TemplateService);
+const mutating = auditTrail.mutatingMethods(TemplateService);
 
 describe("audit trail of TemplateService", () => {
   it("has a scenario for every mutating RPC of the contract", () => {
     expect(mutating.length).toBeGreaterThan(15);
-    expectScenarioPerRpc(
+    auditTrail.expectScenarioPerRpc(
       mutating.map((m) => m.localName),
       scenarios,
     );
@@ -376,11 +367,11 @@ describe("audit trail of TemplateService", () => {
 
   for (const method of mutating) {
     it(`${method.name} writes audit rows with the caller's context`, async () => {
-      const { rows, ctx, expected } = await runAuditScenario(sql, scenarios, method.localName);
+      const { rows, ctx, expected } = await auditTrail.runAuditScenario(sql, scenarios, method.localName);
       const got = rows.map((r) => [r.entity_type, r.action]);
       if (expected.length === 0) expect(got).toEqual([]);
-      expectAuditPairs(rows, expected);
-      expectCallContext(rows, ctx);
+      auditTrail.expectAuditPairs(rows, expected);
+      auditTrail.expectCallContext(rows, ctx);
     });
   }
 
