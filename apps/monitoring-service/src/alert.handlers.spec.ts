@@ -6,7 +6,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server } from "node:http";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { DurationSchema, FieldMaskSchema } from "@bufbuild/protobuf/wkt";
-import { type Client, createClient } from "@connectrpc/connect";
+import { type Client, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import { loadConfig } from "@taskmaster/config/config";
@@ -433,6 +433,44 @@ describe("ListAlertRules", () => {
     expect(violationFields(foreign)).toEqual(["page_token"]);
     const garbage = await rpcError(client.listAlertRules({ pageToken: "%%%" }));
     expect(violationFields(garbage)).toEqual(["page_token"]);
+  });
+});
+
+/** Backends other than `except` (and this one) still running a statement on `table`. */
+async function runningOn(check: pg.Client, table: string, except: number): Promise<number> {
+  const { rows } = await check.query<{ n: number }>(
+    `select count(*)::int as n from pg_stat_activity
+      where datname = current_database() and pid <> $1 and pid <> pg_backend_pid()
+        and state = 'active' and query ilike '%' || $2 || '%'`,
+    [except, table],
+  );
+  return rows[0]?.n ?? 0;
+}
+
+describe("bounded database work (statement_timeout + cancellation, not a timer race)", () => {
+  it("answers UNAVAILABLE for a read that cannot finish in time and leaves no query running on the pool", async () => {
+    const locker = new pg.Client({ connectionString: db.url });
+    const check = new pg.Client({ connectionString: db.url });
+    await locker.connect();
+    await check.connect();
+    try {
+      const lockerPid =
+        (await locker.query<{ pid: number }>("select pg_backend_pid() as pid")).rows[0]?.pid ?? 0;
+      await locker.query("begin; lock table alert_rules in access exclusive mode");
+      const error = await client.listAlertRules({ pageSize: 10 }).then(
+        () => undefined,
+        (err: unknown) => ConnectError.from(err),
+      );
+      expect(error && Code[error.code]).toBe(Code[Code.Unavailable]);
+      // The lock is still held: a query left running would wait on it for ever.
+      await waitFor(async () => (await runningOn(check, "alert_rules", lockerPid)) === 0, 5_000);
+      await locker.query("rollback");
+      // The pool's connections are usable again.
+      expect((await client.listAlertRules({ pageSize: 10 })).alertRules.length).toBeGreaterThan(0);
+    } finally {
+      await locker.end();
+      await check.end();
+    }
   });
 });
 

@@ -7,7 +7,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import type { MikroORM } from "@mikro-orm/postgresql";
+import type { EntityManager, MikroORM } from "@mikro-orm/postgresql";
 import {
   type AlertFilterField,
   type AlertRow,
@@ -50,7 +50,7 @@ import {
   validateUpdateAlertRule,
 } from "./alert.validation.js";
 import type { AlertHub } from "./alert-evaluator.js";
-import { raceDbTimeout } from "./monitoring.handlers.js";
+import { boundedOrm } from "./monitoring.handlers.js";
 import { msFromDuration } from "./monitoring.mapper.js";
 
 export interface AlertHandlerDeps {
@@ -155,7 +155,7 @@ async function* watchAlerts(
   ctx.signal.addEventListener("abort", onAbort);
   try {
     if (includeFiring) {
-      const firing = await raceDbTimeout(listFiringAlerts(deps.orm.em.fork()), deps.dbTimeoutMs);
+      const firing = await boundedOrm(deps.orm.em, deps.dbTimeoutMs, listFiringAlerts);
       const sent = new Set<string>();
       for (const a of firing.filter((f) => matchesAlert(f, conditions))) {
         sent.add(`${a.id}:${a.state}`);
@@ -200,8 +200,8 @@ async function* watchAlerts(
 }
 
 export function createAlertHandlers(deps: AlertHandlerDeps): Handlers {
-  const fork = () => deps.orm.em.fork();
-  const bounded = <T>(work: Promise<T>) => raceDbTimeout(work, deps.dbTimeoutMs);
+  const bounded = <T>(work: (em: EntityManager) => Promise<T>) =>
+    boundedOrm(deps.orm.em, deps.dbTimeoutMs, work);
 
   return {
     async createAlertRule(req) {
@@ -219,7 +219,7 @@ export function createAlertHandlers(deps: AlertHandlerDeps): Handlers {
         };
       }
       // Writes run in a transaction: the audit context (actor, request id, ...) is set per transaction.
-      const { row } = await bounded(fork().transactional((tx) => insertAlertRule(tx, input, requestId)));
+      const { row } = await bounded((tx) => insertAlertRule(tx, input, requestId));
       return { alertRule: alertRuleToMessage(row) };
     },
 
@@ -227,7 +227,7 @@ export function createAlertHandlers(deps: AlertHandlerDeps): Handlers {
       const v = validator();
       const id = v.resourceName("name", ALERT_RULE_PATTERN, req.name);
       v.check();
-      const row = await bounded(getAlertRule(fork(), id as string));
+      const row = await bounded((em) => getAlertRule(em, id as string));
       if (row === null) throw new NotFoundError("alertRule", req.name);
       return { alertRule: alertRuleToMessage(row) };
     },
@@ -241,9 +241,9 @@ export function createAlertHandlers(deps: AlertHandlerDeps): Handlers {
         field: "create_time",
         desc: false,
       });
-      const page = await bounded(
+      const page = await bounded((em) =>
         pageTokenAsync(
-          listAlertRules(fork(), {
+          listAlertRules(em, {
             pageSize,
             pageToken: req.pageToken === "" ? null : req.pageToken,
             conditions,
@@ -257,18 +257,15 @@ export function createAlertHandlers(deps: AlertHandlerDeps): Handlers {
 
     async updateAlertRule(req) {
       const upd = validateUpdateAlertRule(req, deps.validation);
-      const em = fork();
       const name = req.alertRule?.name ?? "";
-      const current = await bounded(getAlertRule(em, upd.id));
+      const current = await bounded((em) => getAlertRule(em, upd.id));
       if (current === null) throw new NotFoundError("alertRule", name);
       if (upd.expectedVersion !== null && upd.expectedVersion !== current.version) {
         throw new StaleEtagError("alertRule", name);
       }
       const input = upd.merge(current);
       if (req.validateOnly) return { alertRule: alertRuleToMessage({ ...current, ...input }) };
-      const out = await bounded(
-        em.transactional((tx) => updateAlertRule(tx, upd.id, input, current.version)),
-      );
+      const out = await bounded((tx) => updateAlertRule(tx, upd.id, input, current.version));
       if (out.kind === "not_found") throw new NotFoundError("alertRule", name);
       if (out.kind === "stale") throw new StaleEtagError("alertRule", name);
       return { alertRule: alertRuleToMessage(out.row) };
@@ -285,7 +282,7 @@ export function createAlertHandlers(deps: AlertHandlerDeps): Handlers {
         else expected = ver;
       }
       v.check();
-      const out = await bounded(fork().transactional((tx) => deleteAlertRule(tx, id as string, expected)));
+      const out = await bounded((tx) => deleteAlertRule(tx, id as string, expected));
       if (out.kind === "not_found") throw new NotFoundError("alertRule", req.name);
       if (out.kind === "stale") throw new StaleEtagError("alertRule", req.name);
       return {};
@@ -295,7 +292,7 @@ export function createAlertHandlers(deps: AlertHandlerDeps): Handlers {
       const v = validator();
       const id = v.resourceName("name", ALERT_PATTERN, req.name);
       v.check();
-      const row = await bounded(getAlert(fork(), id as string));
+      const row = await bounded((em) => getAlert(em, id as string));
       if (row === null) throw new NotFoundError("alert", req.name);
       return { alert: alertToMessage(row) };
     },
@@ -309,9 +306,9 @@ export function createAlertHandlers(deps: AlertHandlerDeps): Handlers {
         field: "fire_time",
         desc: true,
       });
-      const page = await bounded(
+      const page = await bounded((em) =>
         pageTokenAsync(
-          listAlerts(fork(), {
+          listAlerts(em, {
             pageSize,
             pageToken: req.pageToken === "" ? null : req.pageToken,
             conditions,

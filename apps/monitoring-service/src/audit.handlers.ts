@@ -6,7 +6,7 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import type { MikroORM } from "@mikro-orm/postgresql";
+import type { EntityManager, MikroORM } from "@mikro-orm/postgresql";
 import {
   exportAuditEvents,
   getAuditEvent,
@@ -49,7 +49,7 @@ import {
   parseSecurityOrder,
   timeRange,
 } from "./audit.validation.js";
-import { raceDbTimeout } from "./monitoring.handlers.js";
+import { boundedOrm } from "./monitoring.handlers.js";
 
 export interface AuditHandlerDeps {
   readonly orm: MikroORM;
@@ -100,7 +100,8 @@ async function pageToken<T>(work: Promise<T>): Promise<T> {
 
 export function createAuditHandlers(deps: AuditHandlerDeps): ServiceImpl<typeof AuditService> {
   const fork = () => deps.orm.em.fork();
-  const bounded = <T>(work: Promise<T>) => raceDbTimeout(work, deps.dbTimeoutMs);
+  const bounded = <T>(work: (em: EntityManager) => Promise<T>) =>
+    boundedOrm(deps.orm.em, deps.dbTimeoutMs, work);
   const retentionDays = deps.retentionDays ?? retentionDaysFromEnv();
   const chunkBytes = Math.max(deps.exportChunkBytes ?? 256 * 1024, 1);
 
@@ -109,8 +110,8 @@ export function createAuditHandlers(deps: AuditHandlerDeps): ServiceImpl<typeof 
     const decision = checkAdmin(ctx.requestHeader);
     if (decision.ok) return decision.actor;
     const method = `/${ctx.service.typeName}/${ctx.method.name}`;
-    await bounded(
-      recordSecurityEvent(fork(), {
+    await bounded((em) =>
+      recordSecurityEvent(em, {
         kind: decision.kind,
         reason: decision.reason,
         identity: decision.actor,
@@ -167,9 +168,9 @@ export function createAuditHandlers(deps: AuditHandlerDeps): ServiceImpl<typeof 
       v.check();
       const conditions = parseAuditFilter(req.filter);
       const orderBy = parseAuditOrder(req.orderBy);
-      const page = await bounded(
+      const page = await bounded((em) =>
         pageToken(
-          listAuditEvents(fork(), {
+          listAuditEvents(em, {
             conditions,
             ...range,
             pageSize,
@@ -193,7 +194,7 @@ export function createAuditHandlers(deps: AuditHandlerDeps): ServiceImpl<typeof 
       const v = validator();
       const id = v.resourceName("name", AUDIT_EVENT_PATTERN, req.name);
       v.check();
-      const row = await bounded(getAuditEvent(fork(), id as string));
+      const row = await bounded((em) => getAuditEvent(em, id as string));
       if (row === null) throw new NotFoundError("auditEvent", req.name);
       return { auditEvent: auditRowToMessage(row) };
     },
@@ -215,9 +216,9 @@ export function createAuditHandlers(deps: AuditHandlerDeps): ServiceImpl<typeof 
       v.check();
       const conditions = parseSecurityFilter(req.filter);
       const { desc } = parseSecurityOrder(req.orderBy);
-      const page = await bounded(
+      const page = await bounded((em) =>
         pageToken(
-          listSecurityEvents(fork(), {
+          listSecurityEvents(em, {
             conditions,
             ...range,
             pageSize,
@@ -244,7 +245,7 @@ export function createAuditHandlers(deps: AuditHandlerDeps): ServiceImpl<typeof 
       const v = validator();
       const id = v.resourceName("name", SECURITY_EVENT_PATTERN, req.name);
       v.check();
-      const row = await bounded(getSecurityEvent(fork(), id as string));
+      const row = await bounded((em) => getSecurityEvent(em, id as string));
       if (row === null) throw new NotFoundError("securityEvent", req.name);
       return { securityEvent: securityRowToMessage(row) };
     },

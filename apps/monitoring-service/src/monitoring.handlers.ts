@@ -7,7 +7,12 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import type { EntityManager, MikroORM } from "@mikro-orm/postgresql";
-import { boundedRead, DatabaseTimeoutError, type SqlRunner } from "@taskmaster/persistence/bounded-read";
+import {
+  boundedRead,
+  boundedTransaction,
+  DatabaseTimeoutError,
+  type SqlRunner,
+} from "@taskmaster/persistence/bounded-read";
 import {
   appliedMigrations,
   databaseDiagnostics,
@@ -73,18 +78,10 @@ type Handlers = Pick<
   "getHealth" | "watchHealth" | "getDatabaseHealth" | "listSlowQueries" | "getPoolStats" | "getSystemStatus"
 >;
 
-/**
- * Bounded read-only database work of one RPC: runs under `statement_timeout` on a connection that is
- * destroyed if it does not answer (boundedRead), and answers UNAVAILABLE past `timeoutMs` rather than hang.
- * Nothing is left running on a pooled connection after the answer.
- */
-export async function boundedDb<T>(
-  em: EntityManager,
-  timeoutMs: number,
-  work: (sql: SqlRunner) => Promise<T>,
-): Promise<T> {
+/** UNAVAILABLE (retryable) for database work that did not finish within its bound. */
+async function unavailableOnTimeout<T>(timeoutMs: number, work: Promise<T>): Promise<T> {
   try {
-    return await boundedRead(em, timeoutMs, work);
+    return await work;
   } catch (error) {
     if (error instanceof DatabaseTimeoutError) {
       throw new UnavailableError(
@@ -98,28 +95,29 @@ export async function boundedDb<T>(
 }
 
 /**
- * Race ORM `work` against the database timeout: UNAVAILABLE rather than a hang. The work itself is not
- * cancelled (it keeps its connection until the pool's own bounds end it); prefer {@link boundedDb} for
- * reads that can run as plain SQL.
+ * Bounded read-only database work of one RPC: runs under `statement_timeout` on a connection that is
+ * destroyed if it does not answer (boundedRead), and answers UNAVAILABLE past `timeoutMs` rather than hang.
+ * Nothing is left running on a pooled connection after the answer.
  */
-export function raceDbTimeout<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    work,
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new UnavailableError(
-              `database did not answer within ${timeoutMs} ms`,
-              1_000,
-              "DATABASE_UNAVAILABLE",
-            ),
-          ),
-        timeoutMs,
-      );
-    }),
-  ]).finally(() => clearTimeout(timer));
+export function boundedDb<T>(
+  em: EntityManager,
+  timeoutMs: number,
+  work: (sql: SqlRunner) => Promise<T>,
+): Promise<T> {
+  return unavailableOnTimeout(timeoutMs, boundedRead(em, timeoutMs, work));
+}
+
+/**
+ * ORM work of one RPC (repository functions) in one transaction under `statement_timeout`
+ * (boundedTransaction): PostgreSQL cancels what still runs at the deadline, the answer is UNAVAILABLE, and
+ * the connection goes back to the pool idle.
+ */
+export function boundedOrm<T>(
+  em: EntityManager,
+  timeoutMs: number,
+  work: (tx: EntityManager) => Promise<T>,
+): Promise<T> {
+  return unavailableOnTimeout(timeoutMs, boundedTransaction(em, timeoutMs, work));
 }
 
 function checkComponents(monitor: HealthMonitor, components: readonly string[]): void {

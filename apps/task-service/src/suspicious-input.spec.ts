@@ -78,4 +78,24 @@ describe("suspicious input", () => {
     const created = await client.createTask({ task: { title: "still here" } });
     expect(created.task?.title).toBe("still here");
   });
+
+  it("records the call's trace id (W3C traceparent) with the event", async () => {
+    const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const client = createClient(TaskService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${port}` }));
+    const error = await client
+      .getTask(
+        { name: "tasks/' or 1=1 --" },
+        { headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01`, "x-request-id": "req-traced" } },
+      )
+      .then(
+        () => undefined,
+        (err: unknown) => ConnectError.from(err),
+      );
+    expect(error && Code[error.code]).toBe(Code[Code.InvalidArgument]);
+    await recorder.settled();
+    const rows: { detail: Record<string, unknown> }[] = await orm.em
+      .getConnection()
+      .execute("select detail from security_events where detail->>'request_id' = 'req-traced'", [], "all");
+    expect(rows.map((r) => r.detail.trace_id)).toEqual([traceId]);
+  });
 });

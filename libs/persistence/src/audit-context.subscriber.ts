@@ -15,6 +15,8 @@ export interface AuditContextValues {
   readonly traceId?: string | undefined;
   readonly clientIp?: string | undefined;
   readonly userAgent?: string | undefined;
+  /** The call's deadline (epoch ms): transaction retries stop when they would outlive it (db-retry.ts). */
+  readonly deadline?: number | undefined;
 }
 
 const STORAGE_KEY = Symbol.for("taskmaster.audit-context");

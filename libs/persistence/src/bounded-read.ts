@@ -11,6 +11,7 @@
  */
 import type { EntityManager } from "@mikro-orm/core";
 import type { PoolClient } from "pg";
+import { sqlStateOf } from "./db-errors.js";
 import { nativePool } from "./native-pool.js";
 
 type Row = Record<string, unknown>;
@@ -93,6 +94,45 @@ export async function boundedRead<T>(
   run.catch(() => {});
   try {
     return await Promise.race([run, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * ORM work (repository functions taking an EntityManager, reads and writes) bounded by `timeoutMs` without
+ * leaving anything running: one transaction whose first statement is `set local statement_timeout = <rest>`,
+ * so PostgreSQL itself cancels a statement still running at the deadline (57014) and the transaction is
+ * rolled back, its connection back in the pool usable; that cancellation rejects with
+ * {@link DatabaseTimeoutError}. A server that answers nothing at all (frozen, a network path that stopped
+ * forwarding) cannot cancel: the caller's answer is then bounded by `timeoutMs + graceMs`, and the
+ * connection is the pool's until the server answers again (its statement timeout has passed by then).
+ */
+export async function boundedTransaction<T, E extends EntityManager>(
+  em: E,
+  timeoutMs: number,
+  work: (tx: E) => Promise<T>,
+  graceMs = DEFAULT_GRACE_MS,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  const run = (em.fork() as E).transactional(async (tx) => {
+    const left = Math.ceil(deadline - Date.now());
+    if (left < 1) throw new DatabaseTimeoutError(timeoutMs);
+    await tx
+      .getConnection()
+      .execute(`set local statement_timeout = ${left}`, [], "run", tx.getTransactionContext());
+    return work(tx as E);
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const unanswered = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DatabaseTimeoutError(timeoutMs)), timeoutMs + graceMs);
+  });
+  run.catch(() => {});
+  try {
+    return await Promise.race([run, unanswered]);
+  } catch (error) {
+    if (sqlStateOf(error) === "57014") throw new DatabaseTimeoutError(timeoutMs);
+    throw error;
   } finally {
     clearTimeout(timer);
   }

@@ -5,10 +5,12 @@
  *   40P01 deadlock) or the connection failed BEFORE the commit was sent (nothing committed); a connection
  *   lost while committing is ambiguous and never replayed, nor is a single statement outside a transaction;
  * - only the outermost `em.transactional` retries (a nested one is a savepoint of the outer attempt);
- * - the attempts are bounded by `attempts`, and the whole by `budgetMs` (the RPC deadline budget): no
- *   retry starts when its delay would end past the budget.
+ * - the attempts are bounded by `attempts`, and the whole by `budgetMs` and by the deadline of the RPC the
+ *   transaction runs for (the call's audit context carries it, audit-context.subscriber.ts): no retry
+ *   starts when its delay would end past either; the caller would no longer be waiting for the answer.
  */
 import { EntityManager as PostgreSqlEntityManager } from "@mikro-orm/postgresql";
+import { auditContextStorage } from "./audit-context.subscriber.js";
 import { classifyDatabaseError, sqlStateOf } from "./db-errors.js";
 
 export interface RetryPolicy {
@@ -35,24 +37,25 @@ export function backoffDelayMs(
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
- * Runs `work` until it succeeds, `isRetryable(error)` is false, the attempts are spent or the budget would
- * be exceeded. `onRetry` sees each retried error (logs, tests).
+ * Runs `work` until it succeeds, `isRetryable(error)` is false, the attempts are spent, or the budget or
+ * `deadline` (epoch ms, e.g. the RPC's) would be exceeded. `onRetry` sees each retried error (logs, tests).
  */
 export async function withRetry<T>(
   policy: RetryPolicy,
   work: (attempt: number) => Promise<T>,
   isRetryable: (error: unknown) => boolean,
   onRetry?: (error: unknown, attempt: number, delayMs: number) => void,
+  deadline: number = Number.POSITIVE_INFINITY,
 ): Promise<T> {
   const started = Date.now();
-  const budget = policy.budgetMs ?? 30_000;
+  const end = Math.min(started + (policy.budgetMs ?? 30_000), deadline);
   for (let attempt = 1; ; attempt++) {
     try {
       return await work(attempt);
     } catch (error) {
       if (attempt >= policy.attempts || !isRetryable(error)) throw error;
       const delay = backoffDelayMs(policy, attempt);
-      if (Date.now() - started + delay > budget) throw error;
+      if (Date.now() + delay > end) throw error;
       onRetry?.(error, attempt, delay);
       await sleep(delay);
     }
@@ -105,6 +108,7 @@ export function retryingEntityManager(
         },
         (error) => rolledBackByServer(error) || (!committing && classifyDatabaseError(error) === "transient"),
         events.onRetry,
+        auditContextStorage().getStore()?.deadline,
       );
     }
   }

@@ -1,6 +1,6 @@
 /**
- * Audit context of the current call (actor, request id, trace id, client IP, user agent), taken from the
- * request headers by `createAuditContextInterceptor()` and kept in an AsyncLocalStorage for the whole call.
+ * Audit context of the current call (actor, request id, trace id, client IP, user agent, deadline), taken
+ * from the request headers by `createAuditContextInterceptor()` and kept in an AsyncLocalStorage for the whole call.
  * The persistence layer's transaction subscriber (`@taskmaster/persistence/audit-context.subscriber`) reads it
  * and copies it into transaction-local PostgreSQL settings that the audit triggers record, so no handler has
  * to pass it on.
@@ -12,6 +12,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { isIP } from "node:net";
 import type { Interceptor } from "@connectrpc/connect";
 import { trace } from "@opentelemetry/api";
+import { callDeadlineOf } from "./grpc-adapter.js";
 import { ACTOR_HEADER } from "./identity.js";
 
 export interface AuditContext {
@@ -20,6 +21,11 @@ export interface AuditContext {
   readonly traceId?: string | undefined;
   readonly clientIp?: string | undefined;
   readonly userAgent?: string | undefined;
+  /**
+   * The call's deadline (epoch ms; undefined = none): work done for the call, such as retries of a database
+   * transaction, stops when it would outlive it.
+   */
+  readonly deadline?: number | undefined;
 }
 
 export const CLIENT_IP_HEADER = "x-taskmaster-client-ip";
@@ -58,7 +64,8 @@ export function normalizeClientIp(value: string | null | undefined): string | un
   return isIP(ip) === 0 ? undefined : ip;
 }
 
-function traceIdOf(traceparent: string | null): string | undefined {
+/** The call's W3C trace id: the active span's, else the `traceparent` header's; undefined when neither is valid. */
+export function traceIdOf(traceparent: string | null): string | undefined {
   const span = trace.getActiveSpan()?.spanContext();
   if (span !== undefined && /^[0-9a-f]{32}$/.test(span.traceId) && !/^0+$/.test(span.traceId)) {
     return span.traceId;
@@ -87,6 +94,7 @@ export function createAuditContextInterceptor(): Interceptor {
       traceId: traceIdOf(h.get("traceparent")),
       clientIp: normalizeClientIp(h.get(CLIENT_IP_HEADER)) ?? normalizeClientIp(h.get("x-forwarded-for")),
       userAgent: clean(h.get(USER_AGENT_HEADER), 1000) ?? clean(h.get("user-agent"), 1000),
+      deadline: callDeadlineOf(req),
     };
     return storage.run(context, () => next(req));
   };

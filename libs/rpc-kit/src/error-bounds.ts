@@ -41,9 +41,13 @@ export function clipBytes(text: string, maxBytes: number): string {
   return `${text.slice(0, end)}…`;
 }
 
-/** `text` cut to at most `maxChars` characters (with "…" when cut). */
+/** `text` cut to at most `maxChars` UTF-16 units (with "…" when cut), never splitting a surrogate pair. */
 export function clipChars(text: string, maxChars: number = ERROR_BOUNDS.maxTextChars): string {
-  return text.length <= maxChars ? text : `${text.slice(0, maxChars - 1)}…`;
+  if (text.length <= maxChars) return text;
+  let end = maxChars - 1;
+  const last = text.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end -= 1;
+  return `${text.slice(0, end)}…`;
 }
 
 type Detail = ConnectError["details"][number];
@@ -96,7 +100,9 @@ function boundDetails(details: readonly Detail[], maxBytes: number): Detail[] | 
 
 /** The same error when it is within the bounds, else a bounded copy (code, metadata and cause kept). */
 export function boundConnectError(error: ConnectError): ConnectError {
-  const message = clipBytes(error.rawMessage, ERROR_BOUNDS.maxMessageBytes);
+  // Well-formed text only (lone surrogates from the input become U+FFFD): grpc-js percent-encodes the
+  // message with encodeURI, which throws on a lone surrogate, out of the server's reach (the process died).
+  const message = clipBytes(error.rawMessage.toWellFormed(), ERROR_BOUNDS.maxMessageBytes);
   // The details trailer (google.rpc.Status) repeats the message: both together stay within maxDetailsBytes.
   const budget = ERROR_BOUNDS.maxDetailsBytes - Buffer.byteLength(message) - 16;
   const details = error.details.length === 0 ? undefined : boundDetails(error.details, budget);

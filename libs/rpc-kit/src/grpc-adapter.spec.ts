@@ -243,6 +243,52 @@ describe("undecodable request bytes", () => {
   });
 });
 
+describe("undecodable request bytes in streaming calls", () => {
+  const garbage = Buffer.from([0xff, 0xff, 0xff]);
+  const statusOf = (call: { on(e: "status", l: (s: { code: number; details: string }) => void): unknown }) =>
+    new Promise<{ code: number; details: string }>((resolve) => call.on("status", resolve));
+
+  it("a server-streaming request that is no valid message is INVALID_ARGUMENT", async () => {
+    const channel = new GrpcJsClient(address, grpcCredentials.createInsecure());
+    try {
+      const call = channel.makeServerStreamRequest(
+        `/${EchoService.typeName}/ServerStream`,
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        garbage,
+      );
+      call.on("data", () => {});
+      call.on("error", () => {});
+      const status = await statusOf(call);
+      expect(Code[status.code]).toBe(Code[Code.InvalidArgument]);
+      expect(status.details).toMatch(/^invalid request message: not a valid protobuf binary encoding/);
+    } finally {
+      channel.close();
+    }
+  });
+
+  it("a client-stream message that is no valid message ends the call with INVALID_ARGUMENT", async () => {
+    const channel = new GrpcJsClient(address, grpcCredentials.createInsecure());
+    try {
+      const done = new Promise<{ code: number; details: string }>((resolve) => {
+        const call = channel.makeClientStreamRequest(
+          `/${EchoService.typeName}/ClientStream`,
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          (err) => resolve({ code: err?.code ?? 0, details: err?.details ?? "" }),
+        );
+        call.write(garbage);
+        call.end();
+      });
+      const status = await done;
+      expect(Code[status.code]).toBe(Code[Code.InvalidArgument]);
+      expect(status.details).toMatch(/^invalid request message: not a valid protobuf binary encoding/);
+    } finally {
+      channel.close();
+    }
+  });
+});
+
 describe("interceptors", () => {
   it("run in the same order in grpc-js and in createRouterTransport", async () => {
     order.length = 0;

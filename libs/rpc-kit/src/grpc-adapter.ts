@@ -362,6 +362,15 @@ function makeResponse(
   return res as unknown as UnaryResponse | StreamResponse;
 }
 
+/**
+ * The deadline (epoch ms) of the call `req` belongs to, as its handler sees it (the client's, capped by
+ * `maxDeadlineMs`); undefined when the call has none or `req` is not a call of this adapter.
+ */
+export function callDeadlineOf(req: UnaryRequest | StreamRequest): number | undefined {
+  const deadline = (req as unknown as { [REQ]?: GrpcHandlerContext })[REQ]?.deadline;
+  return deadline === undefined || !Number.isFinite(deadline) ? undefined : deadline;
+}
+
 function ctxOf(req: UnaryRequest | StreamRequest): GrpcHandlerContext {
   return (req as unknown as { [REQ]: GrpcHandlerContext })[REQ];
 }
@@ -411,9 +420,17 @@ async function writeAll(
   }
 }
 
+/** The request messages of a client/bidi stream; an undecodable one ends the input with INVALID_ARGUMENT. */
 function inputOf(call: NodeJS.ReadableStream & { iterator?: unknown }): AsyncIterable<unknown> {
   const readable = call as unknown as import("node:stream").Readable;
-  return { [Symbol.asyncIterator]: () => readable.iterator({ destroyOnReturn: false }) };
+  return {
+    async *[Symbol.asyncIterator]() {
+      for await (const message of readable.iterator({ destroyOnReturn: false })) {
+        if (message instanceof Undecodable) throw undecodableError(message);
+        yield message;
+      }
+    },
+  };
 }
 
 function unimplemented(service: DescService, method: DescMethod): AnyImpl {
@@ -423,9 +440,20 @@ function unimplemented(service: DescService, method: DescMethod): AnyImpl {
   };
 }
 
-/** A unary request whose bytes could not be decoded (answered INVALID_ARGUMENT before the handler runs). */
+/**
+ * A request message whose bytes could not be decoded: answered INVALID_ARGUMENT (before the handler runs for
+ * unary and server-streaming calls, when read for client and bidi streams). grpc-js would answer INTERNAL
+ * for a throwing deserializer, and end a request stream under the handler.
+ */
 class Undecodable {
   constructor(readonly reason: string) {}
+}
+
+function undecodableError(request: Undecodable): ConnectError {
+  return new ConnectError(
+    `invalid request message: not a valid protobuf binary encoding (${request.reason})`,
+    Code.InvalidArgument,
+  );
 }
 
 function decodeOrMark(desc: DescMessage, bytes: Buffer): Message {
@@ -449,12 +477,9 @@ function adaptMethod(
     requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
     responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
     requestSerialize: (m: Message) => asBuffer(toBinary(inDesc, m)),
-    // Unary: bytes that are no valid message answer INVALID_ARGUMENT (grpc-js would say INTERNAL for a
-    // throwing deserializer), e.g. for the gateway's fast path, which passes request bytes on undecoded.
-    requestDeserialize:
-      method.methodKind === "unary"
-        ? (b: Buffer) => decodeOrMark(inDesc, b)
-        : (b: Buffer) => fromBinary(inDesc, b),
+    // Bytes that are no valid message answer INVALID_ARGUMENT (grpc-js would say INTERNAL for a throwing
+    // deserializer), e.g. for the gateway's fast path, which passes request bytes on undecoded.
+    requestDeserialize: (b: Buffer) => decodeOrMark(inDesc, b),
     responseSerialize: (m: Message) => asBuffer(toBinary(outDesc, m)),
     responseDeserialize: (b: Buffer) => fromBinary(outDesc, b),
     originalName: method.localName,
@@ -477,12 +502,7 @@ function adaptMethod(
         const ctx = new GrpcHandlerContext(call, method, opts);
         const request: Message | Undecodable = call.request;
         if (request instanceof Undecodable) {
-          const status = ctx._errorStatus(
-            new ConnectError(
-              `invalid request message: not a valid protobuf binary encoding (${request.reason})`,
-              Code.InvalidArgument,
-            ),
-          );
+          const status = ctx._errorStatus(undecodableError(request));
           ctx._finish();
           callback(status);
           return;
@@ -564,6 +584,13 @@ function adaptMethod(
       const handler: handleServerStreamingCall<Message, Message> | handleBidiStreamingCall<Message, Message> =
         (call: ServerWritableStream<Message, Message>) => {
           const ctx = new GrpcHandlerContext(call, method, opts);
+          const request: Message | Undecodable | undefined = isServer ? call.request : undefined;
+          if (request instanceof Undecodable) {
+            const status = ctx._errorStatus(undecodableError(request));
+            ctx._finish();
+            call.emit("error", status);
+            return;
+          }
           run(ctx, call).then(
             () => {
               ctx._flushHeader();

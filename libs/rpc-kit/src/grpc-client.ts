@@ -117,16 +117,27 @@ function waitForDrainOrEnd(call: NodeJS.EventEmitter, ended: () => boolean): Pro
   });
 }
 
+/**
+ * Reconnect backoff of the channels to our own services (under `channelOptions`, which win). grpc-js's
+ * default starts at 1 s and grows 1.6x per failed attempt up to 120 s, so an upstream down for a few seconds
+ * (a service restarted after a crash) is tried again only seconds after it serves again, and every call in
+ * between fails UNAVAILABLE: a crash measured 13-17 s of outage behind the gateway. Capped at 1 s, a back
+ * upstream is reconnected within a second; the attempts are cheap on a private network.
+ */
+export const RECONNECT_BACKOFF_OPTIONS: Partial<ChannelOptions> = {
+  "grpc.initial_reconnect_backoff_ms": 100,
+  "grpc.max_reconnect_backoff_ms": 1_000,
+};
+
 /** Create a Connect Transport backed by grpc-js. */
 export function createGrpcJsTransport(options: GrpcJsTransportOptions): GrpcJsTransport {
   const owned = options.client === undefined;
   const client =
     options.client ??
-    new GrpcClient(
-      options.address ?? "",
-      options.credentials ?? grpcCredentials.createInsecure(),
-      options.channelOptions ?? {},
-    );
+    new GrpcClient(options.address ?? "", options.credentials ?? grpcCredentials.createInsecure(), {
+      ...RECONNECT_BACKOFF_OPTIONS,
+      ...options.channelOptions,
+    });
   const baseUrl = `http://${options.address ?? "grpc"}`;
   // A CLIENT span per call (outermost), W3C traceparent injected into the metadata; a no-op while OTel is off.
   const interceptors = [

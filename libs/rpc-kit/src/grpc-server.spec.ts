@@ -4,9 +4,12 @@ import {
   HealthCheckResponse_ServingStatus as S,
 } from "@taskmaster/proto/gen/grpc/health/v1/health_pb";
 import { describe, expect, it } from "vitest";
+import { currentAuditContext } from "./audit-context.js";
 import { EchoService, failure, memoryLogger, waitFor } from "./echo-service.test-util.js";
+import { ERROR_BOUNDS } from "./error-bounds.js";
 import { createGrpcClient } from "./grpc-client.js";
 import { createGrpcServer, ListenError, serviceRegistration } from "./grpc-server.js";
+import { validator } from "./validation.js";
 
 let started = 0;
 let abortedBy: unknown;
@@ -96,6 +99,58 @@ describe("createGrpcServer", () => {
     // The call set no deadline and the handler sleeps 10 s: only the cap can make it DEADLINE_EXCEEDED.
     expect(err.code).toBe(Code.DeadlineExceeded);
     expect(ConnectError.from(abortedBy).code).toBe(Code.DeadlineExceeded);
+    await server.shutdown(500);
+  });
+
+  it("the call's deadline is in the audit context (bounds database retries), none when the call has none", async () => {
+    const seen: (number | undefined)[] = [];
+    const server = createGrpcServer({
+      logger: memoryLogger().logger,
+      services: [
+        serviceRegistration(EchoService, {
+          async echo(req) {
+            seen.push(currentAuditContext()?.deadline);
+            return { text: req.text };
+          },
+        }),
+      ],
+    });
+    const { address } = await server.listen("127.0.0.1", 0);
+    const client = createGrpcClient(EchoService, { address });
+    const before = Date.now();
+    await client.echo({ text: "with a deadline" }, { timeoutMs: 5_000 });
+    await client.echo({ text: "without" });
+    await server.shutdown(500);
+    expect(seen).toHaveLength(2);
+    expect(seen[0]).toBeGreaterThan(before);
+    expect(seen[0]).toBeLessThanOrEqual(Date.now() + 5_000);
+    expect(seen[1]).toBeUndefined();
+  });
+
+  it("an error message with a lone surrogate or a character cut in half reaches the client (the server stays up)", async () => {
+    const server = createGrpcServer({
+      logger: memoryLogger().logger,
+      services: [
+        serviceRegistration(EchoService, {
+          async echo(req) {
+            if (req.text === "cut") {
+              const v = validator();
+              // A description cut at its bound in the middle of an emoji (a surrogate pair).
+              v.add("text", `${"x".repeat(ERROR_BOUNDS.maxTextChars - 2)}🙂🙂`);
+              v.check();
+            }
+            throw new ConnectError(`bad value ${req.text}`, Code.InvalidArgument);
+          },
+        }),
+      ],
+    });
+    const { address } = await server.listen("127.0.0.1", 0);
+    const client = createGrpcClient(EchoService, { address });
+    for (const text of ["\ud800 lone high", "lone low \udc00", "cut"]) {
+      const err = await failure(client.echo({ text }, { timeoutMs: 5_000 }));
+      expect(Code[err.code]).toBe(Code[Code.InvalidArgument]);
+      expect(err.rawMessage.isWellFormed()).toBe(true);
+    }
     await server.shutdown(500);
   });
 

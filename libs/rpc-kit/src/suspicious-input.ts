@@ -10,6 +10,7 @@
 import { type DescField, type DescMessage, isMessage, type Message } from "@bufbuild/protobuf";
 import { type ReflectMessage, reflect } from "@bufbuild/protobuf/reflect";
 import type { Interceptor } from "@connectrpc/connect";
+import { traceIdOf } from "./audit-context.js";
 
 export interface SuspiciousFinding {
   /** Proto field path, e.g. `task.title` or `names[3]`. */
@@ -104,6 +105,8 @@ export interface SuspiciousInputEvent {
   readonly ip: string | null;
   readonly userAgent: string | null;
   readonly requestId: string | null;
+  /** The call's W3C trace id (active span or `traceparent`), to find the call's trace from the event. */
+  readonly traceId: string | null;
 }
 
 export interface SuspiciousInputInterceptorOptions extends SuspiciousInputOptions {
@@ -129,6 +132,7 @@ export function createSuspiciousInputInterceptor(options: SuspiciousInputInterce
           ip: req.header.get("x-forwarded-for")?.split(",")[0]?.trim() ?? null,
           userAgent: req.header.get("user-agent"),
           requestId: req.header.get("x-request-id"),
+          traceId: traceIdOf(req.header.get("traceparent")) ?? null,
         };
         try {
           void options.record?.(event)?.catch?.((err: unknown) => options.onError?.(err));

@@ -193,6 +193,7 @@ export function suspiciousInputRecorder(deps: {
         rpcMethod: event.rpcMethod,
         userAgent: event.userAgent,
         requestId: event.requestId,
+        traceId: event.traceId,
         details: {
           fields: event.findings.map((f) => `${f.field}:${f.reason}:${f.length}`).join(","),
           findings: event.findings.length,

@@ -6,7 +6,9 @@
  * connection killed by the server is discarded (classified transient, later calls succeed), and real errors
  * of every kind are classified by the one classifier (`@taskmaster/persistence/db-errors`).
  */
+import { createServer as createNetServer } from "node:net";
 import type { MikroORM } from "@mikro-orm/postgresql";
+import { withAuditContext } from "@taskmaster/persistence/audit-context.subscriber";
 import { classifyDatabaseError } from "@taskmaster/persistence/db-errors";
 import { initOrm } from "@taskmaster/persistence/orm-config";
 import pg from "pg";
@@ -171,6 +173,48 @@ describe("transaction retry", () => {
       expect(classifyDatabaseError(err)).toBe("already_exists");
       expect(attempts).toBe(1);
       expect(retried).toEqual([]);
+    } finally {
+      await orm.close(true);
+    }
+  });
+});
+
+/** The test server's URL on a local port nothing listens on (a database that is down). */
+async function downUrl(url: string): Promise<string> {
+  const server = createNetServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  const down = new URL(url);
+  down.hostname = "127.0.0.1";
+  down.port = String(typeof address === "object" && address ? address.port : 0);
+  return down.toString();
+}
+
+describe("transaction retry bounded by the call's deadline", () => {
+  it("starts no retry that would end past the deadline of the RPC (database down)", async () => {
+    const retried: unknown[] = [];
+    // Retries 0.5-1 s, 1-2 s, 2-4 s ... apart: within the 30 s budget, but not within a 300 ms deadline.
+    const policy = { attempts: 5, initialDelayMs: 1_000, factor: 2, maxDelayMs: 4_000 };
+    const orm = (await initOrm({
+      url: await downUrl(db.appUrl),
+      pool: { min: 0, max: 2, acquireTimeoutMillis: 2_000 },
+      retry: policy,
+      retryEvents: { onRetry: (e) => retried.push(e) },
+    })) as MikroORM;
+    try {
+      let attempts = 0;
+      const err = await failure(
+        withAuditContext({ deadline: Date.now() + 300 }, () =>
+          orm.em.fork().transactional(async (em) => {
+            attempts++;
+            await em.getConnection().execute("select 1", [], "all", em.getTransactionContext());
+          }),
+        ),
+      );
+      expect(classifyDatabaseError(err)).toBe("transient");
+      expect(retried).toEqual([]);
+      expect(attempts).toBeLessThanOrEqual(1);
     } finally {
       await orm.close(true);
     }

@@ -13,6 +13,8 @@ export interface Fault {
   readonly name: string;
   /** Goal for serving again after the fault is healed (judged by the full run only). */
   readonly servingGoalMs: number;
+  /** Codes the fault must make the clients see (else it proved nothing); default none. */
+  readonly mustAnswer?: readonly string[];
   /** Injects the fault and heals it; resolves with the time it was healed (ms since epoch). */
   readonly inject: (stack: FaultStack, holdMs: number) => Promise<number>;
 }
@@ -30,7 +32,12 @@ export interface FaultResult {
   readonly overruns: number;
   readonly allAlive: boolean;
   readonly restarts: number;
-  /** Correctness: nothing lost or doubled, no INTERNAL/UNKNOWN, no call outliving its deadline, all running. */
+  /** Codes the fault had to produce and did not. */
+  readonly unseen: readonly string[];
+  /**
+   * Correctness: nothing lost or doubled, no INTERNAL/UNKNOWN, no call outliving its deadline, all running,
+   * and the codes the fault must produce seen.
+   */
   readonly correct: boolean;
 }
 
@@ -99,19 +106,30 @@ export const faults: readonly Fault[] = [
   {
     name: "connection exhaustion",
     servingGoalMs: 5_000,
+    // The services must meet the full server: their new connections refused ("too many clients", 53300).
+    mustAnswer: ["UNAVAILABLE"],
     async inject(s, holdMs) {
-      // Another client takes every connection the server has left, holds them, then lets go.
+      // Another client takes every connection the server has left (its superuser slots too), then the
+      // services' own connections are ended so their pools must open new ones, which the server refuses;
+      // the freed slots are taken as well. Held, then let go.
       const held: pg.Client[] = [];
-      for (;;) {
-        const client = new pg.Client({ connectionString: s.ownerUrl, connectionTimeoutMillis: 2_000 });
-        try {
-          await client.connect();
-          held.push(client);
-        } catch {
-          await client.end().catch(() => undefined);
-          break;
+      const takeAll = async () => {
+        for (;;) {
+          const client = new pg.Client({ connectionString: s.ownerUrl, connectionTimeoutMillis: 2_000 });
+          try {
+            await client.connect();
+            held.push(client);
+          } catch {
+            await client.end().catch(() => undefined);
+            return;
+          }
         }
-      }
+      };
+      await takeAll();
+      await held[0]?.query(
+        "select pg_terminate_backend(pid) from pg_stat_activity where usename = 'taskmaster_service'",
+      );
+      await takeAll();
       await wait(holdMs);
       await Promise.all(held.map((c) => c.end().catch(() => undefined)));
       return Date.now();
@@ -165,6 +183,7 @@ export async function runFault(
   const internal = (load.codes.get("INTERNAL") ?? 0) + (load.codes.get("UNKNOWN") ?? 0);
   const allAlive = s.allAlive();
   const restarts = [...s.supervisor.restarts().values()].reduce((a, b) => a + b, 0) - restartsBefore;
+  const unseen = (fault.mustAnswer ?? []).filter((code) => (load.codes.get(code) ?? 0) === 0);
   return {
     fault: fault.name,
     codes: load.codes,
@@ -177,7 +196,9 @@ export async function runFault(
     overruns: load.overruns.length,
     allAlive,
     restarts,
+    unseen,
     correct:
+      unseen.length === 0 &&
       missing === 0 &&
       duplicates === 0 &&
       internal === 0 &&
@@ -211,6 +232,7 @@ export function formatTable(results: readonly FaultResult[], judgeDurations: boo
     const ok = r.correct && (!judgeDurations || inTime);
     const notes = [
       r.allAlive ? "" : "process down",
+      r.unseen.length > 0 ? `no ${r.unseen.join("/")}` : "",
       r.overruns > 0 ? `${r.overruns} past deadline` : "",
       judgeDurations && !inTime ? `goal ${r.servingGoalMs / 1000} s` : "",
     ].filter(Boolean);

@@ -18,7 +18,11 @@ import { startTcpProxy, type TcpProxy } from "./tcp-proxy.js";
 
 export interface FaultStack {
   readonly gateway: string;
+  /** `host:port` of each member, by its name. */
+  readonly addresses: ReadonlyMap<string, string>;
   readonly ownerUrl: string;
+  /** The gateway's identity signing key (PEM file): callers straight to a service sign with it. */
+  readonly identityKeyFile: string;
   readonly proxy: TcpProxy;
   readonly supervisor: Supervisor;
   readonly logFile: string;
@@ -34,10 +38,18 @@ export interface FaultStack {
   stop(): Promise<void>;
 }
 
+/** A port from the environment (the launcher's variables), else any free one. */
+async function portFrom(value: string | undefined, offset = 0): Promise<number> {
+  const port = Number(value);
+  return value && Number.isInteger(port) && port > 0 ? port + offset : await freePort();
+}
+
 export async function startFaultStack(root: string, log: (m: string) => void): Promise<FaultStack> {
   const dir = mkdtempSync(join(tmpdir(), "taskmaster-faults-"));
   const logFile = join(dir, "stack.log");
-  const pgPort = await freePort();
+  // Ports as `./taskmaster start` takes them (TASK_SERVICE_PORT ..., TASKMASTER_PG_PORT; the database proxy
+  // on the PostgreSQL port + 1); unset = any free port.
+  const pgPort = await portFrom(process.env.TASKMASTER_PG_PORT);
   const pgOptions = { dataDir: join(dir, "pg"), port: pgPort, persistent: true, ownProcessGroup: true };
   let database: EmbeddedPostgresHandle | undefined = await startEmbeddedPostgres(pgOptions);
   const abort = new AbortController();
@@ -52,12 +64,17 @@ export async function startFaultStack(root: string, log: (m: string) => void): P
     { PW: password },
     "ignore",
   );
-  const proxy = await startTcpProxy({ host: "127.0.0.1", port: pgPort });
+  const proxy = await startTcpProxy(
+    { host: "127.0.0.1", port: pgPort },
+    await portFrom(process.env.TASKMASTER_PG_PORT, 1),
+  );
   const serviceUrl = new URL(ownerUrl);
   serviceUrl.username = "taskmaster_service";
   serviceUrl.password = password;
   serviceUrl.port = String(proxy.port);
-  const ports = new Map(await Promise.all(stack.map(async (spec) => [spec, await freePort()] as const)));
+  const ports = new Map(
+    await Promise.all(stack.map(async (spec) => [spec, await portFrom(process.env[spec.portEnv])] as const)),
+  );
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     DATABASE_URL: serviceUrl.toString(),
@@ -94,7 +111,9 @@ export async function startFaultStack(root: string, log: (m: string) => void): P
   const gatewaySpec = stack.find((s) => s.name === "gateway");
   return {
     gateway: `127.0.0.1:${gatewaySpec ? ports.get(gatewaySpec) : 0}`,
+    addresses: new Map(stack.map((spec) => [spec.name, `127.0.0.1:${ports.get(spec)}`])),
     ownerUrl,
+    identityKeyFile: String(env.GATEWAY_IDENTITY_KEY_FILE),
     proxy,
     supervisor,
     logFile,

@@ -2,7 +2,9 @@
  * Write load with a client ledger: concurrent writers call TaskService.CreateTask (native gRPC through the
  * gateway), each write with its own request id (idempotency key) and a unique title. UNAVAILABLE and
  * DEADLINE_EXCEEDED are retried with the same request id (backoff 100 ms doubling to 1 s); any other error
- * ends the write. The ledger holds every acknowledged write; codes count every attempt's outcome.
+ * ends the write. The ledger holds every acknowledged write; codes count every attempt's outcome. The
+ * channel reconnects with the same bounded backoff (100 ms to 1 s) as the stack's own channels, so "serving
+ * again" after a gateway restart measures the stack, not grpc-js's default client backoff (1 s growing 1.6x).
  */
 import { randomUUID } from "node:crypto";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
@@ -63,7 +65,10 @@ export function startWriteLoad(options: {
   /** A write still failing after this long is given up (not acknowledged). */
   giveUpMs: number;
 }): WriteLoad {
-  const client = new Client(options.address, credentials.createInsecure());
+  const client = new Client(options.address, credentials.createInsecure(), {
+    "grpc.initial_reconnect_backoff_ms": 100,
+    "grpc.max_reconnect_backoff_ms": 1_000,
+  });
   const load = {
     acknowledged: [] as LedgerEntry[],
     codes: new Map<string, number>(),
