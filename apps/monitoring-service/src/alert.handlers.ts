@@ -20,7 +20,7 @@ import {
   listFiringAlerts,
   updateAlertRule,
 } from "@taskmaster/persistence/alert.repository";
-import { type Condition, InvalidPageTokenError } from "@taskmaster/persistence/list-page";
+import type { Condition } from "@taskmaster/persistence/list-page";
 import {
   AlertConditionSchema,
   AlertSeveritySchema,
@@ -31,7 +31,7 @@ import {
   type WatchAlertsResponse,
   WatchAlertsResponseSchema,
 } from "@taskmaster/proto/gen/taskmaster/monitoring/v1/monitoring_service_pb";
-import { InvalidArgumentError, NotFoundError, StaleEtagError } from "@taskmaster/rpc-kit/errors";
+import { NotFoundError, StaleEtagError } from "@taskmaster/rpc-kit/errors";
 import { validator } from "@taskmaster/rpc-kit/validation";
 import {
   ALERT_PATTERN,
@@ -102,33 +102,6 @@ const ALERT_FILTER = {
   service: { kind: "string" },
   fire_time: { kind: "timestamp" },
 } as const satisfies Record<AlertFilterField, FieldKind>;
-
-function pageToken<T>(work: () => T): T {
-  try {
-    return work();
-  } catch (err) {
-    if (err instanceof InvalidPageTokenError) {
-      throw new InvalidArgumentError([
-        {
-          field: "page_token",
-          description: "is not a page token of this query",
-          reason: "INVALID_PAGE_TOKEN",
-        },
-      ]);
-    }
-    throw err;
-  }
-}
-
-async function pageTokenAsync<T>(work: Promise<T>): Promise<T> {
-  try {
-    return await work;
-  } catch (err) {
-    return pageToken(() => {
-      throw err;
-    });
-  }
-}
 
 async function* watchAlerts(
   deps: AlertHandlerDeps,
@@ -242,15 +215,13 @@ export function createAlertHandlers(deps: AlertHandlerDeps): Handlers {
         desc: false,
       });
       const page = await bounded((em) =>
-        pageTokenAsync(
-          listAlertRules(em, {
-            pageSize,
-            pageToken: req.pageToken === "" ? null : req.pageToken,
-            conditions,
-            orderBy,
-            binding: JSON.stringify(["alertRules", req.filter, req.orderBy]),
-          }),
-        ),
+        listAlertRules(em, {
+          pageSize,
+          pageToken: req.pageToken === "" ? null : req.pageToken,
+          conditions,
+          orderBy,
+          binding: JSON.stringify(["alertRules", req.filter, req.orderBy]),
+        }),
       );
       return { alertRules: page.items.map(alertRuleToMessage), nextPageToken: page.nextPageToken ?? "" };
     },
@@ -307,15 +278,13 @@ export function createAlertHandlers(deps: AlertHandlerDeps): Handlers {
         desc: true,
       });
       const page = await bounded((em) =>
-        pageTokenAsync(
-          listAlerts(em, {
-            pageSize,
-            pageToken: req.pageToken === "" ? null : req.pageToken,
-            conditions,
-            orderBy,
-            binding: JSON.stringify(["alerts", req.filter, req.orderBy]),
-          }),
-        ),
+        listAlerts(em, {
+          pageSize,
+          pageToken: req.pageToken === "" ? null : req.pageToken,
+          conditions,
+          orderBy,
+          binding: JSON.stringify(["alerts", req.filter, req.orderBy]),
+        }),
       );
       return { alerts: page.items.map(alertToMessage), nextPageToken: page.nextPageToken ?? "" };
     },

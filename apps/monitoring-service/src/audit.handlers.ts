@@ -14,7 +14,6 @@ import {
   retentionResult,
   runAuditRetention,
 } from "@taskmaster/persistence/audit.repository";
-import { InvalidPageTokenError } from "@taskmaster/persistence/list-page";
 import {
   getSecurityEvent,
   listSecurityEvents,
@@ -27,7 +26,6 @@ import type {
 import { currentAuditContext } from "@taskmaster/rpc-kit/audit-context";
 import {
   FailedPreconditionError,
-  InvalidArgumentError,
   NotFoundError,
   PermissionDeniedError,
   UnauthenticatedError,
@@ -79,23 +77,6 @@ export type AuditRetentionRunner = () => Promise<{
 export function retentionDaysFromEnv(env: NodeJS.ProcessEnv = process.env): number {
   const n = Number(env.AUDIT_RETENTION_DAYS);
   return Number.isInteger(n) && n >= 1 && n <= 36_500 ? n : 90;
-}
-
-async function pageToken<T>(work: Promise<T>): Promise<T> {
-  try {
-    return await work;
-  } catch (err) {
-    if (err instanceof InvalidPageTokenError) {
-      throw new InvalidArgumentError([
-        {
-          field: "page_token",
-          description: "is not a page token of this query",
-          reason: "INVALID_PAGE_TOKEN",
-        },
-      ]);
-    }
-    throw err;
-  }
 }
 
 export function createAuditHandlers(deps: AuditHandlerDeps): ServiceImpl<typeof AuditService> {
@@ -169,22 +150,20 @@ export function createAuditHandlers(deps: AuditHandlerDeps): ServiceImpl<typeof 
       const conditions = parseAuditFilter(req.filter);
       const orderBy = parseAuditOrder(req.orderBy);
       const page = await bounded((em) =>
-        pageToken(
-          listAuditEvents(em, {
-            conditions,
-            ...range,
-            pageSize,
-            pageToken: req.pageToken === "" ? null : req.pageToken,
-            orderBy,
-            binding: JSON.stringify([
-              "auditEvents",
-              req.filter,
-              req.orderBy,
-              range.start?.toISOString() ?? "",
-              range.end?.toISOString() ?? "",
-            ]),
-          }),
-        ),
+        listAuditEvents(em, {
+          conditions,
+          ...range,
+          pageSize,
+          pageToken: req.pageToken === "" ? null : req.pageToken,
+          orderBy,
+          binding: JSON.stringify([
+            "auditEvents",
+            req.filter,
+            req.orderBy,
+            range.start?.toISOString() ?? "",
+            range.end?.toISOString() ?? "",
+          ]),
+        }),
       );
       return { auditEvents: page.items.map(auditRowToMessage), nextPageToken: page.nextPageToken ?? "" };
     },
@@ -217,22 +196,20 @@ export function createAuditHandlers(deps: AuditHandlerDeps): ServiceImpl<typeof 
       const conditions = parseSecurityFilter(req.filter);
       const { desc } = parseSecurityOrder(req.orderBy);
       const page = await bounded((em) =>
-        pageToken(
-          listSecurityEvents(em, {
-            conditions,
-            ...range,
-            pageSize,
-            pageToken: req.pageToken === "" ? null : req.pageToken,
-            desc,
-            binding: JSON.stringify([
-              "securityEvents",
-              req.filter,
-              req.orderBy,
-              range.start?.toISOString() ?? "",
-              range.end?.toISOString() ?? "",
-            ]),
-          }),
-        ),
+        listSecurityEvents(em, {
+          conditions,
+          ...range,
+          pageSize,
+          pageToken: req.pageToken === "" ? null : req.pageToken,
+          desc,
+          binding: JSON.stringify([
+            "securityEvents",
+            req.filter,
+            req.orderBy,
+            range.start?.toISOString() ?? "",
+            range.end?.toISOString() ?? "",
+          ]),
+        }),
       );
       return {
         securityEvents: page.items.map(securityRowToMessage),

@@ -8,10 +8,7 @@
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
-import {
-  AttachmentRepository,
-  InvalidAttachmentPageTokenError,
-} from "@taskmaster/persistence/attachment.repository";
+import { AttachmentRepository } from "@taskmaster/persistence/attachment.repository";
 import {
   DeleteAttachmentResponseSchema,
   type DownloadAttachmentResponse,
@@ -221,24 +218,11 @@ export function createAttachmentHandlers(
       const { taskId, pageSize, desc } = validateListAttachments(req);
       const repo = repository();
       if (!(await repo.taskExists(taskId))) throw new NotFoundError("task", req.parent);
-      try {
-        const page = await repo.list(taskId, pageSize, req.pageToken === "" ? null : req.pageToken, desc);
-        return create(ListAttachmentsResponseSchema, {
-          attachments: page.items.map(attachmentToMessage),
-          nextPageToken: page.nextPageToken ?? "",
-        });
-      } catch (error) {
-        if (error instanceof InvalidAttachmentPageTokenError) {
-          throw new InvalidArgumentError([
-            {
-              field: "page_token",
-              description: "is not a token from a previous ListAttachments response",
-              reason: "INVALID_PAGE_TOKEN",
-            },
-          ]);
-        }
-        throw error;
-      }
+      const page = await repo.list(taskId, pageSize, req.pageToken === "" ? null : req.pageToken, desc);
+      return create(ListAttachmentsResponseSchema, {
+        attachments: page.items.map(attachmentToMessage),
+        nextPageToken: page.nextPageToken ?? "",
+      });
     },
 
     async deleteAttachment(req, ctx) {

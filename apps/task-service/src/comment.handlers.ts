@@ -6,7 +6,6 @@ import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import { CommentRepository, type CommentWriteOutcome } from "@taskmaster/persistence/comment.repository";
-import { PageTokenError } from "@taskmaster/persistence/workflow.repository";
 import {
   CreateCommentResponseSchema,
   DeleteCommentResponseSchema,
@@ -128,40 +127,27 @@ export function createCommentHandlers(
           ? new NotFoundError("task", req.parent)
           : new NotFoundError("comment", req.thread);
       }
-      try {
-        const page = await repo.list({
-          taskId,
-          threadId,
-          pageSize,
-          pageToken: req.pageToken === "" ? null : req.pageToken,
-          descending: order.descending,
-          includeDeleted: req.showDeleted,
-          conditions,
-          binding: JSON.stringify([
-            "comments",
-            req.parent,
-            req.thread,
-            req.filter,
-            order.descending,
-            req.showDeleted,
-          ]),
-        });
-        return create(ListCommentsResponseSchema, {
-          comments: page.items.map(commentToMessage),
-          nextPageToken: page.nextPageToken ?? "",
-        });
-      } catch (error) {
-        if (error instanceof PageTokenError) {
-          throw new InvalidArgumentError([
-            {
-              field: "page_token",
-              description: "is not a token from a previous response to the same request",
-              reason: "INVALID_PAGE_TOKEN",
-            },
-          ]);
-        }
-        throw error;
-      }
+      const page = await repo.list({
+        taskId,
+        threadId,
+        pageSize,
+        pageToken: req.pageToken === "" ? null : req.pageToken,
+        descending: order.descending,
+        includeDeleted: req.showDeleted,
+        conditions,
+        binding: JSON.stringify([
+          "comments",
+          req.parent,
+          req.thread,
+          req.filter,
+          order.descending,
+          req.showDeleted,
+        ]),
+      });
+      return create(ListCommentsResponseSchema, {
+        comments: page.items.map(commentToMessage),
+        nextPageToken: page.nextPageToken ?? "",
+      });
     },
 
     async updateComment(req, ctx) {

@@ -5,7 +5,6 @@
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
-import { InvalidPageTokenError } from "@taskmaster/persistence/list-page";
 import {
   type MilestoneFailure,
   type MilestoneListField,
@@ -21,12 +20,7 @@ import {
   type TaskService,
   UpdateMilestoneResponseSchema,
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
-import {
-  FailedPreconditionError,
-  InvalidArgumentError,
-  NotFoundError,
-  StaleEtagError,
-} from "@taskmaster/rpc-kit/errors";
+import { FailedPreconditionError, NotFoundError, StaleEtagError } from "@taskmaster/rpc-kit/errors";
 import { validator } from "@taskmaster/rpc-kit/validation";
 import { changeContext } from "./call-context.js";
 import { milestoneStateCodec, milestoneToMessage } from "./milestone.mapper.js";
@@ -100,30 +94,17 @@ export function createMilestoneHandlers(
       v.check();
       const conditions = parseFilter(req.filter, MILESTONE_FILTER);
       const orderBy = parseOrderBy(req.orderBy, MILESTONE_ORDER, { field: "due_time", desc: false });
-      try {
-        const page = await repository().listMilestones({
-          pageSize,
-          pageToken: req.pageToken === "" ? null : req.pageToken,
-          conditions,
-          orderBy,
-          binding: JSON.stringify(["milestones", req.filter, req.orderBy]),
-        });
-        return create(ListMilestonesResponseSchema, {
-          milestones: page.items.map(milestoneToMessage),
-          nextPageToken: page.nextPageToken ?? "",
-        });
-      } catch (error) {
-        if (error instanceof InvalidPageTokenError) {
-          throw new InvalidArgumentError([
-            {
-              field: "page_token",
-              description: "is not a token from the same ListMilestones request",
-              reason: "INVALID_PAGE_TOKEN",
-            },
-          ]);
-        }
-        throw error;
-      }
+      const page = await repository().listMilestones({
+        pageSize,
+        pageToken: req.pageToken === "" ? null : req.pageToken,
+        conditions,
+        orderBy,
+        binding: JSON.stringify(["milestones", req.filter, req.orderBy]),
+      });
+      return create(ListMilestonesResponseSchema, {
+        milestones: page.items.map(milestoneToMessage),
+        nextPageToken: page.nextPageToken ?? "",
+      });
     },
 
     async updateMilestone(req) {

@@ -6,7 +6,6 @@
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
-import { InvalidPageTokenError } from "@taskmaster/persistence/list-page";
 import {
   PlanningRepository,
   type SprintFailure,
@@ -29,7 +28,6 @@ import {
 import {
   AlreadyExistsError,
   FailedPreconditionError,
-  InvalidArgumentError,
   NotFoundError,
   StaleEtagError,
 } from "@taskmaster/rpc-kit/errors";
@@ -138,30 +136,17 @@ export function createPlanningHandlers(
       v.check();
       const conditions = parseFilter(req.filter, SPRINT_FILTER);
       const orderBy = parseOrderBy(req.orderBy, SPRINT_ORDER, { field: "start_time", desc: true });
-      try {
-        const page = await repository().listSprints({
-          pageSize,
-          pageToken: req.pageToken === "" ? null : req.pageToken,
-          conditions,
-          orderBy,
-          binding: JSON.stringify(["sprints", req.filter, req.orderBy]),
-        });
-        return create(ListSprintsResponseSchema, {
-          sprints: page.items.map(sprintToMessage),
-          nextPageToken: page.nextPageToken ?? "",
-        });
-      } catch (error) {
-        if (error instanceof InvalidPageTokenError) {
-          throw new InvalidArgumentError([
-            {
-              field: "page_token",
-              description: "is not a token from the same ListSprints request",
-              reason: "INVALID_PAGE_TOKEN",
-            },
-          ]);
-        }
-        throw error;
-      }
+      const page = await repository().listSprints({
+        pageSize,
+        pageToken: req.pageToken === "" ? null : req.pageToken,
+        conditions,
+        orderBy,
+        binding: JSON.stringify(["sprints", req.filter, req.orderBy]),
+      });
+      return create(ListSprintsResponseSchema, {
+        sprints: page.items.map(sprintToMessage),
+        nextPageToken: page.nextPageToken ?? "",
+      });
     },
 
     async updateSprint(req) {

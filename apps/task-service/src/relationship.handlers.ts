@@ -9,7 +9,6 @@
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
-import { InvalidPageTokenError } from "@taskmaster/persistence/list-page";
 import {
   CRITICAL_PATH_MAX_TASKS,
   type CriticalPathTask,
@@ -31,12 +30,7 @@ import {
   ListRelationshipsResponseSchema,
   type TaskService,
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
-import {
-  AlreadyExistsError,
-  FailedPreconditionError,
-  InvalidArgumentError,
-  NotFoundError,
-} from "@taskmaster/rpc-kit/errors";
+import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from "@taskmaster/rpc-kit/errors";
 import { changeContext } from "./call-context.js";
 import { type FieldKind, parseFilter, parseOrderBy } from "./planning.query.js";
 import {
@@ -87,16 +81,6 @@ const FILTER_FIELDS: Readonly<Record<RelationshipListField, FieldKind>> = {
   strength: { kind: "int" },
 };
 const ORDER_FIELDS: readonly RelationshipOrderField[] = ["create_time", "strength", "type"];
-
-function invalidPageToken(): InvalidArgumentError {
-  return new InvalidArgumentError([
-    {
-      field: "page_token",
-      description: "is not a token from a previous response to the same request",
-      reason: "INVALID_PAGE_TOKEN",
-    },
-  ]);
-}
 
 /** Hours counted for a task: remaining if set, else estimated minus actual (>= 0), else 0. */
 function durationHours(t: CriticalPathTask): number {
@@ -160,22 +144,17 @@ export function createRelationshipHandlers(
       const { taskId, pageSize } = validateListRelationships(req);
       const conditions = parseFilter(req.filter, FILTER_FIELDS);
       const orderBy = parseOrderBy(req.orderBy, ORDER_FIELDS, { field: "create_time", desc: false });
-      try {
-        const page = await repository().list(taskId, {
-          pageSize,
-          pageToken: req.pageToken === "" ? null : req.pageToken,
-          conditions,
-          orderBy,
-          binding: JSON.stringify(["relationships", req.parent, req.filter, req.orderBy]),
-        });
-        return create(ListRelationshipsResponseSchema, {
-          relationships: page.items.map(relationshipToMessage),
-          nextPageToken: page.nextPageToken ?? "",
-        });
-      } catch (error) {
-        if (error instanceof InvalidPageTokenError) throw invalidPageToken();
-        throw error;
-      }
+      const page = await repository().list(taskId, {
+        pageSize,
+        pageToken: req.pageToken === "" ? null : req.pageToken,
+        conditions,
+        orderBy,
+        binding: JSON.stringify(["relationships", req.parent, req.filter, req.orderBy]),
+      });
+      return create(ListRelationshipsResponseSchema, {
+        relationships: page.items.map(relationshipToMessage),
+        nextPageToken: page.nextPageToken ?? "",
+      });
     },
 
     async deleteRelationship(req, ctx) {

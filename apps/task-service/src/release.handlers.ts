@@ -5,7 +5,6 @@
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
-import { InvalidPageTokenError } from "@taskmaster/persistence/list-page";
 import {
   type ReleaseFailure,
   type ReleaseListField,
@@ -24,7 +23,6 @@ import {
 import {
   AlreadyExistsError,
   FailedPreconditionError,
-  InvalidArgumentError,
   NotFoundError,
   StaleEtagError,
 } from "@taskmaster/rpc-kit/errors";
@@ -101,30 +99,17 @@ export function createReleaseHandlers(
       v.check();
       const conditions = parseFilter(req.filter, RELEASE_FILTER);
       const orderBy = parseOrderBy(req.orderBy, RELEASE_ORDER, { field: "target_time", desc: true });
-      try {
-        const page = await repository().listReleases({
-          pageSize,
-          pageToken: req.pageToken === "" ? null : req.pageToken,
-          conditions,
-          orderBy,
-          binding: JSON.stringify(["releases", req.filter, req.orderBy]),
-        });
-        return create(ListReleasesResponseSchema, {
-          releases: page.items.map(releaseToMessage),
-          nextPageToken: page.nextPageToken ?? "",
-        });
-      } catch (error) {
-        if (error instanceof InvalidPageTokenError) {
-          throw new InvalidArgumentError([
-            {
-              field: "page_token",
-              description: "is not a token from the same ListReleases request",
-              reason: "INVALID_PAGE_TOKEN",
-            },
-          ]);
-        }
-        throw error;
-      }
+      const page = await repository().listReleases({
+        pageSize,
+        pageToken: req.pageToken === "" ? null : req.pageToken,
+        conditions,
+        orderBy,
+        binding: JSON.stringify(["releases", req.filter, req.orderBy]),
+      });
+      return create(ListReleasesResponseSchema, {
+        releases: page.items.map(releaseToMessage),
+        nextPageToken: page.nextPageToken ?? "",
+      });
     },
 
     async updateRelease(req) {

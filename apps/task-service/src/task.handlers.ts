@@ -8,9 +8,6 @@ import type { MikroORM } from "@mikro-orm/postgresql";
 import { newId } from "@taskmaster/persistence/ids";
 import {
   type CreateTaskInput,
-  hierarchyViolation,
-  InvalidPageTokenError,
-  MAX_TASK_DEPTH,
   TaskCycleError,
   TaskHierarchyError,
   TaskNotFoundError,
@@ -40,7 +37,6 @@ import {
   AlreadyExistsError,
   type ErrorReasonName,
   FailedPreconditionError,
-  type FieldViolation,
   InvalidArgumentError,
   NotFoundError,
   StaleEtagError,
@@ -51,7 +47,6 @@ import { compileTaskFilter, parseTaskOrderBy } from "./task.filter.js";
 import { createInputFromMessage, patchFromMessage, previewRow, taskToMessage } from "./task.mapper.js";
 import { taskName } from "./task.names.js";
 import {
-  type TaskRefs,
   validateBatchCreateTasks,
   validateBatchGetTasks,
   validateCreateTask,
@@ -64,6 +59,13 @@ import {
   validateTaskName,
   validateUpdateTask,
 } from "./task.validation.js";
+import {
+  checkTypeChange,
+  liveRef,
+  type RefInfo,
+  resolveRefs,
+  TASK_HIERARCHY_RULES,
+} from "./task-hierarchy.service.js";
 
 export interface TaskHandlerDeps {
   readonly orm: MikroORM;
@@ -109,15 +111,6 @@ function domainError(err: unknown): unknown {
   if (err instanceof TaskCycleError) return new CycleError(err.path.map(taskName));
   if (err instanceof TaskHierarchyError)
     return new FailedPreconditionError(err.message, { reason: HIERARCHY_REASONS[err.reason] });
-  if (err instanceof InvalidPageTokenError) {
-    return new InvalidArgumentError([
-      {
-        field: "page_token",
-        description: "is not a token from a previous response to this request",
-        reason: "INVALID_PAGE_TOKEN",
-      },
-    ]);
-  }
   return err;
 }
 
@@ -131,14 +124,6 @@ async function mapped<T>(work: () => Promise<T>): Promise<T> {
   } catch (err) {
     throw domainError(err);
   }
-}
-
-/** Live referenced task's type and id, or a field violation. */
-interface RefInfo {
-  id: string;
-  type: TaskType;
-  depth: number;
-  nearestEpic: string | null;
 }
 
 export function createTaskHandlers(
@@ -165,69 +150,6 @@ export function createTaskHandlers(
   // Pure point reads (GetTask) keep nothing per call: getById outside a transaction runs a prepared
   // statement on the pool and never touches the fork's identity map, so one fork serves every call.
   const reads = new TaskRepository(deps.orm.em.fork());
-
-  /** A live task referenced as parent/epic, with what the hierarchy rules need; null when absent. */
-  async function liveRef(repo: TaskRepository, id: string): Promise<RefInfo | null> {
-    const row = await repo.getById(id);
-    if (row === null) return null;
-    return {
-      id,
-      type: row.type,
-      depth: await repo.depthOf(id),
-      nearestEpic: row.type === "epic" ? id : await repo.nearestEpic(id),
-    };
-  }
-
-  /**
-   * Resolves parent/epic of a task being created (shared by CreateTask and BatchCreateTasks): both must exist,
-   * the epic must be an EPIC, an unset epic is derived from the nearest EPIC ancestor, and the type and depth
-   * rules of the hierarchy apply. `lookup` resolves a reference (e.g. to an earlier item of a batch).
-   */
-  async function resolveRefs(
-    prefix: string,
-    type: TaskType,
-    refs: TaskRefs,
-    lookup: (id: string) => Promise<RefInfo | null>,
-  ): Promise<{ refs: TaskRefs; parent: RefInfo | null }> {
-    const violations: FieldViolation[] = [];
-    const parent = refs.parentId === null ? null : await lookup(refs.parentId);
-    if (refs.parentId !== null && parent === null) {
-      violations.push({
-        field: `${prefix}.parent`,
-        description: `task "tasks/${refs.parentId}" does not exist`,
-        reason: "NOT_FOUND",
-      });
-    }
-    let epicId = refs.epicId;
-    if (epicId !== null) {
-      const epic = await lookup(epicId);
-      if (epic === null) {
-        violations.push({
-          field: `${prefix}.epic`,
-          description: `task "tasks/${epicId}" does not exist`,
-          reason: "NOT_FOUND",
-        });
-      } else if (epic.type !== "epic") {
-        violations.push({
-          field: `${prefix}.epic`,
-          description: "must name a task of type TASK_TYPE_EPIC",
-          reason: "NOT_AN_EPIC",
-        });
-      }
-    }
-    if (violations.length > 0) throw new InvalidArgumentError(violations);
-    if (parent !== null) {
-      const rule = hierarchyViolation(type, parent.type);
-      if (rule !== null) throw new FailedPreconditionError(rule, { reason: "HIERARCHY_VIOLATION" });
-      if (parent.depth + 1 > MAX_TASK_DEPTH) {
-        throw new FailedPreconditionError(`a task can have at most ${MAX_TASK_DEPTH} ancestors`, {
-          reason: "HIERARCHY_VIOLATION",
-        });
-      }
-      if (epicId === null) epicId = parent.nearestEpic;
-    }
-    return { refs: { ...refs, epicId }, parent };
-  }
 
   /** ALREADY_EXISTS when a unique external reference of `input` is taken by a live task (validate_only path). */
   async function checkReferencesFree(repo: TaskRepository, input: CreateTaskInput): Promise<void> {
@@ -328,16 +250,14 @@ export function createTaskHandlers(
       const { pageSize } = validateListTasks(req);
       const filter = compileTaskFilter(req.filter);
       const orderBy = parseTaskOrderBy(req.orderBy);
-      // ARCHIVED tasks are hidden from default lists unless the filter asks about status.
-      const where = filter.fields.has("status")
-        ? filter
-        : { sql: `(${filter.sql}) and t.status <> 'archived'`, params: filter.params };
       const page = await mapped(() =>
         repository().list({
           pageSize,
           pageToken: req.pageToken === "" ? null : req.pageToken,
           orderBy,
-          where,
+          where: filter,
+          // ARCHIVED tasks are hidden from default lists unless the filter asks about status.
+          excludeArchived: !filter.fields.has("status"),
           includeDeleted: req.showDeleted,
           binding: req.filter,
           withTotal: true,
@@ -371,15 +291,7 @@ export function createTaskHandlers(
       const patch = patchFromMessage(task, paths, refs);
       if (patch.type !== undefined) {
         // A type change must keep the hierarchy rules with the parent and the children.
-        const current = await repo.getById(id);
-        if (current === null) throw new NotFoundError("task", taskName(id));
-        const parent = current.parentId === null ? null : await repo.getById(current.parentId);
-        const rules = [
-          parent === null ? null : hierarchyViolation(patch.type, parent.type),
-          ...(await repo.childTypes(id)).map((child) => hierarchyViolation(child, patch.type as TaskType)),
-        ].filter((rule) => rule !== null);
-        if (rules[0] !== undefined)
-          throw new FailedPreconditionError(rules[0], { reason: "HIERARCHY_VIOLATION" });
+        if (!(await checkTypeChange(repo, id, patch.type))) throw new NotFoundError("task", taskName(id));
       }
       if (req.validateOnly) {
         const current = await repo.getById(id);
@@ -425,7 +337,7 @@ export function createTaskHandlers(
         repository().move(
           id,
           newParentId,
-          { expectedVersion, validateOnly: req.validateOnly },
+          { expectedVersion, validateOnly: req.validateOnly, rules: TASK_HIERARCHY_RULES },
           changeContext(ctx),
         ),
       );

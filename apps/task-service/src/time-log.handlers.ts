@@ -7,7 +7,6 @@ import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import { type TimeLogGroupColumn, TimeLogRepository } from "@taskmaster/persistence/time-log.repository";
-import { PageTokenError } from "@taskmaster/persistence/workflow.repository";
 import { TimeLogSummaryRowSchema } from "@taskmaster/proto/gen/taskmaster/task/v1/collaboration_pb";
 import {
   CreateTimeLogResponseSchema,
@@ -147,32 +146,19 @@ export function createTimeLogHandlers(
       });
       const repo = repository();
       if (taskId !== null && !(await repo.taskExists(taskId))) throw new NotFoundError("task", req.parent);
-      try {
-        const page = await repo.list({
-          taskId,
-          pageSize,
-          pageToken: req.pageToken === "" ? null : req.pageToken,
-          order: order.field,
-          descending: order.descending,
-          conditions,
-          binding: JSON.stringify(["time_logs", req.parent, req.filter, order.field, order.descending]),
-        });
-        return create(ListTimeLogsResponseSchema, {
-          timeLogs: page.items.map(timeLogToMessage),
-          nextPageToken: page.nextPageToken ?? "",
-        });
-      } catch (error) {
-        if (error instanceof PageTokenError) {
-          throw new InvalidArgumentError([
-            {
-              field: "page_token",
-              description: "is not a token from a previous response to the same request",
-              reason: "INVALID_PAGE_TOKEN",
-            },
-          ]);
-        }
-        throw error;
-      }
+      const page = await repo.list({
+        taskId,
+        pageSize,
+        pageToken: req.pageToken === "" ? null : req.pageToken,
+        order: order.field,
+        descending: order.descending,
+        conditions,
+        binding: JSON.stringify(["time_logs", req.parent, req.filter, order.field, order.descending]),
+      });
+      return create(ListTimeLogsResponseSchema, {
+        timeLogs: page.items.map(timeLogToMessage),
+        nextPageToken: page.nextPageToken ?? "",
+      });
     },
 
     async deleteTimeLog(req, ctx) {

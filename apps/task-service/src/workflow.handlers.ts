@@ -11,7 +11,6 @@ import type { TaskRow } from "@taskmaster/persistence/task.repository";
 import type { TaskStatus } from "@taskmaster/persistence/value-sets";
 import {
   type EstimateGroupColumn,
-  PageTokenError,
   type TaskScope,
   WorkflowRepository,
 } from "@taskmaster/persistence/workflow.repository";
@@ -120,16 +119,6 @@ function groupKeyName(group: EstimateGrouping, key: string): string {
     default:
       return key;
   }
-}
-
-function invalidPageToken(): InvalidArgumentError {
-  return new InvalidArgumentError([
-    {
-      field: "page_token",
-      description: "is not a token from a previous response to the same request",
-      reason: "INVALID_PAGE_TOKEN",
-    },
-  ]);
 }
 
 export function createWorkflowHandlers(
@@ -243,23 +232,18 @@ export function createWorkflowHandlers(
       if (taskId !== null && !(await repo.taskExists(taskId))) {
         throw new NotFoundError("task", taskName(taskId));
       }
-      try {
-        const page = await repo.listHistory({
-          taskId,
-          pageSize,
-          pageToken: req.pageToken === "" ? null : req.pageToken,
-          descending: order.descending,
-          conditions,
-          binding: JSON.stringify(["history", req.parent, req.filter, order.descending]),
-        });
-        return create(ListStatusHistoryResponseSchema, {
-          statusChanges: page.items.map(statusChangeToMessage),
-          nextPageToken: page.nextPageToken ?? "",
-        });
-      } catch (error) {
-        if (error instanceof PageTokenError) throw invalidPageToken();
-        throw error;
-      }
+      const page = await repo.listHistory({
+        taskId,
+        pageSize,
+        pageToken: req.pageToken === "" ? null : req.pageToken,
+        descending: order.descending,
+        conditions,
+        binding: JSON.stringify(["history", req.parent, req.filter, order.descending]),
+      });
+      return create(ListStatusHistoryResponseSchema, {
+        statusChanges: page.items.map(statusChangeToMessage),
+        nextPageToken: page.nextPageToken ?? "",
+      });
     },
 
     async getTimeInStatusReport(req) {

@@ -6,7 +6,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
-import { type Condition, InvalidPageTokenError } from "@taskmaster/persistence/list-page";
+import type { Condition } from "@taskmaster/persistence/list-page";
 import { TemplateRepository } from "@taskmaster/persistence/template.repository";
 import {
   type PermissionFilterField,
@@ -24,7 +24,7 @@ import {
   RevokeTemplatePermissionResponseSchema,
   type TemplateService,
 } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
-import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from "@taskmaster/rpc-kit/errors";
+import { AlreadyExistsError, NotFoundError } from "@taskmaster/rpc-kit/errors";
 import { validator } from "@taskmaster/rpc-kit/validation";
 import { callerOf } from "./authorization.js";
 import { LEVEL_KIND, permissionName, permissionToMessage } from "./permission.mapper.js";
@@ -37,15 +37,6 @@ export interface PermissionHandlerDeps {
 }
 
 const MAX_GRANTEE = 255;
-
-export const pageTokenError = () =>
-  new InvalidArgumentError([
-    {
-      field: "page_token",
-      description: "is not a token from a previous response to this request",
-      reason: "INVALID_PAGE_TOKEN",
-    },
-  ]);
 
 function permissionConditions(filter: string): Condition<PermissionFilterField>[] {
   return parseFilter(filter, ["user", "role", "team", "permission", "expire_time"]).map((r) => {
@@ -178,22 +169,17 @@ export function createTemplatePermissionHandlers(
       ) {
         throw new NotFoundError("template", templateName(templateId as string));
       }
-      try {
-        const page = await repo.list(templateId as string, {
-          pageSize,
-          pageToken: req.pageToken === "" ? null : req.pageToken,
-          conditions,
-          showExpired: req.showExpired,
-          binding: JSON.stringify([req.parent, req.filter, req.showExpired]),
-        });
-        return create(ListTemplatePermissionsResponseSchema, {
-          templatePermissions: page.items.map(permissionToMessage),
-          nextPageToken: page.nextPageToken ?? "",
-        });
-      } catch (err) {
-        if (err instanceof InvalidPageTokenError) throw pageTokenError();
-        throw err;
-      }
+      const page = await repo.list(templateId as string, {
+        pageSize,
+        pageToken: req.pageToken === "" ? null : req.pageToken,
+        conditions,
+        showExpired: req.showExpired,
+        binding: JSON.stringify([req.parent, req.filter, req.showExpired]),
+      });
+      return create(ListTemplatePermissionsResponseSchema, {
+        templatePermissions: page.items.map(permissionToMessage),
+        nextPageToken: page.nextPageToken ?? "",
+      });
     },
 
     async revokeTemplatePermission(req, ctx) {

@@ -6,7 +6,7 @@
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
-import { type Condition, InvalidPageTokenError } from "@taskmaster/persistence/list-page";
+import type { Condition } from "@taskmaster/persistence/list-page";
 import { TemplateRepository, type TemplateRow } from "@taskmaster/persistence/template.repository";
 import {
   type ReviewFilterField,
@@ -33,7 +33,6 @@ import {
 } from "@taskmaster/rpc-kit/errors";
 import { validator } from "@taskmaster/rpc-kit/validation";
 import { callerOf, readableBy } from "./authorization.js";
-import { pageTokenError } from "./permission.handlers.js";
 import { childName, equalityOnly, filterEnum, templateParent } from "./permission.validation.js";
 import { reviewName, reviewToMessage, TYPE_KIND } from "./review.mapper.js";
 import { parseFilter, parseOrderBy } from "./simple-filter.js";
@@ -162,24 +161,19 @@ export function createTemplateReviewHandlers(
       ) {
         throw new NotFoundError("template", templateName(templateId as string));
       }
-      try {
-        const page = await repo.list({
-          templateId: templateId ?? null,
-          visible: templateId === null ? readableBy(caller, "t") : null,
-          pageSize,
-          pageToken: req.pageToken === "" ? null : req.pageToken,
-          conditions,
-          orderBy,
-          binding: JSON.stringify([req.parent, req.filter, req.orderBy, caller.subject]),
-        });
-        return create(ListTemplateReviewsResponseSchema, {
-          templateReviews: page.items.map(reviewToMessage),
-          nextPageToken: page.nextPageToken ?? "",
-        });
-      } catch (err) {
-        if (err instanceof InvalidPageTokenError) throw pageTokenError();
-        throw err;
-      }
+      const page = await repo.list({
+        templateId: templateId ?? null,
+        visible: templateId === null ? readableBy(caller, "t") : null,
+        pageSize,
+        pageToken: req.pageToken === "" ? null : req.pageToken,
+        conditions,
+        orderBy,
+        binding: JSON.stringify([req.parent, req.filter, req.orderBy, caller.subject]),
+      });
+      return create(ListTemplateReviewsResponseSchema, {
+        templateReviews: page.items.map(reviewToMessage),
+        nextPageToken: page.nextPageToken ?? "",
+      });
     },
 
     async decideTemplateReview(req, ctx) {

@@ -2,7 +2,6 @@
 import { create, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
-import { InvalidPageTokenError } from "@taskmaster/persistence/list-page";
 import {
   type CategoryCondition,
   CategoryInUseError,
@@ -90,15 +89,6 @@ function domainError(err: unknown): unknown {
         ],
       },
     );
-  }
-  if (err instanceof InvalidPageTokenError) {
-    return new InvalidArgumentError([
-      {
-        field: "page_token",
-        description: "is not a token from a previous response",
-        reason: "INVALID_PAGE_TOKEN",
-      },
-    ]);
   }
   return err;
 }

@@ -7,7 +7,6 @@ import { create, type DescMessage, type MessageInitShape } from "@bufbuild/proto
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
-import { InvalidPageTokenError } from "@taskmaster/persistence/list-page";
 import {
   DependencyAliasTakenError,
   DependencyCycleError,
@@ -145,15 +144,6 @@ export function createTemplateDependencyHandlers(
           undefined,
           `another INCLUDES/EXTENDS dependency already uses the partial name "${err.alias}"`,
         );
-      }
-      if (err instanceof InvalidPageTokenError) {
-        throw new InvalidArgumentError([
-          {
-            field: "page_token",
-            description: "is not a token from a previous response to this request",
-            reason: "INVALID_PAGE_TOKEN",
-          },
-        ]);
       }
       throw err;
     }

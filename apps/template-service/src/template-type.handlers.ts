@@ -2,7 +2,6 @@
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
-import { InvalidPageTokenError } from "@taskmaster/persistence/list-page";
 import {
   TemplateTypeInUseError,
   TemplateTypeRepository,
@@ -24,7 +23,6 @@ import {
 import {
   AlreadyExistsError,
   FailedPreconditionError,
-  InvalidArgumentError,
   NotFoundError,
   StaleEtagError,
 } from "@taskmaster/rpc-kit/errors";
@@ -55,15 +53,6 @@ function domainError(err: unknown): unknown {
         { type: "IN_USE", subject: "templates", description: `${err.templates} template(s) use it` },
       ],
     });
-  }
-  if (err instanceof InvalidPageTokenError) {
-    return new InvalidArgumentError([
-      {
-        field: "page_token",
-        description: "is not a token from a previous response",
-        reason: "INVALID_PAGE_TOKEN",
-      },
-    ]);
   }
   return err;
 }

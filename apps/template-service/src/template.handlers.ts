@@ -5,7 +5,6 @@
 import { create } from "@bufbuild/protobuf";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
-import { InvalidPageTokenError } from "@taskmaster/persistence/list-page";
 import {
   bumpVersion,
   type TemplateChangeKind,
@@ -91,15 +90,6 @@ function domainError(err: unknown): unknown {
     return new StaleEtagError("template", templateName(err.id));
   if (err instanceof TemplateSlugTakenError) {
     return new AlreadyExistsError("template", undefined, `a template with slug "${err.slug}" already exists`);
-  }
-  if (err instanceof InvalidPageTokenError) {
-    return new InvalidArgumentError([
-      {
-        field: "page_token",
-        description: "is not a token from a previous response to this request",
-        reason: "INVALID_PAGE_TOKEN",
-      },
-    ]);
   }
   return err;
 }

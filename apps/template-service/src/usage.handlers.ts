@@ -7,7 +7,6 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import { maskSecrets } from "@taskmaster/config/mask";
-import { InvalidPageTokenError } from "@taskmaster/persistence/list-page";
 import { TemplateRepository } from "@taskmaster/persistence/template.repository";
 import {
   TemplateUsageRepository,
@@ -56,15 +55,6 @@ export function usageDomainError(err: unknown, taskField = "task"): unknown {
     ]);
   }
   if (err instanceof UsageTemplateNotFoundError) return new NotFoundError("template", templateName(err.id));
-  if (err instanceof InvalidPageTokenError) {
-    return new InvalidArgumentError([
-      {
-        field: "page_token",
-        description: "is not a token from a previous response to this request",
-        reason: "INVALID_PAGE_TOKEN",
-      },
-    ]);
-  }
   return err;
 }
 

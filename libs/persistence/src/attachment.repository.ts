@@ -4,8 +4,10 @@
  * inserted/deleted", so a delete never removes content that a concurrent upload is about to reference.
  */
 import type { EntityManager } from "@mikro-orm/core";
+import { storeIdempotentResource } from "./idempotency.js";
 import { newId } from "./ids.js";
-import { INSERT_TASK_EVENT_SQL, type TaskEventContext } from "./task-events.js";
+import { decodePageToken, encodePageToken, tokenField } from "./page-token.js";
+import { insertTaskEvent, type TaskEventContext } from "./task-events.js";
 
 export interface AttachmentRow {
   id: string;
@@ -35,13 +37,6 @@ export interface CreateAttachmentInput {
 export interface AttachmentPage {
   items: AttachmentRow[];
   nextPageToken: string | null;
-}
-
-export class InvalidAttachmentPageTokenError extends Error {
-  constructor() {
-    super("invalid page token");
-    this.name = "InvalidAttachmentPageTokenError";
-  }
 }
 
 const SELECT = `a.id, a.task_id, a.filename, a.storage_key, a.size_bytes, a.file_type, a.mime_type,
@@ -122,21 +117,15 @@ export class AttachmentRepository {
           input.isPublic,
         ],
       );
-      await exec(INSERT_TASK_EVENT_SQL, [
+      await insertTaskEvent(
+        em,
         input.taskId,
         "task.attachment",
-        JSON.stringify({ action: "added", attachmentId: id, filename: input.filename }),
-        ctx.actor ?? null,
-        ctx.requestId ?? null,
-        ctx.traceId ?? null,
-      ]);
+        { action: "added", attachmentId: id, filename: input.filename },
+        ctx,
+      );
       if (ctx.requestId) {
-        await exec(`insert into idempotency_keys (id, scope, request_id, resource_id) values (?, ?, ?, ?)`, [
-          newId(),
-          UPLOAD_SCOPE,
-          ctx.requestId,
-          id,
-        ]);
+        await storeIdempotentResource(em, UPLOAD_SCOPE, ctx.requestId, id);
       }
       return rowFromDb(rows[0] as Record<string, unknown>);
     });
@@ -177,8 +166,13 @@ export class AttachmentRepository {
     let where = "a.task_id = ?";
     let direction = desc;
     if (pageToken) {
-      const cursor = decodeCursor(pageToken, taskId);
-      direction = cursor.desc;
+      const [us, id, descBit] = decodePageToken(pageToken, "a1", taskId, [
+        tokenField.micros,
+        tokenField.uuid,
+        tokenField.bit,
+      ]);
+      const cursor = { us, id };
+      direction = descBit === 1;
       where += ` and (a.created_at, a.id) ${direction ? "<" : ">"} (timestamptz 'epoch' + ?::bigint * interval '1 microsecond', ?::uuid)`;
       params.push(cursor.us, cursor.id);
     }
@@ -193,9 +187,7 @@ export class AttachmentRepository {
     const last = page[page.length - 1];
     const nextPageToken =
       rows.length > pageSize && last
-        ? Buffer.from(
-            JSON.stringify(["a1", taskId, String(last.cursor_us), String(last.id), direction ? 1 : 0]),
-          ).toString("base64url")
+        ? encodePageToken("a1", taskId, [String(last.cursor_us), String(last.id), direction ? 1 : 0])
         : null;
     return { items: page.map(rowFromDb), nextPageToken };
   }
@@ -217,14 +209,13 @@ export class AttachmentRepository {
         [id, taskId],
       );
       if (deleted.length === 0) return null;
-      await exec(INSERT_TASK_EVENT_SQL, [
+      await insertTaskEvent(
+        em,
         taskId,
         "task.attachment",
-        JSON.stringify({ action: "removed", attachmentId: id, filename: existing.filename }),
-        ctx.actor ?? null,
-        ctx.requestId ?? null,
-        ctx.traceId ?? null,
-      ]);
+        { action: "removed", attachmentId: id, filename: existing.filename },
+        ctx,
+      );
       return rowFromDb(deleted[0] as Record<string, unknown>);
     });
   }
@@ -232,25 +223,4 @@ export class AttachmentRepository {
   private exec(em: EntityManager): Exec {
     return (sql, params) => em.getConnection().execute(sql, params, "all", em.getTransactionContext());
   }
-}
-
-function decodeCursor(token: string, taskId: string): { us: string; id: string; desc: boolean } {
-  try {
-    const v: unknown = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
-    if (
-      Array.isArray(v) &&
-      v[0] === "a1" &&
-      v[1] === taskId &&
-      typeof v[2] === "string" &&
-      /^-?[0-9]{1,20}$/.test(v[2]) &&
-      typeof v[3] === "string" &&
-      /^[0-9a-f-]{36}$/i.test(v[3]) &&
-      (v[4] === 0 || v[4] === 1)
-    ) {
-      return { us: v[2], id: v[3], desc: v[4] === 1 };
-    }
-  } catch {
-    // fall through
-  }
-  throw new InvalidAttachmentPageTokenError();
 }

@@ -4,9 +4,9 @@
  * Rows are read as `to_jsonb(x)` so columns another migration adds (`rpc_method`, `session_id`,
  * `actor_type`) are picked up when present without breaking when absent.
  */
-import { createHash } from "node:crypto";
 import type { EntityManager } from "@mikro-orm/core";
-import { type CompareOp, InvalidPageTokenError } from "./list-page.js";
+import { type CompareOp, renderComparison } from "./list-page.js";
+import { bindingDigest, decodeKeysetToken, keysetPage, tokenField } from "./page-token.js";
 
 export interface AuditRow {
   id: string;
@@ -83,7 +83,6 @@ const COLUMNS: Record<Exclude<AuditFilterField, "entity">, { expr: string; cast:
 };
 
 const OPS: readonly CompareOp[] = ["=", "!=", "<", "<=", ">", ">="];
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const SORT = {
   event_time: {
     expr: "x.occurred_at",
@@ -140,15 +139,7 @@ function whereOf(query: AuditQuery): { where: string[]; params: unknown[] } {
       continue;
     }
     const col = COLUMNS[c.field];
-    if (c.value === null) {
-      if (c.op !== "=" && c.op !== "!=") throw new Error("null only compares with = or !=");
-      where.push(`${col.expr} is ${c.op === "=" ? "" : "not "}null`);
-      continue;
-    }
-    where.push(
-      c.op === "!=" ? `${col.expr} is distinct from ?::${col.cast}` : `${col.expr} ${c.op} ?::${col.cast}`,
-    );
-    params.push(c.value instanceof Date ? c.value.toISOString() : c.value);
+    renderComparison(col, c.op, c.value, where, params);
   }
   if (query.start !== undefined) {
     where.push("x.occurred_at >= ?::timestamptz");
@@ -161,43 +152,11 @@ function whereOf(query: AuditQuery): { where: string[]; params: unknown[] } {
   return { where, params };
 }
 
-function bindingHash(binding: string): string {
-  return createHash("sha256").update(binding).digest("base64url").slice(0, 16);
-}
-
-/** Opaque keyset token: (sort key, id), bound to the query that issued it. */
-export function encodeAuditToken(binding: string, key: string, id: string): string {
-  return Buffer.from(JSON.stringify(["a1", bindingHash(binding), key, id])).toString("base64url");
-}
-
-function decodeToken(token: string, binding: string, field: AuditOrderField): { key: string; id: string } {
-  try {
-    const v: unknown = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
-    if (
-      Array.isArray(v) &&
-      v.length === 4 &&
-      v[0] === "a1" &&
-      v[1] === bindingHash(binding) &&
-      typeof v[2] === "string" &&
-      (field === "sequence"
-        ? /^[0-9]{1,19}$/.test(v[2])
-        : /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/.test(v[2])) &&
-      typeof v[3] === "string" &&
-      UUID_RE.test(v[3])
-    ) {
-      return { key: v[2], id: v[3] };
-    }
-  } catch {
-    // fall through
-  }
-  throw new InvalidPageTokenError();
-}
-
 async function run(em: EntityManager, sql: string, params: unknown[]): Promise<Raw[]> {
   return em.getConnection().execute(sql, params, "all", em.getTransactionContext());
 }
 
-/** One page of audit rows. Throws {@link InvalidPageTokenError} for a foreign or malformed token. */
+/** One page of audit rows. Throws InvalidPageTokenError (page-token.ts) for a foreign or malformed token. */
 export async function listAuditEvents(
   em: EntityManager,
   query: AuditListQuery,
@@ -206,7 +165,12 @@ export async function listAuditEvents(
   const sort = SORT[query.orderBy.field];
   const desc = query.orderBy.desc;
   if (query.pageToken) {
-    const cursor = decodeToken(query.pageToken, query.binding, query.orderBy.field);
+    const cursor = decodeKeysetToken(
+      query.pageToken,
+      "a1",
+      bindingDigest(query.binding),
+      query.orderBy.field === "sequence" ? tokenField.matching(/^[0-9]{1,19}$/) : tokenField.isoMicros,
+    );
     where.push(`(${sort.expr}, x.id) ${desc ? "<" : ">"} (?::${sort.cast}, ?::uuid)`);
     params.push(cursor.key, cursor.id);
   }
@@ -220,15 +184,7 @@ export async function listAuditEvents(
        order by ${sort.expr} ${dir}, x.id ${dir} limit ?`,
     params,
   );
-  const page = rows.slice(0, pageSize);
-  const last = page.at(-1);
-  return {
-    items: page.map(toRow),
-    nextPageToken:
-      rows.length > pageSize && last !== undefined
-        ? encodeAuditToken(query.binding, String(last.page_key), String(last.id))
-        : null,
-  };
+  return keysetPage(rows, pageSize, toRow, { tag: "a1", binding: bindingDigest(query.binding) });
 }
 
 /** One audit row by id, or null. */

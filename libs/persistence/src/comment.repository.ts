@@ -4,21 +4,12 @@
  * transaction.
  */
 import type { EntityManager } from "@mikro-orm/core";
+import { createOnce } from "./idempotency.js";
 import { newId } from "./ids.js";
+import { bindingDigest, decodeKeysetToken, keysetPage, tokenField } from "./page-token.js";
+import { execute, type FilterCondition, insertTaskEvent, loadTask, renderConditions } from "./sql-toolkit.js";
 import type { TaskEventContext } from "./task-events.js";
 import type { CommentType } from "./value-sets.js";
-import {
-  decodePageToken,
-  encodePageToken,
-  execute,
-  type FilterCondition,
-  findIdempotentResource,
-  insertTaskEvent,
-  loadTask,
-  PageTokenError,
-  renderConditions,
-  storeIdempotentResource,
-} from "./workflow.repository.js";
 
 export interface CommentRow {
   id: string;
@@ -102,42 +93,41 @@ export class CommentRepository {
   }
 
   async create(input: CreateCommentInput, ctx: TaskEventContext): Promise<CommentWriteOutcome> {
-    if (ctx.requestId) {
-      const existing = await findIdempotentResource(this.em, CREATE_SCOPE, ctx.requestId);
-      if (existing !== null) {
-        const comment = await this.get(input.taskId, existing, { includeDeleted: true });
-        if (comment) return { kind: "ok", comment };
-      }
-    }
-    return this.em.transactional(async (em) => {
-      const task = await loadTask(em, input.taskId);
-      if (task === null) return { kind: "task_not_found" as const };
-      if (task.deletedAt !== null) return { kind: "task_deleted" as const };
-      if (input.parentId !== null) {
-        const parent = await execute(
+    return createOnce<CommentWriteOutcome>(this.em, {
+      scope: CREATE_SCOPE,
+      requestId: ctx.requestId,
+      replay: async (em, id) => {
+        const comment = await new CommentRepository(em).get(input.taskId, id, { includeDeleted: true });
+        return comment ? { kind: "ok", comment } : null;
+      },
+      create: async (em) => {
+        const task = await loadTask(em, input.taskId);
+        if (task === null) return { result: { kind: "task_not_found" }, resourceId: null };
+        if (task.deletedAt !== null) return { result: { kind: "task_deleted" }, resourceId: null };
+        if (input.parentId !== null) {
+          const parent = await execute(
+            em,
+            "select 1 from task_comments where id = ? and task_id = ? and deleted_at is null",
+            [input.parentId, input.taskId],
+          );
+          if (parent.length === 0) return { result: { kind: "parent_not_found" }, resourceId: null };
+        }
+        const id = newId();
+        await execute(
           em,
-          "select 1 from task_comments where id = ? and task_id = ? and deleted_at is null",
-          [input.parentId, input.taskId],
+          `insert into task_comments (id, task_id, parent_id, author, content, type, is_internal, created_at, updated_at)
+           values (?, ?, ?, ?, ?, ?, ?, now(), now())`,
+          [id, input.taskId, input.parentId, input.author, input.content, input.type, input.internal],
         );
-        if (parent.length === 0) return { kind: "parent_not_found" as const };
-      }
-      const id = newId();
-      await execute(
-        em,
-        `insert into task_comments (id, task_id, parent_id, author, content, type, is_internal, created_at, updated_at)
-         values (?, ?, ?, ?, ?, ?, ?, now(), now())`,
-        [id, input.taskId, input.parentId, input.author, input.content, input.type, input.internal],
-      );
-      await insertTaskEvent(
-        em,
-        input.taskId,
-        "task.comment",
-        { action: "created", commentId: id, parentId: input.parentId, internal: input.internal },
-        ctx,
-      );
-      if (ctx.requestId) await storeIdempotentResource(em, CREATE_SCOPE, ctx.requestId, id);
-      const comment = await this.getIn(em, input.taskId, id);
-      return { kind: "ok" as const, comment };
+        await insertTaskEvent(
+          em,
+          input.taskId,
+          "task.comment",
+          { action: "created", commentId: id, parentId: input.parentId, internal: input.internal },
+          ctx,
+        );
+        return { result: { kind: "ok", comment: await this.getIn(em, input.taskId, id) }, resourceId: id };
+      },
     });
   }
 
@@ -280,8 +270,7 @@ export class CommentRepository {
       params,
     );
     if (opts.pageToken !== null) {
-      const pos = decodePageToken(opts.pageToken, opts.binding);
-      if (!/^-?[0-9]{1,20}$/.test(pos.key)) throw new PageTokenError();
+      const pos = decodeKeysetToken(opts.pageToken, "k1", bindingDigest(opts.binding), tokenField.micros);
       where.push(
         `(c.created_at, c.id) ${opts.descending ? "<" : ">"} (timestamptz 'epoch' + ?::bigint * interval '1 microsecond', ?::uuid)`,
       );
@@ -295,14 +284,10 @@ export class CommentRepository {
        order by c.created_at ${dir}, c.id ${dir} limit ?`,
       params,
     );
-    const page = rows.slice(0, opts.pageSize);
-    const last = page[page.length - 1];
-    return {
-      items: page.map(commentRow),
-      nextPageToken:
-        rows.length > opts.pageSize && last
-          ? encodePageToken({ key: String(last.cursor_us), id: String(last.id) }, opts.binding)
-          : null,
-    };
+    return keysetPage(rows, opts.pageSize, commentRow, {
+      tag: "k1",
+      binding: bindingDigest(opts.binding),
+      keyColumn: "cursor_us",
+    });
   }
 }

@@ -6,8 +6,11 @@ import { describe, expect, it } from "vitest";
 import {
   answerForDatabaseError,
   classifyDatabaseError,
+  constraintOf,
   type DatabaseErrorKind,
+  isReferenceViolation,
   isRetryableTransactionError,
+  isUniqueViolation,
   kindOfSqlState,
 } from "./db-errors.js";
 
@@ -116,5 +119,32 @@ describe("classifyDatabaseError", () => {
     expect(isRetryableTransactionError(pg("23505"))).toBe(false);
     expect(isRetryableTransactionError(pg("57014"))).toBe(false);
     expect(isRetryableTransactionError(pg("42P01"))).toBe(false);
+  });
+});
+
+describe("unique and reference violations by constraint", () => {
+  const violation = (code: string, constraint: string) =>
+    Object.assign(new Error(`duplicate key value violates unique constraint "${constraint}"`), {
+      code,
+      constraint,
+    });
+
+  it("matches the constraint the driver names, on the error or a wrapping cause", () => {
+    const e = violation("23505", "templates_name_uniq");
+    expect(isUniqueViolation(e)).toBe(true);
+    expect(isUniqueViolation(e, "templates_name_uniq")).toBe(true);
+    expect(isUniqueViolation(e, "template_types_name_uniq")).toBe(false);
+    const wrapped = Object.assign(new Error("wrapped"), { cause: e });
+    expect(constraintOf(wrapped)).toBe("templates_name_uniq");
+    expect(isUniqueViolation(wrapped, "templates_name_uniq")).toBe(true);
+    expect(isReferenceViolation(violation("23503", "t_fk"), "t_fk")).toBe(true);
+    expect(isReferenceViolation(e, "templates_name_uniq")).toBe(false);
+  });
+
+  it("never reads message text: a codeless error naming a constraint is not a violation", () => {
+    const text = new Error('duplicate key value violates unique constraint "templates_name_uniq"');
+    expect(isUniqueViolation(text)).toBe(false);
+    expect(isUniqueViolation(text, "templates_name_uniq")).toBe(false);
+    expect(constraintOf(text)).toBeUndefined();
   });
 });

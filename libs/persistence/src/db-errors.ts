@@ -13,8 +13,6 @@
  *   CANCELLED (57014 statement timeout or cancel).
  * - bug (INTERNAL, detail only in the log): everything else from the database (42xxx, 0A, XX, 25P02 ...).
  */
-import { UniqueConstraintViolationException } from "@mikro-orm/core";
-
 export type DatabaseErrorKind =
   | "transient"
   | "invalid_input"
@@ -150,9 +148,35 @@ export function isRetryableTransactionError(error: unknown): boolean {
   return code === "40001" || code === "40P01" || classifyDatabaseError(error) === "transient";
 }
 
-/** A unique or exclusion constraint refused the write (SQLSTATE 23505). */
-export function isUniqueViolation(err: unknown): boolean {
-  return err instanceof UniqueConstraintViolationException || sqlStateOf(err) === "23505";
+/** The constraint (or unique index) an integrity error names: pg's `constraint` field, on the error or a cause. */
+export function constraintOf(error: unknown): string | undefined {
+  let e: unknown = error;
+  for (let depth = 0; depth < 4 && e !== undefined && e !== null; depth++) {
+    const c = (fields(e) as { constraint?: unknown }).constraint;
+    if (typeof c === "string") return c;
+    e = fields(e).cause;
+  }
+  return undefined;
+}
+
+/**
+ * The classifier says a unique (or exclusion) constraint refused the write, and when `constraint` is given
+ * it is that one. Repositories use this to throw their domain error (e.g. "slug taken") for the constraints
+ * they know; any other unique violation reaches the error interceptor as ALREADY_EXISTS.
+ */
+export function isUniqueViolation(error: unknown, constraint?: string): boolean {
+  return (
+    classifyDatabaseError(error) === "already_exists" &&
+    (constraint === undefined || constraintOf(error) === constraint)
+  );
+}
+
+/** The classifier says a foreign key refused the write, and when `constraint` is given it is that one. */
+export function isReferenceViolation(error: unknown, constraint?: string): boolean {
+  return (
+    classifyDatabaseError(error) === "reference" &&
+    (constraint === undefined || constraintOf(error) === constraint)
+  );
 }
 
 /**

@@ -21,7 +21,13 @@ import { TemplateType } from "./entities/template-type.entity.js";
 import { TemplateUsageLog } from "./entities/template-usage-log.entity.js";
 import { TemplateVersion } from "./entities/template-version.entity.js";
 
-/** Every entity schema of the database, for `MikroORM.init({ entities })`. */
+/**
+ * Every entity schema of the database, for `MikroORM.init({ entities })`. What the entities are for: they
+ * declare the schema (columns, defaults, checks, indexes) that the migrations are generated from
+ * (migration-generator.ts), and the seed (seed.ts) writes its sprint,
+ * release, milestone, template types and categories through them. Runtime reads and writes go through the
+ * repositories' SQL, which declare their own column lists (e.g. task-columns.ts): no unit-of-work path.
+ */
 export const ALL_ENTITIES: readonly EntitySchema[] = [
   Task,
   Sprint,

@@ -3,16 +3,10 @@
  * planning and relationship repositories. Callers name fields; only this module turns them into SQL, from a
  * fixed column map, and every value travels as a bind parameter.
  */
-import { createHash } from "node:crypto";
 import type { EntityManager } from "@mikro-orm/core";
+import { bindingDigest, decodeKeysetToken, keysetPage } from "./page-token.js";
 
-/** A malformed page token, or one issued for a different query (map to INVALID_ARGUMENT). */
-export class InvalidPageTokenError extends Error {
-  constructor() {
-    super("invalid page token");
-    this.name = "InvalidPageTokenError";
-  }
-}
+export { InvalidPageTokenError } from "./page-token.js";
 
 /** Who/what is making a change; recorded in the outbox. */
 export interface WriteContext {
@@ -59,36 +53,28 @@ export interface Page<T> {
   nextPageToken: string | null;
 }
 
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const OPS: readonly CompareOp[] = ["=", "!=", "<", "<=", ">", ">="];
 
-function bindingHash(binding: string): string {
-  return createHash("sha256").update(binding).digest("base64url").slice(0, 16);
-}
-
-function encodeToken(binding: string, key: string, id: string): string {
-  return Buffer.from(JSON.stringify(["k1", bindingHash(binding), key, id])).toString("base64url");
-}
-
-function decodeToken(token: string, binding: string): { key: string; id: string } {
-  try {
-    const v: unknown = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
-    if (
-      Array.isArray(v) &&
-      v.length === 4 &&
-      v[0] === "k1" &&
-      v[1] === bindingHash(binding) &&
-      typeof v[2] === "string" &&
-      v[2].length <= 300 &&
-      typeof v[3] === "string" &&
-      UUID_RE.test(v[3])
-    ) {
-      return { key: v[2], id: v[3] };
-    }
-  } catch {
-    // fall through
+/**
+ * Renders `column op value` with the value as a typed bind parameter; `null` with `=`/`!=` is `is null` /
+ * `is not null`, and `!=` is `is distinct from` (null-safe).
+ */
+export function renderComparison(
+  col: { expr: string; cast: string },
+  op: CompareOp,
+  value: string | number | Date | null,
+  where: string[],
+  params: unknown[],
+): void {
+  if (value === null) {
+    if (op !== "=" && op !== "!=") throw new Error("null only compares with = or !=");
+    where.push(`${col.expr} is ${op === "=" ? "" : "not "}null`);
+    return;
   }
-  throw new InvalidPageTokenError();
+  where.push(
+    op === "!=" ? `${col.expr} is distinct from ?::${col.cast}` : `${col.expr} ${op} ?::${col.cast}`,
+  );
+  params.push(value instanceof Date ? value.toISOString() : value);
 }
 
 /**
@@ -127,23 +113,14 @@ export async function listPage<F extends string, O extends string, T>(
   const where = [...spec.baseWhere];
   const params = [...spec.baseParams];
   for (const c of query.conditions) {
-    const col = spec.columns[c.field];
     if (!OPS.includes(c.op)) throw new Error(`unsupported operator ${c.op}`);
-    if (c.value === null) {
-      if (c.op !== "=" && c.op !== "!=") throw new Error("null only compares with = or !=");
-      where.push(`${col.expr} is ${c.op === "=" ? "" : "not "}null`);
-      continue;
-    }
-    where.push(
-      c.op === "!=" ? `${col.expr} is distinct from ?::${col.cast}` : `${col.expr} ${c.op} ?::${col.cast}`,
-    );
-    params.push(c.value instanceof Date ? c.value.toISOString() : c.value);
+    renderComparison(spec.columns[c.field], c.op, c.value, where, params);
   }
   const sortCol = spec.columns[query.orderBy.field];
   const key = sortExpr(sortCol);
   const desc = query.orderBy.desc;
   if (query.pageToken) {
-    const cursor = decodeToken(query.pageToken, query.binding);
+    const cursor = decodeKeysetToken(query.pageToken, "k1", bindingDigest(query.binding));
     where.push(`(${key}, x.id) ${desc ? "<" : ">"} (?::${sortCol.cast}, ?::uuid)`);
     params.push(cursor.key, cursor.id);
   }
@@ -158,11 +135,5 @@ export async function listPage<F extends string, O extends string, T>(
     "all",
     em.getTransactionContext(),
   );
-  const page = rows.slice(0, pageSize);
-  const last = page[page.length - 1];
-  const nextPageToken =
-    rows.length > pageSize && last
-      ? encodeToken(query.binding, String(last.page_key), String(last.id))
-      : null;
-  return { items: page.map(spec.map), nextPageToken };
+  return keysetPage(rows, pageSize, spec.map, { tag: "k1", binding: bindingDigest(query.binding) });
 }

@@ -4,6 +4,7 @@
  * task in the same transaction. `reached_at` follows the state (set on entering REACHED, cleared on leaving).
  */
 import type { EntityManager } from "@mikro-orm/core";
+import { createOnce } from "./idempotency.js";
 import { newId } from "./ids.js";
 import { type ColumnSpec, type ListQuery, listPage, type Page, type WriteContext } from "./list-page.js";
 import { clearTaskReference } from "./release.repository.js";
@@ -118,40 +119,28 @@ export class MilestoneRepository {
     fields: MilestoneFields,
     ctx: WriteContext = {},
   ): Promise<MilestoneResult<{ milestone: MilestoneRow }>> {
-    const byRequest = async (em: EntityManager): Promise<MilestoneRow | null> => {
-      if (!ctx.requestId) return null;
-      const rows = await executor(em)(
-        "select resource_id from idempotency_keys where scope = 'milestone.create' and request_id = ?",
-        [ctx.requestId],
-      );
-      return rows[0] ? this.getMilestone(String(rows[0].resource_id), em) : null;
-    };
-    const existing = await byRequest(this.em);
-    if (existing) return { ok: true, milestone: existing };
-    return this.em.transactional(async (em) => {
-      const exec = executor(em);
-      if (ctx.requestId) {
-        // Serialises concurrent retries of one request: the loser waits, then sees the winner's key.
-        await exec("select pg_advisory_xact_lock(hashtext('milestone.create:' || ?))", [ctx.requestId]);
-        const again = await byRequest(em);
-        if (again) return { ok: true, milestone: again } as const;
-      }
-      if (fields.releaseId !== null && !(await releaseExists(em, fields.releaseId))) {
-        return { ok: false, reason: "release_not_found" } as const;
-      }
-      const id = newId();
-      await exec(
-        `insert into milestones (id, name, description, status, due_date, reached_at, release_id)
-         values (?, ?, ?, ?, ?, case when ? = 'reached' then now() end, ?)`,
-        [id, fields.name, fields.description, fields.status, fields.dueAt, fields.status, fields.releaseId],
-      );
-      if (ctx.requestId) {
-        await exec(
-          "insert into idempotency_keys (id, scope, request_id, resource_id) values (?, 'milestone.create', ?, ?)",
-          [newId(), ctx.requestId, id],
+    return createOnce<MilestoneResult<{ milestone: MilestoneRow }>>(this.em, {
+      scope: "milestone.create",
+      requestId: ctx.requestId,
+      replay: async (em, id) => {
+        const milestone = await this.getMilestone(id, em);
+        return milestone ? { ok: true, milestone } : null;
+      },
+      create: async (em) => {
+        if (fields.releaseId !== null && !(await releaseExists(em, fields.releaseId))) {
+          return { result: { ok: false, reason: "release_not_found" }, resourceId: null };
+        }
+        const id = newId();
+        await executor(em)(
+          `insert into milestones (id, name, description, status, due_date, reached_at, release_id)
+           values (?, ?, ?, ?, ?, case when ? = 'reached' then now() end, ?)`,
+          [id, fields.name, fields.description, fields.status, fields.dueAt, fields.status, fields.releaseId],
         );
-      }
-      return { ok: true, milestone: (await this.getMilestone(id, em)) as MilestoneRow } as const;
+        return {
+          result: { ok: true, milestone: (await this.getMilestone(id, em)) as MilestoneRow },
+          resourceId: id,
+        };
+      },
     });
   }
 

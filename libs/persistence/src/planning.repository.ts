@@ -6,10 +6,11 @@
 
 import type { EntityManager } from "@mikro-orm/core";
 import { isUniqueViolation } from "./db-errors.js";
+import { createOnce } from "./idempotency.js";
 import { newId } from "./ids.js";
 import { type ColumnSpec, type ListQuery, listPage, type Page, type WriteContext } from "./list-page.js";
 import { TASK_SELECT_LIST, type TaskRow, taskRowFromDb } from "./task.repository.js";
-import { INSERT_TASK_EVENT_SQL } from "./task-events.js";
+import { insertTaskEvent } from "./task-events.js";
 import type { SprintStatus } from "./value-sets.js";
 
 export interface SprintRow {
@@ -124,40 +125,29 @@ export class PlanningRepository {
     fields: SprintFields,
     ctx: WriteContext = {},
   ): Promise<SprintResult<{ sprint: SprintRow }>> {
-    const byRequest = async (): Promise<SprintRow | null> => {
-      if (!ctx.requestId) return null;
-      const rows = await this.exec(
-        this.em,
-        "select resource_id from idempotency_keys where scope = 'sprint.create' and request_id = ?",
-        [ctx.requestId],
-      );
-      return rows[0] ? this.getSprint(String(rows[0].resource_id)) : null;
-    };
-    const existing = await byRequest();
-    if (existing) return { ok: true, sprint: existing };
     try {
-      return await this.em.transactional(async (em) => {
-        const id = newId();
-        await this.exec(
-          em,
-          `insert into sprints (id, name, goal, starts_at, ends_at, capacity_points) values (?, ?, ?, ?, ?, ?)`,
-          [id, fields.name, fields.goal, fields.startsAt, fields.endsAt, fields.capacityPoints],
-        );
-        if (ctx.requestId) {
+      return await createOnce<SprintResult<{ sprint: SprintRow }>>(this.em, {
+        scope: "sprint.create",
+        requestId: ctx.requestId,
+        replay: async (em, id) => {
+          const sprint = await this.getSprint(id, em);
+          return sprint ? { ok: true, sprint } : null;
+        },
+        create: async (em) => {
+          const id = newId();
           await this.exec(
             em,
-            "insert into idempotency_keys (id, scope, request_id, resource_id) values (?, 'sprint.create', ?, ?)",
-            [newId(), ctx.requestId, id],
+            `insert into sprints (id, name, goal, starts_at, ends_at, capacity_points) values (?, ?, ?, ?, ?, ?)`,
+            [id, fields.name, fields.goal, fields.startsAt, fields.endsAt, fields.capacityPoints],
           );
-        }
-        return { ok: true, sprint: (await this.getSprint(id, em)) as SprintRow } as const;
+          return {
+            result: { ok: true, sprint: (await this.getSprint(id, em)) as SprintRow },
+            resourceId: id,
+          };
+        },
       });
     } catch (err) {
-      if (isUniqueViolation(err)) {
-        const again = await byRequest();
-        if (again) return { ok: true, sprint: again };
-        return { ok: false, reason: "name_taken" };
-      }
+      if (isUniqueViolation(err, "sprints_name_live_uniq")) return { ok: false, reason: "name_taken" };
       throw err;
     }
   }
@@ -212,7 +202,7 @@ export class PlanningRepository {
         return { ok: true, sprint: (await this.getSprint(id, em)) as SprintRow } as const;
       });
     } catch (err) {
-      if (isUniqueViolation(err)) return { ok: false, reason: "name_taken" };
+      if (isUniqueViolation(err, "sprints_name_live_uniq")) return { ok: false, reason: "name_taken" };
       throw err;
     }
   }
@@ -233,14 +223,7 @@ export class PlanningRepository {
       [sprintId, ...params, sprintId],
     );
     for (const row of moved) {
-      await this.exec(em, INSERT_TASK_EVENT_SQL, [
-        row.id,
-        "task.updated",
-        JSON.stringify({ fields: ["sprint"], sprintId }),
-        ctx.actor ?? null,
-        ctx.requestId ?? null,
-        ctx.traceId ?? null,
-      ]);
+      await insertTaskEvent(em, String(row.id), "task.updated", { fields: ["sprint"], sprintId }, ctx);
     }
     return moved.map((r) => String(r.id));
   }

@@ -15,10 +15,23 @@
 
 import type { EntityManager } from "@mikro-orm/core";
 import { isUniqueViolation } from "./db-errors.js";
+import { storeIdempotentResource } from "./idempotency.js";
 import { newId } from "./ids.js";
 import { type ColumnSpec, type ListQuery, listPage, type Page, type WriteContext } from "./list-page.js";
-import { INSERT_TASK_EVENT_SQL } from "./task-events.js";
-import type { RelationshipType, TaskPriority, TaskStatus } from "./value-sets.js";
+import {
+  type CriticalPathScope,
+  type CriticalPathTask,
+  criticalPathGraph,
+  type DependencyGraphResult,
+  dependencyGraph,
+  scopeExists,
+} from "./relationship-graph.repository.js";
+import { INVERSE_CASE, INVERSE_TYPE, PRECEDENCE_SQL, precedenceEdge } from "./relationship-types.js";
+import { insertTaskEvent } from "./task-events.js";
+import type { RelationshipType } from "./value-sets.js";
+
+export * from "./relationship-graph.repository.js";
+export { INVERSE_TYPE, precedenceEdge } from "./relationship-types.js";
 
 export interface RelationshipRow {
   id: string;
@@ -32,41 +45,6 @@ export interface RelationshipRow {
   /** Id of the inverse/mirror row (always present unless the data was edited by hand). */
   inverseId: string | null;
 }
-
-export const INVERSE_TYPE: Readonly<Record<RelationshipType, RelationshipType>> = {
-  blocks: "blocked_by",
-  blocked_by: "blocks",
-  depends_on: "dependency_of",
-  dependency_of: "depends_on",
-  relates_to: "relates_to",
-  duplicates: "duplicated_by",
-  duplicated_by: "duplicates",
-  parent_of: "child_of",
-  child_of: "parent_of",
-  follows: "precedes",
-  precedes: "follows",
-  conflicts_with: "conflicts_with",
-};
-
-/** Types whose rows are precedence edges (source before target) once the inverse is considered. */
-const PRECEDENCE_SOURCE_FIRST: readonly RelationshipType[] = ["blocks", "dependency_of", "precedes"];
-const PRECEDENCE_TARGET_FIRST: readonly RelationshipType[] = ["blocked_by", "depends_on", "follows"];
-const PRECEDENCE_SQL = `('blocks', 'dependency_of', 'precedes')`;
-
-/** For a precedence-family type, the new edge as (before, after); `null` for the other types. */
-export function precedenceEdge(
-  type: RelationshipType,
-  source: string,
-  target: string,
-): { before: string; after: string } | null {
-  if (PRECEDENCE_SOURCE_FIRST.includes(type)) return { before: source, after: target };
-  if (PRECEDENCE_TARGET_FIRST.includes(type)) return { before: target, after: source };
-  return null;
-}
-
-const INVERSE_CASE = `case r.type ${Object.entries(INVERSE_TYPE)
-  .map(([t, i]) => `when '${t}' then '${i}'`)
-  .join(" ")} end`;
 
 const SELECT_LIST = `x.id, x.source_task_id, x.target_task_id, x.type, x.strength, x.note, x.created_by, x.created_at,
   (select i.id from task_relationships i where i.source_task_id = x.target_task_id and i.target_task_id = x.source_task_id
@@ -110,56 +88,6 @@ const LIST_COLUMNS: Readonly<Record<RelationshipListField | RelationshipOrderFie
   strength: { expr: "x.strength", cast: "int" },
   create_time: { expr: "x.created_at", cast: "timestamptz" },
 };
-
-export interface GraphNodeRow {
-  id: string;
-  title: string;
-  status: TaskStatus;
-  priority: TaskPriority;
-  estimatedHours: number | null;
-  remainingHours: number | null;
-  actualHours: number;
-  depth: number;
-}
-
-export interface GraphEdgeRow {
-  id: string;
-  sourceTaskId: string;
-  targetTaskId: string;
-  type: RelationshipType;
-  strength: number;
-}
-
-export interface DependencyGraphResult {
-  nodes: GraphNodeRow[];
-  edges: GraphEdgeRow[];
-  truncated: boolean;
-}
-
-/** Canonical side of a pair, so a traversal that follows both directions reports each relationship once. */
-const CANONICAL_SQL = `(x.type in ('blocks', 'depends_on', 'duplicates', 'parent_of', 'follows')
-  or (x.type in ('relates_to', 'conflicts_with') and x.source_task_id < x.target_task_id))`;
-
-export type CriticalPathScope =
-  | { kind: "task"; id: string }
-  | { kind: "sprint"; id: string }
-  | { kind: "release"; id: string }
-  | { kind: "epic"; id: string };
-
-export interface CriticalPathTask {
-  id: string;
-  title: string;
-  status: TaskStatus;
-  estimatedHours: number | null;
-  remainingHours: number | null;
-  actualHours: number;
-}
-
-const DONE_SQL = `('completed', 'cancelled', 'archived', 'failed')`;
-/** Hard cap on the tasks a critical-path scope may hold. */
-export const CRITICAL_PATH_MAX_TASKS = 10_000;
-
-const sqlList = (values: readonly string[]) => values.map((v) => `'${v.replaceAll("'", "''")}'`).join(", ");
 
 export class RelationshipRepository {
   constructor(private readonly em: EntityManager) {}
@@ -268,21 +196,16 @@ export class RelationshipRepository {
           [input.sourceTaskId, id, input.type, input.targetTaskId],
           [input.targetTaskId, inverseId, INVERSE_TYPE[input.type], input.sourceTaskId],
         ] as const) {
-          await this.exec(em, INSERT_TASK_EVENT_SQL, [
+          await insertTaskEvent(
+            em,
             taskId,
             "task.relationship",
-            JSON.stringify({ action: "created", relationshipId: relId, type, targetTaskId: other }),
-            actor,
-            ctx.requestId ?? null,
-            ctx.traceId ?? null,
-          ]);
+            { action: "created", relationshipId: relId, type, targetTaskId: other },
+            { ...ctx, actor },
+          );
         }
         if (ctx.requestId) {
-          await this.exec(
-            em,
-            `insert into idempotency_keys (id, scope, request_id, resource_id) values (?, 'relationship.create', ?, ?)`,
-            [newId(), ctx.requestId, id],
-          );
+          await storeIdempotentResource(em, "relationship.create", ctx.requestId, id);
         }
         const rows = await this.exec(em, `select ${SELECT_LIST} from task_relationships x where x.id = ?`, [
           id,
@@ -357,14 +280,13 @@ export class RelationshipRepository {
       ];
       if (inverse[0]) events.push([row.target_task_id, inverse[0].id, row.inverse_type, row.source_task_id]);
       for (const [taskId, relId, type, other] of events) {
-        await this.exec(em, INSERT_TASK_EVENT_SQL, [
-          taskId,
+        await insertTaskEvent(
+          em,
+          String(taskId),
           "task.relationship",
-          JSON.stringify({ action: "deleted", relationshipId: relId, type, targetTaskId: other }),
-          ctx.actor ?? null,
-          ctx.requestId ?? null,
-          ctx.traceId ?? null,
-        ]);
+          { action: "deleted", relationshipId: relId, type, targetTaskId: other },
+          ctx,
+        );
       }
       return true;
     });
@@ -389,136 +311,26 @@ export class RelationshipRepository {
     );
   }
 
-  /**
-   * Breadth-first walk from `rootId` over rows of the given types (outgoing from each reached task, soft-
-   * deleted tasks skipped), each node at its minimal depth; nodes beyond `maxNodes` (deepest first) are cut.
-   */
-  async dependencyGraph(
+  /** See {@link dependencyGraph}. */
+  dependencyGraph(
     rootId: string,
     types: readonly RelationshipType[],
     maxDepth: number,
     maxNodes: number,
   ): Promise<DependencyGraphResult> {
-    const typeSql = sqlList(types);
-    const rows = await this.exec(
-      this.em,
-      `with recursive walk(node, depth) as (
-         select ?::uuid, 0
-         union
-         select r.target_task_id, w.depth + 1 from walk w
-           join task_relationships r on r.source_task_id = w.node and r.type in (${typeSql})
-           join tasks t on t.id = r.target_task_id and t.deleted_at is null
-         where w.depth < ?
-       ),
-       nodes as (select node, min(depth) as depth from walk group by node)
-       select t.id, t.title, t.status, t.priority, t.estimated_hours, t.remaining_hours, t.actual_hours, n.depth,
-              exists (select 1 from task_relationships r join tasks u on u.id = r.target_task_id and u.deleted_at is null
-                      where n.depth = ? and r.source_task_id = n.node and r.type in (${typeSql})
-                        and r.target_task_id not in (select node from nodes)) as cut
-       from nodes n join tasks t on t.id = n.node
-       order by n.depth, (t.id = ?::uuid) desc, t.id
-       limit ?`,
-      [rootId, maxDepth, maxDepth, rootId, maxNodes + 1],
-    );
-    const truncated = rows.length > maxNodes || rows.some((r) => r.cut === true);
-    const kept = rows.slice(0, maxNodes);
-    const nodes: GraphNodeRow[] = kept.map((r) => ({
-      id: String(r.id),
-      title: String(r.title),
-      status: r.status as TaskStatus,
-      priority: r.priority as TaskPriority,
-      estimatedHours: r.estimated_hours === null ? null : Number(r.estimated_hours),
-      remainingHours: r.remaining_hours === null ? null : Number(r.remaining_hours),
-      actualHours: Number(r.actual_hours),
-      depth: Number(r.depth),
-    }));
-    if (nodes.length === 0) return { nodes, edges: [], truncated };
-    const ids = nodes.map((n) => n.id);
-    const idList = ids.map(() => "?").join(", ");
-    const edges = await this.exec(
-      this.em,
-      `select x.id, x.source_task_id, x.target_task_id, x.type, x.strength from task_relationships x
-       where x.source_task_id in (${idList}) and x.target_task_id in (${idList}) and x.type in (${typeSql})
-         and (${CANONICAL_SQL} or ${INVERSE_CASE.replaceAll("r.type", "x.type")} not in (${typeSql}))
-       order by x.created_at, x.id`,
-      [...ids, ...ids],
-    );
-    return {
-      nodes,
-      truncated,
-      edges: edges.map((e) => ({
-        id: String(e.id),
-        sourceTaskId: String(e.source_task_id),
-        targetTaskId: String(e.target_task_id),
-        type: e.type as RelationshipType,
-        strength: Number(e.strength),
-      })),
-    };
+    return dependencyGraph(this.em, rootId, types, maxDepth, maxNodes);
   }
 
-  /** Whether the scope's owner exists (task/epic live, sprint/release not deleted). */
-  async scopeExists(scope: CriticalPathScope): Promise<boolean> {
-    const table = { task: "tasks", epic: "tasks", sprint: "sprints", release: "releases" }[scope.kind];
-    const rows = await this.exec(this.em, `select 1 from ${table} where id = ? and deleted_at is null`, [
-      scope.id,
-    ]);
-    return rows.length > 0;
+  /** See {@link scopeExists}. */
+  scopeExists(scope: CriticalPathScope): Promise<boolean> {
+    return scopeExists(this.em, scope);
   }
 
-  /**
-   * The tasks of a critical-path scope and the precedence edges among them (before -> after). Bounded by
-   * {@link CRITICAL_PATH_MAX_TASKS}; `tooLarge` when the scope holds more.
-   */
-  async criticalPathGraph(
+  /** See {@link criticalPathGraph}. */
+  criticalPathGraph(
     scope: CriticalPathScope,
     excludeDone: boolean,
   ): Promise<{ tasks: CriticalPathTask[]; edges: [string, string][]; tooLarge: boolean }> {
-    const scopeSql = {
-      task: `with recursive s(id) as (
-               select ?::uuid
-               union
-               select r.source_task_id from s join task_relationships r
-                 on r.target_task_id = s.id and r.type in ${PRECEDENCE_SQL}
-             ) select id from s`,
-      sprint: "select id from tasks where sprint_id = ?",
-      release: "select id from tasks where release_id = ?",
-      epic: `with recursive s(id) as (
-               select id from tasks where epic_id = ?::uuid or parent_id = ?::uuid
-               union
-               select t.id from s join tasks t on t.parent_id = s.id
-             ) select id from s`,
-    }[scope.kind];
-    const scopeParams = scope.kind === "epic" ? [scope.id, scope.id] : [scope.id];
-    const rows = await this.exec(
-      this.em,
-      `select t.id, t.title, t.status, t.estimated_hours, t.remaining_hours, t.actual_hours
-       from tasks t where t.id in (${scopeSql}) and t.deleted_at is null
-         ${excludeDone ? `and t.status not in ${DONE_SQL}` : ""}
-       order by t.created_at, t.id limit ?`,
-      [...scopeParams, CRITICAL_PATH_MAX_TASKS + 1],
-    );
-    if (rows.length > CRITICAL_PATH_MAX_TASKS) return { tasks: [], edges: [], tooLarge: true };
-    const tasks: CriticalPathTask[] = rows.map((r) => ({
-      id: String(r.id),
-      title: String(r.title),
-      status: r.status as TaskStatus,
-      estimatedHours: r.estimated_hours === null ? null : Number(r.estimated_hours),
-      remainingHours: r.remaining_hours === null ? null : Number(r.remaining_hours),
-      actualHours: Number(r.actual_hours),
-    }));
-    if (tasks.length === 0) return { tasks, edges: [], tooLarge: false };
-    const ids = tasks.map((t) => t.id);
-    const idList = ids.map(() => "?").join(", ");
-    const edgeRows = await this.exec(
-      this.em,
-      `select distinct source_task_id, target_task_id from task_relationships
-       where type in ${PRECEDENCE_SQL} and source_task_id in (${idList}) and target_task_id in (${idList})`,
-      [...ids, ...ids],
-    );
-    return {
-      tasks,
-      edges: edgeRows.map((e) => [String(e.source_task_id), String(e.target_task_id)]),
-      tooLarge: false,
-    };
+    return criticalPathGraph(this.em, scope, excludeDone);
   }
 }

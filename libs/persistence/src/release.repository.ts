@@ -9,9 +9,10 @@
 
 import type { EntityManager } from "@mikro-orm/core";
 import { isUniqueViolation } from "./db-errors.js";
+import { createOnce } from "./idempotency.js";
 import { newId } from "./ids.js";
 import { type ColumnSpec, type ListQuery, listPage, type Page, type WriteContext } from "./list-page.js";
-import { INSERT_TASK_EVENT_SQL } from "./task-events.js";
+import { insertTaskEvent } from "./task-events.js";
 import type { ReleaseStatus } from "./value-sets.js";
 
 export interface ReleaseRow {
@@ -103,14 +104,7 @@ export async function clearTaskReference(
     [id],
   );
   for (const row of cleared) {
-    await exec(INSERT_TASK_EVENT_SQL, [
-      row.id,
-      "task.updated",
-      JSON.stringify({ fields: [field], [`${field}Id`]: null }),
-      ctx.actor ?? null,
-      ctx.requestId ?? null,
-      ctx.traceId ?? null,
-    ]);
+    await insertTaskEvent(em, String(row.id), "task.updated", { fields: [field], [`${field}Id`]: null }, ctx);
   }
   return cleared.filter((r) => r.live === true).map((r) => String(r.id));
 }
@@ -145,51 +139,43 @@ export class ReleaseRepository {
     fields: ReleaseFields,
     ctx: WriteContext = {},
   ): Promise<ReleaseResult<{ release: ReleaseRow }>> {
-    const byRequest = async (): Promise<ReleaseRow | null> => {
-      if (!ctx.requestId) return null;
-      const rows = await executor(this.em)(
-        "select resource_id from idempotency_keys where scope = 'release.create' and request_id = ?",
-        [ctx.requestId],
-      );
-      return rows[0] ? this.getRelease(String(rows[0].resource_id)) : null;
-    };
-    const existing = await byRequest();
-    if (existing) return { ok: true, release: existing };
     if (fields.status !== "released" && fields.releasedAt !== null) {
       return { ok: false, reason: "release_time_not_released" };
     }
     try {
-      return await this.em.transactional(async (em) => {
-        const exec = executor(em);
-        const id = newId();
-        await exec(
-          `insert into releases (id, name, version_label, description, status, target_date, released_at)
-           values (?, ?, ?, ?, ?, ?, case when ? = 'released' then coalesce(?::timestamptz, now()) end)`,
-          [
-            id,
-            fields.label,
-            fields.label,
-            fields.description,
-            fields.status,
-            fields.targetAt,
-            fields.status,
-            fields.releasedAt,
-          ],
-        );
-        if (ctx.requestId) {
+      return await createOnce<ReleaseResult<{ release: ReleaseRow }>>(this.em, {
+        scope: "release.create",
+        requestId: ctx.requestId,
+        replay: async (em, id) => {
+          const release = await this.getRelease(id, em);
+          return release ? { ok: true, release } : null;
+        },
+        create: async (em) => {
+          const exec = executor(em);
+          const id = newId();
           await exec(
-            "insert into idempotency_keys (id, scope, request_id, resource_id) values (?, 'release.create', ?, ?)",
-            [newId(), ctx.requestId, id],
+            `insert into releases (id, name, version_label, description, status, target_date, released_at)
+             values (?, ?, ?, ?, ?, ?, case when ? = 'released' then coalesce(?::timestamptz, now()) end)`,
+            [
+              id,
+              fields.label,
+              fields.label,
+              fields.description,
+              fields.status,
+              fields.targetAt,
+              fields.status,
+              fields.releasedAt,
+            ],
           );
-        }
-        return { ok: true, release: (await this.getRelease(id, em)) as ReleaseRow } as const;
+          return {
+            result: { ok: true, release: (await this.getRelease(id, em)) as ReleaseRow },
+            resourceId: id,
+          };
+        },
       });
     } catch (err) {
-      if (isUniqueViolation(err)) {
-        const again = await byRequest();
-        if (again) return { ok: true, release: again };
+      if (isUniqueViolation(err, "releases_version_label_live_uniq"))
         return { ok: false, reason: "label_taken" };
-      }
       throw err;
     }
   }
@@ -255,7 +241,8 @@ export class ReleaseRepository {
         return { ok: true, release: (await this.getRelease(id, em)) as ReleaseRow } as const;
       });
     } catch (err) {
-      if (isUniqueViolation(err)) return { ok: false, reason: "label_taken" };
+      if (isUniqueViolation(err, "releases_version_label_live_uniq"))
+        return { ok: false, reason: "label_taken" };
       throw err;
     }
   }

@@ -4,11 +4,11 @@
  * of AuditService.ListSecurityEvents / GetSecurityEvent. `detail` keeps the gateway's shape
  * (`{reason, rpc, ...}`) plus `user_agent`, `request_id`, `trace_id` and free-form extra keys.
  */
-import { createHash } from "node:crypto";
 import type { EntityManager } from "@mikro-orm/core";
 import { maskObject, maskValue } from "@taskmaster/config/masking";
 import { newId } from "./ids.js";
-import { type CompareOp, InvalidPageTokenError } from "./list-page.js";
+import type { CompareOp } from "./list-page.js";
+import { bindingDigest, decodeKeysetToken, keysetPage, tokenField } from "./page-token.js";
 import type { SecurityEventKind } from "./value-sets.js";
 
 export type { SecurityEventKind };
@@ -137,7 +137,6 @@ const COLUMNS: Record<SecurityFilterField, { expr: string; cast: string }> = {
   event_time: { expr: "x.occurred_at", cast: "timestamptz" },
 };
 const OPS: readonly CompareOp[] = ["=", "!=", "<", "<=", ">", ">="];
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const KEY_EXPR = `to_char(x.occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 const SELECT = `x.id, x.kind, x.identity, host(x.ip) as ip, x.detail, x.occurred_at`;
 
@@ -161,30 +160,6 @@ function toRow(r: Raw): SecurityEventRow {
     details,
     occurredAt: r.occurred_at instanceof Date ? r.occurred_at : new Date(String(r.occurred_at)),
   };
-}
-
-const bindingHash = (binding: string) =>
-  createHash("sha256").update(binding).digest("base64url").slice(0, 16);
-
-function decodeToken(token: string, binding: string): { key: string; id: string } {
-  try {
-    const v: unknown = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
-    if (
-      Array.isArray(v) &&
-      v.length === 4 &&
-      v[0] === "s1" &&
-      v[1] === bindingHash(binding) &&
-      typeof v[2] === "string" &&
-      /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/.test(v[2]) &&
-      typeof v[3] === "string" &&
-      UUID_RE.test(v[3])
-    ) {
-      return { key: v[2], id: v[3] };
-    }
-  } catch {
-    // fall through
-  }
-  throw new InvalidPageTokenError();
 }
 
 /** One page of security events, ordered by event time (then id). */
@@ -216,7 +191,12 @@ export async function listSecurityEvents(
   }
   const desc = query.desc;
   if (query.pageToken) {
-    const cursor = decodeToken(query.pageToken, query.binding);
+    const cursor = decodeKeysetToken(
+      query.pageToken,
+      "s1",
+      bindingDigest(query.binding),
+      tokenField.isoMicros,
+    );
     where.push(`(x.occurred_at, x.id) ${desc ? "<" : ">"} (?::timestamptz, ?::uuid)`);
     params.push(cursor.key, cursor.id);
   }
@@ -231,17 +211,7 @@ export async function listSecurityEvents(
     "all",
     em.getTransactionContext(),
   );
-  const page = rows.slice(0, pageSize);
-  const last = page.at(-1);
-  return {
-    items: page.map(toRow),
-    nextPageToken:
-      rows.length > pageSize && last !== undefined
-        ? Buffer.from(
-            JSON.stringify(["s1", bindingHash(query.binding), String(last.page_key), String(last.id)]),
-          ).toString("base64url")
-        : null,
-  };
+  return keysetPage(rows, pageSize, toRow, { tag: "s1", binding: bindingDigest(query.binding) });
 }
 
 /** One security event by id, or null. */

@@ -1,9 +1,9 @@
+import type { EntityManager } from "@mikro-orm/core";
 /**
  * The one way to record a task change for WatchTasks: an `outbox_events` row written with the caller's
- * EntityManager, so it commits (or rolls back) with the change itself. The insert trigger NOTIFYs listeners.
+ * connection and transaction, so it commits (or rolls back) with the change itself. The insert trigger
+ * NOTIFYs listeners.
  */
-import type { EntityManager } from "@mikro-orm/core";
-import { OutboxEvent } from "./entities/outbox-event.entity.js";
 
 /** Event kinds, mirroring `taskmaster.task.v1.TaskEventKind` (`TASK_EVENT_KIND_STATUS_CHANGED` -> "task.status_changed"). */
 export const TASK_EVENT_KINDS = [
@@ -27,28 +27,24 @@ export interface TaskEventContext {
   traceId?: string | null;
 }
 
-/**
- * Persists (on the next flush of `em`) one event about `taskId`. `payload` says what changed, e.g.
- * `{ fields: ["title"] }`, `{ from: "pending", to: "in_progress" }` or `{ commentId }`; keep secrets out of it.
- */
-export function recordTaskEvent(
-  em: EntityManager,
-  taskId: string,
-  kind: TaskEventKind,
-  payload: Record<string, unknown> = {},
-  ctx: TaskEventContext = {},
-): void {
-  em.create(OutboxEvent, {
-    aggregateType: "task",
-    aggregateId: taskId,
-    eventKind: kind,
-    payload,
-    actor: ctx.actor ?? null,
-    requestId: ctx.requestId ?? null,
-    traceId: ctx.traceId ?? null,
-  });
-}
-
-/** Same as {@link recordTaskEvent} for raw-SQL paths: one INSERT on the caller's connection/transaction. */
+/** One outbox event about a task: a single INSERT on the caller's connection/transaction (bind: task id, kind, payload JSON, actor, request id, trace id). */
 export const INSERT_TASK_EVENT_SQL = `insert into outbox_events (aggregate_type, aggregate_id, event_kind, payload, actor, request_id, trace_id)
   values ('task', ?, ?, ?::jsonb, ?, ?, ?)`;
+
+/** Inserts one outbox event on the current transaction. */
+export async function insertTaskEvent(
+  em: EntityManager,
+  taskId: string,
+  kind: string,
+  payload: Record<string, unknown>,
+  ctx: TaskEventContext,
+): Promise<void> {
+  await em
+    .getConnection()
+    .execute(
+      INSERT_TASK_EVENT_SQL,
+      [taskId, kind, JSON.stringify(payload), ctx.actor ?? null, ctx.requestId ?? null, ctx.traceId ?? null],
+      "all",
+      em.getTransactionContext(),
+    );
+}

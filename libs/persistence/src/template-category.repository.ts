@@ -3,8 +3,10 @@
  * walking up to the root; moves lock the moved row and refuse a new parent inside its own subtree.
  */
 import type { EntityManager } from "@mikro-orm/core";
+import { isUniqueViolation } from "./db-errors.js";
+import { storeIdempotentResource } from "./idempotency.js";
 import { newId } from "./ids.js";
-import { InvalidPageTokenError } from "./list-page.js";
+import { bindingDigest, decodeOffsetToken, encodeOffsetToken } from "./page-token.js";
 
 export interface TemplateCategoryRow {
   id: string;
@@ -87,11 +89,6 @@ function rowFromDb(r: Record<string, unknown>): TemplateCategoryRow {
   };
 }
 
-function isUniqueViolation(err: unknown, constraint: string): boolean {
-  const e = err as { code?: string; constraint?: string; message?: string };
-  return e?.constraint === constraint || (e?.message ?? "").includes(constraint);
-}
-
 export type CategoryFilterField = "parent" | "active" | "display_name";
 export interface CategoryCondition {
   field: CategoryFilterField;
@@ -150,10 +147,7 @@ export class TemplateCategoryRepository {
       throw err;
     }
     if (requestId) {
-      await this.exec(
-        "insert into idempotency_keys (id, scope, request_id, resource_id) values (?, 'template_category.create', ?, ?)",
-        [newId(), requestId, id],
-      );
+      await storeIdempotentResource(this.em, "template_category.create", requestId, id);
     }
     return id;
   }
@@ -238,7 +232,7 @@ export class TemplateCategoryRepository {
     // Offset paging, bound to the query shape.
     const binding = JSON.stringify([q.conditions, q.order]);
     let offset = 0;
-    if (q.pageToken) offset = decodeOffset(q.pageToken, binding);
+    if (q.pageToken) offset = decodeOffsetToken(q.pageToken, "c1", bindingDigest(binding));
     const order =
       q.order.field === "display_name"
         ? `x.name ${q.order.desc ? "desc" : "asc"}`
@@ -253,7 +247,10 @@ export class TemplateCategoryRepository {
     );
     return {
       items: rows.slice(0, q.pageSize).map(rowFromDb),
-      nextPageToken: rows.length > q.pageSize ? encodeOffset(offset + q.pageSize, binding) : null,
+      nextPageToken:
+        rows.length > q.pageSize
+          ? encodeOffsetToken("c1", bindingDigest(binding), offset + q.pageSize)
+          : null,
     };
   }
 
@@ -283,29 +280,4 @@ export class TemplateCategoryRepository {
     );
     return rows.map(rowFromDb);
   }
-}
-
-function encodeOffset(offset: number, binding: string): string {
-  return Buffer.from(JSON.stringify(["c1", binding.length, offset, binding.slice(0, 200)])).toString(
-    "base64url",
-  );
-}
-
-function decodeOffset(token: string, binding: string): number {
-  try {
-    const v: unknown = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
-    if (
-      Array.isArray(v) &&
-      v[0] === "c1" &&
-      v[1] === binding.length &&
-      v[3] === binding.slice(0, 200) &&
-      Number.isInteger(v[2]) &&
-      (v[2] as number) >= 0
-    ) {
-      return v[2] as number;
-    }
-  } catch {
-    // fall through
-  }
-  throw new InvalidPageTokenError();
 }

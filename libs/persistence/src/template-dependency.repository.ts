@@ -6,10 +6,11 @@
  * required template back to the dependent one with a recursive CTE; a path found is returned to the caller
  * as the cycle and nothing is written.
  */
-import { createHash } from "node:crypto";
 import type { EntityManager } from "@mikro-orm/core";
+import { isUniqueViolation } from "./db-errors.js";
+import { createOnce } from "./idempotency.js";
 import { newId } from "./ids.js";
-import { InvalidPageTokenError } from "./list-page.js";
+import { bindingDigest, decodeKeysetToken, keysetPage, tokenField } from "./page-token.js";
 
 export type TemplateDependencyKind = "includes" | "extends" | "requires" | "suggests";
 
@@ -75,45 +76,6 @@ function rowFromDb(r: Record<string, unknown>): TemplateDependencyRow {
   };
 }
 
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-function hash(s: string): string {
-  return createHash("sha256").update(s).digest("base64url").slice(0, 16);
-}
-
-function encode(binding: string, key: string, id: string): string {
-  return Buffer.from(JSON.stringify(["d1", binding, key, id])).toString("base64url");
-}
-
-function decode(token: string, binding: string): { key: string; id: string } {
-  try {
-    const v: unknown = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
-    if (
-      Array.isArray(v) &&
-      v.length === 4 &&
-      v[0] === "d1" &&
-      v[1] === binding &&
-      typeof v[2] === "string" &&
-      v[2].length <= 100 &&
-      typeof v[3] === "string" &&
-      UUID_RE.test(v[3])
-    ) {
-      return { key: v[2], id: v[3] };
-    }
-  } catch {
-    // fall through
-  }
-  throw new InvalidPageTokenError();
-}
-
-function isUniqueViolation(err: unknown, constraint: string): boolean {
-  const e = err as { code?: string; constraint?: string; message?: string };
-  return (
-    (e?.code === "23505" || /unique/i.test(e?.message ?? "")) &&
-    (e?.constraint === constraint || (e?.message ?? "").includes(constraint))
-  );
-}
-
 export class TemplateDependencyRepository {
   constructor(readonly em: EntityManager) {}
 
@@ -153,83 +115,84 @@ export class TemplateDependencyRepository {
     },
     opts: { requestId: string | null; dryRun: boolean },
   ): Promise<TemplateDependencyRow> {
-    return this.em.transactional(async (tx) => {
-      const repo = new TemplateDependencyRepository(tx);
-      if (opts.requestId !== null) {
-        const prior = await repo.exec(
-          `select ${SELECT} from idempotency_keys k join ${FROM} on d.id = k.resource_id::uuid
-           where k.scope = 'template.dependency' and k.request_id = ?`,
-          [opts.requestId],
+    return createOnce<TemplateDependencyRow>(this.em, {
+      scope: "template.dependency",
+      requestId: opts.requestId,
+      replay: async (tx, id) => {
+        const rows = await new TemplateDependencyRepository(tx).exec(
+          `select ${SELECT} from ${FROM} where d.id = ?`,
+          [id],
         );
-        if (prior[0]) return rowFromDb(prior[0]);
-      }
-      const partial = w.type === "includes" || w.type === "extends";
-      if (partial) {
-        await repo.exec("select pg_advisory_xact_lock(hashtext('taskmaster.template_dependency_graph'))", []);
-        const cycle = await repo.exec(
-          `with recursive walk(id, path) as (
-             select ?::uuid, array[?::uuid]
-             union all
-             select d.depends_on_template_id, w.path || d.depends_on_template_id
-             from walk w join template_dependencies d on d.template_id = w.id and d.type in ('includes', 'extends')
-             where not d.depends_on_template_id = any(w.path) and cardinality(w.path) < 1000)
-           select path::text[] as path from walk where id = ? order by cardinality(path) limit 1`,
-          [w.requiredTemplateId, w.requiredTemplateId, w.templateId],
-        );
-        if (cycle[0]) {
-          const raw = cycle[0].path;
-          const path = Array.isArray(raw) ? raw.map(String) : String(raw).replace(/[{}]/g, "").split(",");
-          throw new DependencyCycleError([w.templateId, ...path]);
+        return rows[0] ? rowFromDb(rows[0]) : null;
+      },
+      create: async (tx) => {
+        const repo = new TemplateDependencyRepository(tx);
+        const partial = w.type === "includes" || w.type === "extends";
+        if (partial) {
+          await repo.exec(
+            "select pg_advisory_xact_lock(hashtext('taskmaster.template_dependency_graph'))",
+            [],
+          );
+          const cycle = await repo.exec(
+            `with recursive walk(id, path) as (
+                 select ?::uuid, array[?::uuid]
+                 union all
+                 select d.depends_on_template_id, w.path || d.depends_on_template_id
+                 from walk w join template_dependencies d on d.template_id = w.id and d.type in ('includes', 'extends')
+                 where not d.depends_on_template_id = any(w.path) and cardinality(w.path) < 1000)
+               select path::text[] as path from walk where id = ? order by cardinality(path) limit 1`,
+            [w.requiredTemplateId, w.requiredTemplateId, w.templateId],
+          );
+          if (cycle[0]) {
+            const raw = cycle[0].path;
+            const path = Array.isArray(raw) ? raw.map(String) : String(raw).replace(/[{}]/g, "").split(",");
+            throw new DependencyCycleError([w.templateId, ...path]);
+          }
+          const slug = await repo.exec("select name from templates where id = ?", [w.requiredTemplateId]);
+          const alias = w.alias ?? String(slug[0]?.name ?? "");
+          const clash = await repo.exec(
+            `select 1 from ${FROM} where d.template_id = ? and d.type in ('includes', 'extends')
+                 and coalesce(d.alias, rt.name) = ?`,
+            [w.templateId, alias],
+          );
+          if (clash.length > 0) throw new DependencyAliasTakenError(alias);
         }
-        const slug = await repo.exec("select name from templates where id = ?", [w.requiredTemplateId]);
-        const alias = w.alias ?? String(slug[0]?.name ?? "");
-        const clash = await repo.exec(
-          `select 1 from ${FROM} where d.template_id = ? and d.type in ('includes', 'extends')
-             and coalesce(d.alias, rt.name) = ?`,
-          [w.templateId, alias],
+        const existing = await repo.exec(
+          "select 1 from template_dependencies where template_id = ? and depends_on_template_id = ? and type = ?",
+          [w.templateId, w.requiredTemplateId, w.type],
         );
-        if (clash.length > 0) throw new DependencyAliasTakenError(alias);
-      }
-      const existing = await repo.exec(
-        "select 1 from template_dependencies where template_id = ? and depends_on_template_id = ? and type = ?",
-        [w.templateId, w.requiredTemplateId, w.type],
-      );
-      if (existing.length > 0) throw new DependencyExistsError();
-      const id = newId();
-      if (opts.dryRun) {
-        const slug = await repo.exec("select name from templates where id = ?", [w.requiredTemplateId]);
-        return {
-          id,
-          templateId: w.templateId,
-          requiredTemplateId: w.requiredTemplateId,
-          type: w.type,
-          pinnedVersion: w.pinnedVersion,
-          alias: w.alias,
-          effectiveAlias: w.alias ?? String(slug[0]?.name ?? ""),
-          createdBy: w.createdBy,
-          createdAt: new Date(),
-        };
-      }
-      try {
-        await repo.exec(
-          `insert into template_dependencies (id, template_id, depends_on_template_id, type, pinned_version, alias, created_by)
-           values (?, ?, ?, ?, ?, ?, ?)`,
-          [id, w.templateId, w.requiredTemplateId, w.type, w.pinnedVersion, w.alias, w.createdBy],
-        );
-      } catch (err) {
-        if (isUniqueViolation(err, "template_dependencies_uniq")) throw new DependencyExistsError();
-        if (isUniqueViolation(err, "template_dependencies_alias_uniq"))
-          throw new DependencyAliasTakenError(w.alias ?? "");
-        throw err;
-      }
-      if (opts.requestId !== null) {
-        await repo.exec(
-          "insert into idempotency_keys (id, scope, request_id, resource_id) values (?, 'template.dependency', ?, ?)",
-          [newId(), opts.requestId, id],
-        );
-      }
-      const rows = await repo.exec(`select ${SELECT} from ${FROM} where d.id = ?`, [id]);
-      return rowFromDb(rows[0] as Record<string, unknown>);
+        if (existing.length > 0) throw new DependencyExistsError();
+        const id = newId();
+        if (opts.dryRun) {
+          const slug = await repo.exec("select name from templates where id = ?", [w.requiredTemplateId]);
+          const dry: TemplateDependencyRow = {
+            id,
+            templateId: w.templateId,
+            requiredTemplateId: w.requiredTemplateId,
+            type: w.type,
+            pinnedVersion: w.pinnedVersion,
+            alias: w.alias,
+            effectiveAlias: w.alias ?? String(slug[0]?.name ?? ""),
+            createdBy: w.createdBy,
+            createdAt: new Date(),
+          };
+          return { result: dry, resourceId: null };
+        }
+        try {
+          await repo.exec(
+            `insert into template_dependencies (id, template_id, depends_on_template_id, type, pinned_version, alias, created_by)
+               values (?, ?, ?, ?, ?, ?, ?)`,
+            [id, w.templateId, w.requiredTemplateId, w.type, w.pinnedVersion, w.alias, w.createdBy],
+          );
+        } catch (err) {
+          if (isUniqueViolation(err, "template_dependencies_uniq")) throw new DependencyExistsError();
+          if (isUniqueViolation(err, "template_dependencies_alias_uniq"))
+            throw new DependencyAliasTakenError(w.alias ?? "");
+          throw err;
+        }
+        const rows = await repo.exec(`select ${SELECT} from ${FROM} where d.id = ?`, [id]);
+        return { result: rowFromDb(rows[0] as Record<string, unknown>), resourceId: id };
+      },
     });
   }
 
@@ -270,9 +233,9 @@ export class TemplateDependencyRepository {
       where.push("d.type = ?");
       params.push(q.type);
     }
-    const b = hash(`deps|${q.templateId}|${q.reverse}|${q.type}`);
+    const b = bindingDigest(`deps|${q.templateId}|${q.reverse}|${q.type}`);
     if (q.pageToken) {
-      const c = decode(q.pageToken, b);
+      const c = decodeKeysetToken(q.pageToken, "d1", b, tokenField.text(100));
       where.push("(d.created_at, d.id) > (?::timestamptz, ?::uuid)");
       params.push(c.key, c.id);
     }
@@ -282,12 +245,6 @@ export class TemplateDependencyRepository {
        order by d.created_at, d.id limit ?`,
       params,
     );
-    const page = rows.slice(0, q.pageSize);
-    const last = page[page.length - 1];
-    return {
-      items: page.map(rowFromDb),
-      nextPageToken:
-        rows.length > q.pageSize && last ? encode(b, String(last.page_key), String(last.id)) : null,
-    };
+    return keysetPage(rows, q.pageSize, rowFromDb, { tag: "d1", binding: b });
   }
 }

@@ -4,6 +4,7 @@
  * ADMIN implies every level; public templates are readable by every authenticated caller.
  */
 import type { EntityManager } from "@mikro-orm/core";
+import { storeIdempotentResource } from "./idempotency.js";
 import { newId } from "./ids.js";
 import { type ColumnSpec, type Condition, listPage, type Page } from "./list-page.js";
 import { hotRead } from "./template-hot-read.repository.js";
@@ -200,10 +201,7 @@ export class TemplatePermissionRepository {
     );
     if (inserted.length === 0) throw new TemplatePermissionExistsError();
     if (g.requestId) {
-      await this.exec(
-        "insert into idempotency_keys (id, scope, request_id, resource_id) values (?, 'template.permission.grant', ?, ?)",
-        [newId(), g.requestId, id],
-      );
+      await storeIdempotentResource(this.em, "template.permission.grant", g.requestId, id);
     }
     return id;
   }

@@ -4,6 +4,7 @@
  * template's approved_by/approved_at (bumping its version) in the same transaction.
  */
 import type { EntityManager } from "@mikro-orm/core";
+import { storeIdempotentResource } from "./idempotency.js";
 import { newId } from "./ids.js";
 import { type ColumnSpec, type Condition, listPage, type Page } from "./list-page.js";
 
@@ -122,10 +123,7 @@ export class TemplateReviewRepository {
       [id, r.templateId, r.templateVersion, r.reviewType, r.reviewer, r.requestedBy, r.requestComments],
     );
     if (r.requestId) {
-      await this.exec(
-        "insert into idempotency_keys (id, scope, request_id, resource_id) values (?, 'template.review.request', ?, ?)",
-        [newId(), r.requestId, id],
-      );
+      await storeIdempotentResource(this.em, "template.review.request", r.requestId, id);
     }
     return id;
   }

@@ -1,7 +1,8 @@
 /** Template types with their JSON Schema and validation rules (raw SQL, plain rows out). */
 import type { EntityManager } from "@mikro-orm/core";
+import { isUniqueViolation } from "./db-errors.js";
 import { newId } from "./ids.js";
-import { InvalidPageTokenError } from "./list-page.js";
+import { bindingDigest, decodeOffsetToken, encodeOffsetToken } from "./page-token.js";
 
 export interface TemplateTypeRow {
   id: string;
@@ -113,12 +114,7 @@ export class TemplateTypeRepository {
         ],
       );
     } catch (err) {
-      const e = err as { constraint?: string; message?: string };
-      if (
-        e?.constraint === "template_types_name_uniq" ||
-        (e?.message ?? "").includes("template_types_name_uniq")
-      )
-        throw new TemplateTypeTakenError(name);
+      if (isUniqueViolation(err, "template_types_name_uniq")) throw new TemplateTypeTakenError(name);
       throw err;
     }
   }
@@ -187,18 +183,9 @@ export class TemplateTypeRepository {
         params.push(c.value);
       }
     }
-    const binding = JSON.stringify([q.conditions, q.order]);
+    const binding = bindingDigest(JSON.stringify([q.conditions, q.order]));
     let offset = 0;
-    if (q.pageToken) {
-      try {
-        const v: unknown = JSON.parse(Buffer.from(q.pageToken, "base64url").toString("utf8"));
-        if (!Array.isArray(v) || v[0] !== "y1" || v[1] !== binding || !Number.isInteger(v[2]) || v[2] < 0)
-          throw new Error();
-        offset = v[2] as number;
-      } catch {
-        throw new InvalidPageTokenError();
-      }
-    }
+    if (q.pageToken) offset = decodeOffsetToken(q.pageToken, "y1", binding);
     const dir = q.order.desc ? "desc" : "asc";
     const order = q.order.field === "display_name" ? `x.display_name ${dir}` : `x.created_at ${dir}`;
     params.push(q.pageSize + 1, offset);
@@ -209,10 +196,7 @@ export class TemplateTypeRepository {
     );
     return {
       items: rows.slice(0, q.pageSize).map(rowFromDb),
-      nextPageToken:
-        rows.length > q.pageSize
-          ? Buffer.from(JSON.stringify(["y1", binding, offset + q.pageSize])).toString("base64url")
-          : null,
+      nextPageToken: rows.length > q.pageSize ? encodeOffsetToken("y1", binding, offset + q.pageSize) : null,
     };
   }
 }

@@ -11,10 +11,10 @@
  * calls `recordBatch` (one transaction, one multi-row insert, one aggregate refresh per template) every
  * ~200 ms or 500 usages.
  */
-import { createHash } from "node:crypto";
 import type { EntityManager } from "@mikro-orm/core";
+import { isReferenceViolation } from "./db-errors.js";
 import { newId } from "./ids.js";
-import { InvalidPageTokenError } from "./list-page.js";
+import { bindingDigest, decodeKeysetToken, keysetPage, tokenField } from "./page-token.js";
 
 export interface TemplateUsageRow {
   id: string;
@@ -120,39 +120,8 @@ function statsFromDb(r: Record<string, unknown> | undefined): UsageStatsRow {
   };
 }
 
-function hash(s: string): string {
-  return createHash("sha256").update(s).digest("base64url").slice(0, 16);
-}
-
 /** A PostgreSQL array literal of uuids (bound as one text parameter, cast with `::uuid[]`). */
 const uuidArray = (ids: readonly string[]): string => `{${ids.join(",")}}`;
-
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-function encode(binding: string, key: string, id: string): string {
-  return Buffer.from(JSON.stringify(["u1", binding, key, id])).toString("base64url");
-}
-
-function decode(token: string, binding: string): { key: string; id: string } {
-  try {
-    const v: unknown = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
-    if (
-      Array.isArray(v) &&
-      v.length === 4 &&
-      v[0] === "u1" &&
-      v[1] === binding &&
-      typeof v[2] === "string" &&
-      v[2].length <= 100 &&
-      typeof v[3] === "string" &&
-      UUID_RE.test(v[3])
-    ) {
-      return { key: v[2], id: v[3] };
-    }
-  } catch {
-    // fall through
-  }
-  throw new InvalidPageTokenError();
-}
 
 /** Optional time window [start, end). */
 export interface TimeWindow {
@@ -242,8 +211,7 @@ export class TemplateUsageRepository {
           ],
         );
       } catch (err) {
-        const e = err as { code?: string; constraint?: string; message?: string };
-        if (e?.code === "23503" && `${e.constraint ?? ""}${e.message ?? ""}`.includes("task_id_foreign")) {
+        if (isReferenceViolation(err, "template_usage_logs_task_id_foreign")) {
           throw new UsageTaskNotFoundError(String(w.taskId));
         }
         throw err;
@@ -361,9 +329,9 @@ export class TemplateUsageRepository {
         ? { expr: "u.used_at", cast: "timestamptz" }
         : { expr: "u.execution_time_ms", cast: "int" };
     const dir = q.order.desc ? "desc" : "asc";
-    const b = hash(`usage|${q.templateId}|${q.binding}|${q.order.field}|${dir}`);
+    const b = bindingDigest(`usage|${q.templateId}|${q.binding}|${q.order.field}|${dir}`);
     if (q.pageToken) {
-      const c = decode(q.pageToken, b);
+      const c = decodeKeysetToken(q.pageToken, "u1", b, tokenField.text(100));
       where.push(`(${col.expr}, u.id) ${q.order.desc ? "<" : ">"} (?::${col.cast}, ?::uuid)`);
       params.push(c.key, c.id);
     }
@@ -374,13 +342,7 @@ export class TemplateUsageRepository {
        order by ${col.expr} ${dir}, u.id ${dir} limit ?`,
       params,
     );
-    const page = rows.slice(0, q.pageSize);
-    const last = page[page.length - 1];
-    return {
-      items: page.map(usageFromDb),
-      nextPageToken:
-        rows.length > q.pageSize && last ? encode(b, String(last.page_key), String(last.id)) : null,
-    };
+    return keysetPage(rows, q.pageSize, usageFromDb, { tag: "u1", binding: b });
   }
 
   /** Statistics of one template's usages in the window. */

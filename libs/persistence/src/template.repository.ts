@@ -4,10 +4,18 @@
  * new version number, so concurrent version creation serialises and never yields duplicate numbers (the
  * unique (template_id, version) constraint is the backstop).
  */
-import { createHash } from "node:crypto";
 import type { EntityManager } from "@mikro-orm/core";
+import { isUniqueViolation } from "./db-errors.js";
+import { storeIdempotentResource } from "./idempotency.js";
 import { newId } from "./ids.js";
-import { InvalidPageTokenError } from "./list-page.js";
+import {
+  bindingDigest,
+  decodeKeysetToken,
+  decodeOffsetToken,
+  encodeOffsetToken,
+  keysetPage,
+  tokenField,
+} from "./page-token.js";
 import { hotRead } from "./template-hot-read.repository.js";
 import {
   accessFromDb,
@@ -227,18 +235,6 @@ const SORT_EXPR: Record<TemplateSortField, { expr: string; cast: string }> = {
   update_time: { expr: "x.updated_at", cast: "timestamptz" },
 };
 
-function hash(s: string): string {
-  return createHash("sha256").update(s).digest("base64url").slice(0, 16);
-}
-
-function isUniqueViolation(err: unknown, constraint: string): boolean {
-  const e = err as { code?: string; constraint?: string; message?: string };
-  return (
-    (e?.code === "23505" || /unique/i.test(e?.message ?? "")) &&
-    (e?.constraint === constraint || (e?.message ?? "").includes(constraint))
-  );
-}
-
 export class TemplateRepository {
   constructor(readonly em: EntityManager) {}
 
@@ -343,10 +339,7 @@ export class TemplateRepository {
     }
     await this.insertVersion(id, "1.0.0", w, "major", meta.summary, meta.owner, null);
     if (meta.requestId) {
-      await this.exec(
-        "insert into idempotency_keys (id, scope, request_id, resource_id) values (?, 'template.create', ?, ?)",
-        [newId(), meta.requestId, id],
-      );
+      await storeIdempotentResource(this.em, "template.create", meta.requestId, id);
     }
     return id;
   }
@@ -453,9 +446,9 @@ export class TemplateRepository {
     const params: unknown[] = [templateId, ...q.where.params];
     const where = ["x.template_id = ?"];
     if (q.where.sql) where.push(`(${q.where.sql})`);
-    const b = hash(`versions|${templateId}|${q.binding}`);
+    const b = bindingDigest(`versions|${templateId}|${q.binding}`);
     if (q.pageToken) {
-      const c = decode(q.pageToken, b);
+      const c = decodeKeysetToken(q.pageToken, "t1", b, tokenField.text(300));
       where.push("(x.created_at, x.id) < (?::timestamptz, ?::uuid)");
       params.push(c.key, c.id);
     }
@@ -465,13 +458,7 @@ export class TemplateRepository {
        from template_versions x where ${where.join(" and ")} order by x.created_at desc, x.id desc limit ?`,
       params,
     );
-    const page = rows.slice(0, q.pageSize);
-    const last = page[page.length - 1];
-    return {
-      items: page.map(versionRowFromDb),
-      nextPageToken:
-        rows.length > q.pageSize && last ? encode(b, String(last.page_key), String(last.id)) : null,
-    };
+    return keysetPage(rows, q.pageSize, versionRowFromDb, { tag: "t1", binding: b });
   }
 
   /** Templates in `order`, keyset paged, plus the total number of matches. */
@@ -494,9 +481,9 @@ export class TemplateRepository {
     const dir = q.order.desc ? "desc" : "asc";
     const where = [...base];
     const params = [...baseParams];
-    const b = hash(`templates|${q.binding}|${q.order.field}|${dir}|${q.showDeleted}`);
+    const b = bindingDigest(`templates|${q.binding}|${q.order.field}|${dir}|${q.showDeleted}`);
     if (q.pageToken) {
-      const c = decode(q.pageToken, b);
+      const c = decodeKeysetToken(q.pageToken, "t1", b, tokenField.text(300));
       where.push(`(${col.expr}, x.id) ${q.order.desc ? "<" : ">"} (?::${col.cast}, ?::uuid)`);
       params.push(c.key, c.id);
     }
@@ -511,12 +498,8 @@ export class TemplateRepository {
       `select count(*)::int as n from ${TEMPLATE_FROM} ${base.length ? `where ${base.join(" and ")}` : ""}`,
       baseParams,
     );
-    const page = rows.slice(0, q.pageSize);
-    const last = page[page.length - 1];
     return {
-      items: page.map(templateRowFromDb),
-      nextPageToken:
-        rows.length > q.pageSize && last ? encode(b, String(last.page_key), String(last.id)) : null,
+      ...keysetPage(rows, q.pageSize, templateRowFromDb, { tag: "t1", binding: b }),
       totalSize: Number(count[0]?.n ?? 0),
     };
   }
@@ -578,10 +561,9 @@ export class TemplateRepository {
       where.push(`(${q.readable.sql})`);
       params.push(...q.readable.params);
     }
-    const b = hash(`search|${q.binding}`);
+    const b = bindingDigest(`search|${q.binding}`);
     let offset = 0;
-    if (q.pageToken) offset = Number(decode(q.pageToken, b).key);
-    if (!Number.isInteger(offset) || offset < 0) throw new InvalidPageTokenError();
+    if (q.pageToken) offset = decodeOffsetToken(q.pageToken, "t1s", b);
     const scoreSql = hasQuery
       ? "ts_rank(x.search_vector, websearch_to_tsquery('english', ?))::float8"
       : "0::float8";
@@ -614,10 +596,7 @@ export class TemplateRepository {
         score: Number(r.score ?? 0),
         snippet: String(r.snippet ?? ""),
       })),
-      nextPageToken:
-        rows.length > q.pageSize
-          ? encode(b, String(offset + q.pageSize), "00000000-0000-0000-0000-000000000000")
-          : null,
+      nextPageToken: rows.length > q.pageSize ? encodeOffsetToken("t1s", b, offset + q.pageSize) : null,
       totalSize: Number(count[0]?.n ?? 0),
     };
   }
@@ -648,31 +627,4 @@ export class TemplateRepository {
     const rows = await this.exec("select is_active from template_categories where id = ?", [id]);
     return rows[0] ? { isActive: Boolean(rows[0].is_active) } : null;
   }
-}
-
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-function encode(binding: string, key: string, id: string): string {
-  return Buffer.from(JSON.stringify(["t1", binding, key, id])).toString("base64url");
-}
-
-function decode(token: string, binding: string): { key: string; id: string } {
-  try {
-    const v: unknown = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
-    if (
-      Array.isArray(v) &&
-      v.length === 4 &&
-      v[0] === "t1" &&
-      v[1] === binding &&
-      typeof v[2] === "string" &&
-      v[2].length <= 300 &&
-      typeof v[3] === "string" &&
-      UUID_RE.test(v[3])
-    ) {
-      return { key: v[2], id: v[3] };
-    }
-  } catch {
-    // fall through
-  }
-  throw new InvalidPageTokenError();
 }

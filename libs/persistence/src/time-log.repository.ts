@@ -3,22 +3,13 @@
  * the logs (bumping version/updated_at) and records a `task.time_log` outbox event, all in one transaction.
  */
 import type { EntityManager } from "@mikro-orm/core";
+import { createOnce } from "./idempotency.js";
 import { newId } from "./ids.js";
+import { bindingDigest, decodeKeysetToken, keysetPage, tokenField } from "./page-token.js";
+import { execute, type FilterCondition, insertTaskEvent, loadTask, renderConditions } from "./sql-toolkit.js";
 import type { TaskEventContext } from "./task-events.js";
 import type { TimeLogActivityType } from "./value-sets.js";
-import {
-  decodePageToken,
-  encodePageToken,
-  execute,
-  type FilterCondition,
-  findIdempotentResource,
-  insertTaskEvent,
-  loadTask,
-  PageTokenError,
-  renderConditions,
-  storeIdempotentResource,
-  TASK_FILTER_COLUMNS,
-} from "./workflow.repository.js";
+import { TASK_FILTER_COLUMNS } from "./workflow.repository.js";
 
 export interface TimeLogRow {
   id: string;
@@ -139,52 +130,55 @@ export class TimeLogRepository {
   }
 
   async create(input: CreateTimeLogInput, ctx: TaskEventContext): Promise<TimeLogWriteOutcome> {
-    if (ctx.requestId) {
-      const existing = await findIdempotentResource(this.em, CREATE_SCOPE, ctx.requestId);
-      if (existing !== null) {
-        const timeLog = await this.get(input.taskId, existing);
-        const task = await loadTask(this.em, input.taskId);
-        if (timeLog && task) return { kind: "ok", timeLog, actualHours: task.actualHours };
-      }
-    }
-    return this.em.transactional(async (em) => {
-      // Lock the task first so concurrent writers serialise and every recompute sees every log.
-      const task = await loadTask(em, input.taskId, true);
-      if (task === null) return { kind: "task_not_found" as const };
-      if (task.deletedAt !== null) return { kind: "task_deleted" as const };
-      const id = newId();
-      await execute(
-        em,
-        `insert into task_time_logs (id, task_id, user_id, activity_type, description, hours, log_date, started_at,
-           ended_at, is_billable, sprint_id, created_at)
-         values (?, ?, ?, ?, ?, ?, ?::date, ?, ?, ?, ?, clock_timestamp())`,
-        [
-          id,
+    return createOnce<TimeLogWriteOutcome>(this.em, {
+      scope: CREATE_SCOPE,
+      requestId: ctx.requestId,
+      replay: async (em, id) => {
+        const timeLog = await new TimeLogRepository(em).get(input.taskId, id);
+        const task = await loadTask(em, input.taskId);
+        return timeLog && task ? { kind: "ok", timeLog, actualHours: task.actualHours } : null;
+      },
+      create: async (em) => {
+        // Lock the task first so concurrent writers serialise and every recompute sees every log.
+        const task = await loadTask(em, input.taskId, true);
+        if (task === null) return { result: { kind: "task_not_found" }, resourceId: null };
+        if (task.deletedAt !== null) return { result: { kind: "task_deleted" }, resourceId: null };
+        const id = newId();
+        await execute(
+          em,
+          `insert into task_time_logs (id, task_id, user_id, activity_type, description, hours, log_date, started_at,
+               ended_at, is_billable, sprint_id, created_at)
+             values (?, ?, ?, ?, ?, ?, ?::date, ?, ?, ?, ?, clock_timestamp())`,
+          [
+            id,
+            input.taskId,
+            input.userId,
+            input.activityType,
+            input.description,
+            input.hours,
+            input.logDate,
+            input.startedAt,
+            input.endedAt,
+            input.billable,
+            task.sprintId,
+          ],
+        );
+        const actualHours = await this.recompute(em, input.taskId);
+        const rows = await execute(em, `select ${SELECT} from task_time_logs l where l.id = ?`, [id]);
+        // The log travels in the event (`snapshot`, time logs are never edited): WatchTasks shows it even
+        // after a later delete.
+        await insertTaskEvent(
+          em,
           input.taskId,
-          input.userId,
-          input.activityType,
-          input.description,
-          input.hours,
-          input.logDate,
-          input.startedAt,
-          input.endedAt,
-          input.billable,
-          task.sprintId,
-        ],
-      );
-      const actualHours = await this.recompute(em, input.taskId);
-      const rows = await execute(em, `select ${SELECT} from task_time_logs l where l.id = ?`, [id]);
-      // The log travels in the event (`snapshot`, time logs are never edited): WatchTasks shows it even
-      // after a later delete.
-      await insertTaskEvent(
-        em,
-        input.taskId,
-        "task.time_log",
-        { action: "created", timeLogId: id, hours: input.hours, actualHours, snapshot: rows[0] },
-        ctx,
-      );
-      if (ctx.requestId) await storeIdempotentResource(em, CREATE_SCOPE, ctx.requestId, id);
-      return { kind: "ok" as const, timeLog: rows[0] ? timeLogRow(rows[0]) : null, actualHours };
+          "task.time_log",
+          { action: "created", timeLogId: id, hours: input.hours, actualHours, snapshot: rows[0] },
+          ctx,
+        );
+        return {
+          result: { kind: "ok", timeLog: rows[0] ? timeLogRow(rows[0]) : null, actualHours },
+          resourceId: id,
+        };
+      },
     });
   }
 
@@ -255,8 +249,12 @@ export class TimeLogRepository {
     );
     const order = ORDER[opts.order];
     if (opts.pageToken !== null) {
-      const pos = decodePageToken(opts.pageToken, opts.binding);
-      if (!order.keyPattern.test(pos.key)) throw new PageTokenError();
+      const pos = decodeKeysetToken(
+        opts.pageToken,
+        "k1",
+        bindingDigest(opts.binding),
+        tokenField.matching(order.keyPattern),
+      );
       where.push(`(${order.column}, l.id) ${opts.descending ? "<" : ">"} (${order.param}, ?::uuid)`);
       params.push(pos.key, pos.id);
     }
@@ -269,15 +267,11 @@ export class TimeLogRepository {
        order by ${order.column} ${dir}, l.id ${dir} limit ?`,
       params,
     );
-    const page = rows.slice(0, opts.pageSize);
-    const last = page[page.length - 1];
-    return {
-      items: page.map(timeLogRow),
-      nextPageToken:
-        rows.length > opts.pageSize && last
-          ? encodePageToken({ key: String(last.cursor_key), id: String(last.id) }, opts.binding)
-          : null,
-    };
+    return keysetPage(rows, opts.pageSize, timeLogRow, {
+      tag: "k1",
+      binding: bindingDigest(opts.binding),
+      keyColumn: "cursor_key",
+    });
   }
 
   /** Sums over [startDate, endDate] (inclusive dates): the overall row first, then groups by hours desc. */

@@ -10,7 +10,7 @@
 import type { EntityManager } from "@mikro-orm/core";
 import type { TaskCondition } from "./search.repository.js";
 import { CLAIM_ID_SQL, TASK_SELECT_LIST, type TaskRow, taskRowFromDb } from "./task.repository.js";
-import { INSERT_TASK_EVENT_SQL, type TaskEventContext } from "./task-events.js";
+import { insertTaskEvent, type TaskEventContext } from "./task-events.js";
 import type { TaskStatus, TaskType } from "./value-sets.js";
 
 export interface WorkSelectorInput {
@@ -161,14 +161,20 @@ export class WorkQueueRepository {
         const task = taskRowFromDb(raw);
         const claimId = String(raw.claim_id);
         const oldStatus = String(raw.old_status);
-        await this.event(exec, task.id, "task.claim", { action: "claimed", claimId, claimant }, ctx);
+        await insertTaskEvent(em, task.id, "task.claim", { action: "claimed", claimId, claimant }, ctx);
         if (oldStatus !== task.status) {
           await exec(
             `insert into task_status_history (id, task_id, from_status, to_status, changed_by, reason)
              values (gen_random_uuid(), ?, ?, ?, ?, 'claimed')`,
             [task.id, oldStatus, task.status, ctx.actor ?? claimant],
           );
-          await this.event(exec, task.id, "task.status_changed", { from: oldStatus, to: task.status }, ctx);
+          await insertTaskEvent(
+            em,
+            task.id,
+            "task.status_changed",
+            { from: oldStatus, to: task.status },
+            ctx,
+          );
         }
         return { task, claimId };
       });
@@ -197,7 +203,7 @@ export class WorkQueueRepository {
       );
       const raw = rows[0];
       if (raw === undefined) throw await this.whyNotHeld(exec, taskId, claimId, claimant);
-      await this.event(exec, taskId, "task.claim", { action: "renewed", claimId }, ctx);
+      await insertTaskEvent(em, taskId, "task.claim", { action: "renewed", claimId }, ctx);
       return { task: taskRowFromDb(raw), claimId: String(raw.claim_id) };
     });
   }
@@ -235,14 +241,14 @@ export class WorkQueueRepository {
          where t.id = ? returning ${TASK_SELECT_LIST}`,
         [target, target, target, target, taskId],
       );
-      await this.event(exec, taskId, "task.claim", { action: "released", claimId }, ctx);
+      await insertTaskEvent(em, taskId, "task.claim", { action: "released", claimId }, ctx);
       if (target !== oldStatus) {
         await exec(
           `insert into task_status_history (id, task_id, from_status, to_status, changed_by, reason)
            values (gen_random_uuid(), ?, ?, ?, ?, ?)`,
           [taskId, oldStatus, target, ctx.actor ?? claimant, reason ?? "claim released"],
         );
-        await this.event(exec, taskId, "task.status_changed", { from: oldStatus, to: target }, ctx);
+        await insertTaskEvent(em, taskId, "task.status_changed", { from: oldStatus, to: target }, ctx);
       }
       return taskRowFromDb(rows[0] as Record<string, unknown>);
     });
@@ -266,15 +272,15 @@ export class WorkQueueRepository {
       );
       for (const r of rows) {
         const ctx = { actor: "system" };
-        await this.event(exec, String(r.id), "task.claim", { action: "expired" }, ctx);
+        await insertTaskEvent(em, String(r.id), "task.claim", { action: "expired" }, ctx);
         if (r.old_status !== r.new_status) {
           await exec(
             `insert into task_status_history (id, task_id, from_status, to_status, changed_by, reason)
              values (gen_random_uuid(), ?, ?, ?, 'system', 'lease expired')`,
             [r.id, r.old_status, r.new_status],
           );
-          await this.event(
-            exec,
+          await insertTaskEvent(
+            em,
             String(r.id),
             "task.status_changed",
             { from: r.old_status, to: r.new_status },
@@ -297,23 +303,6 @@ export class WorkQueueRepository {
     if (r.claimed_by === claimant && r.claim_id === claimId && r.expired === true)
       return new ClaimNotHeldError("CLAIM_EXPIRED");
     return new ClaimNotHeldError("CLAIM_NOT_HELD");
-  }
-
-  private async event(
-    exec: Exec,
-    taskId: string,
-    kind: "task.claim" | "task.status_changed",
-    payload: Record<string, unknown>,
-    ctx: TaskEventContext,
-  ): Promise<void> {
-    await exec(INSERT_TASK_EVENT_SQL, [
-      taskId,
-      kind,
-      JSON.stringify(payload),
-      ctx.actor ?? null,
-      ctx.requestId ?? null,
-      ctx.traceId ?? null,
-    ]);
   }
 
   private exec(em: EntityManager): Exec {

@@ -1,170 +1,18 @@
 /**
  * Workflow persistence: status transitions (with history rows and outbox events in one transaction), status
  * history listing and the time-in-status / estimate-accuracy reports, all in SQL.
- *
- * Also home of the small helpers the comment and time-log repositories share: keyset page tokens bound to
- * the request, and typed filter conditions rendered to SQL against a field -> column map.
  */
-import { createHash } from "node:crypto";
 import type { EntityManager } from "@mikro-orm/core";
+import { findIdempotentResource, storeIdempotentResource } from "./idempotency.js";
 import { newId } from "./ids.js";
+import { bindingDigest, decodeKeysetToken, keysetPage, tokenField } from "./page-token.js";
+import { execute, type FilterCondition, insertTaskEvent, loadTask, renderConditions } from "./sql-toolkit.js";
 import { TASK_SELECT_LIST, type TaskRow, taskRowFromDb } from "./task.repository.js";
-import { INSERT_TASK_EVENT_SQL, type TaskEventContext } from "./task-events.js";
+import type { TaskEventContext } from "./task-events.js";
 import type { TaskStatus } from "./value-sets.js";
 
-// ------------------------------------------------------------------------------------------------
-// Shared helpers
-
-/** Thrown for a malformed token or one issued for other request parameters (map to INVALID_ARGUMENT). */
-export class PageTokenError extends Error {
-  constructor() {
-    super("invalid page token");
-    this.name = "PageTokenError";
-  }
-}
-
-/** A keyset position: the sort key rendered as text plus the row id. */
-export interface KeysetPosition {
-  key: string;
-  id: string;
-}
-
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-function bindingHash(binding: string): string {
-  return createHash("sha256").update(binding).digest("base64url").slice(0, 16);
-}
-
-/** Opaque page token carrying a keyset position, bound to `binding` (the other request fields). */
-export function encodePageToken(position: KeysetPosition, binding: string): string {
-  return Buffer.from(JSON.stringify(["k1", position.key, position.id, bindingHash(binding)])).toString(
-    "base64url",
-  );
-}
-
-export function decodePageToken(token: string, binding: string): KeysetPosition {
-  try {
-    const v: unknown = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
-    if (
-      Array.isArray(v) &&
-      v.length === 4 &&
-      v[0] === "k1" &&
-      typeof v[1] === "string" &&
-      v[1].length <= 64 &&
-      typeof v[2] === "string" &&
-      UUID_RE.test(v[2]) &&
-      v[3] === bindingHash(binding)
-    ) {
-      return { key: v[1], id: v[2] };
-    }
-  } catch {
-    // fall through
-  }
-  throw new PageTokenError();
-}
-
-/** Comparison operators of the AIP-160 subset the sub-resource lists support. */
-export type FilterOp = "=" | "!=" | "<" | "<=" | ">" | ">=";
-
-/** One typed condition `field op value` (values already validated and converted by the service layer). */
-export interface FilterCondition {
-  field: string;
-  op: FilterOp;
-  value: string | number | boolean | Date | null;
-}
-
-/** Renders conditions (ANDed) against `columns` (field -> SQL expression); unknown fields throw. */
-export function renderConditions(
-  conditions: readonly FilterCondition[],
-  columns: Readonly<Record<string, string>>,
-  where: string[],
-  params: unknown[],
-): void {
-  for (const c of conditions) {
-    const column = columns[c.field];
-    if (column === undefined) throw new Error(`unsupported filter field ${c.field}`);
-    if (c.value === null) {
-      where.push(c.op === "!=" ? `${column} is not null` : `${column} is null`);
-      continue;
-    }
-    where.push(c.op === "!=" ? `${column} is distinct from ?` : `${column} ${c.op} ?`);
-    params.push(c.value);
-  }
-}
-
-/** Runs raw SQL on the manager's connection and current transaction. */
-export function execute(
-  em: EntityManager,
-  sql: string,
-  params: unknown[],
-): Promise<Record<string, unknown>[]> {
-  return em.getConnection().execute(sql, params, "all", em.getTransactionContext());
-}
-
-/** Affected row count of an UPDATE/DELETE run on the current transaction. */
-export async function executeCount(em: EntityManager, sql: string, params: unknown[]): Promise<number> {
-  const res = (await em.getConnection().execute(sql, params, "run", em.getTransactionContext())) as {
-    affectedRows?: number;
-  };
-  return res.affectedRows ?? 0;
-}
-
-/** Idempotency: the resource id stored for (`scope`, `requestId`), or null. */
-export async function findIdempotentResource(
-  em: EntityManager,
-  scope: string,
-  requestId: string,
-): Promise<string | null> {
-  const rows = await execute(
-    em,
-    "select resource_id from idempotency_keys where scope = ? and request_id = ?",
-    [scope, requestId],
-  );
-  const id = rows[0]?.resource_id;
-  return typeof id === "string" ? id : null;
-}
-
-export async function storeIdempotentResource(
-  em: EntityManager,
-  scope: string,
-  requestId: string,
-  resourceId: string,
-): Promise<void> {
-  await execute(em, "insert into idempotency_keys (id, scope, request_id, resource_id) values (?, ?, ?, ?)", [
-    newId(),
-    scope,
-    requestId,
-    resourceId,
-  ]);
-}
-
-/** Inserts one outbox event on the current transaction. */
-export async function insertTaskEvent(
-  em: EntityManager,
-  taskId: string,
-  kind: string,
-  payload: Record<string, unknown>,
-  ctx: TaskEventContext,
-): Promise<void> {
-  await execute(em, INSERT_TASK_EVENT_SQL, [
-    taskId,
-    kind,
-    JSON.stringify(payload),
-    ctx.actor ?? null,
-    ctx.requestId ?? null,
-    ctx.traceId ?? null,
-  ]);
-}
-
-/** The task row (including soft-deleted ones), or null. */
-export async function loadTask(em: EntityManager, id: string, forUpdate = false): Promise<TaskRow | null> {
-  const rows = await execute(
-    em,
-    `select ${TASK_SELECT_LIST} from tasks t where t.id = ?${forUpdate ? " for update" : ""}`,
-    [id],
-  );
-  return rows[0] ? taskRowFromDb(rows[0]) : null;
-}
+/** The filter condition types, re-exported for the workflow filter of task-service. */
+export type { FilterCondition, FilterOp } from "./sql-toolkit.js";
 
 const toDate = (v: unknown): Date => (v instanceof Date ? v : new Date(String(v)));
 
@@ -353,8 +201,7 @@ export class WorkflowRepository {
     );
     const dir = opts.descending ? "desc" : "asc";
     if (opts.pageToken !== null) {
-      const pos = decodePageToken(opts.pageToken, opts.binding);
-      if (!/^-?[0-9]{1,20}$/.test(pos.key)) throw new PageTokenError();
+      const pos = decodeKeysetToken(opts.pageToken, "k1", bindingDigest(opts.binding), tokenField.micros);
       where.push(
         `(h.changed_at, h.id) ${opts.descending ? "<" : ">"} (timestamptz 'epoch' + ?::bigint * interval '1 microsecond', ?::uuid)`,
       );
@@ -368,15 +215,11 @@ export class WorkflowRepository {
        order by h.changed_at ${dir}, h.id ${dir} limit ?`,
       params,
     );
-    const page = rows.slice(0, opts.pageSize);
-    const last = page[page.length - 1];
-    return {
-      items: page.map(historyRow),
-      nextPageToken:
-        rows.length > opts.pageSize && last
-          ? encodePageToken({ key: String(last.cursor_us), id: String(last.id) }, opts.binding)
-          : null,
-    };
+    return keysetPage(rows, opts.pageSize, historyRow, {
+      tag: "k1",
+      binding: bindingDigest(opts.binding),
+      keyColumn: "cursor_us",
+    });
   }
 
   /** Whether a task row exists (soft-deleted included). */

@@ -1,10 +1,12 @@
 /**
- * The error interceptor's `map` for database errors: the answer of the one database-error classifier
- * (`@taskmaster/persistence/db-errors`) as a client-safe domain error. No SQL, constraint name or value
- * reaches the client; a bug answers INTERNAL and the interceptor logs the real error.
+ * The error interceptor's `map` for errors out of the persistence layer: the answer of the one
+ * database-error classifier (`@taskmaster/persistence/db-errors`) as a client-safe domain error, and a bad
+ * page token (`@taskmaster/persistence/page-token`) as INVALID_ARGUMENT on `page_token`. No SQL, constraint
+ * name or value reaches the client; a bug answers INTERNAL and the interceptor logs the real error.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import { answerForDatabaseError } from "@taskmaster/persistence/db-errors";
+import { InvalidPageTokenError } from "@taskmaster/persistence/page-token";
 import {
   AbortedError,
   AlreadyExistsError,
@@ -21,6 +23,15 @@ export function mapDatabaseError(
   signal?: AbortSignal,
 ): DomainError | ConnectError | undefined {
   if (error instanceof ConnectError) return undefined;
+  if (error instanceof InvalidPageTokenError) {
+    return new InvalidArgumentError([
+      {
+        field: "page_token",
+        description: "is not a token from a previous response to the same request",
+        reason: "INVALID_PAGE_TOKEN",
+      },
+    ]);
+  }
   const answer = answerForDatabaseError(error);
   switch (answer?.kind) {
     case undefined:
