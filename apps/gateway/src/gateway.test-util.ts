@@ -5,6 +5,7 @@
 import type { AddressInfo } from "node:net";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import { initOrm } from "@taskmaster/persistence/orm-config";
+import { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
 import { createServer as createTaskServer } from "@taskmaster/task-service/server";
 import type { Logger } from "@taskmaster/telemetry/logger";
 import { createTestDatabase } from "@taskmaster/testing/test-database";
@@ -13,7 +14,7 @@ import { createRoleResolver, roleMapSchema } from "./authz.js";
 import type { EdgeOptions } from "./edge.js";
 import { LIMIT_DEFAULTS } from "./gateway-config.js";
 import { createSecurityEvents, type SecurityEvents, type SecurityEventsOptions } from "./security-events.js";
-import type { Gateway } from "./server.js";
+import { createGatewayServer, type Gateway, type GatewayDeps } from "./server.js";
 
 /** Development mode at the edge (no authentication, default roles, test limits); edge.spec.ts covers security. */
 export function openEdge(
@@ -57,4 +58,20 @@ export async function startTaskUpstream(logger: Logger): Promise<TaskUpstream> {
       await db.drop();
     },
   };
+}
+
+/** A gateway (not listening) in front of one task service, with an open edge; `deps` override the defaults. */
+export function taskGateway(
+  logger: Logger,
+  upstream: TaskUpstream,
+  deps: Partial<Omit<GatewayDeps, "logger" | "upstreams">> = {},
+): Gateway {
+  return createGatewayServer({
+    logger,
+    upstreams: [{ service: TaskService, address: upstream.address }],
+    maxTimeoutMs: 10_000,
+    readMaxBytes: 64 * 1024,
+    edge: openEdge(logger),
+    ...deps,
+  });
 }

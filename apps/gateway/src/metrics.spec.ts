@@ -7,9 +7,15 @@ import { createLogger } from "@taskmaster/telemetry/logger";
 import { createProcessMetrics } from "@taskmaster/telemetry/metrics";
 import { parseExposition } from "@taskmaster/testing/prometheus-exposition";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { listenGateway, openEdge, startTaskUpstream, type TaskUpstream } from "./gateway.test-util.js";
+import {
+  listenGateway,
+  openEdge,
+  startTaskUpstream,
+  type TaskUpstream,
+  taskGateway,
+} from "./gateway.test-util.js";
 import { createSecurityEvents } from "./security-events.js";
-import { createGatewayServer, type Gateway } from "./server.js";
+import type { Gateway } from "./server.js";
 
 const logger = createLogger({ service: "test", level: "silent" });
 
@@ -24,14 +30,7 @@ describe("gateway /metrics", () => {
 
   beforeAll(async () => {
     upstream = await startTaskUpstream(logger);
-    gateway = createGatewayServer({
-      logger,
-      upstreams: [{ service: TaskService, address: upstream.address }],
-      maxTimeoutMs: 10_000,
-      readMaxBytes: 64 * 1024,
-      edge: openEdge(logger, events),
-      metrics,
-    });
+    gateway = taskGateway(logger, upstream, { edge: openEdge(logger, events), metrics });
     gatewayPort = await listenGateway(gateway);
     baseUrl = `http://127.0.0.1:${gatewayPort}`;
     endpoint = await startMetricsEndpoint({ host: "127.0.0.1", port: 0, registry: metrics.registry });

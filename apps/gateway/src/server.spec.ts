@@ -5,7 +5,13 @@ import { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_servi
 import { TemplateService } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
 import { createLogger } from "@taskmaster/telemetry/logger";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { listenGateway, openEdge, startTaskUpstream, type TaskUpstream } from "./gateway.test-util.js";
+import {
+  listenGateway,
+  openEdge,
+  startTaskUpstream,
+  type TaskUpstream,
+  taskGateway,
+} from "./gateway.test-util.js";
 import { createGatewayServer, type Gateway } from "./server.js";
 
 const logger = createLogger({ service: "test", level: "silent" });
@@ -20,13 +26,7 @@ describe("gateway -> task-service -> PostgreSQL over real sockets", () => {
 
   beforeAll(async () => {
     upstream = await startTaskUpstream(logger);
-    gateway = createGatewayServer({
-      logger,
-      upstreams: [{ service: TaskService, address: upstream.address }],
-      maxTimeoutMs: 10_000,
-      readMaxBytes: 64 * 1024,
-      edge,
-    });
+    gateway = taskGateway(logger, upstream, { edge });
     baseUrl = await listen(gateway);
   });
   afterAll(async () => {
