@@ -17,15 +17,7 @@ import { AlertCondition, type AlertRule } from "@taskmaster/proto/gen/taskmaster
 import { MonitoringService } from "@taskmaster/proto/gen/taskmaster/monitoring/v1/monitoring_service_pb";
 import type { GrpcServer } from "@taskmaster/rpc-kit/grpc-server";
 import { createLogger } from "@taskmaster/telemetry/logger";
-import {
-  AUDIT_TRACE_ID,
-  type AuditCallContext,
-  auditHeaders,
-  auditRowsOf,
-  expectCallContext,
-  mutatingMethods,
-  runAuditScenario,
-} from "@taskmaster/testing/audit-trail";
+import * as auditTrail from "@taskmaster/testing/audit-trail";
 import { createTestDatabase, type TestDatabase } from "@taskmaster/testing/test-database";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -38,10 +30,10 @@ let monitoring: Client<typeof MonitoringService>;
 let audit: Client<typeof AuditService>;
 let sql: pg.Client;
 
-const TRACE_ID = AUDIT_TRACE_ID;
-type CallContext = AuditCallContext;
+const TRACE_ID = auditTrail.AUDIT_TRACE_ID;
+type CallContext = auditTrail.AuditCallContext;
 
-const headers = (ctx: CallContext) => auditHeaders(ctx, { "x-taskmaster-roles": "admin" });
+const headers = (ctx: CallContext) => auditTrail.auditHeaders(ctx, { "x-taskmaster-roles": "admin" });
 
 const setup = () => headers({ actor: "setup", requestId: `setup-${randomUUID()}` });
 
@@ -89,10 +81,10 @@ const scenarios: Record<string, { run: (ctx: CallContext) => Promise<unknown>; e
   },
 };
 
-const rowsOf = (actor: string) => auditRowsOf(sql, actor);
+const rowsOf = (actor: string) => auditTrail.auditRowsOf(sql, actor);
 
 const mutating = [MonitoringService, AuditService].flatMap((service) =>
-  mutatingMethods(service).map((m) => ({ key: `${service.name}.${m.localName}`, method: m })),
+  auditTrail.mutatingMethods(service).map((m) => ({ key: `${service.name}.${m.localName}`, method: m })),
 );
 
 beforeAll(async () => {
@@ -125,9 +117,9 @@ describe("audit trail of MonitoringService and AuditService", () => {
 
   for (const { key, method } of mutating) {
     it(`${method.parent.name}.${method.name} writes the expected audit rows with the caller's context`, async () => {
-      const { rows, ctx, expected } = await runAuditScenario(sql, scenarios, key);
+      const { rows, ctx, expected } = await auditTrail.runAuditScenario(sql, scenarios, key);
       expect(rows.map((r) => [r.entity_type, r.action])).toEqual(expected.map((e) => [...e]));
-      expectCallContext(rows, ctx);
+      auditTrail.expectCallContext(rows, ctx);
     });
   }
 
