@@ -7,13 +7,7 @@ import { createLogger } from "@taskmaster/telemetry/logger";
 import { createProcessMetrics } from "@taskmaster/telemetry/metrics";
 import { parseExposition } from "@taskmaster/testing/prometheus-exposition";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  listenGateway,
-  openEdge,
-  startTaskUpstream,
-  type TaskUpstream,
-  taskGateway,
-} from "./gateway.test-util.js";
+import { listenGateway, openEdge, startTaskUpstream, taskGateway } from "./gateway.test-util.js";
 import { createSecurityEvents } from "./security-events.js";
 import type { Gateway } from "./server.js";
 
@@ -22,7 +16,7 @@ const logger = createLogger({ service: "test", level: "silent" });
 describe("gateway /metrics", () => {
   const metrics = createProcessMetrics();
   const events = createSecurityEvents({ logger, registry: metrics.registry });
-  let upstream: TaskUpstream;
+  let upstream: Awaited<ReturnType<typeof startTaskUpstream>>;
   let gateway: Gateway;
   let endpoint: MetricsEndpoint;
   let baseUrl: string;
