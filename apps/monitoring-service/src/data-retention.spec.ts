@@ -51,9 +51,10 @@ describe("data retention", () => {
   it("removes what is past its retention, counts it, keeps the rest, and audits purged tasks", async () => {
     const old = "now() - interval '400 days'";
     const agg = randomUUID();
-    await sql.query(
+    const events = await sql.query<{ id: string }>(
       `insert into outbox_events (aggregate_type, aggregate_id, event_kind, created_at) values
-         ('task', $1, 'task.created', ${old}), ('task', $1, 'task.updated', ${old}), ('task', $1, 'task.updated', now())`,
+         ('task', $1, 'task.created', ${old}), ('task', $1, 'task.updated', ${old}), ('task', $1, 'task.updated', now())
+       returning id::text`,
       [agg],
     );
     await sql.query(
@@ -93,6 +94,10 @@ describe("data retention", () => {
     const count = async (q: string, params: unknown[] = []) =>
       Number((await sql.query(q, params)).rows[0]?.n);
     expect(await count("select count(*) as n from outbox_events where aggregate_id = $1", [agg])).toBe(1);
+    // WatchTasks refuses resume tokens below the last pruned event (recorded by the delete trigger).
+    expect((await sql.query("select through_id::text as id from outbox_pruned")).rows).toEqual([
+      { id: events.rows[1]?.id },
+    ]);
     expect(await count("select count(*) as n from idempotency_keys")).toBe(2);
     expect(await count("select count(*) as n from security_events")).toBe(1);
     expect(await count("select count(*) as n from tasks where id = any($1)", [[gone, recent]])).toBe(1);

@@ -77,6 +77,23 @@ function watch(req: MessageInitShape<typeof WatchTasksRequestSchema>) {
   };
 }
 
+/** A second connection in an open transaction that inserted an outbox event (its id taken, not committed). */
+async function uncommittedEvent(taskId: string): Promise<pg.Client> {
+  const held = new pg.Client({ connectionString: db.url });
+  await held.connect();
+  try {
+    await held.query("begin");
+    await held.query(
+      `insert into outbox_events (aggregate_type, aggregate_id, event_kind) values ('task', $1, 'task.updated')`,
+      [taskId],
+    );
+  } catch (error) {
+    await held.end();
+    throw error;
+  }
+  return held;
+}
+
 async function newTask(title: string): Promise<string> {
   return (await client.createTask({ task: { title } })).task?.name as string;
 }
@@ -213,7 +230,7 @@ describe("WatchTasks", () => {
     expect((old.error as ConnectError | undefined)?.code).toBe(Code.OutOfRange);
     expect((old.error as ConnectError).findDetails(ErrorInfoSchema)[0]).toMatchObject({
       reason: "RESUME_TOKEN_EXPIRED",
-      metadata: { resumeToken: before },
+      metadata: { resumeToken: before, oldestKeptToken: newest },
     });
     // The newest token lost nothing: it resumes with the next event.
     const current = watch({ resumeToken: newest });
@@ -221,6 +238,73 @@ describe("WatchTasks", () => {
     await until(() => current.events.some((e) => e.task === next), "the event after pruning");
     expect(current.error).toBeUndefined();
     await current.stop();
+  });
+
+  it("accepts the newest token on an emptied outbox while another transaction holds an uncommitted event", async () => {
+    const task = await newTask("its event is pruned, then another one is in flight");
+    const newest = await latestToken();
+    await sql("delete from outbox_events");
+    // The id sequence moves past the newest token before the insert commits. The lock on tasks stops the
+    // stream's first read (it joins tasks) until the commit, so the token is judged while the insert is open.
+    const held = await uncommittedEvent(task.split("/")[1] as string);
+    try {
+      await held.query("lock table tasks in access exclusive mode");
+      const heldPid = (await held.query<{ pid: number }>("select pg_backend_pid() as pid")).rows[0]?.pid;
+      const current = watch({ resumeToken: newest });
+      await until(
+        async () =>
+          current.error !== undefined ||
+          Number(
+            (
+              await sql(
+                `select count(*)::int as n from pg_stat_activity where ? = any(pg_blocking_pids(pid))`,
+                [heldPid],
+              )
+            )[0]?.n,
+          ) > 0,
+        "the stream to read past the token check (or fail it)",
+      );
+      expect(current.error).toBeUndefined();
+      await held.query("commit");
+      await until(
+        () => current.events.some((e) => e.task === task) || current.error !== undefined,
+        "the event committed after the resume",
+      );
+      expect(current.error).toBeUndefined();
+      expect(current.events.map((e) => [e.task, e.kind])).toEqual([[task, TaskEventKind.UPDATED]]);
+      await current.stop();
+    } finally {
+      await held.end();
+    }
+  });
+
+  it("accepts a token followed by a rolled-back id when retention pruned up to the token", async () => {
+    await newTask("pruned up to here");
+    const token = await latestToken();
+    const held = await uncommittedEvent(randomUUID());
+    try {
+      await held.query("rollback");
+    } finally {
+      await held.end();
+    }
+    const next = await newTask("after the gap");
+    await sql(`delete from outbox_events where id <= ?`, [token]);
+    const w = watch({ resumeToken: token });
+    await until(
+      () => w.events.some((e) => e.task === next) || w.error !== undefined,
+      "the event after the gap",
+    );
+    expect(w.error).toBeUndefined();
+    expect(w.events.map((e) => e.task)).toEqual([next]);
+    await w.stop();
+    // One before the pruned event is expired, and the error names the oldest token that still resumes.
+    const old = watch({ resumeToken: String(BigInt(token) - 1n) });
+    await old.done;
+    expect((old.error as ConnectError | undefined)?.code).toBe(Code.OutOfRange);
+    expect((old.error as ConnectError).findDetails(ErrorInfoSchema)[0]).toMatchObject({
+      reason: "RESUME_TOKEN_EXPIRED",
+      metadata: { resumeToken: String(BigInt(token) - 1n), oldestKeptToken: token },
+    });
   });
 
   it("sends heartbeats when idle and closes the shared LISTEN connection with the last stream", async () => {

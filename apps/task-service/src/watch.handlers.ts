@@ -95,20 +95,13 @@ export function createWatchHandlers(
         let last: bigint;
         if (w.resumeToken !== null) {
           last = BigInt(w.resumeToken);
-          const outbox = repo();
-          const oldest = await outbox.oldestId();
-          // Events after the token must all still be there: the oldest kept one follows it directly, or, with
-          // an outbox emptied by retention, no event was ever written after it.
-          const expired =
-            oldest !== null ? last < BigInt(oldest) - 1n : last < BigInt(await outbox.highWaterMark());
-          if (expired) {
+          // Expired iff an event after the token was pruned: retention records the highest id it deleted.
+          const pruned = BigInt(await repo().prunedThrough());
+          if (last < pruned) {
             throw new OutOfRangeError(
               "resume_token is older than the oldest kept event; re-read the tasks and watch without a token",
               "RESUME_TOKEN_EXPIRED",
-              {
-                resumeToken: w.resumeToken,
-                ...(oldest !== null && { oldestKeptToken: String(BigInt(oldest) - 1n) }),
-              },
+              { resumeToken: w.resumeToken, oldestKeptToken: String(pruned) },
             );
           }
         } else {

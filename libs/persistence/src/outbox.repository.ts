@@ -55,17 +55,13 @@ export class OutboxRepository {
     return String(rows[0]?.id ?? "0");
   }
 
-  /** Lowest id present, or null when the outbox is empty. */
-  async oldestId(): Promise<string | null> {
-    const rows = await this.execute(`select min(id)::text as id from outbox_events`, []);
-    const id = rows[0]?.id;
-    return id === null || id === undefined ? null : String(id);
-  }
-
-  /** Highest id ever handed out (the id sequence), "0" before the first event; survives pruning. */
-  async highWaterMark(): Promise<string> {
+  /**
+   * Highest event id ever deleted from the outbox (retention), "0" if none: kept by a trigger on delete, so
+   * unlike the oldest kept id or the id sequence it is not fooled by uncommitted inserts or rolled-back ids.
+   */
+  async prunedThrough(): Promise<string> {
     const rows = await this.execute(
-      `select coalesce(pg_sequence_last_value(pg_get_serial_sequence('outbox_events', 'id')::regclass), 0)::text as id`,
+      `select coalesce((select through_id from outbox_pruned), 0)::text as id`,
       [],
     );
     return String(rows[0]?.id ?? "0");

@@ -94,6 +94,34 @@ describe("a LOGIN user in taskmaster_app (the services)", () => {
     expect((await app.query("select * from audit_verify(5)")).rows).toEqual([]);
   });
 
+  it("reads the outbox's pruning watermark, which deletes (its own too) and truncates advance", async () => {
+    await app.query("begin");
+    try {
+      const { rows } = await app.query<{ id: string }>(
+        "insert into outbox_events (aggregate_type, aggregate_id, event_kind) values ('task', gen_random_uuid(), 'task.updated') returning id::text",
+      );
+      await app.query("delete from outbox_events where id = $1", [rows[0]?.id]);
+      const pruned = await app.query("select through_id::text as id from outbox_pruned");
+      expect(pruned.rows).toEqual([{ id: rows[0]?.id }]);
+    } finally {
+      await app.query("rollback");
+    }
+    // A truncate (the owner's) names no rows: every id handed out counts as pruned.
+    await admin.query("begin");
+    try {
+      await admin.query(
+        "insert into outbox_events (aggregate_type, aggregate_id, event_kind) values ('task', gen_random_uuid(), 'task.updated')",
+      );
+      await admin.query("truncate outbox_events");
+      const r = await admin.query(
+        "select through_id = pg_sequence_last_value('outbox_events_id_seq') and through_id > 0 as ok from outbox_pruned",
+      );
+      expect(r.rows).toEqual([{ ok: true }]);
+    } finally {
+      await admin.query("rollback");
+    }
+  });
+
   it("cannot alter, drop or create tables, rewrite audit history, run retention or switch triggers off", async () => {
     const partition = monthPartition(new Date());
     const denied = [
@@ -111,6 +139,8 @@ describe("a LOGIN user in taskmaster_app (the services)", () => {
       `truncate ${partition}`,
       "delete from audit_log_default",
       "update audit_chain_state set anchors = '{}'",
+      "update outbox_pruned set through_id = 0",
+      "delete from outbox_pruned",
       "select * from audit_drop_expired(1)",
       "select audit_ensure_partitions(1)",
       "set session_replication_role = replica",

@@ -89,6 +89,35 @@ describe("migrations", () => {
     }
   });
 
+  it("the outbox pruning watermark starts from what an existing outbox already lost", async () => {
+    const fresh = await createEmptyTestDatabase();
+    const orm = await initOrm({ url: fresh.url, pool: { min: 0, max: 2 } });
+    const c = new pg.Client({ connectionString: fresh.url });
+    await c.connect();
+    try {
+      await orm.migrator.up({ to: "Migration20261206230000_backup_safety" });
+      const ids = await c.query<{ id: string }>(
+        `insert into outbox_events (aggregate_type, aggregate_id, event_kind)
+         select 'task', gen_random_uuid(), 'task.updated' from generate_series(1, 3) returning id::text`,
+      );
+      await c.query("delete from outbox_events where id = $1", [ids.rows[0]?.id]);
+      const through = async () => (await c.query("select through_id::text as id from outbox_pruned")).rows;
+      // Kept events: everything below the oldest kept one was pruned.
+      await orm.migrator.up({ to: "Migration20261206233000_outbox_pruned" });
+      expect(await through()).toEqual([{ id: ids.rows[0]?.id }]);
+      // An emptied outbox: every id handed out was pruned.
+      await orm.migrator.down({ to: "Migration20261206230000_backup_safety" });
+      expect((await c.query("select to_regclass('outbox_pruned') as t")).rows).toEqual([{ t: null }]);
+      await c.query("delete from outbox_events");
+      await orm.migrator.up({ to: "Migration20261206233000_outbox_pruned" });
+      expect(await through()).toEqual([{ id: ids.rows[2]?.id }]);
+    } finally {
+      await c.end();
+      await orm.close(true);
+      await fresh.drop();
+    }
+  });
+
   it("entities and the committed snapshot agree (no pending schema diff)", async () => {
     const orm = await initOrm({ url: db.url, pool: { min: 0, max: 2 } });
     try {
