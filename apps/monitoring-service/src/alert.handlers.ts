@@ -32,6 +32,7 @@ import {
   WatchAlertsResponseSchema,
 } from "@taskmaster/proto/gen/taskmaster/monitoring/v1/monitoring_service_pb";
 import { NotFoundError, StaleEtagError } from "@taskmaster/rpc-kit/errors";
+import { type ListFieldSpec, parseListFilter } from "@taskmaster/rpc-kit/list-filter";
 import { validator } from "@taskmaster/rpc-kit/validation";
 import {
   ALERT_PATTERN,
@@ -43,7 +44,7 @@ import {
   severityRankOf,
   versionFromEtag,
 } from "./alert.mapper.js";
-import { type FieldKind, matchesAlert, parseFilter, parseOrderBy } from "./alert.query.js";
+import { matchesAlert, parseOrderBy } from "./alert.query.js";
 import {
   type AlertValidationOptions,
   validateCreateAlertRule,
@@ -73,7 +74,7 @@ type Handlers = Pick<
   | "watchAlerts"
 >;
 
-const severityField: FieldKind = {
+const severityField: ListFieldSpec = {
   kind: "enum",
   desc: AlertSeveritySchema,
   toDb: (n) => {
@@ -88,7 +89,7 @@ const RULE_FILTER = {
   severity: severityField,
   enabled: { kind: "bool" },
   service: { kind: "string" },
-} as const satisfies Record<string, FieldKind>;
+} as const satisfies Record<string, ListFieldSpec>;
 
 const ALERT_FILTER = {
   state: {
@@ -101,7 +102,7 @@ const ALERT_FILTER = {
   alert_rule: { kind: "name", pattern: ALERT_RULE_PATTERN },
   service: { kind: "string" },
   fire_time: { kind: "timestamp" },
-} as const satisfies Record<AlertFilterField, FieldKind>;
+} as const satisfies Record<AlertFilterField, ListFieldSpec>;
 
 async function* watchAlerts(
   deps: AlertHandlerDeps,
@@ -209,7 +210,7 @@ export function createAlertHandlers(deps: AlertHandlerDeps): Handlers {
       const v = validator();
       const pageSize = v.pageSize("page_size", req.pageSize);
       v.check();
-      const conditions = parseFilter(req.filter, RULE_FILTER);
+      const conditions = parseListFilter(req.filter, RULE_FILTER);
       const orderBy = parseOrderBy(req.orderBy, ["display_name", "severity", "create_time"] as const, {
         field: "create_time",
         desc: false,
@@ -272,7 +273,7 @@ export function createAlertHandlers(deps: AlertHandlerDeps): Handlers {
       const v = validator();
       const pageSize = v.pageSize("page_size", req.pageSize);
       v.check();
-      const conditions = parseFilter(req.filter, ALERT_FILTER);
+      const conditions = parseListFilter(req.filter, ALERT_FILTER);
       const orderBy = parseOrderBy(req.orderBy, ["fire_time", "resolve_time", "severity"] as const, {
         field: "fire_time",
         desc: true,
@@ -299,7 +300,7 @@ export function createAlertHandlers(deps: AlertHandlerDeps): Handlers {
         }
       }
       v.check();
-      const conditions = parseFilter(req.filter, ALERT_FILTER);
+      const conditions = parseListFilter(req.filter, ALERT_FILTER);
       return watchAlerts(deps, conditions, req.includeFiring, heartbeatMs, ctx);
     },
   };

@@ -13,8 +13,9 @@ import {
 import { ActorTypeSchema } from "@taskmaster/proto/gen/taskmaster/common/v1/actor_pb";
 import type { TimeRange } from "@taskmaster/proto/gen/taskmaster/common/v1/time_range_pb";
 import { InvalidArgumentError } from "@taskmaster/rpc-kit/errors";
+import { type ListFieldSpec, parseListFilter } from "@taskmaster/rpc-kit/list-filter";
 import type { Validator } from "@taskmaster/rpc-kit/validation";
-import { type FieldKind, parseFilter, parseOrderBy } from "./alert.query.js";
+import { parseOrderBy } from "./alert.query.js";
 import { actorTypeToDb, auditActionToDb, securityKindToDb } from "./audit.mapper.js";
 
 export const ACTOR_HEADER = "x-taskmaster-actor";
@@ -49,7 +50,7 @@ const AUDIT_FILTER = {
   trace_id: { kind: "string" },
   rpc_method: { kind: "string" },
   event_time: { kind: "timestamp" },
-} as const satisfies Record<AuditCondition["field"], FieldKind>;
+} as const satisfies Record<AuditCondition["field"], ListFieldSpec>;
 
 const SECURITY_FILTER = {
   kind: { kind: "enum", desc: SecurityEventKindSchema, toDb: securityKindToDb },
@@ -58,10 +59,10 @@ const SECURITY_FILTER = {
   client_ip: { kind: "string" },
   rpc_method: { kind: "string" },
   event_time: { kind: "timestamp" },
-} as const satisfies Record<SecurityCondition["field"], FieldKind>;
+} as const satisfies Record<SecurityCondition["field"], ListFieldSpec>;
 
 export function parseAuditFilter(filter: string): AuditCondition[] {
-  const conditions = parseFilter(filter, AUDIT_FILTER);
+  const conditions = parseListFilter(filter, AUDIT_FILTER);
   for (const c of conditions) {
     if (c.field === "entity" && c.op !== "=" && c.op !== "!=") {
       throw new InvalidArgumentError([
@@ -73,7 +74,7 @@ export function parseAuditFilter(filter: string): AuditCondition[] {
 }
 
 export function parseSecurityFilter(filter: string): SecurityCondition[] {
-  return parseFilter(filter, SECURITY_FILTER);
+  return parseListFilter(filter, SECURITY_FILTER);
 }
 
 export function parseAuditOrder(orderBy: string): { field: AuditOrderField; desc: boolean } {

@@ -21,6 +21,8 @@ import {
   UpdateMilestoneResponseSchema,
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
 import { FailedPreconditionError, NotFoundError, StaleEtagError } from "@taskmaster/rpc-kit/errors";
+import { type ListFieldSpec, parseListFilter } from "@taskmaster/rpc-kit/list-filter";
+import { parseOrderBy } from "@taskmaster/rpc-kit/list-query";
 import { validator } from "@taskmaster/rpc-kit/validation";
 import { changeContext } from "./call-context.js";
 import { milestoneStateCodec, milestoneToMessage } from "./milestone.mapper.js";
@@ -29,7 +31,6 @@ import {
   validateMilestoneRef,
   validateUpdateMilestone,
 } from "./milestone.validation.js";
-import { type FieldKind, parseFilter, parseOrderBy } from "./planning.query.js";
 import { releaseName } from "./release.mapper.js";
 import { RELEASE_PATTERN } from "./task.names.js";
 
@@ -37,10 +38,10 @@ export interface MilestoneHandlerDeps {
   readonly orm: MikroORM;
 }
 
-const MILESTONE_FILTER: Readonly<Record<MilestoneListField, FieldKind>> = {
+const MILESTONE_FILTER: Readonly<Record<MilestoneListField, ListFieldSpec>> = {
   state: { kind: "enum", desc: MilestoneStateSchema, toDb: (n) => milestoneStateCodec.toDb(n) },
   due_time: { kind: "timestamp" },
-  release: { kind: "name", pattern: RELEASE_PATTERN },
+  release: { kind: "name", pattern: RELEASE_PATTERN, nullable: true },
 };
 const MILESTONE_ORDER: readonly MilestoneOrderField[] = ["due_time", "display_name"];
 
@@ -92,7 +93,7 @@ export function createMilestoneHandlers(
       const v = validator();
       const pageSize = v.pageSize("page_size", req.pageSize);
       v.check();
-      const conditions = parseFilter(req.filter, MILESTONE_FILTER);
+      const conditions = parseListFilter(req.filter, MILESTONE_FILTER);
       const orderBy = parseOrderBy(req.orderBy, MILESTONE_ORDER, { field: "due_time", desc: false });
       const page = await repository().listMilestones({
         pageSize,

@@ -31,10 +31,11 @@ import {
   NotFoundError,
   StaleEtagError,
 } from "@taskmaster/rpc-kit/errors";
+import { type ListFieldSpec, parseListFilter } from "@taskmaster/rpc-kit/list-filter";
+import { parseOrderBy } from "@taskmaster/rpc-kit/list-query";
 import { validator } from "@taskmaster/rpc-kit/validation";
 import { changeContext } from "./call-context.js";
 import { sprintName, sprintStateCodec, sprintToMessage } from "./planning.mapper.js";
-import { type FieldKind, parseFilter, parseOrderBy } from "./planning.query.js";
 import {
   etagVersion,
   validateAssignTasks,
@@ -52,7 +53,7 @@ export interface PlanningHandlerDeps {
   readonly statusTransitions?: StatusTransitionTable | string | undefined;
 }
 
-const SPRINT_FILTER: Readonly<Record<SprintListField, FieldKind>> = {
+const SPRINT_FILTER: Readonly<Record<SprintListField, ListFieldSpec>> = {
   state: { kind: "enum", desc: SprintStateSchema, toDb: (n) => sprintStateCodec.toDb(n) },
   start_time: { kind: "timestamp" },
   end_time: { kind: "timestamp" },
@@ -134,7 +135,7 @@ export function createPlanningHandlers(
       const v = validator();
       const pageSize = v.pageSize("page_size", req.pageSize);
       v.check();
-      const conditions = parseFilter(req.filter, SPRINT_FILTER);
+      const conditions = parseListFilter(req.filter, SPRINT_FILTER);
       const orderBy = parseOrderBy(req.orderBy, SPRINT_ORDER, { field: "start_time", desc: true });
       const page = await repository().listSprints({
         pageSize,

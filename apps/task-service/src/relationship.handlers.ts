@@ -31,8 +31,9 @@ import {
   type TaskService,
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
 import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from "@taskmaster/rpc-kit/errors";
+import { type ListFieldSpec, parseListFilter } from "@taskmaster/rpc-kit/list-filter";
+import { parseOrderBy } from "@taskmaster/rpc-kit/list-query";
 import { changeContext } from "./call-context.js";
-import { type FieldKind, parseFilter, parseOrderBy } from "./planning.query.js";
 import {
   graphEdgeToMessage,
   graphNodeToMessage,
@@ -74,10 +75,10 @@ export class RelationshipCycleError extends FailedPreconditionError {
   }
 }
 
-const FILTER_FIELDS: Readonly<Record<RelationshipListField, FieldKind>> = {
+const FILTER_FIELDS: Readonly<Record<RelationshipListField, ListFieldSpec>> = {
   type: { kind: "enum", desc: RelationshipTypeSchema, toDb: (n) => relationshipTypeCodec.toDb(n) },
-  target_task: { kind: "name", pattern: "tasks/{task}" },
-  source_task: { kind: "name", pattern: "tasks/{task}" },
+  target_task: { kind: "name", pattern: "tasks/{task}", nullable: true },
+  source_task: { kind: "name", pattern: "tasks/{task}", nullable: true },
   strength: { kind: "int" },
 };
 const ORDER_FIELDS: readonly RelationshipOrderField[] = ["create_time", "strength", "type"];
@@ -142,7 +143,7 @@ export function createRelationshipHandlers(
 
     async listRelationships(req) {
       const { taskId, pageSize } = validateListRelationships(req);
-      const conditions = parseFilter(req.filter, FILTER_FIELDS);
+      const conditions = parseListFilter(req.filter, FILTER_FIELDS);
       const orderBy = parseOrderBy(req.orderBy, ORDER_FIELDS, { field: "create_time", desc: false });
       const page = await repository().list(taskId, {
         pageSize,

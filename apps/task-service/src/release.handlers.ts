@@ -26,9 +26,10 @@ import {
   NotFoundError,
   StaleEtagError,
 } from "@taskmaster/rpc-kit/errors";
+import { type ListFieldSpec, parseListFilter } from "@taskmaster/rpc-kit/list-filter";
+import { parseOrderBy } from "@taskmaster/rpc-kit/list-query";
 import { validator } from "@taskmaster/rpc-kit/validation";
 import { changeContext } from "./call-context.js";
-import { type FieldKind, parseFilter, parseOrderBy } from "./planning.query.js";
 import { releaseStateCodec, releaseToMessage } from "./release.mapper.js";
 import { validateCreateRelease, validateReleaseRef, validateUpdateRelease } from "./release.validation.js";
 
@@ -36,7 +37,7 @@ export interface ReleaseHandlerDeps {
   readonly orm: MikroORM;
 }
 
-const RELEASE_FILTER: Readonly<Record<ReleaseListField, FieldKind>> = {
+const RELEASE_FILTER: Readonly<Record<ReleaseListField, ListFieldSpec>> = {
   state: { kind: "enum", desc: ReleaseStateSchema, toDb: (n) => releaseStateCodec.toDb(n) },
   version: { kind: "string" },
   target_time: { kind: "timestamp" },
@@ -97,7 +98,7 @@ export function createReleaseHandlers(
       const v = validator();
       const pageSize = v.pageSize("page_size", req.pageSize);
       v.check();
-      const conditions = parseFilter(req.filter, RELEASE_FILTER);
+      const conditions = parseListFilter(req.filter, RELEASE_FILTER);
       const orderBy = parseOrderBy(req.orderBy, RELEASE_ORDER, { field: "target_time", desc: true });
       const page = await repository().listReleases({
         pageSize,

@@ -2,50 +2,17 @@
 import { createHash } from "node:crypto";
 import type { TaskCondition } from "@taskmaster/persistence/search.repository";
 import type { SearchTasksRequest } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
-import { InvalidArgumentError } from "@taskmaster/rpc-kit/errors";
 import { validator } from "@taskmaster/rpc-kit/validation";
-import { parseTaskFilter } from "./task.filter.js";
-
-const LEGACY_COLUMNS: Record<string, string> = {
-  status: "t.status",
-  priority: "t.priority",
-  type: "t.type",
-  assignedTo: "t.assigned_to",
-  sprintId: "t.sprint_id",
-  epicId: "t.epic_id",
-  parentId: "t.parent_id",
-};
+import { compileTaskFilter as compileListFilter } from "./task.filter.js";
 
 /**
- * The ListTasks filter (task.filter.ts, owned by the tasks slice) as a condition over `tasks t`. Accepts
- * either a compiled `{ sql, params }` fragment or the equality-object form, whichever task.filter produces;
- * syntax errors surface as INVALID_ARGUMENT on `field`.
+ * The ListTasks filter as a condition over `tasks t`, or null when empty; syntax errors are INVALID_ARGUMENT
+ * naming `field`.
  */
 export function compileTaskFilter(field: string, input: string): TaskCondition | null {
   if (input.trim() === "") return null;
-  let parsed: unknown;
-  try {
-    parsed = parseTaskFilter(input);
-  } catch (error) {
-    if (error instanceof InvalidArgumentError && field !== "filter") {
-      throw new InvalidArgumentError(error.fieldViolations.map((v) => ({ ...v, field })));
-    }
-    throw error;
-  }
-  if (parsed === null || parsed === undefined) return null;
-  if (typeof parsed === "object" && "sql" in parsed && typeof (parsed as TaskCondition).sql === "string") {
-    const c = parsed as TaskCondition;
-    return c.sql.trim() === "" ? null : { sql: c.sql, params: [...c.params] };
-  }
-  const parts: string[] = [];
-  const params: unknown[] = [];
-  for (const [key, value] of Object.entries(parsed as Record<string, unknown>)) {
-    const column = LEGACY_COLUMNS[key];
-    if (column === undefined || value === undefined || value === null) continue;
-    parts.push(`${column} = ?`);
-    params.push(value);
-  }
-  return parts.length === 0 ? null : { sql: parts.join(" and "), params };
+  const { sql, params } = compileListFilter(input, field);
+  return { sql, params };
 }
 
 export interface ValidSearch {

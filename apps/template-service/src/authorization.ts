@@ -27,7 +27,7 @@ import {
   type Interceptor,
 } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
-import { TemplateRepository, type TemplateRow } from "@taskmaster/persistence/template.repository";
+import { TemplateRepository } from "@taskmaster/persistence/template.repository";
 import {
   hasLevel,
   readableTemplatesSql,
@@ -36,6 +36,7 @@ import {
   type TemplatePermissionKind,
   TemplatePermissionRepository,
 } from "@taskmaster/persistence/template-permission.repository";
+import type { TemplateRow } from "@taskmaster/persistence/template-row.mapper";
 import { TemplateService } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
 import {
   InvalidArgumentError,

@@ -7,6 +7,11 @@ export function actor(ctx: HandlerContext): string | null {
   return value === null || value.trim() === "" ? null : value;
 }
 
+/** Who is calling: the gateway's `x-taskmaster-actor`, else the internal service identity. */
+export function callerOf(ctx: HandlerContext): string {
+  return actor(ctx) ?? "service:internal";
+}
+
 /** Trace id of the W3C `traceparent` header, if any. */
 export function traceId(ctx: HandlerContext): string | null {
   const traceparent = ctx.requestHeader.get("traceparent");

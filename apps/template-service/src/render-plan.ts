@@ -10,8 +10,8 @@
  * or unapproved version) are thrown by `loadRenderPlan` and never cached.
  */
 import type { EntityManager } from "@mikro-orm/core";
-import type { TemplateRow } from "@taskmaster/persistence/template.repository";
 import { TemplateRenderRepository } from "@taskmaster/persistence/template-render.repository";
+import type { TemplateRow } from "@taskmaster/persistence/template-row.mapper";
 import { type ErrorReasonName, FailedPreconditionError, NotFoundError } from "@taskmaster/rpc-kit/errors";
 import type { ValidateFunction } from "ajv/dist/2020.js";
 import { versionNotApprovedError } from "./approval.js";

@@ -5,19 +5,28 @@
  * its name is in the response at once, the row and the template statistics follow within ~200 ms.
  */
 import { create, type JsonObject } from "@bufbuild/protobuf";
-import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import {
+  type Client,
+  createClient,
+  type HandlerContext,
+  type ServiceImpl,
+  type Transport,
+} from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import { maskSecrets } from "@taskmaster/config/mask";
 import { UsageTaskNotFoundError } from "@taskmaster/persistence/template-usage.repository";
+import { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
 import {
   RenderTemplateResponseSchema,
   type TemplateService,
 } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
+import type { IdentitySigner } from "@taskmaster/rpc-kit/identity";
 import { validator } from "@taskmaster/rpc-kit/validation";
 import { actor } from "./call-context.js";
 import type { RenderEngine } from "./render.engine.js";
 import { type RenderOutcome, renderTemplateVersion } from "./render.service.js";
 import type { RenderPlanCache } from "./render-plan.cache.js";
+import { taskExists } from "./task-service.client.js";
 import { checkVersion } from "./template.validation.js";
 import { mappedUsage, taskIdOf, templateIdOf } from "./usage.handlers.js";
 import { boundedInputs, durationFromMs, truncateOutput, usageLogName } from "./usage.mapper.js";
@@ -30,6 +39,10 @@ export interface RenderHandlerDeps {
   readonly usage: UsageBatcher;
   /** The server's render-plan cache (absent: every render reads its plan). */
   readonly plans?: RenderPlanCache | undefined;
+  /** Transport to TaskService: a render naming a task asks it whether the task exists. */
+  readonly taskService: Transport;
+  /** Signs the verified caller for TaskService (delegation); absent: plain actor header (development). */
+  readonly signer?: IdentitySigner | undefined;
 }
 
 /** Queues the usage log of a render outcome in the server's usage batcher; returns the log's id. */
@@ -57,14 +70,10 @@ export async function recordRenderUsage(
   );
 }
 
-async function taskExists(orm: MikroORM, taskId: string): Promise<boolean> {
-  const rows = await orm.em.getConnection().execute("select 1 from tasks where id = ?", [taskId]);
-  return rows.length > 0;
-}
-
 export function createRenderHandlers(
   deps: RenderHandlerDeps,
 ): Pick<ServiceImpl<typeof TemplateService>, "renderTemplate"> {
+  const tasks: Client<typeof TaskService> = createClient(TaskService, deps.taskService);
   return {
     async renderTemplate(req, ctx) {
       const v = validator();
@@ -76,8 +85,9 @@ export function createRenderHandlers(
       const id = templateId as string;
       return mappedUsage(async () => {
         // The usage row is written later (batched): check the task it names now, as the contract requires.
-        if (taskId !== null && !(await taskExists(deps.orm, taskId)))
+        if (taskId !== null && !(await taskExists(tasks, ctx, taskId, { signer: deps.signer }))) {
           throw new UsageTaskNotFoundError(taskId);
+        }
         const outcome = await renderTemplateVersion(deps, {
           templateId: id,
           version: req.version,

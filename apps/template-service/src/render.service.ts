@@ -13,7 +13,7 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import { maskSecrets } from "@taskmaster/config/mask";
-import type { TemplateRow } from "@taskmaster/persistence/template.repository";
+import type { TemplateRow } from "@taskmaster/persistence/template-row.mapper";
 import {
   FailedPreconditionError,
   type FieldViolation,

@@ -85,7 +85,14 @@ export function createRenderWiring(deps: RenderWiringDeps): RenderWiring {
     plans,
     interceptor: createRenderPlanInterceptor(() => plans.invalidate("*")),
     handlers: {
-      ...createRenderHandlers({ orm: deps.orm, engine, usage, plans }),
+      ...createRenderHandlers({
+        orm: deps.orm,
+        engine,
+        usage,
+        plans,
+        taskService,
+        signer: deps.outbound?.signer,
+      }),
       ...createTemplateDependencyHandlers({ orm: deps.orm }),
       ...createUsageHandlers({ orm: deps.orm, flushUsage }),
       ...createAnalyticsHandlers({ orm: deps.orm, flushUsage }),

@@ -7,12 +7,13 @@ import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import type { Condition } from "@taskmaster/persistence/list-page";
-import { TemplateRepository, type TemplateRow } from "@taskmaster/persistence/template.repository";
+import { TemplateRepository } from "@taskmaster/persistence/template.repository";
 import {
   type ReviewFilterField,
   type ReviewSortField,
   TemplateReviewRepository,
 } from "@taskmaster/persistence/template-review.repository";
+import type { TemplateRow } from "@taskmaster/persistence/template-row.mapper";
 import {
   type TemplateReview,
   TemplateReviewStatus,

@@ -205,3 +205,28 @@ describe("CreateTaskFromTemplate", () => {
     );
   });
 });
+
+describe("RenderTemplate naming a task", () => {
+  it("asks TaskService whether the task exists (as the caller), not task-service's table", async () => {
+    const t = await makeTemplate(client, { slug: uniq("rnd") });
+    const inputs = { feature_name: "search", objective: "ship", steps: ["x"] };
+    const made = await client.createTaskFromTemplate({
+      name: (await taskTemplate()).name,
+      inputs: { feature_name: "f", steps: [] },
+      task: { title: "Rendered for" },
+    });
+    const task = made.task?.name as string;
+    const before = sent.length;
+    const res = await client.renderTemplate({ name: t.name, inputs, task });
+    expect(res.output).toContain("search");
+    expect(sent.length, "one TaskService call (GetTask)").toBe(before + 1);
+    expect(sent[sent.length - 1]?.get("x-taskmaster-actor")).toBe("alice");
+    expect(sent[sent.length - 1]?.get("traceparent")).toBe(TRACEPARENT);
+    const missing = await failure(
+      client.renderTemplate({ name: t.name, inputs, task: `tasks/${randomUUID()}` }),
+      Code.InvalidArgument,
+    );
+    expect(violatedFields(missing)).toEqual(["task"]);
+    expect(sent.length).toBe(before + 2);
+  });
+});

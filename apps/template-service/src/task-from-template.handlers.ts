@@ -16,7 +16,6 @@ import {
   type Client,
   ConnectError,
   createClient,
-  type HandlerContext,
   type ServiceImpl,
   type Transport,
 } from "@connectrpc/connect";
@@ -27,25 +26,15 @@ import {
   CreateTaskFromTemplateResponseSchema,
   type TemplateService,
 } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
-import {
-  CLIENT_IP_HEADER,
-  currentAuditContext,
-  REQUEST_ID_HEADER,
-  USER_AGENT_HEADER,
-} from "@taskmaster/rpc-kit/audit-context";
 import { deadlineFromContext } from "@taskmaster/rpc-kit/deadline";
 import { FailedPreconditionError } from "@taskmaster/rpc-kit/errors";
-import {
-  ACTOR_HEADER,
-  IDENTITY_HEADER,
-  type IdentitySigner,
-  verifiedIdentity,
-} from "@taskmaster/rpc-kit/identity";
+import type { IdentitySigner } from "@taskmaster/rpc-kit/identity";
 import { validator } from "@taskmaster/rpc-kit/validation";
 import type { RenderEngine } from "./render.engine.js";
 import { recordRenderUsage } from "./render.handlers.js";
 import { renderTemplateVersion } from "./render.service.js";
 import type { RenderPlanCache } from "./render-plan.cache.js";
+import { forwardedHeaders } from "./task-service.client.js";
 import { templateName } from "./template.names.js";
 import { checkVersion } from "./template.validation.js";
 import { mappedUsage, templateIdOf } from "./usage.handlers.js";
@@ -78,33 +67,6 @@ export function uuidV5(namespace: string, name: string): string {
   h[8] = ((h[8] as number) & 0x3f) | 0x80;
   const hex = h.subarray(0, 16).toString("hex");
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
-
-/**
- * Headers passed on to TaskService: trace context and the caller identity. With a signer, the identity is
- * a delegated token minted only from the verified identity of this call (never from a header the client
- * sent); a call without one goes anonymous. Without a signer, the plain actor header (development).
- */
-async function forwardedHeaders(
-  ctx: HandlerContext,
-  signer: IdentitySigner | undefined,
-): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const h of ["traceparent", "tracestate", ...(signer === undefined ? [ACTOR_HEADER] : [])]) {
-    const value = ctx.requestHeader.get(h);
-    if (value !== null && value !== "") out[h] = value;
-  }
-  // The rest of the caller's audit context, so the task's audit row records the original call.
-  const audit = currentAuditContext();
-  if (audit?.requestId !== undefined) out[REQUEST_ID_HEADER] = audit.requestId;
-  if (audit?.clientIp !== undefined) out[CLIENT_IP_HEADER] = audit.clientIp;
-  if (audit?.userAgent !== undefined) out[USER_AGENT_HEADER] = audit.userAgent;
-  const identity = signer === undefined ? undefined : verifiedIdentity(ctx);
-  if (signer !== undefined && identity !== undefined) {
-    out[IDENTITY_HEADER] = await signer.sign(identity, TaskService.typeName);
-    out[ACTOR_HEADER] = identity.subject;
-  }
-  return out;
 }
 
 export function createTaskFromTemplateHandlers(

@@ -37,7 +37,7 @@ import {
 } from "@taskmaster/rpc-kit/errors";
 import { type Validator, validator } from "@taskmaster/rpc-kit/validation";
 import { callerOf as authCallerOf, readableBy } from "./authorization.js";
-import { callerOf } from "./template.handlers.js";
+import { callerOf } from "./call-context.js";
 import { templateName } from "./template.names.js";
 import { checkVersion } from "./template.validation.js";
 import { templateIdOf } from "./usage.handlers.js";

@@ -1,12 +1,12 @@
 /** Rows -> TemplateService messages. */
 import { create, fromJson, type JsonValue, toJson } from "@bufbuild/protobuf";
 import { type Duration, timestampFromDate, ValueSchema } from "@bufbuild/protobuf/wkt";
+import type { TemplateCategoryRow } from "@taskmaster/persistence/template-category.repository";
 import type {
   TemplateChangeKind,
   TemplateRow,
   TemplateVersionRow,
-} from "@taskmaster/persistence/template.repository";
-import type { TemplateCategoryRow } from "@taskmaster/persistence/template-category.repository";
+} from "@taskmaster/persistence/template-row.mapper";
 import type { TemplateTypeRow } from "@taskmaster/persistence/template-type.repository";
 import {
   BuiltinTemplateType,

@@ -1,7 +1,8 @@
 /** Request validation of the template and version RPCs (every violation collected, then thrown once). */
 import type { Template } from "@taskmaster/proto/gen/taskmaster/template/v1/template_pb";
+import type { SearchTemplatesRequest } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
 import { type Validator, validator } from "@taskmaster/rpc-kit/validation";
-import { CATEGORY_PATTERN, parseTypeName, SEMVER } from "./template.names.js";
+import { CATEGORY_PATTERN, parseTypeName, SEMVER, TEMPLATE_PATTERN } from "./template.names.js";
 
 export const SLUG = /^[a-z][a-z0-9_]{2,99}$/;
 const VARIABLE = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
@@ -106,3 +107,78 @@ export function checkVersion(v: Validator, field: string, value: string, require
 }
 
 export { validator };
+
+/** The id of a "templates/{template}" name in `field`; INVALID_ARGUMENT otherwise. */
+export function parseTemplateName(field: string, name: string): string {
+  const v = validator();
+  const id = v.resourceName(field, TEMPLATE_PATTERN, name);
+  v.check();
+  return id as string;
+}
+
+/** The fields an UpdateTemplate `update_mask` names ("*" is all), collecting violations in `v`. */
+export function checkUpdateMask(v: Validator, paths: readonly string[]): Set<TemplateMaskField> {
+  const fields = new Set<TemplateMaskField>();
+  if (!v.required("update_mask", paths)) return fields;
+  for (const p of paths) {
+    if (p === "*") for (const f of TEMPLATE_MASK_FIELDS) fields.add(f);
+    else if ((TEMPLATE_MASK_FIELDS as readonly string[]).includes(p)) fields.add(p as TemplateMaskField);
+    else {
+      v.add(
+        "update_mask",
+        `unknown or immutable field "${p}" (updatable: ${TEMPLATE_MASK_FIELDS.join(", ")})`,
+        "INVALID_FIELD_MASK",
+      );
+    }
+  }
+  return fields;
+}
+
+/** SearchTemplates' order_by values and the repository order each means. */
+const SEARCH_ORDERS: Record<string, "relevance" | "usage" | "success" | "usage_success"> = {
+  relevance: "relevance",
+  "usage_count desc": "usage",
+  "success_rate desc": "success",
+  "usage_count desc, success_rate desc": "usage_success",
+};
+
+/** Checks a SearchTemplates request (every violation at once); relevance needs a query, else usage. */
+export function validateSearch(req: SearchTemplatesRequest): {
+  pageSize: number;
+  typeName: string | null;
+  categoryId: string | null;
+  order: "relevance" | "usage" | "success" | "usage_success";
+} {
+  const v = validator();
+  v.maxLength("query", req.query, 500);
+  const pageSize = v.pageSize("page_size", req.pageSize, { defaultSize: 20, max: 100 });
+  let typeName: string | null = null;
+  if (req.templateType !== "") {
+    typeName = parseTypeName(req.templateType);
+    if (typeName === null) {
+      v.add(
+        "template_type",
+        'must be "templateTypes/{id}" with id [a-z][a-z0-9_]{2,62}',
+        "INVALID_RESOURCE_NAME",
+      );
+    }
+  }
+  const categoryId = req.category === "" ? null : v.resourceName("category", CATEGORY_PATTERN, req.category);
+  if (req.tags.length > 50) v.add("tags", "must have at most 50 tags", "TOO_MANY");
+  req.tags.slice(0, 50).forEach((tag, i) => {
+    v.length(`tags[${i}]`, tag, 1, 64);
+  });
+  const orderKey = req.orderBy
+    .trim()
+    .replace(/\s+/g, " ")
+    .replace(/\s*,\s*/g, ", ");
+  const hasQuery = req.query.trim() !== "";
+  let order = orderKey === "" ? (hasQuery ? "relevance" : "usage_success") : SEARCH_ORDERS[orderKey];
+  if (order === undefined) {
+    v.add("order_by", `must be one of: ${Object.keys(SEARCH_ORDERS).join("; ")}`, "INVALID_ORDER_BY");
+  } else if (order === "relevance" && !hasQuery) {
+    order = "usage_success";
+  }
+  v.check();
+  return { pageSize, typeName, categoryId: categoryId ?? null, order: order as "relevance" };
+}

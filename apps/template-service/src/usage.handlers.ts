@@ -7,12 +7,12 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import { maskSecrets } from "@taskmaster/config/mask";
+import type { ListCondition, ListOp } from "@taskmaster/persistence/filter-sql";
 import { TemplateRepository } from "@taskmaster/persistence/template.repository";
 import {
   TemplateUsageRepository,
   type TimeWindow,
   type UsageSortField,
-  type UsageSql,
   UsageTaskNotFoundError,
   UsageTemplateNotFoundError,
 } from "@taskmaster/persistence/template-usage.repository";
@@ -28,7 +28,7 @@ import { type Validator, validator } from "@taskmaster/rpc-kit/validation";
 import { callerOf as authCallerOf, readableBy } from "./authorization.js";
 import { actor } from "./call-context.js";
 import { maskInputs } from "./render.service.js";
-import { filterError, parseFilter, parseOrderBy } from "./simple-filter.js";
+import { filterError, parseFilter, parseOrderBy, type Restriction } from "./simple-filter.js";
 import { SEMVER, TEMPLATE_PATTERN, templateName } from "./template.names.js";
 import {
   boundedInputs,
@@ -94,47 +94,38 @@ export function taskIdOf(v: Validator, field: string, task: string): string | nu
 
 const USAGE_FILTER_FIELDS = ["version", "used_by", "success", "task", "workflow_id", "create_time"] as const;
 
-function usageFilterSql(filter: string): UsageSql {
-  const parts: string[] = [];
-  const params: unknown[] = [];
-  for (const r of parseFilter(filter, USAGE_FILTER_FIELDS)) {
-    const cmp = (expr: string, cast: string, value: unknown, ops: readonly string[]) => {
-      if (!ops.includes(r.op)) throw filterError(r.field, `supports only ${ops.join(" ")}`);
-      parts.push(r.op === "!=" ? `${expr} is distinct from ?::${cast}` : `${expr} ${r.op} ?::${cast}`);
-      params.push(value);
-    };
-    switch (r.field) {
-      case "version":
-        if (!SEMVER.test(r.value)) throw filterError(r.field, 'must be a version "x.y.z"');
-        cmp("u.template_version", "text", r.value, ["=", "!="]);
-        break;
-      case "used_by":
-        cmp("u.used_by", "text", r.value, ["=", "!="]);
-        break;
-      case "workflow_id":
-        cmp("u.workflow_id", "text", r.value, ["=", "!="]);
-        break;
-      case "success":
-        if (r.value !== "true" && r.value !== "false") throw filterError(r.field, "must be true or false");
-        cmp("u.success", "boolean", r.value === "true", ["=", "!="]);
-        break;
-      case "task": {
-        const m = TASK_NAME.exec(r.value);
-        if (!m) throw filterError(r.field, 'must be "tasks/{task}"');
-        cmp("u.task_id", "uuid", (m[1] as string).toLowerCase(), ["=", "!="]);
-        break;
-      }
-      case "create_time": {
-        const d = new Date(r.value);
-        if (Number.isNaN(d.getTime()) || !/^\d{4}-\d{2}-\d{2}/.test(r.value)) {
-          throw filterError(r.field, "must be an RFC 3339 timestamp");
-        }
-        cmp("u.used_at", "timestamptz", d.toISOString(), ["=", "!=", "<", "<=", ">", ">="]);
-        break;
-      }
+function usageCondition(r: Restriction): ListCondition {
+  const cmp = (value: ListCondition["value"], ops: readonly string[]): ListCondition => {
+    if (!ops.includes(r.op)) throw filterError(r.field, `supports only ${ops.join(" ")}`);
+    return { field: r.field, op: r.op as ListOp, value };
+  };
+  switch (r.field) {
+    case "version":
+      if (!SEMVER.test(r.value)) throw filterError(r.field, 'must be a version "x.y.z"');
+      return cmp(r.value, ["=", "!="]);
+    case "success":
+      if (r.value !== "true" && r.value !== "false") throw filterError(r.field, "must be true or false");
+      return cmp(r.value === "true", ["=", "!="]);
+    case "task": {
+      const m = TASK_NAME.exec(r.value);
+      if (!m) throw filterError(r.field, 'must be "tasks/{task}"');
+      return cmp((m[1] as string).toLowerCase(), ["=", "!="]);
     }
+    case "create_time": {
+      const d = new Date(r.value);
+      if (Number.isNaN(d.getTime()) || !/^\d{4}-\d{2}-\d{2}/.test(r.value)) {
+        throw filterError(r.field, "must be an RFC 3339 timestamp");
+      }
+      return cmp(d, ["=", "!=", "<", "<=", ">", ">="]);
+    }
+    default: // used_by, workflow_id
+      return cmp(r.value, ["=", "!="]);
   }
-  return { sql: parts.join(" and "), params };
+}
+
+/** Checks a ListTemplateUsage filter into typed conditions (persistence renders them). */
+function usageFilterConditions(filter: string): ListCondition[] {
+  return parseFilter(filter, USAGE_FILTER_FIELDS).map(usageCondition);
 }
 
 export function createUsageHandlers(
@@ -226,7 +217,7 @@ export function createUsageHandlers(
       if (req.parent !== "templates/-") templateId = templateIdOf(v, "parent", req.parent) ?? null;
       const pageSize = v.pageSize("page_size", req.pageSize);
       v.check();
-      const where = usageFilterSql(req.filter);
+      const conditions = usageFilterConditions(req.filter);
       const order = parseOrderBy<UsageSortField>(req.orderBy, ["create_time", "execution_time"], {
         field: "create_time",
         desc: true,
@@ -242,7 +233,7 @@ export function createUsageHandlers(
           templateId,
           pageSize,
           pageToken: req.pageToken === "" ? null : req.pageToken,
-          where,
+          conditions,
           order,
           binding: req.filter,
           readable: templateId === null ? readableBy(authCallerOf(ctx), "x") : undefined,

@@ -5,7 +5,8 @@
  * `actor_type`) are picked up when present without breaking when absent.
  */
 import type { EntityManager } from "@mikro-orm/core";
-import { type CompareOp, renderComparison } from "./list-page.js";
+import { renderConditions } from "./filter-sql.js";
+import type { CompareOp } from "./list-page.js";
 import { bindingDigest, decodeKeysetToken, keysetPage, tokenField } from "./page-token.js";
 
 export interface AuditRow {
@@ -138,8 +139,7 @@ function whereOf(query: AuditQuery): { where: string[]; params: unknown[] } {
       params.push(full, id);
       continue;
     }
-    const col = COLUMNS[c.field];
-    renderComparison(col, c.op, c.value, where, params);
+    renderConditions([c], COLUMNS, where, params);
   }
   if (query.start !== undefined) {
     where.push("x.occurred_at >= ?::timestamptz");

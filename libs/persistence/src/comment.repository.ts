@@ -4,10 +4,11 @@
  * transaction.
  */
 import type { EntityManager } from "@mikro-orm/core";
+import { type ListCondition as FilterCondition, renderConditions } from "./filter-sql.js";
 import { createOnce } from "./idempotency.js";
 import { newId } from "./ids.js";
 import { bindingDigest, decodeKeysetToken, keysetPage, tokenField } from "./page-token.js";
-import { execute, type FilterCondition, insertTaskEvent, loadTask, renderConditions } from "./sql-toolkit.js";
+import { execute, insertTaskEvent, loadTask } from "./sql-toolkit.js";
 import type { TaskEventContext } from "./task-events.js";
 import type { CommentType } from "./value-sets.js";
 

@@ -4,6 +4,7 @@
  * fixed column map, and every value travels as a bind parameter.
  */
 import type { EntityManager } from "@mikro-orm/core";
+import { renderConditions } from "./filter-sql.js";
 import { bindingDigest, decodeKeysetToken, keysetPage } from "./page-token.js";
 
 export { InvalidPageTokenError } from "./page-token.js";
@@ -53,30 +54,6 @@ export interface Page<T> {
   nextPageToken: string | null;
 }
 
-const OPS: readonly CompareOp[] = ["=", "!=", "<", "<=", ">", ">="];
-
-/**
- * Renders `column op value` with the value as a typed bind parameter; `null` with `=`/`!=` is `is null` /
- * `is not null`, and `!=` is `is distinct from` (null-safe).
- */
-export function renderComparison(
-  col: { expr: string; cast: string },
-  op: CompareOp,
-  value: string | number | Date | null,
-  where: string[],
-  params: unknown[],
-): void {
-  if (value === null) {
-    if (op !== "=" && op !== "!=") throw new Error("null only compares with = or !=");
-    where.push(`${col.expr} is ${op === "=" ? "" : "not "}null`);
-    return;
-  }
-  where.push(
-    op === "!=" ? `${col.expr} is distinct from ?::${col.cast}` : `${col.expr} ${op} ?::${col.cast}`,
-  );
-  params.push(value instanceof Date ? value.toISOString() : value);
-}
-
 /**
  * Sort expressions are made null-free (nulls sort last ascending) so the row comparison of the keyset
  * predicate is total.
@@ -112,10 +89,7 @@ export async function listPage<F extends string, O extends string, T>(
 ): Promise<Page<T>> {
   const where = [...spec.baseWhere];
   const params = [...spec.baseParams];
-  for (const c of query.conditions) {
-    if (!OPS.includes(c.op)) throw new Error(`unsupported operator ${c.op}`);
-    renderComparison(spec.columns[c.field], c.op, c.value, where, params);
-  }
+  renderConditions(query.conditions, spec.columns, where, params);
   const sortCol = spec.columns[query.orderBy.field];
   const key = sortExpr(sortCol);
   const desc = query.orderBy.desc;

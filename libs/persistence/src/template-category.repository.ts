@@ -4,6 +4,7 @@
  */
 import type { EntityManager } from "@mikro-orm/core";
 import { isUniqueViolation } from "./db-errors.js";
+import { renderConditions } from "./filter-sql.js";
 import { storeIdempotentResource } from "./idempotency.js";
 import { newId } from "./ids.js";
 import { bindingDigest, decodeOffsetToken, encodeOffsetToken } from "./page-token.js";
@@ -95,6 +96,13 @@ export interface CategoryCondition {
   op: "=" | "!=";
   value: string | boolean | null;
 }
+/** ListTemplateCategories filter fields over alias `x` (template_categories). */
+const CATEGORY_FILTER_COLUMNS: Readonly<Record<CategoryFilterField, string>> = {
+  parent: "x.parent_id",
+  active: "x.is_active",
+  display_name: "x.name",
+};
+
 export type CategorySortField = "display_name" | "sort_order" | "create_time";
 
 export class TemplateCategoryRepository {
@@ -221,14 +229,7 @@ export class TemplateCategoryRepository {
   }): Promise<{ items: TemplateCategoryRow[]; nextPageToken: string | null }> {
     const where: string[] = [];
     const params: unknown[] = [];
-    for (const c of q.conditions) {
-      const expr = c.field === "parent" ? "x.parent_id" : c.field === "active" ? "x.is_active" : "x.name";
-      if (c.value === null) where.push(`${expr} is ${c.op === "=" ? "" : "not "}null`);
-      else {
-        where.push(`${expr} ${c.op === "=" ? "=" : "is distinct from"} ?`);
-        params.push(c.value);
-      }
-    }
+    renderConditions(q.conditions, CATEGORY_FILTER_COLUMNS, where, params);
     // Offset paging, bound to the query shape.
     const binding = JSON.stringify([q.conditions, q.order]);
     let offset = 0;

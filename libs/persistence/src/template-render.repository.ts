@@ -7,13 +7,13 @@
  * template the answer depends on, so a cache of it can be dropped when any of them changes.
  */
 import type { EntityManager } from "@mikro-orm/core";
+import { hotRead } from "./template-hot-read.repository.js";
 import {
   TEMPLATE_FROM,
   TEMPLATE_SELECT_LIST_NO_USAGE,
   type TemplateRow,
   templateRowFromDb,
-} from "./template.repository.js";
-import { hotRead } from "./template-hot-read.repository.js";
+} from "./template-row.mapper.js";
 
 export interface RenderPlanPartial {
   alias: string;

@@ -1,6 +1,7 @@
 /** Template types with their JSON Schema and validation rules (raw SQL, plain rows out). */
 import type { EntityManager } from "@mikro-orm/core";
 import { isUniqueViolation } from "./db-errors.js";
+import { renderConditions } from "./filter-sql.js";
 import { newId } from "./ids.js";
 import { bindingDigest, decodeOffsetToken, encodeOffsetToken } from "./page-token.js";
 
@@ -177,10 +178,7 @@ export class TemplateTypeRepository {
         );
         params.push(JSON.stringify(q.builtinNames));
       } else {
-        where.push(
-          `${c.field === "active" ? "x.is_active" : "x.display_name"} ${neg ? "is distinct from" : "="} ?`,
-        );
-        params.push(c.value);
+        renderConditions([c], { active: "x.is_active", display_name: "x.display_name" }, where, params);
       }
     }
     const binding = bindingDigest(JSON.stringify([q.conditions, q.order]));

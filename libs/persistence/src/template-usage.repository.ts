@@ -13,6 +13,7 @@
  */
 import type { EntityManager } from "@mikro-orm/core";
 import { isReferenceViolation } from "./db-errors.js";
+import { type ListColumn, type ListCondition, renderConditions } from "./filter-sql.js";
 import { newId } from "./ids.js";
 import { bindingDigest, decodeKeysetToken, keysetPage, tokenField } from "./page-token.js";
 
@@ -59,6 +60,16 @@ export interface UsageStatsRow {
   p95Ms: number;
   lastUsedAt: Date | null;
 }
+
+/** ListTemplateUsage filter fields over alias `u` (template_usage_logs). */
+const USAGE_FILTER_COLUMNS: Readonly<Record<string, ListColumn>> = {
+  version: { expr: "u.template_version", cast: "text" },
+  used_by: { expr: "u.used_by", cast: "text" },
+  workflow_id: { expr: "u.workflow_id", cast: "text" },
+  success: { expr: "u.success", cast: "boolean" },
+  task: { expr: "u.task_id", cast: "uuid" },
+  create_time: { expr: "u.used_at", cast: "timestamptz" },
+};
 
 export interface UsageSql {
   sql: string;
@@ -304,7 +315,7 @@ export class TemplateUsageRepository {
     templateId: string | null;
     pageSize: number;
     pageToken: string | null;
-    where: UsageSql;
+    conditions: readonly ListCondition[];
     order: { field: UsageSortField; desc: boolean };
     binding: string;
     /** Over alias `x` (templates): only logs of templates matching it (used for "all templates"). */
@@ -320,10 +331,7 @@ export class TemplateUsageRepository {
       where.push(`u.template_id in (select x.id from templates x where ${q.readable.sql})`);
       params.push(...q.readable.params);
     }
-    if (q.where.sql) {
-      where.push(`(${q.where.sql})`);
-      params.push(...q.where.params);
-    }
+    renderConditions(q.conditions, USAGE_FILTER_COLUMNS, where, params);
     const col =
       q.order.field === "create_time"
         ? { expr: "u.used_at", cast: "timestamptz" }

@@ -6,16 +6,11 @@
  */
 import type { EntityManager } from "@mikro-orm/core";
 import { isUniqueViolation } from "./db-errors.js";
+import type { ListCondition } from "./filter-sql.js";
 import { storeIdempotentResource } from "./idempotency.js";
 import { newId } from "./ids.js";
-import {
-  bindingDigest,
-  decodeKeysetToken,
-  decodeOffsetToken,
-  encodeOffsetToken,
-  keysetPage,
-  tokenField,
-} from "./page-token.js";
+import { bindingDigest, decodeKeysetToken, keysetPage, tokenField } from "./page-token.js";
+import { templateFilterWhere, versionFilterWhere } from "./template-filter.columns.js";
 import { hotRead } from "./template-hot-read.repository.js";
 import {
   accessFromDb,
@@ -24,193 +19,26 @@ import {
   type TemplateAccess,
   type TemplateAccessor,
 } from "./template-permission.repository.js";
-
-export type TemplateChangeKind = "major" | "minor" | "patch" | "hotfix";
-
-/** A template as a plain object. `successRate` is 0-100 as stored. */
-export interface TemplateRow {
-  id: string;
-  slug: string;
-  title: string;
-  description: string | null;
-  content: string;
-  variables: Record<string, unknown>[];
-  parameters: Record<string, unknown>;
-  tags: string[];
-  usageCount: number;
-  successRate: number;
-  avgExecutionMs: number;
-  p95ExecutionMs: number | null;
-  lastUsedAt: Date | null;
-  complexityScore: number | null;
-  isActive: boolean;
-  isPublic: boolean;
-  requiresApproval: boolean;
-  approvedBy: string | null;
-  approvedAt: Date | null;
-  approvedVersion: string | null;
-  currentVersion: string;
-  categoryId: string | null;
-  typeName: string;
-  owner: string;
-  createdAt: Date;
-  updatedAt: Date;
-  deletedAt: Date | null;
-  version: number;
-}
-
-export interface TemplateVersionRow {
-  id: string;
-  templateId: string;
-  version: string;
-  content: string;
-  variables: Record<string, unknown>[];
-  parameters: Record<string, unknown>;
-  changeType: TemplateChangeKind;
-  summary: string | null;
-  createdBy: string;
-  rollbackOf: string | null;
-  approved: boolean;
-  createdAt: Date;
-}
-
-/** Writable template columns. */
-export interface TemplateWrite {
-  slug: string;
-  title: string;
-  description: string | null;
-  content: string;
-  variables: Record<string, unknown>[];
-  parameters: Record<string, unknown>;
-  tags: string[];
-  complexityScore: number | null;
-  isActive: boolean;
-  isPublic: boolean;
-  requiresApproval: boolean;
-  categoryId: string | null;
-  typeId: string;
-}
-
-export class TemplateNotFoundError extends Error {
-  constructor(readonly id: string) {
-    super(`template ${id} not found`);
-    this.name = "TemplateNotFoundError";
-  }
-}
-
-export class TemplateVersionConflictError extends Error {
-  constructor(readonly id: string) {
-    super(`template ${id} was modified concurrently`);
-    this.name = "TemplateVersionConflictError";
-  }
-}
-
-export class TemplateSlugTakenError extends Error {
-  constructor(readonly slug: string) {
-    super(`template slug ${slug} is taken`);
-    this.name = "TemplateSlugTakenError";
-  }
-}
-
-const SEMVER = /^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$/;
-
-/** "x.y.z" without leading zeros. */
-export function isSemver(v: string): boolean {
-  return SEMVER.test(v);
-}
-
-/** The next version after `current` for a change of `kind` (MAJOR x+1.0.0, MINOR x.y+1.0, else x.y.z+1). */
-export function bumpVersion(current: string, kind: TemplateChangeKind): string {
-  const m = SEMVER.exec(current);
-  if (!m) throw new Error(`not a semantic version: ${current}`);
-  const [x, y, z] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  if (kind === "major") return `${x + 1}.0.0`;
-  if (kind === "minor") return `${x}.${y + 1}.0`;
-  return `${x}.${y}.${z + 1}`;
-}
-
-export const TEMPLATE_SELECT_LIST = `x.id, x.name as slug, x.title, x.description, x.content, x.variables, x.parameters, x.tags,
-  x.usage_count, x.success_rate::float8 as success_rate, x.avg_execution_time_ms::float8 as avg_execution_time_ms,
-  x.complexity_score, x.is_active, x.is_public, x.requires_approval, x.approved_by, x.approved_at, x.current_version,
-  x.category_id, ty.name as type_name, x.owner, x.created_at, x.updated_at, x.deleted_at, x.version,
-  (select r.template_version from template_reviews r where r.template_id = x.id and r.status = 'approved'
-     order by r.decided_at desc, r.id desc limit 1) as approved_version,
-  (select max(u.used_at) from template_usage_logs u where u.template_id = x.id) as last_used_at,
-  (select percentile_cont(0.95) within group (order by u.execution_time_ms) from template_usage_logs u
-     where u.template_id = x.id) as p95_ms`;
-
-/** TEMPLATE_SELECT_LIST without the p95 / last-use subqueries over usage logs (for paths not returning them). */
-export const TEMPLATE_SELECT_LIST_NO_USAGE = TEMPLATE_SELECT_LIST.replace(
-  /,\s*\(select max\(u\.used_at\)[\s\S]*$/,
-  ", null::timestamptz as last_used_at, null::float8 as p95_ms",
-);
-
-export const TEMPLATE_FROM = "templates x join template_types ty on ty.id = x.type_id";
+import {
+  json,
+  TEMPLATE_FROM,
+  TEMPLATE_SELECT_LIST,
+  TEMPLATE_SELECT_LIST_NO_USAGE,
+  type TemplateChangeKind,
+  type TemplateRow,
+  TemplateSlugTakenError,
+  TemplateVersionConflictError,
+  type TemplateVersionRow,
+  type TemplateWrite,
+  templateRowFromDb,
+  VERSION_SELECT_LIST,
+  versionRowFromDb,
+} from "./template-row.mapper.js";
 
 const GET_WITH_ACCESS_SQL = `select ${TEMPLATE_SELECT_LIST}, x.owner = ? as access_owner,
     coalesce((select array_agg(distinct p.permission::text) from template_permissions p
               where p.template_id = x.id and ${LIVE_GRANT_FOR}), '{}'::text[]) as access_granted
   from ${TEMPLATE_FROM} where x.id = ?::uuid`;
-
-const date = (v: unknown): Date => (v instanceof Date ? v : new Date(String(v)));
-const dateOrNull = (v: unknown): Date | null => (v === null || v === undefined ? null : date(v));
-const json = <T>(v: unknown, fallback: T): T =>
-  v === null || v === undefined ? fallback : typeof v === "string" ? (JSON.parse(v) as T) : (v as T);
-
-export function templateRowFromDb(r: Record<string, unknown>): TemplateRow {
-  return {
-    id: String(r.id),
-    slug: String(r.slug),
-    title: String(r.title),
-    description: (r.description as string | null) ?? null,
-    content: String(r.content),
-    variables: json(r.variables, []),
-    parameters: json(r.parameters, {}),
-    tags: (r.tags as string[] | null) ?? [],
-    usageCount: Number(r.usage_count),
-    successRate: Number(r.success_rate),
-    avgExecutionMs: Number(r.avg_execution_time_ms),
-    p95ExecutionMs: r.p95_ms === null || r.p95_ms === undefined ? null : Number(r.p95_ms),
-    lastUsedAt: dateOrNull(r.last_used_at),
-    complexityScore: r.complexity_score === null ? null : Number(r.complexity_score),
-    isActive: Boolean(r.is_active),
-    isPublic: Boolean(r.is_public),
-    requiresApproval: Boolean(r.requires_approval),
-    approvedBy: (r.approved_by as string | null) ?? null,
-    approvedAt: dateOrNull(r.approved_at),
-    approvedVersion: (r.approved_version as string | null) ?? null,
-    currentVersion: String(r.current_version),
-    categoryId: (r.category_id as string | null) ?? null,
-    typeName: String(r.type_name),
-    owner: String(r.owner),
-    createdAt: date(r.created_at),
-    updatedAt: date(r.updated_at),
-    deletedAt: dateOrNull(r.deleted_at),
-    version: Number(r.version),
-  };
-}
-
-const VERSION_SELECT_LIST = `x.id, x.template_id, x.version, x.content, x.variables, x.parameters, x.change_type, x.summary,
-  x.created_by, x.rollback_of, x.created_at,
-  exists (select 1 from template_reviews r where r.template_id = x.template_id and r.template_version = x.version
-          and r.status = 'approved') as approved`;
-
-function versionRowFromDb(r: Record<string, unknown>): TemplateVersionRow {
-  return {
-    id: String(r.id),
-    templateId: String(r.template_id),
-    version: String(r.version),
-    content: String(r.content ?? ""),
-    variables: json(r.variables, []),
-    parameters: json(r.parameters, {}),
-    changeType: r.change_type as TemplateChangeKind,
-    summary: (r.summary as string | null) ?? null,
-    createdBy: String(r.created_by),
-    rollbackOf: (r.rollback_of as string | null) ?? null,
-    approved: Boolean(r.approved),
-    createdAt: date(r.created_at),
-  };
-}
 
 /** SQL fragment over alias `x` (templates) with bind parameters. */
 export interface TemplateSql {
@@ -439,13 +267,14 @@ export class TemplateRepository {
     q: {
       pageSize: number;
       pageToken: string | null;
-      where: TemplateSql;
+      conditions: readonly ListCondition[];
       binding: string;
     },
   ): Promise<{ items: TemplateVersionRow[]; nextPageToken: string | null }> {
-    const params: unknown[] = [templateId, ...q.where.params];
+    const filter = versionFilterWhere(q.conditions);
+    const params: unknown[] = [templateId, ...filter.params];
     const where = ["x.template_id = ?"];
-    if (q.where.sql) where.push(`(${q.where.sql})`);
+    if (filter.sql) where.push(`(${filter.sql})`);
     const b = bindingDigest(`versions|${templateId}|${q.binding}`);
     if (q.pageToken) {
       const c = decodeKeysetToken(q.pageToken, "t1", b, tokenField.text(300));
@@ -465,7 +294,9 @@ export class TemplateRepository {
   async list(q: {
     pageSize: number;
     pageToken: string | null;
-    where: TemplateSql;
+    conditions: readonly ListCondition[];
+    /** Over alias `x`: only templates matching it (the caller's readable templates). */
+    readable: TemplateSql;
     order: { field: TemplateSortField; desc: boolean };
     showDeleted: boolean;
     binding: string;
@@ -473,10 +304,10 @@ export class TemplateRepository {
     const base: string[] = [];
     const baseParams: unknown[] = [];
     if (!q.showDeleted) base.push("x.deleted_at is null");
-    if (q.where.sql) {
-      base.push(`(${q.where.sql})`);
-      baseParams.push(...q.where.params);
-    }
+    const filter = templateFilterWhere(q.conditions);
+    const where0 = filter.sql ? `(${filter.sql}) and ${q.readable.sql}` : q.readable.sql;
+    base.push(`(${where0})`);
+    baseParams.push(...filter.params, ...q.readable.params);
     const col = SORT_EXPR[q.order.field];
     const dir = q.order.desc ? "desc" : "asc";
     const where = [...base];
@@ -500,103 +331,6 @@ export class TemplateRepository {
     );
     return {
       ...keysetPage(rows, q.pageSize, templateRowFromDb, { tag: "t1", binding: b }),
-      totalSize: Number(count[0]?.n ?? 0),
-    };
-  }
-
-  /**
-   * Full-text and facet search over live templates. With a query, hits are ranked by ts_rank (then usage and
-   * success); otherwise by usage_count desc, success_rate desc as upstream. Offset paging bound to the query.
-   */
-  async search(q: {
-    query: string;
-    typeName: string | null;
-    categoryId: string | null;
-    tags: string[];
-    active: boolean | null;
-    isPublic: boolean | null;
-    /** Over alias `x` (templates): only templates matching it (the caller's readable templates). */
-    readable?: TemplateSql | undefined;
-    order: "relevance" | "usage" | "success" | "usage_success";
-    pageSize: number;
-    pageToken: string | null;
-    binding: string;
-  }): Promise<{
-    items: { row: TemplateRow; score: number; snippet: string }[];
-    nextPageToken: string | null;
-    totalSize: number;
-  }> {
-    const where = ["x.deleted_at is null"];
-    const params: unknown[] = [];
-    const hasQuery = q.query.trim() !== "";
-    // The tsquery and the tag-based match (tags are not in search_vector).
-    if (hasQuery) {
-      where.push(
-        "(x.search_vector @@ websearch_to_tsquery('english', ?) or exists (select 1 from unnest(x.tags) tg where lower(tg) = lower(?)))",
-      );
-      params.push(q.query, q.query.trim());
-    }
-    if (q.typeName !== null) {
-      where.push("ty.name = ?");
-      params.push(q.typeName);
-    }
-    if (q.categoryId !== null) {
-      where.push(`x.category_id in (with recursive sub(id) as (select ?::uuid
-          union select c.id from template_categories c join sub on c.parent_id = sub.id) select id from sub)`);
-      params.push(q.categoryId);
-    }
-    if (q.tags.length > 0) {
-      where.push("x.tags @> array(select jsonb_array_elements_text(?::jsonb))");
-      params.push(JSON.stringify(q.tags));
-    }
-    if (q.active !== null) {
-      where.push("x.is_active = ?");
-      params.push(q.active);
-    }
-    if (q.isPublic !== null) {
-      where.push("x.is_public = ?");
-      params.push(q.isPublic);
-    }
-    if (q.readable) {
-      where.push(`(${q.readable.sql})`);
-      params.push(...q.readable.params);
-    }
-    const b = bindingDigest(`search|${q.binding}`);
-    let offset = 0;
-    if (q.pageToken) offset = decodeOffsetToken(q.pageToken, "t1s", b);
-    const scoreSql = hasQuery
-      ? "ts_rank(x.search_vector, websearch_to_tsquery('english', ?))::float8"
-      : "0::float8";
-    const snippetSql = hasQuery
-      ? `ts_headline('english', coalesce(x.title, '') || ' ' || coalesce(x.description, '') || ' ' || x.content,
-           websearch_to_tsquery('english', ?), 'StartSel=<mark>, StopSel=</mark>, MaxFragments=1, MaxWords=30, MinWords=10')`
-      : "left(coalesce(nullif(x.description, ''), x.title), 200)";
-    const order =
-      q.order === "relevance"
-        ? "score desc, x.usage_count desc, x.success_rate desc"
-        : q.order === "usage"
-          ? "x.usage_count desc"
-          : q.order === "success"
-            ? "x.success_rate desc"
-            : "x.usage_count desc, x.success_rate desc";
-    const selectParams = hasQuery ? [q.query, q.query] : [];
-    const rows = await this.exec(
-      `select ${TEMPLATE_SELECT_LIST}, ${scoreSql} as score, ${snippetSql} as snippet from ${TEMPLATE_FROM}
-       where ${where.join(" and ")} order by ${order}, x.id asc limit ? offset ?`,
-      [...selectParams, ...params, q.pageSize + 1, offset],
-    );
-    const count = await this.exec(
-      `select count(*)::int as n from ${TEMPLATE_FROM} where ${where.join(" and ")}`,
-      params,
-    );
-    const page = rows.slice(0, q.pageSize);
-    return {
-      items: page.map((r) => ({
-        row: templateRowFromDb(r),
-        score: Number(r.score ?? 0),
-        snippet: String(r.snippet ?? ""),
-      })),
-      nextPageToken: rows.length > q.pageSize ? encodeOffsetToken("t1s", b, offset + q.pageSize) : null,
       totalSize: Number(count[0]?.n ?? 0),
     };
   }

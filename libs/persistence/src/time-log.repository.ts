@@ -3,13 +3,14 @@
  * the logs (bumping version/updated_at) and records a `task.time_log` outbox event, all in one transaction.
  */
 import type { EntityManager } from "@mikro-orm/core";
+import { type ListCondition as FilterCondition, renderConditions } from "./filter-sql.js";
 import { createOnce } from "./idempotency.js";
 import { newId } from "./ids.js";
 import { bindingDigest, decodeKeysetToken, keysetPage, tokenField } from "./page-token.js";
-import { execute, type FilterCondition, insertTaskEvent, loadTask, renderConditions } from "./sql-toolkit.js";
+import { execute, insertTaskEvent, loadTask } from "./sql-toolkit.js";
 import type { TaskEventContext } from "./task-events.js";
+import { TASK_FILTER_COLUMNS } from "./task-filter.columns.js";
 import type { TimeLogActivityType } from "./value-sets.js";
-import { TASK_FILTER_COLUMNS } from "./workflow.repository.js";
 
 export interface TimeLogRow {
   id: string;

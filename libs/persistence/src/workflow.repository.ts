@@ -3,16 +3,18 @@
  * history listing and the time-in-status / estimate-accuracy reports, all in SQL.
  */
 import type { EntityManager } from "@mikro-orm/core";
+import { type ListCondition, renderConditions } from "./filter-sql.js";
 import { findIdempotentResource, storeIdempotentResource } from "./idempotency.js";
 import { newId } from "./ids.js";
 import { bindingDigest, decodeKeysetToken, keysetPage, tokenField } from "./page-token.js";
-import { execute, type FilterCondition, insertTaskEvent, loadTask, renderConditions } from "./sql-toolkit.js";
+import { execute, insertTaskEvent, loadTask } from "./sql-toolkit.js";
 import { TASK_SELECT_LIST, type TaskRow, taskRowFromDb } from "./task.repository.js";
 import type { TaskEventContext } from "./task-events.js";
+import { TASK_FILTER_COLUMNS } from "./task-filter.columns.js";
 import type { TaskStatus } from "./value-sets.js";
 
 /** The filter condition types, re-exported for the workflow filter of task-service. */
-export type { FilterCondition, FilterOp } from "./sql-toolkit.js";
+export type { ListCondition as FilterCondition, ListOp as FilterOp } from "./filter-sql.js";
 
 const toDate = (v: unknown): Date => (v instanceof Date ? v : new Date(String(v)));
 
@@ -178,7 +180,7 @@ export class WorkflowRepository {
     pageSize: number;
     pageToken: string | null;
     descending: boolean;
-    conditions: readonly FilterCondition[];
+    conditions: readonly ListCondition[];
     binding: string;
   }): Promise<{ items: StatusChangeRow[]; nextPageToken: string | null }> {
     const where: string[] = [];
@@ -315,35 +317,13 @@ export class WorkflowRepository {
   }
 }
 
-/** Which tasks a report covers; `conditions` use the task fields of {@link TASK_FILTER_COLUMNS}. */
+/** Which tasks a report covers; `conditions` use the task fields of ListTasks filter names (see task-filter.columns.ts). */
 export type TaskScope =
   | { kind: "task"; id: string }
   | { kind: "sprint"; id: string }
-  | { kind: "filter"; conditions: readonly FilterCondition[] };
+  | { kind: "filter"; conditions: readonly ListCondition[] };
 
 export type EstimateGroupColumn = "assigned_to" | "type" | "sprint_id" | "epic_id" | "complexity";
-
-/** Task fields (ListTasks filter names) usable in report scopes and time-log task filters. */
-export const TASK_FILTER_COLUMNS: Readonly<Record<string, string>> = {
-  status: "t.status",
-  priority: "t.priority",
-  type: "t.type",
-  complexity: "t.complexity",
-  assigned_to: "t.assigned_to",
-  reporter: "t.reporter",
-  sprint: "t.sprint_id",
-  release: "t.release_id",
-  milestone: "t.milestone_id",
-  epic: "t.epic_id",
-  parent: "t.parent_id",
-  story_points: "t.story_points",
-  business_value: "t.business_value",
-  create_time: "t.created_at",
-  update_time: "t.updated_at",
-  due_time: "t.due_date",
-  start_time: "t.started_at",
-  complete_time: "t.completed_at",
-};
 
 export function scopeWhere(scope: TaskScope): { sql: string; params: unknown[] } {
   if (scope.kind === "task") return { sql: "t.id = ?", params: [scope.id] };

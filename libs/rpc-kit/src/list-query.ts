@@ -248,3 +248,35 @@ export function parseOrderBy<F extends string>(
   }
   return { field: field as F, desc: direction === "desc" };
 }
+
+/**
+ * Parses a multi-key `order_by`: comma-separated `fields`, each optionally followed by "asc" or "desc" (any
+ * case), no field twice; "" means `fallback`. Errors are INVALID_FILTER naming the position of the key.
+ */
+export function parseOrderKeys<F extends string>(
+  input: string,
+  fields: readonly F[],
+  fallback: readonly { field: F; desc: boolean }[],
+  requestField = "order_by",
+): { field: F; desc: boolean }[] {
+  const fail = (pos: number, description: string): never =>
+    queryError(requestField, pos, description, "INVALID_FILTER");
+  if (input.trim() === "") return [...fallback];
+  const keys: { field: F; desc: boolean }[] = [];
+  let pos = 0;
+  for (const part of input.split(",")) {
+    const lead = part.length - part.trimStart().length;
+    const words = part.trim().split(/\s+/);
+    const name = words[0] ?? "";
+    if (!(fields as readonly string[]).includes(name)) {
+      fail(pos + lead, `unsupported order field '${name}' (supported: ${fields.join(", ")})`);
+    }
+    if (words.length > 2 || (words[1] !== undefined && !/^(asc|desc)$/i.test(words[1]))) {
+      fail(pos + lead, `expected "${name}", "${name} asc" or "${name} desc"`);
+    }
+    if (keys.some((k) => k.field === name)) fail(pos + lead, `'${name}' appears twice`);
+    keys.push({ field: name as F, desc: words[1]?.toLowerCase() === "desc" });
+    pos += part.length + 1;
+  }
+  return keys;
+}

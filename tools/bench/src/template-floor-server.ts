@@ -15,7 +15,7 @@ import {
   TEMPLATE_FROM,
   TEMPLATE_SELECT_LIST,
   templateRowFromDb,
-} from "@taskmaster/persistence/template.repository";
+} from "@taskmaster/persistence/template-row.mapper";
 import {
   GetTemplateResponseSchema,
   RenderTemplateResponseSchema,

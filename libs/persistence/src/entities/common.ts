@@ -30,3 +30,14 @@ export const timestampProperty = () => p.datetime().columnType("timestamptz").nu
 
 /** Optimistic-lock column: `version int not null default 1`, incremented on every update. */
 export const versionProperty = () => p.integer().version().default(1);
+
+/**
+ * The lifecycle columns of a mutable, soft-deletable resource, in their table order: created and updated
+ * times, the soft-delete time and the optimistic-lock version.
+ */
+export const lifecycleProperties = () => ({
+  createdAt: createdAtProperty(),
+  updatedAt: updatedAtProperty(),
+  deletedAt: timestampProperty(),
+  version: versionProperty(),
+});

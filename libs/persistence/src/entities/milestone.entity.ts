@@ -1,13 +1,7 @@
 import { defineEntity, type InferEntity, p } from "@mikro-orm/core";
 import { inSet } from "../sql-checks.js";
 import { MILESTONE_STATUSES, type MilestoneStatus } from "../value-sets.js";
-import {
-  createdAtProperty,
-  idProperty,
-  timestampProperty,
-  updatedAtProperty,
-  versionProperty,
-} from "./common.js";
+import { idProperty, lifecycleProperties, timestampProperty } from "./common.js";
 import { Release } from "./release.entity.js";
 
 /** A checkpoint, optionally inside a release; tasks point at it through `tasks.milestone_id`. */
@@ -22,10 +16,7 @@ export const Milestone = defineEntity({
     dueDate: timestampProperty(),
     reachedAt: timestampProperty(),
     release: () => p.manyToOne(Release).ref().nullable().deleteRule("set null"),
-    createdAt: createdAtProperty(),
-    updatedAt: updatedAtProperty(),
-    deletedAt: timestampProperty(),
-    version: versionProperty(),
+    ...lifecycleProperties(),
   },
   checks: [
     { name: "milestones_name_length_check", expression: "char_length(btrim(name)) between 1 and 255" },

@@ -1,13 +1,7 @@
 import { defineEntity, type InferEntity, p } from "@mikro-orm/core";
 import { inSet } from "../sql-checks.js";
 import { RELEASE_STATUSES, type ReleaseStatus } from "../value-sets.js";
-import {
-  createdAtProperty,
-  idProperty,
-  timestampProperty,
-  updatedAtProperty,
-  versionProperty,
-} from "./common.js";
+import { idProperty, lifecycleProperties, timestampProperty } from "./common.js";
 
 /** A shippable release (upstream `release_version`); tasks point at it through `tasks.release_id`. */
 export const Release = defineEntity({
@@ -22,10 +16,7 @@ export const Release = defineEntity({
     status: p.string().length(16).$type<ReleaseStatus>().default("planned"),
     targetDate: timestampProperty(),
     releasedAt: timestampProperty(),
-    createdAt: createdAtProperty(),
-    updatedAt: updatedAtProperty(),
-    deletedAt: timestampProperty(),
-    version: versionProperty(),
+    ...lifecycleProperties(),
   },
   checks: [
     { name: "releases_name_length_check", expression: "char_length(btrim(name)) between 1 and 255" },

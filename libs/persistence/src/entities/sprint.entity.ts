@@ -1,13 +1,7 @@
 import { defineEntity, type InferEntity, p } from "@mikro-orm/core";
 import { inSet } from "../sql-checks.js";
 import { SPRINT_STATUSES, type SprintStatus } from "../value-sets.js";
-import {
-  createdAtProperty,
-  idProperty,
-  timestampProperty,
-  updatedAtProperty,
-  versionProperty,
-} from "./common.js";
+import { idProperty, lifecycleProperties, timestampProperty } from "./common.js";
 
 /** A time-boxed iteration; tasks point at it through `tasks.sprint_id`. */
 export const Sprint = defineEntity({
@@ -21,11 +15,8 @@ export const Sprint = defineEntity({
     startsAt: timestampProperty(),
     endsAt: timestampProperty(),
     capacityPoints: p.integer().nullable(),
-    createdAt: createdAtProperty(),
-    updatedAt: updatedAtProperty(),
     closedAt: timestampProperty(),
-    deletedAt: timestampProperty(),
-    version: versionProperty(),
+    ...lifecycleProperties(),
   },
   checks: [
     { name: "sprints_name_length_check", expression: "char_length(btrim(name)) between 1 and 255" },

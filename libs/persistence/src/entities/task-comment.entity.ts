@@ -1,13 +1,7 @@
 import { defineEntity, type InferEntity, p } from "@mikro-orm/core";
 import { inSet } from "../sql-checks.js";
 import { COMMENT_TYPES, type CommentType } from "../value-sets.js";
-import {
-  createdAtProperty,
-  idProperty,
-  timestampProperty,
-  updatedAtProperty,
-  versionProperty,
-} from "./common.js";
+import { idProperty, lifecycleProperties } from "./common.js";
 import { Task } from "./task.entity.js";
 
 /** Threaded comment on a task (replies point at their parent); soft deleted. */
@@ -22,10 +16,7 @@ export const TaskComment = defineEntity({
     content: p.text(),
     type: p.string().length(16).$type<CommentType>().default("general"),
     isInternal: p.boolean().default(false),
-    createdAt: createdAtProperty(),
-    updatedAt: updatedAtProperty(),
-    deletedAt: timestampProperty(),
-    version: versionProperty(),
+    ...lifecycleProperties(),
   },
   checks: [
     { name: "task_comments_type_check", expression: inSet("type", COMMENT_TYPES) },

@@ -1,13 +1,7 @@
 import { defineEntity, type InferEntity, p } from "@mikro-orm/core";
 import { between, jsonKind, matches } from "../sql-checks.js";
 import { SEMVER_PATTERN } from "../value-sets.js";
-import {
-  createdAtProperty,
-  idProperty,
-  timestampProperty,
-  updatedAtProperty,
-  versionProperty,
-} from "./common.js";
+import { idProperty, lifecycleProperties, timestampProperty } from "./common.js";
 import { TemplateCategory } from "./template-category.entity.js";
 import { TemplateType } from "./template-type.entity.js";
 
@@ -45,10 +39,7 @@ export const Template = defineEntity({
     category: () => p.manyToOne(TemplateCategory).ref().nullable().deleteRule("set null"),
     type: () => p.manyToOne(TemplateType).ref().deleteRule("restrict"),
     owner: p.string().length(255),
-    createdAt: createdAtProperty(),
-    updatedAt: updatedAtProperty(),
-    deletedAt: timestampProperty(),
-    version: versionProperty(),
+    ...lifecycleProperties(),
     searchVector: p
       .string()
       .columnType("tsvector")
