@@ -1,10 +1,3 @@
-/**
- * Keeps docs/api.md true: every request body it shows is parsed against its request schema with unknown
- * fields refused, then sent, in page order, as the page's curl sends it (Connect JSON, HTTP/1.1) through a
- * real gateway to real task and template services over real sockets and a migrated, seeded PostgreSQL.
- * The last example is the documented error; the WatchTasks example is sent as the page's 5-byte envelope.
- */
-import type { AddressInfo } from "node:net";
 import { fromJsonString } from "@bufbuild/protobuf";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import { initOrm } from "@taskmaster/persistence/orm-config";
@@ -18,10 +11,7 @@ import { createServer as createTemplateServer } from "@taskmaster/template-servi
 import { createTestDatabase } from "@taskmaster/testing/test-database";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readApiDoc, streamExample, unaryExamples } from "./api-doc.examples.js";
-import { createAuthenticator } from "./authn.js";
-import { createRoleResolver, roleMapSchema } from "./authz.js";
-import { LIMIT_DEFAULTS } from "./gateway-config.js";
-import { createSecurityEvents } from "./security-events.js";
+import { listenGateway, openEdge } from "./gateway.test-util.js";
 import { createGatewayServer, type Gateway } from "./server.js";
 
 const logger = createLogger({ service: "api-doc-test", level: "silent" });
@@ -67,15 +57,9 @@ describe("docs/api.md", () => {
       ],
       maxTimeoutMs: 10_000,
       readMaxBytes: 256 * 1024,
-      edge: {
-        authenticator: createAuthenticator({ mode: "none" }),
-        resolveRoles: createRoleResolver(roleMapSchema.parse({})),
-        events: createSecurityEvents({ logger }),
-        limits: LIMIT_DEFAULTS.test,
-      },
+      edge: openEdge(logger),
     });
-    await new Promise<void>((resolve) => gateway.server.listen(0, "127.0.0.1", resolve));
-    baseUrl = `http://127.0.0.1:${(gateway.server.address() as AddressInfo).port}`;
+    baseUrl = `http://127.0.0.1:${await listenGateway(gateway)}`;
   });
 
   afterAll(async () => {

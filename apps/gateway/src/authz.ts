@@ -10,7 +10,7 @@
  * Roles are ordered: admin > writer > reader. Object-level checks (template grants, comment authorship) stay
  * in the services, which receive the roles in the signed identity.
  */
-import type { DescMethod, DescService } from "@bufbuild/protobuf";
+import type { DescMethod } from "@bufbuild/protobuf";
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { z } from "zod";
 import type { Principal } from "./authn.js";
@@ -60,16 +60,6 @@ export function requiredRole(method: DescMethod, options: RpcPolicyOptions = {})
     return "admin";
   }
   return method.idempotency === MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS ? "reader" : "writer";
-}
-
-/** Required role of every RPC of `services` (`package.Service/Method` -> role). */
-export function rpcPolicy(
-  services: readonly DescService[],
-  options: RpcPolicyOptions = {},
-): ReadonlyMap<string, Role> {
-  const map = new Map<string, Role>();
-  for (const s of services) for (const m of s.methods) map.set(rpcPath(m), requiredRole(m, options));
-  return map;
 }
 
 export function allows(roles: readonly Role[], needed: Role): boolean {

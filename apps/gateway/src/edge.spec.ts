@@ -25,6 +25,7 @@ import {
   startUpstream,
   type Upstream,
 } from "./edge.test-util.js";
+import { listenGateway } from "./gateway.test-util.js";
 import { LIMIT_DEFAULTS, loadGatewayConfig } from "./gateway-config.js";
 import { createSecurityEvents, type SecurityEvents } from "./security-events.js";
 import { createGatewayServer, type Gateway, type GatewayDeps } from "./server.js";
@@ -80,8 +81,7 @@ async function startGateway(
     },
     ...overrides,
   });
-  await new Promise<void>((resolve) => gateway.server.listen(0, "127.0.0.1", resolve));
-  return { gateway, baseUrl: `http://127.0.0.1:${(gateway.server.address() as AddressInfo).port}`, events };
+  return { gateway, baseUrl: `http://127.0.0.1:${await listenGateway(gateway)}`, events };
 }
 
 async function stop(g: { gateway: Gateway } | undefined) {

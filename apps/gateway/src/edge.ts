@@ -16,14 +16,7 @@
 import type { IncomingHttpHeaders } from "node:http";
 import { BlockList, isIPv4, isIPv6 } from "node:net";
 import type { DescMethod } from "@bufbuild/protobuf";
-import {
-  Code,
-  ConnectError,
-  type ContextValues,
-  createContextKey,
-  createContextValues,
-  type Interceptor,
-} from "@connectrpc/connect";
+import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
 import { ResourceExhaustedError } from "@taskmaster/rpc-kit/errors";
 import { type Authenticator, AuthFailure, type Principal } from "./authn.js";
 import { allows, type Role, type RpcPolicyOptions, requiredRole, rpcPath } from "./authz.js";
@@ -90,10 +83,6 @@ export function clientInfo(req: NodeRequestLike, trustedProxies: BlockList): Cli
   }
   // HTTP/2: `req.socket` is a per-stream proxy, the session is the connection.
   return { ip, viaProxy, connection: req.stream?.session ?? req.socket };
-}
-
-export function clientContextValues(trustedProxies: BlockList): (req: NodeRequestLike) => ContextValues {
-  return (req) => createContextValues().set(clientKey, clientInfo(req, trustedProxies));
 }
 
 export interface EdgeLimits {

@@ -1,9 +1,3 @@
-/**
- * `grpc.health.v1.Health` on the gateway's public port over native gRPC (grpc-js, HTTP/2), as a Kubernetes
- * gRPC probe or a load balancer asks it. Upstreams are real grpc-js servers answering their own Health/Check.
- * Before: UNIMPLEMENTED.
- */
-import type { AddressInfo } from "node:net";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   Client,
@@ -25,6 +19,7 @@ import { createLogger } from "@taskmaster/telemetry/logger";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAuthenticator } from "./authn.js";
 import { createRoleResolver, roleMapSchema } from "./authz.js";
+import { listenGateway } from "./gateway.test-util.js";
 import { LIMIT_DEFAULTS } from "./gateway-config.js";
 import { createSecurityEvents } from "./security-events.js";
 import { createGatewayServer, type Gateway } from "./server.js";
@@ -144,8 +139,7 @@ describe("gateway answers grpc.health.v1.Health over native gRPC", () => {
         limits: LIMIT_DEFAULTS.test,
       },
     });
-    await new Promise<void>((resolve) => gateway.server.listen(0, "127.0.0.1", resolve));
-    address = `127.0.0.1:${(gateway.server.address() as AddressInfo).port}`;
+    address = `127.0.0.1:${await listenGateway(gateway)}`;
   });
   afterAll(async () => {
     gateway?.closeAllConnections();

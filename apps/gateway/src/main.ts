@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { startMetricsEndpoint } from "@taskmaster/rpc-kit/http-endpoints";
 /** Composition root of the gateway: config -> upstream channels -> HTTP server -> listen; ordered shutdown. */
 import { createIdentitySigner, importIdentitySigningKey } from "@taskmaster/rpc-kit/identity";
 import { runService } from "@taskmaster/rpc-kit/lifecycle";
@@ -7,7 +8,6 @@ import { processMetrics } from "@taskmaster/telemetry/metrics";
 import { createAuthenticator } from "./authn.js";
 import { createRoleResolver } from "./authz.js";
 import { loadGatewayConfig } from "./gateway-config.js";
-import { startMetricsEndpoint } from "./metrics-endpoint.js";
 import { createSecurityEvents } from "./security-events.js";
 import { createGatewayServer } from "./server.js";
 import { publicUpstreams } from "./upstreams.js";

@@ -1,57 +1,31 @@
-import type { AddressInfo } from "node:net";
 import { connect } from "node:net";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
-import type { MikroORM } from "@mikro-orm/postgresql";
-import { initOrm } from "@taskmaster/persistence/orm-config";
 import { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
-import type { GrpcServer } from "@taskmaster/rpc-kit/grpc-server";
-import { createServer as createTaskServer } from "@taskmaster/task-service/server";
+import { type MetricsEndpoint, startMetricsEndpoint } from "@taskmaster/rpc-kit/http-endpoints";
 import { createLogger } from "@taskmaster/telemetry/logger";
 import { createProcessMetrics } from "@taskmaster/telemetry/metrics";
 import { parseExposition } from "@taskmaster/testing/prometheus-exposition";
-import { createTestDatabase } from "@taskmaster/testing/test-database";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAuthenticator } from "./authn.js";
-import { createRoleResolver, roleMapSchema } from "./authz.js";
-import { LIMIT_DEFAULTS } from "./gateway-config.js";
-import { type MetricsEndpoint, startMetricsEndpoint } from "./metrics-endpoint.js";
+import { listenGateway, openEdge, startTaskUpstream, taskGateway } from "./gateway.test-util.js";
 import { createSecurityEvents } from "./security-events.js";
-import { createGatewayServer, type Gateway } from "./server.js";
+import type { Gateway } from "./server.js";
 
 const logger = createLogger({ service: "test", level: "silent" });
 
 describe("gateway /metrics", () => {
   const metrics = createProcessMetrics();
   const events = createSecurityEvents({ logger, registry: metrics.registry });
-  let db: Awaited<ReturnType<typeof createTestDatabase>>;
-  let orm: MikroORM;
-  let taskServer: GrpcServer;
+  let upstream: Awaited<ReturnType<typeof startTaskUpstream>>;
   let gateway: Gateway;
   let endpoint: MetricsEndpoint;
   let baseUrl: string;
   let gatewayPort: number;
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    orm = (await initOrm({ url: db.url, pool: { min: 0, max: 2 } })) as MikroORM;
-    taskServer = createTaskServer({ orm, logger });
-    const { port } = await taskServer.listen("127.0.0.1", 0);
-    gateway = createGatewayServer({
-      logger,
-      upstreams: [{ service: TaskService, address: `127.0.0.1:${port}` }],
-      maxTimeoutMs: 10_000,
-      readMaxBytes: 64 * 1024,
-      edge: {
-        authenticator: createAuthenticator({ mode: "none" }),
-        resolveRoles: createRoleResolver(roleMapSchema.parse({})),
-        events,
-        limits: LIMIT_DEFAULTS.test,
-      },
-      metrics,
-    });
-    await new Promise<void>((resolve) => gateway.server.listen(0, "127.0.0.1", resolve));
-    gatewayPort = (gateway.server.address() as AddressInfo).port;
+    upstream = await startTaskUpstream(logger);
+    gateway = taskGateway(logger, upstream, { edge: openEdge(logger, events), metrics });
+    gatewayPort = await listenGateway(gateway);
     baseUrl = `http://127.0.0.1:${gatewayPort}`;
     endpoint = await startMetricsEndpoint({ host: "127.0.0.1", port: 0, registry: metrics.registry });
   });
@@ -59,9 +33,7 @@ describe("gateway /metrics", () => {
     await endpoint?.close();
     await new Promise((resolve) => gateway?.server.close(resolve));
     gateway?.close();
-    await taskServer?.shutdown(1_000);
-    await orm?.close();
-    await db?.drop();
+    await upstream?.close();
   });
 
   const scrape = async () => {

@@ -184,10 +184,21 @@ function receiverState() {
   const requests: { path: string; contentType: string }[] = [];
   const metricServices = new Set<string>();
   const waiters = new Set<() => void>();
-  return {
+  const state = {
     spans,
     requests,
     metricServices,
+    /** The receiver listening on `port` of 127.0.0.1, closed by `close`. */
+    receiver(port: number, close: () => Promise<void>): OtlpReceiver {
+      return {
+        url: `http://127.0.0.1:${port}`,
+        spans,
+        requests,
+        metricServices,
+        waitFor: state.waitFor,
+        close,
+      };
+    },
     accept(kind: Kind, path: string, contentType: string, body: Uint8Array) {
       requests.push({ path, contentType });
       if (kind === "traces") spans.push(...decodeExportTraceServiceRequest(body));
@@ -214,6 +225,7 @@ function receiverState() {
       });
     },
   };
+  return state;
 }
 
 /** OTLP/HTTP receiver (protobuf bodies). */
@@ -241,18 +253,14 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const address = server.address();
   const port = typeof address === "object" && address !== null ? address.port : 0;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    spans: state.spans,
-    requests: state.requests,
-    metricServices: state.metricServices,
-    waitFor: state.waitFor,
-    close: () =>
+  return state.receiver(
+    port,
+    () =>
       new Promise((resolve) => {
         server.closeAllConnections();
         server.close(() => resolve());
       }),
-  };
+  );
 }
 
 /** OTLP/gRPC receiver: the collector's TraceService and MetricsService `Export` methods. */
@@ -288,12 +296,5 @@ export async function startOtlpGrpcReceiver(): Promise<OtlpReceiver> {
       err ? reject(err) : resolve(p),
     ),
   );
-  return {
-    url: `http://127.0.0.1:${port}`,
-    spans: state.spans,
-    requests: state.requests,
-    metricServices: state.metricServices,
-    waitFor: state.waitFor,
-    close: () => new Promise((resolve) => server.tryShutdown(() => resolve())),
-  };
+  return state.receiver(port, () => new Promise((resolve) => server.tryShutdown(() => resolve())));
 }

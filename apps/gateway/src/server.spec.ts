@@ -1,63 +1,38 @@
-import type { AddressInfo } from "node:net";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
-import type { MikroORM } from "@mikro-orm/postgresql";
-import { initOrm } from "@taskmaster/persistence/orm-config";
 import { BadRequestSchema } from "@taskmaster/proto/gen/google/rpc/error_details_pb";
 import { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
 import { TemplateService } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
-import type { GrpcServer } from "@taskmaster/rpc-kit/grpc-server";
-import { createServer as createTaskServer } from "@taskmaster/task-service/server";
 import { createLogger } from "@taskmaster/telemetry/logger";
-import { createTestDatabase } from "@taskmaster/testing/test-database";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAuthenticator } from "./authn.js";
-import { createRoleResolver, roleMapSchema } from "./authz.js";
-import { LIMIT_DEFAULTS } from "./gateway-config.js";
-import { createSecurityEvents } from "./security-events.js";
+import {
+  listenGateway,
+  openEdge,
+  startTaskUpstream,
+  type TaskUpstream,
+  taskGateway,
+} from "./gateway.test-util.js";
 import { createGatewayServer, type Gateway } from "./server.js";
 
 const logger = createLogger({ service: "test", level: "silent" });
 /** Development mode (no auth): these tests are about forwarding; edge.spec.ts covers security. */
-const edge = {
-  authenticator: createAuthenticator({ mode: "none" }),
-  resolveRoles: createRoleResolver(roleMapSchema.parse({})),
-  events: createSecurityEvents({ logger }),
-  limits: LIMIT_DEFAULTS.test,
-};
-
-async function listen(gateway: Gateway): Promise<string> {
-  await new Promise<void>((resolve) => gateway.server.listen(0, "127.0.0.1", resolve));
-  return `http://127.0.0.1:${(gateway.server.address() as AddressInfo).port}`;
-}
+const edge = openEdge(logger);
+const listen = async (gateway: Gateway) => `http://127.0.0.1:${await listenGateway(gateway)}`;
 
 describe("gateway -> task-service -> PostgreSQL over real sockets", () => {
-  let db: Awaited<ReturnType<typeof createTestDatabase>>;
-  let orm: MikroORM;
-  let taskServer: GrpcServer;
+  let upstream: TaskUpstream;
   let gateway: Gateway;
   let baseUrl: string;
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    orm = (await initOrm({ url: db.url, pool: { min: 0, max: 2 } })) as MikroORM;
-    taskServer = createTaskServer({ orm, logger });
-    const { port } = await taskServer.listen("127.0.0.1", 0);
-    gateway = createGatewayServer({
-      logger,
-      upstreams: [{ service: TaskService, address: `127.0.0.1:${port}` }],
-      maxTimeoutMs: 10_000,
-      readMaxBytes: 64 * 1024,
-      edge,
-    });
+    upstream = await startTaskUpstream(logger);
+    gateway = taskGateway(logger, upstream, { edge });
     baseUrl = await listen(gateway);
   });
   afterAll(async () => {
     await new Promise((resolve) => gateway?.server.close(resolve));
     gateway?.close();
-    await taskServer?.shutdown(1_000);
-    await orm?.close();
-    await db?.drop();
+    await upstream?.close();
   });
 
   it("forwards Connect JSON calls and returns the service's answer", async () => {
@@ -84,7 +59,7 @@ describe("gateway -> task-service -> PostgreSQL over real sockets", () => {
       }),
     );
     const { task } = await client.createTask({ task: { title: "Audited through the gateway" } });
-    const rows = (await orm.em
+    const rows = (await upstream.orm.em
       .fork()
       .getConnection()
       .execute(

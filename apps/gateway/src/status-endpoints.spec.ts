@@ -1,9 +1,3 @@
-/**
- * `/health/database` and `/status` at the gateway, answered by a real monitoring service on a real migrated
- * database, with real Access JWTs from a local JWKS server: the public database check, the edge checks in
- * front of `/status`, and 503 when the monitoring service cannot be reached.
- */
-import type { AddressInfo } from "node:net";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import { createServer as createMonitoringServer } from "@taskmaster/monitoring-service/server";
 import { initOrm } from "@taskmaster/persistence/orm-config";
@@ -15,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ACCESS_HEADER, createAuthenticator } from "./authn.js";
 import { createRoleResolver, roleMapSchema } from "./authz.js";
 import { type JwksServer, type RsaKey, rsaKey, signToken, startJwksServer } from "./edge.test-util.js";
+import { listenGateway } from "./gateway.test-util.js";
 import { LIMIT_DEFAULTS } from "./gateway-config.js";
 import { createSecurityEvents, type SecurityEvents } from "./security-events.js";
 import { createGatewayServer, type Gateway } from "./server.js";
@@ -52,8 +47,7 @@ async function startGateway(
       limits: LIMIT_DEFAULTS.test,
     },
   });
-  await new Promise<void>((resolve) => gateway.server.listen(0, "127.0.0.1", resolve));
-  return { gateway, base: `http://127.0.0.1:${(gateway.server.address() as AddressInfo).port}`, events };
+  return { gateway, base: `http://127.0.0.1:${await listenGateway(gateway)}`, events };
 }
 
 async function stop(gateway: Gateway): Promise<void> {

@@ -7,7 +7,6 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -25,6 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ACCESS_HEADER, createAuthenticator } from "./authn.js";
 import { createRoleResolver, roleMapSchema } from "./authz.js";
 import { type JwksServer, type RsaKey, rsaKey, signToken, startJwksServer } from "./edge.test-util.js";
+import { listenGateway } from "./gateway.test-util.js";
 import { LIMIT_DEFAULTS } from "./gateway-config.js";
 import { createSecurityEvents } from "./security-events.js";
 import { createGatewayServer, type Gateway } from "./server.js";
@@ -113,8 +113,7 @@ describe("HTTPS gateway -> mTLS -> task-service verifying the gateway's identity
       tls: certs.server,
       upstreamTls: { ca: certs.ca.cert, cert: certs.client.cert, key: certs.client.key },
     });
-    await new Promise<void>((resolve) => gateway.server.listen(0, "127.0.0.1", resolve));
-    baseUrl = `https://localhost:${(gateway.server.address() as AddressInfo).port}`;
+    baseUrl = `https://localhost:${await listenGateway(gateway)}`;
   });
 
   afterAll(async () => {

@@ -41,6 +41,20 @@ interface Proc {
 }
 
 /** Start `entry` with telemetry; resolves with the first log line matching `ready`. */
+/** A service's environment exporting to `url` over `protocol` (quick batches, test profile, any free ports). */
+function otelEnv(url: string, protocol: "http/protobuf" | "grpc"): Record<string, string> {
+  return {
+    OTEL_EXPORTER_OTLP_ENDPOINT: url,
+    OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
+    OTEL_BSP_SCHEDULE_DELAY: "20",
+    OTEL_METRIC_EXPORT_INTERVAL: "200",
+    TASKMASTER_PROFILE: "test",
+    LOG_LEVEL: "info",
+    HEALTH_PORT: "0",
+    METRICS_PORT: "0",
+  };
+}
+
 function startService(
   entry: string,
   env: Record<string, string>,
@@ -96,17 +110,7 @@ describe("OpenTelemetry across gateway -> task-service -> PostgreSQL", () => {
   beforeAll(async () => {
     receiver = await startOtlpReceiver();
     db = await createTestDatabase();
-    const otel = {
-      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-      OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf",
-      OTEL_TRACES_SAMPLER: "parentbased_always_on",
-      OTEL_BSP_SCHEDULE_DELAY: "20",
-      OTEL_METRIC_EXPORT_INTERVAL: "200",
-      TASKMASTER_PROFILE: "test",
-      LOG_LEVEL: "info",
-      HEALTH_PORT: "0",
-      METRICS_PORT: "0",
-    };
+    const otel = { ...otelEnv(receiver.url, "http/protobuf"), OTEL_TRACES_SAMPLER: "parentbased_always_on" };
     task = await startService(
       join(apps, "task-service", "dist", "main.js"),
       { ...otel, DATABASE_URL: db.url, GRPC_PORT: "0" },
@@ -217,18 +221,7 @@ describe("OpenTelemetry over OTLP/gRPC (OTEL_EXPORTER_OTLP_PROTOCOL=grpc)", () =
     db = await createTestDatabase();
     task = await startService(
       join(apps, "task-service", "dist", "main.js"),
-      {
-        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-        OTEL_EXPORTER_OTLP_PROTOCOL: "grpc",
-        OTEL_BSP_SCHEDULE_DELAY: "20",
-        OTEL_METRIC_EXPORT_INTERVAL: "200",
-        TASKMASTER_PROFILE: "test",
-        LOG_LEVEL: "info",
-        HEALTH_PORT: "0",
-        METRICS_PORT: "0",
-        DATABASE_URL: db.url,
-        GRPC_PORT: "0",
-      },
+      { ...otelEnv(receiver.url, "grpc"), DATABASE_URL: db.url, GRPC_PORT: "0" },
       (l) => l.msg === "gRPC server listening",
     );
   }, 60_000);
@@ -267,14 +260,9 @@ describe("OpenTelemetry over OTLP/gRPC (OTEL_EXPORTER_OTLP_PROTOCOL=grpc)", () =
     const proc = await startService(
       join(apps, "task-service", "dist", "main.js"),
       {
-        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-        OTEL_EXPORTER_OTLP_PROTOCOL: "grpc",
+        ...otelEnv(receiver.url, "grpc"),
         OTEL_BSP_SCHEDULE_DELAY: "600000",
         OTEL_METRICS_EXPORTER: "none",
-        TASKMASTER_PROFILE: "test",
-        LOG_LEVEL: "info",
-        HEALTH_PORT: "0",
-        METRICS_PORT: "0",
         DATABASE_URL: db.url,
         GRPC_PORT: "0",
         OTEL_SERVICE_NAME: "task-service-flush",

@@ -6,7 +6,6 @@
  * breaks the stream. Real task-service + gateway + PostgreSQL on real sockets.
  */
 import { mkdtempSync, rmSync } from "node:fs";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { MessageInitShape } from "@bufbuild/protobuf";
@@ -31,10 +30,7 @@ import { createServer as createTaskServer } from "@taskmaster/task-service/serve
 import { createLogger } from "@taskmaster/telemetry/logger";
 import { createTestDatabase, type TestDatabase } from "@taskmaster/testing/test-database";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAuthenticator } from "./authn.js";
-import { createRoleResolver, roleMapSchema } from "./authz.js";
-import { LIMIT_DEFAULTS } from "./gateway-config.js";
-import { createSecurityEvents } from "./security-events.js";
+import { listenGateway, openEdge } from "./gateway.test-util.js";
 import { createGatewayServer, type Gateway } from "./server.js";
 
 const logger = createLogger({ service: "test", level: "silent" });
@@ -143,15 +139,9 @@ beforeAll(async () => {
     upstreams: [{ service: TaskService, address: taskAddress }],
     maxTimeoutMs: 30_000,
     readMaxBytes: 64 * 1024,
-    edge: {
-      authenticator: createAuthenticator({ mode: "none" }),
-      resolveRoles: createRoleResolver(roleMapSchema.parse({})),
-      events: createSecurityEvents({ logger }),
-      limits: LIMIT_DEFAULTS.test,
-    },
+    edge: openEdge(logger),
   });
-  await new Promise<void>((resolve) => gateway.server.listen(0, "127.0.0.1", resolve));
-  gatewayUrl = `http://127.0.0.1:${(gateway.server.address() as AddressInfo).port}`;
+  gatewayUrl = `http://127.0.0.1:${await listenGateway(gateway)}`;
   await produceEveryKind(createClient(TaskService, createGrpcJsTransport({ address: taskAddress })));
 });
 

@@ -1,12 +1,13 @@
 /**
  * Webhook delivery of alert transitions: POSTs the JSON payload to the rule's URL in the background (never
  * blocking evaluation), retrying failures (network errors, timeouts, 408/425/429 and 5xx) with exponential
- * backoff up to `maxAttempts`; other 4xx answers are permanent failures. Progress (PENDING with attempts,
+ * backoff (p-retry) up to `maxAttempts`; other 4xx answers are permanent failures. Progress (PENDING with attempts,
  * then DELIVERED or FAILED) is recorded on the alert row. `stop()` cancels pending retries and waits.
  */
 import type { MikroORM } from "@mikro-orm/postgresql";
 import { type AlertRow, recordWebhookDelivery } from "@taskmaster/persistence/alert.repository";
 import type { Logger } from "@taskmaster/telemetry/logger";
+import pRetry, { AbortError } from "p-retry";
 import { webhookPayload } from "./alert.mapper.js";
 
 export interface WebhookOptions {
@@ -67,46 +68,52 @@ export class WebhookNotifier {
 
   async #deliver(url: string, alert: AlertRow, body: string): Promise<DeliveryResult> {
     let attempts = 0;
-    let delivered = false;
-    let permanent = false;
-    while (attempts < this.#maxAttempts && !this.#stop.signal.aborted) {
-      if (attempts > 0) {
-        const delay = Math.min(this.#maxDelayMs, this.#baseDelayMs * 2 ** (attempts - 1));
-        await this.#sleep(delay);
-        if (this.#stop.signal.aborted) break;
-      }
-      attempts++;
+    const post = async (attempt: number): Promise<void> => {
+      attempts = attempt;
+      let res: Response;
       try {
-        const res = await fetch(url, {
+        res = await fetch(url, {
           method: "POST",
           headers: {
             "content-type": "application/json",
             "user-agent": "taskmaster-monitoring-service",
             "x-taskmaster-alert": alert.id,
-            "x-taskmaster-delivery-attempt": String(attempts),
+            "x-taskmaster-delivery-attempt": String(attempt),
           },
           body,
           redirect: "manual",
           signal: AbortSignal.any([AbortSignal.timeout(this.#timeoutMs), this.#stop.signal]),
         });
-        await res.body?.cancel().catch(() => undefined);
-        if (res.status >= 200 && res.status < 300) {
-          delivered = true;
-          break;
-        }
-        if (res.status < 500 && !RETRYABLE.has(res.status)) permanent = true;
-        this.#logger.warn(
-          { alert: alert.id, attempt: attempts, status: res.status },
-          "alert webhook refused",
-        );
       } catch (err) {
         this.#logger.warn(
-          { alert: alert.id, attempt: attempts, error: err instanceof Error ? err.name : "error" },
+          { alert: alert.id, attempt, error: err instanceof Error ? err.name : "error" },
           "alert webhook failed",
         );
+        // Every failure to reach the webhook is retried (p-retry would give up on a TypeError it does not know).
+        throw new Error("webhook not reached");
       }
-      if (permanent) break;
-      if (attempts < this.#maxAttempts) await this.#record(alert, "pending", attempts);
+      await res.body?.cancel().catch(() => undefined);
+      if (res.status >= 200 && res.status < 300) return;
+      this.#logger.warn({ alert: alert.id, attempt, status: res.status }, "alert webhook refused");
+      const refused = new Error(`webhook answered ${res.status}`);
+      throw res.status < 500 && !RETRYABLE.has(res.status) ? new AbortError(refused) : refused;
+    };
+    let delivered = false;
+    try {
+      await pRetry(post, {
+        retries: this.#maxAttempts - 1,
+        factor: 2,
+        minTimeout: this.#baseDelayMs,
+        maxTimeout: this.#maxDelayMs,
+        randomize: false,
+        signal: this.#stop.signal,
+        onFailedAttempt: async ({ retriesLeft }) => {
+          if (retriesLeft > 0) await this.#record(alert, "pending", attempts);
+        },
+      });
+      delivered = true;
+    } catch {
+      // Out of attempts, refused for good, or stopped: recorded as failed below.
     }
     await this.#record(alert, delivered ? "delivered" : "failed", attempts);
     return { delivered, attempts };
@@ -122,18 +129,5 @@ export class WebhookNotifier {
         "could not record webhook delivery",
       );
     }
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const signal = this.#stop.signal;
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      signal.addEventListener("abort", done, { once: true });
-    });
   }
 }

@@ -7,7 +7,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
-import { FieldMaskSchema, MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
+import { FieldMaskSchema } from "@bufbuild/protobuf/wkt";
 import { type Client, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { MikroORM } from "@mikro-orm/postgresql";
@@ -17,6 +17,7 @@ import { AlertCondition, type AlertRule } from "@taskmaster/proto/gen/taskmaster
 import { MonitoringService } from "@taskmaster/proto/gen/taskmaster/monitoring/v1/monitoring_service_pb";
 import type { GrpcServer } from "@taskmaster/rpc-kit/grpc-server";
 import { createLogger } from "@taskmaster/telemetry/logger";
+import * as auditTrail from "@taskmaster/testing/audit-trail";
 import { createTestDatabase, type TestDatabase } from "@taskmaster/testing/test-database";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -29,25 +30,10 @@ let monitoring: Client<typeof MonitoringService>;
 let audit: Client<typeof AuditService>;
 let sql: pg.Client;
 
-const TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736";
+const TRACE_ID = auditTrail.AUDIT_TRACE_ID;
+type CallContext = auditTrail.AuditCallContext;
 
-interface CallContext {
-  actor: string;
-  requestId: string;
-}
-
-function headers(ctx: CallContext) {
-  return {
-    headers: {
-      "x-taskmaster-actor": ctx.actor,
-      "x-taskmaster-roles": "admin",
-      "x-request-id": ctx.requestId,
-      traceparent: `00-${TRACE_ID}-00f067aa0ba902b7-01`,
-      "x-forwarded-for": "198.51.100.23, 10.0.0.1",
-      "user-agent": "audit-spec/1.0",
-    },
-  };
-}
+const headers = (ctx: CallContext) => auditTrail.auditHeaders(ctx, { "x-taskmaster-roles": "admin" });
 
 const setup = () => headers({ actor: "setup", requestId: `setup-${randomUUID()}` });
 
@@ -95,28 +81,10 @@ const scenarios: Record<string, { run: (ctx: CallContext) => Promise<unknown>; e
   },
 };
 
-interface AuditRow {
-  entity_type: string;
-  action: string;
-  request_id: string | null;
-  trace_id: string | null;
-  client_ip: string | null;
-  user_agent: string | null;
-}
-
-async function rowsOf(actor: string): Promise<AuditRow[]> {
-  const r = await sql.query<AuditRow>(
-    `select entity_type, action, request_id, trace_id, host(client_ip) as client_ip, user_agent
-       from audit_log where actor = $1 order by seq`,
-    [actor],
-  );
-  return r.rows;
-}
+const rowsOf = (actor: string) => auditTrail.auditRowsOf(sql, actor);
 
 const mutating = [MonitoringService, AuditService].flatMap((service) =>
-  service.methods
-    .filter((m) => m.idempotency !== MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS)
-    .map((m) => ({ key: `${service.name}.${m.localName}`, method: m })),
+  auditTrail.mutatingMethods(service).map((m) => ({ key: `${service.name}.${m.localName}`, method: m })),
 );
 
 beforeAll(async () => {
@@ -149,20 +117,9 @@ describe("audit trail of MonitoringService and AuditService", () => {
 
   for (const { key, method } of mutating) {
     it(`${method.parent.name}.${method.name} writes the expected audit rows with the caller's context`, async () => {
-      const scenario = scenarios[key];
-      if (scenario === undefined) throw new Error(`no audit scenario for ${key}`);
-      const ctx = { actor: `auditor.${method.localName}@example.com`, requestId: `req-${randomUUID()}` };
-      await scenario.run(ctx);
-      const rows = await rowsOf(ctx.actor);
-      expect(rows.map((r) => [r.entity_type, r.action])).toEqual(scenario.expected.map((e) => [...e]));
-      for (const row of rows) {
-        expect(row).toMatchObject({
-          request_id: ctx.requestId,
-          trace_id: TRACE_ID,
-          client_ip: "198.51.100.23",
-          user_agent: expect.stringContaining("audit-spec/1.0"),
-        });
-      }
+      const { rows, ctx, expected } = await auditTrail.runAuditScenario(sql, scenarios, key);
+      expect(rows.map((r) => [r.entity_type, r.action])).toEqual(expected.map((e) => [...e]));
+      auditTrail.expectCallContext(rows, ctx);
     });
   }
 

@@ -8,7 +8,6 @@ import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { type Client, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { MikroORM } from "@mikro-orm/postgresql";
@@ -18,6 +17,16 @@ import { TaskStatus } from "@taskmaster/proto/gen/taskmaster/task/v1/task_pb";
 import { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
 import type { GrpcServer } from "@taskmaster/rpc-kit/grpc-server";
 import { createLogger } from "@taskmaster/telemetry/logger";
+import {
+  type AuditCallContext,
+  auditHeaders,
+  auditRowsOf,
+  expectAuditPairs,
+  expectCallContext,
+  expectScenarioPerRpc,
+  mutatingMethods,
+  runAuditScenario,
+} from "@taskmaster/testing/audit-trail";
 import { createTestDatabase, type TestDatabase } from "@taskmaster/testing/test-database";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -53,24 +62,9 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-const TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736";
+type CallContext = AuditCallContext;
 
-interface CallContext {
-  actor: string;
-  requestId: string;
-}
-
-function headers(ctx: CallContext) {
-  return {
-    headers: {
-      "x-taskmaster-actor": ctx.actor,
-      "x-request-id": ctx.requestId,
-      traceparent: `00-${TRACE_ID}-00f067aa0ba902b7-01`,
-      "x-forwarded-for": "198.51.100.23, 10.0.0.1",
-      "user-agent": "audit-spec/1.0",
-    },
-  };
-}
+const headers = (ctx: CallContext) => auditHeaders(ctx);
 
 const setup = () => headers({ actor: "setup", requestId: `setup-${randomUUID()}` });
 const uuid = (name: string) => name.split("/").at(-1) as string;
@@ -395,61 +389,24 @@ const scenarios: Record<string, { run: (ctx: CallContext) => Promise<unknown>; e
   },
 };
 
-interface AuditRow {
-  entity_type: string;
-  entity_id: string;
-  action: string;
-  actor: string;
-  request_id: string | null;
-  trace_id: string | null;
-  client_ip: string | null;
-  user_agent: string | null;
-}
+const rowsOf = (actor: string) => auditRowsOf(sql, actor);
 
-async function rowsOf(actor: string): Promise<AuditRow[]> {
-  const r = await sql.query<AuditRow>(
-    `select entity_type, entity_id, action, actor, request_id, trace_id, host(client_ip) as client_ip, user_agent
-       from audit_log where actor = $1 order by seq`,
-    [actor],
-  );
-  return r.rows;
-}
-
-const mutating = TaskService.methods.filter(
-  (m) => m.idempotency !== MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS,
-);
+const mutating = mutatingMethods(TaskService);
 
 describe("audit trail of TaskService", () => {
   it("has a scenario for every mutating RPC of the contract", () => {
     expect(mutating.length).toBeGreaterThan(20);
-    expect(mutating.map((m) => m.localName).filter((name) => !(name in scenarios))).toEqual([]);
-    // ...and no scenario for an RPC that does not mutate.
-    expect(Object.keys(scenarios).filter((name) => !mutating.some((m) => m.localName === name))).toEqual([]);
+    expectScenarioPerRpc(
+      mutating.map((m) => m.localName),
+      scenarios,
+    );
   });
 
   for (const method of mutating) {
     it(`${method.name} writes audit rows with the caller's context`, async () => {
-      const scenario = scenarios[method.localName];
-      if (scenario === undefined) throw new Error(`no audit scenario for ${method.name}`);
-      const ctx = { actor: `auditor.${method.localName}@example.com`, requestId: `req-${randomUUID()}` };
-      await scenario.run(ctx);
-      const rows = await rowsOf(ctx.actor);
-      const got = rows.map((r) => [r.entity_type, r.action]);
-      const count = (list: readonly (readonly string[])[], pair: readonly string[]) =>
-        list.filter((x) => x[0] === pair[0] && x[1] === pair[1]).length;
-      for (const pair of scenario.expected) {
-        expect(count(got, pair), `${pair.join("/")} in ${JSON.stringify(got)}`).toBeGreaterThanOrEqual(
-          count(scenario.expected, pair),
-        );
-      }
-      for (const row of rows) {
-        expect(row).toMatchObject({
-          request_id: ctx.requestId,
-          trace_id: TRACE_ID,
-          client_ip: "198.51.100.23",
-          user_agent: expect.stringContaining("audit-spec/1.0"),
-        });
-      }
+      const { rows, ctx, expected } = await runAuditScenario(sql, scenarios, method.localName);
+      expectAuditPairs(rows, expected);
+      expectCallContext(rows, ctx);
     });
   }
 

@@ -1,26 +1,10 @@
 /** Comment RPCs end to end (real grpc-js server, real PostgreSQL). */
 import { Code } from "@connectrpc/connect";
 import { CommentType } from "@taskmaster/proto/gen/taskmaster/task/v1/collaboration_pb";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  expectError,
-  type Harness,
-  marker,
-  NIL_TASK,
-  newTask,
-  RANDOM_UUID,
-  startHarness,
-} from "./workflow.test-util.js";
+import { describe, expect, it } from "vitest";
+import { expectError, marker, NIL_TASK, newTask, RANDOM_UUID, useHarness } from "./workflow.test-util.js";
 
-let h: Harness;
-
-beforeAll(async () => {
-  h = await startHarness();
-});
-
-afterAll(async () => {
-  await h?.close();
-});
+const h = useHarness();
 
 async function comment(parent: string, content: string, extra: Record<string, unknown> = {}, as?: string) {
   const client = as === undefined ? h.client : h.as(as);

@@ -2,25 +2,15 @@
 import { randomUUID } from "node:crypto";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { type Client, Code, ConnectError } from "@connectrpc/connect";
-import type { MikroORM } from "@mikro-orm/postgresql";
 import { type Milestone, MilestoneState } from "@taskmaster/proto/gen/taskmaster/task/v1/planning_pb";
 import type { Task } from "@taskmaster/proto/gen/taskmaster/task/v1/task_pb";
 import type { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { errorExpecter, type Harness, startHarness, withoutWords } from "./workflow.test-util.js";
+import { describe, expect, it } from "vitest";
+import { createTask, errorExpecter, type Harness, useHarness, withoutWords } from "./workflow.test-util.js";
 
-let harness: Harness;
-let orm: MikroORM;
+let sql: Harness["sql"];
 let client: Client<typeof TaskService>;
-
-beforeAll(async () => {
-  harness = await startHarness();
-  ({ orm, client } = harness);
-});
-
-afterAll(async () => {
-  await harness?.close();
-});
+useHarness((harness) => ({ sql, client } = harness));
 
 const due = new Date("2026-04-01T12:00:00Z");
 
@@ -37,19 +27,11 @@ async function releaseName(): Promise<string> {
   return res.release?.name ?? "";
 }
 
-async function task(init: Partial<Omit<Task, "$typeName" | "$unknown">> = {}): Promise<Task> {
-  const res = await client.createTask({ task: { title: "Some task", ...init } });
-  if (!res.task) throw new Error("no task");
-  return res.task;
-}
+const task = (init: Partial<Omit<Task, "$typeName" | "$unknown">> = {}) => createTask(client, init);
 
 const expectError = errorExpecter(
   withoutWords(["select", "insert", "update ", "constraint", "    at ", "violates", "milestones_"]),
 );
-
-async function sql(query: string, params: unknown[] = []): Promise<Record<string, unknown>[]> {
-  return orm.em.getConnection().execute(query, params);
-}
 
 describe("milestone CRUD", () => {
   it("creates, gets and round-trips fields verbatim", async () => {

@@ -6,21 +6,12 @@ import type { MikroORM } from "@mikro-orm/postgresql";
 import { SprintState } from "@taskmaster/proto/gen/taskmaster/task/v1/planning_pb";
 import { type Task, TaskStatus } from "@taskmaster/proto/gen/taskmaster/task/v1/task_pb";
 import type { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { errorExpecter, type Harness, startHarness, withoutWords } from "./workflow.test-util.js";
+import { describe, expect, it } from "vitest";
+import { errorExpecter, useHarness, withoutWords } from "./workflow.test-util.js";
 
-let harness: Harness;
 let orm: MikroORM;
 let client: Client<typeof TaskService>;
-
-beforeAll(async () => {
-  harness = await startHarness();
-  ({ orm, client } = harness);
-});
-
-afterAll(async () => {
-  await harness?.close();
-});
+useHarness((harness) => ({ orm, client } = harness));
 
 const start = new Date("2026-01-05T09:00:00Z");
 const end = new Date("2026-01-19T17:00:00Z");

@@ -1,6 +1,6 @@
 /**
- * TaskService handlers for sprints. (Releases and milestones are not implemented yet: those RPCs stay
- * UNIMPLEMENTED.) A factory: dependencies in, a ServiceImpl slice out; one EntityManager fork per call.
+ * TaskService handlers for sprints (releases are in release.handlers.ts, milestones in milestone.handlers.ts).
+ * A factory: dependencies in, a ServiceImpl slice out; one EntityManager fork per call.
  */
 
 import { create } from "@bufbuild/protobuf";

@@ -9,21 +9,12 @@ import { CycleDetailSchema } from "@taskmaster/proto/gen/taskmaster/common/v1/er
 import { RelationshipType } from "@taskmaster/proto/gen/taskmaster/task/v1/relationship_pb";
 import type { Task } from "@taskmaster/proto/gen/taskmaster/task/v1/task_pb";
 import { GraphDirection, type TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { errorExpecter, type Harness, startHarness, withoutWords } from "./workflow.test-util.js";
+import { describe, expect, it } from "vitest";
+import { errorExpecter, useHarness, withoutWords } from "./workflow.test-util.js";
 
-let harness: Harness;
 let orm: MikroORM;
 let client: Client<typeof TaskService>;
-
-beforeAll(async () => {
-  harness = await startHarness();
-  ({ orm, client } = harness);
-});
-
-afterAll(async () => {
-  await harness?.close();
-});
+useHarness((harness) => ({ orm, client } = harness));
 
 async function task(
   title = "task",

@@ -2,25 +2,15 @@
 import { randomUUID } from "node:crypto";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { type Client, Code, ConnectError } from "@connectrpc/connect";
-import type { MikroORM } from "@mikro-orm/postgresql";
 import { type Release, ReleaseState } from "@taskmaster/proto/gen/taskmaster/task/v1/planning_pb";
 import type { Task } from "@taskmaster/proto/gen/taskmaster/task/v1/task_pb";
 import type { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { errorExpecter, type Harness, startHarness, withoutWords } from "./workflow.test-util.js";
+import { describe, expect, it } from "vitest";
+import { createTask, errorExpecter, type Harness, useHarness, withoutWords } from "./workflow.test-util.js";
 
-let harness: Harness;
-let orm: MikroORM;
+let sql: Harness["sql"];
 let client: Client<typeof TaskService>;
-
-beforeAll(async () => {
-  harness = await startHarness();
-  ({ orm, client } = harness);
-});
-
-afterAll(async () => {
-  await harness?.close();
-});
+useHarness((harness) => ({ sql, client } = harness));
 
 const target = new Date("2026-03-01T12:00:00Z");
 
@@ -30,19 +20,11 @@ async function release(init: Partial<Omit<Release, "$typeName" | "$unknown">> = 
   return res.release;
 }
 
-async function task(init: Partial<Omit<Task, "$typeName" | "$unknown">> = {}): Promise<Task> {
-  const res = await client.createTask({ task: { title: "Some task", ...init } });
-  if (!res.task) throw new Error("no task");
-  return res.task;
-}
+const task = (init: Partial<Omit<Task, "$typeName" | "$unknown">> = {}) => createTask(client, init);
 
 const expectError = errorExpecter(
   withoutWords(["select", "insert", "update ", "constraint", "    at ", "violates", "releases_"]),
 );
-
-async function sql(query: string, params: unknown[] = []): Promise<Record<string, unknown>[]> {
-  return orm.em.getConnection().execute(query, params);
-}
 
 describe("release CRUD", () => {
   it("creates, gets and round-trips fields verbatim", async () => {

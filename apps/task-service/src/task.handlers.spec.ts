@@ -21,23 +21,14 @@ import {
   TaskType,
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_pb";
 import type { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { errorExpecter, type Harness, startHarness, withoutWords } from "./workflow.test-util.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { errorExpecter, useHarness, withoutWords } from "./workflow.test-util.js";
 
 type TaskInit = MessageInitShape<typeof TaskSchema>;
 
-let harness: Harness;
 let orm: MikroORM;
 let client: Client<typeof TaskService>;
-
-beforeAll(async () => {
-  harness = await startHarness();
-  ({ orm, client } = harness);
-});
-
-afterAll(async () => {
-  await harness?.close();
-});
+useHarness((harness) => ({ orm, client } = harness));
 
 /** A marker unique to one test: put it in `assigned_to` and count the test's tasks with it. */
 const marker = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;
@@ -366,8 +357,7 @@ describe("CreateTask / GetTask: good paths", () => {
       estimatedHours: 0,
       testCoverageTarget: 0,
     });
-    const high = await createTask({
-      title: "Upper boundaries",
+    const upper = {
       storyPoints: 100,
       businessValue: 10,
       technicalDebtScore: 100,
@@ -376,17 +366,9 @@ describe("CreateTask / GetTask: good paths", () => {
       remainingHours: 100_000,
       codeQualityScore: 100,
       testCoverageTarget: 100,
-    });
-    expect((await client.getTask({ name: high.name })).task).toMatchObject({
-      storyPoints: 100,
-      businessValue: 10,
-      technicalDebtScore: 100,
-      riskLevel: 10,
-      estimatedHours: 100_000,
-      remainingHours: 100_000,
-      codeQualityScore: 100,
-      testCoverageTarget: 100,
-    });
+    };
+    const high = await createTask({ title: "Upper boundaries", ...upper });
+    expect((await client.getTask({ name: high.name })).task).toMatchObject(upper);
   });
 });
 

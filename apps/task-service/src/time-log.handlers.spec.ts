@@ -2,26 +2,10 @@
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { TimeLogGrouping } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  expectError,
-  type Harness,
-  marker,
-  NIL_TASK,
-  newTask,
-  RANDOM_UUID,
-  startHarness,
-} from "./workflow.test-util.js";
+import { describe, expect, it } from "vitest";
+import { expectError, marker, NIL_TASK, newTask, RANDOM_UUID, useHarness } from "./workflow.test-util.js";
 
-let h: Harness;
-
-beforeAll(async () => {
-  h = await startHarness();
-});
-
-afterAll(async () => {
-  await h?.close();
-});
+const h = useHarness();
 
 /** A UTC calendar day `offset` days from today as google.type.Date fields. */
 function day(offset = 0) {

@@ -9,30 +9,21 @@ import { StatusTransitionDetailSchema } from "@taskmaster/proto/gen/taskmaster/t
 import { TaskStatus } from "@taskmaster/proto/gen/taskmaster/task/v1/task_pb";
 import { EstimateGrouping, TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
 import { createLogger } from "@taskmaster/telemetry/logger";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createServer } from "./server.js";
 import { DEFAULT_STATUS_TRANSITIONS, parseStatusTransitions } from "./status-transitions.js";
 import { createWorkflowHandlers } from "./workflow.handlers.js";
 import {
   errorReason,
   expectError,
-  type Harness,
   marker,
   NIL_TASK,
   newTask,
   RANDOM_UUID,
-  startHarness,
+  useHarness,
 } from "./workflow.test-util.js";
 
-let h: Harness;
-
-beforeAll(async () => {
-  h = await startHarness();
-});
-
-afterAll(async () => {
-  await h?.close();
-});
+const h = useHarness();
 
 const msOf = (d: Duration | undefined) => (d === undefined ? 0 : durationMs(d));
 const hoursOf = (d: Duration | undefined) => msOf(d) / 3_600_000;

@@ -15,6 +15,7 @@ import { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_servi
 import type { GrpcServer } from "@taskmaster/rpc-kit/grpc-server";
 import { createLogger } from "@taskmaster/telemetry/logger";
 import { createTestDatabase, type TestDatabase } from "@taskmaster/testing/test-database";
+import { useStarted } from "@taskmaster/testing/use-started";
 import { expect } from "vitest";
 import { createServer, type TaskServerDeps } from "./server.js";
 
@@ -81,6 +82,28 @@ export async function startHarness(
       await db.drop();
     },
   };
+}
+
+/**
+ * Starts a harness before the spec file's tests and closes it after them. Returns a handle that reads through to
+ * the running harness; `onStart` receives the harness when it is up (for specs that keep parts of it).
+ */
+export function useHarness(
+  onStart: (harness: Harness) => void = () => {},
+  extra: Partial<TaskServerDeps> = {},
+  options: HarnessOptions = {},
+): Harness {
+  return useStarted(() => startHarness(extra, options), onStart);
+}
+
+/** CreateTask with the fields of `init` and a title of "Some task" unless `init` names one. */
+export async function createTask(
+  client: Client<typeof TaskService>,
+  init: Extract<MessageInitShape<typeof TaskSchema>, { $typeName?: undefined }> = {},
+): Promise<Task> {
+  const res = await client.createTask({ task: { title: "Some task", ...init } });
+  if (!res.task) throw new Error("no task");
+  return res.task;
 }
 
 export const marker = (prefix: string) => `${prefix}-${randomUUID().slice(0, 8)}`;

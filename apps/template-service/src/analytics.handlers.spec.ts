@@ -1,17 +1,11 @@
 /** ListPopularTemplates, GetTemplatePerformance, GetTemplateUsageBreakdown end to end. */
 import { Code } from "@connectrpc/connect";
 import { UsageDimension } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { failure, type Harness, startHarness, uniq, violatedFields } from "./harness.test-util.js";
+import { describe, expect, it } from "vitest";
+import { failure, uniq, useHarness, violatedFields } from "./harness.test-util.js";
 import { makeTemplate } from "./render.test-util.js";
 
-let h: Harness;
-beforeAll(async () => {
-  h = await startHarness();
-});
-afterAll(async () => {
-  await h?.close();
-});
+const h = useHarness();
 
 const ts = (d: Date) => ({ seconds: BigInt(Math.floor(d.getTime() / 1000)), nanos: 0 });
 const UNKNOWN = "templates/00000000-0000-4000-8000-000000000000";

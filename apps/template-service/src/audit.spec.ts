@@ -7,7 +7,6 @@
  * triggers of the database).
  */
 import { randomUUID } from "node:crypto";
-import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
 import { type Client, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { MikroORM } from "@mikro-orm/postgresql";
@@ -23,10 +22,11 @@ import { createGrpcJsTransport, type GrpcJsTransport } from "@taskmaster/rpc-kit
 import type { GrpcServer } from "@taskmaster/rpc-kit/grpc-server";
 import { createServer as createTaskServer } from "@taskmaster/task-service/server";
 import { createLogger } from "@taskmaster/telemetry/logger";
+import * as auditTrail from "@taskmaster/testing/audit-trail";
 import { createTestDatabase, type TestDatabase } from "@taskmaster/testing/test-database";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ACTOR_HEADER, ADMIN_ROLE, ROLES_HEADER } from "./authorization.js";
+import { ADMIN_ROLE, ROLES_HEADER } from "./authorization.js";
 import { uniq } from "./harness.test-util.js";
 import { promptDraft, type TemplateInit } from "./render.test-util.js";
 import { createServer } from "./server.js";
@@ -64,25 +64,11 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736";
-
-interface CallContext {
-  actor: string;
-  requestId: string;
-}
+type CallContext = auditTrail.AuditCallContext;
 
 /** The call's context headers; `admin` adds the platform admin role (template types need it). */
 function headers(ctx: CallContext, opts: { admin?: boolean } = {}) {
-  return {
-    headers: {
-      [ACTOR_HEADER]: ctx.actor,
-      ...(opts.admin ? { [ROLES_HEADER]: ADMIN_ROLE } : {}),
-      "x-request-id": ctx.requestId,
-      traceparent: `00-${TRACE_ID}-00f067aa0ba902b7-01`,
-      "x-forwarded-for": "198.51.100.23, 10.0.0.1",
-      "user-agent": "audit-spec/1.0",
-    },
-  };
+  return auditTrail.auditHeaders(ctx, opts.admin ? { [ROLES_HEADER]: ADMIN_ROLE } : {});
 }
 
 /** Fixtures are made by the `setup` actor (a platform admin), so they write nothing under the auditor. */
@@ -366,62 +352,26 @@ const scenarios: Record<string, { run: (ctx: CallContext) => Promise<unknown>; e
   },
 };
 
-interface AuditRow {
-  entity_type: string;
-  entity_id: string;
-  action: string;
-  actor: string;
-  request_id: string | null;
-  trace_id: string | null;
-  client_ip: string | null;
-  user_agent: string | null;
-}
+const rowsOf = (actor: string) => auditTrail.auditRowsOf(sql, actor);
 
-async function rowsOf(actor: string): Promise<AuditRow[]> {
-  const r = await sql.query<AuditRow>(
-    `select entity_type, entity_id, action, actor, request_id, trace_id, host(client_ip) as client_ip, user_agent
-       from audit_log where actor = $1 order by seq`,
-    [actor],
-  );
-  return r.rows;
-}
-
-const mutating = TemplateService.methods.filter(
-  (m) => m.idempotency !== MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS,
-);
+const mutating = auditTrail.mutatingMethods(TemplateService);
 
 describe("audit trail of TemplateService", () => {
   it("has a scenario for every mutating RPC of the contract", () => {
     expect(mutating.length).toBeGreaterThan(15);
-    expect(mutating.map((m) => m.localName).filter((name) => !(name in scenarios))).toEqual([]);
-    // ...and no scenario for an RPC that does not mutate.
-    expect(Object.keys(scenarios).filter((name) => !mutating.some((m) => m.localName === name))).toEqual([]);
+    auditTrail.expectScenarioPerRpc(
+      mutating.map((m) => m.localName),
+      scenarios,
+    );
   });
 
   for (const method of mutating) {
     it(`${method.name} writes audit rows with the caller's context`, async () => {
-      const scenario = scenarios[method.localName];
-      if (scenario === undefined) throw new Error(`no audit scenario for ${method.name}`);
-      const ctx = { actor: `auditor.${method.localName}@example.com`, requestId: `req-${randomUUID()}` };
-      await scenario.run(ctx);
-      const rows = await rowsOf(ctx.actor);
+      const { rows, ctx, expected } = await auditTrail.runAuditScenario(sql, scenarios, method.localName);
       const got = rows.map((r) => [r.entity_type, r.action]);
-      if (scenario.expected.length === 0) expect(got).toEqual([]);
-      const count = (list: readonly (readonly string[])[], pair: readonly string[]) =>
-        list.filter((x) => x[0] === pair[0] && x[1] === pair[1]).length;
-      for (const pair of scenario.expected) {
-        expect(count(got, pair), `${pair.join("/")} in ${JSON.stringify(got)}`).toBeGreaterThanOrEqual(
-          count(scenario.expected, pair),
-        );
-      }
-      for (const row of rows) {
-        expect(row).toMatchObject({
-          request_id: ctx.requestId,
-          trace_id: TRACE_ID,
-          client_ip: "198.51.100.23",
-          user_agent: expect.stringContaining("audit-spec/1.0"),
-        });
-      }
+      if (expected.length === 0) expect(got).toEqual([]);
+      auditTrail.expectAuditPairs(rows, expected);
+      auditTrail.expectCallContext(rows, ctx);
     });
   }
 

@@ -5,8 +5,7 @@
  */
 import { create, type DescMethod } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { type Client, Code, ConnectError } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import { initOrm } from "@taskmaster/persistence/orm-config";
 import { seedDatabase } from "@taskmaster/persistence/seed";
@@ -18,7 +17,7 @@ import { createLogger } from "@taskmaster/telemetry/logger";
 import { createTestDatabase, type TestDatabase } from "@taskmaster/testing/test-database";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { authorize, type Caller, type Level, POLICIES, type Policy } from "./authorization.js";
-import { failure, uniq } from "./harness.test-util.js";
+import { clientWithHeaders, failure, uniq } from "./harness.test-util.js";
 import { createServer } from "./server.js";
 
 const TOKEN = "test-internal-token-0123456789";
@@ -28,19 +27,7 @@ let server: GrpcServer;
 let baseUrl: string;
 
 type Headers = Record<string, string>;
-const clientWith = (headers: Headers): Client<typeof TemplateService> =>
-  createClient(
-    TemplateService,
-    createGrpcTransport({
-      baseUrl,
-      interceptors: [
-        (next) => async (req) => {
-          for (const [k, v] of Object.entries(headers)) req.header.set(k, v);
-          return next(req);
-        },
-      ],
-    }),
-  );
+const clientWith = (headers: Headers): Client<typeof TemplateService> => clientWithHeaders(baseUrl, headers);
 const as = (subject: string, extra: Headers = {}) => clientWith({ "x-taskmaster-actor": subject, ...extra });
 
 const OWNER = "owner-user";

@@ -9,6 +9,7 @@ import { TemplateService } from "@taskmaster/proto/gen/taskmaster/template/v1/te
 import type { GrpcServer } from "@taskmaster/rpc-kit/grpc-server";
 import { createLogger } from "@taskmaster/telemetry/logger";
 import { createTestDatabase, type TestDatabase } from "@taskmaster/testing/test-database";
+import { useStarted } from "@taskmaster/testing/use-started";
 import { expect } from "vitest";
 import { ACTOR_HEADER, ADMIN_ROLE, ROLES_HEADER, TEAMS_HEADER } from "./authorization.js";
 import { createServer } from "./server.js";
@@ -27,6 +28,25 @@ export interface Harness {
   close(): Promise<void>;
 }
 
+/** A TemplateService client on `baseUrl` whose every call carries `headers`. */
+export function clientWithHeaders(
+  baseUrl: string,
+  headers: Record<string, string>,
+): Client<typeof TemplateService> {
+  return createClient(
+    TemplateService,
+    createGrpcTransport({
+      baseUrl,
+      interceptors: [
+        (next) => async (req) => {
+          for (const [k, v] of Object.entries(headers)) req.header.set(k, v);
+          return next(req);
+        },
+      ],
+    }),
+  );
+}
+
 export async function startHarness(): Promise<Harness> {
   const db = await createTestDatabase();
   const orm = (await initOrm({ url: db.appUrl, pool: { min: 0, max: 8 } })) as MikroORM;
@@ -41,20 +61,11 @@ export async function startHarness(): Promise<Harness> {
   const { port } = await server.listen("127.0.0.1", 0);
   const baseUrl = `http://127.0.0.1:${port}`;
   const as = (who: string, opts: { roles?: string[]; teams?: string[] } = {}) =>
-    createClient(
-      TemplateService,
-      createGrpcTransport({
-        baseUrl,
-        interceptors: [
-          (next) => async (req) => {
-            req.header.set(ACTOR_HEADER, who);
-            if (opts.roles?.length) req.header.set(ROLES_HEADER, opts.roles.join(","));
-            if (opts.teams?.length) req.header.set(TEAMS_HEADER, opts.teams.join(","));
-            return next(req);
-          },
-        ],
-      }),
-    );
+    clientWithHeaders(baseUrl, {
+      [ACTOR_HEADER]: who,
+      ...(opts.roles?.length ? { [ROLES_HEADER]: opts.roles.join(",") } : {}),
+      ...(opts.teams?.length ? { [TEAMS_HEADER]: opts.teams.join(",") } : {}),
+    });
   return {
     db,
     orm,
@@ -69,6 +80,11 @@ export async function startHarness(): Promise<Harness> {
       await db.drop();
     },
   };
+}
+
+/** Starts a harness before the spec file's tests and closes it after them; the handle reads through to it. */
+export function useHarness(): Harness {
+  return useStarted(startHarness);
 }
 
 /** Awaits a failing call and returns its ConnectError (asserting the code and that nothing leaks). */

@@ -4,10 +4,10 @@
  */
 import type { FieldViolation } from "@taskmaster/rpc-kit/errors";
 import { Ajv2020, type ValidateFunction } from "ajv/dist/2020.js";
+import { LRUCache } from "lru-cache";
 
 const ajv = new Ajv2020({ allErrors: true, strict: false, validateFormats: false });
-const cache = new Map<string, ValidateFunction>();
-const MAX_CACHE = 500;
+const cache = new LRUCache<string, ValidateFunction>({ max: 500 });
 
 /** Compiles `schema` (throws with ajv's message when invalid). */
 export function compileSchema(schema: Record<string, unknown>): ValidateFunction {
@@ -20,7 +20,6 @@ export function compileSchema(schema: Record<string, unknown>): ValidateFunction
   const fn = ajv.compile(schema);
   // Ajv keeps compiled schemas by $id; drop them again so user schemas cannot collide.
   if (typeof schema.$id === "string") ajv.removeSchema(schema.$id);
-  if (cache.size >= MAX_CACHE) cache.delete(cache.keys().next().value as string);
   cache.set(key, fn);
   return fn;
 }

@@ -1,6 +1,19 @@
-/** A small LCS line diff producing unified-diff text (`--- a/x`, `+++ b/y`, `@@` hunks). */
+/**
+ * Unified-diff text (`--- a/x`, `+++ b/y`, `@@` hunks) of two texts, line by line. The edit script comes from
+ * jsdiff (Myers); this module only fixes the text's shape: both texts end in a newline (no "\ No newline"
+ * markers), labels are written as given, and past {@link MAX_EDIT_LENGTH} changed lines the differing middle is
+ * reported as replaced wholesale instead of searched for.
+ */
+import { type StructuredPatchHunk, structuredPatch } from "diff";
 
-type Op = { kind: " " | "-" | "+"; line: string; a: number; b: number };
+/** Changed lines the diff search may explore before it gives up: about 60 ms on two 3000-line texts with no line in common. */
+const MAX_EDIT_LENGTH = 1_000;
+
+export interface LineDiff {
+  text: string;
+  added: number;
+  removed: number;
+}
 
 function splitLines(s: string): string[] {
   if (s === "") return [];
@@ -9,98 +22,55 @@ function splitLines(s: string): string[] {
   return lines;
 }
 
-/** Edit script from `a` to `b` (LCS by dynamic programming over the trimmed middle). */
-function editScript(a: string[], b: string[]): Op[] {
+/** One hunk replacing everything between the common first and last lines of `a` and `b`. */
+function wholesale(a: string[], b: string[], context: number): StructuredPatchHunk {
   let start = 0;
   while (start < a.length && start < b.length && a[start] === b[start]) start++;
-  let endA = a.length;
-  let endB = b.length;
-  while (endA > start && endB > start && a[endA - 1] === b[endB - 1]) {
-    endA--;
-    endB--;
+  let tail = 0;
+  while (
+    tail < a.length - start &&
+    tail < b.length - start &&
+    a[a.length - 1 - tail] === b[b.length - 1 - tail]
+  ) {
+    tail++;
   }
-  const n = endA - start;
-  const m = endB - start;
-  if (n * m > 4_000_000) {
-    // Too large for the quadratic table: report the differing middle as replaced wholesale.
-    const ops: Op[] = [];
-    for (let k = 0; k < start; k++) ops.push({ kind: " ", line: a[k] as string, a: k, b: k });
-    for (let k = start; k < endA; k++) ops.push({ kind: "-", line: a[k] as string, a: k, b: start });
-    for (let k = start; k < endB; k++) ops.push({ kind: "+", line: b[k] as string, a: endA, b: k });
-    for (let k = 0; k < a.length - endA; k++)
-      ops.push({ kind: " ", line: a[endA + k] as string, a: endA + k, b: endB + k });
-    return ops;
-  }
-  // lcs[i][j] = LCS length of a[start+i..endA) and b[start+j..endB)
-  const lcs: Uint32Array[] = Array.from({ length: n + 1 }, () => new Uint32Array(m + 1));
-  for (let i = n - 1; i >= 0; i--) {
-    const row = lcs[i] as Uint32Array;
-    const next = lcs[i + 1] as Uint32Array;
-    for (let j = m - 1; j >= 0; j--) {
-      row[j] =
-        a[start + i] === b[start + j]
-          ? (next[j + 1] as number) + 1
-          : Math.max(next[j] as number, row[j + 1] as number);
-    }
-  }
-  const ops: Op[] = [];
-  for (let k = 0; k < start; k++) ops.push({ kind: " ", line: a[k] as string, a: k, b: k });
-  let i = 0;
-  let j = 0;
-  while (i < n || j < m) {
-    if (i < n && j < m && a[start + i] === b[start + j]) {
-      ops.push({ kind: " ", line: a[start + i] as string, a: start + i, b: start + j });
-      i++;
-      j++;
-    } else if (
-      i < n &&
-      (j >= m || ((lcs[i + 1] as Uint32Array)[j] as number) >= ((lcs[i] as Uint32Array)[j + 1] as number))
-    ) {
-      ops.push({ kind: "-", line: a[start + i] as string, a: start + i, b: start + j });
-      i++;
-    } else {
-      ops.push({ kind: "+", line: b[start + j] as string, a: start + i, b: start + j });
-      j++;
-    }
-  }
-  for (let k = 0; k < a.length - endA; k++) {
-    ops.push({ kind: " ", line: a[endA + k] as string, a: endA + k, b: endB + k });
-  }
-  return ops;
-}
-
-export interface LineDiff {
-  text: string;
-  added: number;
-  removed: number;
+  const from = Math.max(0, start - context);
+  const after = Math.min(tail, context);
+  const lines = [
+    ...a.slice(from, start).map((l) => ` ${l}`),
+    ...a.slice(start, a.length - tail).map((l) => `-${l}`),
+    ...b.slice(start, b.length - tail).map((l) => `+${l}`),
+    ...a.slice(a.length - tail, a.length - tail + after).map((l) => ` ${l}`),
+  ];
+  return {
+    oldStart: from + 1,
+    oldLines: a.length - tail + after - from,
+    newStart: from + 1,
+    newLines: b.length - tail + after - from,
+    lines,
+  };
 }
 
 /** Unified diff of `before` -> `after`; empty text when equal. */
 export function unifiedDiff(before: string, after: string, labels: [string, string], context = 3): LineDiff {
-  const ops = editScript(splitLines(before), splitLines(after));
-  const added = ops.filter((o) => o.kind === "+").length;
-  const removed = ops.filter((o) => o.kind === "-").length;
+  const a = splitLines(before);
+  const b = splitLines(after);
+  const text = (lines: string[]) => lines.map((l) => `${l}\n`).join("");
+  const patch = structuredPatch("", "", text(a), text(b), undefined, undefined, {
+    context,
+    maxEditLength: MAX_EDIT_LENGTH,
+  });
+  const hunks = patch?.hunks ?? [wholesale(a, b, context)];
+  const changed = hunks.flatMap((h) => h.lines);
+  const added = changed.filter((l) => l.startsWith("+")).length;
+  const removed = changed.filter((l) => l.startsWith("-")).length;
   if (added === 0 && removed === 0) return { text: "", added, removed };
   const out = [`--- a/${labels[0]}`, `+++ b/${labels[1]}`];
-  const changed = ops.map((o, k) => (o.kind === " " ? -1 : k)).filter((k) => k >= 0);
-  let h = 0;
-  while (h < changed.length) {
-    let from = Math.max(0, (changed[h] as number) - context);
-    let to = Math.min(ops.length - 1, (changed[h] as number) + context);
-    h++;
-    while (h < changed.length && (changed[h] as number) - context <= to + 1) {
-      to = Math.min(ops.length - 1, (changed[h] as number) + context);
-      h++;
-    }
-    from = Math.max(0, from);
-    const hunk = ops.slice(from, to + 1);
-    const first = hunk[0] as Op;
-    const aCount = hunk.filter((o) => o.kind !== "+").length;
-    const bCount = hunk.filter((o) => o.kind !== "-").length;
-    const aStart = aCount === 0 ? first.a : first.a + 1;
-    const bStart = bCount === 0 ? first.b : first.b + 1;
-    out.push(`@@ -${aStart},${aCount} +${bStart},${bCount} @@`);
-    for (const o of hunk) out.push(`${o.kind}${o.line}`);
+  for (const h of hunks) {
+    // Unified diff: a range of no lines names the line before it.
+    const oldStart = h.oldLines === 0 ? h.oldStart - 1 : h.oldStart;
+    const newStart = h.newLines === 0 ? h.newStart - 1 : h.newStart;
+    out.push(`@@ -${oldStart},${h.oldLines} +${newStart},${h.newLines} @@`, ...h.lines);
   }
   return { text: `${out.join("\n")}\n`, added, removed };
 }

@@ -19,6 +19,7 @@
  */
 import type { MikroORM } from "@mikro-orm/postgresql";
 import { TemplateChangeListener } from "@taskmaster/persistence/template-changes.repository";
+import { LRUCache } from "lru-cache";
 import type { RenderEngine } from "./render.engine.js";
 import { loadRenderPlan, type RenderPlan } from "./render-plan.js";
 
@@ -41,12 +42,11 @@ interface Entry {
 }
 
 export class RenderPlanCache {
-  private readonly entries = new Map<string, Entry>();
+  private readonly entries: LRUCache<string, Entry>;
   private generation = 0;
   private listening = false;
   private stopped = false;
   private readonly listener: TemplateChangeListener;
-  private readonly maxEntries: number;
   private readonly ttlMs: number;
   private readonly enabled: boolean;
   /** Counters (tests and metrics). */
@@ -57,7 +57,7 @@ export class RenderPlanCache {
     private readonly engine: RenderEngine,
     options: RenderPlanCacheOptions = {},
   ) {
-    this.maxEntries = options.maxEntries ?? 1000;
+    this.entries = new LRUCache({ max: options.maxEntries ?? 1000 });
     this.ttlMs = options.ttlMs ?? 60_000;
     this.enabled = options.enabled ?? true;
     this.listener = new TemplateChangeListener(
@@ -89,8 +89,6 @@ export class RenderPlanCache {
       const hit = this.entries.get(key);
       if (hit !== undefined && hit.expiresAt > Date.now()) {
         this.stats.hits++;
-        this.entries.delete(key);
-        this.entries.set(key, hit);
         return hit.plan;
       }
       this.stats.misses++;
@@ -100,11 +98,7 @@ export class RenderPlanCache {
     const plan = await loadRenderPlan(this.orm.em.fork(), this.engine, templateId, pin);
     // Store only if nothing was invalidated since the read began and changes are being listened to.
     if (this.listening && generation === this.generation) {
-      this.entries.delete(key);
       this.entries.set(key, { plan, expiresAt: startedAt + this.ttlMs });
-      while (this.entries.size > this.maxEntries) {
-        this.entries.delete(this.entries.keys().next().value as string);
-      }
     }
     return plan;
   }
@@ -118,7 +112,8 @@ export class RenderPlanCache {
       return;
     }
     const id = templateId.toLowerCase();
-    for (const [key, e] of this.entries) if (e.plan.dependsOn.has(id)) this.entries.delete(key);
+    const stale = [...this.entries.entries()].filter(([, e]) => e.plan.dependsOn.has(id)).map(([key]) => key);
+    for (const key of stale) this.entries.delete(key);
   }
 
   /** Number of cached plans. */

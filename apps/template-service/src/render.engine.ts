@@ -15,6 +15,7 @@
 import { createHash } from "node:crypto";
 import { DeadlineExceededError, ResourceExhaustedError } from "@taskmaster/rpc-kit/errors";
 import Handlebars from "handlebars";
+import { LRUCache } from "lru-cache";
 
 export interface RenderLimits {
   /** Max output characters (UTF-16 units; checked during iteration and at the end). */
@@ -53,28 +54,6 @@ interface Guard {
 
 export type Compiled = HandlebarsTemplateDelegate;
 
-/** A bounded LRU of compiled templates. */
-class Lru<V> {
-  private readonly map = new Map<string, V>();
-  constructor(private readonly max: number) {}
-  get(key: string): V | undefined {
-    const v = this.map.get(key);
-    if (v !== undefined) {
-      this.map.delete(key);
-      this.map.set(key, v);
-    }
-    return v;
-  }
-  set(key: string, v: V): void {
-    this.map.delete(key);
-    this.map.set(key, v);
-    while (this.map.size > this.max) this.map.delete(this.map.keys().next().value as string);
-  }
-  get size(): number {
-    return this.map.size;
-  }
-}
-
 export interface RenderSource {
   templateId: string;
   version: string;
@@ -83,7 +62,7 @@ export interface RenderSource {
 
 export class RenderEngine {
   private readonly hb = Handlebars.create();
-  private readonly cache: Lru<Compiled>;
+  private readonly cache: LRUCache<string, Compiled>;
   /** Renders are synchronous, so one "current" guard per engine is never shared by two renders. */
   private guard: Guard | null = null;
 
@@ -91,7 +70,7 @@ export class RenderEngine {
     readonly limits: RenderLimits = DEFAULT_RENDER_LIMITS,
     cacheSize = 500,
   ) {
-    this.cache = new Lru(cacheSize);
+    this.cache = new LRUCache({ max: cacheSize });
     const hb = this.hb;
     // `log` would write caller-controlled text to the console: make it a no-op.
     hb.registerHelper("log", () => "");
@@ -137,17 +116,6 @@ export class RenderEngine {
       this.cache.set(key, fn);
     }
     return fn;
-  }
-
-  /** Renders `main` with `partials` (alias -> source) over `context`, within the limits. */
-  render(
-    main: RenderSource,
-    partials: Record<string, RenderSource>,
-    context: Record<string, unknown>,
-  ): string {
-    const compiledPartials: Record<string, Compiled> = {};
-    for (const [alias, p] of Object.entries(partials)) compiledPartials[alias] = this.compiled(p);
-    return this.renderCompiled(this.compiled(main), compiledPartials, context);
   }
 
   /** Renders templates compiled by `compiled()` (a render plan keeps them), within the limits. */

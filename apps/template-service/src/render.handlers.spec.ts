@@ -5,19 +5,13 @@ import {
   TemplateDependencyType,
   TemplateReviewStatus,
 } from "@taskmaster/proto/gen/taskmaster/template/v1/collaboration_pb";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { failure, type Harness, startHarness, violatedFields } from "./harness.test-util.js";
+import { describe, expect, it } from "vitest";
+import { failure, useHarness, violatedFields } from "./harness.test-util.js";
 import { RenderEngine } from "./render.engine.js";
 import { makeTemplate } from "./render.test-util.js";
 import type { TemplateGrpcServer } from "./render.wiring.js";
 
-let h: Harness;
-beforeAll(async () => {
-  h = await startHarness();
-});
-afterAll(async () => {
-  await h?.close();
-});
+const h = useHarness();
 
 const reason = (err: ConnectError) => err.findDetails(ErrorInfoSchema)[0]?.reason;
 
@@ -253,11 +247,13 @@ describe("RenderEngine", () => {
       version: "1.0.0",
       content: "{{#each a}}{{#each ../a}}{{#each ../../a}}{{/each}}{{/each}}{{/each}}",
     };
+    const render = (source: typeof src, context: Record<string, unknown>) =>
+      engine.renderCompiled(engine.compiled(source), {}, context);
     const a = Array.from({ length: 1000 }, (_, i) => i);
-    expect(() => engine.render(src, {}, { a })).toThrow(/render time limit/);
-    expect(engine.render({ ...src, content: "hi {{x}}" }, {}, { x: 1 })).toBe("hi 1");
-    engine.render({ ...src, version: "1.0.1", content: "a" }, {}, {});
-    engine.render({ ...src, version: "1.0.2", content: "b" }, {}, {});
+    expect(() => render(src, { a })).toThrow(/render time limit/);
+    expect(render({ ...src, content: "hi {{x}}" }, { x: 1 })).toBe("hi 1");
+    render({ ...src, version: "1.0.1", content: "a" }, {});
+    render({ ...src, version: "1.0.2", content: "b" }, {});
     expect(engine.cachedTemplates).toBe(2);
   });
 });

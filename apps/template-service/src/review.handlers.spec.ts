@@ -7,16 +7,10 @@ import {
   TemplateReviewStatus,
   TemplateReviewType,
 } from "@taskmaster/proto/gen/taskmaster/template/v1/collaboration_pb";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { failure, type Harness, startHarness, uniq, violatedFields } from "./harness.test-util.js";
+import { describe, expect, it } from "vitest";
+import { failure, uniq, useHarness, violatedFields } from "./harness.test-util.js";
 
-let h: Harness;
-beforeAll(async () => {
-  h = await startHarness();
-});
-afterAll(async () => {
-  await h?.close();
-});
+const h = useHarness();
 
 async function newTemplate(requiresApproval = false): Promise<{ name: string; id: string }> {
   const res = await h.client.createTemplate({

@@ -9,6 +9,7 @@ import { createLogger } from "@taskmaster/telemetry/logger";
 import { createTestDatabase } from "@taskmaster/testing/test-database";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ACTOR_HEADER, ADMIN_ROLE, ROLES_HEADER } from "./authorization.js";
+import { clientWithHeaders } from "./harness.test-util.js";
 import { createServer } from "./server.js";
 
 // The template service starts, reports health tied to its database, implements every RPC of its contract
@@ -42,19 +43,10 @@ describe("template-service over a real socket", () => {
   // RPCs pass too) sending an empty request gets some answer (typically INVALID_ARGUMENT) but never
   // UNIMPLEMENTED, so an RPC added to the contract and forgotten here fails this test.
   const admin = () =>
-    createClient(
-      TemplateService,
-      createGrpcTransport({
-        baseUrl,
-        interceptors: [
-          (next) => async (req) => {
-            req.header.set(ACTOR_HEADER, "alice");
-            req.header.set(ROLES_HEADER, ADMIN_ROLE);
-            return next(req);
-          },
-        ],
-      }),
-    ) as unknown as Record<string, (req: object) => Promise<unknown>>;
+    clientWithHeaders(baseUrl, { [ACTOR_HEADER]: "alice", [ROLES_HEADER]: ADMIN_ROLE }) as unknown as Record<
+      string,
+      (req: object) => Promise<unknown>
+    >;
 
   it("serves only unary RPCs (the cases below cover every method)", () => {
     expect(TemplateService.methods.length).toBeGreaterThan(0);

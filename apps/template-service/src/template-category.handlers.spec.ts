@@ -3,16 +3,10 @@ import { randomUUID } from "node:crypto";
 import { Code } from "@connectrpc/connect";
 import { CycleDetailSchema } from "@taskmaster/proto/gen/taskmaster/common/v1/errors_pb";
 import type { TemplateCategory } from "@taskmaster/proto/gen/taskmaster/template/v1/template_pb";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { failure, type Harness, startHarness, uniq, violatedFields } from "./harness.test-util.js";
+import { describe, expect, it } from "vitest";
+import { failure, uniq, useHarness, violatedFields } from "./harness.test-util.js";
 
-let h: Harness;
-beforeAll(async () => {
-  h = await startHarness();
-});
-afterAll(async () => {
-  await h?.close();
-});
+const h = useHarness();
 
 async function cat(
   displayName: string,

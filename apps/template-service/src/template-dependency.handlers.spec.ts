@@ -3,17 +3,11 @@ import { randomUUID } from "node:crypto";
 import { Code } from "@connectrpc/connect";
 import { CycleDetailSchema } from "@taskmaster/proto/gen/taskmaster/common/v1/errors_pb";
 import { TemplateDependencyType } from "@taskmaster/proto/gen/taskmaster/template/v1/collaboration_pb";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { failure, type Harness, startHarness, violatedFields } from "./harness.test-util.js";
+import { describe, expect, it } from "vitest";
+import { failure, useHarness, violatedFields } from "./harness.test-util.js";
 import { makeTemplate } from "./render.test-util.js";
 
-let h: Harness;
-beforeAll(async () => {
-  h = await startHarness();
-});
-afterAll(async () => {
-  await h?.close();
-});
+const h = useHarness();
 
 const INCLUDES = TemplateDependencyType.INCLUDES;
 const UNKNOWN = "templates/00000000-0000-4000-8000-000000000000";

@@ -11,16 +11,10 @@ import {
   file_taskmaster_template_v1_template_service,
   TemplateService,
 } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { failure, type Harness, startHarness, uniq, violatedFields } from "./harness.test-util.js";
+import { describe, expect, it } from "vitest";
+import { failure, uniq, useHarness, violatedFields } from "./harness.test-util.js";
 
-let h: Harness;
-beforeAll(async () => {
-  h = await startHarness();
-});
-afterAll(async () => {
-  await h?.close();
-});
+const h = useHarness();
 
 const draft = (slug: string) => ({
   slug,

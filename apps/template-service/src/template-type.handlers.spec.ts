@@ -2,16 +2,10 @@
 import { randomUUID } from "node:crypto";
 import { Code } from "@connectrpc/connect";
 import { BuiltinTemplateType } from "@taskmaster/proto/gen/taskmaster/template/v1/template_pb";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { failure, type Harness, startHarness, violatedFields } from "./harness.test-util.js";
+import { describe, expect, it } from "vitest";
+import { failure, useHarness, violatedFields } from "./harness.test-util.js";
 
-let h: Harness;
-beforeAll(async () => {
-  h = await startHarness();
-});
-afterAll(async () => {
-  await h?.close();
-});
+const h = useHarness();
 
 const typeId = () => `t_${randomUUID().replace(/-/g, "").slice(0, 12)}`;
 const SCHEMA = JSON.stringify({

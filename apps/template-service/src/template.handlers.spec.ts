@@ -11,16 +11,10 @@ import {
   type TemplateSchema,
   TemplateSyntaxErrorDetailSchema,
 } from "@taskmaster/proto/gen/taskmaster/template/v1/template_pb";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { failure, type Harness, startHarness, uniq, violatedFields } from "./harness.test-util.js";
+import { describe, expect, it } from "vitest";
+import { failure, uniq, useHarness, violatedFields } from "./harness.test-util.js";
 
-let h: Harness;
-beforeAll(async () => {
-  h = await startHarness();
-});
-afterAll(async () => {
-  await h?.close();
-});
+const h = useHarness();
 
 type TemplateInit = MessageInitShape<typeof TemplateSchema>;
 

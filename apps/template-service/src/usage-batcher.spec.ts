@@ -1,18 +1,12 @@
 /** UsageBatcher against real PostgreSQL: batching, exact statistics under concurrent flushers, bad rows. */
 import { randomUUID } from "node:crypto";
 import type { QueuedUsageWrite, TemplateUsageWrite } from "@taskmaster/persistence/template-usage.repository";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Harness, startHarness } from "./harness.test-util.js";
+import { describe, expect, it } from "vitest";
+import { useHarness } from "./harness.test-util.js";
 import { makeTemplate } from "./render.test-util.js";
 import { UsageBatcher } from "./usage-batcher.js";
 
-let h: Harness;
-beforeAll(async () => {
-  h = await startHarness();
-});
-afterAll(async () => {
-  await h?.close();
-});
+const h = useHarness();
 
 /** A batcher that never flushes on its own (no timer fires within a test). */
 const manual = (over: Partial<ConstructorParameters<typeof UsageBatcher>[0]> = {}) =>

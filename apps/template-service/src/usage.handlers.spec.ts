@@ -1,17 +1,11 @@
 /** LogTemplateUsage, ListTemplateUsageLogs, GetTemplateUsageStats end to end (real server, real PostgreSQL). */
 import { randomUUID } from "node:crypto";
 import { Code } from "@connectrpc/connect";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { failure, type Harness, startHarness, violatedFields } from "./harness.test-util.js";
+import { describe, expect, it } from "vitest";
+import { failure, useHarness, violatedFields } from "./harness.test-util.js";
 import { makeTemplate } from "./render.test-util.js";
 
-let h: Harness;
-beforeAll(async () => {
-  h = await startHarness();
-});
-afterAll(async () => {
-  await h?.close();
-});
+const h = useHarness();
 
 const ms = (n: number) => ({ seconds: BigInt(Math.floor(n / 1000)), nanos: (n % 1000) * 1_000_000 });
 

@@ -12,50 +12,37 @@ describe("backoffDelayMs", () => {
   });
 });
 
+/** An operation that always throws `message`, counting its calls. */
+function alwaysFailing(message: string) {
+  const op = {
+    calls: 0,
+    run: async (): Promise<never> => {
+      op.calls++;
+      throw new Error(message);
+    },
+  };
+  return op;
+}
+
 describe("withRetry", () => {
   const fast = { attempts: 3, initialDelayMs: 1, factor: 2, maxDelayMs: 2 };
   it("retries retryable errors up to the attempts, then throws the last", async () => {
-    let calls = 0;
-    await expect(
-      withRetry(
-        fast,
-        async () => {
-          calls++;
-          throw new Error("again");
-        },
-        () => true,
-      ),
-    ).rejects.toThrow("again");
-    expect(calls).toBe(3);
+    const op = alwaysFailing("again");
+    await expect(withRetry(fast, op.run, () => true)).rejects.toThrow("again");
+    expect(op.calls).toBe(3);
   });
 
   it("never retries what is not retryable", async () => {
-    let calls = 0;
-    await expect(
-      withRetry(
-        fast,
-        async () => {
-          calls++;
-          throw new Error("bug");
-        },
-        () => false,
-      ),
-    ).rejects.toThrow("bug");
-    expect(calls).toBe(1);
+    const op = alwaysFailing("bug");
+    await expect(withRetry(fast, op.run, () => false)).rejects.toThrow("bug");
+    expect(op.calls).toBe(1);
   });
 
   it("starts no retry past the budget", async () => {
-    let calls = 0;
+    const op = alwaysFailing("slow");
     await expect(
-      withRetry(
-        { ...fast, initialDelayMs: 1_000, maxDelayMs: 1_000, budgetMs: 10 },
-        async () => {
-          calls++;
-          throw new Error("slow");
-        },
-        () => true,
-      ),
+      withRetry({ ...fast, initialDelayMs: 1_000, maxDelayMs: 1_000, budgetMs: 10 }, op.run, () => true),
     ).rejects.toThrow("slow");
-    expect(calls).toBe(1);
+    expect(op.calls).toBe(1);
   });
 });

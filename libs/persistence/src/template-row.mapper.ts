@@ -92,11 +92,6 @@ export class TemplateSlugTakenError extends Error {
 
 const SEMVER = /^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$/;
 
-/** "x.y.z" without leading zeros. */
-export function isSemver(v: string): boolean {
-  return SEMVER.test(v);
-}
-
 /** The next version after `current` for a change of `kind` (MAJOR x+1.0.0, MINOR x.y+1.0, else x.y.z+1). */
 export function bumpVersion(current: string, kind: TemplateChangeKind): string {
   const m = SEMVER.exec(current);

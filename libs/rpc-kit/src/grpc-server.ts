@@ -84,7 +84,7 @@ export interface CreateGrpcServerOptions {
   readonly errorMap?: ErrorMap | undefined;
   /** Limits of the built-in request check (request-check.ts: unknown enum values, NUL, sizes; always on). */
   readonly requestCheck?: RequestCheckLimits | undefined;
-  /** Per-call context values factory. For per-call resources (an EntityManager fork) prefer `perCallValue`. */
+  /** Per-call context values factory. */
   readonly contextValues?: ((call: GrpcCallInfo) => ContextValues) | undefined;
   /** Health registry to serve (default: a new one). `false` = no health service. */
   readonly health?: HealthRegistry | false | undefined;

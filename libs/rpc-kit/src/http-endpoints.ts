@@ -4,6 +4,7 @@
  *   JSON readable by a load balancer and a person) and `GET /status` (JSON);
  * - metrics port (METRICS_PORT, default 8081): `GET /metrics` (Prometheus text exposition).
  * When both ports are equal (and not 0) one listener serves everything. Port 0 = any free port (tests).
+ * `startMetricsEndpoint` serves `GET /metrics` alone (the gateway's, apart from its public port).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -30,6 +31,11 @@ export interface HttpEndpointsOptions {
   readonly status?: (() => Promise<unknown>) | undefined;
   /** Bound on one health/status evaluation; past it the answer is 503 (default 5 s). */
   readonly timeoutMs?: number | undefined;
+}
+
+export interface MetricsEndpoint {
+  readonly port: number;
+  close(): Promise<void>;
 }
 
 export interface HttpEndpoints {
@@ -63,6 +69,71 @@ function firstLine(err: unknown): string {
   return (text.split("\n")[0] ?? "").slice(0, 200);
 }
 
+type Route = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
+
+/** `GET /metrics`: the Prometheus text exposition of `registry`. */
+function metricsRoute(registry: Registry): Route {
+  return async (req, res) => {
+    const path = new URL(req.url ?? "/", "http://localhost").pathname;
+    if (path !== "/metrics") return false;
+    try {
+      send(res, 200, await registry.metrics(), registry.contentType);
+    } catch (err) {
+      send(res, 500, `# metrics collection failed: ${firstLine(err)}\n`, "text/plain");
+    }
+    return true;
+  };
+}
+
+/** A request listener answering GET/HEAD with the first route that takes the path; 404 when none does. */
+function serve(routes: readonly Route[]) {
+  return (req: IncomingMessage, res: ServerResponse) => {
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      send(res, 405, { error: "method not allowed" });
+      return;
+    }
+    void (async () => {
+      for (const route of routes) if (await route(req, res)) return;
+      send(res, 404, { error: "not found" });
+    })().catch((err) => {
+      if (!res.headersSent) send(res, 500, { error: firstLine(err) });
+    });
+  };
+}
+
+function listenOn(server: Server, host: string, port: number): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+async function closeServers(servers: readonly Server[]): Promise<void> {
+  await Promise.all(
+    servers.map(
+      (s) =>
+        new Promise<void>((resolve) => {
+          s.close(() => resolve());
+          s.closeAllConnections();
+        }),
+    ),
+  );
+}
+
+/** `GET /metrics` alone on its own listener (port 0 = any free port). */
+export async function startMetricsEndpoint(options: {
+  readonly host: string;
+  readonly port: number;
+  readonly registry: Registry;
+}): Promise<MetricsEndpoint> {
+  const server = createServer(serve([metricsRoute(options.registry)]));
+  const port = await listenOn(server, options.host, options.port);
+  return { port, close: () => closeServers([server]) };
+}
+
 export async function startHttpEndpoints(options: HttpEndpointsOptions): Promise<HttpEndpoints> {
   const timeoutMs = options.timeoutMs ?? 5_000;
 
@@ -91,52 +162,10 @@ export async function startHttpEndpoints(options: HttpEndpointsOptions): Promise
     return true;
   };
 
-  const metricsHandler = async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
-    const path = new URL(req.url ?? "/", "http://localhost").pathname;
-    if (path !== "/metrics") return false;
-    try {
-      send(res, 200, await options.registry.metrics(), options.registry.contentType);
-    } catch (err) {
-      send(res, 500, `# metrics collection failed: ${firstLine(err)}\n`, "text/plain");
-    }
-    return true;
-  };
-
-  const serve =
-    (handlers: readonly ((req: IncomingMessage, res: ServerResponse) => Promise<boolean>)[]) =>
-    (req: IncomingMessage, res: ServerResponse) => {
-      if (req.method !== "GET" && req.method !== "HEAD") {
-        send(res, 405, { error: "method not allowed" });
-        return;
-      }
-      void (async () => {
-        for (const h of handlers) if (await h(req, res)) return;
-        send(res, 404, { error: "not found" });
-      })().catch((err) => {
-        if (!res.headersSent) send(res, 500, { error: firstLine(err) });
-      });
-    };
-
-  const listen = (server: Server, port: number) =>
-    new Promise<number>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, options.host, () => {
-        server.off("error", reject);
-        resolve((server.address() as AddressInfo).port);
-      });
-    });
-
+  const metricsHandler = metricsRoute(options.registry);
   const servers: Server[] = [];
-  const closeAll = () =>
-    Promise.all(
-      servers.map(
-        (s) =>
-          new Promise<void>((resolve) => {
-            s.close(() => resolve());
-            s.closeAllConnections();
-          }),
-      ),
-    ).then(() => undefined);
+  const closeAll = () => closeServers(servers);
+  const listen = (server: Server, port: number) => listenOn(server, options.host, port);
 
   try {
     if (options.healthPort === options.metricsPort && options.healthPort !== 0) {

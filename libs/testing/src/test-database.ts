@@ -72,14 +72,6 @@ function embeddedServer(): Promise<EmbeddedPostgresHandle> {
   return embedded;
 }
 
-/** Stops the per-process embedded server if one was started (use in a global teardown). */
-export async function stopEmbeddedTestServer(): Promise<void> {
-  if (!embedded) return;
-  const handle = await embedded;
-  embedded = undefined;
-  await handle.stop();
-}
-
 /** URL of the test server: `TEST_DATABASE_URL`, else the per-process embedded server. */
 export async function testServerUrl(): Promise<string> {
   const fromEnv = process.env.TEST_DATABASE_URL;
