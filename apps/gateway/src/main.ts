@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { createMaskingPolicy } from "@taskmaster/config/masking";
 import { startMetricsEndpoint } from "@taskmaster/rpc-kit/http-endpoints";
 /** Composition root of the gateway: config -> upstream channels -> HTTP server -> listen; ordered shutdown. */
 import { createIdentitySigner, importIdentitySigningKey } from "@taskmaster/rpc-kit/identity";
@@ -21,7 +22,11 @@ runService({
   async start() {
     const gc = loadGatewayConfig(process.env);
     const config = gc.common;
-    const log = createLogger({ service: name, level: config.log.level });
+    const log = createLogger({
+      service: name,
+      level: config.log.level,
+      masking: createMaskingPolicy(config.masking),
+    });
     logger = log;
     const s = { GATEWAY_PORT: gc.port };
     if (gc.authn.mode === "none")

@@ -4,6 +4,7 @@
  * a resolved version, successful or not. The log is queued in the server's usage batcher (usage-batcher.ts):
  * its name is in the response at once, the row and the template statistics follow within ~200 ms.
  */
+
 import { create, type JsonObject } from "@bufbuild/protobuf";
 import {
   type Client,
@@ -13,7 +14,7 @@ import {
   type Transport,
 } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
-import { maskSecrets } from "@taskmaster/config/mask";
+import type { MaskingPolicy } from "@taskmaster/config/masking";
 import { UsageTaskNotFoundError } from "@taskmaster/persistence/template-usage.repository";
 import { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
 import {
@@ -43,6 +44,8 @@ export interface RenderHandlerDeps {
   readonly taskService: Transport;
   /** Signs the verified caller for TaskService (delegation); absent: plain actor header (development). */
   readonly signer?: IdentitySigner | undefined;
+  /** The masking policy for stored usage inputs and error messages (default: the built-in one). */
+  readonly masking?: MaskingPolicy | undefined;
 }
 
 /** Queues the usage log of a render outcome in the server's usage batcher; returns the log's id. */
@@ -62,7 +65,7 @@ export async function recordRenderUsage(
       usedBy: actor(ctx) ?? "service:internal",
       executionMs: outcome.durationMs,
       success: error === undefined,
-      errorMessage: error === undefined ? null : String(maskSecrets(error.message)).slice(0, 10000),
+      errorMessage: error === undefined ? null : outcome.masking.maskValue(error.message).slice(0, 10000),
       inputParameters: boundedInputs(outcome.maskedInputs),
       output: outcome.ok ? truncateOutput(outcome.output) : null,
     },

@@ -12,7 +12,7 @@
  */
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { MikroORM } from "@mikro-orm/postgresql";
-import { maskSecrets } from "@taskmaster/config/mask";
+import { type MaskingPolicy, maskingPolicy } from "@taskmaster/config/masking";
 import type { TemplateRow } from "@taskmaster/persistence/template-row.mapper";
 import {
   FailedPreconditionError,
@@ -53,6 +53,8 @@ interface Common {
   durationMs: number;
   /** Inputs with secret-named keys and sensitive variables masked (for usage logs). */
   maskedInputs: Record<string, unknown>;
+  /** The policy that masked the inputs (the usage log masks its error message with it too). */
+  masking: MaskingPolicy;
 }
 
 export type RenderOutcome =
@@ -60,8 +62,12 @@ export type RenderOutcome =
   | (Common & { ok: false; error: Error });
 
 /** Masks secret-named keys (anywhere) and variables declared `sensitive` (top level). */
-export function maskInputs(inputs: JsonObject, sensitive: ReadonlySet<string>): Record<string, unknown> {
-  const masked = maskSecrets(inputs) as Record<string, unknown>;
+export function maskInputs(
+  inputs: JsonObject,
+  sensitive: ReadonlySet<string>,
+  policy: MaskingPolicy = maskingPolicy(),
+): Record<string, unknown> {
+  const masked = policy.maskObject(inputs) as Record<string, unknown>;
   for (const k of Object.keys(masked)) if (sensitive.has(k) && masked[k] !== null) masked[k] = "***";
   return masked;
 }
@@ -71,9 +77,12 @@ export interface RenderDeps {
   readonly engine: RenderEngine;
   /** The server's render-plan cache; absent: every render reads its plan from the database. */
   readonly plans?: RenderPlanCache | undefined;
+  /** The masking policy for stored usage inputs and error messages (default: the built-in one). */
+  readonly masking?: MaskingPolicy | undefined;
 }
 
 export async function renderTemplateVersion(deps: RenderDeps, req: RenderRequest): Promise<RenderOutcome> {
+  const masking = deps.masking ?? maskingPolicy();
   const inputBytes = Buffer.byteLength(JSON.stringify(req.inputs), "utf8");
   if (inputBytes > MAX_INPUT_BYTES) {
     throw new ResourceExhaustedError(
@@ -91,7 +100,8 @@ export async function renderTemplateVersion(deps: RenderDeps, req: RenderRequest
   const base = {
     template: plan.template,
     version: plan.version,
-    maskedInputs: maskInputs(req.inputs, plan.sensitive),
+    maskedInputs: maskInputs(req.inputs, plan.sensitive, masking),
+    masking,
   };
   const started = performance.now();
   const fail = (error: Error): RenderOutcome => ({

@@ -11,8 +11,10 @@
  * its interceptor (render-plan.interceptor.ts), which server.ts installs after authorization. Nothing starts
  * here: the batcher, the cache and the owned transport are `members` of the server (stopped after the drain).
  */
+
 import type { Interceptor, Transport } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
+import type { MaskingPolicy } from "@taskmaster/config/masking";
 import { createGrpcJsTransport } from "@taskmaster/rpc-kit/grpc-client";
 import type { GrpcServer } from "@taskmaster/rpc-kit/grpc-server";
 import type { LifecycleMember } from "@taskmaster/rpc-kit/lifecycle-member";
@@ -41,6 +43,8 @@ export interface RenderWiringDeps {
   readonly onUsageError?: UsageBatcherOptions["onError"];
   /** Render-plan cache options (render-plan.cache.ts); `{ enabled: false }` turns it off. */
   readonly renderPlans?: RenderPlanCacheOptions | undefined;
+  /** The masking policy for stored usage inputs and error messages (default: the built-in one). */
+  readonly masking?: MaskingPolicy | undefined;
 }
 
 /** The TemplateService RPCs this wiring implements (server.ts checks the whole service). */
@@ -103,9 +107,10 @@ export function createRenderWiring(deps: RenderWiringDeps): RenderWiring {
         plans,
         taskService,
         signer: deps.outbound?.signer,
+        masking: deps.masking,
       }),
       ...createTemplateDependencyHandlers({ orm: deps.orm }),
-      ...createUsageHandlers({ orm: deps.orm, flushUsage }),
+      ...createUsageHandlers({ orm: deps.orm, flushUsage, masking: deps.masking }),
       ...createAnalyticsHandlers({ orm: deps.orm, flushUsage }),
       ...createTaskFromTemplateHandlers({
         orm: deps.orm,
@@ -114,6 +119,7 @@ export function createRenderWiring(deps: RenderWiringDeps): RenderWiring {
         usage,
         plans,
         signer: deps.outbound?.signer,
+        masking: deps.masking,
       }),
     },
     flushUsage,

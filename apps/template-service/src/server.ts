@@ -44,6 +44,7 @@ export function createServer(
     taskServiceAddress: deps.taskServiceAddress,
     outbound: deps.outbound,
     usageFlushMs: deps.usageFlushMs,
+    masking: deps.masking,
     onUsageError: (err, rows) =>
       deps.logger.error(
         { err: err instanceof Error ? err.message : String(err), rows: rows.length },

@@ -10,6 +10,7 @@
  * retry of the same CreateTaskFromTemplate returns the task created first; the usage log of the call is
  * recorded under a second derived id, so a retry does not count twice.
  */
+
 import { createHash } from "node:crypto";
 import { create, type JsonObject } from "@bufbuild/protobuf";
 import {
@@ -20,6 +21,7 @@ import {
   type Transport,
 } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
+import type { MaskingPolicy } from "@taskmaster/config/masking";
 import { type Task, TaskSchema } from "@taskmaster/proto/gen/taskmaster/task/v1/task_pb";
 import { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
 import {
@@ -49,6 +51,8 @@ export interface TaskFromTemplateHandlerDeps {
   readonly usage: UsageBatcher;
   /** The server's render-plan cache (absent: every render reads its plan). */
   readonly plans?: RenderPlanCache | undefined;
+  /** The masking policy for stored usage inputs and error messages (default: the built-in one). */
+  readonly masking?: MaskingPolicy | undefined;
   /** Cap on the outgoing CreateTask deadline (default 10 s). */
   readonly taskCallMaxMs?: number;
   /** Signs the verified caller for TaskService (delegation); absent: plain actor header (development). */

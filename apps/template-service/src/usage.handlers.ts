@@ -6,7 +6,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
-import { maskSecrets } from "@taskmaster/config/mask";
+import { type MaskingPolicy, maskingPolicy } from "@taskmaster/config/masking";
 import type { ListCondition, ListOp } from "@taskmaster/persistence/filter-sql";
 import { TemplateRepository } from "@taskmaster/persistence/template.repository";
 import {
@@ -43,6 +43,8 @@ export interface UsageHandlerDeps {
   readonly orm: MikroORM;
   /** Writes the usages queued by renders (usage-batcher.ts) before a read, so reads see the caller's renders. */
   readonly flushUsage?: (() => Promise<void>) | undefined;
+  /** The masking policy for stored usage inputs and error messages (default: the built-in one). */
+  readonly masking?: MaskingPolicy | undefined;
 }
 
 const TASK_NAME = /^tasks\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i;
@@ -134,6 +136,7 @@ export function createUsageHandlers(
   ServiceImpl<typeof TemplateService>,
   "logTemplateUsage" | "listTemplateUsageLogs" | "getTemplateUsageStats"
 > {
+  const masking = deps.masking ?? maskingPolicy();
   return {
     async logTemplateUsage(req, ctx) {
       const v = validator();
@@ -200,9 +203,8 @@ export function createUsageHandlers(
             usedBy: l.usedBy === "" ? (actor(ctx) ?? "service:internal") : l.usedBy,
             executionMs,
             success: l.success,
-            errorMessage:
-              l.errorMessage === "" ? (l.success ? null : "") : String(maskSecrets(l.errorMessage)),
-            inputParameters: boundedInputs(maskInputs(l.inputParameters ?? {}, sensitive)),
+            errorMessage: l.errorMessage === "" ? (l.success ? null : "") : masking.maskValue(l.errorMessage),
+            inputParameters: boundedInputs(maskInputs(l.inputParameters ?? {}, sensitive, masking)),
             output: l.output === "" ? null : truncateOutput(l.output),
           },
           req.requestId === "" ? null : req.requestId,

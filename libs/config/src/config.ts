@@ -2,6 +2,7 @@ import { z } from "zod";
 import { withDatabaseUrl } from "./database-url.js";
 import { enumVar, intVar, numberVar, portVar, postgresUrlVar } from "./env-vars.js";
 import { maskSecrets, maskUrl } from "./mask.js";
+import { type MaskingOptions, maskingOptionsFromEnv, splitMaskPatterns } from "./masking.js";
 
 /** Deployment profiles. Chosen by `TASKMASTER_PROFILE`, else `NODE_ENV`, else `development`. */
 export const PROFILES = ["development", "test", "staging", "production"] as const;
@@ -126,6 +127,8 @@ export interface CommonConfig {
   /** `SHUTDOWN_GRACE_MS`: bound on draining in-flight RPCs at shutdown. */
   readonly shutdown: { readonly graceMs: number };
   readonly grpc: GrpcLimitsConfig;
+  /** `TASKMASTER_MASK_KEYS` / `TASKMASTER_MASK_PATTERNS`: added to the masking policy (`createMaskingPolicy`). */
+  readonly masking: MaskingOptions;
 }
 
 export interface LoadConfigOptions {
@@ -238,6 +241,22 @@ export function commonEnvSchema(profile: Profile, options: LoadConfigOptions = {
     GRPC_MAX_DEADLINE_MS: intVar(1, 86_400_000).default(g.maxDeadlineMs),
     GRPC_KEEPALIVE_TIME_MS: intVar(1_000, 86_400_000).default(g.keepaliveTimeMs),
     GRPC_KEEPALIVE_TIMEOUT_MS: intVar(100, 600_000).default(g.keepaliveTimeoutMs),
+    TASKMASTER_MASK_KEYS: z.string().optional(),
+    TASKMASTER_MASK_PATTERNS: z
+      .string()
+      .optional()
+      .superRefine((value, ctx) => {
+        for (const source of splitMaskPatterns(value)) {
+          try {
+            new RegExp(source, "gi");
+          } catch (err) {
+            ctx.addIssue({
+              code: "custom",
+              message: `has an invalid regular expression ${JSON.stringify(source)} (${err instanceof Error ? err.message : String(err)})`,
+            });
+          }
+        }
+      }),
   });
 }
 
@@ -331,6 +350,10 @@ export function loadConfig<S extends z.ZodType = z.ZodObject<Record<string, neve
       metricsPort: e.METRICS_PORT,
     },
     log: { level: e.LOG_LEVEL },
+    masking: maskingOptionsFromEnv({
+      TASKMASTER_MASK_KEYS: e.TASKMASTER_MASK_KEYS,
+      TASKMASTER_MASK_PATTERNS: e.TASKMASTER_MASK_PATTERNS,
+    }),
     database: {
       url: e.DATABASE_URL,
       migrationUrl: e.MIGRATION_DATABASE_URL ?? e.DATABASE_URL,

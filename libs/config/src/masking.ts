@@ -178,6 +178,14 @@ export function maskingPolicy(): MaskingPolicy {
   return defaultPolicy;
 }
 
+/** The regular expression sources of a `TASKMASTER_MASK_PATTERNS` value (`;;`-separated, trimmed). */
+export function splitMaskPatterns(value: string | undefined): string[] {
+  return (value ?? "")
+    .split(";;")
+    .map((p) => p.trim())
+    .filter((p) => p !== "");
+}
+
 /**
  * Options from the environment: `TASKMASTER_MASK_KEYS` (comma-separated key fragments),
  * `TASKMASTER_MASK_PATTERNS` (`;;`-separated regular expression sources, matched case-insensitively).
@@ -187,11 +195,10 @@ export function maskingOptionsFromEnv(env: Readonly<Record<string, string | unde
     .split(",")
     .map((k) => k.trim())
     .filter((k) => k !== "");
-  const patterns = (env.TASKMASTER_MASK_PATTERNS ?? "")
-    .split(";;")
-    .map((p) => p.trim())
-    .filter((p) => p !== "")
-    .map((source, i) => ({ name: `env_${i + 1}`, pattern: new RegExp(source, "gi") }));
+  const patterns = splitMaskPatterns(env.TASKMASTER_MASK_PATTERNS).map((source, i) => ({
+    name: `env_${i + 1}`,
+    pattern: new RegExp(source, "gi"),
+  }));
   return { extraKeys: keys, extraPatterns: patterns };
 }
 

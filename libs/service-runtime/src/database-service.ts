@@ -12,6 +12,7 @@ import {
   loadConfig,
   resolveProfile,
 } from "@taskmaster/config/config";
+import { createMaskingPolicy, type MaskingPolicy } from "@taskmaster/config/masking";
 import { type ServiceSecurityConfig, serviceSecuritySchema } from "@taskmaster/config/service-security";
 import { recordSecurityEvent } from "@taskmaster/persistence/security-events.repository";
 import { openServiceDatabase } from "@taskmaster/persistence/service-database";
@@ -36,6 +37,8 @@ export interface ServiceDeps {
   readonly config: CommonConfig;
   readonly limits: GrpcLimits;
   readonly maxDeadlineMs: number;
+  /** The masking policy from TASKMASTER_MASK_KEYS / TASKMASTER_MASK_PATTERNS (the logger masks with it too). */
+  readonly masking?: MaskingPolicy | undefined;
   /** TLS of this process's outgoing channels and, for delegating services, the identity signer. */
   readonly outbound?: OutboundSecurity | undefined;
   /**
@@ -68,7 +71,8 @@ export function runDatabaseService(options: DatabaseServiceOptions): RunningServ
         service: options.name,
         defaultGrpcPort: options.defaultGrpcPort,
       });
-      const log = createLogger({ service: options.name, level: config.log.level });
+      const masking = createMaskingPolicy(config.masking);
+      const log = createLogger({ service: options.name, level: config.log.level, masking });
       logger = log;
       const readFile = (path: string) => readFileSync(path, "utf8");
       const security = await serverSecurityFromConfig(
@@ -121,6 +125,7 @@ export function runDatabaseService(options: DatabaseServiceOptions): RunningServ
       const server = options.createServer({
         orm,
         logger: log,
+        masking,
         config,
         limits: {
           maxReceiveMessageLength: config.grpc.maxReceiveMessageBytes,

@@ -1,5 +1,5 @@
 import { isSpanContextValid, trace } from "@opentelemetry/api";
-import { isSecretKey, maskValue } from "@taskmaster/config/masking";
+import { type MaskingPolicy, maskingPolicy, maskValue } from "@taskmaster/config/masking";
 import { type DestinationStream, type Level, type LevelWithSilent, type Logger, pino } from "pino";
 import { isFlatPlain, safeString, toLoggable } from "./log-safe-value.js";
 
@@ -17,6 +17,11 @@ export interface CreateLoggerOptions {
   readonly base?: Readonly<Record<string, unknown>> | undefined;
   /** Extra key names to mask, on top of SECRET_KEYS. */
   readonly redactKeys?: readonly string[] | undefined;
+  /**
+   * The masking policy for fields, messages and errors (default: the built-in one). The composition root
+   * passes `createMaskingPolicy(config.masking)` so TASKMASTER_MASK_KEYS / TASKMASTER_MASK_PATTERNS apply.
+   */
+  readonly masking?: MaskingPolicy | undefined;
 }
 
 /** Key names masked wherever they appear up to three levels deep (`password`, `req.headers.authorization` ...). */
@@ -65,14 +70,15 @@ export function maskConnectionStrings(text: string): string {
   return maskValue(text);
 }
 
-function maskStringsDeep(value: unknown, depth: number): unknown {
-  if (typeof value === "string") return maskConnectionStrings(value);
+function maskStringsDeep(policy: MaskingPolicy, value: unknown, depth: number): unknown {
+  if (typeof value === "string") return policy.maskValue(value);
   if (depth <= 0 || value === null || typeof value !== "object") return value;
   if (value instanceof Error) return value; // the err serializer handles errors below
-  if (Array.isArray(value)) return value.map((v) => maskStringsDeep(v, depth - 1));
+  if (Array.isArray(value)) return value.map((v) => maskStringsDeep(policy, v, depth - 1));
   let copy: Record<string, unknown> | undefined;
   for (const [k, v] of Object.entries(value)) {
-    const masked = isSecretKey(k) && v !== undefined && v !== null ? MASK : maskStringsDeep(v, depth - 1);
+    const masked =
+      policy.isSecretKey(k) && v !== undefined && v !== null ? MASK : maskStringsDeep(policy, v, depth - 1);
     if (masked !== v) {
       copy ??= { ...(value as Record<string, unknown>) };
       copy[k] = masked;
@@ -107,8 +113,7 @@ function isErrorValue(value: unknown): value is Error {
  * log-safe-value.ts), an error first argument becomes `{ err }` with its (masked) message as the message
  * when none is given (pino's own behaviour), strings are masked, other first arguments become text.
  */
-function safeArgs(args: unknown[]): unknown[] {
-  const mask = maskConnectionStrings;
+function safeArgs(args: unknown[], mask: (text: string) => string): unknown[] {
   const [first, ...rest] = args;
   const tail = rest.map((v) => toLoggable(v, mask));
   if (isErrorValue(first)) {
@@ -133,6 +138,8 @@ function safeArgs(args: unknown[]): unknown[] {
  */
 export function createLogger(options: CreateLoggerOptions): Logger {
   const keys = [...SECRET_KEYS, ...(options.redactKeys ?? [])];
+  const policy = options.masking ?? maskingPolicy();
+  const mask = policy.maskValue;
   const logger = pino(
     {
       level: options.level ?? "info",
@@ -149,23 +156,19 @@ export function createLogger(options: CreateLoggerOptions): Logger {
       },
       formatters: {
         level: (label) => ({ level: label }),
-        log: (obj) => maskStringsDeep(obj, 4) as Record<string, unknown>,
+        log: (obj) => maskStringsDeep(policy, obj, 4) as Record<string, unknown>,
       },
       serializers: {
         // Anything may arrive as `err` (a string, null, a frozen error): plain masked data, never a throw.
-        err: (err: unknown) => toLoggable(err, maskConnectionStrings),
+        err: (err: unknown) => toLoggable(err, mask),
       },
       hooks: {
         logMethod(args, method) {
           try {
-            method.apply(this, safeArgs(args) as Parameters<typeof method>);
+            method.apply(this, safeArgs(args, mask) as Parameters<typeof method>);
           } catch (failure) {
             try {
-              method.call(
-                this,
-                { logFailure: toLoggable(failure, maskConnectionStrings) },
-                "log call failed",
-              );
+              method.call(this, { logFailure: toLoggable(failure, mask) }, "log call failed");
             } catch {
               // Nothing left to log with; a logger never throws.
             }
@@ -175,16 +178,16 @@ export function createLogger(options: CreateLoggerOptions): Logger {
     },
     options.destination,
   );
-  return withSafeChildren(logger);
+  return withSafeChildren(logger, mask);
 }
 
 /** `child(bindings)` with bindings made plain first (pino serializes them at once and could throw). */
-function withSafeChildren(logger: Logger): Logger {
+function withSafeChildren(logger: Logger, mask: (text: string) => string): Logger {
   const child = logger.child.bind(logger);
   logger.child = ((bindings: Record<string, unknown>, opts?: Parameters<Logger["child"]>[1]) => {
     let safe: Record<string, unknown>;
     try {
-      const plain = toLoggable(bindings, maskConnectionStrings);
+      const plain = toLoggable(bindings, mask);
       safe =
         typeof plain === "object" && plain !== null && !Array.isArray(plain)
           ? (plain as Record<string, unknown>)
@@ -192,7 +195,7 @@ function withSafeChildren(logger: Logger): Logger {
     } catch {
       safe = {};
     }
-    return withSafeChildren(child(safe, opts) as unknown as Logger);
+    return withSafeChildren(child(safe, opts) as unknown as Logger, mask);
   }) as unknown as Logger["child"];
   return logger;
 }
