@@ -2,9 +2,11 @@
  * TemplateService handlers for templates and search (versions: template-version.handlers.ts). A factory: dependencies in,
  * a Connect `ServiceImpl` slice out; one EntityManager fork per call.
  */
+
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
+import { isUniqueViolation } from "@taskmaster/persistence/db-errors";
 import { TemplateRepository, type TemplateSortField } from "@taskmaster/persistence/template.repository";
 import {
   bumpVersion,
@@ -138,10 +140,7 @@ export function createTemplateHandlers(
             return (await tx.getById(id)) as TemplateRow;
           } catch (err) {
             // A concurrent retry with the same request id won the race: return its template.
-            if (
-              req.requestId !== "" &&
-              String((err as Error).message).includes("idempotency_keys_scope_request_uniq")
-            ) {
+            if (req.requestId !== "" && isUniqueViolation(err, "idempotency_keys_scope_request_uniq")) {
               return null;
             }
             throw err;
