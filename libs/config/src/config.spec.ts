@@ -3,6 +3,7 @@ import { z } from "zod";
 import { ConfigError, describeConfig, formatConfigError, loadConfig, resolveProfile } from "./config.js";
 import { intVar } from "./env-vars.js";
 import { maskUrl } from "./mask.js";
+import { createMaskingPolicy } from "./masking.js";
 
 const PG = "postgres://app:s3cr3t@db.internal:5432/taskmaster";
 
@@ -134,5 +135,32 @@ describe("formatConfigError", () => {
     expect(formatConfigError(Object.assign(new Error("connect refused"), { code: "ECONNREFUSED" }))).toBe(
       "ECONNREFUSED: connect refused",
     );
+  });
+});
+
+describe("loadConfig: TASKMASTER_MASK_KEYS / TASKMASTER_MASK_PATTERNS", () => {
+  it("has no extra keys or patterns when neither is set", () => {
+    const c = loadConfig(undefined, {});
+    expect(c.masking.extraKeys).toEqual([]);
+    expect(c.masking.extraPatterns).toEqual([]);
+  });
+
+  it("reads comma-separated keys and ;;-separated patterns into a policy", () => {
+    const c = loadConfig(undefined, {
+      TASKMASTER_MASK_KEYS: " tenant_pin , badge-code ",
+      TASKMASTER_MASK_PATTERNS: String.raw`acct-\d{4};;ZZ[0-9]+`,
+    });
+    expect(c.masking.extraKeys).toEqual(["tenant_pin", "badge-code"]);
+    const policy = createMaskingPolicy(c.masking);
+    expect(policy.maskObject({ tenantPin: "4711", other: "acct-1234 and zz99, x" })).toEqual({
+      tenantPin: "***",
+      other: "*** and ***, x",
+    });
+  });
+
+  it("refuses a pattern that is not a regular expression, naming the variable", () => {
+    const err = configError(() => loadConfig(undefined, { TASKMASTER_MASK_PATTERNS: "ok;;(unclosed" }));
+    expect(err.issues.map((i) => i.variable)).toEqual(["TASKMASTER_MASK_PATTERNS"]);
+    expect(err.message).toMatch(/TASKMASTER_MASK_PATTERNS .*\(unclosed/);
   });
 });
