@@ -75,6 +75,7 @@ export function createServer(
     health: databaseHealth(deps.orm, [TemplateService.typeName]),
     limits: deps.limits,
     maxDeadlineMs: deps.maxDeadlineMs,
+    metrics: deps.metrics,
     interceptors: [
       createTemplateSlugInterceptor(deps.orm),
       createAuthorizationInterceptor({
