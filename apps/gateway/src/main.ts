@@ -5,7 +5,7 @@ import { startMetricsEndpoint } from "@taskmaster/rpc-kit/http-endpoints";
 import { createIdentitySigner, importIdentitySigningKey } from "@taskmaster/rpc-kit/identity";
 import { runService } from "@taskmaster/rpc-kit/lifecycle";
 import { createLogger, flushLogger, type Logger } from "@taskmaster/telemetry/logger";
-import { processMetrics } from "@taskmaster/telemetry/metrics";
+import { createProcessMetrics } from "@taskmaster/telemetry/metrics";
 import { createAuthenticator } from "./authn.js";
 import { createRoleResolver } from "./authz.js";
 import { loadGatewayConfig } from "./gateway-config.js";
@@ -31,7 +31,7 @@ runService({
     const s = { GATEWAY_PORT: gc.port };
     if (gc.authn.mode === "none")
       log.warn("GATEWAY_AUTH=none: authentication is DISABLED (development only)");
-    const metrics = processMetrics();
+    const metrics = createProcessMetrics();
     const events = createSecurityEvents({
       logger: log,
       databaseUrl: config.database.url,

@@ -38,7 +38,7 @@ import { pgStatStatementsAvailable } from "@taskmaster/persistence/monitoring.re
 import type { PoolTracker } from "@taskmaster/persistence/monitoring-pool";
 import { ComponentKind, HealthStatus } from "@taskmaster/proto/gen/taskmaster/monitoring/v1/health_pb";
 import type { Logger } from "@taskmaster/telemetry/logger";
-import { type ProcessMetrics, processMetrics } from "@taskmaster/telemetry/metrics";
+import type { ProcessMetrics } from "@taskmaster/telemetry/metrics";
 import { DEFAULT_SLOW_QUERY_THRESHOLD_MS } from "./alert.validation.js";
 import type { WebhookNotifier } from "./alert-webhook.js";
 import { DATABASE_COMPONENT, type HealthMonitor } from "./health-monitor.js";
@@ -99,8 +99,8 @@ export interface AlertEvaluatorOptions {
   readonly notifier: WebhookNotifier;
   /** This process's service name (e.g. "monitoring-service"). */
   readonly service: string;
-  /** RPC metrics read for ERROR_RATE (default: the process metrics). */
-  readonly metrics?: ProcessMetrics | undefined;
+  /** RPC metrics read for ERROR_RATE (the server's own). */
+  readonly metrics: ProcessMetrics;
   /** The other processes' pools and RPC counts (service-metrics.reader.ts): the rules watch every process. */
   readonly readServices?: (() => Promise<ServiceMetricsResult[]>) | undefined;
   /** Evaluation tick (default 5 s, the smallest rule interval). */
@@ -166,7 +166,7 @@ export class AlertEvaluator {
 
   constructor(options: AlertEvaluatorOptions) {
     this.#o = options;
-    this.#metrics = options.metrics ?? processMetrics();
+    this.#metrics = options.metrics;
     this.#readServices = options.readServices;
     this.#clock = options.clock ?? (() => new Date());
     this.#intervalMs = options.intervalMs ?? 5_000;

@@ -17,7 +17,7 @@ export interface AlertingOptions {
   readonly evaluationIntervalMs?: number;
   /** Clock of the evaluator (tests). */
   readonly clock?: () => Date;
-  /** RPC metrics for ERROR_RATE (default: the process metrics). */
+  /** RPC metrics for ERROR_RATE (default: the server's own, `AlertRuntimeDeps.metrics`). */
   readonly metrics?: ProcessMetrics;
   /** Webhook retry settings. */
   readonly webhook?: WebhookOptions;
@@ -37,6 +37,8 @@ export interface AlertRuntimeDeps {
   readonly service: string;
   readonly profile: string;
   readonly dbTimeoutMs: number;
+  /** The server's metrics (its RPC counts feed ERROR_RATE). */
+  readonly metrics: ProcessMetrics;
   readonly options?: AlertingOptions | undefined;
   /** The other processes' pools and RPC counts, for POOL_SATURATION and ERROR_RATE. */
   readonly readServices?: AlertEvaluatorOptions["readServices"];
@@ -61,7 +63,7 @@ export class AlertRuntime {
       hub: this.hub,
       notifier: this.notifier,
       service: deps.service,
-      metrics: o.metrics,
+      metrics: o.metrics ?? deps.metrics,
       readServices: deps.readServices,
       intervalMs: o.evaluationIntervalMs,
       clock: o.clock,

@@ -10,7 +10,7 @@
  */
 import type { DataRetentionConfig } from "@taskmaster/config/data-retention-config";
 import type { Logger } from "@taskmaster/telemetry/logger";
-import { type ProcessMetrics, processMetrics } from "@taskmaster/telemetry/metrics";
+import type { ProcessMetrics } from "@taskmaster/telemetry/metrics";
 
 /** Runs one SQL statement (`?` placeholders) and returns its rows. */
 export interface AuditSql {
@@ -37,8 +37,8 @@ export interface AuditSchedulerOptions {
    * tasks (`data_retention_purge`), run with the audit retention on the same connection. Undefined = off.
    */
   readonly dataRetention?: DataRetentionConfig | undefined;
-  /** Default: the process metrics. */
-  readonly metrics?: ProcessMetrics | undefined;
+  /** The process's metrics (audit job counters). */
+  readonly metrics: ProcessMetrics;
   /** Called after every successful run (tests, status). */
   readonly onRun?: ((outcome: AuditJobOutcome) => void) | undefined;
 }
@@ -73,7 +73,7 @@ export class AuditScheduler {
 
   constructor(options: AuditSchedulerOptions) {
     this.#o = options;
-    this.#metrics = options.metrics ?? processMetrics();
+    this.#metrics = options.metrics;
   }
 
   /** Which jobs will run (a job is off when its interval is 0 or it has no connection). */

@@ -51,7 +51,7 @@ export interface ServiceAuditSchedulerDeps {
   readonly logger: Logger;
   readonly config: Pick<CommonConfig, "database" | "server">;
   readonly schedule: AuditScheduleConfig;
-  readonly metrics?: ProcessMetrics | undefined;
+  readonly metrics: ProcessMetrics;
   readonly onRun?: AuditSchedulerOptions["onRun"];
 }
 

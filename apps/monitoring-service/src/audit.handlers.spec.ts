@@ -23,6 +23,7 @@ import {
 import { ActorType } from "@taskmaster/proto/gen/taskmaster/common/v1/actor_pb";
 import type { GrpcServer } from "@taskmaster/rpc-kit/grpc-server";
 import { createLogger } from "@taskmaster/telemetry/logger";
+import { createProcessMetrics } from "@taskmaster/telemetry/metrics";
 import { createTestDatabase, type TestDatabase } from "@taskmaster/testing/test-database";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -477,6 +478,7 @@ describe("RunAuditRetention", () => {
     const owner = (await initOrm({ url: db.url, pool: { min: 0, max: 1 } })) as MikroORM;
     const scheduler = new AuditScheduler({
       logger,
+      metrics: createProcessMetrics({ defaultMetrics: false }),
       sealDb: ormSql(owner),
       retentionDb: ormSql(owner),
       sealIntervalMs: 0,

@@ -17,6 +17,7 @@ runDatabaseService({
       logger: deps.logger,
       config: deps.config,
       schedule,
+      metrics: deps.metrics,
     });
     return createServer({
       ...deps,

@@ -21,7 +21,7 @@ import { HealthRegistry, ServingStatus } from "@taskmaster/rpc-kit/health";
 import type { HttpEndpoints } from "@taskmaster/rpc-kit/http-endpoints";
 import { startProcessEndpoints } from "@taskmaster/service-runtime/process-endpoints";
 import { createLogger } from "@taskmaster/telemetry/logger";
-import { processMetrics } from "@taskmaster/telemetry/metrics";
+import { createProcessMetrics } from "@taskmaster/telemetry/metrics";
 import { freePort } from "@taskmaster/testing/embedded";
 import { parseExposition } from "@taskmaster/testing/prometheus-exposition";
 import { createTestDatabase, type TestDatabase } from "@taskmaster/testing/test-database";
@@ -50,6 +50,8 @@ let taskHealth: HealthRegistry;
 let taskServer: GrpcServer;
 let http: HttpEndpoints;
 let pgssAvailable = false;
+/** The process metrics of the server under test and its /metrics endpoint (one registry, as deployed). */
+const metrics = createProcessMetrics();
 const secretPassword = "s3cr3t-pw-Ünïcødé";
 
 function client$(port: number): Client<typeof MonitoringService> {
@@ -78,6 +80,7 @@ beforeAll(async () => {
   server = createServer({
     orm,
     logger,
+    metrics,
     config,
     monitoring: {
       serviceAddresses: { [TASK]: `127.0.0.1:${taskPort}`, [TEMPLATE]: `127.0.0.1:${closedPort}` },
@@ -94,7 +97,7 @@ beforeAll(async () => {
   });
   const { port } = await server.listen("127.0.0.1", 0);
   client = client$(port);
-  http = await startProcessEndpoints({ orm, config, health: server.health, logger });
+  http = await startProcessEndpoints({ orm, config, health: server.health, logger, metrics });
   const check = new pg.Client({ connectionString: db.url });
   await check.connect();
   try {
@@ -422,7 +425,7 @@ describe("HTTP endpoints and metrics", () => {
     expect(samples.has("process_cpu_user_seconds_total")).toBe(true);
     expect(samples.has("nodejs_eventloop_lag_seconds")).toBe(true);
     // The same registry, round-tripped through prom-client's own JSON view.
-    const names = (await processMetrics().registry.getMetricsAsJSON()).map((m) => m.name);
+    const names = (await metrics.registry.getMetricsAsJSON()).map((m) => m.name);
     expect(names).toContain("rpc_server_duration_seconds");
   });
 
@@ -454,7 +457,13 @@ describe("database down", () => {
         service: "down-test",
       },
     );
-    const downHttp = await startProcessEndpoints({ orm: downOrm, config, health: downServer.health, logger });
+    const downHttp = await startProcessEndpoints({
+      orm: downOrm,
+      config,
+      health: downServer.health,
+      logger,
+      metrics: createProcessMetrics({ defaultMetrics: false }),
+    });
     try {
       const { port } = await downServer.listen("127.0.0.1", 0);
       const c = client$(port);

@@ -15,6 +15,7 @@ import type { LifecycleMember } from "@taskmaster/rpc-kit/lifecycle-member";
 import { mapDatabaseError } from "@taskmaster/service-runtime/database-error-map";
 import { databaseHealth } from "@taskmaster/service-runtime/database-health";
 import type { ServiceDeps } from "@taskmaster/service-runtime/database-service";
+import { createProcessMetrics } from "@taskmaster/telemetry/metrics";
 import { type AlertingOptions, AlertRuntime } from "./alert-runtime.js";
 import { type AuditRetentionRunner, createAuditHandlers } from "./audit.handlers.js";
 import { HealthMonitor } from "./health-monitor.js";
@@ -120,8 +121,10 @@ export function createServer(
       Object.keys(metricsUrls).length > 0 ? Object.keys(metricsUrls) : ["task-service", "template-service"],
     readServices,
   });
+  const metrics = deps.metrics ?? createProcessMetrics({ defaultMetrics: false });
   const alerting = new AlertRuntime({
     orm: deps.orm,
+    metrics,
     logger: deps.logger,
     monitor,
     pool: () => poolTracker(deps.orm),
@@ -138,6 +141,7 @@ export function createServer(
     health: databaseHealth(deps.orm, [MonitoringService.typeName, AuditService.typeName]),
     limits: deps.limits,
     maxDeadlineMs: deps.maxDeadlineMs,
+    metrics,
     services: [
       serviceRegistration(MonitoringService, { ...handlers, ...alerting.handlers }),
       serviceRegistration(

@@ -25,7 +25,7 @@ import { createWorkQueueHandlers } from "./work-queue.handlers.js";
 import { createWorkflowHandlers } from "./workflow.handlers.js";
 
 export type TaskServerDeps = Pick<ServiceDeps, "orm" | "logger"> &
-  Partial<Pick<ServiceDeps, "limits" | "maxDeadlineMs" | "security">> & {
+  Partial<Pick<ServiceDeps, "limits" | "maxDeadlineMs" | "metrics" | "security">> & {
     /** Content-addressed attachment store directory (default `.data/attachments`). */
     readonly attachmentDir?: string | undefined;
     /** Attachment size limit in bytes (default 25 MiB). */
@@ -58,6 +58,7 @@ export function createServer(options: TaskServerDeps): GrpcServer {
     health: databaseHealth(deps.orm, [TaskService.typeName]),
     limits: deps.limits,
     maxDeadlineMs: deps.maxDeadlineMs,
+    metrics: deps.metrics,
     security: deps.security,
     services: [serviceRegistration(TaskService, impl)],
   });

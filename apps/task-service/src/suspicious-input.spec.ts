@@ -14,7 +14,7 @@ import {
   suspiciousInputRecorder,
 } from "@taskmaster/service-runtime/database-service";
 import { createLogger } from "@taskmaster/telemetry/logger";
-import { processMetrics } from "@taskmaster/telemetry/metrics";
+import { createProcessMetrics } from "@taskmaster/telemetry/metrics";
 import { createTestDatabase, type TestDatabase } from "@taskmaster/testing/test-database";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createServer } from "./server.js";
@@ -24,12 +24,13 @@ let orm: MikroORM;
 let server: GrpcServer;
 let recorder: SuspiciousInputRecorder;
 let port: number;
+const metrics = createProcessMetrics({ defaultMetrics: false });
 
 beforeAll(async () => {
   db = await createTestDatabase();
   orm = await initOrm({ url: db.appUrl, pool: { min: 0, max: 4 } });
   const logger = createLogger({ service: "task-service-test", level: "silent" });
-  recorder = suspiciousInputRecorder({ orm, logger });
+  recorder = suspiciousInputRecorder({ orm, logger, metrics });
   server = createServer({ orm, logger, security: { interceptors: [recorder.interceptor] } });
   ({ port } = await server.listen("127.0.0.1", 0));
 });
@@ -42,7 +43,7 @@ afterAll(async () => {
 });
 
 const counted = async () =>
-  (await processMetrics().securityEvents.get()).values.find(
+  (await metrics.securityEvents.get()).values.find(
     (v) => v.labels.kind === "suspicious_input" && v.labels.reason === "sql_metachar_in_id",
   )?.value ?? 0;
 

@@ -1,50 +1,55 @@
 /**
  * JSON Schema (draft 2020-12) checks with ajv: schema compilation (cached by schema text) and validation of
- * template parameters; plus the type's validation rules applied to a template at write time.
+ * template parameters; plus the type's validation rules applied to a template at write time. The ajv instance
+ * and its compile cache belong to a `SchemaChecker`, one per server (server.ts creates it and passes it on).
  */
 import type { FieldViolation } from "@taskmaster/rpc-kit/errors";
 import { Ajv2020, type ValidateFunction } from "ajv/dist/2020.js";
 import { LRUCache } from "lru-cache";
 
-const ajv = new Ajv2020({ allErrors: true, strict: false, validateFormats: false });
-const cache = new LRUCache<string, ValidateFunction>({ max: 500 });
-
-/** Compiles `schema` (throws with ajv's message when invalid). */
-export function compileSchema(schema: Record<string, unknown>): ValidateFunction {
-  const key = JSON.stringify(schema);
-  const hit = cache.get(key);
-  if (hit) return hit;
-  if (!ajv.validateSchema(schema)) {
-    throw new Error(ajv.errorsText(ajv.errors, { dataVar: "schema" }));
-  }
-  const fn = ajv.compile(schema);
-  // Ajv keeps compiled schemas by $id; drop them again so user schemas cannot collide.
-  if (typeof schema.$id === "string") ajv.removeSchema(schema.$id);
-  cache.set(key, fn);
-  return fn;
+export interface SchemaChecker {
+  /** Compiles `schema` (throws with ajv's message when invalid). */
+  compile(schema: Record<string, unknown>): ValidateFunction;
+  /** A description of why `schema` is not a usable draft 2020-12 schema object, or null. */
+  problem(schema: unknown): string | null;
+  /** Field violations of `value` against `schema`, each on `field` + the instance path. */
+  violations(field: string, schema: Record<string, unknown>, value: unknown): FieldViolation[];
 }
 
-/** A description of why `schemaText` is not a usable draft 2020-12 schema object, or null. */
-export function schemaProblem(schema: unknown): string | null {
-  if (typeof schema !== "object" || schema === null || Array.isArray(schema)) return "must be a JSON object";
-  try {
-    compileSchema(schema as Record<string, unknown>);
-    return null;
-  } catch (err) {
-    return `is not a valid JSON Schema (draft 2020-12): ${(err as Error).message}`.slice(0, 500);
-  }
+/** One ajv instance with its compile cache (500 schemas, keyed by schema text). */
+export function createSchemaChecker(): SchemaChecker {
+  const ajv = new Ajv2020({ allErrors: true, strict: false, validateFormats: false });
+  const cache = new LRUCache<string, ValidateFunction>({ max: 500 });
+  const compile = (schema: Record<string, unknown>): ValidateFunction => {
+    const key = JSON.stringify(schema);
+    const hit = cache.get(key);
+    if (hit) return hit;
+    if (!ajv.validateSchema(schema)) {
+      throw new Error(ajv.errorsText(ajv.errors, { dataVar: "schema" }));
+    }
+    const fn = ajv.compile(schema);
+    // Ajv keeps compiled schemas by $id; drop them again so user schemas cannot collide.
+    if (typeof schema.$id === "string") ajv.removeSchema(schema.$id);
+    cache.set(key, fn);
+    return fn;
+  };
+  return {
+    compile,
+    problem(schema) {
+      if (typeof schema !== "object" || schema === null || Array.isArray(schema))
+        return "must be a JSON object";
+      try {
+        compile(schema as Record<string, unknown>);
+        return null;
+      } catch (err) {
+        return `is not a valid JSON Schema (draft 2020-12): ${(err as Error).message}`.slice(0, 500);
+      }
+    },
+    violations: (field, schema, value) => validatorViolations(field, compile(schema), value),
+  };
 }
 
-/** Field violations of `value` against `schema`, each on `field` + the instance path. */
-export function schemaViolations(
-  field: string,
-  schema: Record<string, unknown>,
-  value: unknown,
-): FieldViolation[] {
-  return validatorViolations(field, compileSchema(schema), value);
-}
-
-/** Field violations of `value` against a compiled schema (see `schemaViolations`). */
+/** Field violations of `value` against a compiled schema (see `SchemaChecker.violations`). */
 export function validatorViolations(
   field: string,
   validate: ValidateFunction,

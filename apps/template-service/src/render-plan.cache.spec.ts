@@ -18,6 +18,7 @@ import { createLogger } from "@taskmaster/telemetry/logger";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ACTOR_HEADER, ADMIN_ROLE, ROLES_HEADER } from "./authorization.js";
 import { failure, type Harness, startHarness, uniq } from "./harness.test-util.js";
+import { createSchemaChecker } from "./json-schema.js";
 import { RenderEngine } from "./render.engine.js";
 import { makeTemplate } from "./render.test-util.js";
 import type { TemplateGrpcServer } from "./render.wiring.js";
@@ -306,7 +307,7 @@ describe("RenderPlanCache while LISTEN is down", () => {
   it("bypasses the cache (every render reads), and starts empty when LISTEN is back", async () => {
     const engine = new RenderEngine();
     // Reconnect only when told to (start() after the timer): a long delay keeps it down during the test.
-    const cache = new RenderPlanCache(h.orm, engine, { reconnectMs: 60_000 });
+    const cache = new RenderPlanCache(h.orm, engine, createSchemaChecker(), { reconnectMs: 60_000 });
     try {
       const t = await makeTemplate(h.client, { content: "v1" });
       const id = t.uid;
@@ -346,7 +347,7 @@ describe("RenderPlanCache while LISTEN is down", () => {
   });
 
   it("reconnects by itself and caches again", async () => {
-    const cache = new RenderPlanCache(h.orm, new RenderEngine(), { reconnectMs: 50 });
+    const cache = new RenderPlanCache(h.orm, new RenderEngine(), createSchemaChecker(), { reconnectMs: 50 });
     try {
       const t = await makeTemplate(h.client, { content: "v1" });
       cache.start();

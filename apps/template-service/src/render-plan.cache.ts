@@ -20,6 +20,7 @@
 import type { MikroORM } from "@mikro-orm/postgresql";
 import { TemplateChangeListener } from "@taskmaster/persistence/template-changes.repository";
 import { LRUCache } from "lru-cache";
+import type { SchemaChecker } from "./json-schema.js";
 import type { RenderEngine } from "./render.engine.js";
 import { loadRenderPlan, type RenderPlan } from "./render-plan.js";
 
@@ -55,6 +56,7 @@ export class RenderPlanCache {
   constructor(
     private readonly orm: MikroORM,
     private readonly engine: RenderEngine,
+    private readonly schemas: SchemaChecker,
     options: RenderPlanCacheOptions = {},
   ) {
     this.entries = new LRUCache({ max: options.maxEntries ?? 1000 });
@@ -95,7 +97,7 @@ export class RenderPlanCache {
     } else this.stats.bypassed++;
     const generation = this.generation;
     const startedAt = Date.now();
-    const plan = await loadRenderPlan(this.orm.em.fork(), this.engine, templateId, pin);
+    const plan = await loadRenderPlan(this.orm.em.fork(), this.engine, this.schemas, templateId, pin);
     // Store only if nothing was invalidated since the read began and changes are being listened to.
     if (this.listening && generation === this.generation) {
       this.entries.set(key, { plan, expiresAt: startedAt + this.ttlMs });

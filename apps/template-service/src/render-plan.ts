@@ -15,7 +15,7 @@ import type { TemplateRow } from "@taskmaster/persistence/template-row.mapper";
 import { type ErrorReasonName, FailedPreconditionError, NotFoundError } from "@taskmaster/rpc-kit/errors";
 import type { ValidateFunction } from "ajv/dist/2020.js";
 import { versionNotApprovedError } from "./approval.js";
-import { compileSchema } from "./json-schema.js";
+import type { SchemaChecker } from "./json-schema.js";
 import type { Compiled, RenderEngine } from "./render.engine.js";
 import { templateName } from "./template.names.js";
 
@@ -56,6 +56,7 @@ function templateFailure(message: string, reason: ErrorReasonName, subject: stri
 export async function loadRenderPlan(
   em: EntityManager,
   engine: RenderEngine,
+  schemas: SchemaChecker,
   templateId: string,
   pin: string,
 ): Promise<RenderPlan> {
@@ -90,7 +91,7 @@ export async function loadRenderPlan(
   let schemaError: Error | null = null;
   if (row.typeSchema !== null) {
     try {
-      validate = compileSchema(row.typeSchema);
+      validate = schemas.compile(row.typeSchema);
     } catch (err) {
       schemaError = err as Error;
     }

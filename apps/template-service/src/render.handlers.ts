@@ -24,6 +24,7 @@ import {
 import { actor } from "@taskmaster/rpc-kit/call-context";
 import type { IdentitySigner } from "@taskmaster/rpc-kit/identity";
 import { validator } from "@taskmaster/rpc-kit/validation";
+import type { SchemaChecker } from "./json-schema.js";
 import type { RenderEngine } from "./render.engine.js";
 import { type RenderOutcome, renderTemplateVersion } from "./render.service.js";
 import type { RenderPlanCache } from "./render-plan.cache.js";
@@ -36,6 +37,8 @@ import type { UsageBatcher } from "./usage-batcher.js";
 export interface RenderHandlerDeps {
   readonly orm: MikroORM;
   readonly engine: RenderEngine;
+  /** The server's JSON Schema checker (see render.service.ts). */
+  readonly schemas: SchemaChecker;
   /** The server's usage batcher (usage logs are written off the request path). */
   readonly usage: UsageBatcher;
   /** The server's render-plan cache (absent: every render reads its plan). */

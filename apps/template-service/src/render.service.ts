@@ -20,7 +20,7 @@ import {
   InvalidArgumentError,
   ResourceExhaustedError,
 } from "@taskmaster/rpc-kit/errors";
-import { validatorViolations } from "./json-schema.js";
+import { type SchemaChecker, validatorViolations } from "./json-schema.js";
 import { type RenderEngine, RenderRuntimeError } from "./render.engine.js";
 import type { RenderPlanCache } from "./render-plan.cache.js";
 import { loadRenderPlan } from "./render-plan.js";
@@ -75,6 +75,8 @@ export function maskInputs(
 export interface RenderDeps {
   readonly orm: MikroORM;
   readonly engine: RenderEngine;
+  /** The server's JSON Schema checker (plans read without the cache compile the type's schema with it). */
+  readonly schemas: SchemaChecker;
   /** The server's render-plan cache; absent: every render reads its plan from the database. */
   readonly plans?: RenderPlanCache | undefined;
   /** The masking policy for stored usage inputs and error messages (default: the built-in one). */
@@ -95,7 +97,7 @@ export async function renderTemplateVersion(deps: RenderDeps, req: RenderRequest
   const plan =
     deps.plans !== undefined
       ? await deps.plans.get(req.templateId, req.version)
-      : await loadRenderPlan(deps.orm.em.fork(), deps.engine, req.templateId, req.version);
+      : await loadRenderPlan(deps.orm.em.fork(), deps.engine, deps.schemas, req.templateId, req.version);
   const declared = plan.declared;
   const base = {
     template: plan.template,

@@ -20,6 +20,7 @@ import type { GrpcServer } from "@taskmaster/rpc-kit/grpc-server";
 import type { LifecycleMember } from "@taskmaster/rpc-kit/lifecycle-member";
 import type { OutboundSecurity } from "@taskmaster/rpc-kit/outbound";
 import { createAnalyticsHandlers } from "./analytics.handlers.js";
+import type { SchemaChecker } from "./json-schema.js";
 import { DEFAULT_RENDER_LIMITS, RenderEngine, type RenderLimits } from "./render.engine.js";
 import { createRenderHandlers } from "./render.handlers.js";
 import { RenderPlanCache, type RenderPlanCacheOptions } from "./render-plan.cache.js";
@@ -31,6 +32,8 @@ import { UsageBatcher, type UsageBatcherOptions } from "./usage-batcher.js";
 
 export interface RenderWiringDeps {
   readonly orm: MikroORM;
+  /** The server's JSON Schema checker (render plans compile the type's schema with it). */
+  readonly schemas: SchemaChecker;
   /** TaskService transport; when absent one is created from `taskServiceAddress` and owned here. */
   readonly taskService?: Transport | undefined;
   readonly taskServiceAddress?: string | undefined;
@@ -94,7 +97,7 @@ export function createRenderWiring(deps: RenderWiringDeps): RenderWiring {
   const taskService = deps.taskService ?? (owned as Transport);
   const usage = new UsageBatcher({ orm: deps.orm, flushMs: deps.usageFlushMs, onError: deps.onUsageError });
   const flushUsage = () => usage.flush();
-  const plans = new RenderPlanCache(deps.orm, engine, deps.renderPlans);
+  const plans = new RenderPlanCache(deps.orm, engine, deps.schemas, deps.renderPlans);
   return {
     usage,
     plans,
@@ -103,6 +106,7 @@ export function createRenderWiring(deps: RenderWiringDeps): RenderWiring {
       ...createRenderHandlers({
         orm: deps.orm,
         engine,
+        schemas: deps.schemas,
         usage,
         plans,
         taskService,
@@ -115,6 +119,7 @@ export function createRenderWiring(deps: RenderWiringDeps): RenderWiring {
       ...createTaskFromTemplateHandlers({
         orm: deps.orm,
         engine,
+        schemas: deps.schemas,
         taskService,
         usage,
         plans,

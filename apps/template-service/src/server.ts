@@ -14,6 +14,7 @@ import { mapDatabaseError } from "@taskmaster/service-runtime/database-error-map
 import { databaseHealth } from "@taskmaster/service-runtime/database-health";
 import type { ServiceDeps } from "@taskmaster/service-runtime/database-service";
 import { createAuthorizationInterceptor } from "./authorization.js";
+import { createSchemaChecker } from "./json-schema.js";
 import { createTemplatePermissionHandlers } from "./permission.handlers.js";
 import { createRenderWiring, type RenderWiringDeps, type TemplateGrpcServer } from "./render.wiring.js";
 import { createTemplateReviewHandlers } from "./review.handlers.js";
@@ -38,8 +39,10 @@ export function createServer(
       usageFlushMs?: number | undefined;
     },
 ): TemplateGrpcServer {
+  const schemas = createSchemaChecker();
   const rendering = createRenderWiring({
     orm: deps.orm,
+    schemas,
     taskService: deps.taskService,
     taskServiceAddress: deps.taskServiceAddress,
     outbound: deps.outbound,
@@ -59,9 +62,9 @@ export function createServer(
     },
   });
   const impl: ServiceImpl<typeof TemplateService> = {
-    ...createTemplateHandlers({ orm: deps.orm }),
+    ...createTemplateHandlers({ orm: deps.orm, schemas }),
     ...createTemplateCategoryHandlers({ orm: deps.orm }),
-    ...createTemplateTypeHandlers({ orm: deps.orm }),
+    ...createTemplateTypeHandlers({ orm: deps.orm, schemas }),
     ...createTemplatePermissionHandlers({ orm: deps.orm }),
     ...createTemplateReviewHandlers({ orm: deps.orm }),
     ...rendering.handlers,
@@ -73,6 +76,7 @@ export function createServer(
     health: databaseHealth(deps.orm, [TemplateService.typeName]),
     limits: deps.limits,
     maxDeadlineMs: deps.maxDeadlineMs,
+    metrics: deps.metrics,
     interceptors: [
       createTemplateSlugInterceptor(deps.orm),
       createAuthorizationInterceptor({

@@ -32,6 +32,7 @@ import { deadlineFromContext } from "@taskmaster/rpc-kit/deadline";
 import { FailedPreconditionError } from "@taskmaster/rpc-kit/errors";
 import type { IdentitySigner } from "@taskmaster/rpc-kit/identity";
 import { validator } from "@taskmaster/rpc-kit/validation";
+import type { SchemaChecker } from "./json-schema.js";
 import type { RenderEngine } from "./render.engine.js";
 import { recordRenderUsage } from "./render.handlers.js";
 import { renderTemplateVersion } from "./render.service.js";
@@ -45,6 +46,8 @@ import type { UsageBatcher } from "./usage-batcher.js";
 export interface TaskFromTemplateHandlerDeps {
   readonly orm: MikroORM;
   readonly engine: RenderEngine;
+  /** The server's JSON Schema checker (see render.service.ts). */
+  readonly schemas: SchemaChecker;
   /** Transport to TaskService (one per process, owned by the caller). */
   readonly taskService: Transport;
   /** The server's usage batcher (the call's usage log is queued there). */

@@ -28,13 +28,15 @@ import {
   StaleEtagError,
 } from "@taskmaster/rpc-kit/errors";
 import { type Validator, validator } from "@taskmaster/rpc-kit/validation";
-import { schemaProblem, schemaViolations } from "./json-schema.js";
+import type { SchemaChecker } from "./json-schema.js";
 import { filterError, parseFilter, parseOrderBy } from "./simple-filter.js";
 import { BUILTIN_TYPES, etagOf, typeToMessage } from "./template.mapper.js";
 import { parseTypeName, TYPE_ID, templateName, typeName } from "./template.names.js";
 
 export interface TemplateTypeHandlerDeps {
   readonly orm: MikroORM;
+  /** The server's JSON Schema checker (type schemas and the parameters of the type's templates). */
+  readonly schemas: SchemaChecker;
 }
 
 const MAX_SCHEMA_BYTES = 256 * 1024;
@@ -61,7 +63,12 @@ function domainError(err: unknown): unknown {
 const mapped = errorTranslator(domainError);
 
 /** Parses and checks `json_schema` text ("" means {}); records a violation and returns null when bad. */
-function parseSchema(v: Validator, field: string, text: string): Record<string, unknown> | null {
+function parseSchema(
+  schemas: SchemaChecker,
+  v: Validator,
+  field: string,
+  text: string,
+): Record<string, unknown> | null {
   if (text.trim() === "") return {};
   if (Buffer.byteLength(text, "utf8") > MAX_SCHEMA_BYTES) {
     v.add(field, "must be at most 256 KiB", "TOO_LONG");
@@ -74,7 +81,7 @@ function parseSchema(v: Validator, field: string, text: string): Record<string, 
     v.add(field, "must be valid JSON", "INVALID_JSON");
     return null;
   }
-  const problem = schemaProblem(parsed);
+  const problem = schemas.problem(parsed);
   if (problem !== null) {
     v.add(field, problem, "INVALID_JSON_SCHEMA");
     return null;
@@ -83,6 +90,7 @@ function parseSchema(v: Validator, field: string, text: string): Record<string, 
 }
 
 function checkFields(
+  schemas: SchemaChecker,
   v: Validator,
   t: TemplateType,
   fields: ReadonlySet<MaskField>,
@@ -96,7 +104,9 @@ function checkFields(
       v.add("template_type.validation_rules", "must be at most 64 KiB serialized", "TOO_LONG");
     }
   }
-  return fields.has("json_schema") ? parseSchema(v, "template_type.json_schema", t.jsonSchema) : null;
+  return fields.has("json_schema")
+    ? parseSchema(schemas, v, "template_type.json_schema", t.jsonSchema)
+    : null;
 }
 
 function parseName(field: string, name: string): string {
@@ -130,7 +140,7 @@ export function createTemplateTypeHandlers(
       if (v.required("template_type_id", req.templateTypeId)) {
         v.pattern("template_type_id", req.templateTypeId, TYPE_ID, "must match [a-z][a-z0-9_]{2,62}");
       }
-      const schema = checkFields(v, t, new Set(MASK_FIELDS));
+      const schema = checkFields(deps.schemas, v, t, new Set(MASK_FIELDS));
       v.check();
       const w: TemplateTypeWrite = {
         displayName: t.displayName,
@@ -232,7 +242,7 @@ export function createTemplateTypeHandlers(
             );
         }
       }
-      const schema = checkFields(v, t, fields);
+      const schema = checkFields(deps.schemas, v, t, fields);
       v.check();
       return mapped(async () => {
         const result = await repository().transactional(async (tx) => {
@@ -256,7 +266,7 @@ export function createTemplateTypeHandlers(
           let invalid: string[] = [];
           if (fields.has("json_schema")) {
             invalid = (await tx.templatesOfType(row.id))
-              .filter((x) => schemaViolations("parameters", w.jsonSchema, x.parameters).length > 0)
+              .filter((x) => deps.schemas.violations("parameters", w.jsonSchema, x.parameters).length > 0)
               .map((x) => templateName(x.id));
             if (invalid.length > 0 && !req.allowInvalidTemplates) {
               throw new FailedPreconditionError(

@@ -32,6 +32,7 @@ import {
 import { callerOf } from "@taskmaster/rpc-kit/call-context";
 import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from "@taskmaster/rpc-kit/errors";
 import { callerOf as authCallerOf, prefetchedTemplateKey, readableBy } from "./authorization.js";
+import type { SchemaChecker } from "./json-schema.js";
 import { parseOrderBy } from "./simple-filter.js";
 import { templateFilterConditions } from "./template.filter.js";
 import { changeKind, templateToMessage, variableToJson, versionToMessage } from "./template.mapper.js";
@@ -62,6 +63,8 @@ import { createTemplateVersionHandlers } from "./template-version.handlers.js";
 
 export interface TemplateHandlerDeps {
   readonly orm: MikroORM;
+  /** The server's JSON Schema checker (template parameters against the type's schema). */
+  readonly schemas: SchemaChecker;
 }
 
 const ALL_FIELDS = new Set<TemplateMaskField>(TEMPLATE_MASK_FIELDS);
@@ -108,6 +111,7 @@ export function createTemplateHandlers(
         const parameters = (t.parameters ?? {}) as Record<string, unknown>;
         const row = await repo.transactional(async (tx) => {
           const typeId = await checkAgainstType(
+            deps.schemas,
             tx,
             refs.typeId as string,
             { content: t.content, variables, parameters },
@@ -249,7 +253,7 @@ export function createTemplateHandlers(
             canonical(next.parameters) !== canonical(row.parameters);
           const typeId =
             typeChanged || versioned
-              ? await checkAgainstType(tx, next.typeName, next, { requireActive: typeChanged })
+              ? await checkAgainstType(deps.schemas, tx, next.typeName, next, { requireActive: typeChanged })
               : await typeIdOf(tx, row.typeName);
           if (fields.has("category") && next.categoryId !== row.categoryId)
             await checkCategory(tx, next.categoryId);

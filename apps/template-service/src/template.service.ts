@@ -20,7 +20,7 @@ import {
   NotFoundError,
   StaleEtagError,
 } from "@taskmaster/rpc-kit/errors";
-import { ruleViolations, schemaViolations } from "./json-schema.js";
+import { ruleViolations, type SchemaChecker } from "./json-schema.js";
 import { etagOf } from "./template.mapper.js";
 import { templateName } from "./template.names.js";
 
@@ -72,6 +72,7 @@ export function rowToWrite(row: TemplateRow, typeId: string): TemplateWrite {
 
 /** The type (must exist and, for new use, be active), checked parameters and rules; returns its id. */
 export async function checkAgainstType(
+  schemas: SchemaChecker,
   repo: TemplateRepository,
   typeId: string,
   w: { content: string; variables: Record<string, unknown>[]; parameters: Record<string, unknown> },
@@ -96,7 +97,7 @@ export async function checkAgainstType(
     });
   }
   const violations: FieldViolation[] = [
-    ...schemaViolations("template.parameters", type.jsonSchema, w.parameters),
+    ...schemas.violations("template.parameters", type.jsonSchema, w.parameters),
     ...ruleViolations(type.validationRules, {
       content: w.content,
       variableNames: w.variables.map((v) => String(v.name)),

@@ -338,16 +338,6 @@ export class DeadlineExceededError extends DomainError {
   }
 }
 
-/** Build a bare ConnectError with ErrorInfo (for cases without a domain class). */
-export function connectErrorWithInfo(
-  message: string,
-  code: Code,
-  reason: ErrorReasonName,
-  metadata: Readonly<Record<string, string>> = {},
-): ConnectError {
-  return new ConnectError(message, code, undefined, [errorInfo(reason, metadata)]);
-}
-
 /**
  * `mapped(work)` for a handler file: runs `work` and rethrows what `translate` makes of its error (the file's
  * repository errors -> domain errors; anything it returns unchanged goes on to the error interceptor).

@@ -17,7 +17,6 @@ import { EchoService, failure, memoryLogger, waitFor } from "./echo-service.test
 import { createGrpcClient, createGrpcJsTransport } from "./grpc-client.js";
 import { getPeer } from "./grpc-handler-context.js";
 import { createGrpcServer, type GrpcServer, partialServiceRegistration } from "./grpc-server.js";
-import { perCallValue } from "./per-call-value.js";
 
 const userKey = createContextKey<string>("anonymous", { description: "user" });
 const order: string[] = [];
@@ -90,10 +89,13 @@ const impl: Partial<ServiceImpl<typeof EchoService>> = {
   },
 };
 
-const interceptors = [
+const interceptors: Interceptor[] = [
   trace("A"),
   trace("B"),
-  perCallValue(userKey, (req) => req.header.get("x-user") ?? "anonymous"),
+  (next) => (req) => {
+    req.contextValues.set(userKey, req.header.get("x-user") ?? "anonymous");
+    return next(req);
+  },
 ];
 
 let server: GrpcServer;

@@ -255,8 +255,3 @@ function copyHeaders(from: Headers, to: Headers): void {
 export function getPeer(ctx: HandlerContext): string | undefined {
   return ctx instanceof GrpcHandlerContext ? ctx.peer : undefined;
 }
-
-/** The grpc-js call behind a context (escape hatch), or undefined under other runtimes. */
-export function getGrpcCall(ctx: HandlerContext): ServerSurfaceCall | undefined {
-  return ctx instanceof GrpcHandlerContext ? ctx.call : undefined;
-}

@@ -8,6 +8,7 @@ import type { ContextValues, Interceptor, ServiceImpl } from "@connectrpc/connec
 import { Server, ServerCredentials, type ServerOptions, setLogger } from "@grpc/grpc-js";
 import { Health } from "@taskmaster/proto/gen/grpc/health/v1/health_pb";
 import type { Logger } from "@taskmaster/telemetry/logger";
+import { createProcessMetrics, type ProcessMetrics } from "@taskmaster/telemetry/metrics";
 import { createAuditContextInterceptor } from "./audit-context.js";
 import { createErrorInterceptor, type ErrorMap } from "./error-interceptor.js";
 import { adaptService } from "./grpc-adapter.js";
@@ -113,6 +114,11 @@ export interface CreateGrpcServerOptions {
    * harnesses only (the output contract check of libs/testing output-contract.setup.ts).
    */
   readonly outerInterceptors?: readonly Interceptor[] | undefined;
+  /**
+   * The process's metrics (`rpc_server_requests_total`, `rpc_server_duration_seconds`), created by the
+   * composition root (runDatabaseService); absent (tests): a fresh set of this server's own.
+   */
+  readonly metrics?: ProcessMetrics | undefined;
   /**
    * Background work this server owns: started in order once it listens, stopped in reverse order on
    * shutdown (`stopBeforeDrain` ones before the drain, the others after it). See lifecycle-member.ts.
@@ -243,7 +249,7 @@ export function createGrpcServer(options: CreateGrpcServerOptions): GrpcServer {
     // Tracing outermost (the span covers everything and parents the handler's work), then metrics: both
     // record the final gRPC code the error interceptor produced.
     createServerTracingInterceptor(),
-    createMetricsInterceptor(),
+    createMetricsInterceptor(options.metrics ?? createProcessMetrics({ defaultMetrics: false })),
     ...harnessOuterInterceptors,
     ...(options.outerInterceptors ?? []),
     ...(options.errorInterceptor === false

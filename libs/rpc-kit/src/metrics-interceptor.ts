@@ -4,7 +4,7 @@
  * ConnectError codes. Streams are measured from start until the response stream ends.
  */
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import { type ProcessMetrics, processMetrics } from "@taskmaster/telemetry/metrics";
+import type { ProcessMetrics } from "@taskmaster/telemetry/metrics";
 
 /** gRPC status name of a Connect code, e.g. Code.NotFound -> "NOT_FOUND". */
 export function grpcCodeName(code: Code): string {
@@ -18,7 +18,7 @@ function codeOf(err: unknown): string {
   return grpcCodeName(ConnectError.from(err).code);
 }
 
-export function createMetricsInterceptor(metrics: ProcessMetrics = processMetrics()): Interceptor {
+export function createMetricsInterceptor(metrics: ProcessMetrics): Interceptor {
   return (next) => async (req) => {
     const start = process.hrtime.bigint();
     const labels = { service: req.service.typeName, method: req.method.name };

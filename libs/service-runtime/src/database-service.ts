@@ -28,7 +28,7 @@ import { type OutboundSecurity, outboundChannel } from "@taskmaster/rpc-kit/outb
 import { createSuspiciousInputInterceptor } from "@taskmaster/rpc-kit/suspicious-input";
 import { serverCredentials } from "@taskmaster/rpc-kit/tls";
 import { createLogger, flushLogger, type Logger } from "@taskmaster/telemetry/logger";
-import { processMetrics } from "@taskmaster/telemetry/metrics";
+import { createProcessMetrics, type ProcessMetrics } from "@taskmaster/telemetry/metrics";
 
 /** What every service's `createServer(deps)` receives. */
 export interface ServiceDeps {
@@ -39,6 +39,8 @@ export interface ServiceDeps {
   readonly maxDeadlineMs: number;
   /** The masking policy from TASKMASTER_MASK_KEYS / TASKMASTER_MASK_PATTERNS (the logger masks with it too). */
   readonly masking?: MaskingPolicy | undefined;
+  /** The process's metrics (RPC, pool, security events, jobs), exposed on /metrics. */
+  readonly metrics: ProcessMetrics;
   /** TLS of this process's outgoing channels and, for delegating services, the identity signer. */
   readonly outbound?: OutboundSecurity | undefined;
   /**
@@ -121,7 +123,8 @@ export function runDatabaseService(options: DatabaseServiceOptions): RunningServ
                 `database role is not least privilege: ${problem}`,
               ),
       });
-      const suspicious = suspiciousInputRecorder({ orm, logger: log });
+      const metrics = createProcessMetrics();
+      const suspicious = suspiciousInputRecorder({ orm, logger: log, metrics });
       const server = options.createServer({
         orm,
         logger: log,
@@ -132,6 +135,7 @@ export function runDatabaseService(options: DatabaseServiceOptions): RunningServ
           maxSendMessageLength: config.grpc.maxSendMessageBytes,
         },
         maxDeadlineMs: config.grpc.maxDeadlineMs,
+        metrics,
         outbound,
         // TLS / mTLS, gateway identity verification and suspicious-input recording.
         security: { ...security, interceptors: [suspicious.interceptor] },
@@ -149,6 +153,7 @@ export function runDatabaseService(options: DatabaseServiceOptions): RunningServ
         orm,
         config,
         health: server.health,
+        metrics,
         logger: log,
         gitCommit: process.env.GIT_COMMIT,
       }).catch(async (error: unknown) => {
@@ -185,9 +190,11 @@ export interface SuspiciousInputRecorder {
 export function suspiciousInputRecorder(deps: {
   readonly orm: MikroORM;
   readonly logger: Logger;
+  /** Counts into its `security_events_total`. */
+  readonly metrics: ProcessMetrics;
 }): SuspiciousInputRecorder {
   const pending = new Set<Promise<unknown>>();
-  const counter = processMetrics().securityEvents;
+  const counter = deps.metrics.securityEvents;
   const interceptor = createSuspiciousInputInterceptor({
     count: (reason) => counter.inc({ kind: "suspicious_input", reason }),
     record: (event) => {

@@ -14,7 +14,7 @@ import type { HealthRegistry } from "@taskmaster/rpc-kit/health";
 import { ServingStatus } from "@taskmaster/rpc-kit/health";
 import { type HttpEndpoints, startHttpEndpoints } from "@taskmaster/rpc-kit/http-endpoints";
 import type { Logger } from "@taskmaster/telemetry/logger";
-import { type ProcessMetrics, processMetrics } from "@taskmaster/telemetry/metrics";
+import type { ProcessMetrics } from "@taskmaster/telemetry/metrics";
 
 export interface ProcessEndpointsOptions {
   readonly orm: MikroORM;
@@ -25,7 +25,7 @@ export interface ProcessEndpointsOptions {
   readonly version?: string | undefined;
   /** Build commit shown by /status (the runtime passes env GIT_COMMIT; default empty). */
   readonly gitCommit?: string | undefined;
-  readonly metrics?: ProcessMetrics | undefined;
+  readonly metrics: ProcessMetrics;
   /** Bound on the database probe of /health/database (default 2 s). */
   readonly databaseTimeoutMs?: number | undefined;
 }
@@ -60,7 +60,7 @@ export function mainPackageVersion(): string {
 
 export async function startProcessEndpoints(options: ProcessEndpointsOptions): Promise<HttpEndpoints> {
   const { orm, config } = options;
-  const metrics = options.metrics ?? processMetrics();
+  const metrics = options.metrics;
   const tracker = await poolTracker(orm);
   tracker.onAcquire((ms) => metrics.dbPoolAcquireWait.observe({ pool: "default" }, ms / 1000));
   metrics.addPoolSampler(() => {

@@ -47,7 +47,10 @@ export interface ProcessMetrics {
 
 const RPC_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-/** A fresh, self-contained metrics set (tests); processes use {@link processMetrics}. */
+/**
+ * A fresh, self-contained metrics set. A process creates one in its composition root (runDatabaseService,
+ * the gateway's main.ts) and passes it to its server, /metrics endpoint and jobs; tests create their own.
+ */
 export function createProcessMetrics(options: { defaultMetrics?: boolean } = {}): ProcessMetrics {
   const registry = new Registry();
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
@@ -168,12 +171,4 @@ export function createProcessMetrics(options: { defaultMetrics?: boolean } = {})
       return () => samplers.delete(sampler);
     },
   };
-}
-
-let shared: ProcessMetrics | undefined;
-
-/** The process-wide metrics (one per process, as Prometheus scrapes a process). */
-export function processMetrics(): ProcessMetrics {
-  shared ??= createProcessMetrics();
-  return shared;
 }
