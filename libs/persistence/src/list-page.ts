@@ -4,8 +4,9 @@
  * fixed column map, and every value travels as a bind parameter.
  */
 import type { EntityManager } from "@mikro-orm/core";
-import { renderConditions } from "./filter-sql.js";
+import { conditionsSql, renderConditions } from "./filter-sql.js";
 import { bindingDigest, decodeKeysetToken, keysetPage } from "./page-token.js";
+import { allOf, query as run, type RawBuilder, sql } from "./sql-toolkit.js";
 
 export { InvalidPageTokenError } from "./page-token.js";
 
@@ -110,4 +111,42 @@ export async function listPage<F extends string, O extends string, T>(
     em.getTransactionContext(),
   );
   return keysetPage(rows, pageSize, spec.map, { tag: "k1", binding: bindingDigest(query.binding) });
+}
+
+/**
+ * Runs `select <selectList> from <from> where <where> and <conditions> and <keyset>` ordered by the sort key
+ * then `x.id`, and returns one page of mapped rows. `selectList` and `from` are declared constants; `from`
+ * must alias the paged table as `x`; `where` holds the caller's own condition fragments.
+ */
+export async function listKeysetPage<F extends string, O extends string, T>(
+  em: EntityManager,
+  spec: {
+    selectList: string;
+    from: string;
+    where: readonly RawBuilder<unknown>[];
+    columns: Readonly<Record<F | O, ColumnSpec>>;
+    map: (raw: Record<string, unknown>) => T;
+  },
+  query: ListQuery<F, O>,
+): Promise<Page<T>> {
+  const where = [...spec.where, ...conditionsSql(query.conditions, spec.columns)];
+  const sortCol = spec.columns[query.orderBy.field];
+  const key = sql.raw(sortExpr(sortCol));
+  const desc = query.orderBy.desc;
+  const binding = bindingDigest(query.binding);
+  if (query.pageToken) {
+    const cursor = decodeKeysetToken(query.pageToken, "k1", binding);
+    where.push(
+      sql`(${key}, x.id) ${sql.raw(desc ? "<" : ">")} (${cursor.key}::${sql.raw(sortCol.cast)}, ${cursor.id}::uuid)`,
+    );
+  }
+  const dir = sql.raw(desc ? "desc" : "asc");
+  const pageSize = Math.min(Math.max(Math.trunc(query.pageSize), 1), 1000);
+  const rows = await run(
+    em,
+    sql<Record<string, unknown>>`select ${sql.raw(spec.selectList)}, (${key})::text as page_key
+       from ${sql.raw(spec.from)} where ${allOf(where)}
+       order by ${key} ${dir}, x.id ${dir} limit ${pageSize + 1}`,
+  );
+  return keysetPage(rows, pageSize, spec.map, { tag: "k1", binding });
 }
