@@ -6,13 +6,8 @@
 import type { EntityManager } from "@mikro-orm/core";
 import { createOnce } from "./idempotency.js";
 import { newId } from "./ids.js";
-import {
-  type ColumnSpec,
-  type ListQuery,
-  listKeysetPage,
-  type Page,
-  type WriteContext,
-} from "./list-page.js";
+import type { ColumnSpec, ListQuery, Page, WriteContext } from "./list-page.js";
+import { listKeysetPage } from "./list-page.js";
 import { clearTaskReference } from "./release.repository.js";
 import { query, type RawBuilder, type Row, sql } from "./sql-toolkit.js";
 import type { MilestoneStatus } from "./value-sets.js";

@@ -17,13 +17,8 @@ import type { EntityManager } from "@mikro-orm/core";
 import { isUniqueViolation } from "./db-errors.js";
 import { storeIdempotentResource } from "./idempotency.js";
 import { newId } from "./ids.js";
-import {
-  type ColumnSpec,
-  type ListQuery,
-  listKeysetPage,
-  type Page,
-  type WriteContext,
-} from "./list-page.js";
+import type { ColumnSpec, ListQuery, Page, WriteContext } from "./list-page.js";
+import { listKeysetPage } from "./list-page.js";
 import {
   type CriticalPathScope,
   type CriticalPathTask,

@@ -11,13 +11,8 @@ import type { EntityManager } from "@mikro-orm/core";
 import { isUniqueViolation } from "./db-errors.js";
 import { createOnce } from "./idempotency.js";
 import { newId } from "./ids.js";
-import {
-  type ColumnSpec,
-  type ListQuery,
-  listKeysetPage,
-  type Page,
-  type WriteContext,
-} from "./list-page.js";
+import type { ColumnSpec, ListQuery, Page, WriteContext } from "./list-page.js";
+import { listKeysetPage } from "./list-page.js";
 import { query, type RawBuilder, type Row, sql } from "./sql-toolkit.js";
 import { insertTaskEvent } from "./task-events.js";
 import type { ReleaseStatus } from "./value-sets.js";

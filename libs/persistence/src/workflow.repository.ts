@@ -49,7 +49,7 @@ const HISTORY_FILTER_COLUMNS = {
   forced: "h.forced",
 };
 
-/** The timestamp `micros` microseconds after the epoch (the keyset cursor of the history and comment lists). */
+/** The timestamp `micros` microseconds after the epoch (keyset cursors of history, comments, time logs, attachments). */
 export function microsSql(micros: string): RawBuilder<unknown> {
   return sql`(timestamptz 'epoch' + ${micros}::bigint * interval '1 microsecond')`;
 }
