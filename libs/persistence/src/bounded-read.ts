@@ -116,11 +116,12 @@ export async function boundedRead<T>(
 /**
  * ORM work (repository functions taking an EntityManager, reads and writes) bounded by `timeoutMs` without
  * leaving anything running: one transaction whose first statement sets the transaction-local
- * `statement_timeout` to the rest of the deadline (`set_config('statement_timeout', <rest>, true)`), so PostgreSQL itself cancels a statement still running at the deadline (57014) and the transaction is
- * rolled back, its connection back in the pool usable; that cancellation rejects with
- * {@link DatabaseTimeoutError}. A server that answers nothing at all (frozen, a network path that stopped
- * forwarding) cannot cancel: the caller's answer is then bounded by `timeoutMs + graceMs`, and the
- * connection is the pool's until the server answers again (its statement timeout has passed by then).
+ * `statement_timeout` to the rest of the deadline (`set_config('statement_timeout', <rest>, true)`), so
+ * PostgreSQL itself cancels a statement still running at the deadline (57014) and the transaction is rolled
+ * back, its connection back in the pool usable; that cancellation rejects with {@link DatabaseTimeoutError}.
+ * A server that answers nothing at all (frozen, a network path that stopped forwarding) cannot cancel: the
+ * caller's answer is then bounded by `timeoutMs + graceMs`, and the connection is the pool's until the server
+ * answers again (its statement timeout has passed by then).
  */
 export async function boundedTransaction<T, E extends EntityManager>(
   em: E,
