@@ -4,7 +4,7 @@
  */
 import type { EntityManager } from "@mikro-orm/core";
 import { newId } from "./ids.js";
-import { execute } from "./sql-toolkit.js";
+import { query, type Row, sql } from "./sql-toolkit.js";
 
 /** The resource id stored for (`scope`, `requestId`), or null. */
 export async function findIdempotentResource(
@@ -12,10 +12,9 @@ export async function findIdempotentResource(
   scope: string,
   requestId: string,
 ): Promise<string | null> {
-  const rows = await execute(
+  const rows = await query(
     em,
-    "select resource_id from idempotency_keys where scope = ? and request_id = ?",
-    [scope, requestId],
+    sql<Row>`select resource_id from idempotency_keys where scope = ${scope} and request_id = ${requestId}`,
   );
   const id = rows[0]?.resource_id;
   return typeof id === "string" ? id : null;
@@ -28,12 +27,11 @@ export async function storeIdempotentResource(
   requestId: string,
   resourceId: string,
 ): Promise<void> {
-  await execute(em, "insert into idempotency_keys (id, scope, request_id, resource_id) values (?, ?, ?, ?)", [
-    newId(),
-    scope,
-    requestId,
-    resourceId,
-  ]);
+  await query(
+    em,
+    sql<Row>`insert into idempotency_keys (id, scope, request_id, resource_id)
+      values (${newId()}, ${scope}, ${requestId}, ${resourceId})`,
+  );
 }
 
 /** One create that a client may retry with the same `request_id`. */
@@ -64,7 +62,10 @@ export async function createOnce<T>(em: EntityManager, op: IdempotentCreate<T>):
   }
   return em.transactional(async (tx) => {
     if (requestId) {
-      await execute(tx, "select pg_advisory_xact_lock(hashtextextended(?, 0))", [`${scope}:${requestId}`]);
+      await query(
+        tx,
+        sql<Row>`select pg_advisory_xact_lock(hashtextextended(${`${scope}:${requestId}`}::text, 0))`,
+      );
       const prior = await findIdempotentResource(tx, scope, requestId);
       const replayed = prior === null ? null : await op.replay(tx, prior);
       if (replayed !== null) return replayed;
