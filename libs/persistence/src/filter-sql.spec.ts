@@ -8,14 +8,12 @@ import {
 } from "kysely";
 import { describe, expect, it } from "vitest";
 import {
-  compileFilter,
   conditionsSql,
   type FilterColumn,
   type FilterSqlExpr,
   filterSql,
   type ListColumn,
   type ListCondition,
-  renderConditions,
 } from "./filter-sql.js";
 
 const COLUMNS: Record<string, FilterColumn> = {
@@ -25,7 +23,7 @@ const COLUMNS: Record<string, FilterColumn> = {
   meta: { expr: "t.meta", type: "jsonb" },
 };
 
-/** A tree over every column kind of COLUMNS (shared by the compileFilter and filterSql specs). */
+/** A tree over every column kind of COLUMNS. */
 const TREE: FilterSqlExpr = {
   type: "or",
   args: [
@@ -102,39 +100,5 @@ describe("conditionsSql", () => {
     expect(() => conditionsSql([{ field: "constructor", op: "=", value: 1 }], LIST_COLUMNS)).toThrow(
       /unsupported filter field/,
     );
-  });
-});
-
-describe("compileFilter", () => {
-  it("renders a tree with every value bound, in placeholder order", () => {
-    const c = compileFilter(TREE, COLUMNS);
-    expect(c.sql).toBe(
-      "(array_position(array['open', 'done']::text[], t.status::text) > ?::int" +
-        " or (not coalesce((case when jsonb_typeof(t.meta #> ?::text[]) = 'number' then (t.meta #>> ?::text[])::numeric end) < ?::numeric, false))" +
-        " or strpos(lower(t.owner), lower(?)) > 0 or t.parent_id is not null)",
-    );
-    expect(c.params).toEqual([1, "{a,b}", "{a,b}", "2", "'; drop"]);
-    expect(compileFilter(null, COLUMNS)).toEqual({ sql: "true", params: [] });
-  });
-
-  it("throws on a field the column map does not have (never renders it)", () => {
-    const expr = { type: "cmp", field: "toString", path: [], op: "=", value: { type: "null" } } as const;
-    expect(() => compileFilter(expr, COLUMNS)).toThrow(/unsupported filter field/);
-  });
-});
-
-describe("renderConditions", () => {
-  it("binds values with the column's cast, null as is [not] null, ':' as contains or element", () => {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    renderConditions(LIST_CONDITIONS, LIST_COLUMNS, where, params);
-    expect(where).toEqual([
-      "x.at >= ?::timestamptz",
-      "x.name is not null",
-      "x.title ilike ?",
-      "x.tags @> array[?::text]",
-      "x.n is distinct from ?",
-    ]);
-    expect(params).toEqual(["2030-01-01T00:00:00.000Z", "%50\\%\\_%", "x", 3]);
   });
 });

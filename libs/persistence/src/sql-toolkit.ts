@@ -56,18 +56,6 @@ export function allOf(parts: readonly RawBuilder<unknown>[]): RawBuilder<unknown
   return parts.length === 0 ? sql`true` : sql.join(parts, sql` and `);
 }
 
-/**
- * Runs raw SQL with `?` placeholders on the manager's connection and current transaction.
- * @deprecated Being replaced by {@link query}; removed when its last caller moved.
- */
-export function execute(
-  em: EntityManager,
-  text: string,
-  params: unknown[],
-): Promise<Record<string, unknown>[]> {
-  return em.getConnection().execute(text, params, "all", em.getTransactionContext());
-}
-
 /** The task row (including soft-deleted ones), or null. */
 export async function loadTask(em: EntityManager, id: string, forUpdate = false): Promise<TaskRow | null> {
   const rows = await query(
