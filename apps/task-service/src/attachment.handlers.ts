@@ -19,7 +19,6 @@ import {
   type UploadAttachmentRequest,
   UploadAttachmentResponseSchema,
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
-import { changeContext } from "@taskmaster/rpc-kit/call-context";
 import { InvalidArgumentError, NotFoundError, ResourceExhaustedError } from "@taskmaster/rpc-kit/errors";
 import { attachmentToMessage } from "./attachment.mapper.js";
 import {
@@ -168,8 +167,8 @@ export function createAttachmentHandlers(
             mimeType: input.mimeType,
             description: input.description,
             isPublic: input.isPublic,
+            requestId: input.requestId || null,
           },
-          changeContext(ctx, input.requestId ?? ""),
           async () => {
             if (signal.aborted) throw new ConnectError("upload cancelled", Code.Canceled);
             placedNew = await store.place(upload, done.sha256);
@@ -227,10 +226,10 @@ export function createAttachmentHandlers(
       });
     },
 
-    async deleteAttachment(req, ctx) {
+    async deleteAttachment(req) {
       const { taskId, attachmentId } = validateAttachmentName(req.name);
       // The file stays: backup pruning removes it once no retained backup can restore the row.
-      const row = await repository().delete(taskId, attachmentId, changeContext(ctx));
+      const row = await repository().delete(taskId, attachmentId);
       if (row === null) throw new NotFoundError("attachment", req.name);
       return create(DeleteAttachmentResponseSchema, {});
     },

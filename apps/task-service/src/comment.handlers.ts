@@ -14,7 +14,7 @@ import {
   type TaskService,
   UpdateCommentResponseSchema,
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
-import { actor, changeContext } from "@taskmaster/rpc-kit/call-context";
+import { actor } from "@taskmaster/rpc-kit/call-context";
 import {
   FailedPreconditionError,
   InvalidArgumentError,
@@ -101,9 +101,10 @@ export function createCommentHandlers(
         content: comment.content,
         type: commentTypeCodec.toDb(comment.type) ?? "general",
         internal: comment.internal,
+        requestId: req.requestId || null,
       };
       if (req.validateOnly) return create(CreateCommentResponseSchema, {});
-      const outcome = await repository().create(input, changeContext(ctx, req.requestId));
+      const outcome = await repository().create(input);
       return create(CreateCommentResponseSchema, { comment: unwrap(outcome, taskId, null) });
     },
 
@@ -158,24 +159,21 @@ export function createCommentHandlers(
         ...(paths.has("type") && c && { type: commentTypeCodec.toDb(c.type) ?? "general" }),
         ...(paths.has("internal") && c && { internal: c.internal }),
       };
-      const outcome = await repository().update(
-        taskId,
-        commentId,
-        changes,
-        { expectedVersion, editor: actor(ctx), admin: false },
-        changeContext(ctx),
-      );
+      const outcome = await repository().update(taskId, commentId, changes, {
+        expectedVersion,
+        editor: actor(ctx),
+        admin: false,
+      });
       return create(UpdateCommentResponseSchema, { comment: unwrap(outcome, taskId, commentId) });
     },
 
     async deleteComment(req, ctx) {
       const { taskId, commentId, expectedVersion } = validateDeleteComment(req);
-      const outcome = await repository().softDelete(
-        taskId,
-        commentId,
-        { expectedVersion, editor: actor(ctx), admin: false },
-        changeContext(ctx),
-      );
+      const outcome = await repository().softDelete(taskId, commentId, {
+        expectedVersion,
+        editor: actor(ctx),
+        admin: false,
+      });
       return create(DeleteCommentResponseSchema, { comment: unwrap(outcome, taskId, commentId) });
     },
   };

@@ -20,7 +20,6 @@ import {
   type TaskService,
   UpdateMilestoneResponseSchema,
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
-import { changeContext } from "@taskmaster/rpc-kit/call-context";
 import { FailedPreconditionError, NotFoundError, StaleEtagError } from "@taskmaster/rpc-kit/errors";
 import { type ListFieldSpec, parseListFilter } from "@taskmaster/rpc-kit/list-filter";
 import { parseOrderBy } from "@taskmaster/rpc-kit/list-query";
@@ -74,10 +73,10 @@ export function createMilestoneHandlers(
   const repository = () => new MilestoneRepository(deps.orm.em.fork());
 
   return {
-    async createMilestone(req, ctx) {
+    async createMilestone(req) {
       const fields = validateCreateMilestone(req);
       if (req.validateOnly) return create(CreateMilestoneResponseSchema, {});
-      const result = await repository().createMilestone(fields, changeContext(ctx, req.requestId));
+      const result = await repository().createMilestone(fields, req.requestId || null);
       if (!result.ok) throw milestoneError(result, "", fields.releaseId);
       return create(CreateMilestoneResponseSchema, { milestone: milestoneToMessage(result.milestone) });
     },
@@ -123,9 +122,9 @@ export function createMilestoneHandlers(
       return create(UpdateMilestoneResponseSchema, { milestone: milestoneToMessage(result.milestone) });
     },
 
-    async deleteMilestone(req, ctx) {
+    async deleteMilestone(req) {
       const { id, version } = validateMilestoneRef(req.name, req.etag);
-      const result = await repository().deleteMilestone(id, req.force, version, changeContext(ctx));
+      const result = await repository().deleteMilestone(id, req.force, version);
       if (!result.ok) throw milestoneError(result, req.name);
       return create(DeleteMilestoneResponseSchema, { unassignedTaskCount: result.unassigned });
     },

@@ -25,7 +25,6 @@ import {
   type TaskService,
   UpdateSprintResponseSchema,
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
-import { changeContext } from "@taskmaster/rpc-kit/call-context";
 import {
   AlreadyExistsError,
   FailedPreconditionError,
@@ -116,10 +115,10 @@ export function createPlanningHandlers(
   const repository = () => new PlanningRepository(deps.orm.em.fork());
 
   return {
-    async createSprint(req, ctx) {
+    async createSprint(req) {
       const fields = validateCreateSprint(req);
       if (req.validateOnly) return create(CreateSprintResponseSchema, {});
-      const result = await repository().createSprint(fields, changeContext(ctx, req.requestId));
+      const result = await repository().createSprint(fields, req.requestId || null);
       if (!result.ok) throw sprintError(result, "", fields.name);
       return create(CreateSprintResponseSchema, { sprint: sprintToMessage(result.sprint) });
     },
@@ -164,9 +163,9 @@ export function createPlanningHandlers(
       return create(UpdateSprintResponseSchema, { sprint: sprintToMessage(result.sprint) });
     },
 
-    async deleteSprint(req, ctx) {
+    async deleteSprint(req) {
       const { id, version } = validateSprintRef("name", req.name, req.etag);
-      const result = await repository().deleteSprint(id, req.force, version, changeContext(ctx));
+      const result = await repository().deleteSprint(id, req.force, version);
       if (!result.ok) throw sprintError(result, req.name);
       return create(DeleteSprintResponseSchema, { unassignedTaskCount: result.unassigned });
     },
@@ -178,7 +177,7 @@ export function createPlanningHandlers(
       return create(StartSprintResponseSchema, { sprint: sprintToMessage(result.sprint) });
     },
 
-    async closeSprint(req, ctx) {
+    async closeSprint(req) {
       const v = validator();
       const id = v.resourceName("name", "sprints/{sprint}", req.name);
       const destinationId =
@@ -195,7 +194,7 @@ export function createPlanningHandlers(
         id as string,
         destinationId,
         version,
-        changeContext(ctx, req.requestId),
+        req.requestId || null,
       );
       if (!result.ok) {
         throw sprintError(
@@ -210,9 +209,9 @@ export function createPlanningHandlers(
       });
     },
 
-    async assignTasksToSprint(req, ctx) {
+    async assignTasksToSprint(req) {
       const { sprintId, taskIds } = validateAssignTasks(req);
-      const result = await repository().assignTasks(sprintId, taskIds, changeContext(ctx));
+      const result = await repository().assignTasks(sprintId, taskIds);
       if (!result.ok) throw sprintError(result, req.sprint);
       return create(AssignTasksToSprintResponseSchema, { tasks: result.tasks.map(toMessage) });
     },

@@ -30,7 +30,6 @@ import {
   ListRelationshipsResponseSchema,
   type TaskService,
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
-import { changeContext } from "@taskmaster/rpc-kit/call-context";
 import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from "@taskmaster/rpc-kit/errors";
 import { type ListFieldSpec, parseListFilter } from "@taskmaster/rpc-kit/list-filter";
 import { parseOrderBy } from "@taskmaster/rpc-kit/list-query";
@@ -104,10 +103,10 @@ export function createRelationshipHandlers(
   const repository = () => new RelationshipRepository(deps.orm.em.fork());
 
   return {
-    async createRelationship(req, ctx) {
+    async createRelationship(req) {
       const input = validateCreateRelationship(req);
       const result = await repository().create(input, {
-        ...changeContext(ctx, req.requestId),
+        requestId: req.requestId || null,
         validateOnly: req.validateOnly,
       });
       if (!result.ok) {
@@ -158,9 +157,9 @@ export function createRelationshipHandlers(
       });
     },
 
-    async deleteRelationship(req, ctx) {
+    async deleteRelationship(req) {
       const { taskId, relationshipId } = validateRelationshipName(req.name);
-      const deleted = await repository().delete(taskId, relationshipId, changeContext(ctx));
+      const deleted = await repository().delete(taskId, relationshipId);
       if (!deleted) throw new NotFoundError("relationship", relationshipName(taskId, relationshipId));
       return create(DeleteRelationshipResponseSchema, {});
     },

@@ -20,7 +20,6 @@ import {
   type TaskService,
   UpdateReleaseResponseSchema,
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
-import { changeContext } from "@taskmaster/rpc-kit/call-context";
 import {
   AlreadyExistsError,
   FailedPreconditionError,
@@ -79,10 +78,10 @@ export function createReleaseHandlers(
   const repository = () => new ReleaseRepository(deps.orm.em.fork());
 
   return {
-    async createRelease(req, ctx) {
+    async createRelease(req) {
       const fields = validateCreateRelease(req);
       if (req.validateOnly) return create(CreateReleaseResponseSchema, {});
-      const result = await repository().createRelease(fields, changeContext(ctx, req.requestId));
+      const result = await repository().createRelease(fields, req.requestId || null);
       if (!result.ok) throw releaseError(result, "", fields.label);
       return create(CreateReleaseResponseSchema, { release: releaseToMessage(result.release) });
     },
@@ -128,9 +127,9 @@ export function createReleaseHandlers(
       return create(UpdateReleaseResponseSchema, { release: releaseToMessage(result.release) });
     },
 
-    async deleteRelease(req, ctx) {
+    async deleteRelease(req) {
       const { id, version } = validateReleaseRef(req.name, req.etag);
-      const result = await repository().deleteRelease(id, req.force, version, changeContext(ctx));
+      const result = await repository().deleteRelease(id, req.force, version);
       if (!result.ok) throw releaseError(result, req.name);
       return create(DeleteReleaseResponseSchema, { unassignedTaskCount: result.unassigned });
     },

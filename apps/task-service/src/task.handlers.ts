@@ -33,7 +33,7 @@ import {
   UndeleteTaskResponseSchema,
   UpdateTaskResponseSchema,
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
-import { changeContext } from "@taskmaster/rpc-kit/call-context";
+import { actor } from "@taskmaster/rpc-kit/call-context";
 import {
   AlreadyExistsError,
   type ErrorReasonName,
@@ -167,12 +167,12 @@ export function createTaskHandlers(
       const repo = repository();
       const type = (createInputFromMessage(task, refs).type ?? "task") as TaskType;
       const resolved = await resolveRefs("task", type, refs, (id) => liveRef(repo, id));
-      const call = changeContext(ctx, req.requestId);
+      const caller = actor(ctx);
       const input: CreateTaskInput = {
         ...createInputFromMessage(task, resolved.refs),
         ...(taskId !== undefined && { id: taskId }),
       };
-      if (input.reporter == null && call.actor !== null) input.reporter = call.actor;
+      if (input.reporter == null && caller !== null) input.reporter = caller;
       if (req.validateOnly) {
         if (taskId !== undefined && (await repo.getById(taskId, { includeDeleted: true })) !== null) {
           throw new AlreadyExistsError("task", taskName(taskId));
@@ -181,7 +181,7 @@ export function createTaskHandlers(
         const row = previewRow({ ...input, id: taskId ?? newId() }, new Date());
         return create(CreateTaskResponseSchema, { task: toMessage(row) });
       }
-      const row = await mapped(() => repo.create(input, call));
+      const row = await mapped(() => repo.create(input, req.requestId || null));
       return create(CreateTaskResponseSchema, { task: toMessage(row) });
     },
 
@@ -197,13 +197,13 @@ export function createTaskHandlers(
         return dbCache.get(id) ?? null;
       };
       const inputs: (CreateTaskInput & { id: string })[] = [];
-      const call = changeContext(ctx, req.requestId);
+      const caller = actor(ctx);
       for (const [i, item] of items.entries()) {
         const type = (createInputFromMessage(item.task, item.refs).type ?? "task") as TaskType;
         const { refs, parent } = await resolveRefs(`requests[${i}].task`, type, item.refs, lookup);
         const id = item.taskId ?? newId();
         const input = { ...createInputFromMessage(item.task, refs), id };
-        if (input.reporter == null && call.actor !== null) input.reporter = call.actor;
+        if (input.reporter == null && caller !== null) input.reporter = caller;
         inputs.push(input);
         batch.set(id, {
           id,
@@ -218,7 +218,7 @@ export function createTaskHandlers(
           tasks: inputs.map((input) => toMessage(previewRow(input, now))),
         });
       }
-      const rows = await mapped(() => repo.batchCreate(inputs, call));
+      const rows = await mapped(() => repo.batchCreate(inputs, req.requestId || null));
       return create(BatchCreateTasksResponseSchema, { tasks: rows.map(toMessage) });
     },
 
@@ -265,7 +265,7 @@ export function createTaskHandlers(
       });
     },
 
-    async updateTask(req, ctx) {
+    async updateTask(req) {
       const { id, expectedVersion, paths, task, refs } = validateUpdateTask(req);
       const repo = repository();
       if (paths.includes("epic") && refs.epicId !== null) {
@@ -295,26 +295,26 @@ export function createTaskHandlers(
           throw new StaleEtagError("task", taskName(id));
         return create(UpdateTaskResponseSchema, { task: toMessage({ ...current, ...patch } as TaskRow) });
       }
-      const row = await mapped(() => repo.update(id, patch, expectedVersion, changeContext(ctx)));
+      const row = await mapped(() => repo.update(id, patch, expectedVersion));
       return create(UpdateTaskResponseSchema, { task: toMessage(row) });
     },
 
-    async deleteTask(req, ctx) {
+    async deleteTask(req) {
       const { id, expectedVersion } = validateDeleteTask(req);
       const row = await mapped(() =>
-        repository().softDelete(
-          id,
-          { expectedVersion, cascade: req.cascade, validateOnly: req.validateOnly },
-          changeContext(ctx),
-        ),
+        repository().softDelete(id, {
+          expectedVersion,
+          cascade: req.cascade,
+          validateOnly: req.validateOnly,
+        }),
       );
       return create(DeleteTaskResponseSchema, { task: toMessage(row) });
     },
 
-    async undeleteTask(req, ctx) {
+    async undeleteTask(req) {
       const { id, expectedVersion } = validateDeleteTask(req);
       const row = await mapped(() =>
-        repository().undelete(id, { expectedVersion, validateOnly: req.validateOnly }, changeContext(ctx)),
+        repository().undelete(id, { expectedVersion, validateOnly: req.validateOnly }),
       );
       return create(UndeleteTaskResponseSchema, { task: toMessage(row) });
     },
@@ -326,15 +326,14 @@ export function createTaskHandlers(
       return create(LookupTaskResponseSchema, { task: toMessage(row) });
     },
 
-    async moveTask(req, ctx) {
+    async moveTask(req) {
       const { id, newParentId, expectedVersion } = validateMoveTask(req);
       const result = await mapped(() =>
-        repository().move(
-          id,
-          newParentId,
-          { expectedVersion, validateOnly: req.validateOnly, rules: TASK_HIERARCHY_RULES },
-          changeContext(ctx),
-        ),
+        repository().move(id, newParentId, {
+          expectedVersion,
+          validateOnly: req.validateOnly,
+          rules: TASK_HIERARCHY_RULES,
+        }),
       );
       return create(MoveTaskResponseSchema, {
         task: toMessage(req.validateOnly ? { ...result.row, parentId: newParentId } : result.row),

@@ -17,7 +17,7 @@ import {
   type TaskService,
   TimeLogGrouping,
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
-import { actor, changeContext } from "@taskmaster/rpc-kit/call-context";
+import { actor } from "@taskmaster/rpc-kit/call-context";
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from "@taskmaster/rpc-kit/errors";
 import { complexityCodec, priorityCodec, statusCodec, typeCodec } from "./task.mapper.js";
 import { taskName } from "./task.names.js";
@@ -89,20 +89,18 @@ export function createTimeLogHandlers(
         if (!(await repo.taskExists(valid.taskId))) throw new NotFoundError("task", req.parent);
         return create(CreateTimeLogResponseSchema, {});
       }
-      const outcome = await repo.create(
-        {
-          taskId: valid.taskId,
-          userId,
-          activityType: valid.activityType,
-          description: valid.description,
-          hours: valid.hours,
-          logDate: valid.logDate,
-          startedAt: valid.startedAt,
-          endedAt: valid.endedAt,
-          billable: valid.billable,
-        },
-        changeContext(ctx, req.requestId),
-      );
+      const outcome = await repo.create({
+        taskId: valid.taskId,
+        userId,
+        activityType: valid.activityType,
+        description: valid.description,
+        hours: valid.hours,
+        logDate: valid.logDate,
+        startedAt: valid.startedAt,
+        endedAt: valid.endedAt,
+        billable: valid.billable,
+        requestId: req.requestId || null,
+      });
       switch (outcome.kind) {
         case "ok":
           return create(CreateTimeLogResponseSchema, {
@@ -161,9 +159,9 @@ export function createTimeLogHandlers(
       });
     },
 
-    async deleteTimeLog(req, ctx) {
+    async deleteTimeLog(req) {
       const { taskId, timeLogId } = validateTimeLogName(req.name);
-      const outcome = await repository().delete(taskId, timeLogId, changeContext(ctx));
+      const outcome = await repository().delete(taskId, timeLogId);
       if (outcome.kind !== "ok") throw new NotFoundError("time_log", req.name);
       return create(DeleteTimeLogResponseSchema, { taskActualHours: outcome.actualHours });
     },

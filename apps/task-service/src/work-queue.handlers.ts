@@ -23,7 +23,7 @@ import {
   RenewTaskClaimResponseSchema,
   type TaskService,
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
-import { actor, changeContext } from "@taskmaster/rpc-kit/call-context";
+import { actor } from "@taskmaster/rpc-kit/call-context";
 import { FailedPreconditionError, NotFoundError } from "@taskmaster/rpc-kit/errors";
 import { validator } from "@taskmaster/rpc-kit/validation";
 import { resolveStatusTransitions, type StatusTransitionTable } from "./status-transitions.js";
@@ -100,13 +100,7 @@ export function createWorkQueueHandlers(
       });
       const repo = repository();
       await repo.expireLeases();
-      const claimed = await repo.claim(
-        sel,
-        claimant(ctx),
-        lease,
-        req.start,
-        changeContext(ctx, req.requestId),
-      );
+      const claimed = await repo.claim(sel, claimant(ctx), lease, req.start, req.requestId || null);
       return create(
         ClaimNextTaskResponseSchema,
         claimed === null ? {} : { task: claimedTask(claimed.task, claimed.claimId, table.done) },
@@ -119,7 +113,7 @@ export function createWorkQueueHandlers(
         lease = leaseSeconds(v, "lease_duration", req.leaseDuration);
       });
       try {
-        const renewed = await repository().renew(taskId, claimId, claimant(ctx), lease, changeContext(ctx));
+        const renewed = await repository().renew(taskId, claimId, claimant(ctx), lease);
         return create(RenewTaskClaimResponseSchema, {
           claim: claimedTask(renewed.task, renewed.claimId, table.done).claim,
         });
@@ -145,7 +139,6 @@ export function createWorkQueueHandlers(
           claimant(ctx),
           status,
           req.reason === "" ? null : req.reason,
-          changeContext(ctx),
           (from, to) => table.transitions[from]?.includes(to) ?? false,
         );
         return create(ReleaseTaskClaimResponseSchema, { task: toMessage(row) });

@@ -29,7 +29,6 @@ import {
   type TaskService,
   TransitionTaskStatusResponseSchema,
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
-import { changeContext } from "@taskmaster/rpc-kit/call-context";
 import {
   FailedPreconditionError,
   InvalidArgumentError,
@@ -149,21 +148,19 @@ export function createWorkflowHandlers(
   }
 
   return {
-    async transitionTaskStatus(req, ctx) {
+    async transitionTaskStatus(req) {
       const { taskId, expectedVersion, reason } = validateTransition(req);
       const to = statusCodec.toDb(req.status) as TaskStatus;
-      const outcome = await repository().transition(
-        {
-          taskId,
-          to,
-          reason,
-          force: req.force,
-          expectedVersion,
-          allowed: (from) => table.transitions[from],
-          doneStatuses: table.done,
-        },
-        changeContext(ctx, req.requestId),
-      );
+      const outcome = await repository().transition({
+        taskId,
+        to,
+        reason,
+        force: req.force,
+        expectedVersion,
+        allowed: (from) => table.transitions[from],
+        doneStatuses: table.done,
+        requestId: req.requestId || null,
+      });
       const name = taskName(taskId);
       switch (outcome.kind) {
         case "ok":

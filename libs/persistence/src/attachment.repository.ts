@@ -8,7 +8,7 @@ import { createOnce } from "./idempotency.js";
 import { newId } from "./ids.js";
 import { decodePageToken, encodePageToken, tokenField } from "./page-token.js";
 import { query, type Row, sql } from "./sql-toolkit.js";
-import { insertTaskEvent, type TaskEventContext } from "./task-events.js";
+import { callerActor, insertTaskEvent } from "./task-events.js";
 import { microsSql } from "./workflow.repository.js";
 
 export interface AttachmentRow {
@@ -34,6 +34,8 @@ export interface CreateAttachmentInput {
   mimeType: string;
   description: string | null;
   isPublic: boolean;
+  /** The request's `request_id`: a retry with the same id returns the first result. */
+  requestId?: string | null;
 }
 
 export interface AttachmentPage {
@@ -95,12 +97,11 @@ export class AttachmentRepository {
    */
   async create(
     input: CreateAttachmentInput,
-    ctx: TaskEventContext,
     placeContent: () => Promise<void>,
   ): Promise<AttachmentRow | null> {
     return createOnce<AttachmentRow | null>(this.em, {
       scope: UPLOAD_SCOPE,
-      requestId: ctx.requestId,
+      requestId: input.requestId,
       replay: async (em, id) => {
         const rows = await query(
           em,
@@ -122,7 +123,7 @@ export class AttachmentRepository {
           sql<Row>`insert into task_attachments as a (id, task_id, filename, storage_key, size_bytes, file_type, mime_type,
              description, uploaded_by, is_public)
            values (${id}, ${input.taskId}, ${input.filename}, ${input.storageKey}, ${input.sizeBytes}, ${input.fileType},
-             ${input.mimeType}, ${input.description}, ${ctx.actor ?? null}, ${input.isPublic})
+             ${input.mimeType}, ${input.description}, ${callerActor()}, ${input.isPublic})
            returning ${SELECT}`,
         );
         await insertTaskEvent(
@@ -130,7 +131,7 @@ export class AttachmentRepository {
           input.taskId,
           "task.attachment",
           { action: "added", attachmentId: id, filename: input.filename },
-          ctx,
+          input.requestId ?? null,
         );
         return { result: rowFromDb(rows[0] as Record<string, unknown>), resourceId: id };
       },
@@ -203,7 +204,7 @@ export class AttachmentRepository {
    * can (the `attachment_deletions` trigger records when). Returns the deleted row, or null when it did not
    * exist.
    */
-  async delete(taskId: string, id: string, ctx: TaskEventContext): Promise<AttachmentRow | null> {
+  async delete(taskId: string, id: string): Promise<AttachmentRow | null> {
     const existing = await this.get(taskId, id);
     if (existing === null) return null;
     return this.em.transactional(async (em) => {
@@ -213,13 +214,11 @@ export class AttachmentRepository {
         sql<Row>`delete from task_attachments a where a.id = ${id} and a.task_id = ${taskId} returning ${SELECT}`,
       );
       if (deleted.length === 0) return null;
-      await insertTaskEvent(
-        em,
-        taskId,
-        "task.attachment",
-        { action: "removed", attachmentId: id, filename: existing.filename },
-        ctx,
-      );
+      await insertTaskEvent(em, taskId, "task.attachment", {
+        action: "removed",
+        attachmentId: id,
+        filename: existing.filename,
+      });
       return rowFromDb(deleted[0] as Record<string, unknown>);
     });
   }

@@ -9,7 +9,6 @@ import { createOnce } from "./idempotency.js";
 import { newId } from "./ids.js";
 import { bindingDigest, decodeKeysetToken, keysetPage, tokenField } from "./page-token.js";
 import { allOf, insertTaskEvent, loadTask, query, type RawBuilder, type Row, sql } from "./sql-toolkit.js";
-import type { TaskEventContext } from "./task-events.js";
 import type { CommentType } from "./value-sets.js";
 import { microsSql } from "./workflow.repository.js";
 
@@ -67,6 +66,8 @@ export interface CreateCommentInput {
   content: string;
   type: CommentType;
   internal: boolean;
+  /** The request's `request_id`: a retry with the same id returns the first result. */
+  requestId?: string | null;
 }
 
 export type CommentWriteOutcome =
@@ -101,10 +102,10 @@ export class CommentRepository {
     return rows[0] ? commentRow(rows[0]) : null;
   }
 
-  async create(input: CreateCommentInput, ctx: TaskEventContext): Promise<CommentWriteOutcome> {
+  async create(input: CreateCommentInput): Promise<CommentWriteOutcome> {
     return createOnce<CommentWriteOutcome>(this.em, {
       scope: CREATE_SCOPE,
-      requestId: ctx.requestId,
+      requestId: input.requestId,
       replay: async (em, id) => {
         const comment = await new CommentRepository(em).get(input.taskId, id, { includeDeleted: true });
         return comment ? { kind: "ok", comment } : null;
@@ -132,7 +133,7 @@ export class CommentRepository {
           input.taskId,
           "task.comment",
           { action: "created", commentId: id, parentId: input.parentId, internal: input.internal },
-          ctx,
+          input.requestId ?? null,
         );
         return { result: { kind: "ok", comment: await this.getIn(em, input.taskId, id) }, resourceId: id };
       },
@@ -148,7 +149,6 @@ export class CommentRepository {
     id: string,
     changes: { content?: string; type?: CommentType; internal?: boolean },
     opts: { expectedVersion: number | null; editor: string | null; admin: boolean },
-    ctx: TaskEventContext,
   ): Promise<CommentWriteOutcome> {
     return this.em.transactional(async (em) => {
       const current = await this.getLive(em, taskId, id);
@@ -169,13 +169,11 @@ export class CommentRepository {
          where id = ${id} and task_id = ${taskId} and version = ${current.version} and deleted_at is null returning id`,
       );
       if (updated.length === 0) return { kind: "stale" as const };
-      await insertTaskEvent(
-        em,
-        taskId,
-        "task.comment",
-        { action: "updated", commentId: id, fields: Object.keys(changes) },
-        ctx,
-      );
+      await insertTaskEvent(em, taskId, "task.comment", {
+        action: "updated",
+        commentId: id,
+        fields: Object.keys(changes),
+      });
       return { kind: "ok" as const, comment: await this.getIn(em, taskId, id) };
     });
   }
@@ -185,7 +183,6 @@ export class CommentRepository {
     taskId: string,
     id: string,
     opts: { expectedVersion: number | null; editor: string | null; admin: boolean },
-    ctx: TaskEventContext,
   ): Promise<CommentWriteOutcome> {
     return this.em.transactional(async (em) => {
       const current = await this.getLive(em, taskId, id);
@@ -201,7 +198,7 @@ export class CommentRepository {
          where id = ${id} and task_id = ${taskId} and version = ${current.version} and deleted_at is null returning id`,
       );
       if (updated.length === 0) return { kind: "stale" as const };
-      await insertTaskEvent(em, taskId, "task.comment", { action: "deleted", commentId: id }, ctx);
+      await insertTaskEvent(em, taskId, "task.comment", { action: "deleted", commentId: id });
       return { kind: "ok" as const, comment: await this.getIn(em, taskId, id) };
     });
   }

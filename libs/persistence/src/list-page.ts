@@ -10,14 +10,6 @@ import { allOf, type RawBuilder, query as run, sql } from "./sql-toolkit.js";
 
 export { InvalidPageTokenError } from "./page-token.js";
 
-/** Who/what is making a change; recorded in the outbox. */
-export interface WriteContext {
-  actor?: string | null;
-  /** Client `request_id` of a create: a retry with the same id returns the first result. */
-  requestId?: string | null;
-  traceId?: string | null;
-}
-
 export type CompareOp = "=" | "!=" | "<" | "<=" | ">" | ">=";
 
 /** One `field op value` comparison; `null` with `=`/`!=` means `is null`/`is not null`. */

@@ -6,7 +6,7 @@
 import type { EntityManager } from "@mikro-orm/core";
 import { createOnce } from "./idempotency.js";
 import { newId } from "./ids.js";
-import type { ColumnSpec, ListQuery, Page, WriteContext } from "./list-page.js";
+import type { ColumnSpec, ListQuery, Page } from "./list-page.js";
 import { listKeysetPage } from "./list-page.js";
 import { clearTaskReference } from "./release.repository.js";
 import { query, type RawBuilder, type Row, sql } from "./sql-toolkit.js";
@@ -113,11 +113,11 @@ export class MilestoneRepository {
 
   async createMilestone(
     fields: MilestoneFields,
-    ctx: WriteContext = {},
+    requestId: string | null = null,
   ): Promise<MilestoneResult<{ milestone: MilestoneRow }>> {
     return createOnce<MilestoneResult<{ milestone: MilestoneRow }>>(this.em, {
       scope: "milestone.create",
-      requestId: ctx.requestId,
+      requestId,
       replay: async (em, id) => {
         const milestone = await this.getMilestone(id, em);
         return milestone ? { ok: true, milestone } : null;
@@ -199,7 +199,6 @@ export class MilestoneRepository {
     id: string,
     force: boolean,
     expectedVersion: number | null,
-    ctx: WriteContext = {},
   ): Promise<MilestoneResult<{ unassigned: number }>> {
     return this.em.transactional(async (em) => {
       const lock = await this.lockMilestone(em, id, expectedVersion);
@@ -210,7 +209,7 @@ export class MilestoneRepository {
       );
       const n = Number(count[0]?.n ?? 0);
       if (n > 0 && !force) return { ok: false, reason: "has_tasks", taskCount: n } as const;
-      const cleared = await clearTaskReference(em, "milestone_id", "milestone", id, ctx);
+      const cleared = await clearTaskReference(em, "milestone_id", "milestone", id);
       await query(
         em,
         sql`update milestones set deleted_at = now(), version = version + 1, updated_at = now() where id = ${id}`,

@@ -8,7 +8,7 @@ import type { EntityManager } from "@mikro-orm/core";
 import { isUniqueViolation } from "./db-errors.js";
 import { createOnce } from "./idempotency.js";
 import { newId } from "./ids.js";
-import type { ColumnSpec, ListQuery, Page, WriteContext } from "./list-page.js";
+import type { ColumnSpec, ListQuery, Page } from "./list-page.js";
 import { listKeysetPage } from "./list-page.js";
 import { query, type RawBuilder, type Row, sql } from "./sql-toolkit.js";
 import { TASK_SELECT_LIST, type TaskRow, taskRowFromDb } from "./task.repository.js";
@@ -119,12 +119,12 @@ export class PlanningRepository {
 
   async createSprint(
     fields: SprintFields,
-    ctx: WriteContext = {},
+    requestId: string | null = null,
   ): Promise<SprintResult<{ sprint: SprintRow }>> {
     try {
       return await createOnce<SprintResult<{ sprint: SprintRow }>>(this.em, {
         scope: "sprint.create",
-        requestId: ctx.requestId,
+        requestId,
         replay: async (em, id) => {
           const sprint = await this.getSprint(id, em);
           return sprint ? { ok: true, sprint } : null;
@@ -195,12 +195,15 @@ export class PlanningRepository {
     }
   }
 
-  /** Moves tasks (matching `where`) to `sprintId` (null = backlog) with version bump and events; returns ids. */
+  /**
+   * Moves tasks (matching `where`) to `sprintId` (null = backlog) with version bump and events (recording the
+   * request's `requestId`, if any); returns ids.
+   */
   private async moveTasks(
     em: EntityManager,
     where: RawBuilder<unknown>,
     sprintId: string | null,
-    ctx: WriteContext,
+    requestId: string | null = null,
   ): Promise<string[]> {
     const moved = await query(
       em,
@@ -209,7 +212,7 @@ export class PlanningRepository {
        returning t.id, t.sprint_id`,
     );
     for (const row of moved) {
-      await insertTaskEvent(em, String(row.id), "task.updated", { fields: ["sprint"], sprintId }, ctx);
+      await insertTaskEvent(em, String(row.id), "task.updated", { fields: ["sprint"], sprintId }, requestId);
     }
     return moved.map((r) => String(r.id));
   }
@@ -218,7 +221,6 @@ export class PlanningRepository {
     id: string,
     force: boolean,
     expectedVersion: number | null,
-    ctx: WriteContext = {},
   ): Promise<SprintResult<{ unassigned: number }>> {
     return this.em.transactional(async (em) => {
       const lock = await this.lockSprint(em, id, expectedVersion);
@@ -229,7 +231,7 @@ export class PlanningRepository {
       );
       const n = Number(count[0]?.n ?? 0);
       if (n > 0 && !force) return { ok: false, reason: "has_tasks", taskCount: n } as const;
-      const moved = await this.moveTasks(em, sql`t.sprint_id = ${id}`, null, ctx);
+      const moved = await this.moveTasks(em, sql`t.sprint_id = ${id}`, null);
       await query(
         em,
         sql`update sprints set deleted_at = now(), version = version + 1, updated_at = now() where id = ${id}`,
@@ -264,12 +266,12 @@ export class PlanningRepository {
     id: string,
     destinationId: string | null,
     expectedVersion: number | null,
-    ctx: WriteContext = {},
+    requestId: string | null = null,
   ): Promise<SprintResult<{ sprint: SprintRow; moved: string[]; completed: number }>> {
     type Closed = SprintResult<{ sprint: SprintRow; moved: string[]; completed: number }>;
     return createOnce<Closed>(this.em, {
       scope: "sprint.close",
-      requestId: ctx.requestId,
+      requestId,
       replay: async (em, sprintId, response) => {
         const json = response as { moved: string[]; completed: number } | null;
         const sprint = sprintId === id && json ? await this.getSprint(id, em) : null;
@@ -298,7 +300,7 @@ export class PlanningRepository {
           em,
           sql`t.sprint_id = ${id} and t.status not in ${DONE_SQL}`,
           destinationId,
-          ctx,
+          requestId,
         );
         const done = await query(
           em,
@@ -326,7 +328,6 @@ export class PlanningRepository {
   async assignTasks(
     sprintId: string | null,
     taskIds: readonly string[],
-    ctx: WriteContext = {},
   ): Promise<SprintResult<{ tasks: TaskRow[] }>> {
     return this.em.transactional(async (em) => {
       if (sprintId !== null) {
@@ -347,7 +348,7 @@ export class PlanningRepository {
       const found = new Set(live.map((r) => String(r.id)));
       const missing = taskIds.filter((t) => !found.has(t));
       if (missing.length > 0) return { ok: false, reason: "tasks_not_found", taskIds: missing } as const;
-      await this.moveTasks(em, sql`t.id = any(${ids})`, sprintId, ctx);
+      await this.moveTasks(em, sql`t.id = any(${ids})`, sprintId);
       const rows = await query(
         em,
         sql<Row>`select ${sql.raw(TASK_SELECT_LIST)} from tasks t where t.id = any(${ids})`,

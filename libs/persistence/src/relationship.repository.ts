@@ -17,7 +17,7 @@ import type { EntityManager } from "@mikro-orm/core";
 import { isUniqueViolation } from "./db-errors.js";
 import { createOnce } from "./idempotency.js";
 import { newId } from "./ids.js";
-import type { ColumnSpec, ListQuery, Page, WriteContext } from "./list-page.js";
+import type { ColumnSpec, ListQuery, Page } from "./list-page.js";
 import { listKeysetPage } from "./list-page.js";
 import {
   type CriticalPathScope,
@@ -29,7 +29,7 @@ import {
 } from "./relationship-graph.repository.js";
 import { INVERSE_TYPE, inverseCaseSql, PRECEDENCE_SQL, precedenceEdge } from "./relationship-types.js";
 import { query, type Row, sql } from "./sql-toolkit.js";
-import { insertTaskEvent } from "./task-events.js";
+import { callerActor, insertTaskEvent } from "./task-events.js";
 import type { RelationshipType } from "./value-sets.js";
 
 export * from "./relationship-graph.repository.js";
@@ -121,21 +121,22 @@ export class RelationshipRepository {
 
   /**
    * Creates the relationship and its inverse/mirror (checks: both tasks live, no duplicate, no precedence
-   * cycle). With `validateOnly` every check runs but nothing is written (`row` is null).
+   * cycle). With `validateOnly` every check runs but nothing is written (`row` is null). With the request's
+   * `requestId`, a retry returns the first result.
    */
   async create(
     input: CreateRelationshipInput,
-    ctx: WriteContext & { validateOnly?: boolean } = {},
+    opts: { requestId?: string | null; validateOnly?: boolean } = {},
   ): Promise<CreateRelationshipResult> {
     try {
       return await createOnce<CreateRelationshipResult>(this.em, {
         scope: "relationship.create",
-        requestId: ctx.validateOnly ? null : ctx.requestId,
+        requestId: opts.validateOnly ? null : opts.requestId,
         replay: async (em, id) => {
           const row = await this.getCreated(em, id);
           return row ? { ok: true, row } : null;
         },
-        create: (em) => this.createPair(em, input, ctx),
+        create: (em) => this.createPair(em, input, opts),
       });
     } catch (err) {
       // A concurrent create of the same pair (another request id, or none) won.
@@ -148,7 +149,7 @@ export class RelationshipRepository {
   private async createPair(
     em: EntityManager,
     input: CreateRelationshipInput,
-    ctx: WriteContext & { validateOnly?: boolean },
+    opts: { requestId?: string | null; validateOnly?: boolean },
   ): Promise<{ result: CreateRelationshipResult; resourceId: string | null }> {
     const refused = (result: CreateRelationshipResult) => ({ result, resourceId: null });
     const tasks = await query(
@@ -177,11 +178,11 @@ export class RelationshipRepository {
       const path = await this.findPrecedencePath(em, edge.after, edge.before);
       if (path) return refused({ ok: false, reason: "cycle", path: [edge.before, ...path] });
     }
-    if (ctx.validateOnly) return refused({ ok: true, row: null });
+    if (opts.validateOnly) return refused({ ok: true, row: null });
 
     const id = newId();
     const inverseId = newId();
-    const actor = ctx.actor ?? null;
+    const actor = callerActor();
     await query(
       em,
       sql`insert into task_relationships (id, source_task_id, target_task_id, type, strength, note, created_by)
@@ -199,7 +200,7 @@ export class RelationshipRepository {
         taskId,
         "task.relationship",
         { action: "created", relationshipId: relId, type, targetTaskId: other },
-        { ...ctx, actor },
+        opts.requestId ?? null,
       );
     }
     return { result: { ok: true, row: await this.getCreated(em, id) }, resourceId: id };
@@ -238,7 +239,7 @@ export class RelationshipRepository {
   }
 
   /** Deletes the relationship and its inverse/mirror; false when it does not exist. */
-  async delete(sourceTaskId: string, id: string, ctx: WriteContext = {}): Promise<boolean> {
+  async delete(sourceTaskId: string, id: string): Promise<boolean> {
     return this.em.transactional(async (em) => {
       const deleted = await query(
         em,
@@ -258,13 +259,12 @@ export class RelationshipRepository {
       ];
       if (inverse[0]) events.push([row.target_task_id, inverse[0].id, row.inverse_type, row.source_task_id]);
       for (const [taskId, relId, type, other] of events) {
-        await insertTaskEvent(
-          em,
-          String(taskId),
-          "task.relationship",
-          { action: "deleted", relationshipId: relId, type, targetTaskId: other },
-          ctx,
-        );
+        await insertTaskEvent(em, String(taskId), "task.relationship", {
+          action: "deleted",
+          relationshipId: relId,
+          type,
+          targetTaskId: other,
+        });
       }
       return true;
     });

@@ -11,7 +11,7 @@ import type { EntityManager } from "@mikro-orm/core";
 import { isUniqueViolation } from "./db-errors.js";
 import { createOnce } from "./idempotency.js";
 import { newId } from "./ids.js";
-import type { ColumnSpec, ListQuery, Page, WriteContext } from "./list-page.js";
+import type { ColumnSpec, ListQuery, Page } from "./list-page.js";
 import { listKeysetPage } from "./list-page.js";
 import { query, type RawBuilder, type Row, sql } from "./sql-toolkit.js";
 import { insertTaskEvent } from "./task-events.js";
@@ -91,7 +91,6 @@ export async function clearTaskReference(
   column: "release_id" | "milestone_id",
   field: "release" | "milestone",
   id: string,
-  ctx: WriteContext,
 ): Promise<string[]> {
   const cleared = await query(
     em,
@@ -99,7 +98,7 @@ export async function clearTaskReference(
      where ${sql.ref(`t.${column}`)} = ${id} returning t.id, t.deleted_at is null as live`,
   );
   for (const row of cleared) {
-    await insertTaskEvent(em, String(row.id), "task.updated", { fields: [field], [`${field}Id`]: null }, ctx);
+    await insertTaskEvent(em, String(row.id), "task.updated", { fields: [field], [`${field}Id`]: null });
   }
   return cleared.filter((r) => r.live === true).map((r) => String(r.id));
 }
@@ -131,7 +130,7 @@ export class ReleaseRepository {
 
   async createRelease(
     fields: ReleaseFields,
-    ctx: WriteContext = {},
+    requestId: string | null = null,
   ): Promise<ReleaseResult<{ release: ReleaseRow }>> {
     if (fields.status !== "released" && fields.releasedAt !== null) {
       return { ok: false, reason: "release_time_not_released" };
@@ -139,7 +138,7 @@ export class ReleaseRepository {
     try {
       return await createOnce<ReleaseResult<{ release: ReleaseRow }>>(this.em, {
         scope: "release.create",
-        requestId: ctx.requestId,
+        requestId,
         replay: async (em, id) => {
           const release = await this.getRelease(id, em);
           return release ? { ok: true, release } : null;
@@ -229,7 +228,6 @@ export class ReleaseRepository {
     id: string,
     force: boolean,
     expectedVersion: number | null,
-    ctx: WriteContext = {},
   ): Promise<ReleaseResult<{ unassigned: number }>> {
     return this.em.transactional(async (em) => {
       const lock = await this.lockRelease(em, id, expectedVersion);
@@ -240,7 +238,7 @@ export class ReleaseRepository {
       );
       const n = Number(count[0]?.n ?? 0);
       if (n > 0 && !force) return { ok: false, reason: "has_tasks", taskCount: n } as const;
-      const cleared = await clearTaskReference(em, "release_id", "release", id, ctx);
+      const cleared = await clearTaskReference(em, "release_id", "release", id);
       await query(
         em,
         sql`update milestones set release_id = null, version = version + 1, updated_at = now() where release_id = ${id}`,

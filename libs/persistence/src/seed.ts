@@ -1,4 +1,5 @@
 import type { EntityManager, MikroORM } from "@mikro-orm/core";
+import { withCallerContext } from "@taskmaster/telemetry/caller-context";
 import { Milestone } from "./entities/milestone.entity.js";
 import { Release } from "./entities/release.entity.js";
 import { Sprint } from "./entities/sprint.entity.js";
@@ -152,8 +153,9 @@ async function seedTasks(
   for (const t of SEED_TASKS) {
     if (ids.has(t.key)) continue;
     const epicKey = epicOf(t.key);
-    const row = await repo.create(
-      {
+    // The seed records itself as the actor (history row and `task.created` event).
+    const row = await withCallerContext({ actor: "seed" }, () =>
+      repo.create({
         title: t.title,
         type: t.type,
         status: t.status,
@@ -173,8 +175,7 @@ async function seedTasks(
         externalId: `seed:${t.key}`,
         startedAt: ["in_progress", "review", "testing", "completed"].includes(t.status) ? new Date() : null,
         completedAt: t.status === "completed" ? new Date() : null,
-      },
-      { actor: "seed" },
+      }),
     );
     ids.set(t.key, row.id);
     inserted++;

@@ -20,7 +20,7 @@ import {
   TEXT_ARRAY_KEYS,
   taskRowFromDb,
 } from "./task-columns.js";
-import type { ChangeContext, CreateTaskInput, TaskRow } from "./task-model.js";
+import type { CreateTaskInput, TaskRow } from "./task-model.js";
 import { rethrowTaken } from "./task-write-checks.js";
 
 const CREATE_SCOPE = "task.create";
@@ -67,10 +67,11 @@ interface CreateValues {
   columns: readonly string[];
   /** Column -> value as JSON (the row `jsonb_populate_record` reads; absent columns are null). */
   row: Record<string, unknown>;
-  ctx: ChangeContext;
+  /** The request's `request_id` (the idempotency key and the outbox event's request_id), or null. */
+  requestId: string | null;
   /** The idempotency key row (id, scope), or null. */
   key: { id: string; scope: string } | null;
-  /** The caller's audit context, or undefined. */
+  /** The current caller context (audit settings; actor and trace id of the history row and event), or undefined. */
   audit: CallerContext | undefined;
 }
 
@@ -83,9 +84,9 @@ interface CreateValues {
  */
 function createStatement(v: CreateValues): RawBuilder<Row> {
   const now = sql`${v.now.toISOString()}::timestamptz`;
-  const actor = sql`${v.ctx.actor ?? null}::varchar`;
-  const requestId = sql`${v.ctx.requestId ?? null}::varchar`;
   const a = v.audit;
+  const actor = sql`${a?.actor ?? null}::varchar`;
+  const requestId = sql`${v.requestId}::varchar`;
   // The audit context the AuditContextSubscriber sets at transaction start, set here for this statement's
   // implicit transaction (the audit triggers are AFTER ROW: they run at the end of the statement). The
   // scalar subquery on `audit` makes sure it is evaluated before the task row is written.
@@ -117,7 +118,7 @@ function createStatement(v: CreateValues): RawBuilder<Row> {
       insert into outbox_events (aggregate_type, aggregate_id, event_kind, payload, actor, request_id, trace_id, created_at)
       select 'task', t.id, 'task.created', jsonb_build_object('id', t.id, 'title', t.title, 'status', t.status,
         'priority', t.priority, 'type', t.type, 'assignedTo', t.assigned_to, 'parentId', t.parent_id,
-        'epicId', t.epic_id, 'sprintId', t.sprint_id), ${actor}, ${requestId}, ${v.ctx.traceId ?? null}::varchar, ${now}
+        'epicId', t.epic_id, 'sprintId', t.sprint_id), ${actor}, ${requestId}, ${a?.traceId ?? null}::varchar, ${now}
       from t
     )${keyCte}
     select * from t`;
@@ -133,25 +134,26 @@ function createStatementName(defaultedMask: number, withKey: boolean, withAudit:
 }
 
 /**
- * Creates a task, its first status-history row and a `task.created` outbox event atomically. With
- * `ctx.requestId`, a retry returns the task created by the first call instead of a duplicate.
+ * Creates a task, its first status-history row and a `task.created` outbox event atomically (actor and
+ * trace id of the current caller). With the request's `requestId`, a retry returns the task created by the
+ * first call instead of a duplicate.
  */
 export async function createTask(
   em: EntityManager,
   input: CreateTaskInput,
-  ctx: ChangeContext = {},
+  requestId: string | null = null,
 ): Promise<TaskRow> {
-  if (ctx.requestId) {
-    const existing = await findTaskByRequestId(em, ctx.requestId);
+  if (requestId) {
+    const existing = await findTaskByRequestId(em, requestId);
     if (existing) return existing;
   }
   try {
-    return await insertTask(em, input, ctx, ctx.requestId ? CREATE_SCOPE : null);
+    return await insertTask(em, input, requestId, requestId ? CREATE_SCOPE : null);
   } catch (err) {
     // A concurrent retry with the same request id won the race (the statement wrote nothing): return its
     // task. Inside a caller's transaction the failed statement aborted it, so there is nothing to read.
-    if (ctx.requestId && isUniqueViolation(err) && em.getTransactionContext() === undefined) {
-      const existing = await findTaskByRequestId(em, ctx.requestId);
+    if (requestId && isUniqueViolation(err) && em.getTransactionContext() === undefined) {
+      const existing = await findTaskByRequestId(em, requestId);
       if (existing) return existing;
     }
     rethrowTaken(err);
@@ -160,14 +162,13 @@ export async function createTask(
 
 /**
  * Creates every task in order in ONE transaction (all or none). Items may reference earlier items' ids as
- * parent/epic. With `ctx.requestId`, a retry returns the first result.
+ * parent/epic. With the request's `requestId`, a retry returns the first result.
  */
 export async function batchCreateTasks(
   em: EntityManager,
   inputs: CreateTaskInput[],
-  ctx: ChangeContext = {},
+  requestId: string | null = null,
 ): Promise<TaskRow[]> {
-  const requestId = ctx.requestId;
   try {
     return await createOnce<TaskRow[]>(em, {
       scope: BATCH_SCOPE,
@@ -176,7 +177,7 @@ export async function batchCreateTasks(
       create: async (tx) => {
         const rows: TaskRow[] = [];
         for (const [index, input] of inputs.entries()) {
-          const row = await insertTask(tx, input, ctx, null);
+          const row = await insertTask(tx, input, requestId, null);
           if (requestId) await storeIdempotentResource(tx, BATCH_ITEM_SCOPE, `${requestId}:${index}`, row.id);
           rows.push(row);
         }
@@ -211,7 +212,7 @@ async function findTaskByRequestId(em: EntityManager, requestId: string): Promis
 async function insertTask(
   em: EntityManager,
   input: CreateTaskInput,
-  ctx: ChangeContext,
+  requestId: string | null,
   keyScope: string | null,
 ): Promise<TaskRow> {
   const columns: string[] = [];
@@ -241,7 +242,7 @@ async function insertTask(
     historyId: newId(),
     columns,
     row,
-    ctx,
+    requestId,
     key: keyScope === null ? null : { id: newId(), scope: keyScope },
     audit,
   });

@@ -4,6 +4,7 @@
  * NOTIFYs listeners.
  */
 import type { EntityManager } from "@mikro-orm/core";
+import { currentCallerContext } from "@taskmaster/telemetry/caller-context";
 import { query, type Row, sql } from "./sql-toolkit.js";
 
 /** Event kinds, mirroring `taskmaster.task.v1.TaskEventKind` (`TASK_EVENT_KIND_STATUS_CHANGED` -> "task.status_changed"). */
@@ -22,24 +23,28 @@ export const TASK_EVENT_KINDS = [
 ] as const;
 export type TaskEventKind = (typeof TASK_EVENT_KINDS)[number];
 
-export interface TaskEventContext {
-  actor?: string | null;
-  requestId?: string | null;
-  traceId?: string | null;
+/** The current caller's actor (`@taskmaster/telemetry/caller-context`), for history rows; null when unknown. */
+export function callerActor(): string | null {
+  return currentCallerContext()?.actor ?? null;
 }
 
-/** Inserts one outbox event about a task: a single INSERT on the caller's connection and transaction. */
+/**
+ * Inserts one outbox event about a task: a single INSERT on the caller's connection and transaction. The
+ * actor and trace id are the current caller's; `requestId` is the `request_id` field of the request that
+ * made the change (creates and transitions carry one), null otherwise.
+ */
 export async function insertTaskEvent(
   em: EntityManager,
   taskId: string,
   kind: string,
   payload: Record<string, unknown>,
-  ctx: TaskEventContext,
+  requestId: string | null = null,
 ): Promise<void> {
+  const caller = currentCallerContext();
   await query(
     em,
     sql<Row>`insert into outbox_events (aggregate_type, aggregate_id, event_kind, payload, actor, request_id, trace_id)
-      values ('task', ${taskId}, ${kind}, ${JSON.stringify(payload)}::jsonb, ${ctx.actor ?? null},
-        ${ctx.requestId ?? null}, ${ctx.traceId ?? null})`,
+      values ('task', ${taskId}, ${kind}, ${JSON.stringify(payload)}::jsonb, ${caller?.actor ?? null},
+        ${requestId}, ${caller?.traceId ?? null})`,
   );
 }

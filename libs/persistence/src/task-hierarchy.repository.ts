@@ -7,7 +7,6 @@ import type { EntityManager } from "@mikro-orm/core";
 import { insertTaskEvent, loadTask, query, type Row, sql } from "./sql-toolkit.js";
 import { TASK_SELECT_LIST, taskRowFromDb } from "./task-columns.js";
 import {
-  type ChangeContext,
   TaskCycleError,
   TaskHierarchyError,
   TaskNotFoundError,
@@ -69,7 +68,6 @@ export async function softDeleteTask(
   em: EntityManager,
   id: string,
   opts: { expectedVersion: number | null; cascade: boolean; validateOnly?: boolean },
-  ctx: ChangeContext = {},
 ): Promise<TaskRow> {
   return em.transactional(async (em) => {
     const current = await lockLive(em, id, opts.expectedVersion);
@@ -97,13 +95,7 @@ export async function softDeleteTask(
        returning t.id`,
     );
     for (const r of deleted) {
-      await insertTaskEvent(
-        em,
-        String(r.id),
-        "task.deleted",
-        { cascadeRoot: id, cascade: opts.cascade },
-        ctx,
-      );
+      await insertTaskEvent(em, String(r.id), "task.deleted", { cascadeRoot: id, cascade: opts.cascade });
     }
     return (await loadTask(em, id)) as TaskRow;
   });
@@ -117,7 +109,6 @@ export async function undeleteTask(
   em: EntityManager,
   id: string,
   opts: { expectedVersion: number | null; validateOnly?: boolean },
-  ctx: ChangeContext = {},
 ): Promise<TaskRow> {
   try {
     return await em.transactional(async (em) => {
@@ -151,7 +142,7 @@ export async function undeleteTask(
          returning t.id`,
       );
       for (const r of restored)
-        await insertTaskEvent(em, String(r.id), "task.undeleted", { cascadeRoot: id }, ctx);
+        await insertTaskEvent(em, String(r.id), "task.undeleted", { cascadeRoot: id });
       return (await loadTask(em, id)) as TaskRow;
     });
   } catch (err) {
@@ -168,7 +159,6 @@ export async function moveTask(
   id: string,
   newParentId: string | null,
   opts: { expectedVersion: number | null; validateOnly?: boolean; rules: HierarchyRules },
-  ctx: ChangeContext = {},
 ): Promise<{ row: TaskRow; movedDescendantCount: number }> {
   return em.transactional(async (em) => {
     // Moves are serialised: two concurrent moves (A under B, B under A) could otherwise each pass the
@@ -221,13 +211,11 @@ export async function moveTask(
       sql<Row>`update tasks t set parent_id = ${newParentId}, version = t.version + 1, updated_at = now()
        where t.id = ${id} returning ${sql.raw(TASK_SELECT_LIST)}`,
     );
-    await insertTaskEvent(
-      em,
-      id,
-      "task.moved",
-      { fromParentId: current.parentId, toParentId: newParentId, movedDescendantCount },
-      ctx,
-    );
+    await insertTaskEvent(em, id, "task.moved", {
+      fromParentId: current.parentId,
+      toParentId: newParentId,
+      movedDescendantCount,
+    });
     return { row: taskRowFromDb(rows[0] as Record<string, unknown>), movedDescendantCount };
   });
 }

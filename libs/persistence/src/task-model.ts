@@ -95,14 +95,6 @@ export type CreateTaskInput = Partial<
   >
 > & { title: string /** Client-chosen UUID; a new UUIDv7 when absent. */; id?: string };
 
-/** Who/what is making the change; recorded in status history and the outbox. */
-export interface ChangeContext {
-  actor?: string | null;
-  /** Client `request_id`: a retried create with the same id returns the first task. */
-  requestId?: string | null;
-  traceId?: string | null;
-}
-
 /** Sort keys ListTasks accepts (AIP-132 field names). */
 export const TASK_SORT_FIELDS = [
   "priority",

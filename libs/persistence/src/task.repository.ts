@@ -29,7 +29,6 @@ import {
   undeleteTask,
 } from "./task-hierarchy.repository.js";
 import type {
-  ChangeContext,
   ChildTaskPage,
   ChildTasksOptions,
   CreateTaskInput,
@@ -74,13 +73,13 @@ export class TaskRepository {
   constructor(private readonly em: EntityManager) {}
 
   /** See {@link createTask}. */
-  create(input: CreateTaskInput, ctx: ChangeContext = {}): Promise<TaskRow> {
-    return createTask(this.em, input, ctx);
+  create(input: CreateTaskInput, requestId: string | null = null): Promise<TaskRow> {
+    return createTask(this.em, input, requestId);
   }
 
   /** See {@link batchCreateTasks}. */
-  batchCreate(inputs: CreateTaskInput[], ctx: ChangeContext = {}): Promise<TaskRow[]> {
-    return batchCreateTasks(this.em, inputs, ctx);
+  batchCreate(inputs: CreateTaskInput[], requestId: string | null = null): Promise<TaskRow[]> {
+    return batchCreateTasks(this.em, inputs, requestId);
   }
 
   /** A task by id (soft-deleted ones only with `includeDeleted`), or `null`. `id` must be a UUID. */
@@ -114,31 +113,21 @@ export class TaskRepository {
   }
 
   /** See {@link updateTask}. */
-  update(
-    id: string,
-    patch: TaskPatch,
-    expectedVersion: number | null,
-    ctx: ChangeContext = {},
-  ): Promise<TaskRow> {
-    return updateTask(this.em, id, patch, expectedVersion, ctx);
+  update(id: string, patch: TaskPatch, expectedVersion: number | null): Promise<TaskRow> {
+    return updateTask(this.em, id, patch, expectedVersion);
   }
 
   /** See {@link softDeleteTask}. */
   softDelete(
     id: string,
     opts: { expectedVersion: number | null; cascade: boolean; validateOnly?: boolean },
-    ctx: ChangeContext = {},
   ): Promise<TaskRow> {
-    return softDeleteTask(this.em, id, opts, ctx);
+    return softDeleteTask(this.em, id, opts);
   }
 
   /** See {@link undeleteTask}. */
-  undelete(
-    id: string,
-    opts: { expectedVersion: number | null; validateOnly?: boolean },
-    ctx: ChangeContext = {},
-  ): Promise<TaskRow> {
-    return undeleteTask(this.em, id, opts, ctx);
+  undelete(id: string, opts: { expectedVersion: number | null; validateOnly?: boolean }): Promise<TaskRow> {
+    return undeleteTask(this.em, id, opts);
   }
 
   /** See {@link moveTask}. */
@@ -146,9 +135,8 @@ export class TaskRepository {
     id: string,
     newParentId: string | null,
     opts: { expectedVersion: number | null; validateOnly?: boolean; rules: HierarchyRules },
-    ctx: ChangeContext = {},
   ): Promise<{ row: TaskRow; movedDescendantCount: number }> {
-    return moveTask(this.em, id, newParentId, opts, ctx);
+    return moveTask(this.em, id, newParentId, opts);
   }
 
   /** Ancestors of a task, root first (at most 64 levels walked). */
@@ -178,7 +166,6 @@ async function updateTask(
   id: string,
   patch: TaskPatch,
   expectedVersion: number | null,
-  ctx: ChangeContext = {},
 ): Promise<TaskRow> {
   const sets: RawBuilder<unknown>[] = [];
   for (const [key, column] of TASK_COLUMNS) {
@@ -210,7 +197,7 @@ async function updateTask(
       );
       const raw = rows[0];
       if (!raw) throw await missingOrStale(em, id);
-      await insertTaskEvent(em, id, "task.updated", { fields }, ctx);
+      await insertTaskEvent(em, id, "task.updated", { fields });
       return taskRowFromDb(raw);
     });
   } catch (err) {

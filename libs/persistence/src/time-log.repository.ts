@@ -8,7 +8,6 @@ import { createOnce } from "./idempotency.js";
 import { newId } from "./ids.js";
 import { bindingDigest, decodeKeysetToken, keysetPage, tokenField } from "./page-token.js";
 import { allOf, insertTaskEvent, loadTask, query, type RawBuilder, type Row, sql } from "./sql-toolkit.js";
-import type { TaskEventContext } from "./task-events.js";
 import { TASK_FILTER_COLUMNS } from "./task-filter.columns.js";
 import type { TimeLogActivityType } from "./value-sets.js";
 import { microsSql } from "./workflow.repository.js";
@@ -65,6 +64,8 @@ export interface CreateTimeLogInput {
   startedAt: Date | null;
   endedAt: Date | null;
   billable: boolean;
+  /** The request's `request_id`: a retry with the same id returns the first result. */
+  requestId?: string | null;
 }
 
 export type TimeLogWriteOutcome =
@@ -142,10 +143,10 @@ export class TimeLogRepository {
     return Number(rows[0]?.actual_hours ?? 0);
   }
 
-  async create(input: CreateTimeLogInput, ctx: TaskEventContext): Promise<TimeLogWriteOutcome> {
+  async create(input: CreateTimeLogInput): Promise<TimeLogWriteOutcome> {
     return createOnce<TimeLogWriteOutcome>(this.em, {
       scope: CREATE_SCOPE,
-      requestId: ctx.requestId,
+      requestId: input.requestId,
       replay: async (em, id) => {
         const timeLog = await new TimeLogRepository(em).get(input.taskId, id);
         const task = await loadTask(em, input.taskId);
@@ -177,7 +178,7 @@ export class TimeLogRepository {
           input.taskId,
           "task.time_log",
           { action: "created", timeLogId: id, hours: input.hours, actualHours, snapshot: rows[0] },
-          ctx,
+          input.requestId ?? null,
         );
         return {
           result: { kind: "ok", timeLog: rows[0] ? timeLogRow(rows[0]) : null, actualHours },
@@ -187,7 +188,7 @@ export class TimeLogRepository {
     });
   }
 
-  async delete(taskId: string, id: string, ctx: TaskEventContext): Promise<TimeLogWriteOutcome> {
+  async delete(taskId: string, id: string): Promise<TimeLogWriteOutcome> {
     return this.em.transactional(async (em) => {
       const task = await loadTask(em, taskId, true);
       if (task === null) return { kind: "not_found" as const };
@@ -198,19 +199,13 @@ export class TimeLogRepository {
       if (deleted.length === 0) return { kind: "not_found" as const };
       const actualHours = await this.recompute(em, taskId);
       // The deleted log travels in the event (`snapshot`): WatchTasks cannot read it back afterwards.
-      await insertTaskEvent(
-        em,
-        taskId,
-        "task.time_log",
-        {
-          action: "deleted",
-          timeLogId: id,
-          hours: Number(deleted[0]?.hours),
-          actualHours,
-          snapshot: deleted[0],
-        },
-        ctx,
-      );
+      await insertTaskEvent(em, taskId, "task.time_log", {
+        action: "deleted",
+        timeLogId: id,
+        hours: Number(deleted[0]?.hours),
+        actualHours,
+        snapshot: deleted[0],
+      });
       return { kind: "ok" as const, timeLog: null, actualHours };
     });
   }

@@ -8,9 +8,10 @@
  * and a new claim of the same task always has a different id.
  */
 import type { EntityManager } from "@mikro-orm/core";
+import { withCallerContext } from "@taskmaster/telemetry/caller-context";
 import { allOf, query, type RawBuilder, type Row, sql } from "./sql-toolkit.js";
 import { CLAIM_ID_SQL, TASK_SELECT_LIST, type TaskRow, taskRowFromDb } from "./task.repository.js";
-import { insertTaskEvent, type TaskEventContext } from "./task-events.js";
+import { callerActor, insertTaskEvent } from "./task-events.js";
 import type { TaskStatus, TaskType } from "./value-sets.js";
 
 export interface WorkSelectorInput {
@@ -124,7 +125,7 @@ export class WorkQueueRepository {
     claimant: string,
     leaseSeconds: number,
     start: boolean,
-    ctx: TaskEventContext,
+    requestId: string | null = null,
   ): Promise<ClaimedTask | null> {
     // SKIP LOCKED + LIMIT 1 can come back empty when the row it locked was claimed meanwhile (the
     // re-check drops it); retry while candidates remain.
@@ -136,19 +137,19 @@ export class WorkQueueRepository {
         const task = taskRowFromDb(raw);
         const claimId = String(raw.claim_id);
         const oldStatus = String(raw.old_status);
-        await insertTaskEvent(em, task.id, "task.claim", { action: "claimed", claimId, claimant }, ctx);
+        await insertTaskEvent(em, task.id, "task.claim", { action: "claimed", claimId, claimant }, requestId);
         if (oldStatus !== task.status) {
           await query(
             em,
             sql<Row>`insert into task_status_history (id, task_id, from_status, to_status, changed_by, reason)
-             values (gen_random_uuid(), ${task.id}, ${oldStatus}, ${task.status}, ${ctx.actor ?? claimant}, 'claimed')`,
+             values (gen_random_uuid(), ${task.id}, ${oldStatus}, ${task.status}, ${callerActor() ?? claimant}, 'claimed')`,
           );
           await insertTaskEvent(
             em,
             task.id,
             "task.status_changed",
             { from: oldStatus, to: task.status },
-            ctx,
+            requestId,
           );
         }
         return { task, claimId };
@@ -160,13 +161,7 @@ export class WorkQueueRepository {
   }
 
   /** Extends a live claim held by `claimant` with id `claimId`. */
-  async renew(
-    taskId: string,
-    claimId: string,
-    claimant: string,
-    leaseSeconds: number,
-    ctx: TaskEventContext,
-  ): Promise<ClaimedTask> {
+  async renew(taskId: string, claimId: string, claimant: string, leaseSeconds: number): Promise<ClaimedTask> {
     return this.em.transactional(async (em) => {
       const rows = await query(
         em,
@@ -178,7 +173,7 @@ export class WorkQueueRepository {
       );
       const raw = rows[0];
       if (raw === undefined) throw await this.whyNotHeld(em, taskId, claimId, claimant);
-      await insertTaskEvent(em, taskId, "task.claim", { action: "renewed", claimId }, ctx);
+      await insertTaskEvent(em, taskId, "task.claim", { action: "renewed", claimId });
       return { task: taskRowFromDb(raw), claimId: String(raw.claim_id) };
     });
   }
@@ -193,7 +188,6 @@ export class WorkQueueRepository {
     claimant: string,
     newStatus: TaskStatus | null,
     reason: string | null,
-    ctx: TaskEventContext,
     isAllowed: (from: TaskStatus, to: TaskStatus) => boolean,
   ): Promise<TaskRow> {
     return this.em.transactional(async (em) => {
@@ -218,14 +212,14 @@ export class WorkQueueRepository {
            version = t.version + 1, updated_at = now()
          where t.id = ${taskId} returning ${sql.raw(TASK_SELECT_LIST)}`,
       );
-      await insertTaskEvent(em, taskId, "task.claim", { action: "released", claimId }, ctx);
+      await insertTaskEvent(em, taskId, "task.claim", { action: "released", claimId });
       if (target !== oldStatus) {
         await query(
           em,
           sql<Row>`insert into task_status_history (id, task_id, from_status, to_status, changed_by, reason)
-           values (gen_random_uuid(), ${taskId}, ${oldStatus}, ${target}, ${ctx.actor ?? claimant}, ${reason ?? "claim released"})`,
+           values (gen_random_uuid(), ${taskId}, ${oldStatus}, ${target}, ${callerActor() ?? claimant}, ${reason ?? "claim released"})`,
         );
-        await insertTaskEvent(em, taskId, "task.status_changed", { from: oldStatus, to: target }, ctx);
+        await insertTaskEvent(em, taskId, "task.status_changed", { from: oldStatus, to: target });
       }
       return taskRowFromDb(rows[0] as Record<string, unknown>);
     });
@@ -246,24 +240,24 @@ export class WorkQueueRepository {
            version = t.version + 1, updated_at = now()
          from e where t.id = e.id returning t.id, e.status as old_status, t.status as new_status`,
       );
-      for (const r of rows) {
-        const ctx = { actor: "system" };
-        await insertTaskEvent(em, String(r.id), "task.claim", { action: "expired" }, ctx);
-        if (r.old_status !== r.new_status) {
-          await query(
-            em,
-            sql<Row>`insert into task_status_history (id, task_id, from_status, to_status, changed_by, reason)
-             values (gen_random_uuid(), ${r.id}, ${r.old_status}, ${r.new_status}, 'system', 'lease expired')`,
-          );
-          await insertTaskEvent(
-            em,
-            String(r.id),
-            "task.status_changed",
-            { from: r.old_status, to: r.new_status },
-            ctx,
-          );
+      // Expiry is the system's doing: its events record the "system" actor (and no trace id). The transaction
+      // has started, so the caller's context stays in its audit settings.
+      await withCallerContext({ actor: "system" }, async () => {
+        for (const r of rows) {
+          await insertTaskEvent(em, String(r.id), "task.claim", { action: "expired" });
+          if (r.old_status !== r.new_status) {
+            await query(
+              em,
+              sql<Row>`insert into task_status_history (id, task_id, from_status, to_status, changed_by, reason)
+               values (gen_random_uuid(), ${r.id}, ${r.old_status}, ${r.new_status}, 'system', 'lease expired')`,
+            );
+            await insertTaskEvent(em, String(r.id), "task.status_changed", {
+              from: r.old_status,
+              to: r.new_status,
+            });
+          }
         }
-      }
+      });
       return rows.length;
     });
   }

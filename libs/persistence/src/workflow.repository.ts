@@ -9,7 +9,7 @@ import { newId } from "./ids.js";
 import { bindingDigest, decodeKeysetToken, keysetPage, tokenField } from "./page-token.js";
 import { allOf, insertTaskEvent, loadTask, query, type RawBuilder, type Row, sql } from "./sql-toolkit.js";
 import { TASK_SELECT_LIST, type TaskRow, taskRowFromDb } from "./task.repository.js";
-import type { TaskEventContext } from "./task-events.js";
+import { callerActor } from "./task-events.js";
 import { TASK_FILTER_COLUMNS } from "./task-filter.columns.js";
 import type { TaskStatus } from "./value-sets.js";
 
@@ -80,6 +80,8 @@ export interface TransitionInput {
   allowed: (from: TaskStatus) => readonly TaskStatus[];
   /** Statuses that count as done for blockers. */
   doneStatuses: readonly TaskStatus[];
+  /** The request's `request_id`: a retry with the same id replays the first outcome. */
+  requestId?: string | null;
 }
 
 export type TransitionOutcome =
@@ -100,24 +102,20 @@ export class WorkflowRepository {
    * Changes a task's status: checks etag, transition table and open blockers, then in one transaction
    * updates the task (version + 1, start/complete times), writes the history row and the outbox event.
    */
-  async transition(input: TransitionInput, ctx: TaskEventContext): Promise<TransitionOutcome> {
+  async transition(input: TransitionInput): Promise<TransitionOutcome> {
     return createOnce<TransitionOutcome>(this.em, {
       scope: TRANSITION_SCOPE,
-      requestId: ctx.requestId,
+      requestId: input.requestId,
       replay: (em, historyId) => this.replay(em, historyId),
       create: async (em) => {
-        const result = await this.transitionOnce(em, input, ctx);
+        const result = await this.transitionOnce(em, input);
         return { result, resourceId: result.kind === "ok" ? result.change.id : null };
       },
     });
   }
 
   /** The checks and writes of `transition`, in its transaction. */
-  private async transitionOnce(
-    em: EntityManager,
-    input: TransitionInput,
-    ctx: TaskEventContext,
-  ): Promise<TransitionOutcome> {
+  private async transitionOnce(em: EntityManager, input: TransitionInput): Promise<TransitionOutcome> {
     const task = await loadTask(em, input.taskId);
     if (task === null) return { kind: "not_found" as const };
     if (task.deletedAt !== null) return { kind: "deleted" as const };
@@ -145,7 +143,7 @@ export class WorkflowRepository {
     await query(
       em,
       sql`insert into task_status_history (id, task_id, from_status, to_status, changed_by, reason, forced, changed_at)
-       values (${historyId}, ${task.id}, ${from}, ${input.to}, ${ctx.actor ?? null}, ${input.reason}, ${input.force},
+       values (${historyId}, ${task.id}, ${from}, ${input.to}, ${callerActor()}, ${input.reason}, ${input.force},
          clock_timestamp())`,
     );
     await insertTaskEvent(
@@ -153,7 +151,7 @@ export class WorkflowRepository {
       task.id,
       "task.status_changed",
       { from, to: input.to, forced: input.force, statusChangeId: historyId },
-      ctx,
+      input.requestId ?? null,
     );
     const change = await this.getChange(em, task.id, historyId);
     if (change === null) throw new Error("status history row vanished");

@@ -1,6 +1,7 @@
 /**
- * Per-call context for handler factories: caller identity and tracing from the request headers (the actor
- * header is the verified one: the identity interceptor runs before any handler).
+ * Caller identity for handler factories, from the request headers (the actor header is the verified one:
+ * the identity interceptor runs before any handler). Repositories read the caller (actor, trace id) from
+ * the caller context (`@taskmaster/telemetry/caller-context`) themselves.
  */
 import type { HandlerContext } from "@connectrpc/connect";
 import { ACTOR_HEADER } from "./identity.js";
@@ -14,18 +15,4 @@ export function actor(ctx: HandlerContext): string | null {
 /** Who is calling: the gateway's `x-taskmaster-actor`, else the internal service identity. */
 export function callerOf(ctx: HandlerContext): string {
   return actor(ctx) ?? "service:internal";
-}
-
-/** Trace id of the W3C `traceparent` header, if any. */
-export function traceId(ctx: HandlerContext): string | null {
-  const traceparent = ctx.requestHeader.get("traceparent");
-  return traceparent?.split("-")[1] ?? null;
-}
-
-/** Actor, request id and trace id for history rows and outbox events. */
-export function changeContext(
-  ctx: HandlerContext,
-  requestId = "",
-): { actor: string | null; requestId: string | null; traceId: string | null } {
-  return { actor: actor(ctx), requestId: requestId === "" ? null : requestId, traceId: traceId(ctx) };
 }

@@ -3,6 +3,7 @@ import type { FilterSqlExpr } from "@taskmaster/persistence/filter-sql";
 import { initOrm } from "@taskmaster/persistence/orm-config";
 import { InvalidPageTokenError, TaskRepository } from "@taskmaster/persistence/task.repository";
 import { taskFilterCondition } from "@taskmaster/persistence/task-filter.columns";
+import { withCallerContext } from "@taskmaster/telemetry/caller-context";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "./test-database.js";
@@ -48,9 +49,8 @@ afterAll(async () => {
 
 describe("TaskRepository", () => {
   it("creates a task with its status history and outbox rows in one transaction", async () => {
-    const t = await repo().create(
-      { title: "Implement the walking skeleton", priority: "high", labels: ["api"], storyPoints: 3 },
-      { actor: "alice", traceId: "abc" },
+    const t = await withCallerContext({ actor: "alice", traceId: "abc" }, () =>
+      repo().create({ title: "Implement the walking skeleton", priority: "high", labels: ["api"], storyPoints: 3 }),
     );
     expect(t.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-/); // UUIDv7
     expect(t).toMatchObject({
@@ -66,12 +66,13 @@ describe("TaskRepository", () => {
       [t.id],
     );
     expect(history).toEqual([{ from_status: null, to_status: "pending", changed_by: "alice" }]);
-    const outbox = await query<{ event_kind: string; payload: { title: string } }>(
-      "select event_kind, payload from outbox_events where aggregate_id = $1",
+    const outbox = await query<{ event_kind: string; payload: { title: string }; actor: string; trace_id: string }>(
+      "select event_kind, payload, actor, trace_id from outbox_events where aggregate_id = $1",
       [t.id],
     );
     expect(outbox).toHaveLength(1);
     expect(outbox[0]?.event_kind).toBe("task.created");
+    expect(outbox[0]).toMatchObject({ actor: "alice", trace_id: "abc" });
     expect(outbox[0]?.payload.title).toBe("Implement the walking skeleton");
   });
 
@@ -102,12 +103,12 @@ describe("TaskRepository", () => {
   });
 
   it("returns the first task for a retried request_id", async () => {
-    const a = await repo().create({ title: "Idempotent create" }, { requestId: "req-1" });
-    const b = await repo().create({ title: "Idempotent create" }, { requestId: "req-1" });
+    const a = await repo().create({ title: "Idempotent create" }, "req-1");
+    const b = await repo().create({ title: "Idempotent create" }, "req-1");
     expect(b.id).toBe(a.id);
     const [c, d] = await Promise.all([
-      repo().create({ title: "Concurrent retry" }, { requestId: "req-2" }),
-      repo().create({ title: "Concurrent retry" }, { requestId: "req-2" }),
+      repo().create({ title: "Concurrent retry" }, "req-2"),
+      repo().create({ title: "Concurrent retry" }, "req-2"),
     ]);
     expect(c.id).toBe(d.id);
     expect(await query("select id from tasks where title = 'Concurrent retry'")).toHaveLength(1);
