@@ -9,13 +9,19 @@ import type { CategorySortField } from "@taskmaster/persistence/template-categor
 import type { ReviewSortField } from "@taskmaster/persistence/template-review.repository";
 import type { UsageSortField } from "@taskmaster/persistence/template-usage.repository";
 import {
+  TemplateDependencyTypeSchema,
   TemplatePermissionLevelSchema,
   TemplateReviewStatusSchema,
   TemplateReviewTypeSchema,
 } from "@taskmaster/proto/gen/taskmaster/template/v1/collaboration_pb";
 import { TemplateChangeTypeSchema } from "@taskmaster/proto/gen/taskmaster/template/v1/template_pb";
 import { enumCodec } from "@taskmaster/rpc-kit/enum-codec";
-import { type DialectListSpec, type ListFieldSpec, TEMPLATE_SYNTAX } from "@taskmaster/rpc-kit/list-filter";
+import {
+  type DialectListSpec,
+  type ListFieldSpec,
+  type ListFilterSyntax,
+  TEMPLATE_SYNTAX,
+} from "@taskmaster/rpc-kit/list-filter";
 import { CATEGORY_PATTERN, parseTypeName, SEMVER, TYPE_ID } from "./template.names.js";
 
 /** An enum stored as its lower-case short name. */
@@ -140,4 +146,13 @@ export const PERMISSION_FIELDS: Readonly<
   team: text,
   permission: enumField(TemplatePermissionLevelSchema),
   expire_time: time,
+};
+
+/** ListTemplateDependencies: at most one comparison, `type = X`. */
+export const DEPENDENCY_FIELDS: Readonly<Record<"type", ListFieldSpec>> = {
+  type: { ...enumField(TemplateDependencyTypeSchema), ops: ["="] },
+};
+export const DEPENDENCY_SYNTAX: ListFilterSyntax = {
+  ...TEMPLATE_SYNTAX,
+  scan: { ...TEMPLATE_SYNTAX.scan, maxComparisons: 1 },
 };
