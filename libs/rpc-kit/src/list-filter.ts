@@ -372,9 +372,11 @@ export interface ListSpec<F extends string, O extends string> {
   /** The `order_by` fields; "" means `defaultOrder`. */
   orderFields: readonly O[];
   defaultOrder: { field: O; desc: boolean };
+  /** How `order_by` is read (default the dialect's `order`). */
+  orderSyntax?: OrderBySyntax;
 }
 
-/** A {@link ListSpec} in another dialect; its `order` reads `order_by`. */
+/** A {@link ListSpec} in another dialect. */
 export interface DialectListSpec<F extends string, O extends string> extends ListSpec<F, O> {
   syntax: ListFilterSyntax;
 }
@@ -432,7 +434,8 @@ export function listQueryOf<F extends string, O extends string>(
   }
   const syntax = spec.syntax ?? LIST_SYNTAX;
   const conditions = parseListFilter(req.filter, spec.fields, { syntax });
-  const orderBy = parseOrderBy(req.orderBy, spec.orderFields, spec.defaultOrder, syntax.order);
+  const orderSyntax = spec.orderSyntax ?? syntax.order;
+  const orderBy = parseOrderBy(req.orderBy, spec.orderFields, spec.defaultOrder, orderSyntax);
   const binding = typeof options.binding === "function" ? options.binding(orderBy) : options.binding;
   return {
     pageSize,
