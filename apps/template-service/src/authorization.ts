@@ -70,9 +70,9 @@ export function callerOf(ctx: HandlerContext): Caller {
   return caller;
 }
 
-/** Templates the caller may read, as SQL over alias `alias` (always true for internal callers). */
-export function readableBy(caller: Caller, alias = "x"): { sql: string; params: unknown[] } {
-  return caller.internal ? { sql: "true", params: [] } : readableTemplatesSql(caller, alias);
+/** Templates the caller may read, as a condition over alias `alias` (every template for internal callers). */
+export function readableBy(caller: Caller, alias: "x" | "t" = "x"): ReturnType<typeof readableTemplatesSql> {
+  return readableTemplatesSql(caller.internal ? null : caller, alias);
 }
 
 export type Level = TemplatePermissionKind;

@@ -304,14 +304,7 @@ export function createTemplateCategoryHandlers(
               ]);
             }
             // Lock the tree against concurrent moves so two crossing moves cannot both pass the check.
-            await tx.em
-              .getConnection()
-              .execute(
-                "select pg_advisory_xact_lock(hashtext('template_categories.move'))",
-                [],
-                "all",
-                tx.em.getTransactionContext(),
-              );
+            await tx.lockMoves();
             const path = await tx.pathInSubtree(cur.id, newParent);
             if (path !== null) throw new CategoryCycle([...path, cur.id].map(categoryName));
           }

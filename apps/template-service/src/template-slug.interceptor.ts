@@ -14,6 +14,7 @@ import { hasOption } from "@bufbuild/protobuf";
 import { isReflectList, isReflectMessage, type ReflectMessage, reflect } from "@bufbuild/protobuf/reflect";
 import type { Interceptor } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
+import { TemplateRepository } from "@taskmaster/persistence/template.repository";
 import { resource_reference } from "@taskmaster/proto/gen/google/api/resource_pb";
 import { TemplateService } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
 import { NotFoundError } from "@taskmaster/rpc-kit/errors";
@@ -79,15 +80,7 @@ export function createTemplateSlugInterceptor(orm: MikroORM): Interceptor {
     collect(reflect(req.method.input, req.message as Message), cache, slots, 0);
     if (slots.length === 0) return next(req);
     const slugs = [...new Set(slots.map((s) => s.slug))];
-    const rows = (await orm.em
-      .fork()
-      .getConnection()
-      .execute(
-        // The slug (column `name`) is unique across live and soft-deleted templates.
-        `select name, id from templates where name in (${slugs.map(() => "?").join(", ")})`,
-        slugs,
-      )) as { name: string; id: string }[];
-    const ids = new Map(rows.map((r) => [r.name, String(r.id)]));
+    const ids = await new TemplateRepository(orm.em.fork()).idsBySlug(slugs);
     for (const s of slots) {
       const id = ids.get(s.slug);
       if (id === undefined) throw new NotFoundError("template", `templates/${s.slug}`);

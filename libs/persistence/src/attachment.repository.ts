@@ -7,7 +7,9 @@ import type { EntityManager } from "@mikro-orm/core";
 import { storeIdempotentResource } from "./idempotency.js";
 import { newId } from "./ids.js";
 import { decodePageToken, encodePageToken, tokenField } from "./page-token.js";
+import { query, type Row, sql } from "./sql-toolkit.js";
 import { insertTaskEvent, type TaskEventContext } from "./task-events.js";
+import { microsSql } from "./workflow.repository.js";
 
 export interface AttachmentRow {
   id: string;
@@ -39,7 +41,7 @@ export interface AttachmentPage {
   nextPageToken: string | null;
 }
 
-const SELECT = `a.id, a.task_id, a.filename, a.storage_key, a.size_bytes, a.file_type, a.mime_type,
+const SELECT_LIST = `a.id, a.task_id, a.filename, a.storage_key, a.size_bytes, a.file_type, a.mime_type,
   a.description, a.uploaded_by, a.is_public, a.created_at`;
 const UPLOAD_SCOPE = "attachment.upload";
 
@@ -59,25 +61,28 @@ function rowFromDb(r: Record<string, unknown>): AttachmentRow {
   };
 }
 
-type Exec = (sql: string, params: unknown[]) => Promise<Record<string, unknown>[]>;
+const SELECT = sql.raw(SELECT_LIST);
+
+/** Takes the transaction-scoped advisory lock of a storage key. */
+async function lockStorageKey(em: EntityManager, storageKey: string): Promise<void> {
+  await query(em, sql`select pg_advisory_xact_lock(hashtextextended(${storageKey}::text, 0))`);
+}
 
 export class AttachmentRepository {
   constructor(private readonly em: EntityManager) {}
 
   /** True when the task exists and is not soft-deleted. */
   async taskExists(taskId: string): Promise<boolean> {
-    const rows = await this.exec(this.em)(`select 1 from tasks where id = ? and deleted_at is null`, [
-      taskId,
-    ]);
+    const rows = await query(this.em, sql`select 1 from tasks where id = ${taskId} and deleted_at is null`);
     return rows.length > 0;
   }
 
   /** The attachment created by an earlier upload with this request id, if any. */
   async findByRequestId(requestId: string): Promise<AttachmentRow | null> {
-    const rows = await this.exec(this.em)(
-      `select ${SELECT} from idempotency_keys k join task_attachments a on a.id = k.resource_id::uuid
-       where k.scope = ? and k.request_id = ?`,
-      [UPLOAD_SCOPE, requestId],
+    const rows = await query(
+      this.em,
+      sql<Row>`select ${SELECT} from idempotency_keys k join task_attachments a on a.id = k.resource_id::uuid
+       where k.scope = ${UPLOAD_SCOPE} and k.request_id = ${requestId}`,
     );
     return rows[0] ? rowFromDb(rows[0]) : null;
   }
@@ -92,30 +97,21 @@ export class AttachmentRepository {
     placeContent: () => Promise<void>,
   ): Promise<AttachmentRow | null> {
     return this.em.transactional(async (em) => {
-      const exec = this.exec(em);
-      await exec(`select pg_advisory_xact_lock(hashtextextended(?, 0))`, [input.storageKey]);
-      const task = await exec(`select 1 from tasks where id = ? and deleted_at is null for share`, [
-        input.taskId,
-      ]);
+      await lockStorageKey(em, input.storageKey);
+      const task = await query(
+        em,
+        sql`select 1 from tasks where id = ${input.taskId} and deleted_at is null for share`,
+      );
       if (task.length === 0) return null;
       await placeContent();
       const id = newId();
-      const rows = await exec(
-        `insert into task_attachments as a (id, task_id, filename, storage_key, size_bytes, file_type, mime_type,
+      const rows = await query(
+        em,
+        sql<Row>`insert into task_attachments as a (id, task_id, filename, storage_key, size_bytes, file_type, mime_type,
            description, uploaded_by, is_public)
-         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning ${SELECT}`,
-        [
-          id,
-          input.taskId,
-          input.filename,
-          input.storageKey,
-          input.sizeBytes,
-          input.fileType,
-          input.mimeType,
-          input.description,
-          ctx.actor ?? null,
-          input.isPublic,
-        ],
+         values (${id}, ${input.taskId}, ${input.filename}, ${input.storageKey}, ${input.sizeBytes}, ${input.fileType},
+           ${input.mimeType}, ${input.description}, ${ctx.actor ?? null}, ${input.isPublic})
+         returning ${SELECT}`,
       );
       await insertTaskEvent(
         em,
@@ -137,9 +133,11 @@ export class AttachmentRepository {
    */
   async removeContentIfUnreferenced(storageKey: string, remove: () => Promise<void>): Promise<boolean> {
     return this.em.transactional(async (em) => {
-      const exec = this.exec(em);
-      await exec(`select pg_advisory_xact_lock(hashtextextended(?, 0))`, [storageKey]);
-      const refs = await exec(`select 1 from task_attachments where storage_key = ? limit 1`, [storageKey]);
+      await lockStorageKey(em, storageKey);
+      const refs = await query(
+        em,
+        sql`select 1 from task_attachments where storage_key = ${storageKey} limit 1`,
+      );
       if (refs.length > 0) return false;
       await remove();
       return true;
@@ -147,10 +145,10 @@ export class AttachmentRepository {
   }
 
   async get(taskId: string, id: string): Promise<AttachmentRow | null> {
-    const rows = await this.exec(this.em)(
-      `select ${SELECT} from task_attachments a join tasks t on t.id = a.task_id
-       where a.id = ? and a.task_id = ? and t.deleted_at is null`,
-      [id, taskId],
+    const rows = await query(
+      this.em,
+      sql<Row>`select ${SELECT} from task_attachments a join tasks t on t.id = a.task_id
+       where a.id = ${id} and a.task_id = ${taskId} and t.deleted_at is null`,
     );
     return rows[0] ? rowFromDb(rows[0]) : null;
   }
@@ -162,8 +160,7 @@ export class AttachmentRepository {
     pageToken: string | null,
     desc: boolean,
   ): Promise<AttachmentPage> {
-    const params: unknown[] = [taskId];
-    let where = "a.task_id = ?";
+    let after = sql``;
     let direction = desc;
     if (pageToken) {
       const [us, id, descBit] = decodePageToken(pageToken, "a1", taskId, [
@@ -171,17 +168,15 @@ export class AttachmentRepository {
         tokenField.uuid,
         tokenField.bit,
       ]);
-      const cursor = { us, id };
       direction = descBit === 1;
-      where += ` and (a.created_at, a.id) ${direction ? "<" : ">"} (timestamptz 'epoch' + ?::bigint * interval '1 microsecond', ?::uuid)`;
-      params.push(cursor.us, cursor.id);
+      after = sql` and (a.created_at, a.id) ${sql.raw(direction ? "<" : ">")} (${microsSql(String(us))}, ${id}::uuid)`;
     }
-    const dir = direction ? "desc" : "asc";
-    params.push(pageSize + 1);
-    const rows = await this.exec(this.em)(
-      `select ${SELECT}, (extract(epoch from a.created_at) * 1000000)::bigint::text as cursor_us
-       from task_attachments a where ${where} order by a.created_at ${dir}, a.id ${dir} limit ?`,
-      params,
+    const dir = sql.raw(direction ? "desc" : "asc");
+    const rows = await query(
+      this.em,
+      sql<Row>`select ${SELECT}, (extract(epoch from a.created_at) * 1000000)::bigint::text as cursor_us
+       from task_attachments a where a.task_id = ${taskId}${after}
+       order by a.created_at ${dir}, a.id ${dir} limit ${pageSize + 1}::int`,
     );
     const page = rows.slice(0, pageSize);
     const last = page[page.length - 1];
@@ -202,11 +197,10 @@ export class AttachmentRepository {
     const existing = await this.get(taskId, id);
     if (existing === null) return null;
     return this.em.transactional(async (em) => {
-      const exec = this.exec(em);
-      await exec(`select pg_advisory_xact_lock(hashtextextended(?, 0))`, [existing.storageKey]);
-      const deleted = await exec(
-        `delete from task_attachments a where a.id = ? and a.task_id = ? returning ${SELECT}`,
-        [id, taskId],
+      await lockStorageKey(em, existing.storageKey);
+      const deleted = await query(
+        em,
+        sql<Row>`delete from task_attachments a where a.id = ${id} and a.task_id = ${taskId} returning ${SELECT}`,
       );
       if (deleted.length === 0) return null;
       await insertTaskEvent(
@@ -218,9 +212,5 @@ export class AttachmentRepository {
       );
       return rowFromDb(deleted[0] as Record<string, unknown>);
     });
-  }
-
-  private exec(em: EntityManager): Exec {
-    return (sql, params) => em.getConnection().execute(sql, params, "all", em.getTransactionContext());
   }
 }

@@ -4,13 +4,14 @@
  * transaction.
  */
 import type { EntityManager } from "@mikro-orm/core";
-import { type ListCondition as FilterCondition, renderConditions } from "./filter-sql.js";
+import { conditionsSql, type ListCondition as FilterCondition } from "./filter-sql.js";
 import { createOnce } from "./idempotency.js";
 import { newId } from "./ids.js";
 import { bindingDigest, decodeKeysetToken, keysetPage, tokenField } from "./page-token.js";
-import { execute, insertTaskEvent, loadTask } from "./sql-toolkit.js";
+import { allOf, insertTaskEvent, loadTask, query, type RawBuilder, type Row, sql } from "./sql-toolkit.js";
 import type { TaskEventContext } from "./task-events.js";
 import type { CommentType } from "./value-sets.js";
+import { microsSql } from "./workflow.repository.js";
 
 export interface CommentRow {
   id: string;
@@ -79,16 +80,23 @@ export type CommentWriteOutcome =
 
 const CREATE_SCOPE = "comment.create";
 
+/** Filterable comment columns by ListComments filter name. */
+const COMMENT_FILTER_COLUMNS = {
+  type: "c.type",
+  author: "c.author",
+  internal: "c.is_internal",
+  create_time: "c.created_at",
+};
+
 export class CommentRepository {
   constructor(private readonly em: EntityManager) {}
 
   async get(taskId: string, id: string, opts: { includeDeleted?: boolean } = {}): Promise<CommentRow | null> {
-    const rows = await execute(
+    const rows = await query(
       this.em,
-      `select ${COMMENT_SELECT} from task_comments c where c.task_id = ? and c.id = ?${
-        opts.includeDeleted ? "" : " and c.deleted_at is null"
+      sql<Row>`select ${sql.raw(COMMENT_SELECT)} from task_comments c where c.task_id = ${taskId} and c.id = ${id}${
+        opts.includeDeleted ? sql`` : sql` and c.deleted_at is null`
       }`,
-      [taskId, id],
     );
     return rows[0] ? commentRow(rows[0]) : null;
   }
@@ -106,19 +114,18 @@ export class CommentRepository {
         if (task === null) return { result: { kind: "task_not_found" }, resourceId: null };
         if (task.deletedAt !== null) return { result: { kind: "task_deleted" }, resourceId: null };
         if (input.parentId !== null) {
-          const parent = await execute(
+          const parent = await query(
             em,
-            "select 1 from task_comments where id = ? and task_id = ? and deleted_at is null",
-            [input.parentId, input.taskId],
+            sql`select 1 from task_comments where id = ${input.parentId} and task_id = ${input.taskId} and deleted_at is null`,
           );
           if (parent.length === 0) return { result: { kind: "parent_not_found" }, resourceId: null };
         }
         const id = newId();
-        await execute(
+        await query(
           em,
-          `insert into task_comments (id, task_id, parent_id, author, content, type, is_internal, created_at, updated_at)
-           values (?, ?, ?, ?, ?, ?, ?, now(), now())`,
-          [id, input.taskId, input.parentId, input.author, input.content, input.type, input.internal],
+          sql`insert into task_comments (id, task_id, parent_id, author, content, type, is_internal, created_at, updated_at)
+           values (${id}, ${input.taskId}, ${input.parentId}, ${input.author}, ${input.content}, ${input.type},
+             ${input.internal}, now(), now())`,
         );
         await insertTaskEvent(
           em,
@@ -151,25 +158,15 @@ export class CommentRepository {
       if (opts.editor !== null && !opts.admin && opts.editor !== current.author) {
         return { kind: "not_author" as const, author: current.author };
       }
-      const sets: string[] = [];
-      const params: unknown[] = [];
-      if (changes.content !== undefined) {
-        sets.push("content = ?");
-        params.push(changes.content);
-      }
-      if (changes.type !== undefined) {
-        sets.push("type = ?");
-        params.push(changes.type);
-      }
-      if (changes.internal !== undefined) {
-        sets.push("is_internal = ?");
-        params.push(changes.internal);
-      }
-      const updated = await execute(
+      const sets: RawBuilder<unknown>[] = [];
+      if (changes.content !== undefined) sets.push(sql`content = ${changes.content}`);
+      if (changes.type !== undefined) sets.push(sql`type = ${changes.type}`);
+      if (changes.internal !== undefined) sets.push(sql`is_internal = ${changes.internal}`);
+      sets.push(sql`version = version + 1`, sql`updated_at = clock_timestamp()`);
+      const updated = await query(
         em,
-        `update task_comments set ${[...sets, "version = version + 1", "updated_at = clock_timestamp()"].join(", ")}
-         where id = ? and task_id = ? and version = ? and deleted_at is null returning id`,
-        [...params, id, taskId, current.version],
+        sql`update task_comments set ${sql.join(sets)}
+         where id = ${id} and task_id = ${taskId} and version = ${current.version} and deleted_at is null returning id`,
       );
       if (updated.length === 0) return { kind: "stale" as const };
       await insertTaskEvent(
@@ -198,11 +195,10 @@ export class CommentRepository {
       if (opts.editor !== null && !opts.admin && opts.editor !== current.author) {
         return { kind: "not_author" as const, author: current.author };
       }
-      const updated = await execute(
+      const updated = await query(
         em,
-        `update task_comments set deleted_at = clock_timestamp(), version = version + 1
-         where id = ? and task_id = ? and version = ? and deleted_at is null returning id`,
-        [id, taskId, current.version],
+        sql`update task_comments set deleted_at = clock_timestamp(), version = version + 1
+         where id = ${id} and task_id = ${taskId} and version = ${current.version} and deleted_at is null returning id`,
       );
       if (updated.length === 0) return { kind: "stale" as const };
       await insertTaskEvent(em, taskId, "task.comment", { action: "deleted", commentId: id }, ctx);
@@ -211,19 +207,18 @@ export class CommentRepository {
   }
 
   private async getLive(em: EntityManager, taskId: string, id: string): Promise<CommentRow | null> {
-    const rows = await execute(
+    const rows = await query(
       em,
-      `select ${COMMENT_SELECT} from task_comments c where c.task_id = ? and c.id = ? and c.deleted_at is null`,
-      [taskId, id],
+      sql<Row>`select ${sql.raw(COMMENT_SELECT)} from task_comments c
+        where c.task_id = ${taskId} and c.id = ${id} and c.deleted_at is null`,
     );
     return rows[0] ? commentRow(rows[0]) : null;
   }
 
   private async getIn(em: EntityManager, taskId: string, id: string): Promise<CommentRow> {
-    const rows = await execute(
+    const rows = await query(
       em,
-      `select ${COMMENT_SELECT} from task_comments c where c.task_id = ? and c.id = ?`,
-      [taskId, id],
+      sql<Row>`select ${sql.raw(COMMENT_SELECT)} from task_comments c where c.task_id = ${taskId} and c.id = ${id}`,
     );
     if (!rows[0]) throw new Error("comment row vanished");
     return commentRow(rows[0]);
@@ -231,13 +226,12 @@ export class CommentRepository {
 
   /** Whether the task exists (soft-deleted included) and, when `threadId` is set, that comment is on it. */
   async threadExistsOrTask(taskId: string, threadId: string | null): Promise<boolean> {
-    const rows =
+    const rows = await query(
+      this.em,
       threadId === null
-        ? await execute(this.em, "select 1 from tasks where id = ?", [taskId])
-        : await execute(this.em, "select 1 from task_comments where task_id = ? and id = ?", [
-            taskId,
-            threadId,
-          ]);
+        ? sql`select 1 from tasks where id = ${taskId}`
+        : sql`select 1 from task_comments where task_id = ${taskId} and id = ${threadId}`,
+    );
     return rows.length > 0;
   }
 
@@ -252,38 +246,28 @@ export class CommentRepository {
     conditions: readonly FilterCondition[];
     binding: string;
   }): Promise<{ items: CommentRow[]; nextPageToken: string | null }> {
-    const where: string[] = ["c.task_id = ?"];
-    const params: unknown[] = [opts.taskId];
-    let prefix = "";
+    const where: RawBuilder<unknown>[] = [sql`c.task_id = ${opts.taskId}`];
+    let prefix = sql``;
     if (opts.threadId !== null) {
-      prefix = `with recursive thread(id, depth) as (
-          select id, 0 from task_comments where id = ? and task_id = ?
+      prefix = sql`with recursive thread(id, depth) as (
+          select id, 0 from task_comments where id = ${opts.threadId} and task_id = ${opts.taskId}
           union all select r.id, thread.depth + 1 from task_comments r join thread on r.parent_id = thread.id
           where thread.depth < 1000)`;
-      params.unshift(opts.threadId, opts.taskId);
-      where.push("c.id in (select id from thread)");
+      where.push(sql`c.id in (select id from thread)`);
     }
-    if (!opts.includeDeleted) where.push("c.deleted_at is null");
-    renderConditions(
-      opts.conditions,
-      { type: "c.type", author: "c.author", internal: "c.is_internal", create_time: "c.created_at" },
-      where,
-      params,
-    );
+    if (!opts.includeDeleted) where.push(sql`c.deleted_at is null`);
+    where.push(...conditionsSql(opts.conditions, COMMENT_FILTER_COLUMNS));
     if (opts.pageToken !== null) {
       const pos = decodeKeysetToken(opts.pageToken, "k1", bindingDigest(opts.binding), tokenField.micros);
       where.push(
-        `(c.created_at, c.id) ${opts.descending ? "<" : ">"} (timestamptz 'epoch' + ?::bigint * interval '1 microsecond', ?::uuid)`,
+        sql`(c.created_at, c.id) ${sql.raw(opts.descending ? "<" : ">")} (${microsSql(pos.key)}, ${pos.id}::uuid)`,
       );
-      params.push(pos.key, pos.id);
     }
-    const dir = opts.descending ? "desc" : "asc";
-    params.push(opts.pageSize + 1);
-    const rows = await execute(
+    const dir = sql.raw(opts.descending ? "desc" : "asc");
+    const rows = await query(
       this.em,
-      `${prefix} select ${COMMENT_SELECT} from task_comments c where ${where.join(" and ")}
-       order by c.created_at ${dir}, c.id ${dir} limit ?`,
-      params,
+      sql<Row>`${prefix} select ${sql.raw(COMMENT_SELECT)} from task_comments c where ${allOf(where)}
+       order by c.created_at ${dir}, c.id ${dir} limit ${opts.pageSize + 1}::int`,
     );
     return keysetPage(rows, opts.pageSize, commentRow, {
       tag: "k1",

@@ -6,8 +6,10 @@
 import type { EntityManager } from "@mikro-orm/core";
 import { createOnce } from "./idempotency.js";
 import { newId } from "./ids.js";
-import { type ColumnSpec, type ListQuery, listPage, type Page, type WriteContext } from "./list-page.js";
+import type { ColumnSpec, ListQuery, Page, WriteContext } from "./list-page.js";
+import { listKeysetPage } from "./list-page.js";
 import { clearTaskReference } from "./release.repository.js";
+import { query, type RawBuilder, type Row, sql } from "./sql-toolkit.js";
 import type { MilestoneStatus } from "./value-sets.js";
 
 export interface MilestoneRow {
@@ -75,17 +77,12 @@ export type MilestoneFailure =
 
 export type MilestoneResult<T> = ({ ok: true } & T) | MilestoneFailure;
 
-type Exec = (sql: string, params: unknown[]) => Promise<Record<string, unknown>[]>;
-
-function executor(em: EntityManager): Exec {
-  return (sql, params) => em.getConnection().execute(sql, params, "all", em.getTransactionContext());
-}
-
 /** Share-locks a live release so it cannot be deleted before this transaction commits. */
 async function releaseExists(em: EntityManager, releaseId: string): Promise<boolean> {
-  const rows = await executor(em)("select 1 from releases where id = ? and deleted_at is null for share", [
-    releaseId,
-  ]);
+  const rows = await query(
+    em,
+    sql`select 1 from releases where id = ${releaseId} and deleted_at is null for share`,
+  );
   return rows.length > 0;
 }
 
@@ -93,21 +90,20 @@ export class MilestoneRepository {
   constructor(private readonly em: EntityManager) {}
 
   async getMilestone(id: string, em: EntityManager = this.em): Promise<MilestoneRow | null> {
-    const rows = await executor(em)(
-      `select ${MILESTONE_SELECT} from milestones x where x.id = ? and x.deleted_at is null`,
-      [id],
+    const rows = await query(
+      em,
+      sql<Row>`select ${sql.raw(MILESTONE_SELECT)} from milestones x where x.id = ${id} and x.deleted_at is null`,
     );
     return rows[0] ? milestoneFromDb(rows[0]) : null;
   }
 
   listMilestones(query: ListQuery<MilestoneListField, MilestoneOrderField>): Promise<Page<MilestoneRow>> {
-    return listPage(
+    return listKeysetPage(
       this.em,
       {
         selectList: MILESTONE_SELECT,
         from: "milestones x",
-        baseWhere: ["x.deleted_at is null"],
-        baseParams: [],
+        where: [sql`x.deleted_at is null`],
         columns: MILESTONE_COLUMNS,
         map: milestoneFromDb,
       },
@@ -131,10 +127,11 @@ export class MilestoneRepository {
           return { result: { ok: false, reason: "release_not_found" }, resourceId: null };
         }
         const id = newId();
-        await executor(em)(
-          `insert into milestones (id, name, description, status, due_date, reached_at, release_id)
-           values (?, ?, ?, ?, ?, case when ? = 'reached' then now() end, ?)`,
-          [id, fields.name, fields.description, fields.status, fields.dueAt, fields.status, fields.releaseId],
+        await query(
+          em,
+          sql`insert into milestones (id, name, description, status, due_date, reached_at, release_id)
+           values (${id}, ${fields.name}, ${fields.description}, ${fields.status}, ${fields.dueAt},
+             case when ${fields.status}::text = 'reached' then now() end, ${fields.releaseId})`,
         );
         return {
           result: { ok: true, milestone: (await this.getMilestone(id, em)) as MilestoneRow },
@@ -150,9 +147,9 @@ export class MilestoneRepository {
     id: string,
     expectedVersion: number | null,
   ): Promise<MilestoneFailure | { ok: true }> {
-    const rows = await executor(em)(
-      "select version from milestones where id = ? and deleted_at is null for update",
-      [id],
+    const rows = await query(
+      em,
+      sql<Row>`select version from milestones where id = ${id} and deleted_at is null for update`,
     );
     const row = rows[0];
     if (!row) return { ok: false, reason: "not_found" };
@@ -173,8 +170,7 @@ export class MilestoneRepository {
       if (patch.releaseId && !(await releaseExists(em, patch.releaseId))) {
         return { ok: false, reason: "release_not_found" } as const;
       }
-      const sets: string[] = [];
-      const params: unknown[] = [];
+      const sets: RawBuilder<unknown>[] = [];
       const columns: [keyof MilestoneFields, string][] = [
         ["name", "name"],
         ["description", "description"],
@@ -182,23 +178,18 @@ export class MilestoneRepository {
         ["releaseId", "release_id"],
       ];
       for (const [key, column] of columns) {
-        if (key in patch) {
-          sets.push(`${column} = ?`);
-          params.push(patch[key] ?? null);
-        }
+        if (key in patch) sets.push(sql`${sql.ref(column)} = ${patch[key] ?? null}`);
       }
       if (patch.status !== undefined) {
         // reached_at: kept while staying REACHED, set on entering it, cleared on leaving it.
         sets.push(
-          "reached_at = case when ? = 'reached' then coalesce(case when status = 'reached' then reached_at end, now()) end",
-          "status = ?",
+          sql`reached_at = case when ${patch.status}::text = 'reached'
+            then coalesce(case when status = 'reached' then reached_at end, now()) end`,
+          sql`status = ${patch.status}`,
         );
-        params.push(patch.status, patch.status);
       }
-      await executor(em)(
-        `update milestones set ${[...sets, "version = version + 1", "updated_at = now()"].join(", ")} where id = ?`,
-        [...params, id],
-      );
+      sets.push(sql`version = version + 1`, sql`updated_at = now()`);
+      await query(em, sql`update milestones set ${sql.join(sets)} where id = ${id}`);
       return { ok: true, milestone: (await this.getMilestone(id, em)) as MilestoneRow } as const;
     });
   }
@@ -211,19 +202,18 @@ export class MilestoneRepository {
     ctx: WriteContext = {},
   ): Promise<MilestoneResult<{ unassigned: number }>> {
     return this.em.transactional(async (em) => {
-      const exec = executor(em);
       const lock = await this.lockMilestone(em, id, expectedVersion);
       if (!lock.ok) return lock;
-      const count = await exec(
-        "select count(*)::int as n from tasks where milestone_id = ? and deleted_at is null",
-        [id],
+      const count = await query(
+        em,
+        sql<Row>`select count(*)::int as n from tasks where milestone_id = ${id} and deleted_at is null`,
       );
       const n = Number(count[0]?.n ?? 0);
       if (n > 0 && !force) return { ok: false, reason: "has_tasks", taskCount: n } as const;
       const cleared = await clearTaskReference(em, "milestone_id", "milestone", id, ctx);
-      await exec(
-        "update milestones set deleted_at = now(), version = version + 1, updated_at = now() where id = ?",
-        [id],
+      await query(
+        em,
+        sql`update milestones set deleted_at = now(), version = version + 1, updated_at = now() where id = ${id}`,
       );
       return { ok: true, unassigned: cleared.length } as const;
     });

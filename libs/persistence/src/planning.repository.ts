@@ -8,7 +8,9 @@ import type { EntityManager } from "@mikro-orm/core";
 import { isUniqueViolation } from "./db-errors.js";
 import { createOnce } from "./idempotency.js";
 import { newId } from "./ids.js";
-import { type ColumnSpec, type ListQuery, listPage, type Page, type WriteContext } from "./list-page.js";
+import type { ColumnSpec, ListQuery, Page, WriteContext } from "./list-page.js";
+import { listKeysetPage } from "./list-page.js";
+import { query, type RawBuilder, type Row, sql } from "./sql-toolkit.js";
 import { TASK_SELECT_LIST, type TaskRow, taskRowFromDb } from "./task.repository.js";
 import { insertTaskEvent } from "./task-events.js";
 import type { SprintStatus } from "./value-sets.js";
@@ -57,7 +59,7 @@ const SPRINT_SELECT = `x.id, x.name, x.goal, x.status, x.starts_at, x.ends_at, x
      where t.sprint_id = x.id and t.deleted_at is null and t.status = 'completed')::int as completed_points`;
 
 /** Statuses that count as done when closing a sprint (those tasks stay in it). */
-const DONE_SQL = `('completed', 'cancelled', 'archived', 'failed')`;
+const DONE_SQL = sql.raw(`('completed', 'cancelled', 'archived', 'failed')`);
 
 const date = (v: unknown): Date | null => (v === null || v === undefined ? null : new Date(v as string));
 
@@ -93,27 +95,21 @@ export type SprintResult<T> = ({ ok: true } & T) | SprintFailure;
 export class PlanningRepository {
   constructor(private readonly em: EntityManager) {}
 
-  private exec(em: EntityManager, sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
-    return em.getConnection().execute(sql, params, "all", em.getTransactionContext());
-  }
-
   async getSprint(id: string, em: EntityManager = this.em): Promise<SprintRow | null> {
-    const rows = await this.exec(
+    const rows = await query(
       em,
-      `select ${SPRINT_SELECT} from sprints x where x.id = ? and x.deleted_at is null`,
-      [id],
+      sql<Row>`select ${sql.raw(SPRINT_SELECT)} from sprints x where x.id = ${id} and x.deleted_at is null`,
     );
     return rows[0] ? sprintFromDb(rows[0]) : null;
   }
 
   listSprints(query: ListQuery<SprintListField, SprintOrderField>): Promise<Page<SprintRow>> {
-    return listPage(
+    return listKeysetPage(
       this.em,
       {
         selectList: SPRINT_SELECT,
         from: "sprints x",
-        baseWhere: ["x.deleted_at is null"],
-        baseParams: [],
+        where: [sql`x.deleted_at is null`],
         columns: SPRINT_COLUMNS,
         map: sprintFromDb,
       },
@@ -135,10 +131,10 @@ export class PlanningRepository {
         },
         create: async (em) => {
           const id = newId();
-          await this.exec(
+          await query(
             em,
-            `insert into sprints (id, name, goal, starts_at, ends_at, capacity_points) values (?, ?, ?, ?, ?, ?)`,
-            [id, fields.name, fields.goal, fields.startsAt, fields.endsAt, fields.capacityPoints],
+            sql`insert into sprints (id, name, goal, starts_at, ends_at, capacity_points)
+              values (${id}, ${fields.name}, ${fields.goal}, ${fields.startsAt}, ${fields.endsAt}, ${fields.capacityPoints})`,
           );
           return {
             result: { ok: true, sprint: (await this.getSprint(id, em)) as SprintRow },
@@ -158,10 +154,9 @@ export class PlanningRepository {
     id: string,
     expectedVersion: number | null,
   ): Promise<SprintFailure | { ok: true; status: SprintStatus }> {
-    const rows = await this.exec(
+    const rows = await query(
       em,
-      "select status, version from sprints where id = ? and deleted_at is null for update",
-      [id],
+      sql<Row>`select status, version from sprints where id = ${id} and deleted_at is null for update`,
     );
     const row = rows[0];
     if (!row) return { ok: false, reason: "not_found" };
@@ -186,19 +181,12 @@ export class PlanningRepository {
           ["endsAt", "ends_at"],
           ["capacityPoints", "capacity_points"],
         ];
-        const sets: string[] = [];
-        const params: unknown[] = [];
+        const sets: RawBuilder<unknown>[] = [];
         for (const [key, column] of columns) {
-          if (key in patch) {
-            sets.push(`${column} = ?`);
-            params.push(patch[key] ?? null);
-          }
+          if (key in patch) sets.push(sql`${sql.ref(column)} = ${patch[key] ?? null}`);
         }
-        await this.exec(
-          em,
-          `update sprints set ${[...sets, "version = version + 1", "updated_at = now()"].join(", ")} where id = ?`,
-          [...params, id],
-        );
+        sets.push(sql`version = version + 1`, sql`updated_at = now()`);
+        await query(em, sql`update sprints set ${sql.join(sets)} where id = ${id}`);
         return { ok: true, sprint: (await this.getSprint(id, em)) as SprintRow } as const;
       });
     } catch (err) {
@@ -210,17 +198,15 @@ export class PlanningRepository {
   /** Moves tasks (matching `where`) to `sprintId` (null = backlog) with version bump and events; returns ids. */
   private async moveTasks(
     em: EntityManager,
-    where: string,
-    params: unknown[],
+    where: RawBuilder<unknown>,
     sprintId: string | null,
     ctx: WriteContext,
   ): Promise<string[]> {
-    const moved = await this.exec(
+    const moved = await query(
       em,
-      `update tasks t set sprint_id = ?, version = version + 1, updated_at = now()
-       where ${where} and t.deleted_at is null and t.sprint_id is distinct from ?
+      sql<Row>`update tasks t set sprint_id = ${sprintId}::uuid, version = version + 1, updated_at = now()
+       where ${where} and t.deleted_at is null and t.sprint_id is distinct from ${sprintId}::uuid
        returning t.id, t.sprint_id`,
-      [sprintId, ...params, sprintId],
     );
     for (const row of moved) {
       await insertTaskEvent(em, String(row.id), "task.updated", { fields: ["sprint"], sprintId }, ctx);
@@ -237,18 +223,16 @@ export class PlanningRepository {
     return this.em.transactional(async (em) => {
       const lock = await this.lockSprint(em, id, expectedVersion);
       if (!lock.ok) return lock;
-      const count = await this.exec(
+      const count = await query(
         em,
-        "select count(*)::int as n from tasks where sprint_id = ? and deleted_at is null",
-        [id],
+        sql<Row>`select count(*)::int as n from tasks where sprint_id = ${id} and deleted_at is null`,
       );
       const n = Number(count[0]?.n ?? 0);
       if (n > 0 && !force) return { ok: false, reason: "has_tasks", taskCount: n } as const;
-      const moved = await this.moveTasks(em, "t.sprint_id = ?", [id], null, ctx);
-      await this.exec(
+      const moved = await this.moveTasks(em, sql`t.sprint_id = ${id}`, null, ctx);
+      await query(
         em,
-        "update sprints set deleted_at = now(), version = version + 1, updated_at = now() where id = ?",
-        [id],
+        sql`update sprints set deleted_at = now(), version = version + 1, updated_at = now() where id = ${id}`,
       );
       return { ok: true, unassigned: moved.length } as const;
     });
@@ -259,20 +243,18 @@ export class PlanningRepository {
     expectedVersion: number | null,
   ): Promise<SprintResult<{ sprint: SprintRow }>> {
     return this.em.transactional(async (em) => {
-      await this.exec(em, "select pg_advisory_xact_lock(hashtext('sprints.active'))", []);
+      await query(em, sql`select pg_advisory_xact_lock(hashtext('sprints.active'))`);
       const lock = await this.lockSprint(em, id, expectedVersion);
       if (!lock.ok) return lock;
       if (lock.status !== "planned") return { ok: false, reason: "bad_state", state: lock.status } as const;
-      const active = await this.exec(
+      const active = await query(
         em,
-        "select id from sprints where status = 'active' and deleted_at is null and id <> ? limit 1",
-        [id],
+        sql<Row>`select id from sprints where status = 'active' and deleted_at is null and id <> ${id} limit 1`,
       );
       if (active[0]) return { ok: false, reason: "other_active", activeId: String(active[0].id) } as const;
-      await this.exec(
+      await query(
         em,
-        "update sprints set status = 'active', version = version + 1, updated_at = now() where id = ?",
-        [id],
+        sql`update sprints set status = 'active', version = version + 1, updated_at = now() where id = ${id}`,
       );
       return { ok: true, sprint: (await this.getSprint(id, em)) as SprintRow } as const;
     });
@@ -285,10 +267,10 @@ export class PlanningRepository {
     ctx: WriteContext = {},
   ): Promise<SprintResult<{ sprint: SprintRow; moved: string[]; completed: number }>> {
     if (ctx.requestId) {
-      const prior = await this.exec(
+      const prior = await query(
         this.em,
-        "select response_json from idempotency_keys where scope = 'sprint.close' and request_id = ? and resource_id = ?",
-        [ctx.requestId, id],
+        sql<Row>`select response_json from idempotency_keys
+          where scope = 'sprint.close' and request_id = ${ctx.requestId} and resource_id = ${id}`,
       );
       const json = prior[0]?.response_json as { moved: string[]; completed: number } | undefined;
       const sprint = json ? await this.getSprint(id) : null;
@@ -301,10 +283,9 @@ export class PlanningRepository {
         return { ok: false, reason: "bad_state", state: lock.status } as const;
       }
       if (destinationId !== null) {
-        const dest = await this.exec(
+        const dest = await query(
           em,
-          "select status from sprints where id = ? and deleted_at is null for share",
-          [destinationId],
+          sql<Row>`select status from sprints where id = ${destinationId} and deleted_at is null for share`,
         );
         if (!dest[0]) return { ok: false, reason: "destination_not_found" } as const;
         if (dest[0].status === "closed" || dest[0].status === "cancelled") {
@@ -313,29 +294,26 @@ export class PlanningRepository {
       }
       const moved = await this.moveTasks(
         em,
-        `t.sprint_id = ? and t.status not in ${DONE_SQL}`,
-        [id],
+        sql`t.sprint_id = ${id} and t.status not in ${DONE_SQL}`,
         destinationId,
         ctx,
       );
-      const done = await this.exec(
+      const done = await query(
         em,
-        "select count(*)::int as n from tasks where sprint_id = ? and deleted_at is null and status = 'completed'",
-        [id],
+        sql<Row>`select count(*)::int as n from tasks
+          where sprint_id = ${id} and deleted_at is null and status = 'completed'`,
       );
       const completed = Number(done[0]?.n ?? 0);
-      await this.exec(
+      await query(
         em,
-        `update sprints set status = 'closed', closed_at = now(), version = version + 1, updated_at = now()
-         where id = ?`,
-        [id],
+        sql`update sprints set status = 'closed', closed_at = now(), version = version + 1, updated_at = now()
+         where id = ${id}`,
       );
       if (ctx.requestId) {
-        await this.exec(
+        await query(
           em,
-          `insert into idempotency_keys (id, scope, request_id, resource_id, response_json)
-           values (?, 'sprint.close', ?, ?, ?::jsonb)`,
-          [newId(), ctx.requestId, id, JSON.stringify({ moved, completed })],
+          sql`insert into idempotency_keys (id, scope, request_id, resource_id, response_json)
+           values (${newId()}, 'sprint.close', ${ctx.requestId}, ${id}, ${JSON.stringify({ moved, completed })}::jsonb)`,
         );
       }
       return { ok: true, sprint: (await this.getSprint(id, em)) as SprintRow, moved, completed } as const;
@@ -350,29 +328,28 @@ export class PlanningRepository {
   ): Promise<SprintResult<{ tasks: TaskRow[] }>> {
     return this.em.transactional(async (em) => {
       if (sprintId !== null) {
-        const lock = await this.exec(
+        const lock = await query(
           em,
-          "select status from sprints where id = ? and deleted_at is null for share",
-          [sprintId],
+          sql<Row>`select status from sprints where id = ${sprintId} and deleted_at is null for share`,
         );
         if (!lock[0]) return { ok: false, reason: "not_found" } as const;
         if (lock[0].status === "closed" || lock[0].status === "cancelled") {
           return { ok: false, reason: "bad_state", state: lock[0].status as SprintStatus } as const;
         }
       }
-      const list = taskIds.map(() => "?").join(", ");
-      const live = await this.exec(
+      const ids = sql`${taskIds}::uuid[]`;
+      const live = await query(
         em,
-        `select id from tasks where id in (${list}) and deleted_at is null order by id for update`,
-        [...taskIds],
+        sql<Row>`select id from tasks where id = any(${ids}) and deleted_at is null order by id for update`,
       );
       const found = new Set(live.map((r) => String(r.id)));
       const missing = taskIds.filter((t) => !found.has(t));
       if (missing.length > 0) return { ok: false, reason: "tasks_not_found", taskIds: missing } as const;
-      await this.moveTasks(em, `t.id in (${list})`, [...taskIds], sprintId, ctx);
-      const rows = await this.exec(em, `select ${TASK_SELECT_LIST} from tasks t where t.id in (${list})`, [
-        ...taskIds,
-      ]);
+      await this.moveTasks(em, sql`t.id = any(${ids})`, sprintId, ctx);
+      const rows = await query(
+        em,
+        sql<Row>`select ${sql.raw(TASK_SELECT_LIST)} from tasks t where t.id = any(${ids})`,
+      );
       const byId = new Map(rows.map((r) => [String(r.id), taskRowFromDb(r)]));
       return { ok: true, tasks: taskIds.map((t) => byId.get(t) as TaskRow) } as const;
     });

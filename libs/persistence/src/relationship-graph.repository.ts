@@ -3,12 +3,9 @@
  * the tasks and precedence edges of a critical-path scope.
  */
 import type { EntityManager } from "@mikro-orm/core";
-import { INVERSE_CASE, PRECEDENCE_SQL } from "./relationship-types.js";
+import { inverseCaseSql, PRECEDENCE_SQL } from "./relationship-types.js";
+import { query, type RawBuilder, type Row, sql } from "./sql-toolkit.js";
 import type { RelationshipType, TaskPriority, TaskStatus } from "./value-sets.js";
-
-function exec(em: EntityManager, sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
-  return em.getConnection().execute(sql, params, "all", em.getTransactionContext());
-}
 
 export interface GraphNodeRow {
   id: string;
@@ -54,11 +51,10 @@ export interface CriticalPathTask {
   actualHours: number;
 }
 
-const DONE_SQL = `('completed', 'cancelled', 'archived', 'failed')`;
+const DONE_SQL = sql.raw(`('completed', 'cancelled', 'archived', 'failed')`);
+const PRECEDENCE = sql.raw(PRECEDENCE_SQL);
 /** Hard cap on the tasks a critical-path scope may hold. */
 export const CRITICAL_PATH_MAX_TASKS = 10_000;
-
-const sqlList = (values: readonly string[]) => values.map((v) => `'${v.replaceAll("'", "''")}'`).join(", ");
 
 /**
  * Breadth-first walk from `rootId` over rows of the given types (outgoing from each reached task, soft-
@@ -71,26 +67,25 @@ export async function dependencyGraph(
   maxDepth: number,
   maxNodes: number,
 ): Promise<DependencyGraphResult> {
-  const typeSql = sqlList(types);
-  const rows = await exec(
+  const typeList = sql`${types}::text[]`;
+  const rows = await query(
     em,
-    `with recursive walk(node, depth) as (
-       select ?::uuid, 0
+    sql<Row>`with recursive walk(node, depth) as (
+       select ${rootId}::uuid, 0
        union
        select r.target_task_id, w.depth + 1 from walk w
-         join task_relationships r on r.source_task_id = w.node and r.type in (${typeSql})
+         join task_relationships r on r.source_task_id = w.node and r.type = any(${typeList})
          join tasks t on t.id = r.target_task_id and t.deleted_at is null
-       where w.depth < ?
+       where w.depth < ${maxDepth}::int
      ),
      nodes as (select node, min(depth) as depth from walk group by node)
      select t.id, t.title, t.status, t.priority, t.estimated_hours, t.remaining_hours, t.actual_hours, n.depth,
             exists (select 1 from task_relationships r join tasks u on u.id = r.target_task_id and u.deleted_at is null
-                    where n.depth = ? and r.source_task_id = n.node and r.type in (${typeSql})
+                    where n.depth = ${maxDepth}::int and r.source_task_id = n.node and r.type = any(${typeList})
                       and r.target_task_id not in (select node from nodes)) as cut
      from nodes n join tasks t on t.id = n.node
-     order by n.depth, (t.id = ?::uuid) desc, t.id
-     limit ?`,
-    [rootId, maxDepth, maxDepth, rootId, maxNodes + 1],
+     order by n.depth, (t.id = ${rootId}::uuid) desc, t.id
+     limit ${maxNodes + 1}::int`,
   );
   const truncated = rows.length > maxNodes || rows.some((r) => r.cut === true);
   const kept = rows.slice(0, maxNodes);
@@ -106,14 +101,13 @@ export async function dependencyGraph(
   }));
   if (nodes.length === 0) return { nodes, edges: [], truncated };
   const ids = nodes.map((n) => n.id);
-  const idList = ids.map(() => "?").join(", ");
-  const edges = await exec(
+  const edges = await query(
     em,
-    `select x.id, x.source_task_id, x.target_task_id, x.type, x.strength from task_relationships x
-     where x.source_task_id in (${idList}) and x.target_task_id in (${idList}) and x.type in (${typeSql})
-       and (${CANONICAL_SQL} or ${INVERSE_CASE.replaceAll("r.type", "x.type")} not in (${typeSql}))
+    sql<Row>`select x.id, x.source_task_id, x.target_task_id, x.type, x.strength from task_relationships x
+     where x.source_task_id = any(${ids}::uuid[]) and x.target_task_id = any(${ids}::uuid[])
+       and x.type = any(${typeList})
+       and (${sql.raw(CANONICAL_SQL)} or ${sql.raw(inverseCaseSql("x.type"))} <> all(${typeList}))
      order by x.created_at, x.id`,
-    [...ids, ...ids],
   );
   return {
     nodes,
@@ -131,8 +125,34 @@ export async function dependencyGraph(
 /** Whether the scope's owner exists (task/epic live, sprint/release not deleted). */
 export async function scopeExists(em: EntityManager, scope: CriticalPathScope): Promise<boolean> {
   const table = { task: "tasks", epic: "tasks", sprint: "sprints", release: "releases" }[scope.kind];
-  const rows = await exec(em, `select 1 from ${table} where id = ? and deleted_at is null`, [scope.id]);
+  const rows = await query(
+    em,
+    sql`select 1 from ${sql.table(table)} where id = ${scope.id} and deleted_at is null`,
+  );
   return rows.length > 0;
+}
+
+/** The ids of the tasks a critical-path scope covers, as a subquery. */
+function criticalPathScopeSql(scope: CriticalPathScope): RawBuilder<unknown> {
+  switch (scope.kind) {
+    case "task":
+      return sql`with recursive s(id) as (
+             select ${scope.id}::uuid
+             union
+             select r.source_task_id from s join task_relationships r
+               on r.target_task_id = s.id and r.type in ${PRECEDENCE}
+           ) select id from s`;
+    case "sprint":
+      return sql`select id from tasks where sprint_id = ${scope.id}::uuid`;
+    case "release":
+      return sql`select id from tasks where release_id = ${scope.id}::uuid`;
+    case "epic":
+      return sql`with recursive s(id) as (
+             select id from tasks where epic_id = ${scope.id}::uuid or parent_id = ${scope.id}::uuid
+             union
+             select t.id from s join tasks t on t.parent_id = s.id
+           ) select id from s`;
+  }
 }
 
 /**
@@ -144,29 +164,13 @@ export async function criticalPathGraph(
   scope: CriticalPathScope,
   excludeDone: boolean,
 ): Promise<{ tasks: CriticalPathTask[]; edges: [string, string][]; tooLarge: boolean }> {
-  const scopeSql = {
-    task: `with recursive s(id) as (
-             select ?::uuid
-             union
-             select r.source_task_id from s join task_relationships r
-               on r.target_task_id = s.id and r.type in ${PRECEDENCE_SQL}
-           ) select id from s`,
-    sprint: "select id from tasks where sprint_id = ?",
-    release: "select id from tasks where release_id = ?",
-    epic: `with recursive s(id) as (
-             select id from tasks where epic_id = ?::uuid or parent_id = ?::uuid
-             union
-             select t.id from s join tasks t on t.parent_id = s.id
-           ) select id from s`,
-  }[scope.kind];
-  const scopeParams = scope.kind === "epic" ? [scope.id, scope.id] : [scope.id];
-  const rows = await exec(
+  const scopeSql = criticalPathScopeSql(scope);
+  const rows = await query(
     em,
-    `select t.id, t.title, t.status, t.estimated_hours, t.remaining_hours, t.actual_hours
+    sql<Row>`select t.id, t.title, t.status, t.estimated_hours, t.remaining_hours, t.actual_hours
      from tasks t where t.id in (${scopeSql}) and t.deleted_at is null
-       ${excludeDone ? `and t.status not in ${DONE_SQL}` : ""}
-     order by t.created_at, t.id limit ?`,
-    [...scopeParams, CRITICAL_PATH_MAX_TASKS + 1],
+       ${excludeDone ? sql`and t.status not in ${DONE_SQL}` : sql``}
+     order by t.created_at, t.id limit ${CRITICAL_PATH_MAX_TASKS + 1}::int`,
   );
   if (rows.length > CRITICAL_PATH_MAX_TASKS) return { tasks: [], edges: [], tooLarge: true };
   const tasks: CriticalPathTask[] = rows.map((r) => ({
@@ -179,12 +183,10 @@ export async function criticalPathGraph(
   }));
   if (tasks.length === 0) return { tasks, edges: [], tooLarge: false };
   const ids = tasks.map((t) => t.id);
-  const idList = ids.map(() => "?").join(", ");
-  const edgeRows = await exec(
+  const edgeRows = await query(
     em,
-    `select distinct source_task_id, target_task_id from task_relationships
-     where type in ${PRECEDENCE_SQL} and source_task_id in (${idList}) and target_task_id in (${idList})`,
-    [...ids, ...ids],
+    sql<Row>`select distinct source_task_id, target_task_id from task_relationships
+     where type in ${PRECEDENCE} and source_task_id = any(${ids}::uuid[]) and target_task_id = any(${ids}::uuid[])`,
   );
   return {
     tasks,

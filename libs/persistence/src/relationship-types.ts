@@ -19,6 +19,7 @@ export const INVERSE_TYPE: Readonly<Record<RelationshipType, RelationshipType>> 
 /** Types whose rows are precedence edges (source before target) once the inverse is considered. */
 const PRECEDENCE_SOURCE_FIRST: readonly RelationshipType[] = ["blocks", "dependency_of", "precedes"];
 const PRECEDENCE_TARGET_FIRST: readonly RelationshipType[] = ["blocked_by", "depends_on", "follows"];
+/** The precedence-edge types as a SQL list, for `type in ${PRECEDENCE_SQL}` (a declared constant). */
 export const PRECEDENCE_SQL = `('blocks', 'dependency_of', 'precedes')`;
 
 /** For a precedence-family type, the new edge as (before, after); `null` for the other types. */
@@ -32,6 +33,9 @@ export function precedenceEdge(
   return null;
 }
 
-export const INVERSE_CASE = `case r.type ${Object.entries(INVERSE_TYPE)
-  .map(([t, i]) => `when '${t}' then '${i}'`)
-  .join(" ")} end`;
+/** SQL of the inverse of the type held by `column` (a column expression written in the code): a `case`. */
+export function inverseCaseSql(column: "r.type" | "x.type"): string {
+  return `case ${column} ${Object.entries(INVERSE_TYPE)
+    .map(([t, i]) => `when '${t}' then '${i}'`)
+    .join(" ")} end`;
+}

@@ -17,7 +17,8 @@ import type { EntityManager } from "@mikro-orm/core";
 import { isUniqueViolation } from "./db-errors.js";
 import { storeIdempotentResource } from "./idempotency.js";
 import { newId } from "./ids.js";
-import { type ColumnSpec, type ListQuery, listPage, type Page, type WriteContext } from "./list-page.js";
+import type { ColumnSpec, ListQuery, Page, WriteContext } from "./list-page.js";
+import { listKeysetPage } from "./list-page.js";
 import {
   type CriticalPathScope,
   type CriticalPathTask,
@@ -26,7 +27,8 @@ import {
   dependencyGraph,
   scopeExists,
 } from "./relationship-graph.repository.js";
-import { INVERSE_CASE, INVERSE_TYPE, PRECEDENCE_SQL, precedenceEdge } from "./relationship-types.js";
+import { INVERSE_TYPE, inverseCaseSql, PRECEDENCE_SQL, precedenceEdge } from "./relationship-types.js";
+import { query, type Row, sql } from "./sql-toolkit.js";
 import { insertTaskEvent } from "./task-events.js";
 import type { RelationshipType } from "./value-sets.js";
 
@@ -48,7 +50,9 @@ export interface RelationshipRow {
 
 const SELECT_LIST = `x.id, x.source_task_id, x.target_task_id, x.type, x.strength, x.note, x.created_by, x.created_at,
   (select i.id from task_relationships i where i.source_task_id = x.target_task_id and i.target_task_id = x.source_task_id
-     and i.type = ${INVERSE_CASE.replaceAll("r.type", "x.type")}) as inverse_id`;
+     and i.type = ${inverseCaseSql("x.type")}) as inverse_id`;
+
+const PRECEDENCE = sql.raw(PRECEDENCE_SQL);
 
 function rowFromDb(raw: Record<string, unknown>): RelationshipRow {
   return {
@@ -92,31 +96,26 @@ const LIST_COLUMNS: Readonly<Record<RelationshipListField | RelationshipOrderFie
 export class RelationshipRepository {
   constructor(private readonly em: EntityManager) {}
 
-  private exec(em: EntityManager, sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
-    return em.getConnection().execute(sql, params, "all", em.getTransactionContext());
-  }
-
   /** Whether a live (not soft-deleted) task exists. */
   async taskExists(id: string): Promise<boolean> {
-    const rows = await this.exec(this.em, "select 1 from tasks where id = ? and deleted_at is null", [id]);
+    const rows = await query(this.em, sql`select 1 from tasks where id = ${id} and deleted_at is null`);
     return rows.length > 0;
   }
 
   async getById(sourceTaskId: string, id: string): Promise<RelationshipRow | null> {
-    const rows = await this.exec(
+    const rows = await query(
       this.em,
-      `select ${SELECT_LIST} from task_relationships x where x.id = ? and x.source_task_id = ?`,
-      [id, sourceTaskId],
+      sql<Row>`select ${sql.raw(SELECT_LIST)} from task_relationships x
+        where x.id = ${id} and x.source_task_id = ${sourceTaskId}`,
     );
     return rows[0] ? rowFromDb(rows[0]) : null;
   }
 
   private async findByRequestId(em: EntityManager, requestId: string): Promise<RelationshipRow | null> {
-    const rows = await this.exec(
+    const rows = await query(
       em,
-      `select ${SELECT_LIST} from idempotency_keys k join task_relationships x on x.id = k.resource_id::uuid
-       where k.scope = 'relationship.create' and k.request_id = ?`,
-      [requestId],
+      sql<Row>`select ${sql.raw(SELECT_LIST)} from idempotency_keys k join task_relationships x on x.id = k.resource_id::uuid
+       where k.scope = 'relationship.create' and k.request_id = ${requestId}`,
     );
     return rows[0] ? rowFromDb(rows[0]) : null;
   }
@@ -135,10 +134,10 @@ export class RelationshipRepository {
     }
     try {
       return await this.em.transactional(async (em) => {
-        const tasks = await this.exec(
+        const tasks = await query(
           em,
-          "select id from tasks where id in (?, ?) and deleted_at is null order by id for share",
-          [input.sourceTaskId, input.targetTaskId],
+          sql<Row>`select id from tasks where id in (${input.sourceTaskId}, ${input.targetTaskId}) and deleted_at is null
+            order by id for share`,
         );
         const live = new Set(tasks.map((t) => String(t.id)));
         if (!live.has(input.sourceTaskId)) return { ok: false, reason: "source_not_found" } as const;
@@ -146,20 +145,14 @@ export class RelationshipRepository {
 
         const edge = precedenceEdge(input.type, input.sourceTaskId, input.targetTaskId);
         if (edge) {
-          await this.exec(em, "select pg_advisory_xact_lock(hashtext('task_relationships.precedence'))", []);
+          await query(em, sql`select pg_advisory_xact_lock(hashtext('task_relationships.precedence'))`);
         }
-        const dup = await this.exec(
+        const dup = await query(
           em,
-          `select 1 from task_relationships where (source_task_id = ? and target_task_id = ? and type = ?)
-             or (source_task_id = ? and target_task_id = ? and type = ?)`,
-          [
-            input.sourceTaskId,
-            input.targetTaskId,
-            input.type,
-            input.targetTaskId,
-            input.sourceTaskId,
-            INVERSE_TYPE[input.type],
-          ],
+          sql`select 1 from task_relationships
+            where (source_task_id = ${input.sourceTaskId} and target_task_id = ${input.targetTaskId} and type = ${input.type})
+             or (source_task_id = ${input.targetTaskId} and target_task_id = ${input.sourceTaskId}
+                 and type = ${INVERSE_TYPE[input.type]})`,
         );
         if (dup.length > 0) return { ok: false, reason: "already_exists" } as const;
 
@@ -171,27 +164,15 @@ export class RelationshipRepository {
 
         const id = newId();
         const inverseId = newId();
-        const insert = `insert into task_relationships (id, source_task_id, target_task_id, type, strength, note, created_by)
-          values (?, ?, ?, ?, ?, ?, ?)`;
         const actor = ctx.actor ?? null;
-        await this.exec(em, insert, [
-          id,
-          input.sourceTaskId,
-          input.targetTaskId,
-          input.type,
-          input.strength,
-          input.note,
-          actor,
-        ]);
-        await this.exec(em, insert, [
-          inverseId,
-          input.targetTaskId,
-          input.sourceTaskId,
-          INVERSE_TYPE[input.type],
-          input.strength,
-          input.note,
-          actor,
-        ]);
+        await query(
+          em,
+          sql`insert into task_relationships (id, source_task_id, target_task_id, type, strength, note, created_by)
+            values (${id}, ${input.sourceTaskId}, ${input.targetTaskId}, ${input.type}, ${input.strength}, ${input.note},
+                    ${actor}),
+                   (${inverseId}, ${input.targetTaskId}, ${input.sourceTaskId}, ${INVERSE_TYPE[input.type]},
+                    ${input.strength}, ${input.note}, ${actor})`,
+        );
         for (const [taskId, relId, type, other] of [
           [input.sourceTaskId, id, input.type, input.targetTaskId],
           [input.targetTaskId, inverseId, INVERSE_TYPE[input.type], input.sourceTaskId],
@@ -207,9 +188,10 @@ export class RelationshipRepository {
         if (ctx.requestId) {
           await storeIdempotentResource(em, "relationship.create", ctx.requestId, id);
         }
-        const rows = await this.exec(em, `select ${SELECT_LIST} from task_relationships x where x.id = ?`, [
-          id,
-        ]);
+        const rows = await query(
+          em,
+          sql<Row>`select ${sql.raw(SELECT_LIST)} from task_relationships x where x.id = ${id}`,
+        );
         return { ok: true, row: rows[0] ? rowFromDb(rows[0]) : null } as const;
       });
     } catch (err) {
@@ -231,29 +213,27 @@ export class RelationshipRepository {
    * stops at the first hit).
    */
   private async findPrecedencePath(em: EntityManager, from: string, to: string): Promise<string[] | null> {
-    const reach = await this.exec(
+    const reach = await query(
       em,
-      `with recursive reach(node) as (
-         select ?::uuid
+      sql<Row>`with recursive reach(node) as (
+         select ${from}::uuid
          union
          select r.target_task_id from reach w
-           join task_relationships r on r.source_task_id = w.node and r.type in ${PRECEDENCE_SQL}
+           join task_relationships r on r.source_task_id = w.node and r.type in ${PRECEDENCE}
        )
-       select exists (select 1 from reach where node = ?::uuid) as hit`,
-      [from, to],
+       select exists (select 1 from reach where node = ${to}::uuid) as hit`,
     );
     if (!reach[0]?.hit) return null;
-    const walk = await this.exec(
+    const walk = await query(
       em,
-      `with recursive walk(node, path) as (
-         select ?::uuid, array[?::uuid]
+      sql<Row>`with recursive walk(node, path) as (
+         select ${from}::uuid, array[${from}::uuid]
          union all
          select r.target_task_id, w.path || r.target_task_id from walk w
-           join task_relationships r on r.source_task_id = w.node and r.type in ${PRECEDENCE_SQL}
+           join task_relationships r on r.source_task_id = w.node and r.type in ${PRECEDENCE}
          where r.target_task_id <> all(w.path) and cardinality(w.path) < 100
        )
-       select array_to_string(path, ',') as path from walk where node = ?::uuid limit 1`,
-      [from, from, to],
+       select array_to_string(path, ',') as path from walk where node = ${to}::uuid limit 1`,
     );
     const found = walk[0]?.path;
     return typeof found === "string" ? found.split(",") : [from, to];
@@ -262,18 +242,18 @@ export class RelationshipRepository {
   /** Deletes the relationship and its inverse/mirror; false when it does not exist. */
   async delete(sourceTaskId: string, id: string, ctx: WriteContext = {}): Promise<boolean> {
     return this.em.transactional(async (em) => {
-      const deleted = await this.exec(
+      const deleted = await query(
         em,
-        `delete from task_relationships r where r.id = ? and r.source_task_id = ?
-         returning r.id, r.source_task_id, r.target_task_id, r.type, ${INVERSE_CASE} as inverse_type`,
-        [id, sourceTaskId],
+        sql<Row>`delete from task_relationships r where r.id = ${id} and r.source_task_id = ${sourceTaskId}
+         returning r.id, r.source_task_id, r.target_task_id, r.type, ${sql.raw(inverseCaseSql("r.type"))} as inverse_type`,
       );
       const row = deleted[0];
       if (!row) return false;
-      const inverse = await this.exec(
+      const inverse = await query(
         em,
-        `delete from task_relationships where source_task_id = ? and target_task_id = ? and type = ? returning id`,
-        [row.target_task_id, row.source_task_id, row.inverse_type],
+        sql<Row>`delete from task_relationships
+          where source_task_id = ${row.target_task_id} and target_task_id = ${row.source_task_id} and type = ${row.inverse_type}
+          returning id`,
       );
       const events: [unknown, unknown, unknown, unknown][] = [
         [row.source_task_id, row.id, row.type, row.target_task_id],
@@ -297,13 +277,12 @@ export class RelationshipRepository {
     sourceTaskId: string | null,
     query: ListQuery<RelationshipListField, RelationshipOrderField>,
   ): Promise<Page<RelationshipRow>> {
-    return listPage(
+    return listKeysetPage(
       this.em,
       {
         selectList: SELECT_LIST,
         from: "task_relationships x",
-        baseWhere: sourceTaskId === null ? [] : ["x.source_task_id = ?"],
-        baseParams: sourceTaskId === null ? [] : [sourceTaskId],
+        where: sourceTaskId === null ? [] : [sql`x.source_task_id = ${sourceTaskId}`],
         columns: LIST_COLUMNS,
         map: rowFromDb,
       },

@@ -11,7 +11,9 @@ import type { EntityManager } from "@mikro-orm/core";
 import { isUniqueViolation } from "./db-errors.js";
 import { createOnce } from "./idempotency.js";
 import { newId } from "./ids.js";
-import { type ColumnSpec, type ListQuery, listPage, type Page, type WriteContext } from "./list-page.js";
+import type { ColumnSpec, ListQuery, Page, WriteContext } from "./list-page.js";
+import { listKeysetPage } from "./list-page.js";
+import { query, type RawBuilder, type Row, sql } from "./sql-toolkit.js";
 import { insertTaskEvent } from "./task-events.js";
 import type { ReleaseStatus } from "./value-sets.js";
 
@@ -79,12 +81,6 @@ export type ReleaseFailure =
 
 export type ReleaseResult<T> = ({ ok: true } & T) | ReleaseFailure;
 
-type Exec = (sql: string, params: unknown[]) => Promise<Record<string, unknown>[]>;
-
-function executor(em: EntityManager): Exec {
-  return (sql, params) => em.getConnection().execute(sql, params, "all", em.getTransactionContext());
-}
-
 /**
  * Clears `column` (release_id / milestone_id) on every task (live or soft-deleted, so an undelete cannot
  * resurrect a dangling reference) pointing at `id`, bumping each task's version and recording one
@@ -97,11 +93,10 @@ export async function clearTaskReference(
   id: string,
   ctx: WriteContext,
 ): Promise<string[]> {
-  const exec = executor(em);
-  const cleared = await exec(
-    `update tasks t set ${column} = null, version = version + 1, updated_at = now()
-     where t.${column} = ? returning t.id, t.deleted_at is null as live`,
-    [id],
+  const cleared = await query(
+    em,
+    sql<Row>`update tasks t set ${sql.ref(column)} = null, version = version + 1, updated_at = now()
+     where ${sql.ref(`t.${column}`)} = ${id} returning t.id, t.deleted_at is null as live`,
   );
   for (const row of cleared) {
     await insertTaskEvent(em, String(row.id), "task.updated", { fields: [field], [`${field}Id`]: null }, ctx);
@@ -113,21 +108,20 @@ export class ReleaseRepository {
   constructor(private readonly em: EntityManager) {}
 
   async getRelease(id: string, em: EntityManager = this.em): Promise<ReleaseRow | null> {
-    const rows = await executor(em)(
-      `select ${RELEASE_SELECT} from releases x where x.id = ? and x.deleted_at is null`,
-      [id],
+    const rows = await query(
+      em,
+      sql<Row>`select ${sql.raw(RELEASE_SELECT)} from releases x where x.id = ${id} and x.deleted_at is null`,
     );
     return rows[0] ? releaseFromDb(rows[0]) : null;
   }
 
   listReleases(query: ListQuery<ReleaseListField, ReleaseOrderField>): Promise<Page<ReleaseRow>> {
-    return listPage(
+    return listKeysetPage(
       this.em,
       {
         selectList: RELEASE_SELECT,
         from: "releases x",
-        baseWhere: ["x.deleted_at is null"],
-        baseParams: [],
+        where: [sql`x.deleted_at is null`],
         columns: RELEASE_COLUMNS,
         map: releaseFromDb,
       },
@@ -151,21 +145,12 @@ export class ReleaseRepository {
           return release ? { ok: true, release } : null;
         },
         create: async (em) => {
-          const exec = executor(em);
           const id = newId();
-          await exec(
-            `insert into releases (id, name, version_label, description, status, target_date, released_at)
-             values (?, ?, ?, ?, ?, ?, case when ? = 'released' then coalesce(?::timestamptz, now()) end)`,
-            [
-              id,
-              fields.label,
-              fields.label,
-              fields.description,
-              fields.status,
-              fields.targetAt,
-              fields.status,
-              fields.releasedAt,
-            ],
+          await query(
+            em,
+            sql`insert into releases (id, name, version_label, description, status, target_date, released_at)
+             values (${id}, ${fields.label}, ${fields.label}, ${fields.description}, ${fields.status}, ${fields.targetAt},
+               case when ${fields.status}::text = 'released' then coalesce(${fields.releasedAt}::timestamptz, now()) end)`,
           );
           return {
             result: { ok: true, release: (await this.getRelease(id, em)) as ReleaseRow },
@@ -186,9 +171,9 @@ export class ReleaseRepository {
     id: string,
     expectedVersion: number | null,
   ): Promise<ReleaseFailure | { ok: true; status: ReleaseStatus; releasedAt: Date | null }> {
-    const rows = await executor(em)(
-      "select status, released_at, version from releases where id = ? and deleted_at is null for update",
-      [id],
+    const rows = await query(
+      em,
+      sql<Row>`select status, released_at, version from releases where id = ${id} and deleted_at is null for update`,
     );
     const row = rows[0];
     if (!row) return { ok: false, reason: "not_found" };
@@ -220,24 +205,13 @@ export class ReleaseRepository {
         } else if (patch.releasedAt) {
           return { ok: false, reason: "release_time_not_released" } as const;
         }
-        const sets: string[] = ["status = ?", "released_at = ?"];
-        const params: unknown[] = [status, releasedAt];
-        if (patch.label !== undefined) {
-          sets.push("name = ?", "version_label = ?");
-          params.push(patch.label, patch.label);
-        }
-        if ("description" in patch) {
-          sets.push("description = ?");
-          params.push(patch.description ?? null);
-        }
-        if ("targetAt" in patch) {
-          sets.push("target_date = ?");
-          params.push(patch.targetAt ?? null);
-        }
-        await executor(em)(
-          `update releases set ${[...sets, "version = version + 1", "updated_at = now()"].join(", ")} where id = ?`,
-          [...params, id],
-        );
+        const sets: RawBuilder<unknown>[] = [sql`status = ${status}`, sql`released_at = ${releasedAt}`];
+        if (patch.label !== undefined)
+          sets.push(sql`name = ${patch.label}`, sql`version_label = ${patch.label}`);
+        if ("description" in patch) sets.push(sql`description = ${patch.description ?? null}`);
+        if ("targetAt" in patch) sets.push(sql`target_date = ${patch.targetAt ?? null}`);
+        sets.push(sql`version = version + 1`, sql`updated_at = now()`);
+        await query(em, sql`update releases set ${sql.join(sets)} where id = ${id}`);
         return { ok: true, release: (await this.getRelease(id, em)) as ReleaseRow } as const;
       });
     } catch (err) {
@@ -258,23 +232,22 @@ export class ReleaseRepository {
     ctx: WriteContext = {},
   ): Promise<ReleaseResult<{ unassigned: number }>> {
     return this.em.transactional(async (em) => {
-      const exec = executor(em);
       const lock = await this.lockRelease(em, id, expectedVersion);
       if (!lock.ok) return lock;
-      const count = await exec(
-        "select count(*)::int as n from tasks where release_id = ? and deleted_at is null",
-        [id],
+      const count = await query(
+        em,
+        sql<Row>`select count(*)::int as n from tasks where release_id = ${id} and deleted_at is null`,
       );
       const n = Number(count[0]?.n ?? 0);
       if (n > 0 && !force) return { ok: false, reason: "has_tasks", taskCount: n } as const;
       const cleared = await clearTaskReference(em, "release_id", "release", id, ctx);
-      await exec(
-        "update milestones set release_id = null, version = version + 1, updated_at = now() where release_id = ?",
-        [id],
+      await query(
+        em,
+        sql`update milestones set release_id = null, version = version + 1, updated_at = now() where release_id = ${id}`,
       );
-      await exec(
-        "update releases set deleted_at = now(), version = version + 1, updated_at = now() where id = ?",
-        [id],
+      await query(
+        em,
+        sql`update releases set deleted_at = now(), version = version + 1, updated_at = now() where id = ${id}`,
       );
       return { ok: true, unassigned: cleared.length } as const;
     });

@@ -1,13 +1,14 @@
 /**
- * The template category tree (raw SQL, plain rows out). Depth and path are computed with a recursive CTE
+ * The template category tree (SQL statements, plain rows out). Depth and path are computed with a recursive CTE
  * walking up to the root; moves lock the moved row and refuse a new parent inside its own subtree.
  */
 import type { EntityManager } from "@mikro-orm/core";
 import { isUniqueViolation } from "./db-errors.js";
-import { renderConditions } from "./filter-sql.js";
+import { conditionsSql, type ListColumn } from "./filter-sql.js";
 import { storeIdempotentResource } from "./idempotency.js";
 import { newId } from "./ids.js";
 import { bindingDigest, decodeOffsetToken, encodeOffsetToken } from "./page-token.js";
+import { allOf, query, type Row, sql } from "./sql-toolkit.js";
 
 export interface TemplateCategoryRow {
   id: string;
@@ -59,13 +60,15 @@ export class CategoryInUseError extends Error {
   }
 }
 
-/** Ancestors of each category (walking up), giving depth and the " / " path. */
-const TREE_CTE = `with recursive up(cid, aid, depth, names) as (
+/** Ancestors of each category (walking up), giving depth and the " / " path (CTEs `up` and `info`). */
+const TREE_CTES = `up(cid, aid, depth, names) as (
     select c.id, c.parent_id, 0, array[c.name::text] from template_categories c
     union all
     select up.cid, p.parent_id, up.depth + 1, p.name::text || up.names from up join template_categories p on p.id = up.aid
   ), info as (select cid, max(depth) as depth, (array_agg(array_to_string(names, ' / ') order by depth desc))[1] as path
               from up group by cid)`;
+
+const TREE_CTE = `with recursive ${TREE_CTES}`;
 
 const SELECT_LIST = `x.id, x.name, x.description, x.parent_id, x.sort_order, x.is_active, x.created_at, x.updated_at,
   x.version, i.depth, i.path,
@@ -97,10 +100,10 @@ export interface CategoryCondition {
   value: string | boolean | null;
 }
 /** ListTemplateCategories filter fields over alias `x` (template_categories). */
-const CATEGORY_FILTER_COLUMNS: Readonly<Record<CategoryFilterField, string>> = {
-  parent: "x.parent_id",
-  active: "x.is_active",
-  display_name: "x.name",
+const CATEGORY_FILTER_COLUMNS: Readonly<Record<CategoryFilterField, ListColumn>> = {
+  parent: { expr: "x.parent_id", cast: "uuid" },
+  active: { expr: "x.is_active", cast: "boolean" },
+  display_name: { expr: "x.name", cast: "text" },
 };
 
 export type CategorySortField = "display_name" | "sort_order" | "create_time";
@@ -108,27 +111,26 @@ export type CategorySortField = "display_name" | "sort_order" | "create_time";
 export class TemplateCategoryRepository {
   constructor(readonly em: EntityManager) {}
 
-  private exec(sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
-    return this.em.getConnection().execute(sql, params, "all", this.em.getTransactionContext());
-  }
-
   transactional<T>(fn: (repo: TemplateCategoryRepository) => Promise<T>): Promise<T> {
     return this.em.transactional((tx) => fn(new TemplateCategoryRepository(tx)));
   }
 
   async getById(id: string, forUpdate = false): Promise<TemplateCategoryRow | null> {
-    if (forUpdate) await this.exec("select id from template_categories where id = ? for update", [id]);
-    const rows = await this.exec(
-      `${TREE_CTE} select ${SELECT_LIST} from template_categories x join info i on i.cid = x.id where x.id = ?`,
-      [id],
+    if (forUpdate)
+      await query(this.em, sql`select id from template_categories where id = ${id}::uuid for update`);
+    const rows = await query(
+      this.em,
+      sql<Row>`${sql.raw(TREE_CTE)} select ${sql.raw(SELECT_LIST)} from template_categories x join info i on i.cid = x.id
+       where x.id = ${id}::uuid`,
     );
     return rows[0] ? rowFromDb(rows[0]) : null;
   }
 
   async findByRequestId(requestId: string): Promise<TemplateCategoryRow | null> {
-    const rows = await this.exec(
-      "select resource_id from idempotency_keys where scope = 'template_category.create' and request_id = ?",
-      [requestId],
+    const rows = await query(
+      this.em,
+      sql<Row>`select resource_id from idempotency_keys
+       where scope = 'template_category.create' and request_id = ${requestId}::text`,
     );
     return rows[0] ? this.getById(String(rows[0].resource_id)) : null;
   }
@@ -145,10 +147,10 @@ export class TemplateCategoryRepository {
   ): Promise<string> {
     const id = newId();
     try {
-      await this.exec(
-        `insert into template_categories (id, name, description, parent_id, sort_order, is_active)
-         values (?, ?, ?, ?, ?, ?)`,
-        [id, c.name, c.description, c.parentId, c.sortOrder, c.isActive],
+      await query(
+        this.em,
+        sql`insert into template_categories (id, name, description, parent_id, sort_order, is_active)
+         values (${id}, ${c.name}, ${c.description}, ${c.parentId}, ${c.sortOrder}, ${c.isActive})`,
       );
     } catch (err) {
       if (isUniqueViolation(err, "template_categories_name_uniq")) throw new CategoryNameTakenError(c.name);
@@ -172,12 +174,14 @@ export class TemplateCategoryRepository {
       parentId: string | null;
     },
   ): Promise<void> {
-    let rows: Record<string, unknown>[];
+    let rows: Row[];
     try {
-      rows = await this.exec(
-        `update template_categories set name = ?, description = ?, sort_order = ?, is_active = ?, parent_id = ?,
-           version = version + 1, updated_at = now() where id = ? and version = ? returning id`,
-        [c.name, c.description, c.sortOrder, c.isActive, c.parentId, id, expectedVersion],
+      rows = await query(
+        this.em,
+        sql<Row>`update template_categories set name = ${c.name}, description = ${c.description},
+           sort_order = ${c.sortOrder}, is_active = ${c.isActive}, parent_id = ${c.parentId},
+           version = version + 1, updated_at = now()
+         where id = ${id}::uuid and version = ${expectedVersion}::int returning id`,
       );
     } catch (err) {
       if (isUniqueViolation(err, "template_categories_name_uniq")) throw new CategoryNameTakenError(c.name);
@@ -187,18 +191,26 @@ export class TemplateCategoryRepository {
   }
 
   /**
+   * Takes the transaction-scoped lock that serialises category moves (call inside a transaction before the
+   * cycle check), so two crossing moves cannot both pass it.
+   */
+  async lockMoves(): Promise<void> {
+    await query(this.em, sql`select pg_advisory_xact_lock(hashtext('template_categories.move'))`);
+  }
+
+  /**
    * The path from `id` down to `target` if `target` is `id` or one of its descendants (a move of `id` under
    * `target` would close a cycle), else null.
    */
   async pathInSubtree(id: string, target: string): Promise<string[] | null> {
-    const rows = await this.exec(
-      `with recursive down(id, path) as (
-         select ?::uuid, array[?::uuid]
+    const rows = await query(
+      this.em,
+      sql<Row>`with recursive down(id, path) as (
+         select ${id}::uuid, array[${id}::uuid]
          union all
          select c.id, down.path || c.id from template_categories c join down on c.parent_id = down.id
            where not c.id = any(down.path)
-       ) select path::text[] as path from down where id = ?::uuid limit 1`,
-      [id, id, target],
+       ) select path::text[] as path from down where id = ${target}::uuid limit 1`,
     );
     const p = rows[0]?.path;
     if (!p) return null;
@@ -206,17 +218,18 @@ export class TemplateCategoryRepository {
   }
 
   async delete(id: string, expectedVersion: number | null): Promise<void> {
-    const counts = await this.exec(
-      `select (select count(*)::int from template_categories where parent_id = ?) as children,
-              (select count(*)::int from templates where category_id = ?) as templates`,
-      [id, id],
+    const counts = await query(
+      this.em,
+      sql<Row>`select (select count(*)::int from template_categories where parent_id = ${id}::uuid) as children,
+              (select count(*)::int from templates where category_id = ${id}::uuid) as templates`,
     );
     const children = Number(counts[0]?.children ?? 0);
     const templates = Number(counts[0]?.templates ?? 0);
     if (children > 0 || templates > 0) throw new CategoryInUseError(children, templates);
-    const rows = await this.exec(
-      `delete from template_categories where id = ?${expectedVersion === null ? "" : " and version = ?"} returning id`,
-      expectedVersion === null ? [id] : [id, expectedVersion],
+    const rows = await query(
+      this.em,
+      sql<Row>`delete from template_categories
+       where id = ${id}::uuid${expectedVersion === null ? sql`` : sql` and version = ${expectedVersion}::int`} returning id`,
     );
     if (rows.length === 0) throw new CategoryVersionConflictError(id);
   }
@@ -227,9 +240,7 @@ export class TemplateCategoryRepository {
     conditions: CategoryCondition[];
     order: { field: CategorySortField; desc: boolean };
   }): Promise<{ items: TemplateCategoryRow[]; nextPageToken: string | null }> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    renderConditions(q.conditions, CATEGORY_FILTER_COLUMNS, where, params);
+    const where = conditionsSql(q.conditions, CATEGORY_FILTER_COLUMNS);
     // Offset paging, bound to the query shape.
     const binding = JSON.stringify([q.conditions, q.order]);
     let offset = 0;
@@ -240,11 +251,10 @@ export class TemplateCategoryRepository {
         : q.order.field === "sort_order"
           ? `x.sort_order ${q.order.desc ? "desc" : "asc"}, x.name asc`
           : `x.created_at ${q.order.desc ? "desc" : "asc"}`;
-    params.push(q.pageSize + 1, offset);
-    const rows = await this.exec(
-      `${TREE_CTE} select ${SELECT_LIST} from template_categories x join info i on i.cid = x.id
-       ${where.length ? `where ${where.join(" and ")}` : ""} order by ${order}, x.id limit ? offset ?`,
-      params,
+    const rows = await query(
+      this.em,
+      sql<Row>`${sql.raw(TREE_CTE)} select ${sql.raw(SELECT_LIST)} from template_categories x join info i on i.cid = x.id
+       where ${allOf(where)} order by ${sql.raw(order)}, x.id limit ${q.pageSize + 1}::int offset ${offset}::int`,
     );
     return {
       items: rows.slice(0, q.pageSize).map(rowFromDb),
@@ -264,20 +274,21 @@ export class TemplateCategoryRepository {
     includeInactive: boolean,
     maxDepth: number,
   ): Promise<TemplateCategoryRow[]> {
-    const active = includeInactive ? "" : " and c.is_active";
-    const rows = await this.exec(
-      `with recursive walk(id, rel_depth, sort_path) as (
+    const active = sql.raw(includeInactive ? "" : " and c.is_active");
+    const root = rootId === null ? sql`c.parent_id is null` : sql`c.id = ${rootId}::uuid`;
+    const rows = await query(
+      this.em,
+      sql<Row>`with recursive walk(id, rel_depth, sort_path) as (
          select c.id, 0, array[row_number() over (order by c.sort_order, c.name, c.id)]::bigint[]
            from template_categories c
-           where ${rootId === null ? "c.parent_id is null" : "c.id = ?"}${active}
+           where ${root}${active}
          union all
          select c.id, w.rel_depth + 1, w.sort_path || (row_number() over (partition by c.parent_id order by c.sort_order, c.name, c.id))::bigint
            from template_categories c join walk w on c.parent_id = w.id
-           where (? = 0 or w.rel_depth < ?)${active}
-       ), ${TREE_CTE.replace(/^with recursive /, "")}
-       select ${SELECT_LIST} from walk w join template_categories x on x.id = w.id join info i on i.cid = x.id
+           where (${maxDepth}::int = 0 or w.rel_depth < ${maxDepth}::int)${active}
+       ), ${sql.raw(TREE_CTES)}
+       select ${sql.raw(SELECT_LIST)} from walk w join template_categories x on x.id = w.id join info i on i.cid = x.id
        order by w.sort_path`,
-      rootId === null ? [maxDepth, maxDepth] : [rootId, maxDepth, maxDepth],
     );
     return rows.map(rowFromDb);
   }

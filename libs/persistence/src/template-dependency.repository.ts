@@ -1,5 +1,5 @@
 /**
- * Dependencies between templates (raw SQL, plain rows out).
+ * Dependencies between templates (SQL statements, plain rows out).
  *
  * INCLUDES/EXTENDS edges must stay acyclic. Writers of such edges take one transaction-scoped advisory lock
  * (so two concurrent inserts A->B and B->A cannot both pass the check) and then look for a path from the
@@ -11,6 +11,7 @@ import { isUniqueViolation } from "./db-errors.js";
 import { createOnce } from "./idempotency.js";
 import { newId } from "./ids.js";
 import { bindingDigest, decodeKeysetToken, keysetPage, tokenField } from "./page-token.js";
+import { allOf, query, type RawBuilder, type Row, sql } from "./sql-toolkit.js";
 
 export type TemplateDependencyKind = "includes" | "extends" | "requires" | "suggests";
 
@@ -60,6 +61,14 @@ const SELECT = `d.id, d.template_id, d.depends_on_template_id, d.type, d.pinned_
   coalesce(d.alias, rt.name) as effective_alias, d.created_by, d.created_at`;
 const FROM = "template_dependencies d join templates rt on rt.id = d.depends_on_template_id";
 
+/** The dependency row `id` (with its effective alias). */
+const byIdStatement = (id: string) =>
+  sql<Row>`select ${sql.raw(SELECT)} from ${sql.raw(FROM)} where d.id = ${id}::uuid`;
+
+/** The slug (column `name`) of a template. */
+const slugStatement = (templateId: string) =>
+  sql<Row>`select name from templates where id = ${templateId}::uuid`;
+
 const date = (v: unknown): Date => (v instanceof Date ? v : new Date(String(v)));
 
 function rowFromDb(r: Record<string, unknown>): TemplateDependencyRow {
@@ -79,13 +88,12 @@ function rowFromDb(r: Record<string, unknown>): TemplateDependencyRow {
 export class TemplateDependencyRepository {
   constructor(readonly em: EntityManager) {}
 
-  private exec(sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
-    return this.em.getConnection().execute(sql, params, "all", this.em.getTransactionContext());
-  }
-
   /** Live template slug and versions, or null. */
   async templateState(id: string): Promise<{ slug: string; isActive: boolean; deleted: boolean } | null> {
-    const rows = await this.exec("select name, is_active, deleted_at from templates where id = ?", [id]);
+    const rows = await query(
+      this.em,
+      sql<Row>`select name, is_active, deleted_at from templates where id = ${id}::uuid`,
+    );
     const r = rows[0];
     return r
       ? { slug: String(r.name), isActive: Boolean(r.is_active), deleted: r.deleted_at !== null }
@@ -93,10 +101,10 @@ export class TemplateDependencyRepository {
   }
 
   async versionExists(templateId: string, version: string): Promise<boolean> {
-    const rows = await this.exec("select 1 from template_versions where template_id = ? and version = ?", [
-      templateId,
-      version,
-    ]);
+    const rows = await query(
+      this.em,
+      sql<Row>`select 1 from template_versions where template_id = ${templateId}::uuid and version = ${version}::text`,
+    );
     return rows.length > 0;
   }
 
@@ -119,52 +127,49 @@ export class TemplateDependencyRepository {
       scope: "template.dependency",
       requestId: opts.requestId,
       replay: async (tx, id) => {
-        const rows = await new TemplateDependencyRepository(tx).exec(
-          `select ${SELECT} from ${FROM} where d.id = ?`,
-          [id],
-        );
+        const rows = await query(tx, byIdStatement(id));
         return rows[0] ? rowFromDb(rows[0]) : null;
       },
       create: async (tx) => {
-        const repo = new TemplateDependencyRepository(tx);
         const partial = w.type === "includes" || w.type === "extends";
         if (partial) {
-          await repo.exec(
-            "select pg_advisory_xact_lock(hashtext('taskmaster.template_dependency_graph'))",
-            [],
+          await query(
+            tx,
+            sql`select pg_advisory_xact_lock(hashtext('taskmaster.template_dependency_graph'))`,
           );
-          const cycle = await repo.exec(
-            `with recursive walk(id, path) as (
-                 select ?::uuid, array[?::uuid]
+          const cycle = await query(
+            tx,
+            sql<Row>`with recursive walk(id, path) as (
+                 select ${w.requiredTemplateId}::uuid, array[${w.requiredTemplateId}::uuid]
                  union all
                  select d.depends_on_template_id, w.path || d.depends_on_template_id
                  from walk w join template_dependencies d on d.template_id = w.id and d.type in ('includes', 'extends')
                  where not d.depends_on_template_id = any(w.path) and cardinality(w.path) < 1000)
-               select path::text[] as path from walk where id = ? order by cardinality(path) limit 1`,
-            [w.requiredTemplateId, w.requiredTemplateId, w.templateId],
+               select path::text[] as path from walk where id = ${w.templateId}::uuid order by cardinality(path) limit 1`,
           );
           if (cycle[0]) {
             const raw = cycle[0].path;
             const path = Array.isArray(raw) ? raw.map(String) : String(raw).replace(/[{}]/g, "").split(",");
             throw new DependencyCycleError([w.templateId, ...path]);
           }
-          const slug = await repo.exec("select name from templates where id = ?", [w.requiredTemplateId]);
+          const slug = await query(tx, slugStatement(w.requiredTemplateId));
           const alias = w.alias ?? String(slug[0]?.name ?? "");
-          const clash = await repo.exec(
-            `select 1 from ${FROM} where d.template_id = ? and d.type in ('includes', 'extends')
-                 and coalesce(d.alias, rt.name) = ?`,
-            [w.templateId, alias],
+          const clash = await query(
+            tx,
+            sql<Row>`select 1 from ${sql.raw(FROM)} where d.template_id = ${w.templateId}::uuid
+                 and d.type in ('includes', 'extends') and coalesce(d.alias, rt.name) = ${alias}::text`,
           );
           if (clash.length > 0) throw new DependencyAliasTakenError(alias);
         }
-        const existing = await repo.exec(
-          "select 1 from template_dependencies where template_id = ? and depends_on_template_id = ? and type = ?",
-          [w.templateId, w.requiredTemplateId, w.type],
+        const existing = await query(
+          tx,
+          sql<Row>`select 1 from template_dependencies where template_id = ${w.templateId}::uuid
+            and depends_on_template_id = ${w.requiredTemplateId}::uuid and type = ${w.type}::text`,
         );
         if (existing.length > 0) throw new DependencyExistsError();
         const id = newId();
         if (opts.dryRun) {
-          const slug = await repo.exec("select name from templates where id = ?", [w.requiredTemplateId]);
+          const slug = await query(tx, slugStatement(w.requiredTemplateId));
           const dry: TemplateDependencyRow = {
             id,
             templateId: w.templateId,
@@ -179,10 +184,12 @@ export class TemplateDependencyRepository {
           return { result: dry, resourceId: null };
         }
         try {
-          await repo.exec(
-            `insert into template_dependencies (id, template_id, depends_on_template_id, type, pinned_version, alias, created_by)
-               values (?, ?, ?, ?, ?, ?, ?)`,
-            [id, w.templateId, w.requiredTemplateId, w.type, w.pinnedVersion, w.alias, w.createdBy],
+          await query(
+            tx,
+            sql`insert into template_dependencies (id, template_id, depends_on_template_id, type, pinned_version, alias,
+                 created_by)
+               values (${id}, ${w.templateId}, ${w.requiredTemplateId}, ${w.type}, ${w.pinnedVersion}, ${w.alias},
+                 ${w.createdBy})`,
           );
         } catch (err) {
           if (isUniqueViolation(err, "template_dependencies_uniq")) throw new DependencyExistsError();
@@ -190,25 +197,25 @@ export class TemplateDependencyRepository {
             throw new DependencyAliasTakenError(w.alias ?? "");
           throw err;
         }
-        const rows = await repo.exec(`select ${SELECT} from ${FROM} where d.id = ?`, [id]);
+        const rows = await query(tx, byIdStatement(id));
         return { result: rowFromDb(rows[0] as Record<string, unknown>), resourceId: id };
       },
     });
   }
 
   async get(templateId: string, id: string): Promise<TemplateDependencyRow | null> {
-    const rows = await this.exec(`select ${SELECT} from ${FROM} where d.template_id = ? and d.id = ?`, [
-      templateId,
-      id,
-    ]);
+    const rows = await query(
+      this.em,
+      sql<Row>`select ${sql.raw(SELECT)} from ${sql.raw(FROM)} where d.template_id = ${templateId}::uuid and d.id = ${id}::uuid`,
+    );
     return rows[0] ? rowFromDb(rows[0]) : null;
   }
 
   /** Deletes; false when absent. */
   async delete(templateId: string, id: string): Promise<boolean> {
-    const rows = await this.exec(
-      "delete from template_dependencies where template_id = ? and id = ? returning id",
-      [templateId, id],
+    const rows = await query(
+      this.em,
+      sql<Row>`delete from template_dependencies where template_id = ${templateId}::uuid and id = ${id}::uuid returning id`,
     );
     return rows.length > 0;
   }
@@ -221,29 +228,26 @@ export class TemplateDependencyRepository {
     pageSize: number;
     pageToken: string | null;
     /** Over alias `x` (templates): with `reverse`, only dependants matching it. */
-    readable?: { sql: string; params: unknown[] } | undefined;
+    readable?: RawBuilder<unknown> | undefined;
   }): Promise<{ items: TemplateDependencyRow[]; nextPageToken: string | null }> {
-    const where = [q.reverse ? "d.depends_on_template_id = ?" : "d.template_id = ?"];
-    const params: unknown[] = [q.templateId];
+    const where = [
+      q.reverse
+        ? sql`d.depends_on_template_id = ${q.templateId}::uuid`
+        : sql`d.template_id = ${q.templateId}::uuid`,
+    ];
     if (q.reverse && q.readable) {
-      where.push(`d.template_id in (select x.id from templates x where ${q.readable.sql})`);
-      params.push(...q.readable.params);
+      where.push(sql`d.template_id in (select x.id from templates x where ${q.readable})`);
     }
-    if (q.type !== null) {
-      where.push("d.type = ?");
-      params.push(q.type);
-    }
+    if (q.type !== null) where.push(sql`d.type = ${q.type}::text`);
     const b = bindingDigest(`deps|${q.templateId}|${q.reverse}|${q.type}`);
     if (q.pageToken) {
       const c = decodeKeysetToken(q.pageToken, "d1", b, tokenField.text(100));
-      where.push("(d.created_at, d.id) > (?::timestamptz, ?::uuid)");
-      params.push(c.key, c.id);
+      where.push(sql`(d.created_at, d.id) > (${c.key}::timestamptz, ${c.id}::uuid)`);
     }
-    params.push(q.pageSize + 1);
-    const rows = await this.exec(
-      `select ${SELECT}, d.created_at::text as page_key from ${FROM} where ${where.join(" and ")}
-       order by d.created_at, d.id limit ?`,
-      params,
+    const rows = await query(
+      this.em,
+      sql<Row>`select ${sql.raw(SELECT)}, d.created_at::text as page_key from ${sql.raw(FROM)} where ${allOf(where)}
+       order by d.created_at, d.id limit ${q.pageSize + 1}::int`,
     );
     return keysetPage(rows, q.pageSize, rowFromDb, { tag: "d1", binding: b });
   }

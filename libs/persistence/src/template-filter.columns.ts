@@ -1,8 +1,9 @@
 /**
  * The columns ListTemplates (alias `x` templates joined with `ty` template_types) and ListTemplateVersions
- * (alias `x` template_versions) filter on, by filter field name, and their rendering to SQL.
+ * (alias `x` template_versions) filter on, by filter field name, and their rendering to SQL fragments.
  */
-import { type ListColumn, type ListCondition, renderConditions, type SqlCondition } from "./filter-sql.js";
+import { conditionsSql, type ListColumn, type ListCondition } from "./filter-sql.js";
+import type { RawBuilder } from "./sql-toolkit.js";
 
 const TEMPLATE_COLUMNS: Readonly<Record<string, ListColumn>> = {
   slug: { expr: "x.name", cast: "text" },
@@ -31,16 +32,9 @@ const VERSION_COLUMNS: Readonly<Record<string, ListColumn>> = {
   create_time: { expr: "x.created_at", cast: "timestamptz" },
 };
 
-function render(conditions: readonly ListCondition[], columns: Readonly<Record<string, ListColumn>>) {
-  const where: string[] = [];
-  const params: unknown[] = [];
-  renderConditions(conditions, columns, where, params);
-  return { sql: where.join(" and "), params } satisfies SqlCondition;
-}
-
-/** A ListTemplates filter as SQL over `x`/`ty` ("" when there are no conditions). */
-export function templateFilterWhere(conditions: readonly ListCondition[]): SqlCondition {
-  return render(
+/** A ListTemplates filter as ANDed conditions over `x`/`ty` (none when there are no conditions). */
+export function templateFilterWhere(conditions: readonly ListCondition[]): RawBuilder<unknown>[] {
+  return conditionsSql(
     conditions.map((c) =>
       c.field === "success_rate" && typeof c.value === "number" ? { ...c, value: c.value * 100 } : c,
     ),
@@ -48,7 +42,7 @@ export function templateFilterWhere(conditions: readonly ListCondition[]): SqlCo
   );
 }
 
-/** A ListTemplateVersions filter as SQL over `x` ("" when there are no conditions). */
-export function versionFilterWhere(conditions: readonly ListCondition[]): SqlCondition {
-  return render(conditions, VERSION_COLUMNS);
+/** A ListTemplateVersions filter as ANDed conditions over `x` (none when there are no conditions). */
+export function versionFilterWhere(conditions: readonly ListCondition[]): RawBuilder<unknown>[] {
+  return conditionsSql(conditions, VERSION_COLUMNS);
 }

@@ -1,12 +1,13 @@
 /**
- * Template permission grants (raw SQL, plain rows out) and the access checks built on them. A grant is live
+ * Template permission grants (SQL statements, plain rows out) and the access checks built on them. A grant is live
  * while it is neither revoked nor expired; only live grants count. Owners (templates.owner) hold ADMIN and
  * ADMIN implies every level; public templates are readable by every authenticated caller.
  */
 import type { EntityManager } from "@mikro-orm/core";
 import { storeIdempotentResource } from "./idempotency.js";
 import { newId } from "./ids.js";
-import { type ColumnSpec, type Condition, listPage, type Page } from "./list-page.js";
+import { type ColumnSpec, type Condition, listKeysetPage, type Page } from "./list-page.js";
+import { query, type RawBuilder, type Row, sql } from "./sql-toolkit.js";
 import { hotRead } from "./template-hot-read.repository.js";
 
 export type TemplatePermissionKind = "read" | "write" | "execute" | "admin" | "approve";
@@ -53,34 +54,34 @@ export function hasLevel(access: TemplateAccess, level: TemplatePermissionKind):
   return access.granted.includes(level);
 }
 
-/** SQL over alias `p` (template_permissions): the grant is live and reaches the accessor. */
-export const LIVE_GRANT_FOR = `p.revoked_at is null and (p.expires_at is null or p.expires_at > now())
-  and (p.user_id = ? or p.role in (select jsonb_array_elements_text(?::jsonb))
-       or p.team in (select jsonb_array_elements_text(?::jsonb)))`;
-
-// Arrays travel as JSON text: the driver layer would expand a JS array into a value list.
-export const accessorParams = (a: TemplateAccessor) => [
-  a.subject,
-  JSON.stringify(a.roles),
-  JSON.stringify(a.teams),
-];
-
-/**
- * Predicate over templates alias `alias` (bound parameters in `params`): the accessor may READ the template
- * (owner, public, or a live READ/ADMIN grant). AND it into list and search queries.
- */
-export function readableTemplatesSql(a: TemplateAccessor, alias = "x"): { sql: string; params: unknown[] } {
-  return {
-    sql: `(${alias}.is_public or ${alias}.owner = ? or exists (select 1 from template_permissions p
-      where p.template_id = ${alias}.id and p.permission in ('read', 'admin') and ${LIVE_GRANT_FOR}))`,
-    params: [a.subject, ...accessorParams(a)],
-  };
+/** Condition over alias `p` (template_permissions): the grant is live and reaches the accessor. */
+export function liveGrantFor(a: TemplateAccessor): RawBuilder<unknown> {
+  // Roles and teams travel as one JSON text each, so the statement text does not depend on their number.
+  return sql`p.revoked_at is null and (p.expires_at is null or p.expires_at > now())
+  and (p.user_id = ${a.subject}::text or p.role in (select jsonb_array_elements_text(${JSON.stringify(a.roles)}::jsonb))
+       or p.team in (select jsonb_array_elements_text(${JSON.stringify(a.teams)}::jsonb)))`;
 }
 
-const ACCESS_SQL = `select t.owner = ? as owner, t.is_public, t.deleted_at is not null as deleted,
+/**
+ * Condition over templates alias `alias`: the accessor may READ the template (owner, public, or a live
+ * READ/ADMIN grant); with a null accessor, every template (trusted internal callers). AND it into list and
+ * search queries.
+ */
+export function readableTemplatesSql(
+  a: TemplateAccessor | null,
+  alias: "x" | "t" = "x",
+): RawBuilder<unknown> {
+  if (a === null) return sql`true`;
+  const col = (name: string) => sql.ref(`${alias}.${name}`);
+  return sql`(${col("is_public")} or ${col("owner")} = ${a.subject}::text or exists (select 1 from template_permissions p
+      where p.template_id = ${col("id")} and p.permission in ('read', 'admin') and ${liveGrantFor(a)}))`;
+}
+
+const accessStatement = (templateId: string, a: TemplateAccessor) =>
+  sql<Row>`select t.owner = ${a.subject}::text as owner, t.is_public, t.deleted_at is not null as deleted,
     coalesce((select array_agg(distinct p.permission::text) from template_permissions p
-              where p.template_id = t.id and ${LIVE_GRANT_FOR}), '{}'::text[]) as granted
-  from templates t where t.id = ?::uuid`;
+              where p.template_id = t.id and ${liveGrantFor(a)}), '{}'::text[]) as granted
+  from templates t where t.id = ${templateId}::uuid`;
 
 /** A TemplateAccess from a row with columns owner, is_public, deleted and granted (text[]). */
 export function accessFromDb(r: Record<string, unknown>): TemplateAccess {
@@ -124,10 +125,6 @@ const COLUMNS: Record<PermissionFilterField | "grant_time", ColumnSpec> = {
 export class TemplatePermissionRepository {
   constructor(readonly em: EntityManager) {}
 
-  private exec(sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
-    return this.em.getConnection().execute(sql, params, "all", this.em.getTransactionContext());
-  }
-
   transactional<T>(fn: (repo: TemplatePermissionRepository) => Promise<T>): Promise<T> {
     return this.em.transactional((tx) => fn(new TemplatePermissionRepository(tx)));
   }
@@ -135,30 +132,27 @@ export class TemplatePermissionRepository {
   /** The accessor's standing on a template (deleted ones included), in one query; null when absent. */
   async access(templateId: string, a: TemplateAccessor): Promise<TemplateAccess | null> {
     // Every authorized call runs this: a prepared statement (hotRead) outside transactions.
-    const rows = await hotRead(this.em, "template_access", ACCESS_SQL, [
-      a.subject,
-      ...accessorParams(a),
-      templateId,
-    ]);
+    const rows = await hotRead(this.em, "template_access", accessStatement(templateId, a));
     const r = rows[0];
     return r ? accessFromDb(r) : null;
   }
 
   /** A live-or-expired, unrevoked grant of the template. */
   async get(templateId: string, id: string): Promise<TemplatePermissionRow | null> {
-    const rows = await this.exec(
-      `select ${SELECT} from template_permissions x where x.template_id = ? and x.id = ? and x.revoked_at is null`,
-      [templateId, id],
+    const rows = await query(
+      this.em,
+      sql<Row>`select ${sql.raw(SELECT)} from template_permissions x
+        where x.template_id = ${templateId}::uuid and x.id = ${id}::uuid and x.revoked_at is null`,
     );
     return rows[0] ? rowFromDb(rows[0]) : null;
   }
 
   /** The grant created by a GrantTemplatePermission with this request id, if any. */
   async findByRequestId(requestId: string): Promise<TemplatePermissionRow | null> {
-    const rows = await this.exec(
-      `select ${SELECT} from idempotency_keys k join template_permissions x on x.id = k.resource_id::uuid
-       where k.scope = 'template.permission.grant' and k.request_id = ?`,
-      [requestId],
+    const rows = await query(
+      this.em,
+      sql<Row>`select ${sql.raw(SELECT)} from idempotency_keys k join template_permissions x on x.id = k.resource_id::uuid
+       where k.scope = 'template.permission.grant' and k.request_id = ${requestId}::text`,
     );
     return rows[0] ? rowFromDb(rows[0]) : null;
   }
@@ -177,27 +171,21 @@ export class TemplatePermissionRepository {
     grantedBy: string;
     requestId: string | null;
   }): Promise<string> {
-    await this.exec(
-      `update template_permissions set revoked_at = now(), revoked_by = ?
-       where template_id = ? and permission = ? and coalesce(user_id, '') = ? and coalesce(role, '') = ?
-         and coalesce(team, '') = ? and revoked_at is null and expires_at is not null and expires_at <= now()`,
-      [g.grantedBy, g.templateId, g.permission, g.userId ?? "", g.role ?? "", g.team ?? ""],
+    await query(
+      this.em,
+      sql`update template_permissions set revoked_at = now(), revoked_by = ${g.grantedBy}::text
+       where template_id = ${g.templateId}::uuid and permission = ${g.permission}::text
+         and coalesce(user_id, '') = ${g.userId ?? ""}::text and coalesce(role, '') = ${g.role ?? ""}::text
+         and coalesce(team, '') = ${g.team ?? ""}::text
+         and revoked_at is null and expires_at is not null and expires_at <= now()`,
     );
     const id = newId();
-    const inserted = await this.exec(
-      `insert into template_permissions (id, template_id, user_id, role, team, permission, granted_by, expires_at)
-       values (?, ?, ?, ?, ?, ?, ?, ?::timestamptz)
+    const inserted = await query(
+      this.em,
+      sql<Row>`insert into template_permissions (id, template_id, user_id, role, team, permission, granted_by, expires_at)
+       values (${id}, ${g.templateId}, ${g.userId}, ${g.role}, ${g.team}, ${g.permission}, ${g.grantedBy},
+         ${g.expiresAt?.toISOString() ?? null}::timestamptz)
        on conflict do nothing returning id`,
-      [
-        id,
-        g.templateId,
-        g.userId,
-        g.role,
-        g.team,
-        g.permission,
-        g.grantedBy,
-        g.expiresAt?.toISOString() ?? null,
-      ],
     );
     if (inserted.length === 0) throw new TemplatePermissionExistsError();
     if (g.requestId) {
@@ -208,10 +196,10 @@ export class TemplatePermissionRepository {
 
   /** Revokes a grant; false when it does not exist or is already revoked. */
   async revoke(templateId: string, id: string, by: string): Promise<boolean> {
-    const rows = await this.exec(
-      `update template_permissions set revoked_at = now(), revoked_by = ?
-       where template_id = ? and id = ? and revoked_at is null returning id`,
-      [by, templateId, id],
+    const rows = await query(
+      this.em,
+      sql<Row>`update template_permissions set revoked_at = now(), revoked_by = ${by}::text
+       where template_id = ${templateId}::uuid and id = ${id}::uuid and revoked_at is null returning id`,
     );
     return rows.length > 0;
   }
@@ -226,15 +214,14 @@ export class TemplatePermissionRepository {
       binding: string;
     },
   ): Promise<Page<TemplatePermissionRow>> {
-    const baseWhere = ["x.template_id = ?", "x.revoked_at is null"];
-    if (!q.showExpired) baseWhere.push("(x.expires_at is null or x.expires_at > now())");
-    return listPage(
+    const where = [sql`x.template_id = ${templateId}::uuid`, sql`x.revoked_at is null`];
+    if (!q.showExpired) where.push(sql`(x.expires_at is null or x.expires_at > now())`);
+    return listKeysetPage(
       this.em,
       {
         selectList: SELECT,
         from: "template_permissions x",
-        baseWhere,
-        baseParams: [templateId],
+        where,
         columns: COLUMNS,
         map: rowFromDb,
       },

@@ -7,6 +7,7 @@
  * template the answer depends on, so a cache of it can be dropped when any of them changes.
  */
 import type { EntityManager } from "@mikro-orm/core";
+import { type Row, sql } from "./sql-toolkit.js";
 import { hotRead } from "./template-hot-read.repository.js";
 import {
   TEMPLATE_FROM,
@@ -47,11 +48,13 @@ export interface RenderPlanRow {
 const json = <T>(v: unknown, fallback: T): T =>
   v === null || v === undefined ? fallback : typeof v === "string" ? (JSON.parse(v) as T) : (v as T);
 
-const PLAN_SQL = `with recursive
+/** The render plan statement of `templateId` at `pin` ("" for the default version). */
+const planStatement = (templateId: string, pin: string) => sql<Row>`with recursive
   base as (
-    select ${TEMPLATE_SELECT_LIST_NO_USAGE}, ty.json_schema as type_json_schema from ${TEMPLATE_FROM} where x.id = ?::uuid),
+    select ${sql.raw(TEMPLATE_SELECT_LIST_NO_USAGE)}, ty.json_schema as type_json_schema from ${sql.raw(TEMPLATE_FROM)}
+    where x.id = ${templateId}::uuid),
   target as (
-    select b.id, case when ?::text <> '' then ?::text when b.requires_approval then b.approved_version
+    select b.id, case when ${pin}::text <> '' then ${pin}::text when b.requires_approval then b.approved_version
                       else b.current_version end as resolved
     from base b),
   walk(template_id, depth, path) as (
@@ -95,7 +98,7 @@ export class TemplateRenderRepository {
 
   /** The render plan of `templateId` at `pin` ("" for the default version); null when the template is absent. */
   async plan(templateId: string, pin: string): Promise<RenderPlanRow | null> {
-    const rows = await hotRead(this.em, "template_render_plan", PLAN_SQL, [templateId, pin, pin]);
+    const rows = await hotRead(this.em, "template_render_plan", planStatement(templateId, pin));
     const r = rows[0];
     if (!r) return null;
     const partials = json<Record<string, unknown>[]>(r.partials, []).map((p) => ({

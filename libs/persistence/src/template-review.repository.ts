@@ -1,12 +1,13 @@
 /**
- * Template version reviews (raw SQL, plain rows out). A decision moves a PENDING review to approved,
+ * Template version reviews (SQL statements, plain rows out). A decision moves a PENDING review to approved,
  * rejected or needs_changes exactly once (optimistic lock on `version`); an approval also stamps the
  * template's approved_by/approved_at (bumping its version) in the same transaction.
  */
 import type { EntityManager } from "@mikro-orm/core";
 import { storeIdempotentResource } from "./idempotency.js";
 import { newId } from "./ids.js";
-import { type ColumnSpec, type Condition, listPage, type Page } from "./list-page.js";
+import { type ColumnSpec, type Condition, listKeysetPage, type Page } from "./list-page.js";
+import { query, type RawBuilder, type Row, sql } from "./sql-toolkit.js";
 
 export type TemplateReviewKind = "approval" | "quality" | "security" | "performance";
 export type TemplateReviewState = "pending" | "approved" | "rejected" | "needs_changes";
@@ -67,20 +68,16 @@ const COLUMNS: Record<ReviewFilterField | ReviewSortField, ColumnSpec> = {
 export class TemplateReviewRepository {
   constructor(readonly em: EntityManager) {}
 
-  private exec(sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
-    return this.em.getConnection().execute(sql, params, "all", this.em.getTransactionContext());
-  }
-
   transactional<T>(fn: (repo: TemplateReviewRepository) => Promise<T>): Promise<T> {
     return this.em.transactional((tx) => fn(new TemplateReviewRepository(tx)));
   }
 
   /** Whether the template has this version (deleted templates included). */
   async versionExists(templateId: string, version: string): Promise<boolean> {
-    const rows = await this.exec("select 1 from template_versions where template_id = ? and version = ?", [
-      templateId,
-      version,
-    ]);
+    const rows = await query(
+      this.em,
+      sql<Row>`select 1 from template_versions where template_id = ${templateId}::uuid and version = ${version}::text`,
+    );
     return rows.length > 0;
   }
 
@@ -89,19 +86,20 @@ export class TemplateReviewRepository {
     id: string,
     opts: { forUpdate?: boolean } = {},
   ): Promise<TemplateReviewRow | null> {
-    const rows = await this.exec(
-      `select ${SELECT} from template_reviews x where x.template_id = ? and x.id = ?${opts.forUpdate ? " for update" : ""}`,
-      [templateId, id],
+    const rows = await query(
+      this.em,
+      sql<Row>`select ${sql.raw(SELECT)} from template_reviews x
+       where x.template_id = ${templateId}::uuid and x.id = ${id}::uuid${sql.raw(opts.forUpdate ? " for update" : "")}`,
     );
     return rows[0] ? rowFromDb(rows[0]) : null;
   }
 
   /** The review created by a RequestTemplateReview with this request id, if any. */
   async findByRequestId(requestId: string): Promise<TemplateReviewRow | null> {
-    const rows = await this.exec(
-      `select ${SELECT} from idempotency_keys k join template_reviews x on x.id = k.resource_id::uuid
-       where k.scope = 'template.review.request' and k.request_id = ?`,
-      [requestId],
+    const rows = await query(
+      this.em,
+      sql<Row>`select ${sql.raw(SELECT)} from idempotency_keys k join template_reviews x on x.id = k.resource_id::uuid
+       where k.scope = 'template.review.request' and k.request_id = ${requestId}::text`,
     );
     return rows[0] ? rowFromDb(rows[0]) : null;
   }
@@ -117,10 +115,12 @@ export class TemplateReviewRepository {
     requestId: string | null;
   }): Promise<string> {
     const id = newId();
-    await this.exec(
-      `insert into template_reviews (id, template_id, template_version, review_type, status, reviewer, requested_by,
-         request_comments) values (?, ?, ?, ?, 'pending', ?, ?, ?)`,
-      [id, r.templateId, r.templateVersion, r.reviewType, r.reviewer, r.requestedBy, r.requestComments],
+    await query(
+      this.em,
+      sql`insert into template_reviews (id, template_id, template_version, review_type, status, reviewer, requested_by,
+         request_comments)
+       values (${id}, ${r.templateId}, ${r.templateVersion}, ${r.reviewType}, 'pending', ${r.reviewer}, ${r.requestedBy},
+         ${r.requestComments})`,
     );
     if (r.requestId) {
       await storeIdempotentResource(this.em, "template.review.request", r.requestId, id);
@@ -141,53 +141,47 @@ export class TemplateReviewRepository {
     comments: string | null;
     decidedBy: string;
   }): Promise<boolean> {
-    const rows = await this.exec(
-      `update template_reviews set status = ?, rating = ?, comments = ?, decided_by = ?, decided_at = now(),
-         updated_at = now(), version = version + 1
-       where template_id = ? and id = ? and version = ? and status = 'pending' returning id`,
-      [d.status, d.rating, d.comments, d.decidedBy, d.templateId, d.id, d.expectedVersion],
+    const rows = await query(
+      this.em,
+      sql<Row>`update template_reviews set status = ${d.status}, rating = ${d.rating}, comments = ${d.comments},
+         decided_by = ${d.decidedBy}, decided_at = now(), updated_at = now(), version = version + 1
+       where template_id = ${d.templateId}::uuid and id = ${d.id}::uuid and version = ${d.expectedVersion}::int
+         and status = 'pending' returning id`,
     );
     if (rows.length === 0) return false;
     if (d.status === "approved") {
-      await this.exec(
-        `update templates set approved_by = ?, approved_at = now(), version = version + 1, updated_at = now()
-         where id = ?`,
-        [d.decidedBy, d.templateId],
+      await query(
+        this.em,
+        sql`update templates set approved_by = ${d.decidedBy}, approved_at = now(), version = version + 1,
+           updated_at = now()
+         where id = ${d.templateId}::uuid`,
       );
     }
     return true;
   }
 
   /**
-   * Reviews of one template (`templateId`) or of every template satisfying `visible` (SQL over alias `t`,
-   * the review's template, with its bind parameters).
+   * Reviews of one template (`templateId`) or of every template satisfying `visible` (a condition over
+   * alias `t`, the review's template).
    */
   async list(q: {
     templateId: string | null;
-    visible: { sql: string; params: unknown[] } | null;
+    visible: RawBuilder<unknown> | null;
     pageSize: number;
     pageToken: string | null;
     conditions: Condition<ReviewFilterField>[];
     orderBy: { field: ReviewSortField; desc: boolean };
     binding: string;
   }): Promise<Page<TemplateReviewRow>> {
-    const baseWhere: string[] = [];
-    const baseParams: unknown[] = [];
-    if (q.templateId !== null) {
-      baseWhere.push("x.template_id = ?");
-      baseParams.push(q.templateId);
-    }
-    if (q.visible !== null) {
-      baseWhere.push(q.visible.sql);
-      baseParams.push(...q.visible.params);
-    }
-    return listPage(
+    const where: RawBuilder<unknown>[] = [];
+    if (q.templateId !== null) where.push(sql`x.template_id = ${q.templateId}::uuid`);
+    if (q.visible !== null) where.push(sql`(${q.visible})`);
+    return listKeysetPage(
       this.em,
       {
         selectList: SELECT,
         from: "template_reviews x join templates t on t.id = x.template_id",
-        baseWhere,
-        baseParams,
+        where,
         columns: COLUMNS,
         map: rowFromDb,
       },

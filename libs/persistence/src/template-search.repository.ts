@@ -4,7 +4,7 @@
  */
 import type { EntityManager } from "@mikro-orm/core";
 import { bindingDigest, decodeOffsetToken, encodeOffsetToken } from "./page-token.js";
-import type { TemplateSql } from "./template.repository.js";
+import { allOf, query, type RawBuilder, type Row, sql } from "./sql-toolkit.js";
 import {
   TEMPLATE_FROM,
   TEMPLATE_SELECT_LIST,
@@ -14,10 +14,6 @@ import {
 
 export class TemplateSearchRepository {
   constructor(readonly em: EntityManager) {}
-
-  private exec(sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
-    return this.em.getConnection().execute(sql, params, "all", this.em.getTransactionContext());
-  }
 
   /**
    * Full-text and facet search over live templates. With a query, hits are ranked by ts_rank (then usage and
@@ -31,7 +27,7 @@ export class TemplateSearchRepository {
     active: boolean | null;
     isPublic: boolean | null;
     /** Over alias `x` (templates): only templates matching it (the caller's readable templates). */
-    readable?: TemplateSql | undefined;
+    readable?: RawBuilder<unknown> | undefined;
     order: "relevance" | "usage" | "success" | "usage_success";
     pageSize: number;
     pageToken: string | null;
@@ -41,51 +37,32 @@ export class TemplateSearchRepository {
     nextPageToken: string | null;
     totalSize: number;
   }> {
-    const where = ["x.deleted_at is null"];
-    const params: unknown[] = [];
+    const where: RawBuilder<unknown>[] = [sql`x.deleted_at is null`];
     const hasQuery = q.query.trim() !== "";
+    const tsquery = sql`websearch_to_tsquery('english', ${q.query}::text)`;
     // The tsquery and the tag-based match (tags are not in search_vector).
     if (hasQuery) {
       where.push(
-        "(x.search_vector @@ websearch_to_tsquery('english', ?) or exists (select 1 from unnest(x.tags) tg where lower(tg) = lower(?)))",
+        sql`(x.search_vector @@ ${tsquery} or exists (select 1 from unnest(x.tags) tg where lower(tg) = lower(${q.query.trim()}::text)))`,
       );
-      params.push(q.query, q.query.trim());
     }
-    if (q.typeName !== null) {
-      where.push("ty.name = ?");
-      params.push(q.typeName);
-    }
+    if (q.typeName !== null) where.push(sql`ty.name = ${q.typeName}::text`);
     if (q.categoryId !== null) {
-      where.push(`x.category_id in (with recursive sub(id) as (select ?::uuid
+      where.push(sql`x.category_id in (with recursive sub(id) as (select ${q.categoryId}::uuid
           union select c.id from template_categories c join sub on c.parent_id = sub.id) select id from sub)`);
-      params.push(q.categoryId);
     }
-    if (q.tags.length > 0) {
-      where.push("x.tags @> array(select jsonb_array_elements_text(?::jsonb))");
-      params.push(JSON.stringify(q.tags));
-    }
-    if (q.active !== null) {
-      where.push("x.is_active = ?");
-      params.push(q.active);
-    }
-    if (q.isPublic !== null) {
-      where.push("x.is_public = ?");
-      params.push(q.isPublic);
-    }
-    if (q.readable) {
-      where.push(`(${q.readable.sql})`);
-      params.push(...q.readable.params);
-    }
+    if (q.tags.length > 0) where.push(sql`x.tags @> ${q.tags}::text[]`);
+    if (q.active !== null) where.push(sql`x.is_active = ${q.active}::boolean`);
+    if (q.isPublic !== null) where.push(sql`x.is_public = ${q.isPublic}::boolean`);
+    if (q.readable) where.push(sql`(${q.readable})`);
     const b = bindingDigest(`search|${q.binding}`);
     let offset = 0;
     if (q.pageToken) offset = decodeOffsetToken(q.pageToken, "t1s", b);
-    const scoreSql = hasQuery
-      ? "ts_rank(x.search_vector, websearch_to_tsquery('english', ?))::float8"
-      : "0::float8";
-    const snippetSql = hasQuery
-      ? `ts_headline('english', coalesce(x.title, '') || ' ' || coalesce(x.description, '') || ' ' || x.content,
-           websearch_to_tsquery('english', ?), 'StartSel=<mark>, StopSel=</mark>, MaxFragments=1, MaxWords=30, MinWords=10')`
-      : "left(coalesce(nullif(x.description, ''), x.title), 200)";
+    const score = hasQuery ? sql`ts_rank(x.search_vector, ${tsquery})::float8` : sql`0::float8`;
+    const snippet = hasQuery
+      ? sql`ts_headline('english', coalesce(x.title, '') || ' ' || coalesce(x.description, '') || ' ' || x.content,
+           ${tsquery}, 'StartSel=<mark>, StopSel=</mark>, MaxFragments=1, MaxWords=30, MinWords=10')`
+      : sql`left(coalesce(nullif(x.description, ''), x.title), 200)`;
     const order =
       q.order === "relevance"
         ? "score desc, x.usage_count desc, x.success_rate desc"
@@ -94,15 +71,15 @@ export class TemplateSearchRepository {
           : q.order === "success"
             ? "x.success_rate desc"
             : "x.usage_count desc, x.success_rate desc";
-    const selectParams = hasQuery ? [q.query, q.query] : [];
-    const rows = await this.exec(
-      `select ${TEMPLATE_SELECT_LIST}, ${scoreSql} as score, ${snippetSql} as snippet from ${TEMPLATE_FROM}
-       where ${where.join(" and ")} order by ${order}, x.id asc limit ? offset ?`,
-      [...selectParams, ...params, q.pageSize + 1, offset],
+    const rows = await query(
+      this.em,
+      sql<Row>`select ${sql.raw(TEMPLATE_SELECT_LIST)}, ${score} as score, ${snippet} as snippet
+       from ${sql.raw(TEMPLATE_FROM)} where ${allOf(where)}
+       order by ${sql.raw(order)}, x.id asc limit ${q.pageSize + 1}::int offset ${offset}::int`,
     );
-    const count = await this.exec(
-      `select count(*)::int as n from ${TEMPLATE_FROM} where ${where.join(" and ")}`,
-      params,
+    const count = await query(
+      this.em,
+      sql<Row>`select count(*)::int as n from ${sql.raw(TEMPLATE_FROM)} where ${allOf(where)}`,
     );
     const page = rows.slice(0, q.pageSize);
     return {

@@ -1,9 +1,10 @@
-/** Template types with their JSON Schema and validation rules (raw SQL, plain rows out). */
+/** Template types with their JSON Schema and validation rules (SQL statements, plain rows out). */
 import type { EntityManager } from "@mikro-orm/core";
 import { isUniqueViolation } from "./db-errors.js";
-import { renderConditions } from "./filter-sql.js";
+import { conditionsSql, type ListColumn } from "./filter-sql.js";
 import { newId } from "./ids.js";
 import { bindingDigest, decodeOffsetToken, encodeOffsetToken } from "./page-token.js";
+import { allOf, query, type RawBuilder, type Row, sql } from "./sql-toolkit.js";
 
 export interface TemplateTypeRow {
   id: string;
@@ -82,37 +83,37 @@ export interface TypeCondition {
   value: string | boolean;
 }
 
+/** ListTemplateTypes filter fields (but `builtin`) over alias `x` (template_types). */
+const TYPE_FILTER_COLUMNS: Readonly<Record<string, ListColumn>> = {
+  active: { expr: "x.is_active", cast: "boolean" },
+  display_name: { expr: "x.display_name", cast: "text" },
+};
+
 export class TemplateTypeRepository {
   constructor(readonly em: EntityManager) {}
-
-  private exec(sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
-    return this.em.getConnection().execute(sql, params, "all", this.em.getTransactionContext());
-  }
 
   transactional<T>(fn: (repo: TemplateTypeRepository) => Promise<T>): Promise<T> {
     return this.em.transactional((tx) => fn(new TemplateTypeRepository(tx)));
   }
 
   async getByName(name: string, forUpdate = false): Promise<TemplateTypeRow | null> {
-    if (forUpdate) await this.exec("select id from template_types where name = ? for update", [name]);
-    const rows = await this.exec(`select ${SELECT_LIST} from template_types x where x.name = ?`, [name]);
+    if (forUpdate) {
+      await query(this.em, sql`select id from template_types where name = ${name}::text for update`);
+    }
+    const rows = await query(
+      this.em,
+      sql<Row>`select ${sql.raw(SELECT_LIST)} from template_types x where x.name = ${name}::text`,
+    );
     return rows[0] ? rowFromDb(rows[0]) : null;
   }
 
   async insert(name: string, w: TemplateTypeWrite): Promise<void> {
     try {
-      await this.exec(
-        `insert into template_types (id, name, display_name, description, json_schema, validation_rules, is_active)
-         values (?, ?, ?, ?, ?::jsonb, ?::jsonb, ?)`,
-        [
-          newId(),
-          name,
-          w.displayName,
-          w.description,
-          JSON.stringify(w.jsonSchema),
-          JSON.stringify(w.validationRules),
-          w.isActive,
-        ],
+      await query(
+        this.em,
+        sql`insert into template_types (id, name, display_name, description, json_schema, validation_rules, is_active)
+         values (${newId()}, ${name}, ${w.displayName}, ${w.description}, ${JSON.stringify(w.jsonSchema)}::jsonb,
+           ${JSON.stringify(w.validationRules)}::jsonb, ${w.isActive})`,
       );
     } catch (err) {
       if (isUniqueViolation(err, "template_types_name_uniq")) throw new TemplateTypeTakenError(name);
@@ -121,42 +122,37 @@ export class TemplateTypeRepository {
   }
 
   async update(name: string, expectedVersion: number, w: TemplateTypeWrite): Promise<void> {
-    const rows = await this.exec(
-      `update template_types set display_name = ?, description = ?, json_schema = ?::jsonb, validation_rules = ?::jsonb,
-         is_active = ?, version = version + 1, updated_at = now() where name = ? and version = ? returning id`,
-      [
-        w.displayName,
-        w.description,
-        JSON.stringify(w.jsonSchema),
-        JSON.stringify(w.validationRules),
-        w.isActive,
-        name,
-        expectedVersion,
-      ],
+    const rows = await query(
+      this.em,
+      sql<Row>`update template_types set display_name = ${w.displayName}, description = ${w.description},
+         json_schema = ${JSON.stringify(w.jsonSchema)}::jsonb, validation_rules = ${JSON.stringify(w.validationRules)}::jsonb,
+         is_active = ${w.isActive}, version = version + 1, updated_at = now()
+       where name = ${name}::text and version = ${expectedVersion}::int returning id`,
     );
     if (rows.length === 0) throw new TemplateTypeVersionConflictError(name);
   }
 
   /** Deletes a type with no templates at all (soft-deleted ones still reference it). */
   async delete(name: string, expectedVersion: number): Promise<void> {
-    const counts = await this.exec(
-      "select count(*)::int as n from templates t join template_types ty on ty.id = t.type_id where ty.name = ?",
-      [name],
+    const counts = await query(
+      this.em,
+      sql<Row>`select count(*)::int as n from templates t join template_types ty on ty.id = t.type_id
+       where ty.name = ${name}::text`,
     );
     const n = Number(counts[0]?.n ?? 0);
     if (n > 0) throw new TemplateTypeInUseError(n);
-    const rows = await this.exec("delete from template_types where name = ? and version = ? returning id", [
-      name,
-      expectedVersion,
-    ]);
+    const rows = await query(
+      this.em,
+      sql<Row>`delete from template_types where name = ${name}::text and version = ${expectedVersion}::int returning id`,
+    );
     if (rows.length === 0) throw new TemplateTypeVersionConflictError(name);
   }
 
   /** Live templates of a type (slug-less: id, parameters) for re-validation after a schema change. */
   async templatesOfType(typeId: string): Promise<{ id: string; parameters: Record<string, unknown> }[]> {
-    const rows = await this.exec(
-      "select id, parameters from templates where type_id = ? and deleted_at is null order by id",
-      [typeId],
+    const rows = await query(
+      this.em,
+      sql<Row>`select id, parameters from templates where type_id = ${typeId}::uuid and deleted_at is null order by id`,
     );
     return rows.map((r) => ({ id: String(r.id), parameters: json(r.parameters, {}) }));
   }
@@ -168,17 +164,14 @@ export class TemplateTypeRepository {
     builtinNames: readonly string[];
     order: { field: "display_name" | "create_time"; desc: boolean };
   }): Promise<{ items: TemplateTypeRow[]; nextPageToken: string | null }> {
-    const where: string[] = [];
-    const params: unknown[] = [];
+    const where: RawBuilder<unknown>[] = [];
     for (const c of q.conditions) {
       const neg = c.op === "!=";
       if (c.field === "builtin") {
-        where.push(
-          `${neg !== (c.value === true) ? "" : "not "}(x.name in (select jsonb_array_elements_text(?::jsonb)))`,
-        );
-        params.push(JSON.stringify(q.builtinNames));
+        const builtin = sql`(x.name = any(${q.builtinNames}::text[]))`;
+        where.push(neg !== (c.value === true) ? builtin : sql`not ${builtin}`);
       } else {
-        renderConditions([c], { active: "x.is_active", display_name: "x.display_name" }, where, params);
+        where.push(...conditionsSql([c], TYPE_FILTER_COLUMNS));
       }
     }
     const binding = bindingDigest(JSON.stringify([q.conditions, q.order]));
@@ -186,11 +179,10 @@ export class TemplateTypeRepository {
     if (q.pageToken) offset = decodeOffsetToken(q.pageToken, "y1", binding);
     const dir = q.order.desc ? "desc" : "asc";
     const order = q.order.field === "display_name" ? `x.display_name ${dir}` : `x.created_at ${dir}`;
-    params.push(q.pageSize + 1, offset);
-    const rows = await this.exec(
-      `select ${SELECT_LIST} from template_types x ${where.length ? `where ${where.join(" and ")}` : ""}
-       order by ${order}, x.name limit ? offset ?`,
-      params,
+    const rows = await query(
+      this.em,
+      sql<Row>`select ${sql.raw(SELECT_LIST)} from template_types x where ${allOf(where)}
+       order by ${sql.raw(order)}, x.name limit ${q.pageSize + 1}::int offset ${offset}::int`,
     );
     return {
       items: rows.slice(0, q.pageSize).map(rowFromDb),

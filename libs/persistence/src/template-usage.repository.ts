@@ -1,5 +1,5 @@
 /**
- * Template usage logs and the statistics derived from them (raw SQL, plain rows out).
+ * Template usage logs and the statistics derived from them (SQL statements, plain rows out).
  *
  * Recording a usage locks the template row (`select ... for update`), inserts the log and recomputes the
  * template's aggregate columns (usage_count, success_rate 0-100, avg_execution_time_ms) from all its logs in
@@ -13,9 +13,10 @@
  */
 import type { EntityManager } from "@mikro-orm/core";
 import { isReferenceViolation } from "./db-errors.js";
-import { type ListColumn, type ListCondition, renderConditions } from "./filter-sql.js";
+import { conditionsSql, type ListColumn, type ListCondition } from "./filter-sql.js";
 import { newId } from "./ids.js";
 import { bindingDigest, decodeKeysetToken, keysetPage, tokenField } from "./page-token.js";
+import { allOf, query, type RawBuilder, type Row, sql } from "./sql-toolkit.js";
 
 export interface TemplateUsageRow {
   id: string;
@@ -71,11 +72,6 @@ const USAGE_FILTER_COLUMNS: Readonly<Record<string, ListColumn>> = {
   create_time: { expr: "u.used_at", cast: "timestamptz" },
 };
 
-export interface UsageSql {
-  sql: string;
-  params: unknown[];
-}
-
 export type UsageSortField = "create_time" | "execution_time";
 
 /** The usage names a task that does not exist. */
@@ -95,6 +91,9 @@ export class UsageTemplateNotFoundError extends Error {
 
 const USAGE_SELECT = `u.id, u.template_id, u.template_version, u.task_id, u.workflow_id, u.used_by, u.execution_time_ms,
   u.success, u.error_message, u.input_parameters, u.output, u.used_at`;
+
+/** USAGE_SELECT without the alias (a `returning` list). */
+const USAGE_COLUMNS = USAGE_SELECT.replace(/u\./g, "");
 
 const STATS_SELECT = `count(u.id)::int as n, (count(u.id) filter (where u.success))::int as ok,
   coalesce(avg(u.execution_time_ms), 0)::float8 as mean_ms,
@@ -131,34 +130,30 @@ function statsFromDb(r: Record<string, unknown> | undefined): UsageStatsRow {
   };
 }
 
-/** A PostgreSQL array literal of uuids (bound as one text parameter, cast with `::uuid[]`). */
-const uuidArray = (ids: readonly string[]): string => `{${ids.join(",")}}`;
-
 /** Optional time window [start, end). */
 export interface TimeWindow {
   start: Date | null;
   end: Date | null;
 }
 
-function windowSql(w: TimeWindow, params: unknown[]): string {
-  const parts: string[] = [];
-  if (w.start) {
-    parts.push("u.used_at >= ?::timestamptz");
-    params.push(w.start.toISOString());
-  }
-  if (w.end) {
-    parts.push("u.used_at < ?::timestamptz");
-    params.push(w.end.toISOString());
-  }
-  return parts.length ? ` and ${parts.join(" and ")}` : "";
+/** The window as conditions over alias `u` (template_usage_logs). */
+function windowSql(w: TimeWindow): RawBuilder<unknown>[] {
+  const parts: RawBuilder<unknown>[] = [];
+  if (w.start) parts.push(sql`u.used_at >= ${w.start.toISOString()}::timestamptz`);
+  if (w.end) parts.push(sql`u.used_at < ${w.end.toISOString()}::timestamptz`);
+  return parts;
 }
+
+/** Recomputes one template's aggregate columns from all its usage logs. */
+const refreshAggregatesStatement = (templateId: string) =>
+  sql`update templates t set usage_count = s.n,
+     success_rate = case when s.n = 0 then 0 else round(100.0 * s.ok / s.n, 2) end,
+     avg_execution_time_ms = round(s.mean_ms::numeric, 2)
+   from (select ${sql.raw(STATS_SELECT)} from template_usage_logs u where u.template_id = ${templateId}::uuid) s
+   where t.id = ${templateId}::uuid`;
 
 export class TemplateUsageRepository {
   constructor(readonly em: EntityManager) {}
-
-  private exec(sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
-    return this.em.getConnection().execute(sql, params, "all", this.em.getTransactionContext());
-  }
 
   transactional<T>(fn: (repo: TemplateUsageRepository) => Promise<T>): Promise<T> {
     return this.em.transactional((tx) => fn(new TemplateUsageRepository(tx)));
@@ -166,10 +161,10 @@ export class TemplateUsageRepository {
 
   /** Whether the version exists for the template. */
   async versionExists(templateId: string, version: string): Promise<boolean> {
-    const rows = await this.exec("select 1 from template_versions where template_id = ? and version = ?", [
-      templateId,
-      version,
-    ]);
+    const rows = await query(
+      this.em,
+      sql<Row>`select 1 from template_versions where template_id = ${templateId}::uuid and version = ${version}::text`,
+    );
     return rows.length > 0;
   }
 
@@ -182,44 +177,39 @@ export class TemplateUsageRepository {
     requestId: string | null = null,
   ): Promise<{ row: TemplateUsageRow; reused: boolean }> {
     return this.em.transactional(async (tx) => {
-      const repo = new TemplateUsageRepository(tx);
-      const locked = await repo.exec("select id from templates where id = ? for update", [w.templateId]);
+      const locked = await query(
+        tx,
+        sql<Row>`select id from templates where id = ${w.templateId}::uuid for update`,
+      );
       if (locked.length === 0) throw new UsageTemplateNotFoundError(w.templateId);
       const id = newId();
       if (requestId !== null) {
-        const claimed = await repo.exec(
-          `insert into idempotency_keys (id, scope, request_id, resource_id) values (?, 'template.usage', ?, ?)
+        const claimed = await query(
+          tx,
+          sql<Row>`insert into idempotency_keys (id, scope, request_id, resource_id)
+           values (${newId()}, 'template.usage', ${requestId}, ${id})
            on conflict (scope, request_id) do nothing returning resource_id`,
-          [newId(), requestId, id],
         );
         if (claimed.length === 0) {
-          const prior = await repo.exec(
-            `select ${USAGE_SELECT} from idempotency_keys k join template_usage_logs u on u.id = k.resource_id::uuid
-             where k.scope = 'template.usage' and k.request_id = ?`,
-            [requestId],
+          const prior = await query(
+            tx,
+            sql<Row>`select ${sql.raw(USAGE_SELECT)} from idempotency_keys k
+             join template_usage_logs u on u.id = k.resource_id::uuid
+             where k.scope = 'template.usage' and k.request_id = ${requestId}::text`,
           );
           if (prior[0]) return { row: usageFromDb(prior[0]), reused: true };
         }
       }
-      let inserted: Record<string, unknown>[];
+      let inserted: Row[];
       try {
-        inserted = await repo.exec(
-          `insert into template_usage_logs (id, template_id, template_version, task_id, workflow_id, used_by,
+        inserted = await query(
+          tx,
+          sql<Row>`insert into template_usage_logs (id, template_id, template_version, task_id, workflow_id, used_by,
            execution_time_ms, success, error_message, input_parameters, output)
-         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?) returning ${USAGE_SELECT.replace(/u\./g, "")}`,
-          [
-            id,
-            w.templateId,
-            w.version,
-            w.taskId,
-            w.workflowId,
-            w.usedBy,
-            Math.max(0, Math.round(w.executionMs)),
-            w.success,
-            w.success ? w.errorMessage : (w.errorMessage ?? ""),
-            JSON.stringify(w.inputParameters),
-            w.output,
-          ],
+         values (${id}, ${w.templateId}, ${w.version}, ${w.taskId}, ${w.workflowId}, ${w.usedBy},
+           ${Math.max(0, Math.round(w.executionMs))}, ${w.success}, ${w.success ? w.errorMessage : (w.errorMessage ?? "")},
+           ${JSON.stringify(w.inputParameters)}::jsonb, ${w.output})
+         returning ${sql.raw(USAGE_COLUMNS)}`,
         );
       } catch (err) {
         if (isReferenceViolation(err, "template_usage_logs_task_id_foreign")) {
@@ -227,14 +217,7 @@ export class TemplateUsageRepository {
         }
         throw err;
       }
-      await repo.exec(
-        `update templates t set usage_count = s.n,
-           success_rate = case when s.n = 0 then 0 else round(100.0 * s.ok / s.n, 2) end,
-           avg_execution_time_ms = round(s.mean_ms::numeric, 2)
-         from (select ${STATS_SELECT} from template_usage_logs u where u.template_id = ?) s
-         where t.id = ?`,
-        [w.templateId, w.templateId],
-      );
+      await query(tx, refreshAggregatesStatement(w.templateId));
       return { row: usageFromDb(inserted[0] as Record<string, unknown>), reused: false };
     });
   }
@@ -249,62 +232,62 @@ export class TemplateUsageRepository {
   async recordBatch(items: readonly QueuedUsageWrite[]): Promise<{ inserted: number; templates: number }> {
     if (items.length === 0) return { inserted: 0, templates: 0 };
     return this.em.transactional(async (tx) => {
-      const repo = new TemplateUsageRepository(tx);
       const templateIds = [...new Set(items.map((i) => i.templateId))].sort();
-      await repo.exec("select id from templates where id = any(?::uuid[]) order by id for no key update", [
-        uuidArray(templateIds),
-      ]);
+      await query(
+        tx,
+        sql`select id from templates where id = any(${templateIds}::uuid[]) order by id for no key update`,
+      );
       let rows = items;
       const keyed = items.filter((i) => i.requestId !== null);
       if (keyed.length > 0) {
-        const claimed = await repo.exec(
-          `insert into idempotency_keys (id, scope, request_id, resource_id)
+        const claims = keyed.map((i) => ({ id: newId(), request_id: i.requestId, resource_id: i.id }));
+        const claimed = await query(
+          tx,
+          sql<Row>`insert into idempotency_keys (id, scope, request_id, resource_id)
            select r.id, 'template.usage', r.request_id, r.resource_id
-           from jsonb_to_recordset(?::jsonb) as r(id uuid, request_id text, resource_id text)
+           from jsonb_to_recordset(${JSON.stringify(claims)}::jsonb) as r(id uuid, request_id text, resource_id text)
            on conflict (scope, request_id) do nothing returning resource_id`,
-          [JSON.stringify(keyed.map((i) => ({ id: newId(), request_id: i.requestId, resource_id: i.id })))],
         );
         const won = new Set(claimed.map((r) => String(r.resource_id)));
         rows = items.filter((i) => i.requestId === null || won.has(i.id));
       }
       if (rows.length === 0) return { inserted: 0, templates: 0 };
-      await repo.exec(
-        `insert into template_usage_logs (id, template_id, template_version, task_id, workflow_id, used_by,
+      const records = JSON.stringify(
+        rows.map((w) => ({
+          id: w.id,
+          template_id: w.templateId,
+          template_version: w.version,
+          task_id: w.taskId,
+          workflow_id: w.workflowId,
+          used_by: w.usedBy,
+          execution_time_ms: Math.max(0, Math.round(w.executionMs)),
+          success: w.success,
+          error_message: w.success ? w.errorMessage : (w.errorMessage ?? ""),
+          input_parameters: w.inputParameters,
+          output: w.output,
+          used_at: w.usedAt.toISOString(),
+        })),
+      );
+      await query(
+        tx,
+        sql`insert into template_usage_logs (id, template_id, template_version, task_id, workflow_id, used_by,
            execution_time_ms, success, error_message, input_parameters, output, used_at)
          select r.id, r.template_id, r.template_version, r.task_id, r.workflow_id, r.used_by, r.execution_time_ms,
            r.success, r.error_message, r.input_parameters, r.output, r.used_at
-         from jsonb_to_recordset(?::jsonb) as r(id uuid, template_id uuid, template_version text, task_id uuid,
+         from jsonb_to_recordset(${records}::jsonb) as r(id uuid, template_id uuid, template_version text, task_id uuid,
            workflow_id text, used_by text, execution_time_ms int, success boolean, error_message text,
            input_parameters jsonb, output text, used_at timestamptz)`,
-        [
-          JSON.stringify(
-            rows.map((w) => ({
-              id: w.id,
-              template_id: w.templateId,
-              template_version: w.version,
-              task_id: w.taskId,
-              workflow_id: w.workflowId,
-              used_by: w.usedBy,
-              execution_time_ms: Math.max(0, Math.round(w.executionMs)),
-              success: w.success,
-              error_message: w.success ? w.errorMessage : (w.errorMessage ?? ""),
-              input_parameters: w.inputParameters,
-              output: w.output,
-              used_at: w.usedAt.toISOString(),
-            })),
-          ),
-        ],
       );
       const touched = [...new Set(rows.map((i) => i.templateId))];
-      await repo.exec(
-        `update templates t set usage_count = s.n,
+      await query(
+        tx,
+        sql`update templates t set usage_count = s.n,
            success_rate = case when s.n = 0 then 0 else round(100.0 * s.ok / s.n, 2) end,
            avg_execution_time_ms = round(s.mean_ms::numeric, 2)
          from (select u.template_id, count(u.id)::int as n, (count(u.id) filter (where u.success))::int as ok,
                  coalesce(avg(u.execution_time_ms), 0)::float8 as mean_ms
-               from template_usage_logs u where u.template_id = any(?::uuid[]) group by u.template_id) s
+               from template_usage_logs u where u.template_id = any(${touched}::uuid[]) group by u.template_id) s
          where t.id = s.template_id`,
-        [uuidArray(touched)],
       );
       return { inserted: rows.length, templates: touched.length };
     });
@@ -319,46 +302,40 @@ export class TemplateUsageRepository {
     order: { field: UsageSortField; desc: boolean };
     binding: string;
     /** Over alias `x` (templates): only logs of templates matching it (used for "all templates"). */
-    readable?: UsageSql | undefined;
+    readable?: RawBuilder<unknown> | undefined;
   }): Promise<{ items: TemplateUsageRow[]; nextPageToken: string | null }> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (q.templateId !== null) {
-      where.push("u.template_id = ?");
-      params.push(q.templateId);
-    }
-    if (q.readable) {
-      where.push(`u.template_id in (select x.id from templates x where ${q.readable.sql})`);
-      params.push(...q.readable.params);
-    }
-    renderConditions(q.conditions, USAGE_FILTER_COLUMNS, where, params);
+    const where: RawBuilder<unknown>[] = [];
+    if (q.templateId !== null) where.push(sql`u.template_id = ${q.templateId}::uuid`);
+    if (q.readable) where.push(sql`u.template_id in (select x.id from templates x where ${q.readable})`);
+    where.push(...conditionsSql(q.conditions, USAGE_FILTER_COLUMNS));
     const col =
       q.order.field === "create_time"
         ? { expr: "u.used_at", cast: "timestamptz" }
         : { expr: "u.execution_time_ms", cast: "int" };
     const dir = q.order.desc ? "desc" : "asc";
     const b = bindingDigest(`usage|${q.templateId}|${q.binding}|${q.order.field}|${dir}`);
+    const expr = sql.raw(col.expr);
     if (q.pageToken) {
       const c = decodeKeysetToken(q.pageToken, "u1", b, tokenField.text(100));
-      where.push(`(${col.expr}, u.id) ${q.order.desc ? "<" : ">"} (?::${col.cast}, ?::uuid)`);
-      params.push(c.key, c.id);
+      where.push(
+        sql`(${expr}, u.id) ${sql.raw(q.order.desc ? "<" : ">")} (${c.key}::${sql.raw(col.cast)}, ${c.id}::uuid)`,
+      );
     }
-    params.push(q.pageSize + 1);
-    const rows = await this.exec(
-      `select ${USAGE_SELECT}, (${col.expr})::text as page_key from template_usage_logs u
-       ${where.length ? `where ${where.join(" and ")}` : ""}
-       order by ${col.expr} ${dir}, u.id ${dir} limit ?`,
-      params,
+    const rows = await query(
+      this.em,
+      sql<Row>`select ${sql.raw(USAGE_SELECT)}, (${expr})::text as page_key from template_usage_logs u
+       where ${allOf(where)}
+       order by ${expr} ${sql.raw(dir)}, u.id ${sql.raw(dir)} limit ${q.pageSize + 1}::int`,
     );
     return keysetPage(rows, q.pageSize, usageFromDb, { tag: "u1", binding: b });
   }
 
   /** Statistics of one template's usages in the window. */
   async stats(templateId: string, w: TimeWindow): Promise<UsageStatsRow> {
-    const params: unknown[] = [templateId];
-    const rows = await this.exec(
-      `select ${STATS_SELECT} from template_usage_logs u where u.template_id = ?${windowSql(w, params)}`,
-      params,
+    const rows = await query(
+      this.em,
+      sql<Row>`select ${sql.raw(STATS_SELECT)} from template_usage_logs u
+       where ${allOf([sql`u.template_id = ${templateId}::uuid`, ...windowSql(w)])}`,
     );
     return statsFromDb(rows[0]);
   }
@@ -370,36 +347,25 @@ export class TemplateUsageRepository {
     typeName: string | null;
     categoryId: string | null;
     /** Over alias `t` (templates): only templates matching it. */
-    readable?: UsageSql | undefined;
+    readable?: RawBuilder<unknown> | undefined;
   }): Promise<{ templateId: string; title: string; stats: UsageStatsRow }[]> {
-    const params: unknown[] = [];
-    const win = windowSql(q.window, params);
-    const filters: string[] = ["t.deleted_at is null"];
-    if (q.readable) {
-      filters.push(`(${q.readable.sql})`);
-      params.push(...q.readable.params);
-    }
-    if (q.typeName !== null) {
-      filters.push("ty.name = ?");
-      params.push(q.typeName);
-    }
-    let cte = "";
-    const cteParams: unknown[] = [];
-    if (q.categoryId !== null) {
-      cte = `with recursive sub(id) as (select id from template_categories where id = ?
+    const where = [...windowSql(q.window), sql`t.deleted_at is null`];
+    if (q.readable) where.push(sql`(${q.readable})`);
+    if (q.typeName !== null) where.push(sql`ty.name = ${q.typeName}::text`);
+    const cte =
+      q.categoryId === null
+        ? sql``
+        : sql`with recursive sub(id) as (select id from template_categories where id = ${q.categoryId}::uuid
                union all select c.id from template_categories c join sub on c.parent_id = sub.id) `;
-      cteParams.push(q.categoryId);
-      filters.push("t.category_id in (select id from sub)");
-    }
-    params.push(q.limit);
-    const rows = await this.exec(
-      `${cte}select t.id as template_id, t.title, ${STATS_SELECT}
+    if (q.categoryId !== null) where.push(sql`t.category_id in (select id from sub)`);
+    const rows = await query(
+      this.em,
+      sql<Row>`${cte}select t.id as template_id, t.title, ${sql.raw(STATS_SELECT)}
        from template_usage_logs u join templates t on t.id = u.template_id join template_types ty on ty.id = t.type_id
-       where true${win} and ${filters.join(" and ")}
+       where ${allOf(where)}
        group by t.id, t.title
        order by count(*) desc, (count(*) filter (where u.success))::float8 / count(*) desc, t.id
-       limit ?`,
-      [...cteParams, ...params],
+       limit ${q.limit}::int`,
     );
     return rows.map((r) => ({
       templateId: String(r.template_id),
@@ -415,26 +381,18 @@ export class TemplateUsageRepository {
     end: Date,
     bucketMs: number,
   ): Promise<{ start: Date; stats: UsageStatsRow }[]> {
-    const rows = await this.exec(
-      `with b as (
-         select g as i, ?::timestamptz + make_interval(secs => g * ?::float8 / 1000) as bstart
-         from generate_series(0, ceil(extract(epoch from (?::timestamptz - ?::timestamptz)) * 1000 / ?::float8)::int - 1) g)
-       select b.i, b.bstart, ${STATS_SELECT}
-       from b left join template_usage_logs u on u.template_id = ? and u.used_at >= ?::timestamptz and u.used_at < ?::timestamptz
-         and floor(extract(epoch from (u.used_at - ?::timestamptz)) * 1000 / ?::float8)::int = b.i
+    const from = sql`${start.toISOString()}::timestamptz`;
+    const to = sql`${end.toISOString()}::timestamptz`;
+    const width = sql`${bucketMs}::float8`;
+    const rows = await query(
+      this.em,
+      sql<Row>`with b as (
+         select g as i, ${from} + make_interval(secs => g * ${width} / 1000) as bstart
+         from generate_series(0, ceil(extract(epoch from (${to} - ${from})) * 1000 / ${width})::int - 1) g)
+       select b.i, b.bstart, ${sql.raw(STATS_SELECT)}
+       from b left join template_usage_logs u on u.template_id = ${templateId}::uuid and u.used_at >= ${from}
+         and u.used_at < ${to} and floor(extract(epoch from (u.used_at - ${from})) * 1000 / ${width})::int = b.i
        group by b.i, b.bstart order by b.i`,
-      [
-        start.toISOString(),
-        bucketMs,
-        end.toISOString(),
-        start.toISOString(),
-        bucketMs,
-        templateId,
-        start.toISOString(),
-        end.toISOString(),
-        start.toISOString(),
-        bucketMs,
-      ],
     );
     return rows.map((r) => ({ start: date(r.bstart), stats: statsFromDb(r) }));
   }
@@ -445,13 +403,12 @@ export class TemplateUsageRepository {
     dimension: "caller" | "version",
     w: TimeWindow,
   ): Promise<{ key: string; stats: UsageStatsRow }[]> {
-    const params: unknown[] = [templateId];
-    const win = windowSql(w, params);
-    const key = dimension === "caller" ? "u.used_by" : "u.template_version";
-    const rows = await this.exec(
-      `select ${key} as key, ${STATS_SELECT} from template_usage_logs u where u.template_id = ?${win}
+    const key = sql.raw(dimension === "caller" ? "u.used_by" : "u.template_version");
+    const rows = await query(
+      this.em,
+      sql<Row>`select ${key} as key, ${sql.raw(STATS_SELECT)} from template_usage_logs u
+       where ${allOf([sql`u.template_id = ${templateId}::uuid`, ...windowSql(w)])}
        group by ${key} order by count(*) desc, ${key} limit 1000`,
-      params,
     );
     return rows.map((r) => ({ key: String(r.key), stats: statsFromDb(r) }));
   }

@@ -1,5 +1,5 @@
 /**
- * Templates and their immutable versions (raw SQL, plain rows out). Writers run inside a transaction the
+ * Templates and their immutable versions (SQL statements, plain rows out). Writers run inside a transaction the
  * caller opens (`em.transactional`) and lock the template row (`select ... for update`) before computing a
  * new version number, so concurrent version creation serialises and never yields duplicate numbers (the
  * unique (template_id, version) constraint is the backstop).
@@ -10,12 +10,12 @@ import type { ListCondition } from "./filter-sql.js";
 import { storeIdempotentResource } from "./idempotency.js";
 import { newId } from "./ids.js";
 import { bindingDigest, decodeKeysetToken, keysetPage, tokenField } from "./page-token.js";
+import { allOf, query, type RawBuilder, type Row, sql } from "./sql-toolkit.js";
 import { templateFilterWhere, versionFilterWhere } from "./template-filter.columns.js";
 import { hotRead } from "./template-hot-read.repository.js";
 import {
   accessFromDb,
-  accessorParams,
-  LIVE_GRANT_FOR,
+  liveGrantFor,
   type TemplateAccess,
   type TemplateAccessor,
 } from "./template-permission.repository.js";
@@ -35,16 +35,14 @@ import {
   versionRowFromDb,
 } from "./template-row.mapper.js";
 
-const GET_WITH_ACCESS_SQL = `select ${TEMPLATE_SELECT_LIST}, x.owner = ? as access_owner,
+const getWithAccessStatement = (id: string, a: TemplateAccessor) =>
+  sql<Row>`select ${sql.raw(TEMPLATE_SELECT_LIST)}, x.owner = ${a.subject}::text as access_owner,
     coalesce((select array_agg(distinct p.permission::text) from template_permissions p
-              where p.template_id = x.id and ${LIVE_GRANT_FOR}), '{}'::text[]) as access_granted
-  from ${TEMPLATE_FROM} where x.id = ?::uuid`;
+              where p.template_id = x.id and ${liveGrantFor(a)}), '{}'::text[]) as access_granted
+  from ${sql.raw(TEMPLATE_FROM)} where x.id = ${id}::uuid`;
 
-/** SQL fragment over alias `x` (templates) with bind parameters. */
-export interface TemplateSql {
-  sql: string;
-  params: unknown[];
-}
+/** Versions without their content (list pages). */
+const VERSION_SELECT_LIST_NO_CONTENT = VERSION_SELECT_LIST.replace("x.content,", "'' as content,");
 
 export type TemplateSortField =
   | "title"
@@ -66,10 +64,6 @@ const SORT_EXPR: Record<TemplateSortField, { expr: string; cast: string }> = {
 export class TemplateRepository {
   constructor(readonly em: EntityManager) {}
 
-  private exec(sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
-    return this.em.getConnection().execute(sql, params, "all", this.em.getTransactionContext());
-  }
-
   /** Runs `fn` in a transaction with a repository bound to it. */
   transactional<T>(fn: (repo: TemplateRepository) => Promise<T>): Promise<T> {
     return this.em.transactional((tx) => fn(new TemplateRepository(tx)));
@@ -80,17 +74,21 @@ export class TemplateRepository {
     id: string,
     opts: { includeDeleted?: boolean; forUpdate?: boolean; usageStats?: boolean } = {},
   ) {
-    const list = opts.usageStats === false ? TEMPLATE_SELECT_LIST_NO_USAGE : TEMPLATE_SELECT_LIST;
+    const list = sql.raw(opts.usageStats === false ? TEMPLATE_SELECT_LIST_NO_USAGE : TEMPLATE_SELECT_LIST);
+    const live = sql.raw(opts.includeDeleted ? "" : " and x.deleted_at is null");
     if (!opts.forUpdate) {
       // GetTemplate and friends: a prepared statement outside transactions (hotRead).
       const name = `template_by_id_${opts.usageStats === false ? "n" : "u"}${opts.includeDeleted ? "d" : "l"}`;
-      const sql = `select ${list} from ${TEMPLATE_FROM} where x.id = ?::uuid${opts.includeDeleted ? "" : " and x.deleted_at is null"}`;
-      const found = await hotRead(this.em, name, sql, [id]);
+      const found = await hotRead(
+        this.em,
+        name,
+        sql<Row>`select ${list} from ${sql.raw(TEMPLATE_FROM)} where x.id = ${id}::uuid${live}`,
+      );
       return found[0] ? templateRowFromDb(found[0]) : null;
     }
-    const rows = await this.exec(
-      `select ${list} from ${TEMPLATE_FROM} where x.id = ?${opts.includeDeleted ? "" : " and x.deleted_at is null"}${opts.forUpdate ? " for update of x" : ""}`,
-      [id],
+    const rows = await query(
+      this.em,
+      sql<Row>`select ${list} from ${sql.raw(TEMPLATE_FROM)} where x.id = ${id}::uuid${live} for update of x`,
     );
     return rows[0] ? templateRowFromDb(rows[0]) : null;
   }
@@ -104,11 +102,7 @@ export class TemplateRepository {
     id: string,
     a: TemplateAccessor,
   ): Promise<{ row: TemplateRow; access: TemplateAccess } | null> {
-    const rows = await hotRead(this.em, "template_by_id_with_access", GET_WITH_ACCESS_SQL, [
-      a.subject,
-      ...accessorParams(a),
-      id,
-    ]);
+    const rows = await hotRead(this.em, "template_by_id_with_access", getWithAccessStatement(id, a));
     const r = rows[0];
     if (!r) return null;
     return {
@@ -124,10 +118,11 @@ export class TemplateRepository {
 
   /** The template created by a CreateTemplate with this request id, if any. */
   async findByRequestId(requestId: string): Promise<TemplateRow | null> {
-    const rows = await this.exec(
-      `select ${TEMPLATE_SELECT_LIST} from idempotency_keys k join ${TEMPLATE_FROM} on x.id = k.resource_id::uuid
-       where k.scope = 'template.create' and k.request_id = ?`,
-      [requestId],
+    const rows = await query(
+      this.em,
+      sql<Row>`select ${sql.raw(TEMPLATE_SELECT_LIST)} from idempotency_keys k
+       join ${sql.raw(TEMPLATE_FROM)} on x.id = k.resource_id::uuid
+       where k.scope = 'template.create' and k.request_id = ${requestId}::text`,
     );
     return rows[0] ? templateRowFromDb(rows[0]) : null;
   }
@@ -139,27 +134,13 @@ export class TemplateRepository {
   ): Promise<string> {
     const id = newId();
     try {
-      await this.exec(
-        `insert into templates (id, name, title, description, content, variables, parameters, tags, complexity_score,
+      await query(
+        this.em,
+        sql`insert into templates (id, name, title, description, content, variables, parameters, tags, complexity_score,
            is_active, is_public, requires_approval, category_id, type_id, owner, current_version)
-         values (?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, array(select jsonb_array_elements_text(?::jsonb)), ?, ?, ?, ?, ?, ?, ?, '1.0.0')`,
-        [
-          id,
-          w.slug,
-          w.title,
-          w.description,
-          w.content,
-          JSON.stringify(w.variables),
-          JSON.stringify(w.parameters),
-          JSON.stringify(w.tags),
-          w.complexityScore,
-          w.isActive,
-          w.isPublic,
-          w.requiresApproval,
-          w.categoryId,
-          w.typeId,
-          meta.owner,
-        ],
+         values (${id}, ${w.slug}, ${w.title}, ${w.description}, ${w.content}, ${JSON.stringify(w.variables)}::jsonb,
+           ${JSON.stringify(w.parameters)}::jsonb, ${w.tags}::text[], ${w.complexityScore}, ${w.isActive},
+           ${w.isPublic}, ${w.requiresApproval}, ${w.categoryId}, ${w.typeId}, ${meta.owner}, '1.0.0')`,
       );
     } catch (err) {
       if (isUniqueViolation(err, "templates_name_uniq")) throw new TemplateSlugTakenError(w.slug);
@@ -181,21 +162,12 @@ export class TemplateRepository {
     author: string,
     rollbackOf: string | null,
   ): Promise<void> {
-    await this.exec(
-      `insert into template_versions (id, template_id, version, content, variables, parameters, change_type, summary,
-         created_by, rollback_of) values (?, ?, ?, ?, ?::jsonb, ?::jsonb, ?, ?, ?, ?)`,
-      [
-        newId(),
-        templateId,
-        version,
-        w.content,
-        JSON.stringify(w.variables),
-        JSON.stringify(w.parameters),
-        kind,
-        summary,
-        author,
-        rollbackOf,
-      ],
+    await query(
+      this.em,
+      sql`insert into template_versions (id, template_id, version, content, variables, parameters, change_type, summary,
+         created_by, rollback_of)
+       values (${newId()}, ${templateId}, ${version}, ${w.content}, ${JSON.stringify(w.variables)}::jsonb,
+         ${JSON.stringify(w.parameters)}::jsonb, ${kind}, ${summary}, ${author}, ${rollbackOf})`,
     );
   }
 
@@ -209,32 +181,18 @@ export class TemplateRepository {
     w: TemplateWrite,
     newVersion: string | null,
   ): Promise<void> {
-    let rows: Record<string, unknown>[];
+    let rows: Row[];
     try {
-      rows = await this.exec(
-        `update templates set name = ?, title = ?, description = ?, content = ?, variables = ?::jsonb,
-           parameters = ?::jsonb, tags = array(select jsonb_array_elements_text(?::jsonb)), complexity_score = ?, is_active = ?, is_public = ?,
-           requires_approval = ?, category_id = ?, type_id = ?, current_version = coalesce(?, current_version),
+      rows = await query(
+        this.em,
+        sql<Row>`update templates set name = ${w.slug}, title = ${w.title}, description = ${w.description},
+           content = ${w.content}, variables = ${JSON.stringify(w.variables)}::jsonb,
+           parameters = ${JSON.stringify(w.parameters)}::jsonb, tags = ${w.tags}::text[],
+           complexity_score = ${w.complexityScore}, is_active = ${w.isActive}, is_public = ${w.isPublic},
+           requires_approval = ${w.requiresApproval}, category_id = ${w.categoryId}, type_id = ${w.typeId},
+           current_version = coalesce(${newVersion}::text, current_version),
            version = version + 1, updated_at = now()
-         where id = ? and version = ? returning id`,
-        [
-          w.slug,
-          w.title,
-          w.description,
-          w.content,
-          JSON.stringify(w.variables),
-          JSON.stringify(w.parameters),
-          JSON.stringify(w.tags),
-          w.complexityScore,
-          w.isActive,
-          w.isPublic,
-          w.requiresApproval,
-          w.categoryId,
-          w.typeId,
-          newVersion,
-          id,
-          expectedVersion,
-        ],
+         where id = ${id}::uuid and version = ${expectedVersion}::int returning id`,
       );
     } catch (err) {
       if (isUniqueViolation(err, "templates_name_uniq")) throw new TemplateSlugTakenError(w.slug);
@@ -245,18 +203,20 @@ export class TemplateRepository {
 
   /** Sets or clears deleted_at (optimistic on `expectedVersion`). */
   async setDeleted(id: string, expectedVersion: number, deleted: boolean): Promise<void> {
-    const rows = await this.exec(
-      `update templates set deleted_at = ${deleted ? "now()" : "null"}, version = version + 1, updated_at = now()
-       where id = ? and version = ? returning id`,
-      [id, expectedVersion],
+    const rows = await query(
+      this.em,
+      sql<Row>`update templates set deleted_at = ${sql.raw(deleted ? "now()" : "null")}, version = version + 1,
+         updated_at = now()
+       where id = ${id}::uuid and version = ${expectedVersion}::int returning id`,
     );
     if (rows.length === 0) throw new TemplateVersionConflictError(id);
   }
 
   async getVersion(templateId: string, version: string): Promise<TemplateVersionRow | null> {
-    const rows = await this.exec(
-      `select ${VERSION_SELECT_LIST} from template_versions x where x.template_id = ? and x.version = ?`,
-      [templateId, version],
+    const rows = await query(
+      this.em,
+      sql<Row>`select ${sql.raw(VERSION_SELECT_LIST)} from template_versions x
+       where x.template_id = ${templateId}::uuid and x.version = ${version}::text`,
     );
     return rows[0] ? versionRowFromDb(rows[0]) : null;
   }
@@ -271,21 +231,17 @@ export class TemplateRepository {
       binding: string;
     },
   ): Promise<{ items: TemplateVersionRow[]; nextPageToken: string | null }> {
-    const filter = versionFilterWhere(q.conditions);
-    const params: unknown[] = [templateId, ...filter.params];
-    const where = ["x.template_id = ?"];
-    if (filter.sql) where.push(`(${filter.sql})`);
+    const where = [sql`x.template_id = ${templateId}::uuid`, ...versionFilterWhere(q.conditions)];
     const b = bindingDigest(`versions|${templateId}|${q.binding}`);
     if (q.pageToken) {
       const c = decodeKeysetToken(q.pageToken, "t1", b, tokenField.text(300));
-      where.push("(x.created_at, x.id) < (?::timestamptz, ?::uuid)");
-      params.push(c.key, c.id);
+      where.push(sql`(x.created_at, x.id) < (${c.key}::timestamptz, ${c.id}::uuid)`);
     }
-    params.push(q.pageSize + 1);
-    const rows = await this.exec(
-      `select ${VERSION_SELECT_LIST.replace("x.content,", "'' as content,")}, x.created_at::text as page_key
-       from template_versions x where ${where.join(" and ")} order by x.created_at desc, x.id desc limit ?`,
-      params,
+    const rows = await query(
+      this.em,
+      sql<Row>`select ${sql.raw(VERSION_SELECT_LIST_NO_CONTENT)}, x.created_at::text as page_key
+       from template_versions x where ${allOf(where)}
+       order by x.created_at desc, x.id desc limit ${q.pageSize + 1}::int`,
     );
     return keysetPage(rows, q.pageSize, versionRowFromDb, { tag: "t1", binding: b });
   }
@@ -296,38 +252,34 @@ export class TemplateRepository {
     pageToken: string | null;
     conditions: readonly ListCondition[];
     /** Over alias `x`: only templates matching it (the caller's readable templates). */
-    readable: TemplateSql;
+    readable: RawBuilder<unknown>;
     order: { field: TemplateSortField; desc: boolean };
     showDeleted: boolean;
     binding: string;
   }): Promise<{ items: TemplateRow[]; nextPageToken: string | null; totalSize: number }> {
-    const base: string[] = [];
-    const baseParams: unknown[] = [];
-    if (!q.showDeleted) base.push("x.deleted_at is null");
-    const filter = templateFilterWhere(q.conditions);
-    const where0 = filter.sql ? `(${filter.sql}) and ${q.readable.sql}` : q.readable.sql;
-    base.push(`(${where0})`);
-    baseParams.push(...filter.params, ...q.readable.params);
+    const base: RawBuilder<unknown>[] = [];
+    if (!q.showDeleted) base.push(sql`x.deleted_at is null`);
+    base.push(...templateFilterWhere(q.conditions), sql`(${q.readable})`);
     const col = SORT_EXPR[q.order.field];
+    const expr = sql.raw(col.expr);
     const dir = q.order.desc ? "desc" : "asc";
     const where = [...base];
-    const params = [...baseParams];
     const b = bindingDigest(`templates|${q.binding}|${q.order.field}|${dir}|${q.showDeleted}`);
     if (q.pageToken) {
       const c = decodeKeysetToken(q.pageToken, "t1", b, tokenField.text(300));
-      where.push(`(${col.expr}, x.id) ${q.order.desc ? "<" : ">"} (?::${col.cast}, ?::uuid)`);
-      params.push(c.key, c.id);
+      where.push(
+        sql`(${expr}, x.id) ${sql.raw(q.order.desc ? "<" : ">")} (${c.key}::${sql.raw(col.cast)}, ${c.id}::uuid)`,
+      );
     }
-    params.push(q.pageSize + 1);
-    const rows = await this.exec(
-      `select ${TEMPLATE_SELECT_LIST}, (${col.expr})::text as page_key from ${TEMPLATE_FROM}
-       ${where.length ? `where ${where.join(" and ")}` : ""}
-       order by ${col.expr} ${dir}, x.id ${dir} limit ?`,
-      params,
+    const rows = await query(
+      this.em,
+      sql<Row>`select ${sql.raw(TEMPLATE_SELECT_LIST)}, (${expr})::text as page_key from ${sql.raw(TEMPLATE_FROM)}
+       where ${allOf(where)}
+       order by ${expr} ${sql.raw(dir)}, x.id ${sql.raw(dir)} limit ${q.pageSize + 1}::int`,
     );
-    const count = await this.exec(
-      `select count(*)::int as n from ${TEMPLATE_FROM} ${base.length ? `where ${base.join(" and ")}` : ""}`,
-      baseParams,
+    const count = await query(
+      this.em,
+      sql<Row>`select count(*)::int as n from ${sql.raw(TEMPLATE_FROM)} where ${allOf(base)}`,
     );
     return {
       ...keysetPage(rows, q.pageSize, templateRowFromDb, { tag: "t1", binding: b }),
@@ -342,9 +294,9 @@ export class TemplateRepository {
     jsonSchema: Record<string, unknown>;
     validationRules: Record<string, unknown>;
   } | null> {
-    const rows = await this.exec(
-      "select id, is_active, json_schema, validation_rules from template_types where name = ?",
-      [name],
+    const rows = await query(
+      this.em,
+      sql<Row>`select id, is_active, json_schema, validation_rules from template_types where name = ${name}::text`,
     );
     const r = rows[0];
     if (!r) return null;
@@ -358,7 +310,22 @@ export class TemplateRepository {
 
   /** Whether a category exists (and whether it is active), or null. */
   async categoryState(id: string): Promise<{ isActive: boolean } | null> {
-    const rows = await this.exec("select is_active from template_categories where id = ?", [id]);
+    const rows = await query(
+      this.em,
+      sql<Row>`select is_active from template_categories where id = ${id}::uuid`,
+    );
     return rows[0] ? { isActive: Boolean(rows[0].is_active) } : null;
+  }
+
+  /**
+   * Template ids by slug (the column `name`, unique across live and soft-deleted templates); slugs that
+   * name no template are absent from the map.
+   */
+  async idsBySlug(slugs: readonly string[]): Promise<Map<string, string>> {
+    const rows = await query(
+      this.em,
+      sql<Row>`select name, id from templates where name = any(${slugs}::text[])`,
+    );
+    return new Map(rows.map((r) => [String(r.name), String(r.id)]));
   }
 }

@@ -3,14 +3,15 @@
  * the logs (bumping version/updated_at) and records a `task.time_log` outbox event, all in one transaction.
  */
 import type { EntityManager } from "@mikro-orm/core";
-import { type ListCondition as FilterCondition, renderConditions } from "./filter-sql.js";
+import { conditionsSql, type ListCondition as FilterCondition } from "./filter-sql.js";
 import { createOnce } from "./idempotency.js";
 import { newId } from "./ids.js";
 import { bindingDigest, decodeKeysetToken, keysetPage, tokenField } from "./page-token.js";
-import { execute, insertTaskEvent, loadTask } from "./sql-toolkit.js";
+import { allOf, insertTaskEvent, loadTask, query, type RawBuilder, type Row, sql } from "./sql-toolkit.js";
 import type { TaskEventContext } from "./task-events.js";
 import { TASK_FILTER_COLUMNS } from "./task-filter.columns.js";
 import type { TimeLogActivityType } from "./value-sets.js";
+import { microsSql } from "./workflow.repository.js";
 
 export interface TimeLogRow {
   id: string;
@@ -74,25 +75,38 @@ export type TimeLogWriteOutcome =
 
 export type TimeLogOrderField = "log_date" | "hours" | "create_time";
 
-const ORDER: Record<TimeLogOrderField, { key: string; param: string; column: string; keyPattern: RegExp }> = {
+/** Per order field: the column, its cursor text, the cursor text back as a value, the cursor's shape. */
+const ORDER: Record<
+  TimeLogOrderField,
+  { key: string; param: (key: string) => RawBuilder<unknown>; column: string; keyPattern: RegExp }
+> = {
   log_date: {
     column: "l.log_date",
     key: "to_char(l.log_date, 'YYYY-MM-DD')",
-    param: "?::date",
+    param: (key) => sql`${key}::date`,
     keyPattern: /^\d{4}-\d{2}-\d{2}$/,
   },
   hours: {
     column: "l.hours",
     key: "l.hours::text",
-    param: "?::numeric",
+    param: (key) => sql`${key}::numeric`,
     keyPattern: /^\d{1,3}(\.\d{1,2})?$/,
   },
   create_time: {
     column: "l.created_at",
     key: "(extract(epoch from l.created_at) * 1000000)::bigint::text",
-    param: "(timestamptz 'epoch' + ?::bigint * interval '1 microsecond')",
+    param: microsSql,
     keyPattern: /^-?\d{1,20}$/,
   },
+};
+
+/** Filterable time-log columns by ListTimeLogs filter name. */
+const TIME_LOG_FILTER_COLUMNS = {
+  user: "l.user_id",
+  log_date: "l.log_date",
+  sprint: "l.sprint_id",
+  billable: "l.is_billable",
+  activity_type: "l.activity_type",
 };
 
 export interface SummaryRow {
@@ -110,22 +124,20 @@ export class TimeLogRepository {
   constructor(private readonly em: EntityManager) {}
 
   async get(taskId: string, id: string): Promise<TimeLogRow | null> {
-    const rows = await execute(
+    const rows = await query(
       this.em,
-      `select ${SELECT} from task_time_logs l where l.task_id = ? and l.id = ?`,
-      [taskId, id],
+      sql<Row>`select ${sql.raw(SELECT)} from task_time_logs l where l.task_id = ${taskId} and l.id = ${id}`,
     );
     return rows[0] ? timeLogRow(rows[0]) : null;
   }
 
   /** Recomputes actual_hours of a (locked) task from its logs; bumps version. Returns the new value. */
   private async recompute(em: EntityManager, taskId: string): Promise<number> {
-    const rows = await execute(
+    const rows = await query(
       em,
-      `update tasks set actual_hours = (select coalesce(sum(hours), 0) from task_time_logs where task_id = ?),
+      sql<Row>`update tasks set actual_hours = (select coalesce(sum(hours), 0) from task_time_logs where task_id = ${taskId}),
          version = version + 1, updated_at = now()
-       where id = ? returning actual_hours::float8 as actual_hours`,
-      [taskId, taskId],
+       where id = ${taskId} returning actual_hours::float8 as actual_hours`,
     );
     return Number(rows[0]?.actual_hours ?? 0);
   }
@@ -145,27 +157,19 @@ export class TimeLogRepository {
         if (task === null) return { result: { kind: "task_not_found" }, resourceId: null };
         if (task.deletedAt !== null) return { result: { kind: "task_deleted" }, resourceId: null };
         const id = newId();
-        await execute(
+        await query(
           em,
-          `insert into task_time_logs (id, task_id, user_id, activity_type, description, hours, log_date, started_at,
+          sql`insert into task_time_logs (id, task_id, user_id, activity_type, description, hours, log_date, started_at,
                ended_at, is_billable, sprint_id, created_at)
-             values (?, ?, ?, ?, ?, ?, ?::date, ?, ?, ?, ?, clock_timestamp())`,
-          [
-            id,
-            input.taskId,
-            input.userId,
-            input.activityType,
-            input.description,
-            input.hours,
-            input.logDate,
-            input.startedAt,
-            input.endedAt,
-            input.billable,
-            task.sprintId,
-          ],
+             values (${id}, ${input.taskId}, ${input.userId}, ${input.activityType}, ${input.description}, ${input.hours},
+               ${input.logDate}::date, ${input.startedAt}, ${input.endedAt}, ${input.billable}, ${task.sprintId},
+               clock_timestamp())`,
         );
         const actualHours = await this.recompute(em, input.taskId);
-        const rows = await execute(em, `select ${SELECT} from task_time_logs l where l.id = ?`, [id]);
+        const rows = await query(
+          em,
+          sql<Row>`select ${sql.raw(SELECT)} from task_time_logs l where l.id = ${id}`,
+        );
         // The log travels in the event (`snapshot`, time logs are never edited): WatchTasks shows it even
         // after a later delete.
         await insertTaskEvent(
@@ -187,10 +191,9 @@ export class TimeLogRepository {
     return this.em.transactional(async (em) => {
       const task = await loadTask(em, taskId, true);
       if (task === null) return { kind: "not_found" as const };
-      const deleted = await execute(
+      const deleted = await query(
         em,
-        `delete from task_time_logs l where l.task_id = ? and l.id = ? returning ${SELECT}`,
-        [taskId, id],
+        sql<Row>`delete from task_time_logs l where l.task_id = ${taskId} and l.id = ${id} returning ${sql.raw(SELECT)}`,
       );
       if (deleted.length === 0) return { kind: "not_found" as const };
       const actualHours = await this.recompute(em, taskId);
@@ -213,11 +216,11 @@ export class TimeLogRepository {
   }
 
   async taskExists(id: string): Promise<boolean> {
-    return (await execute(this.em, "select 1 from tasks where id = ?", [id])).length > 0;
+    return (await query(this.em, sql`select 1 from tasks where id = ${id}`)).length > 0;
   }
 
   async sprintExists(id: string): Promise<boolean> {
-    return (await execute(this.em, "select 1 from sprints where id = ?", [id])).length > 0;
+    return (await query(this.em, sql`select 1 from sprints where id = ${id}`)).length > 0;
   }
 
   /** One page of logs of a task (or of all tasks when `taskId` is null). */
@@ -230,25 +233,11 @@ export class TimeLogRepository {
     conditions: readonly FilterCondition[];
     binding: string;
   }): Promise<{ items: TimeLogRow[]; nextPageToken: string | null }> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (opts.taskId !== null) {
-      where.push("l.task_id = ?");
-      params.push(opts.taskId);
-    }
-    renderConditions(
-      opts.conditions,
-      {
-        user: "l.user_id",
-        log_date: "l.log_date",
-        sprint: "l.sprint_id",
-        billable: "l.is_billable",
-        activity_type: "l.activity_type",
-      },
-      where,
-      params,
-    );
+    const where: RawBuilder<unknown>[] = [];
+    if (opts.taskId !== null) where.push(sql`l.task_id = ${opts.taskId}`);
+    where.push(...conditionsSql(opts.conditions, TIME_LOG_FILTER_COLUMNS));
     const order = ORDER[opts.order];
+    const column = sql.raw(order.column);
     if (opts.pageToken !== null) {
       const pos = decodeKeysetToken(
         opts.pageToken,
@@ -256,17 +245,16 @@ export class TimeLogRepository {
         bindingDigest(opts.binding),
         tokenField.matching(order.keyPattern),
       );
-      where.push(`(${order.column}, l.id) ${opts.descending ? "<" : ">"} (${order.param}, ?::uuid)`);
-      params.push(pos.key, pos.id);
+      where.push(
+        sql`(${column}, l.id) ${sql.raw(opts.descending ? "<" : ">")} (${order.param(pos.key)}, ${pos.id}::uuid)`,
+      );
     }
-    const dir = opts.descending ? "desc" : "asc";
-    params.push(opts.pageSize + 1);
-    const rows = await execute(
+    const dir = sql.raw(opts.descending ? "desc" : "asc");
+    const rows = await query(
       this.em,
-      `select ${SELECT}, ${order.key} as cursor_key from task_time_logs l
-       ${where.length ? `where ${where.join(" and ")}` : ""}
-       order by ${order.column} ${dir}, l.id ${dir} limit ?`,
-      params,
+      sql<Row>`select ${sql.raw(SELECT)}, ${sql.raw(order.key)} as cursor_key from task_time_logs l
+       where ${allOf(where)}
+       order by ${column} ${dir}, l.id ${dir} limit ${opts.pageSize + 1}::int`,
     );
     return keysetPage(rows, opts.pageSize, timeLogRow, {
       tag: "k1",
@@ -285,42 +273,32 @@ export class TimeLogRepository {
     billableOnly: boolean;
     groupBy: TimeLogGroupColumn | null;
   }): Promise<SummaryRow[]> {
-    const where = ["l.log_date <= ?::date", "t.deleted_at is null"];
-    const params: unknown[] = [opts.endDate];
-    if (opts.startDate !== null) {
-      where.push("l.log_date >= ?::date");
-      params.push(opts.startDate);
-    }
-    if (opts.users.length > 0) {
-      where.push("l.user_id in (select jsonb_array_elements_text(?::jsonb))");
-      params.push(JSON.stringify(opts.users));
-    }
-    if (opts.sprintId !== null) {
-      where.push("l.sprint_id = ?");
-      params.push(opts.sprintId);
-    }
-    if (opts.billableOnly) where.push("l.is_billable");
-    renderConditions(opts.taskConditions, TASK_FILTER_COLUMNS, where, params);
-    const select = (key: string) =>
-      `select ${key} as group_key, coalesce(sum(l.hours), 0)::float8 as hours,
+    const where = [sql`l.log_date <= ${opts.endDate}::date`, sql`t.deleted_at is null`];
+    if (opts.startDate !== null) where.push(sql`l.log_date >= ${opts.startDate}::date`);
+    if (opts.users.length > 0) where.push(sql`l.user_id = any(${opts.users}::text[])`);
+    if (opts.sprintId !== null) where.push(sql`l.sprint_id = ${opts.sprintId}::uuid`);
+    if (opts.billableOnly) where.push(sql`l.is_billable`);
+    where.push(...conditionsSql(opts.taskConditions, TASK_FILTER_COLUMNS));
+    const select = (key: RawBuilder<unknown>) =>
+      sql<Row>`select ${key} as group_key, coalesce(sum(l.hours), 0)::float8 as hours,
          coalesce(sum(l.hours) filter (where l.is_billable), 0)::float8 as billable_hours, count(*)::int as entry_count
-       from task_time_logs l join tasks t on t.id = l.task_id where ${where.join(" and ")}`;
+       from task_time_logs l join tasks t on t.id = l.task_id where ${allOf(where)}`;
     const toRow = (r: Record<string, unknown>, key: string): SummaryRow => ({
       groupKey: key,
       hours: Number(r.hours),
       billableHours: Number(r.billable_hours),
       entryCount: Number(r.entry_count),
     });
-    const overall = await execute(this.em, select("''"), params);
+    const overall = await query(this.em, select(sql`''`));
     const out: SummaryRow[] = [
       overall[0] ? toRow(overall[0], "") : { groupKey: "", hours: 0, billableHours: 0, entryCount: 0 },
     ];
     if (opts.groupBy !== null) {
       const key =
         opts.groupBy === "log_date"
-          ? "to_char(l.log_date, 'YYYY-MM-DD')"
-          : `coalesce(l.${opts.groupBy}::text, '-')`;
-      const groups = await execute(this.em, `${select(key)} group by 1 order by 2 desc, 1`, params);
+          ? sql`to_char(l.log_date, 'YYYY-MM-DD')`
+          : sql`coalesce(${sql.ref(`l.${opts.groupBy}`)}::text, '-')`;
+      const groups = await query(this.em, sql<Row>`${select(key)} group by 1 order by 2 desc, 1`);
       for (const r of groups) out.push(toRow(r, String(r.group_key)));
     }
     return out;

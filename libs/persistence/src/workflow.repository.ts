@@ -3,11 +3,11 @@
  * history listing and the time-in-status / estimate-accuracy reports, all in SQL.
  */
 import type { EntityManager } from "@mikro-orm/core";
-import { type ListCondition, renderConditions } from "./filter-sql.js";
+import { conditionsSql, type ListCondition } from "./filter-sql.js";
 import { findIdempotentResource, storeIdempotentResource } from "./idempotency.js";
 import { newId } from "./ids.js";
 import { bindingDigest, decodeKeysetToken, keysetPage, tokenField } from "./page-token.js";
-import { execute, insertTaskEvent, loadTask } from "./sql-toolkit.js";
+import { allOf, insertTaskEvent, loadTask, query, type RawBuilder, type Row, sql } from "./sql-toolkit.js";
 import { TASK_SELECT_LIST, type TaskRow, taskRowFromDb } from "./task.repository.js";
 import type { TaskEventContext } from "./task-events.js";
 import { TASK_FILTER_COLUMNS } from "./task-filter.columns.js";
@@ -39,6 +39,20 @@ const HISTORY_SELECT = `h.id, h.task_id, h.from_status, h.to_status, h.changed_b
   (extract(epoch from (h.changed_at - (select p.changed_at from task_status_history p
       where p.task_id = h.task_id and (p.changed_at, p.id) < (h.changed_at, h.id)
       order by p.changed_at desc, p.id desc limit 1))) * 1000)::float8 as previous_ms`;
+
+/** Filterable history columns by ListStatusHistory filter name. */
+const HISTORY_FILTER_COLUMNS = {
+  from_status: "h.from_status",
+  to_status: "h.to_status",
+  changed_by: "h.changed_by",
+  change_time: "h.changed_at",
+  forced: "h.forced",
+};
+
+/** The timestamp `micros` microseconds after the epoch (keyset cursors of history, comments, time logs, attachments). */
+export function microsSql(micros: string): RawBuilder<unknown> {
+  return sql`(timestamptz 'epoch' + ${micros}::bigint * interval '1 microsecond')`;
+}
 
 function historyRow(raw: Record<string, unknown>): StatusChangeRow {
   return {
@@ -106,22 +120,21 @@ export class WorkflowRepository {
         const blockers = await this.openBlockers(em, task.id, input.doneStatuses);
         if (blockers.length > 0) return { kind: "blocked" as const, from, allowed, blockers };
       }
-      const updated = await execute(
+      const updated = await query(
         em,
-        `update tasks t set status = ?, version = version + 1, updated_at = now(),
-           started_at = case when ?::text = 'in_progress' then coalesce(started_at, now()) else started_at end,
-           completed_at = case when ?::text = 'completed' then now() else null end
-         where t.id = ? and t.version = ? and t.deleted_at is null
-         returning ${TASK_SELECT_LIST}`,
-        [input.to, input.to, input.to, task.id, task.version],
+        sql<Row>`update tasks t set status = ${input.to}, version = version + 1, updated_at = now(),
+           started_at = case when ${input.to}::text = 'in_progress' then coalesce(started_at, now()) else started_at end,
+           completed_at = case when ${input.to}::text = 'completed' then now() else null end
+         where t.id = ${task.id} and t.version = ${task.version} and t.deleted_at is null
+         returning ${sql.raw(TASK_SELECT_LIST)}`,
       );
       if (updated[0] === undefined) return { kind: "stale" as const };
       const historyId = newId();
-      await execute(
+      await query(
         em,
-        `insert into task_status_history (id, task_id, from_status, to_status, changed_by, reason, forced, changed_at)
-         values (?, ?, ?, ?, ?, ?, ?, clock_timestamp())`,
-        [historyId, task.id, from, input.to, ctx.actor ?? null, input.reason, input.force],
+        sql`insert into task_status_history (id, task_id, from_status, to_status, changed_by, reason, forced, changed_at)
+         values (${historyId}, ${task.id}, ${from}, ${input.to}, ${ctx.actor ?? null}, ${input.reason}, ${input.force},
+           clock_timestamp())`,
       );
       await insertTaskEvent(
         em,
@@ -140,7 +153,10 @@ export class WorkflowRepository {
   private async replay(requestId: string): Promise<TransitionOutcome | null> {
     const historyId = await findIdempotentResource(this.em, TRANSITION_SCOPE, requestId);
     if (historyId === null) return null;
-    const rows = await execute(this.em, "select task_id from task_status_history where id = ?", [historyId]);
+    const rows = await query(
+      this.em,
+      sql<Row>`select task_id from task_status_history where id = ${historyId}`,
+    );
     const taskId = rows[0]?.task_id;
     if (typeof taskId !== "string") return null;
     const task = await loadTask(this.em, taskId);
@@ -150,26 +166,24 @@ export class WorkflowRepository {
 
   /** Open tasks that block `taskId` (X blocks it, or it depends on X), as ids. */
   async openBlockers(em: EntityManager, taskId: string, done: readonly TaskStatus[]): Promise<string[]> {
-    const rows = await execute(
+    const rows = await query(
       em,
-      `select distinct b.id from (
-         select r.source_task_id as id from task_relationships r where r.target_task_id = ? and r.type = 'blocks'
-         union select r.target_task_id from task_relationships r where r.source_task_id = ? and r.type = 'blocked_by'
-         union select r.target_task_id from task_relationships r where r.source_task_id = ? and r.type = 'depends_on'
-         union select r.source_task_id from task_relationships r where r.target_task_id = ? and r.type = 'dependency_of'
+      sql<Row>`select distinct b.id from (
+         select r.source_task_id as id from task_relationships r where r.target_task_id = ${taskId} and r.type = 'blocks'
+         union select r.target_task_id from task_relationships r where r.source_task_id = ${taskId} and r.type = 'blocked_by'
+         union select r.target_task_id from task_relationships r where r.source_task_id = ${taskId} and r.type = 'depends_on'
+         union select r.source_task_id from task_relationships r where r.target_task_id = ${taskId} and r.type = 'dependency_of'
        ) x join tasks b on b.id = x.id
-       where b.deleted_at is null and b.status not in (select jsonb_array_elements_text(?::jsonb))
+       where b.deleted_at is null and b.status <> all(${done}::text[])
        order by b.id`,
-      [taskId, taskId, taskId, taskId, JSON.stringify(done)],
     );
     return rows.map((r) => String(r.id));
   }
 
   private async getChange(em: EntityManager, taskId: string, id: string): Promise<StatusChangeRow | null> {
-    const rows = await execute(
+    const rows = await query(
       em,
-      `select ${HISTORY_SELECT} from task_status_history h where h.task_id = ? and h.id = ?`,
-      [taskId, id],
+      sql<Row>`select ${sql.raw(HISTORY_SELECT)} from task_status_history h where h.task_id = ${taskId} and h.id = ${id}`,
     );
     return rows[0] ? historyRow(rows[0]) : null;
   }
@@ -183,39 +197,20 @@ export class WorkflowRepository {
     conditions: readonly ListCondition[];
     binding: string;
   }): Promise<{ items: StatusChangeRow[]; nextPageToken: string | null }> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (opts.taskId !== null) {
-      where.push("h.task_id = ?");
-      params.push(opts.taskId);
-    }
-    renderConditions(
-      opts.conditions,
-      {
-        from_status: "h.from_status",
-        to_status: "h.to_status",
-        changed_by: "h.changed_by",
-        change_time: "h.changed_at",
-        forced: "h.forced",
-      },
-      where,
-      params,
-    );
-    const dir = opts.descending ? "desc" : "asc";
+    const where: RawBuilder<unknown>[] = [];
+    if (opts.taskId !== null) where.push(sql`h.task_id = ${opts.taskId}`);
+    where.push(...conditionsSql(opts.conditions, HISTORY_FILTER_COLUMNS));
+    const dir = sql.raw(opts.descending ? "desc" : "asc");
     if (opts.pageToken !== null) {
       const pos = decodeKeysetToken(opts.pageToken, "k1", bindingDigest(opts.binding), tokenField.micros);
       where.push(
-        `(h.changed_at, h.id) ${opts.descending ? "<" : ">"} (timestamptz 'epoch' + ?::bigint * interval '1 microsecond', ?::uuid)`,
+        sql`(h.changed_at, h.id) ${sql.raw(opts.descending ? "<" : ">")} (${microsSql(pos.key)}, ${pos.id}::uuid)`,
       );
-      params.push(pos.key, pos.id);
     }
-    params.push(opts.pageSize + 1);
-    const rows = await execute(
+    const rows = await query(
       this.em,
-      `select ${HISTORY_SELECT} from task_status_history h
-       ${where.length ? `where ${where.join(" and ")}` : ""}
-       order by h.changed_at ${dir}, h.id ${dir} limit ?`,
-      params,
+      sql<Row>`select ${sql.raw(HISTORY_SELECT)} from task_status_history h where ${allOf(where)}
+       order by h.changed_at ${dir}, h.id ${dir} limit ${opts.pageSize + 1}::int`,
     );
     return keysetPage(rows, opts.pageSize, historyRow, {
       tag: "k1",
@@ -226,12 +221,12 @@ export class WorkflowRepository {
 
   /** Whether a task row exists (soft-deleted included). */
   async taskExists(id: string): Promise<boolean> {
-    return (await execute(this.em, "select 1 from tasks where id = ?", [id])).length > 0;
+    return (await query(this.em, sql`select 1 from tasks where id = ${id}`)).length > 0;
   }
 
   /** Whether a sprint row exists. */
   async sprintExists(id: string): Promise<boolean> {
-    return (await execute(this.em, "select 1 from sprints where id = ?", [id])).length > 0;
+    return (await query(this.em, sql`select 1 from sprints where id = ${id}`)).length > 0;
   }
 
   /**
@@ -244,27 +239,25 @@ export class WorkflowRepository {
     rangeStart: Date | null;
     rangeEnd: Date | null;
   }): Promise<{ taskCount: number; entries: TimeInStatusRow[] }> {
-    const { sql: scopeSql, params } = scopeWhere(opts.scope);
-    const rows = await execute(
+    const scope = scopeWhere(opts.scope);
+    const rows = await query(
       this.em,
-      `with intervals as (
+      sql<Row>`with intervals as (
          select h.to_status as status, h.changed_at as started,
                 coalesce(lead(h.changed_at) over (partition by h.task_id order by h.changed_at, h.id), now()) as ended
          from task_status_history h join tasks t on t.id = h.task_id
-         where t.deleted_at is null and ${scopeSql}),
+         where t.deleted_at is null and ${scope}),
        clipped as (
-         select status, greatest(started, coalesce(?::timestamptz, started)) as s,
-                least(ended, coalesce(?::timestamptz, ended)) as e
+         select status, greatest(started, coalesce(${opts.rangeStart}::timestamptz, started)) as s,
+                least(ended, coalesce(${opts.rangeEnd}::timestamptz, ended)) as e
          from intervals)
        select c.status, sum(extract(epoch from (c.e - c.s)) * 1000)::float8 as total_ms, count(*)::int as entry_count
        from clipped c where c.e > c.s
        group by c.status order by c.status`,
-      [...params, opts.rangeStart, opts.rangeEnd],
     );
-    const count = await execute(
+    const count = await query(
       this.em,
-      `select count(*)::int as n from tasks t where t.deleted_at is null and ${scopeSql}`,
-      params,
+      sql<Row>`select count(*)::int as n from tasks t where t.deleted_at is null and ${scope}`,
     );
     const taskCount = Number(count[0]?.n ?? 0);
     return {
@@ -284,21 +277,19 @@ export class WorkflowRepository {
     completedFrom: Date | null;
     completedTo: Date | null;
   }): Promise<EstimateAccuracyDbRow[]> {
-    const { sql: scopeSql, params } = scopeWhere(opts.scope);
-    const where = ["t.deleted_at is null", scopeSql, "t.estimated_hours is not null", "t.actual_hours > 0"];
-    if (opts.completedFrom !== null) {
-      where.push("t.completed_at >= ?");
-      params.push(opts.completedFrom);
-    }
-    if (opts.completedTo !== null) {
-      where.push("t.completed_at < ?");
-      params.push(opts.completedTo);
-    }
-    const select = (key: string) =>
-      `select ${key} as group_key, count(*)::int as task_count,
+    const where = [
+      sql`t.deleted_at is null`,
+      scopeWhere(opts.scope),
+      sql`t.estimated_hours is not null`,
+      sql`t.actual_hours > 0`,
+    ];
+    if (opts.completedFrom !== null) where.push(sql`t.completed_at >= ${opts.completedFrom}::timestamptz`);
+    if (opts.completedTo !== null) where.push(sql`t.completed_at < ${opts.completedTo}::timestamptz`);
+    const select = (key: RawBuilder<unknown>) =>
+      sql<Row>`select ${key} as group_key, count(*)::int as task_count,
               coalesce(sum(t.estimated_hours), 0)::float8 as estimated, coalesce(sum(t.actual_hours), 0)::float8 as actual,
               coalesce(avg(abs(t.actual_hours - t.estimated_hours)), 0)::float8 as mae
-       from tasks t where ${where.join(" and ")}`;
+       from tasks t where ${allOf(where)}`;
     const toRow = (r: Record<string, unknown>, groupKey: string): EstimateAccuracyDbRow => ({
       groupKey,
       taskCount: Number(r.task_count),
@@ -306,11 +297,11 @@ export class WorkflowRepository {
       actualHours: Number(r.actual),
       meanAbsoluteErrorHours: Number(r.mae),
     });
-    const overall = await execute(this.em, select("''"), params);
+    const overall = await query(this.em, select(sql`''`));
     const out: EstimateAccuracyDbRow[] = overall[0] ? [toRow(overall[0], "")] : [];
     if (opts.groupBy !== null) {
-      const key = `coalesce(t.${opts.groupBy}::text, '-')`;
-      const groups = await execute(this.em, `${select(key)} group by 1 order by 1`, params);
+      const key = sql`coalesce(${sql.ref(`t.${opts.groupBy}`)}::text, '-')`;
+      const groups = await query(this.em, sql<Row>`${select(key)} group by 1 order by 1`);
       for (const r of groups) out.push(toRow(r, String(r.group_key)));
     }
     return out;
@@ -325,13 +316,11 @@ export type TaskScope =
 
 export type EstimateGroupColumn = "assigned_to" | "type" | "sprint_id" | "epic_id" | "complexity";
 
-export function scopeWhere(scope: TaskScope): { sql: string; params: unknown[] } {
-  if (scope.kind === "task") return { sql: "t.id = ?", params: [scope.id] };
-  if (scope.kind === "sprint") return { sql: "t.sprint_id = ?", params: [scope.id] };
-  const where: string[] = ["true"];
-  const params: unknown[] = [];
-  renderConditions(scope.conditions, TASK_FILTER_COLUMNS, where, params);
-  return { sql: where.join(" and "), params };
+/** The scope as a condition over `tasks t`. */
+export function scopeWhere(scope: TaskScope): RawBuilder<unknown> {
+  if (scope.kind === "task") return sql`t.id = ${scope.id}::uuid`;
+  if (scope.kind === "sprint") return sql`t.sprint_id = ${scope.id}::uuid`;
+  return sql`(${allOf(conditionsSql(scope.conditions, TASK_FILTER_COLUMNS))})`;
 }
 
 export interface TimeInStatusRow {

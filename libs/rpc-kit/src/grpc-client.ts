@@ -72,21 +72,23 @@ interface Codec {
   readonly deserialize: (b: Buffer) => Message;
 }
 
-const codecs = new WeakMap<DescMethod, Codec>();
-
-function codecOf(method: DescMethod): Codec {
-  let c = codecs.get(method);
-  if (c === undefined) {
-    const input = method.input;
-    const output = method.output;
-    c = {
-      path: `/${method.parent.typeName}/${method.name}`,
-      serialize: (m) => asBuffer(toBinary(input, m)),
-      deserialize: (b) => fromBinary(output, b),
-    };
-    codecs.set(method, c);
-  }
-  return c;
+/** Codecs of the methods a transport has called, built on first use (one cache per transport). */
+function codecCache(): (method: DescMethod) => Codec {
+  const codecs = new Map<DescMethod, Codec>();
+  return (method) => {
+    let c = codecs.get(method);
+    if (c === undefined) {
+      const input = method.input;
+      const output = method.output;
+      c = {
+        path: `/${method.parent.typeName}/${method.name}`,
+        serialize: (m) => asBuffer(toBinary(input, m)),
+        deserialize: (b) => fromBinary(output, b),
+      };
+      codecs.set(method, c);
+    }
+    return c;
+  };
 }
 
 interface StatusEmitter {
@@ -131,6 +133,7 @@ export const RECONNECT_BACKOFF_OPTIONS: Partial<ChannelOptions> = {
 
 /** Create a Connect Transport backed by grpc-js. */
 export function createGrpcJsTransport(options: GrpcJsTransportOptions): GrpcJsTransport {
+  const codecOf = codecCache();
   const owned = options.client === undefined;
   const client =
     options.client ??

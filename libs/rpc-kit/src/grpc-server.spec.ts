@@ -1,4 +1,5 @@
-import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import { subscribe, unsubscribe } from "node:diagnostics_channel";
+import { Code, ConnectError, type Interceptor, type ServiceImpl } from "@connectrpc/connect";
 import {
   Health,
   HealthCheckResponse_ServingStatus as S,
@@ -8,7 +9,13 @@ import { describe, expect, it } from "vitest";
 import { EchoService, failure, memoryLogger, waitFor } from "./echo-service.test-util.js";
 import { ERROR_BOUNDS } from "./error-bounds.js";
 import { createGrpcClient } from "./grpc-client.js";
-import { createGrpcServer, ListenError, partialServiceRegistration } from "./grpc-server.js";
+import {
+  createGrpcServer,
+  ListenError,
+  partialServiceRegistration,
+  SERVER_CREATE_CHANNEL,
+  type ServerCreateEvent,
+} from "./grpc-server.js";
 import { validator } from "./validation.js";
 
 let started = 0;
@@ -40,6 +47,33 @@ function newServer() {
 }
 
 describe("createGrpcServer", () => {
+  it("announces itself on the server-create channel, whose subscribers' interceptors see every call", async () => {
+    const seen: string[] = [];
+    const events: ServerCreateEvent[] = [];
+    const tap: Interceptor = (next) => async (req) => {
+      seen.push(req.method.name);
+      return next(req);
+    };
+    const onCreate = (event: unknown): void => {
+      events.push(event as ServerCreateEvent);
+      (event as ServerCreateEvent).outerInterceptors.push(tap);
+    };
+    subscribe(SERVER_CREATE_CHANNEL, onCreate);
+    const watched = newServer();
+    unsubscribe(SERVER_CREATE_CHANNEL, onCreate);
+    const unwatched = newServer();
+    try {
+      expect(events.map((e) => e.services)).toEqual([[EchoService.typeName]]);
+      const a = await watched.listen("127.0.0.1", 0);
+      const b = await unwatched.listen("127.0.0.1", 0);
+      await createGrpcClient(EchoService, { address: a.address }).echo({ text: "seen", delayMs: 0 });
+      await createGrpcClient(EchoService, { address: b.address }).echo({ text: "unseen", delayMs: 0 });
+      expect(seen).toEqual(["Echo"]);
+    } finally {
+      await Promise.all([watched.shutdown(1_000), unwatched.shutdown(1_000)]);
+    }
+  });
+
   it("graceful shutdown drains an in-flight call and refuses new ones", async () => {
     const server = newServer();
     const { address } = await server.listen("127.0.0.1", 0);

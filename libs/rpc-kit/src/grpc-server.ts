@@ -3,6 +3,7 @@
  * grpc.health.v1 and reflection registered, limits and keepalive applied. Returned NOT listening, so
  * tests start it on port 0.
  */
+import { channel } from "node:diagnostics_channel";
 import type { DescService } from "@bufbuild/protobuf";
 import type { ContextValues, Interceptor, ServiceImpl } from "@connectrpc/connect";
 import { Server, ServerCredentials, type ServerOptions, setLogger } from "@grpc/grpc-js";
@@ -110,8 +111,8 @@ export interface CreateGrpcServerOptions {
    */
   readonly security?: ServerSecurityDefaults | undefined;
   /**
-   * Interceptors outside the error interceptor, so they see exactly what is sent, errors included. Spec
-   * harnesses only (the output contract check of libs/testing output-contract.setup.ts).
+   * Interceptors outside the error interceptor, so they see exactly what is sent, errors included (a spec
+   * harness's checks; subscribers of {@link SERVER_CREATE_CHANNEL} add theirs in front of these).
    */
   readonly outerInterceptors?: readonly Interceptor[] | undefined;
   /**
@@ -137,16 +138,23 @@ export interface ServerSecurityDefaults {
   readonly interceptors?: readonly Interceptor[] | undefined;
 }
 
-let harnessOuterInterceptors: readonly Interceptor[] = [];
-
 /**
- * Interceptors every later `createGrpcServer` of this process runs outside the error interceptor, in front of
- * its `outerInterceptors`. Test harnesses only: the spec files' output contract check (libs/testing
- * output-contract.setup.ts) installs itself here, so it sees every server a spec file starts.
+ * The diagnostics channel (`node:diagnostics_channel`) on which every `createGrpcServer` announces itself
+ * with a {@link ServerCreateEvent} before it builds its interceptor chain, when the channel has subscribers.
+ * For test harnesses and instrumentation that must see every server of a process without being passed to
+ * each: the spec files' output contract check (libs/testing output-contract.setup.ts) subscribes here.
  */
-export function setServerOuterInterceptors(interceptors: readonly Interceptor[]): void {
-  harnessOuterInterceptors = interceptors;
+export const SERVER_CREATE_CHANNEL = "taskmaster:grpc-server:create";
+
+/** What a new server announces: subscribers may add interceptors it runs outside the error interceptor. */
+export interface ServerCreateEvent {
+  /** The services the server registers (type names). */
+  readonly services: readonly string[];
+  /** Interceptors to run outside the error interceptor, in front of the options' `outerInterceptors`. */
+  readonly outerInterceptors: Interceptor[];
 }
+
+const serverCreate = channel(SERVER_CREATE_CHANNEL);
 
 /** The identity interceptor, skipping grpc.health.v1 (probes from load balancers and the gateway carry no identity). */
 function identityExceptHealth(options: IdentityInterceptorOptions): Interceptor {
@@ -245,12 +253,17 @@ export function createGrpcServer(options: CreateGrpcServerOptions): GrpcServer {
   const credentials = options.credentials ?? security.credentials ?? ServerCredentials.createInsecure();
   const members = options.members ?? [];
   const shutdownController = new AbortController();
+  const announced: ServerCreateEvent = {
+    services: options.services.map((r) => r.service.typeName),
+    outerInterceptors: [],
+  };
+  if (serverCreate.hasSubscribers) serverCreate.publish(announced);
   const interceptors = [
     // Tracing outermost (the span covers everything and parents the handler's work), then metrics: both
     // record the final gRPC code the error interceptor produced.
     createServerTracingInterceptor(),
     createMetricsInterceptor(options.metrics ?? createProcessMetrics({ defaultMetrics: false })),
-    ...harnessOuterInterceptors,
+    ...announced.outerInterceptors,
     ...(options.outerInterceptors ?? []),
     ...(options.errorInterceptor === false
       ? []

@@ -79,29 +79,32 @@ function connectCodeName(code: number): string {
   return (Code[code] ?? "Unknown").replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
 }
 
-let serverHistogram: Histogram | undefined;
-let clientHistogram: Histogram | undefined;
-
-function histogram(kind: SpanKind): Histogram {
-  const meter = metrics.getMeter(SCOPE);
-  if (kind === SpanKind.SERVER) {
-    serverHistogram ??= meter.createHistogram("rpc.server.duration", {
-      description: "Duration of inbound RPCs.",
-      unit: "ms",
-    });
-    return serverHistogram;
-  }
-  clientHistogram ??= meter.createHistogram("rpc.client.duration", {
-    description: "Duration of outbound RPCs.",
-    unit: "ms",
-  });
-  return clientHistogram;
+/**
+ * The duration histogram of one interceptor, created on its first use (the process's meter provider is
+ * registered by the telemetry preload, possibly after the interceptor was built).
+ */
+function durationHistogram(kind: SpanKind): () => Histogram {
+  let histogram: Histogram | undefined;
+  return () => {
+    histogram ??=
+      kind === SpanKind.SERVER
+        ? metrics.getMeter(SCOPE).createHistogram("rpc.server.duration", {
+            description: "Duration of inbound RPCs.",
+            unit: "ms",
+          })
+        : metrics.getMeter(SCOPE).createHistogram("rpc.client.duration", {
+            description: "Duration of outbound RPCs.",
+            unit: "ms",
+          });
+    return histogram;
+  };
 }
 
 function traced(kind: SpanKind, options: TracingInterceptorOptions): Interceptor {
   const system = options.system ?? "grpc";
   const extra = kind === SpanKind.CLIENT ? addressAttributes(options.address) : {};
   const tracer = trace.getTracer(SCOPE);
+  const histogram = durationHistogram(kind);
   return (next) => async (req) => {
     if (!otelEnabled()) return next(req);
     const service = req.service.typeName;
@@ -120,7 +123,8 @@ function traced(kind: SpanKind, options: TracingInterceptorOptions): Interceptor
     const spanContext = trace.setSpan(parent, span);
     if (kind === SpanKind.CLIENT) propagation.inject(spanContext, req.header, headerSetter);
     const start = performance.now();
-    const finish = (code: number, err?: unknown) => end(span, kind, system, attributes, start, code, err);
+    const finish = (code: number, err?: unknown) =>
+      end(span, kind, histogram(), system, attributes, start, code, err);
     let res: Awaited<ReturnType<typeof next>>;
     try {
       res = await context.with(spanContext, () => next(req));
@@ -156,6 +160,7 @@ function traced(kind: SpanKind, options: TracingInterceptorOptions): Interceptor
 function end(
   span: Span,
   kind: SpanKind,
+  histogram: Histogram,
   system: RpcSystem,
   attributes: Attributes,
   start: number,
@@ -178,7 +183,7 @@ function end(
     "rpc.method": attributes["rpc.method"],
     ...(system === "grpc" && { "rpc.grpc.status_code": code }),
   };
-  histogram(kind).record(performance.now() - start, metricAttributes);
+  histogram.record(performance.now() - start, metricAttributes);
 }
 
 /** SERVER span per handled RPC, child of the caller's `traceparent`. Put it outermost. */

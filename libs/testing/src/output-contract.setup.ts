@@ -3,6 +3,7 @@
  * server the file starts, and at the end of the file records what it saw (OUTPUT_ONLY fields set, services
  * called, failures) for the coverage check of output-coverage.global-setup.ts.
  */
+import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Interceptor } from "@connectrpc/connect";
@@ -25,16 +26,21 @@ export interface OutputContractRecord {
 }
 
 /**
- * `install` puts the interceptors on every server created from now on in this file (rpc-kit's
- * `setServerOuterInterceptors`); passed in because rpc-kit's own specs use this package.
+ * Puts the check on every server this file creates, by subscribing to the diagnostics channel `channelName`
+ * on which rpc-kit's `createGrpcServer` announces each new server (rpc-kit's `SERVER_CREATE_CHANNEL`,
+ * passed in because rpc-kit's own specs use this package).
  */
-export function useOutputContractCheck(install: (interceptors: readonly Interceptor[]) => void): void {
+export function useOutputContractCheck(channelName: string): void {
   const recorder = createOutputContractRecorder();
-  beforeAll(() => install([createOutputContractInterceptor(recorder)]));
+  const check = createOutputContractInterceptor(recorder);
+  const onServerCreate = (event: unknown): void => {
+    (event as { outerInterceptors: Interceptor[] }).outerInterceptors.push(check);
+  };
+  beforeAll(() => subscribe(channelName, onServerCreate));
   // vitest passes the file's suite second (the first argument is the fixture context).
   // biome-ignore lint/correctness/noEmptyPattern: vitest requires a destructuring pattern for the context
   afterAll(({}, suite) => {
-    install([]);
+    unsubscribe(channelName, onServerCreate);
     const dir = inject("outputContractDir");
     const file = (suite as { filepath?: string }).filepath ?? `unknown-${process.pid}`;
     if (!dir) return;
