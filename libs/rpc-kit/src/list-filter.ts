@@ -2,10 +2,11 @@
  * Typed field specs for the conjunction subset of AIP-160 used by every List RPC but ListTasks (which has the
  * full expression grammar of filter-expression.ts): each field declares its kind, which fixes its operators
  * and how its value is written; {@link parseConjunction} scans, this module checks and converts, and the
- * result is a condition list that persistence renders (`conditionsSql` / `listKeysetPage`). A {@link ListFilterSyntax} is the dialect of a group of
- * lists: {@link LIST_SYNTAX} (planning, relationship, alert and audit lists, the default),
- * {@link SUBRESOURCE_SYNTAX} (status history, comments, time logs, report task scopes) and
- * {@link TEMPLATE_SYNTAX} (the template service's lists). Errors are INVALID_ARGUMENT naming the request field.
+ * result is a condition list that persistence renders (`conditionsSql` / `listKeysetPage`). A
+ * {@link ListFilterSyntax} is the dialect of a group of lists: {@link LIST_SYNTAX} (planning, relationship,
+ * alert and audit lists, the default), {@link SUBRESOURCE_SYNTAX} (status history, comments, time logs,
+ * report task scopes) and {@link TEMPLATE_SYNTAX} (the template service's lists). Errors are INVALID_ARGUMENT
+ * naming the request field.
  */
 import type { DescEnum } from "@bufbuild/protobuf";
 import { InvalidArgumentError } from "./errors.js";
