@@ -118,6 +118,35 @@ describe("the caller recorded by task writes", () => {
     ]);
   });
 
+  it("a claim records the caller and the request_id field; a lease expiry it runs records the system", async () => {
+    const tag = `cc-${randomUUID().slice(0, 8)}`;
+    const created = await client.createTask({ task: { title: "Claimed", tags: [tag] } });
+    const name = created.task?.name ?? "";
+    const id = name.split("/").at(-1) as string;
+    await client.transitionTaskStatus({ name, status: TaskStatus.READY });
+    const claimRequestId = randomUUID();
+    await client.claimNextTask(
+      { selector: { tags: [tag] }, start: true, requestId: claimRequestId },
+      headers,
+    );
+    expect(await outbox(id, "task.claim")).toEqual([
+      { actor: ACTOR, request_id: claimRequestId, trace_id: TRACE_ID },
+    ]);
+    await sql.query("update tasks set lease_expires_at = now() - interval '1 second' where id = $1", [id]);
+    await client.claimNextTask({ selector: { tags: ["no-such-tag"] } }, headers);
+    expect((await outbox(id, "task.claim")).slice(1)).toEqual([
+      { actor: "system", request_id: null, trace_id: null },
+    ]);
+    expect((await outbox(id, "task.status_changed")).slice(1)).toEqual([
+      { actor: ACTOR, request_id: claimRequestId, trace_id: TRACE_ID },
+      { actor: "system", request_id: null, trace_id: null },
+    ]);
+    expect((await history(id)).slice(2)).toEqual([
+      { from_status: "ready", to_status: "in_progress", changed_by: ACTOR },
+      { from_status: "in_progress", to_status: "ready", changed_by: "system" },
+    ]);
+  });
+
   it("a call without actor and traceparent records nulls", async () => {
     const created = await client.createTask({ task: { title: "Anonymous" } });
     const id = created.task?.name.split("/").at(-1) as string;
