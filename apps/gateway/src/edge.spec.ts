@@ -269,6 +269,14 @@ describe("authentication: every bad credential is a bare UNAUTHENTICATED and a s
         "select count(*) as n from security_events where kind = 'authentication_failed'",
       );
       expect(Number(rows[0]?.n)).toBe(g.events.total("authentication_failed"));
+      // Each row keeps its reason in `detail`: the stored counts by reason are the recorder's.
+      const byReason = await client.query<{ key: string; n: string }>(
+        `select kind || ':' || (detail->>'reason') as key, count(*) as n from security_events
+          where kind = 'authentication_failed' group by 1`,
+      );
+      expect(new Map(byReason.rows.map((r) => [r.key, Number(r.n)]))).toEqual(
+        new Map([...g.events.counts()].filter(([k]) => k.startsWith("authentication_failed:"))),
+      );
     } finally {
       await client.end();
     }

@@ -6,6 +6,7 @@
  * it only logs). Tokens are never logged or stored.
  */
 import { randomUUID } from "node:crypto";
+import { insertSecurityEventRow } from "@taskmaster/persistence/security-events.repository";
 import type { Logger } from "@taskmaster/telemetry/logger";
 import pg from "pg";
 import { Counter, type Registry } from "prom-client";
@@ -43,7 +44,8 @@ export interface SecurityEventsOptions {
   readonly registry?: Registry | undefined;
 }
 
-const isIp = (ip: string | undefined) => ip !== undefined && /^[0-9a-fA-F:.]+$/.test(ip) && ip.length <= 45;
+const isIp = (ip: string | undefined): ip is string =>
+  ip !== undefined && /^[0-9a-fA-F:.]+$/.test(ip) && ip.length <= 45;
 
 export function createSecurityEvents(options: SecurityEventsOptions): SecurityEvents {
   const counts = new Map<string, number>();
@@ -82,20 +84,18 @@ export function createSecurityEvents(options: SecurityEventsOptions): SecurityEv
         "security event",
       );
       if (pool === undefined) return;
-      const insert = pool
-        .query("insert into security_events (id, kind, identity, ip, detail) values ($1, $2, $3, $4, $5)", [
-          randomUUID(),
-          event.kind,
-          event.identity?.slice(0, 255) ?? null,
-          isIp(event.ip) ? event.ip : null,
-          JSON.stringify({ reason: event.reason, ...(event.rpc !== undefined && { rpc: event.rpc }) }),
-        ])
-        .catch((err: Error) => {
-          // Log the first failures, then every 100th, so an outage does not flood the log.
-          if (dbFailures++ % 100 === 0) {
-            options.logger.error({ err: err.message, failures: dbFailures }, "cannot record security event");
-          }
-        });
+      const insert = insertSecurityEventRow(pool, {
+        id: randomUUID(),
+        kind: event.kind,
+        identity: event.identity?.slice(0, 255) ?? null,
+        ip: isIp(event.ip) ? event.ip : null,
+        detail: { reason: event.reason, ...(event.rpc !== undefined && { rpc: event.rpc }) },
+      }).catch((err: Error) => {
+        // Log the first failures, then every 100th, so an outage does not flood the log.
+        if (dbFailures++ % 100 === 0) {
+          options.logger.error({ err: err.message, failures: dbFailures }, "cannot record security event");
+        }
+      });
       pending.add(insert);
       void insert.finally(() => pending.delete(insert));
     },

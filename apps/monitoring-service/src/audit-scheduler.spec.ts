@@ -7,6 +7,7 @@ import { randomUUID } from "node:crypto";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import { ConfigError, loadConfig } from "@taskmaster/config/config";
 import { DATA_RETENTION_DEFAULTS } from "@taskmaster/config/data-retention-config";
+import { clientRunner } from "@taskmaster/persistence/bounded-read";
 import { initOrm } from "@taskmaster/persistence/orm-config";
 import { createLogger, type Logger } from "@taskmaster/telemetry/logger";
 import { createProcessMetrics, type ProcessMetrics } from "@taskmaster/telemetry/metrics";
@@ -94,19 +95,9 @@ function partitionOf(daysAgo: number): string {
   return `audit_log_p${d.getUTCFullYear()}${String(d.getUTCMonth() + 1).padStart(2, "0")}`;
 }
 
-/** AuditSql on one pg client (`?` placeholders -> `$n`). */
-function pgSql(client: pg.Client): AuditSql {
-  return {
-    async query(sql, params) {
-      let n = 0;
-      return (
-        await client.query(
-          sql.replace(/\?/g, () => `$${++n}`),
-          [...params],
-        )
-      ).rows;
-    },
-  };
+/** AuditSql on one pg client (statements compiled with the fixture's ORM). */
+function pgSql(f: Fixture, client: pg.Client): AuditSql {
+  return clientRunner(f.owner.em, client);
 }
 
 function scheduler(
@@ -170,7 +161,7 @@ describe("audit scheduler", () => {
       logger,
       metrics,
       retentionIntervalMs: 50,
-      retentionDb: pgSql(retention),
+      retentionDb: pgSql(f, retention),
       onRun: (o) => outcomes.push(o),
     });
     s.start();

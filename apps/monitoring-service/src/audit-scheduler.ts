@@ -9,13 +9,18 @@
  * and counted; the next tick runs as usual. `stop()` cancels pending ticks and waits for runs in flight.
  */
 import type { DataRetentionConfig } from "@taskmaster/config/data-retention-config";
+import {
+  dropExpiredAudit,
+  ensureAuditPartitions,
+  purgeExpiredData,
+  type SqlRunner,
+  sealAuditBatch,
+} from "@taskmaster/persistence/audit-maintenance.repository";
 import type { Logger } from "@taskmaster/telemetry/logger";
 import type { ProcessMetrics } from "@taskmaster/telemetry/metrics";
 
-/** Runs one SQL statement (`?` placeholders) and returns its rows. */
-export interface AuditSql {
-  query(sql: string, params: readonly unknown[]): Promise<Record<string, unknown>[]>;
-}
+/** A connection for the maintenance statements: runs one statement (its own transaction) and returns its rows. */
+export type AuditSql = SqlRunner;
 
 export interface AuditSchedulerOptions {
   readonly logger: Logger;
@@ -169,8 +174,7 @@ export class AuditScheduler {
     const started = performance.now();
     let sealed = 0;
     for (;;) {
-      const rows = await db.query("select audit_seal(?::int)::int as sealed", [batch]);
-      const n = Number(rows[0]?.sealed ?? 0);
+      const n = await sealAuditBatch(db, batch);
       sealed += n;
       // Counted per batch: a later batch failing does not un-seal the earlier ones.
       if (n > 0) this.#metrics.auditRowsSealed.inc(n);
@@ -191,36 +195,19 @@ export class AuditScheduler {
     const started = performance.now();
     const monthsAhead = Math.max(0, Math.trunc(this.#o.monthsAhead ?? 3));
     // audit_ensure_partitions takes the retention and seal locks itself (Migration20261126100000_audit_fast_path).
-    const created = await db.query("select audit_ensure_partitions(?::int) as p", [monthsAhead]);
-    const removed = await db.query(
-      "select partition_name, rows_removed::text as rows_removed from audit_drop_expired(?::int)",
-      [this.#o.retentionDays],
-    );
-    const dropped = removed.map((r) => ({
-      partition: String(r.partition_name),
-      rows: Number(r.rows_removed ?? 0),
-    }));
+    const created = await ensureAuditPartitions(db, monthsAhead);
+    const removed = await dropExpiredAudit(db, this.#o.retentionDays);
+    const dropped = removed.map((r) => ({ partition: r.partition, rows: Number(r.rows) }));
     const removedRows = dropped.reduce((sum, d) => sum + d.rows, 0);
     const keep = this.#o.dataRetention;
     const purged =
       keep === undefined
         ? []
-        : (
-            await db.query(
-              "select kind, rows_removed::text as rows_removed from data_retention_purge(?::int, ?::int, ?::int, ?::int, ?::int)",
-              [
-                keep.outboxDays,
-                keep.idempotencyKeyDays,
-                keep.securityEventDays,
-                keep.templateUsageLogDays,
-                keep.deletedTaskDays,
-              ],
-            )
-          ).map((r) => ({ kind: String(r.kind), rows: Number(r.rows_removed ?? 0) }));
+        : (await purgeExpiredData(db, keep)).map((r) => ({ kind: r.kind, rows: Number(r.rows) }));
     const outcome = {
       job: "retention",
       retentionDays: this.#o.retentionDays,
-      createdPartitions: created.map((r) => String(r.p)),
+      createdPartitions: created,
       dropped,
       removedRows,
       purged,

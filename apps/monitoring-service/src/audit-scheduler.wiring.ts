@@ -6,6 +6,7 @@
  */
 import type { MikroORM } from "@mikro-orm/postgresql";
 import type { CommonConfig } from "@taskmaster/config/config";
+import { runOn } from "@taskmaster/persistence/bounded-read";
 import { initOrm } from "@taskmaster/persistence/orm-config";
 import { ormOptionsFromConfig } from "@taskmaster/persistence/service-database";
 import type { LifecycleMember } from "@taskmaster/rpc-kit/lifecycle-member";
@@ -16,27 +17,21 @@ import { AuditScheduler, type AuditSchedulerOptions, type AuditSql } from "./aud
 
 /** Statements on a fresh fork of `orm` (no transaction: each statement is its own). */
 export function ormSql(orm: MikroORM): AuditSql {
-  return {
-    query: (sql, params) =>
-      orm.em
-        .fork()
-        .getConnection()
-        .execute(sql, [...params], "all") as Promise<Record<string, unknown>[]>,
-  };
+  return (statement) => runOn(orm.em.fork(), statement);
 }
 
 /** An ORM opened on first use (a failed open is retried on the next use) and closed by `close()`. */
-export function lazyOrmSql(open: () => Promise<MikroORM>): AuditSql & { close(): Promise<void> } {
+export function lazyOrmSql(open: () => Promise<MikroORM>): { run: AuditSql; close(): Promise<void> } {
   let opening: Promise<MikroORM> | undefined;
   let closed = false;
   return {
-    async query(sql, params) {
+    run: async (statement) => {
       if (closed) throw new Error("the audit retention connection is closed");
       opening ??= open().catch((err: unknown) => {
         opening = undefined;
         throw err;
       });
-      return ormSql(await opening).query(sql, params);
+      return ormSql(await opening)(statement);
     },
     async close() {
       closed = true;
@@ -84,7 +79,7 @@ export function createServiceAuditScheduler(deps: ServiceAuditSchedulerDeps): Se
             })) as MikroORM,
         )
       : undefined;
-  const retentionDb = own ?? (target === "service" ? ormSql(deps.orm) : undefined);
+  const retentionDb = own?.run ?? (target === "service" ? ormSql(deps.orm) : undefined);
   const scheduler = new AuditScheduler({
     logger: deps.logger,
     sealDb: ormSql(deps.orm),

@@ -347,6 +347,22 @@ describe("UploadAttachment / DownloadAttachment / Get / List / Delete", () => {
     expect(await storedFiles()).toEqual(files);
   });
 
+  it("concurrent uploads with the same request_id create one attachment and all return it", async () => {
+    // Three rounds: one round does not always interleave the calls.
+    for (let round = 0; round < 3; round++) {
+      const task = await newTask();
+      const requestId = randomUUID();
+      const up = () =>
+        client.uploadAttachment(
+          stream([meta(task, "c.txt", "text/plain", { requestId }), chunk(`race ${round}`)]),
+        );
+      const all = await Promise.all([1, 2, 3, 4].map(() => up()));
+      expect(new Set(all.map((r) => r.attachment?.name)).size).toBe(1);
+      expect((await client.listAttachments({ parent: task })).attachments).toHaveLength(1);
+    }
+    await until(async () => (await readdir(join(dir, ".tmp"))).length === 0, "the temp files to be removed");
+  });
+
   it("a retried upload with the same request_id returns the first attachment", async () => {
     const task = await newTask();
     const requestId = randomUUID();

@@ -176,6 +176,8 @@ export function createAttachmentHandlers(
           },
         );
         if (row === null) throw new NotFoundError("task", taskName(input.taskId));
+        // A retry that replayed a concurrent first upload placed nothing: drop its temp file.
+        await upload.discard();
         return create(UploadAttachmentResponseSchema, { attachment: attachmentToMessage(row) });
       } catch (error) {
         await upload.discard();

@@ -227,6 +227,23 @@ describe("sprint lifecycle", () => {
     expect((await client.getTask({ name: b.name })).task?.sprint).toBe("");
   });
 
+  it("concurrent closes with the same request_id close once and all return the moved tasks", async () => {
+    // Three rounds: one round does not always interleave the calls.
+    for (let round = 0; round < 3; round++) {
+      const s = await sprint();
+      const [a, b] = [await task("Close a"), await task("Close b")];
+      await client.assignTasksToSprint({ sprint: s.name, tasks: [a.name, b.name] });
+      const req = { name: s.name, requestId: randomUUID() };
+      const all = await Promise.all([1, 2, 3, 4].map(() => client.closeSprint(req)));
+      for (const res of all) {
+        expect(new Set(res.movedTasks)).toEqual(new Set([a.name, b.name]));
+        expect(res.completedTaskCount).toBe(0);
+        expect(res.sprint?.etag).toBe(all[0]?.sprint?.etag);
+        expect(res.sprint?.state).toBe(SprintState.CLOSED);
+      }
+    }
+  });
+
   it("deletes with force, moving tasks to the backlog", async () => {
     const s = await sprint();
     const t = await task();

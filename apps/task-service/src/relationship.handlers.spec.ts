@@ -125,6 +125,17 @@ describe("CreateRelationship / GetRelationship", () => {
     expect((await client.listRelationships({ parent: a.name })).relationships).toHaveLength(1);
   });
 
+  it("concurrent calls with the same request_id create one pair and all return it", async () => {
+    for (const type of [RelationshipType.BLOCKS, RelationshipType.RELATES_TO]) {
+      const [a, b] = [await task(), await task()];
+      const req = { parent: a.name, relationship: { targetTask: b.name, type }, requestId: randomUUID() };
+      const all = await Promise.all([1, 2, 3, 4].map(() => client.createRelationship(req)));
+      expect(new Set(all.map((r) => r.relationship?.name)).size).toBe(1);
+      expect((await client.listRelationships({ parent: a.name })).relationships).toHaveLength(1);
+      expect((await client.listRelationships({ parent: b.name })).relationships).toHaveLength(1);
+    }
+  });
+
   it("refuses duplicates, including the inverse of an existing pair, with ALREADY_EXISTS", async () => {
     const [a, b] = [await task(), await task()];
     await relate(a, b, RelationshipType.DEPENDS_ON);

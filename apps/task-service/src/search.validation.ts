@@ -1,6 +1,6 @@
 /** SearchTasks request validation, its page token, and the ListTasks filter as a SQL condition. */
 import { createHash } from "node:crypto";
-import type { TaskCondition } from "@taskmaster/persistence/search.repository";
+import type { RawBuilder } from "@taskmaster/persistence/task-filter.columns";
 import type { SearchTasksRequest } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
 import { validator } from "@taskmaster/rpc-kit/validation";
 import { compileTaskFilter as compileListFilter } from "./task.filter.js";
@@ -9,15 +9,15 @@ import { compileTaskFilter as compileListFilter } from "./task.filter.js";
  * The ListTasks filter as a condition over `tasks t`, or null when empty; syntax errors are INVALID_ARGUMENT
  * naming `field`.
  */
-export function compileTaskFilter(field: string, input: string): TaskCondition | null {
+export function compileTaskFilter(field: string, input: string): RawBuilder<unknown> | null {
   if (input.trim() === "") return null;
-  const { sql, params } = compileListFilter(input, field);
-  return { sql, params };
+  return compileListFilter(input, field).condition;
 }
 
 export interface ValidSearch {
   query: string;
-  filter: TaskCondition | null;
+  /** A condition over `tasks t`. */
+  filter: RawBuilder<unknown> | null;
   fuzzy: boolean;
   minSimilarity: number;
   pageSize: number;

@@ -5,7 +5,7 @@
  */
 
 import { TASK_SORT_FIELDS, type TaskSortKey } from "@taskmaster/persistence/task.repository";
-import { type SqlCondition, taskFilterCondition } from "@taskmaster/persistence/task-filter.columns";
+import { type RawBuilder, taskFilterCondition } from "@taskmaster/persistence/task-filter.columns";
 import {
   TASK_COMPLEXITIES,
   TASK_PRIORITIES,
@@ -43,7 +43,9 @@ export const TASK_FILTER_FIELDS: Readonly<Record<string, ExprFieldSpec>> = {
   custom_fields: { kind: "json" },
 };
 
-export interface CompiledFilter extends SqlCondition {
+export interface CompiledFilter {
+  /** The filter as a condition over `tasks t` (values are bind parameters). */
+  condition: RawBuilder<unknown>;
   /** Top-level field names the filter mentions (e.g. "status", "metadata"). */
   fields: Set<string>;
 }
@@ -54,7 +56,7 @@ export interface CompiledFilter extends SqlCondition {
  */
 export function compileTaskFilter(input: string, field = "filter"): CompiledFilter {
   const { expr, fields } = parseFilterExpression(input, TASK_FILTER_FIELDS, field);
-  return { ...taskFilterCondition(expr), fields };
+  return { condition: taskFilterCondition(expr), fields };
 }
 
 /**

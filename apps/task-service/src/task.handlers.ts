@@ -250,7 +250,7 @@ export function createTaskHandlers(
           pageSize,
           pageToken: req.pageToken === "" ? null : req.pageToken,
           orderBy,
-          where: filter,
+          where: filter.condition,
           // ARCHIVED tasks are hidden from default lists unless the filter asks about status.
           excludeArchived: !filter.fields.has("status"),
           includeDeleted: req.showDeleted,
@@ -354,7 +354,7 @@ export function createTaskHandlers(
           recursive: req.recursive,
           pageSize,
           pageToken: req.pageToken === "" ? null : req.pageToken,
-          where: filter,
+          where: filter.condition,
           includeDeleted: req.showDeleted,
           binding: req.filter,
         }),

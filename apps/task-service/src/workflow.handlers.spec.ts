@@ -168,6 +168,21 @@ describe("TransitionTaskStatus: good paths", () => {
     expect(history.statusChanges).toHaveLength(2);
   });
 
+  it("concurrent transitions with the same request_id transition once and all return it", async () => {
+    // Three rounds: one round does not always interleave the calls.
+    for (let round = 0; round < 3; round++) {
+      const task = await newTask(h.client);
+      const requestId = RANDOM_UUID();
+      const all = await Promise.all(
+        [1, 2, 3, 4].map(() => transition(task.name, TaskStatus.READY, { requestId })),
+      );
+      expect(new Set(all.map((r) => r.statusChange?.name)).size).toBe(1);
+      expect(new Set(all.map((r) => r.task?.etag)).size).toBe(1);
+      const history = await h.client.listStatusHistory({ parent: task.name });
+      expect(history.statusChanges).toHaveLength(2);
+    }
+  });
+
   it("lets exactly one of two concurrent writers with the same etag win", async () => {
     const task = await newTask(h.client);
     const results = await Promise.allSettled([

@@ -1,12 +1,13 @@
 /**
- * Alert rules and recorded alerts (MonitoringService). Plain rows out; raw SQL with bind parameters only.
+ * Alert rules and recorded alerts (MonitoringService). Plain rows out; Kysely `sql` templates (sql-toolkit.ts).
  * Writes on rules bump `version` (the etag) and `updated_at`; a write naming an expected version that no
  * longer matches reports "stale". At most one FIRING alert exists per rule (partial unique index), so
  * {@link fireAlert} is idempotent while a rule stays firing.
  */
 import type { EntityManager } from "@mikro-orm/core";
 import { newId } from "./ids.js";
-import { type ColumnSpec, type ListQuery, listPage, type Page } from "./list-page.js";
+import { type ColumnSpec, type ListQuery, listKeysetPage, type Page } from "./list-page.js";
+import { query as run, sql } from "./sql-toolkit.js";
 
 export type AlertConditionValue =
   | "slow_query"
@@ -60,16 +61,14 @@ type Raw = Record<string, unknown>;
 
 const date = (v: unknown): Date => (v instanceof Date ? v : new Date(String(v)));
 
-async function run(em: EntityManager, sql: string, params: unknown[] = []): Promise<Raw[]> {
-  return (await em.getConnection().execute(sql, params, "all", em.getTransactionContext())) as Raw[];
-}
-
-const RULE_SELECT = `x.id, x.display_name, x.description, x.condition, x.threshold, x.service,
+const RULE_SELECT_LIST = `x.id, x.display_name, x.description, x.condition, x.threshold, x.service,
   x.evaluation_interval_ms, x.for_duration_ms, x.severity, x.enabled, x.webhook_url, x.version,
   x.created_at, x.updated_at`;
+const RULE_SELECT = sql.raw(RULE_SELECT_LIST);
 
-const ALERT_SELECT = `x.id, x.rule_id, x.state, x.severity, x.condition, x.service, x.summary,
+const ALERT_SELECT_LIST = `x.id, x.rule_id, x.state, x.severity, x.condition, x.service, x.summary,
   x.observed_value, x.threshold, x.fire_time, x.resolve_time, x.webhook_delivery_state, x.webhook_attempts`;
+const ALERT_SELECT = sql.raw(ALERT_SELECT_LIST);
 
 export function alertRuleFromDb(r: Raw): AlertRuleRow {
   return {
@@ -119,36 +118,25 @@ export async function insertAlertRule(
 ): Promise<{ row: AlertRuleRow; created: boolean }> {
   const rows = await run(
     em,
-    `insert into alert_rules as x (id, display_name, description, condition, threshold, service,
+    sql<Raw>`insert into alert_rules as x (id, display_name, description, condition, threshold, service,
         evaluation_interval_ms, for_duration_ms, severity, enabled, webhook_url, request_id)
-     values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::uuid)
+     values (${newId()}::uuid, ${input.displayName}, ${input.description}, ${input.condition},
+        ${input.threshold}, ${input.service}, ${input.evaluationIntervalMs}, ${input.forDurationMs},
+        ${input.severity}, ${input.enabled}, ${input.webhookUrl}, ${requestId}::uuid)
      on conflict (request_id) where request_id is not null do nothing
      returning ${RULE_SELECT}`,
-    [
-      newId(),
-      input.displayName,
-      input.description,
-      input.condition,
-      input.threshold,
-      input.service,
-      input.evaluationIntervalMs,
-      input.forDurationMs,
-      input.severity,
-      input.enabled,
-      input.webhookUrl,
-      requestId,
-    ],
   );
   if (rows[0] !== undefined) return { row: alertRuleFromDb(rows[0]), created: true };
-  const existing = await run(em, `select ${RULE_SELECT} from alert_rules x where x.request_id = ?::uuid`, [
-    requestId,
-  ]);
+  const existing = await run(
+    em,
+    sql<Raw>`select ${RULE_SELECT} from alert_rules x where x.request_id = ${requestId}::uuid`,
+  );
   if (existing[0] === undefined) throw new Error("alert rule request_id conflict without a row");
   return { row: alertRuleFromDb(existing[0]), created: false };
 }
 
 export async function getAlertRule(em: EntityManager, id: string): Promise<AlertRuleRow | null> {
-  const rows = await run(em, `select ${RULE_SELECT} from alert_rules x where x.id = ?::uuid`, [id]);
+  const rows = await run(em, sql<Raw>`select ${RULE_SELECT} from alert_rules x where x.id = ${id}::uuid`);
   return rows[0] === undefined ? null : alertRuleFromDb(rows[0]);
 }
 
@@ -156,7 +144,7 @@ export async function getAlertRule(em: EntityManager, id: string): Promise<Alert
 export async function listEnabledAlertRules(em: EntityManager): Promise<AlertRuleRow[]> {
   const rows = await run(
     em,
-    `select ${RULE_SELECT} from alert_rules x where x.enabled order by x.created_at, x.id`,
+    sql<Raw>`select ${RULE_SELECT} from alert_rules x where x.enabled order by x.created_at, x.id`,
   );
   return rows.map(alertRuleFromDb);
 }
@@ -179,13 +167,12 @@ export function listAlertRules(
   em: EntityManager,
   query: ListQuery<AlertRuleFilterField, AlertRuleOrderField>,
 ): Promise<Page<AlertRuleRow>> {
-  return listPage(
+  return listKeysetPage(
     em,
     {
-      selectList: RULE_SELECT,
+      selectList: RULE_SELECT_LIST,
       from: "alert_rules x",
-      baseWhere: [],
-      baseParams: [],
+      where: [],
       columns: RULE_COLUMNS,
       map: alertRuleFromDb,
     },
@@ -204,25 +191,13 @@ export async function updateAlertRule(
 ): Promise<WriteOutcome<AlertRuleRow>> {
   const rows = await run(
     em,
-    `update alert_rules x set display_name = ?, description = ?, condition = ?, threshold = ?, service = ?,
-        evaluation_interval_ms = ?, for_duration_ms = ?, severity = ?, enabled = ?, webhook_url = ?,
+    sql<Raw>`update alert_rules x set display_name = ${input.displayName}, description = ${input.description},
+        condition = ${input.condition}, threshold = ${input.threshold}, service = ${input.service},
+        evaluation_interval_ms = ${input.evaluationIntervalMs}, for_duration_ms = ${input.forDurationMs},
+        severity = ${input.severity}, enabled = ${input.enabled}, webhook_url = ${input.webhookUrl},
         version = version + 1, updated_at = now()
-      where x.id = ?::uuid and x.version = ?
+      where x.id = ${id}::uuid and x.version = ${expectedVersion}::int
       returning ${RULE_SELECT}`,
-    [
-      input.displayName,
-      input.description,
-      input.condition,
-      input.threshold,
-      input.service,
-      input.evaluationIntervalMs,
-      input.forDurationMs,
-      input.severity,
-      input.enabled,
-      input.webhookUrl,
-      id,
-      expectedVersion,
-    ],
   );
   if (rows[0] !== undefined) return { kind: "ok", row: alertRuleFromDb(rows[0]) };
   return (await getAlertRule(em, id)) === null ? { kind: "not_found" } : { kind: "stale" };
@@ -236,15 +211,16 @@ export async function deleteAlertRule(
 ): Promise<WriteOutcome<null>> {
   const rows = await run(
     em,
-    `delete from alert_rules x where x.id = ?::uuid and (?::int is null or x.version = ?::int) returning x.id`,
-    [id, expectedVersion, expectedVersion],
+    sql<Raw>`delete from alert_rules x
+      where x.id = ${id}::uuid and (${expectedVersion}::int is null or x.version = ${expectedVersion}::int)
+      returning x.id`,
   );
   if (rows[0] !== undefined) return { kind: "ok", row: null };
   return (await getAlertRule(em, id)) === null ? { kind: "not_found" } : { kind: "stale" };
 }
 
 export async function getAlert(em: EntityManager, id: string): Promise<AlertRow | null> {
-  const rows = await run(em, `select ${ALERT_SELECT} from alerts x where x.id = ?::uuid`, [id]);
+  const rows = await run(em, sql<Raw>`select ${ALERT_SELECT} from alerts x where x.id = ${id}::uuid`);
   return rows[0] === undefined ? null : alertFromDb(rows[0]);
 }
 
@@ -265,16 +241,9 @@ export function listAlerts(
   em: EntityManager,
   query: ListQuery<AlertFilterField, AlertOrderField>,
 ): Promise<Page<AlertRow>> {
-  return listPage(
+  return listKeysetPage(
     em,
-    {
-      selectList: ALERT_SELECT,
-      from: "alerts x",
-      baseWhere: [],
-      baseParams: [],
-      columns: ALERT_COLUMNS,
-      map: alertFromDb,
-    },
+    { selectList: ALERT_SELECT_LIST, from: "alerts x", where: [], columns: ALERT_COLUMNS, map: alertFromDb },
     query,
   );
 }
@@ -283,8 +252,7 @@ export function listAlerts(
 export async function firingAlertOfRule(em: EntityManager, ruleId: string): Promise<AlertRow | null> {
   const rows = await run(
     em,
-    `select ${ALERT_SELECT} from alerts x where x.rule_id = ?::uuid and x.state = 'firing'`,
-    [ruleId],
+    sql<Raw>`select ${ALERT_SELECT} from alerts x where x.rule_id = ${ruleId}::uuid and x.state = 'firing'`,
   );
   return rows[0] === undefined ? null : alertFromDb(rows[0]);
 }
@@ -293,7 +261,7 @@ export async function firingAlertOfRule(em: EntityManager, ruleId: string): Prom
 export async function listFiringAlerts(em: EntityManager): Promise<AlertRow[]> {
   const rows = await run(
     em,
-    `select ${ALERT_SELECT} from alerts x where x.state = 'firing' order by x.fire_time, x.id`,
+    sql<Raw>`select ${ALERT_SELECT} from alerts x where x.state = 'firing' order by x.fire_time, x.id`,
   );
   return rows.map(alertFromDb);
 }
@@ -316,23 +284,13 @@ export interface FireInput {
 export async function fireAlert(em: EntityManager, input: FireInput): Promise<AlertRow | null> {
   const rows = await run(
     em,
-    `insert into alerts as x (id, rule_id, state, severity, condition, service, summary, observed_value,
+    sql<Raw>`insert into alerts as x (id, rule_id, state, severity, condition, service, summary, observed_value,
         threshold, fire_time, webhook_delivery_state)
-     values (?, ?::uuid, 'firing', ?, ?, ?, ?, ?, ?, ?::timestamptz, ?)
+     values (${input.id}::uuid, ${input.ruleId}::uuid, 'firing', ${input.severity}, ${input.condition},
+        ${input.service}, ${input.summary}, ${input.observedValue}, ${input.threshold},
+        ${input.fireTime.toISOString()}::timestamptz, ${input.webhookDeliveryState})
      on conflict (rule_id) where state = 'firing' do nothing
      returning ${ALERT_SELECT}`,
-    [
-      input.id,
-      input.ruleId,
-      input.severity,
-      input.condition,
-      input.service,
-      input.summary,
-      input.observedValue,
-      input.threshold,
-      input.fireTime.toISOString(),
-      input.webhookDeliveryState,
-    ],
   );
   return rows[0] === undefined ? null : alertFromDb(rows[0]);
 }
@@ -346,11 +304,12 @@ export async function resolveAlert(
 ): Promise<AlertRow | null> {
   const rows = await run(
     em,
-    `update alerts x set state = 'resolved', resolve_time = greatest(?::timestamptz, x.fire_time),
-        webhook_delivery_state = ?, webhook_attempts = 0, version = version + 1, updated_at = now()
-      where x.rule_id = ?::uuid and x.state = 'firing'
+    sql<Raw>`update alerts x
+        set state = 'resolved', resolve_time = greatest(${resolveTime.toISOString()}::timestamptz, x.fire_time),
+            webhook_delivery_state = ${webhookDeliveryState}, webhook_attempts = 0, version = version + 1,
+            updated_at = now()
+      where x.rule_id = ${ruleId}::uuid and x.state = 'firing'
       returning ${ALERT_SELECT}`,
-    [resolveTime.toISOString(), webhookDeliveryState, ruleId],
   );
   return rows[0] === undefined ? null : alertFromDb(rows[0]);
 }
@@ -368,11 +327,10 @@ export async function recordWebhookDelivery(
 ): Promise<AlertRow | null> {
   const rows = await run(
     em,
-    `update alerts x set webhook_delivery_state = ?, webhook_attempts = ?, version = version + 1,
-        updated_at = now()
-      where x.id = ?::uuid and x.state = ?
+    sql<Raw>`update alerts x set webhook_delivery_state = ${delivery}, webhook_attempts = ${attempts}::int,
+        version = version + 1, updated_at = now()
+      where x.id = ${alertId}::uuid and x.state = ${state}::text
       returning ${ALERT_SELECT}`,
-    [delivery, attempts, alertId, state],
   );
   return rows[0] === undefined ? null : alertFromDb(rows[0]);
 }
@@ -387,7 +345,7 @@ export async function slowestStatement(
 ): Promise<{ meanMs: number; queryId: string } | null> {
   const rows = await run(
     em,
-    `select s.mean_exec_time as mean_ms, s.queryid::text as query_id
+    sql<Raw>`select s.mean_exec_time as mean_ms, s.queryid::text as query_id
        from pg_stat_statements s
       where s.dbid = (select oid from pg_database where datname = current_database())
       order by s.mean_exec_time desc limit 1`,

@@ -4,7 +4,7 @@
  * inserted/deleted", so a delete never removes content that a concurrent upload is about to reference.
  */
 import type { EntityManager } from "@mikro-orm/core";
-import { storeIdempotentResource } from "./idempotency.js";
+import { createOnce } from "./idempotency.js";
 import { newId } from "./ids.js";
 import { decodePageToken, encodePageToken, tokenField } from "./page-token.js";
 import { query, type Row, sql } from "./sql-toolkit.js";
@@ -90,40 +90,50 @@ export class AttachmentRepository {
   /**
    * Inserts the row and an `task.attachment` outbox event in one transaction. `placeContent` runs inside
    * it, under the storage-key lock, to move the content into place. Returns null when the task is gone.
+   * With a request id a retry, even a concurrent one, returns the first upload's row without running
+   * `placeContent`.
    */
   async create(
     input: CreateAttachmentInput,
     ctx: TaskEventContext,
     placeContent: () => Promise<void>,
   ): Promise<AttachmentRow | null> {
-    return this.em.transactional(async (em) => {
-      await lockStorageKey(em, input.storageKey);
-      const task = await query(
-        em,
-        sql`select 1 from tasks where id = ${input.taskId} and deleted_at is null for share`,
-      );
-      if (task.length === 0) return null;
-      await placeContent();
-      const id = newId();
-      const rows = await query(
-        em,
-        sql<Row>`insert into task_attachments as a (id, task_id, filename, storage_key, size_bytes, file_type, mime_type,
-           description, uploaded_by, is_public)
-         values (${id}, ${input.taskId}, ${input.filename}, ${input.storageKey}, ${input.sizeBytes}, ${input.fileType},
-           ${input.mimeType}, ${input.description}, ${ctx.actor ?? null}, ${input.isPublic})
-         returning ${SELECT}`,
-      );
-      await insertTaskEvent(
-        em,
-        input.taskId,
-        "task.attachment",
-        { action: "added", attachmentId: id, filename: input.filename },
-        ctx,
-      );
-      if (ctx.requestId) {
-        await storeIdempotentResource(em, UPLOAD_SCOPE, ctx.requestId, id);
-      }
-      return rowFromDb(rows[0] as Record<string, unknown>);
+    return createOnce<AttachmentRow | null>(this.em, {
+      scope: UPLOAD_SCOPE,
+      requestId: ctx.requestId,
+      replay: async (em, id) => {
+        const rows = await query(
+          em,
+          sql<Row>`select ${SELECT} from task_attachments a where a.id = ${id}::uuid`,
+        );
+        return rows[0] ? rowFromDb(rows[0]) : null;
+      },
+      create: async (em) => {
+        await lockStorageKey(em, input.storageKey);
+        const task = await query(
+          em,
+          sql`select 1 from tasks where id = ${input.taskId} and deleted_at is null for share`,
+        );
+        if (task.length === 0) return { result: null, resourceId: null };
+        await placeContent();
+        const id = newId();
+        const rows = await query(
+          em,
+          sql<Row>`insert into task_attachments as a (id, task_id, filename, storage_key, size_bytes, file_type, mime_type,
+             description, uploaded_by, is_public)
+           values (${id}, ${input.taskId}, ${input.filename}, ${input.storageKey}, ${input.sizeBytes}, ${input.fileType},
+             ${input.mimeType}, ${input.description}, ${ctx.actor ?? null}, ${input.isPublic})
+           returning ${SELECT}`,
+        );
+        await insertTaskEvent(
+          em,
+          input.taskId,
+          "task.attachment",
+          { action: "added", attachmentId: id, filename: input.filename },
+          ctx,
+        );
+        return { result: rowFromDb(rows[0] as Record<string, unknown>), resourceId: id };
+      },
     });
   }
 

@@ -6,12 +6,18 @@
  * `taskmaster.user_agent`; the settings vanish with the transaction, so pooled connections never leak them.
  */
 import type { EventSubscriber, TransactionEventArgs } from "@mikro-orm/core";
-import { currentCallerContext } from "@taskmaster/telemetry/caller-context";
+import { type CallerContext, currentCallerContext } from "@taskmaster/telemetry/caller-context";
+import type { Kysely } from "kysely";
+import { sql } from "./sql-toolkit.js";
 
-const SET_CONTEXT_SQL =
-  "select set_config('taskmaster.actor', ?, true), set_config('taskmaster.request_id', ?, true), " +
-  "set_config('taskmaster.trace_id', ?, true), set_config('taskmaster.client_ip', ?, true), " +
-  "set_config('taskmaster.user_agent', ?, true)";
+/** The caller context as transaction-local settings (empty strings for what is unknown). */
+function setContext(context: CallerContext) {
+  return sql`select set_config('taskmaster.actor', ${context.actor ?? ""}::text, true),
+    set_config('taskmaster.request_id', ${context.requestId ?? ""}::text, true),
+    set_config('taskmaster.trace_id', ${context.traceId ?? ""}::text, true),
+    set_config('taskmaster.client_ip', ${context.clientIp ?? ""}::text, true),
+    set_config('taskmaster.user_agent', ${context.userAgent ?? ""}::text, true)`;
+}
 
 export class AuditContextSubscriber implements EventSubscriber {
   async afterTransactionStart(args: TransactionEventArgs): Promise<void> {
@@ -19,19 +25,7 @@ export class AuditContextSubscriber implements EventSubscriber {
     const trx = args.transaction;
     // Savepoints (nested transactions) inherit the top-level transaction's settings.
     if (context === undefined || trx === undefined || trx.savepointName !== undefined) return;
-    await args.em
-      .getConnection()
-      .execute(
-        SET_CONTEXT_SQL,
-        [
-          context.actor ?? "",
-          context.requestId ?? "",
-          context.traceId ?? "",
-          context.clientIp ?? "",
-          context.userAgent ?? "",
-        ],
-        "run",
-        trx,
-      );
+    // The transaction just started (a Kysely transaction): the manager is not bound to it yet.
+    await setContext(context).execute(trx as Kysely<unknown>);
   }
 }

@@ -1,13 +1,15 @@
 /**
  * Read side of the audit trail (`audit_log`, plain or partitioned: the same columns) and the on-demand
- * retention call. Plain rows out; raw SQL with bind parameters only; filter fields come from a fixed map.
+ * retention call. Plain rows out; Kysely `sql` templates (sql-toolkit.ts); filter fields come from a fixed map.
  * Rows are read as `to_jsonb(x)` so columns another migration adds (`rpc_method`, `session_id`,
  * `actor_type`) are picked up when present without breaking when absent.
  */
 import type { EntityManager } from "@mikro-orm/core";
-import { renderConditions } from "./filter-sql.js";
+import { dropExpiredAudit } from "./audit-maintenance.repository.js";
+import { conditionsSql } from "./filter-sql.js";
 import type { CompareOp } from "./list-page.js";
 import { bindingDigest, decodeKeysetToken, keysetPage, tokenField } from "./page-token.js";
+import { allOf, type RawBuilder, query as run, sql } from "./sql-toolkit.js";
 
 export interface AuditRow {
   id: string;
@@ -123,11 +125,10 @@ function toRow(raw: Raw): AuditRow {
   };
 }
 
-const SELECT = `to_jsonb(x) as row, x.seq::text as seq_text, ${ACTOR_TYPE_EXPR} as actor_type, x.id`;
+const SELECT = sql.raw(`to_jsonb(x) as row, x.seq::text as seq_text, ${ACTOR_TYPE_EXPR} as actor_type, x.id`);
 
-function whereOf(query: AuditQuery): { where: string[]; params: unknown[] } {
-  const where: string[] = [];
-  const params: unknown[] = [];
+function whereOf(query: AuditQuery): RawBuilder<unknown>[] {
+  const where: RawBuilder<unknown>[] = [];
   for (const c of query.conditions) {
     if (!OPS.includes(c.op)) throw new Error(`unsupported operator ${c.op}`);
     if (c.field === "entity") {
@@ -135,25 +136,16 @@ function whereOf(query: AuditQuery): { where: string[]; params: unknown[] } {
       // Stored either as the bare id or as the full resource name.
       const full = String(c.value);
       const id = full.slice(full.lastIndexOf("/") + 1);
-      where.push(`${c.op === "!=" ? "not " : ""}(x.entity_id = ?::text or x.entity_id = ?::text)`);
-      params.push(full, id);
+      where.push(
+        sql`${sql.raw(c.op === "!=" ? "not " : "")}(x.entity_id = ${full}::text or x.entity_id = ${id}::text)`,
+      );
       continue;
     }
-    renderConditions([c], COLUMNS, where, params);
+    where.push(...conditionsSql([c], COLUMNS));
   }
-  if (query.start !== undefined) {
-    where.push("x.occurred_at >= ?::timestamptz");
-    params.push(query.start.toISOString());
-  }
-  if (query.end !== undefined) {
-    where.push("x.occurred_at < ?::timestamptz");
-    params.push(query.end.toISOString());
-  }
-  return { where, params };
-}
-
-async function run(em: EntityManager, sql: string, params: unknown[]): Promise<Raw[]> {
-  return em.getConnection().execute(sql, params, "all", em.getTransactionContext());
+  if (query.start !== undefined) where.push(sql`x.occurred_at >= ${query.start.toISOString()}::timestamptz`);
+  if (query.end !== undefined) where.push(sql`x.occurred_at < ${query.end.toISOString()}::timestamptz`);
+  return where;
 }
 
 /** One page of audit rows. Throws InvalidPageTokenError (page-token.ts) for a foreign or malformed token. */
@@ -161,7 +153,7 @@ export async function listAuditEvents(
   em: EntityManager,
   query: AuditListQuery,
 ): Promise<{ items: AuditRow[]; nextPageToken: string | null }> {
-  const { where, params } = whereOf(query);
+  const where = whereOf(query);
   const sort = SORT[query.orderBy.field];
   const desc = query.orderBy.desc;
   if (query.pageToken) {
@@ -171,25 +163,24 @@ export async function listAuditEvents(
       bindingDigest(query.binding),
       query.orderBy.field === "sequence" ? tokenField.matching(/^[0-9]{1,19}$/) : tokenField.isoMicros,
     );
-    where.push(`(${sort.expr}, x.id) ${desc ? "<" : ">"} (?::${sort.cast}, ?::uuid)`);
-    params.push(cursor.key, cursor.id);
+    where.push(
+      sql`(${sql.raw(sort.expr)}, x.id) ${sql.raw(desc ? "<" : ">")} (${cursor.key}::${sql.raw(sort.cast)}, ${cursor.id}::uuid)`,
+    );
   }
   const pageSize = Math.min(Math.max(Math.trunc(query.pageSize), 1), 1000);
-  params.push(pageSize + 1);
-  const dir = desc ? "desc" : "asc";
+  const dir = sql.raw(desc ? "desc" : "asc");
   const rows = await run(
     em,
-    `select ${SELECT}, ${sort.key} as page_key from audit_log x
-       ${where.length > 0 ? `where ${where.join(" and ")}` : ""}
-       order by ${sort.expr} ${dir}, x.id ${dir} limit ?`,
-    params,
+    sql<Raw>`select ${SELECT}, ${sql.raw(sort.key)} as page_key from audit_log x
+       where ${allOf(where)}
+       order by ${sql.raw(sort.expr)} ${dir}, x.id ${dir} limit ${pageSize + 1}::int`,
   );
   return keysetPage(rows, pageSize, toRow, { tag: "a1", binding: bindingDigest(query.binding) });
 }
 
 /** One audit row by id, or null. */
 export async function getAuditEvent(em: EntityManager, id: string): Promise<AuditRow | null> {
-  const rows = await run(em, `select ${SELECT} from audit_log x where x.id = ?::uuid`, [id]);
+  const rows = await run(em, sql<Raw>`select ${SELECT} from audit_log x where x.id = ${id}::uuid`);
   return rows[0] === undefined ? null : toRow(rows[0]);
 }
 
@@ -206,17 +197,11 @@ export async function* exportAuditEvents(
   let after: string | null = null;
   for (;;) {
     if (options.signal?.aborted === true) return;
-    const { where, params } = whereOf(query);
-    if (after !== null) {
-      where.push("x.seq > ?::bigint");
-      params.push(after);
-    }
-    params.push(batchSize);
+    const where = whereOf(query);
+    if (after !== null) where.push(sql`x.seq > ${after}::bigint`);
     const rows = await run(
       em,
-      `select ${SELECT} from audit_log x ${where.length > 0 ? `where ${where.join(" and ")}` : ""}
-         order by x.seq asc limit ?`,
-      params,
+      sql<Raw>`select ${SELECT} from audit_log x where ${allOf(where)} order by x.seq asc limit ${batchSize}::int`,
     );
     if (rows.length === 0) return;
     const batch = rows.map(toRow);
@@ -268,8 +253,7 @@ export async function runAuditRetention(
 ): Promise<RetentionOutcome> {
   const installed = await run(
     em,
-    "select to_regprocedure('audit_drop_expired(integer)') is not null as installed",
-    [],
+    sql<Raw>`select to_regprocedure('audit_drop_expired(integer)') is not null as installed`,
   );
   if (installed[0]?.installed !== true) {
     return {
@@ -281,28 +265,13 @@ export async function runAuditRetention(
   }
   const cutoff = new Date(now.getTime() - days * 86_400_000);
   if (!dryRun) {
-    const rows = await run(
-      em,
-      "select partition_name, rows_removed::text as rows_removed from audit_drop_expired(?::int)",
-      [days],
-    );
-    return {
-      kind: "ok",
-      result: retentionResult(
-        cutoff,
-        rows.map((r) => ({
-          partition: String(r.partition_name),
-          rows: BigInt(String(r.rows_removed ?? "0")),
-        })),
-      ),
-    };
+    return { kind: "ok", result: retentionResult(cutoff, await dropExpiredAudit(em, days)) };
   }
   const parts = await run(
     em,
-    `select c.relname as name, pg_get_expr(c.relpartbound, c.oid) as bound
+    sql<Raw>`select c.relname as name, pg_get_expr(c.relpartbound, c.oid) as bound
        from pg_inherits i join pg_class c on c.oid = i.inhrelid
       where i.inhparent = to_regclass('audit_log')`,
-    [],
   );
   const expired: string[] = [];
   for (const p of parts) {
@@ -314,11 +283,10 @@ export async function runAuditRetention(
   // Whole partitions only: rows of a month that is not entirely past the cutoff stay.
   const counts = await run(
     em,
-    `select a.tableoid::regclass::text as partition, count(*)::text as n from audit_log a
-      where a.tableoid::regclass::text = any(?::text[])
-         or (a.tableoid = to_regclass('audit_log_default') and a.occurred_at < ?::timestamptz)
+    sql<Raw>`select a.tableoid::regclass::text as partition, count(*)::text as n from audit_log a
+      where a.tableoid::regclass::text = any(${expired}::text[])
+         or (a.tableoid = to_regclass('audit_log_default') and a.occurred_at < ${cutoff.toISOString()}::timestamptz)
       group by 1`,
-    [`{${expired.join(",")}}`, cutoff.toISOString()],
   );
   const rowsOf = new Map(counts.map((c) => [String(c.partition), BigInt(String(c.n))]));
   const removed = [...expired, ...(rowsOf.has("audit_log_default") ? ["audit_log_default"] : [])]

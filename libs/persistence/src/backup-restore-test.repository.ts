@@ -3,6 +3,7 @@
  * the monitoring service reads the newest outcome and the newest verified backup for its backup alerts.
  */
 import type { EntityManager } from "@mikro-orm/core";
+import { query, type Row, sql } from "./sql-toolkit.js";
 
 export interface RestoreTestRow {
   backupId: string;
@@ -17,13 +18,12 @@ const toDate = (v: unknown): Date => (v instanceof Date ? v : new Date(String(v)
 
 /** The newest restore test, or null when none was recorded. */
 export async function newestRestoreTest(em: EntityManager): Promise<RestoreTestRow | null> {
-  const rows = await em.getConnection().execute(
-    `select backup_id, backup_kind, backup_finished_at, tested_at, ok, problems
+  const rows = await query(
+    em,
+    sql<Row>`select backup_id, backup_kind, backup_finished_at, tested_at, ok, problems
          from backup_restore_tests order by tested_at desc limit 1`,
-    [],
-    "all",
   );
-  const r = rows[0] as Record<string, unknown> | undefined;
+  const r = rows[0];
   if (r === undefined) return null;
   return {
     backupId: String(r.backup_id),
@@ -37,9 +37,10 @@ export async function newestRestoreTest(em: EntityManager): Promise<RestoreTestR
 
 /** When the newest backup that passed a restore test was taken, or null when none did. */
 export async function newestVerifiedBackupTime(em: EntityManager): Promise<Date | null> {
-  const rows = await em
-    .getConnection()
-    .execute(`select max(backup_finished_at) as at from backup_restore_tests where ok`, [], "all");
-  const at = (rows[0] as Record<string, unknown> | undefined)?.at;
+  const rows = await query(
+    em,
+    sql<Row>`select max(backup_finished_at) as at from backup_restore_tests where ok`,
+  );
+  const at = rows[0]?.at;
   return at === null || at === undefined ? null : toDate(at);
 }

@@ -10,14 +10,29 @@
  * free connection counts against the same deadline, and a connection acquired after it is released unused.
  */
 import type { EntityManager } from "@mikro-orm/core";
-import type { PoolClient } from "pg";
+import type { ClientBase, PoolClient } from "pg";
 import { sqlStateOf } from "./db-errors.js";
 import { nativePool } from "./native-pool.js";
+import { compile, query, type RawBuilder, type Row, sql } from "./sql-toolkit.js";
 
-type Row = Record<string, unknown>;
+/** Runs one statement (a Kysely `sql` template, see sql-toolkit.ts) and returns its rows. */
+export type SqlRunner = <R = Row>(statement: RawBuilder<R>) => Promise<R[]>;
 
-/** Runs one statement (`$n` placeholders) on the bounded connection and returns its rows. */
-export type SqlRunner = (sql: string, params?: unknown[]) => Promise<Row[]>;
+/** Where a statement runs: a manager's connection (and its current transaction), or a {@link SqlRunner}. */
+export type SqlTarget = EntityManager | SqlRunner;
+
+/** Runs `statement` on `target`; its rows. */
+export function runOn<R = Row>(target: SqlTarget, statement: RawBuilder<R>): Promise<R[]> {
+  return typeof target === "function" ? target(statement) : query(target, statement);
+}
+
+/** A {@link SqlRunner} on one `pg` client (or pool), statements compiled with `em`'s Kysely. */
+export function clientRunner(em: EntityManager, client: Pick<ClientBase, "query">): SqlRunner {
+  return async <R>(statement: RawBuilder<R>) => {
+    const compiled = compile(em, statement);
+    return (await client.query(compiled.sql, compiled.parameters as unknown[])).rows as R[];
+  };
+}
 
 export class DatabaseTimeoutError extends Error {
   constructor(readonly timeoutMs: number) {
@@ -72,8 +87,7 @@ export async function boundedRead<T>(
     client = acquired;
     try {
       await acquired.query(`begin read only; set local statement_timeout = ${left}`);
-      const sql: SqlRunner = async (text, params = []) => (await acquired.query<Row>(text, params)).rows;
-      const result = await work(sql);
+      const result = await work(clientRunner(em, acquired));
       await acquired.query("commit");
       if (client === acquired) giveBack();
       return result;
@@ -101,12 +115,13 @@ export async function boundedRead<T>(
 
 /**
  * ORM work (repository functions taking an EntityManager, reads and writes) bounded by `timeoutMs` without
- * leaving anything running: one transaction whose first statement is `set local statement_timeout = <rest>`,
- * so PostgreSQL itself cancels a statement still running at the deadline (57014) and the transaction is
- * rolled back, its connection back in the pool usable; that cancellation rejects with
- * {@link DatabaseTimeoutError}. A server that answers nothing at all (frozen, a network path that stopped
- * forwarding) cannot cancel: the caller's answer is then bounded by `timeoutMs + graceMs`, and the
- * connection is the pool's until the server answers again (its statement timeout has passed by then).
+ * leaving anything running: one transaction whose first statement sets the transaction-local
+ * `statement_timeout` to the rest of the deadline (`set_config('statement_timeout', <rest>, true)`), so
+ * PostgreSQL itself cancels a statement still running at the deadline (57014) and the transaction is rolled
+ * back, its connection back in the pool usable; that cancellation rejects with {@link DatabaseTimeoutError}.
+ * A server that answers nothing at all (frozen, a network path that stopped forwarding) cannot cancel: the
+ * caller's answer is then bounded by `timeoutMs + graceMs`, and the connection is the pool's until the server
+ * answers again (its statement timeout has passed by then).
  */
 export async function boundedTransaction<T, E extends EntityManager>(
   em: E,
@@ -118,9 +133,7 @@ export async function boundedTransaction<T, E extends EntityManager>(
   const run = (em.fork() as E).transactional(async (tx) => {
     const left = Math.ceil(deadline - Date.now());
     if (left < 1) throw new DatabaseTimeoutError(timeoutMs);
-    await tx
-      .getConnection()
-      .execute(`set local statement_timeout = ${left}`, [], "run", tx.getTransactionContext());
+    await query(tx, sql`select set_config('statement_timeout', ${String(left)}::text, true)`);
     return work(tx as E);
   });
   let timer: NodeJS.Timeout | undefined;

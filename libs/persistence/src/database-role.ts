@@ -4,7 +4,9 @@
  * `taskmaster_app` (DML on application tables, append-only audit), `taskmaster_readonly` and
  * `taskmaster_retention`; `./taskmaster db roles grant` provisions login users in them.
  */
+import type { EntityManager } from "@mikro-orm/core";
 import type { Profile } from "@taskmaster/config/config";
+import { query, type Row, sql } from "./sql-toolkit.js";
 
 /** What the service's connection is allowed to do, as PostgreSQL sees it. */
 export interface DatabaseRole {
@@ -17,10 +19,7 @@ export interface DatabaseRole {
   readonly app: boolean;
 }
 
-/** Runs one SQL statement without parameters and returns its rows (e.g. MikroORM `connection.execute`). */
-export type RoleQuery = (sql: string) => Promise<Record<string, unknown>[]>;
-
-const ROLE_SQL = `select current_user::text as "user",
+const ROLE_SQL = sql<Row>`select current_user::text as "user",
   coalesce((select r.rolsuper from pg_roles r where r.rolname = current_user), false) as "superuser",
   exists (select 1 from pg_class c join pg_namespace n on n.oid = c.relnamespace
            where n.nspname = current_schema() and c.relkind in ('r', 'p') and pg_has_role(c.relowner, 'MEMBER'))
@@ -28,8 +27,9 @@ const ROLE_SQL = `select current_user::text as "user",
     as "owner",
   exists (select 1 from pg_roles r where r.rolname = 'taskmaster_app' and pg_has_role(r.oid, 'USAGE')) as "app"`;
 
-export async function inspectDatabaseRole(query: RoleQuery): Promise<DatabaseRole> {
-  const [row] = await query(ROLE_SQL);
+/** The role of `em`'s connection. */
+export async function inspectDatabaseRole(em: EntityManager): Promise<DatabaseRole> {
+  const [row] = await query(em, ROLE_SQL);
   return {
     user: String(row?.user ?? ""),
     superuser: row?.superuser === true,

@@ -1,10 +1,10 @@
 /**
  * The one place filter trees become SQL. The service layer parses and checks a filter (rpc-kit
  * `filter-expression` / `list-query`) and hands over a tree of typed comparisons; this module renders it
- * against a fixed column map (field -> SQL expression and column type), so field names never reach SQL and
- * every value travels as a bound `?` parameter. Unknown fields throw (a programming error, not a user one).
+ * against a fixed column map (field -> SQL expression and column type) as a Kysely `sql` fragment, so field
+ * names never reach SQL and every value travels as a bind parameter. Unknown fields throw (a programming
+ * error, not a user one).
  */
-
 import { type RawBuilder, sql } from "kysely";
 
 export type FilterSqlOp = "=" | "!=" | "<" | "<=" | ">" | ">=" | ":";
@@ -33,12 +33,6 @@ export interface FilterColumn {
   values?: readonly string[];
 }
 
-/** A parameterised SQL condition with `?` placeholders. */
-export interface SqlCondition {
-  sql: string;
-  params: unknown[];
-}
-
 const SQL_OP: Record<Exclude<FilterSqlOp, ":">, string> = {
   "=": "=",
   "!=": "is distinct from",
@@ -54,89 +48,6 @@ function sqlOp(op: FilterSqlOp): string {
 
 function textOf(v: FilterSqlValue): string {
   return v.type === "string" || v.type === "number" || v.type === "literal" ? v.text : "";
-}
-
-/** Renders one comparison; `bind` appends a parameter and returns its placeholder. */
-function comparison(
-  c: Extract<FilterSqlExpr, { type: "cmp" }>,
-  col: FilterColumn,
-  bind: (v: unknown) => string,
-): string {
-  const e = col.expr;
-  const { op, value } = c;
-  const present = value.type === "present";
-  switch (col.type) {
-    case "enum": {
-      if (present) return "true";
-      const v = textOf(value);
-      if (op === "=" || op === ":") return `${e} = ${bind(v)}`;
-      if (op === "!=") return `${e} <> ${bind(v)}`;
-      const values = col.values ?? [];
-      const rank = `array_position(array[${values.map((x) => `'${x}'`).join(", ")}]::text[], ${e}::text)`;
-      return `${rank} ${SQL_OP[op]} ${bind(values.indexOf(v) + 1)}::int`;
-    }
-    case "text":
-      if (present) return `${e} is not null`;
-      if (value.type === "null") return op === "=" ? `${e} is null` : `${e} is not null`;
-      if (op === ":") return `strpos(lower(${e}), lower(${bind(textOf(value))})) > 0`;
-      return `${e} ${SQL_OP[op]} ${bind(textOf(value))}`;
-    case "uuid":
-      if (present) return `${e} is not null`;
-      if (value.type === "null") return op === "!=" ? `${e} is not null` : `${e} is null`;
-      return `${e} ${op === "!=" ? "is distinct from" : "="} ${bind(textOf(value))}::uuid`;
-    case "text[]":
-      if (present) return `cardinality(${e}) > 0`;
-      return `${bind(textOf(value))}::text = any(${e})`;
-    case "int":
-      if (present) return `${e} is not null`;
-      return `${e} ${sqlOp(op)} ${bind(Number(textOf(value)))}::int`;
-    case "timestamptz":
-      if (present) return `${e} is not null`;
-      return `${e} ${sqlOp(op)} ${bind(textOf(value))}::timestamptz`;
-    case "jsonb": {
-      // Each bind() runs in the order of its placeholder (template literals evaluate left to right).
-      const path = () => `${bind(`{${c.path.join(",")}}`)}::text[]`;
-      if (present) return `(${e} #> ${path()}) is not null`;
-      if (value.type === "literal") {
-        return `(${e} #> ${path()}) ${op === "!=" ? "is distinct from" : "="} ${bind(value.text)}::jsonb`;
-      }
-      if (value.type === "number") {
-        return `(case when jsonb_typeof(${e} #> ${path()}) = 'number' then (${e} #>> ${path()})::numeric end) ${sqlOp(op)} ${bind(value.text)}::numeric`;
-      }
-      if (op === ":") return `strpos(lower(${e} #>> ${path()}), lower(${bind(textOf(value))})) > 0`;
-      return `(${e} #>> ${path()}) ${SQL_OP[op]} ${bind(textOf(value))}`;
-    }
-  }
-}
-
-/**
- * Compiles a filter tree against `columns`. `null` (an empty filter) compiles to `true`. NOT treats an
- * unknown (NULL) comparison as false, so `NOT x = 1` also matches rows where x is unset.
- */
-export function compileFilter(
-  expr: FilterSqlExpr | null,
-  columns: Readonly<Record<string, FilterColumn>>,
-): SqlCondition {
-  const params: unknown[] = [];
-  const bind = (v: unknown): string => {
-    params.push(v);
-    return "?";
-  };
-  const render = (node: FilterSqlExpr): string => {
-    switch (node.type) {
-      case "and":
-      case "or":
-        return `(${node.args.map(render).join(` ${node.type} `)})`;
-      case "not":
-        return `(not coalesce(${render(node.arg)}, false))`;
-      case "cmp": {
-        const col = Object.hasOwn(columns, node.field) ? columns[node.field] : undefined;
-        if (col === undefined) throw new Error(`unsupported filter field ${node.field}`);
-        return comparison(node, col, bind);
-      }
-    }
-  };
-  return { sql: expr === null ? "true" : render(expr), params };
 }
 
 /** `:` is "has": a case-insensitive substring for `has: "contains"` columns, an element for `"element"`. */
@@ -155,46 +66,6 @@ export interface ListColumn {
   cast?: string;
   has?: "contains" | "element";
 }
-
-/**
- * Renders ANDed conditions against `columns` (field -> SQL expression or {@link ListColumn}) into `where`
- * and `params`; `null` with `=`/`!=` means `is null`/`is not null`.
- */
-export function renderConditions(
-  conditions: readonly ListCondition[],
-  columns: Readonly<Record<string, string | ListColumn>>,
-  where: string[],
-  params: unknown[],
-): void {
-  for (const c of conditions) {
-    const column = Object.hasOwn(columns, c.field) ? columns[c.field] : undefined;
-    if (column === undefined) throw new Error(`unsupported filter field ${c.field}`);
-    const { expr, cast, has } = typeof column === "string" ? { expr: column } : column;
-    if (c.op === ":") {
-      if (has === undefined || typeof c.value !== "string") throw new Error(`${c.field} has no ':'`);
-      if (has === "contains") {
-        where.push(`${expr} ilike ?`);
-        params.push(`%${c.value.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`);
-      } else {
-        where.push(`${expr} @> array[?::text]`);
-        params.push(c.value);
-      }
-      continue;
-    }
-    const placeholder = cast === undefined ? "?" : `?::${cast}`;
-    if (c.value === null) {
-      if (c.op !== "=" && c.op !== "!=") throw new Error("null only compares with = or !=");
-      where.push(`${expr} is ${c.op === "=" ? "" : "not "}null`);
-      continue;
-    }
-    where.push(c.op === "!=" ? `${expr} is distinct from ${placeholder}` : `${expr} ${c.op} ${placeholder}`);
-    params.push(c.value instanceof Date && cast !== undefined ? c.value.toISOString() : c.value);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Kysely `sql` fragments (the project's one SQL style, see sql-toolkit.ts). The `?`-string renderers above
-// stay until their last caller has moved, then go.
 
 type Sql = RawBuilder<unknown>;
 

@@ -1,10 +1,31 @@
 /**
  * THE request_id replay of creates: `idempotency_keys` maps (scope, request_id) to the resource the first
- * call created, written in the create's transaction. A retry with the same request_id returns that resource.
+ * call created (and, for writes whose answer is more than that resource, a stored response), written in
+ * the create's transaction. A retry with the same request_id returns the first result.
  */
 import type { EntityManager } from "@mikro-orm/core";
 import { newId } from "./ids.js";
-import { execute } from "./sql-toolkit.js";
+import { query, type Row, sql } from "./sql-toolkit.js";
+
+/** What (scope, request id) maps to: the resource id and the stored response (null when none). */
+interface IdempotencyKey {
+  readonly resourceId: string;
+  readonly response: unknown;
+}
+
+async function findIdempotencyKey(
+  em: EntityManager,
+  scope: string,
+  requestId: string,
+): Promise<IdempotencyKey | null> {
+  const rows = await query(
+    em,
+    sql<Row>`select resource_id, response_json from idempotency_keys
+      where scope = ${scope} and request_id = ${requestId}`,
+  );
+  const id = rows[0]?.resource_id;
+  return typeof id === "string" ? { resourceId: id, response: rows[0]?.response_json ?? null } : null;
+}
 
 /** The resource id stored for (`scope`, `requestId`), or null. */
 export async function findIdempotentResource(
@@ -12,28 +33,26 @@ export async function findIdempotentResource(
   scope: string,
   requestId: string,
 ): Promise<string | null> {
-  const rows = await execute(
-    em,
-    "select resource_id from idempotency_keys where scope = ? and request_id = ?",
-    [scope, requestId],
-  );
-  const id = rows[0]?.resource_id;
-  return typeof id === "string" ? id : null;
+  return (await findIdempotencyKey(em, scope, requestId))?.resourceId ?? null;
 }
 
-/** Records (`scope`, `requestId`) -> `resourceId` on the current transaction. */
+/**
+ * Records (`scope`, `requestId`) -> `resourceId` (and `response`, stored as jsonb, when given) on the
+ * current transaction.
+ */
 export async function storeIdempotentResource(
   em: EntityManager,
   scope: string,
   requestId: string,
   resourceId: string,
+  response?: unknown,
 ): Promise<void> {
-  await execute(em, "insert into idempotency_keys (id, scope, request_id, resource_id) values (?, ?, ?, ?)", [
-    newId(),
-    scope,
-    requestId,
-    resourceId,
-  ]);
+  const json = response === undefined ? null : JSON.stringify(response);
+  await query(
+    em,
+    sql`insert into idempotency_keys (id, scope, request_id, resource_id, response_json)
+      values (${newId()}, ${scope}, ${requestId}, ${resourceId}, ${json}::jsonb)`,
+  );
 }
 
 /** One create that a client may retry with the same `request_id`. */
@@ -41,13 +60,28 @@ export interface IdempotentCreate<T> {
   /** Names the kind of create (`comment.create`, ...): request ids are unique per scope. */
   readonly scope: string;
   readonly requestId: string | null | undefined;
-  /** The first call's result, read back by the id of the resource it created (null: gone, create anew). */
-  readonly replay: (em: EntityManager, resourceId: string) => Promise<T | null>;
+  /**
+   * The first call's result, read back by the id of the resource it created and the response it stored
+   * (null when it stored none). Null: gone, create anew.
+   */
+  readonly replay: (em: EntityManager, resourceId: string, response: unknown) => Promise<T | null>;
   /**
    * Creates inside the transaction; `resourceId` is the created resource (null: nothing was created, e.g.
-   * a refused request, which a retry runs again).
+   * a refused request, which a retry runs again); `response`, when given, is stored with it (as jsonb)
+   * and handed to `replay`.
    */
-  readonly create: (em: EntityManager) => Promise<{ result: T; resourceId: string | null }>;
+  readonly create: (
+    em: EntityManager,
+  ) => Promise<{ result: T; resourceId: string | null; response?: unknown }>;
+}
+
+async function replayStored<T>(
+  em: EntityManager,
+  op: IdempotentCreate<T>,
+  requestId: string,
+): Promise<T | null> {
+  const prior = await findIdempotencyKey(em, op.scope, requestId);
+  return prior === null ? null : op.replay(em, prior.resourceId, prior.response);
 }
 
 /**
@@ -58,19 +92,22 @@ export interface IdempotentCreate<T> {
 export async function createOnce<T>(em: EntityManager, op: IdempotentCreate<T>): Promise<T> {
   const { scope, requestId } = op;
   if (requestId) {
-    const prior = await findIdempotentResource(em, scope, requestId);
-    const replayed = prior === null ? null : await op.replay(em, prior);
+    const replayed = await replayStored(em, op, requestId);
     if (replayed !== null) return replayed;
   }
   return em.transactional(async (tx) => {
     if (requestId) {
-      await execute(tx, "select pg_advisory_xact_lock(hashtextextended(?, 0))", [`${scope}:${requestId}`]);
-      const prior = await findIdempotentResource(tx, scope, requestId);
-      const replayed = prior === null ? null : await op.replay(tx, prior);
+      await query(
+        tx,
+        sql`select pg_advisory_xact_lock(hashtextextended(${`${scope}:${requestId}`}::text, 0))`,
+      );
+      const replayed = await replayStored(tx, op, requestId);
       if (replayed !== null) return replayed;
     }
-    const { result, resourceId } = await op.create(tx);
-    if (requestId && resourceId !== null) await storeIdempotentResource(tx, scope, requestId, resourceId);
+    const { result, resourceId, response } = await op.create(tx);
+    if (requestId && resourceId !== null) {
+      await storeIdempotentResource(tx, scope, requestId, resourceId, response);
+    }
     return result;
   });
 }

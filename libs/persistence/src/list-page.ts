@@ -4,9 +4,9 @@
  * fixed column map, and every value travels as a bind parameter.
  */
 import type { EntityManager } from "@mikro-orm/core";
-import { conditionsSql, renderConditions } from "./filter-sql.js";
+import { conditionsSql } from "./filter-sql.js";
 import { bindingDigest, decodeKeysetToken, keysetPage } from "./page-token.js";
-import { allOf, query as run, type RawBuilder, sql } from "./sql-toolkit.js";
+import { allOf, type RawBuilder, query as run, sql } from "./sql-toolkit.js";
 
 export { InvalidPageTokenError } from "./page-token.js";
 
@@ -70,47 +70,6 @@ function sortExpr(col: ColumnSpec): string {
     case "uuid":
       return `coalesce(${col.expr}, 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid)`;
   }
-}
-
-/**
- * Runs `select <selectList> from <from> where <baseWhere> and <conditions> and <keyset>` ordered by the sort
- * key then `x.id`, and returns one page of mapped rows. `from` must alias the paged table as `x`.
- */
-export async function listPage<F extends string, O extends string, T>(
-  em: EntityManager,
-  spec: {
-    selectList: string;
-    from: string;
-    baseWhere: string[];
-    baseParams: unknown[];
-    columns: Readonly<Record<F | O, ColumnSpec>>;
-    map: (raw: Record<string, unknown>) => T;
-  },
-  query: ListQuery<F, O>,
-): Promise<Page<T>> {
-  const where = [...spec.baseWhere];
-  const params = [...spec.baseParams];
-  renderConditions(query.conditions, spec.columns, where, params);
-  const sortCol = spec.columns[query.orderBy.field];
-  const key = sortExpr(sortCol);
-  const desc = query.orderBy.desc;
-  if (query.pageToken) {
-    const cursor = decodeKeysetToken(query.pageToken, "k1", bindingDigest(query.binding));
-    where.push(`(${key}, x.id) ${desc ? "<" : ">"} (?::${sortCol.cast}, ?::uuid)`);
-    params.push(cursor.key, cursor.id);
-  }
-  const dir = desc ? "desc" : "asc";
-  const pageSize = Math.min(Math.max(Math.trunc(query.pageSize), 1), 1000);
-  params.push(pageSize + 1);
-  const rows: Record<string, unknown>[] = await em.getConnection().execute(
-    `select ${spec.selectList}, (${key})::text as page_key from ${spec.from}
-       ${where.length ? `where ${where.join(" and ")}` : ""}
-       order by ${key} ${dir}, x.id ${dir} limit ?`,
-    params,
-    "all",
-    em.getTransactionContext(),
-  );
-  return keysetPage(rows, pageSize, spec.map, { tag: "k1", binding: bindingDigest(query.binding) });
 }
 
 /**

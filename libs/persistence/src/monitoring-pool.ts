@@ -1,7 +1,7 @@
 /**
  * Statistics of this process's `pg` pool behind MikroORM: size (pg-pool's totalCount/idleCount/waitingCount
  * and options.min/max) plus acquire wait times, measured by wrapping the pool's `connect()` (pg-pool itself
- * does not track waits). One tracker per ORM; `poolTracker(orm)` returns the same one on every call.
+ * does not track waits). One tracker per pool; `poolTracker(orm)` returns the same one on every call.
  */
 import type { MikroORM } from "@mikro-orm/postgresql";
 
@@ -38,7 +38,8 @@ export interface PoolTracker {
 
 const WINDOW_MS = 60_000;
 const RECENT_CAP = 10_000;
-const trackers = new WeakMap<MikroORM, Promise<PoolTracker>>();
+/** Where a pool keeps its tracker: `connect` must be wrapped once per pool, however often it is asked for. */
+const TRACKER = Symbol("taskmaster.poolTracker");
 
 function isTimeout(err: unknown): boolean {
   return err instanceof Error && /timeout/i.test(err.message);
@@ -130,15 +131,11 @@ function track(pool: PgPoolLike, name: string): PoolTracker {
   };
 }
 
-/** The pool tracker of `orm` (created and attached on first call). */
-export function poolTracker(orm: MikroORM, name = "default"): Promise<PoolTracker> {
-  let t = trackers.get(orm);
-  if (t === undefined) {
-    t = orm.em
-      .getConnection()
-      .getNativeClient()
-      .then((pool) => track(pool as unknown as PgPoolLike, name));
-    trackers.set(orm, t);
-  }
-  return t;
+/** The pool tracker of `orm`'s current pool (created and attached to the pool on first call). */
+export async function poolTracker(orm: MikroORM, name = "default"): Promise<PoolTracker> {
+  const pool = (await orm.em.getConnection().getNativeClient()) as unknown as PgPoolLike & {
+    [TRACKER]?: PoolTracker;
+  };
+  pool[TRACKER] ??= track(pool, name);
+  return pool[TRACKER];
 }

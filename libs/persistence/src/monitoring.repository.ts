@@ -3,20 +3,11 @@
  * replication, size, cache hit ratio, long transactions, waiting locks, pg_stat_statements and applied
  * migrations. Plain rows out.
  */
-import type { EntityManager } from "@mikro-orm/postgresql";
-import type { SqlRunner } from "./bounded-read.js";
-
-type Row = Record<string, unknown>;
+import { runOn as all, type SqlTarget } from "./bounded-read.js";
+import { type Row, sql } from "./sql-toolkit.js";
 
 /** Where the statements run: an entity manager's connection, or a bounded connection (bounded-read.ts). */
-export type MonitoringDb = EntityManager | SqlRunner;
-
-/** Statements here use `$n` placeholders. */
-async function all(db: MonitoringDb, sql: string, params: unknown[] = []): Promise<Row[]> {
-  if (typeof db === "function") return db(sql, params);
-  const knexStyle = sql.replace(/\$\d+/g, "?");
-  return (await db.getConnection().execute(knexStyle, params, "all")) as Row[];
-}
+export type MonitoringDb = SqlTarget;
 
 const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
 const str = (v: unknown): string => (v === null || v === undefined ? "" : String(v));
@@ -46,7 +37,7 @@ export interface DatabaseDiagnostics {
 /** Round-trip of `SELECT 1` in ms; throws when the database does not answer. */
 export async function pingDatabase(db: MonitoringDb): Promise<number> {
   const start = process.hrtime.bigint();
-  await all(db, "select 1");
+  await all(db, sql<Row>`select 1`);
   return Number(process.hrtime.bigint() - start) / 1e6;
 }
 
@@ -67,7 +58,7 @@ export function redactQueryText(query: string, max = 200): string {
 export async function pgStatStatementsAvailable(db: MonitoringDb): Promise<boolean> {
   const rows = await all(
     db,
-    `select exists (select 1 from pg_extension where extname = 'pg_stat_statements') as installed,
+    sql<Row>`select exists (select 1 from pg_extension where extname = 'pg_stat_statements') as installed,
             current_setting('shared_preload_libraries') ~ 'pg_stat_statements' as preloaded`,
   );
   return rows[0]?.installed === true && rows[0]?.preloaded === true;
@@ -80,7 +71,7 @@ export async function databaseDiagnostics(
   const roundTripMs = await pingDatabase(db);
   const [facts] = await all(
     db,
-    `select current_setting('server_version') as version,
+    sql<Row>`select current_setting('server_version') as version,
             current_setting('max_connections')::int as max_connections,
             pg_is_in_recovery() as replica,
             pg_database_size(current_database())::text as size,
@@ -91,27 +82,26 @@ export async function databaseDiagnostics(
   );
   const connections = await all(
     db,
-    `select coalesce(state, 'unknown') as state, count(*)::int as count
+    sql<Row>`select coalesce(state, 'unknown') as state, count(*)::int as count
        from pg_stat_activity where backend_type = 'client backend'
       group by 1 order by 1`,
   );
   const replication = await all(
     db,
-    `select coalesce(application_name, '') as application_name, coalesce(state, '') as state,
+    sql<Row>`select coalesce(application_name, '') as application_name, coalesce(state, '') as state,
             coalesce(sync_state, '') as sync_state,
             coalesce(extract(epoch from replay_lag) * 1000, 0)::float8 as replay_lag_ms
        from pg_stat_replication order by application_name`,
   );
   const long = await all(
     db,
-    `select pid, extract(epoch from (now() - xact_start)) * 1000 as duration_ms, coalesce(state, '') as state,
+    sql<Row>`select pid, extract(epoch from (now() - xact_start)) * 1000 as duration_ms, coalesce(state, '') as state,
             coalesce(application_name, '') as application_name, coalesce(usename::text, '') as usename,
             coalesce(wait_event_type, '') as wait_event_type, left(coalesce(query, ''), 2000) as query
        from pg_stat_activity
       where xact_start is not null and pid <> pg_backend_pid()
-        and now() - xact_start > make_interval(secs => $1::float8 / 1000)
+        and now() - xact_start > make_interval(secs => ${options.longTransactionMs}::float8 / 1000)
       order by xact_start limit 50`,
-    [options.longTransactionMs],
   );
   return {
     roundTripMs,
@@ -163,10 +153,10 @@ export async function listSlowQueries(
   db: MonitoringDb,
   options: { thresholdMs: number; order: "mean" | "total"; limit: number; offset: number },
 ): Promise<SlowQueryRow[]> {
-  const orderColumn = options.order === "total" ? "s.total_exec_time" : "s.mean_exec_time";
+  const orderColumn = sql.raw(options.order === "total" ? "s.total_exec_time" : "s.mean_exec_time");
   const rows = await all(
     db,
-    `select s.queryid::text as query_id, left(s.query, 10000) as query, s.calls::text as calls,
+    sql<Row>`select s.queryid::text as query_id, left(s.query, 10000) as query, s.calls::text as calls,
             s.mean_exec_time, s.total_exec_time, s.max_exec_time, s.stddev_exec_time, s.rows::text as rows,
             case when s.shared_blks_hit + s.shared_blks_read = 0 then 1
                  else s.shared_blks_hit::float8 / (s.shared_blks_hit + s.shared_blks_read) end as hit_ratio,
@@ -174,10 +164,9 @@ export async function listSlowQueries(
        from pg_stat_statements s
        left join pg_roles r on r.oid = s.userid
       where s.dbid = (select oid from pg_database where datname = current_database())
-        and s.mean_exec_time >= $1
+        and s.mean_exec_time >= ${options.thresholdMs}::float8
       order by ${orderColumn} desc, s.queryid
-      limit $2 offset $3`,
-    [options.thresholdMs, options.limit, options.offset],
+      limit ${options.limit}::int offset ${options.offset}::int`,
   );
   return rows.map((r) => ({
     queryId: str(r.query_id),
@@ -195,12 +184,15 @@ export async function listSlowQueries(
 
 /** Applied migrations, oldest first. */
 export async function appliedMigrations(db: MonitoringDb): Promise<{ name: string; appliedAt: Date }[]> {
-  const rows = await all(db, "select name, executed_at from mikro_orm_migrations order by executed_at, id");
+  const rows = await all(
+    db,
+    sql<Row>`select name, executed_at from mikro_orm_migrations order by executed_at, id`,
+  );
   return rows.map((r) => ({ name: str(r.name), appliedAt: new Date(r.executed_at as string | Date) }));
 }
 
 /** `server_version` of the database. */
 export async function serverVersion(db: MonitoringDb): Promise<string> {
-  const rows = await all(db, "select current_setting('server_version') as v");
+  const rows = await all(db, sql<Row>`select current_setting('server_version') as v`);
   return str(rows[0]?.v);
 }

@@ -14,21 +14,13 @@ interface NativeConnection {
   getNativeClient(): Promise<Pool>;
 }
 
-/** Pool per MikroORM connection object; replaced when MikroORM reconnected (the old pool ended). */
-const pools = new WeakMap<object, Pool>();
-
-function usable(pool: Pool | undefined): pool is Pool {
-  return pool !== undefined && !(pool as Pool & { ending?: boolean }).ending;
-}
-
-/** The `pg` pool of `em`'s connection (resolved once per connection). */
-export async function nativePool(em: EntityManager): Promise<Pool> {
-  const connection = em.getConnection() as unknown as NativeConnection;
-  const cached = pools.get(connection);
-  if (usable(cached)) return cached;
-  const pool = await connection.getNativeClient();
-  pools.set(connection, pool);
-  return pool;
+/**
+ * The `pg` pool of `em`'s connection. MikroORM's `getNativeClient()` connects when not yet connected and
+ * otherwise returns the pool it holds (a field read), so it is asked every time: after a reconnect the
+ * answer is the new pool.
+ */
+export function nativePool(em: EntityManager): Promise<Pool> {
+  return (em.getConnection() as unknown as NativeConnection).getNativeClient();
 }
 
 /**
@@ -41,9 +33,7 @@ export async function preparedQuery(
   text: string,
   values: unknown[],
 ): Promise<Record<string, unknown>[]> {
-  const connection = em.getConnection() as unknown as NativeConnection;
-  let pool = pools.get(connection);
-  if (!usable(pool)) pool = await nativePool(em);
+  const pool = await nativePool(em);
   const result = await pool.query<Record<string, unknown>>({ name, text, values });
   return result.rows;
 }

@@ -7,7 +7,7 @@ import type { MikroORM } from "@mikro-orm/postgresql";
 import pg from "pg";
 import { COMMENT_SELECT, type CommentRow, commentRow } from "./comment.repository.js";
 import { OUTBOX_NOTIFY_CHANNEL } from "./entities/outbox-event.entity.js";
-import type { TaskCondition } from "./search.repository.js";
+import { query, type RawBuilder, type Row, sql } from "./sql-toolkit.js";
 import { TASK_SELECT_LIST, type TaskRow, taskRowFromDb } from "./task.repository.js";
 import { TIME_LOG_SELECT, type TimeLogRow, timeLogRow } from "./time-log.repository.js";
 
@@ -51,7 +51,7 @@ export class OutboxRepository {
 
   /** Highest id present, "0" when the outbox is empty. */
   async latestId(): Promise<string> {
-    const rows = await this.execute(`select coalesce(max(id), 0)::text as id from outbox_events`, []);
+    const rows = await query(this.em, sql<Row>`select coalesce(max(id), 0)::text as id from outbox_events`);
     return String(rows[0]?.id ?? "0");
   }
 
@@ -60,38 +60,43 @@ export class OutboxRepository {
    * unlike the oldest kept id or the id sequence it is not fooled by uncommitted inserts or rolled-back ids.
    */
   async prunedThrough(): Promise<string> {
-    const rows = await this.execute(
-      `select coalesce((select through_id from outbox_pruned), 0)::text as id`,
-      [],
+    const rows = await query(
+      this.em,
+      sql<Row>`select coalesce((select through_id from outbox_pruned), 0)::text as id`,
     );
     return String(rows[0]?.id ?? "0");
   }
 
   /**
    * Task events with id > `afterId`, in id order, with the current task row, plus the transactions in
-   * progress at the time of the read (one statement, so one snapshot).
+   * progress at the time of the read (one statement, so one snapshot). `filter` is a condition over the
+   * `tasks t` alias.
    */
-  async readAfter(afterId: string, limit: number, filter: TaskCondition | null = null): Promise<OutboxBatch> {
-    const rows = await this.execute(
-      `with snap as (select array(
+  async readAfter(
+    afterId: string,
+    limit: number,
+    filter: RawBuilder<unknown> | null = null,
+  ): Promise<OutboxBatch> {
+    const rows = await query(
+      this.em,
+      sql<Row>`with snap as (select array(
               select x::text from pg_snapshot_xip(pg_current_snapshot()) x
               -- transactions of other databases cannot write this outbox (kept when unknown)
               where not exists (select 1 from pg_stat_activity a
                                 where a.backend_xid::text = (x::text::numeric % 4294967296)::text
                                   and a.datname is distinct from current_database())) as xip),
-            ev as (select * from outbox_events where id > ?::bigint order by id limit ?)
+            ev as (select * from outbox_events where id > ${afterId}::bigint order by id limit ${limit}::int)
        select snap.xip as in_flight, ev.id::text as event_seq,
               md5('taskmaster-outbox:' || ev.id::text)::uuid::text as event_uuid,
               ev.aggregate_type as event_aggregate_type, ev.aggregate_id::text as event_task_id,
               ev.event_kind, ev.payload as event_payload, ev.actor as event_actor,
               ev.request_id as event_request_id, ev.trace_id as event_trace_id,
               ev.created_at as event_created_at, (t.id is not null) as has_task,
-              ${filter === null ? "true" : `coalesce((${filter.sql}), false)`} as filter_match, ${TASK_SELECT_LIST}
+              ${filter === null ? sql`true` : sql`coalesce((${filter}), false)`} as filter_match, ${sql.raw(TASK_SELECT_LIST)}
        from snap
        left join ev on true
        left join tasks t on ev.aggregate_type = 'task' and t.id = ev.aggregate_id
        order by ev.id`,
-      [afterId, limit, ...(filter?.params ?? [])],
     );
     const inFlight = (rows[0]?.in_flight as string[] | undefined) ?? [];
     const out: OutboxEventRow[] = [];
@@ -134,17 +139,17 @@ export class OutboxRepository {
     }
     const comments = new Map<string, CommentRow>();
     if (commentIds.size > 0) {
-      const found = await this.execute(
-        `select ${COMMENT_SELECT} from task_comments c where c.id in (select (jsonb_array_elements_text(?::jsonb))::uuid)`,
-        [JSON.stringify([...commentIds])],
+      const found = await query(
+        this.em,
+        sql<Row>`select ${sql.raw(COMMENT_SELECT)} from task_comments c where c.id = any(${[...commentIds]}::uuid[])`,
       );
       for (const r of found) comments.set(String(r.id), commentRow(r));
     }
     const timeLogs = new Map<string, TimeLogRow>();
     if (timeLogIds.size > 0) {
-      const found = await this.execute(
-        `select ${TIME_LOG_SELECT} from task_time_logs l where l.id in (select (jsonb_array_elements_text(?::jsonb))::uuid)`,
-        [JSON.stringify([...timeLogIds])],
+      const found = await query(
+        this.em,
+        sql<Row>`select ${sql.raw(TIME_LOG_SELECT)} from task_time_logs l where l.id = any(${[...timeLogIds]}::uuid[])`,
       );
       for (const r of found) timeLogs.set(String(r.id), timeLogRow(r));
     }
@@ -167,16 +172,12 @@ export class OutboxRepository {
   /** True when none of the given transactions is still in progress. */
   async allFinished(xids: string[]): Promise<boolean> {
     if (xids.length === 0) return true;
-    const rows = await this.execute(
-      `select coalesce(bool_and(pg_xact_status(x::xid8) is distinct from 'in progress'), true) as done
-       from jsonb_array_elements_text(?::jsonb) x`,
-      [JSON.stringify(xids)],
+    const rows = await query(
+      this.em,
+      sql<Row>`select coalesce(bool_and(pg_xact_status(x::xid8) is distinct from 'in progress'), true) as done
+       from unnest(${xids}::text[]) x`,
     );
     return rows[0]?.done === true;
-  }
-
-  private async execute(sql: string, params: unknown[]): Promise<Record<string, unknown>[]> {
-    return this.em.getConnection().execute(sql, params, "all", this.em.getTransactionContext());
   }
 }
 

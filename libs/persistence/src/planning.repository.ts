@@ -266,57 +266,59 @@ export class PlanningRepository {
     expectedVersion: number | null,
     ctx: WriteContext = {},
   ): Promise<SprintResult<{ sprint: SprintRow; moved: string[]; completed: number }>> {
-    if (ctx.requestId) {
-      const prior = await query(
-        this.em,
-        sql<Row>`select response_json from idempotency_keys
-          where scope = 'sprint.close' and request_id = ${ctx.requestId} and resource_id = ${id}`,
-      );
-      const json = prior[0]?.response_json as { moved: string[]; completed: number } | undefined;
-      const sprint = json ? await this.getSprint(id) : null;
-      if (json && sprint) return { ok: true, sprint, moved: json.moved, completed: json.completed };
-    }
-    return this.em.transactional(async (em) => {
-      const lock = await this.lockSprint(em, id, expectedVersion);
-      if (!lock.ok) return lock;
-      if (lock.status !== "active" && lock.status !== "planned") {
-        return { ok: false, reason: "bad_state", state: lock.status } as const;
-      }
-      if (destinationId !== null) {
-        const dest = await query(
-          em,
-          sql<Row>`select status from sprints where id = ${destinationId} and deleted_at is null for share`,
-        );
-        if (!dest[0]) return { ok: false, reason: "destination_not_found" } as const;
-        if (dest[0].status === "closed" || dest[0].status === "cancelled") {
-          return { ok: false, reason: "bad_state", state: dest[0].status as SprintStatus } as const;
+    type Closed = SprintResult<{ sprint: SprintRow; moved: string[]; completed: number }>;
+    return createOnce<Closed>(this.em, {
+      scope: "sprint.close",
+      requestId: ctx.requestId,
+      replay: async (em, sprintId, response) => {
+        const json = response as { moved: string[]; completed: number } | null;
+        const sprint = sprintId === id && json ? await this.getSprint(id, em) : null;
+        return json && sprint ? { ok: true, sprint, moved: json.moved, completed: json.completed } : null;
+      },
+      create: async (em) => {
+        const lock = await this.lockSprint(em, id, expectedVersion);
+        if (!lock.ok) return { result: lock, resourceId: null };
+        if (lock.status !== "active" && lock.status !== "planned") {
+          return { result: { ok: false, reason: "bad_state", state: lock.status }, resourceId: null };
         }
-      }
-      const moved = await this.moveTasks(
-        em,
-        sql`t.sprint_id = ${id} and t.status not in ${DONE_SQL}`,
-        destinationId,
-        ctx,
-      );
-      const done = await query(
-        em,
-        sql<Row>`select count(*)::int as n from tasks
-          where sprint_id = ${id} and deleted_at is null and status = 'completed'`,
-      );
-      const completed = Number(done[0]?.n ?? 0);
-      await query(
-        em,
-        sql`update sprints set status = 'closed', closed_at = now(), version = version + 1, updated_at = now()
-         where id = ${id}`,
-      );
-      if (ctx.requestId) {
+        if (destinationId !== null) {
+          const dest = await query(
+            em,
+            sql<Row>`select status from sprints where id = ${destinationId} and deleted_at is null for share`,
+          );
+          if (!dest[0]) return { result: { ok: false, reason: "destination_not_found" }, resourceId: null };
+          if (dest[0].status === "closed" || dest[0].status === "cancelled") {
+            return {
+              result: { ok: false, reason: "bad_state", state: dest[0].status as SprintStatus },
+              resourceId: null,
+            };
+          }
+        }
+        const moved = await this.moveTasks(
+          em,
+          sql`t.sprint_id = ${id} and t.status not in ${DONE_SQL}`,
+          destinationId,
+          ctx,
+        );
+        const done = await query(
+          em,
+          sql<Row>`select count(*)::int as n from tasks
+        where sprint_id = ${id} and deleted_at is null and status = 'completed'`,
+        );
+        const completed = Number(done[0]?.n ?? 0);
         await query(
           em,
-          sql`insert into idempotency_keys (id, scope, request_id, resource_id, response_json)
-           values (${newId()}, 'sprint.close', ${ctx.requestId}, ${id}, ${JSON.stringify({ moved, completed })}::jsonb)`,
+          sql`update sprints set status = 'closed', closed_at = now(), version = version + 1, updated_at = now()
+       where id = ${id}`,
         );
-      }
-      return { ok: true, sprint: (await this.getSprint(id, em)) as SprintRow, moved, completed } as const;
+        const closed: Closed = {
+          ok: true,
+          sprint: (await this.getSprint(id, em)) as SprintRow,
+          moved,
+          completed,
+        };
+        return { result: closed, resourceId: id, response: { moved, completed } };
+      },
     });
   }
 

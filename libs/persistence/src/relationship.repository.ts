@@ -15,7 +15,7 @@
 
 import type { EntityManager } from "@mikro-orm/core";
 import { isUniqueViolation } from "./db-errors.js";
-import { storeIdempotentResource } from "./idempotency.js";
+import { createOnce } from "./idempotency.js";
 import { newId } from "./ids.js";
 import type { ColumnSpec, ListQuery, Page, WriteContext } from "./list-page.js";
 import { listKeysetPage } from "./list-page.js";
@@ -111,11 +111,10 @@ export class RelationshipRepository {
     return rows[0] ? rowFromDb(rows[0]) : null;
   }
 
-  private async findByRequestId(em: EntityManager, requestId: string): Promise<RelationshipRow | null> {
+  private async getCreated(em: EntityManager, id: string): Promise<RelationshipRow | null> {
     const rows = await query(
       em,
-      sql<Row>`select ${sql.raw(SELECT_LIST)} from idempotency_keys k join task_relationships x on x.id = k.resource_id::uuid
-       where k.scope = 'relationship.create' and k.request_id = ${requestId}`,
+      sql<Row>`select ${sql.raw(SELECT_LIST)} from task_relationships x where x.id = ${id}::uuid`,
     );
     return rows[0] ? rowFromDb(rows[0]) : null;
   }
@@ -128,83 +127,82 @@ export class RelationshipRepository {
     input: CreateRelationshipInput,
     ctx: WriteContext & { validateOnly?: boolean } = {},
   ): Promise<CreateRelationshipResult> {
-    if (ctx.requestId && !ctx.validateOnly) {
-      const existing = await this.findByRequestId(this.em, ctx.requestId);
-      if (existing) return { ok: true, row: existing };
-    }
     try {
-      return await this.em.transactional(async (em) => {
-        const tasks = await query(
-          em,
-          sql<Row>`select id from tasks where id in (${input.sourceTaskId}, ${input.targetTaskId}) and deleted_at is null
-            order by id for share`,
-        );
-        const live = new Set(tasks.map((t) => String(t.id)));
-        if (!live.has(input.sourceTaskId)) return { ok: false, reason: "source_not_found" } as const;
-        if (!live.has(input.targetTaskId)) return { ok: false, reason: "target_not_found" } as const;
-
-        const edge = precedenceEdge(input.type, input.sourceTaskId, input.targetTaskId);
-        if (edge) {
-          await query(em, sql`select pg_advisory_xact_lock(hashtext('task_relationships.precedence'))`);
-        }
-        const dup = await query(
-          em,
-          sql`select 1 from task_relationships
-            where (source_task_id = ${input.sourceTaskId} and target_task_id = ${input.targetTaskId} and type = ${input.type})
-             or (source_task_id = ${input.targetTaskId} and target_task_id = ${input.sourceTaskId}
-                 and type = ${INVERSE_TYPE[input.type]})`,
-        );
-        if (dup.length > 0) return { ok: false, reason: "already_exists" } as const;
-
-        if (edge) {
-          const path = await this.findPrecedencePath(em, edge.after, edge.before);
-          if (path) return { ok: false, reason: "cycle", path: [edge.before, ...path] } as const;
-        }
-        if (ctx.validateOnly) return { ok: true, row: null } as const;
-
-        const id = newId();
-        const inverseId = newId();
-        const actor = ctx.actor ?? null;
-        await query(
-          em,
-          sql`insert into task_relationships (id, source_task_id, target_task_id, type, strength, note, created_by)
-            values (${id}, ${input.sourceTaskId}, ${input.targetTaskId}, ${input.type}, ${input.strength}, ${input.note},
-                    ${actor}),
-                   (${inverseId}, ${input.targetTaskId}, ${input.sourceTaskId}, ${INVERSE_TYPE[input.type]},
-                    ${input.strength}, ${input.note}, ${actor})`,
-        );
-        for (const [taskId, relId, type, other] of [
-          [input.sourceTaskId, id, input.type, input.targetTaskId],
-          [input.targetTaskId, inverseId, INVERSE_TYPE[input.type], input.sourceTaskId],
-        ] as const) {
-          await insertTaskEvent(
-            em,
-            taskId,
-            "task.relationship",
-            { action: "created", relationshipId: relId, type, targetTaskId: other },
-            { ...ctx, actor },
-          );
-        }
-        if (ctx.requestId) {
-          await storeIdempotentResource(em, "relationship.create", ctx.requestId, id);
-        }
-        const rows = await query(
-          em,
-          sql<Row>`select ${sql.raw(SELECT_LIST)} from task_relationships x where x.id = ${id}`,
-        );
-        return { ok: true, row: rows[0] ? rowFromDb(rows[0]) : null } as const;
+      return await createOnce<CreateRelationshipResult>(this.em, {
+        scope: "relationship.create",
+        requestId: ctx.validateOnly ? null : ctx.requestId,
+        replay: async (em, id) => {
+          const row = await this.getCreated(em, id);
+          return row ? { ok: true, row } : null;
+        },
+        create: (em) => this.createPair(em, input, ctx),
       });
     } catch (err) {
-      if (isUniqueViolation(err)) {
-        // A concurrent retry with the same request id won: return its relationship.
-        if (ctx.requestId) {
-          const existing = await this.findByRequestId(this.em, ctx.requestId);
-          if (existing) return { ok: true, row: existing };
-        }
-        return { ok: false, reason: "already_exists" };
-      }
+      // A concurrent create of the same pair (another request id, or none) won.
+      if (isUniqueViolation(err)) return { ok: false, reason: "already_exists" };
       throw err;
     }
+  }
+
+  /** The checks and inserts of `create`, in its transaction; `resourceId` is the created row (null: none). */
+  private async createPair(
+    em: EntityManager,
+    input: CreateRelationshipInput,
+    ctx: WriteContext & { validateOnly?: boolean },
+  ): Promise<{ result: CreateRelationshipResult; resourceId: string | null }> {
+    const refused = (result: CreateRelationshipResult) => ({ result, resourceId: null });
+    const tasks = await query(
+      em,
+      sql<Row>`select id from tasks where id in (${input.sourceTaskId}, ${input.targetTaskId}) and deleted_at is null
+        order by id for share`,
+    );
+    const live = new Set(tasks.map((t) => String(t.id)));
+    if (!live.has(input.sourceTaskId)) return refused({ ok: false, reason: "source_not_found" });
+    if (!live.has(input.targetTaskId)) return refused({ ok: false, reason: "target_not_found" });
+
+    const edge = precedenceEdge(input.type, input.sourceTaskId, input.targetTaskId);
+    if (edge) {
+      await query(em, sql`select pg_advisory_xact_lock(hashtext('task_relationships.precedence'))`);
+    }
+    const dup = await query(
+      em,
+      sql`select 1 from task_relationships
+        where (source_task_id = ${input.sourceTaskId} and target_task_id = ${input.targetTaskId} and type = ${input.type})
+         or (source_task_id = ${input.targetTaskId} and target_task_id = ${input.sourceTaskId}
+             and type = ${INVERSE_TYPE[input.type]})`,
+    );
+    if (dup.length > 0) return refused({ ok: false, reason: "already_exists" });
+
+    if (edge) {
+      const path = await this.findPrecedencePath(em, edge.after, edge.before);
+      if (path) return refused({ ok: false, reason: "cycle", path: [edge.before, ...path] });
+    }
+    if (ctx.validateOnly) return refused({ ok: true, row: null });
+
+    const id = newId();
+    const inverseId = newId();
+    const actor = ctx.actor ?? null;
+    await query(
+      em,
+      sql`insert into task_relationships (id, source_task_id, target_task_id, type, strength, note, created_by)
+        values (${id}, ${input.sourceTaskId}, ${input.targetTaskId}, ${input.type}, ${input.strength}, ${input.note},
+                ${actor}),
+               (${inverseId}, ${input.targetTaskId}, ${input.sourceTaskId}, ${INVERSE_TYPE[input.type]},
+                ${input.strength}, ${input.note}, ${actor})`,
+    );
+    for (const [taskId, relId, type, other] of [
+      [input.sourceTaskId, id, input.type, input.targetTaskId],
+      [input.targetTaskId, inverseId, INVERSE_TYPE[input.type], input.sourceTaskId],
+    ] as const) {
+      await insertTaskEvent(
+        em,
+        taskId,
+        "task.relationship",
+        { action: "created", relationshipId: relId, type, targetTaskId: other },
+        { ...ctx, actor },
+      );
+    }
+    return { result: { ok: true, row: await this.getCreated(em, id) }, resourceId: id };
   }
 
   /**

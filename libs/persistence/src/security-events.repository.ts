@@ -6,9 +6,12 @@
  */
 import type { EntityManager } from "@mikro-orm/core";
 import { maskObject, maskValue } from "@taskmaster/config/masking";
+import { DummyDriver, Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler } from "kysely";
+import { conditionsSql } from "./filter-sql.js";
 import { newId } from "./ids.js";
 import type { CompareOp } from "./list-page.js";
 import { bindingDigest, decodeKeysetToken, keysetPage, tokenField } from "./page-token.js";
+import { allOf, type RawBuilder, query as run, sql } from "./sql-toolkit.js";
 import type { SecurityEventKind } from "./value-sets.js";
 
 export type { SecurityEventKind };
@@ -65,6 +68,20 @@ function boundedDetails(details: Record<string, unknown> | undefined): Record<st
   return out;
 }
 
+/** The `security_events` row as written (`detail` is stored as jsonb). */
+export interface SecurityEventInsert {
+  id: string;
+  kind: SecurityEventKind;
+  identity: string | null;
+  ip: string | null;
+  detail: Record<string, unknown>;
+}
+
+function insertStatement(row: SecurityEventInsert): RawBuilder<unknown> {
+  return sql`insert into security_events (id, kind, identity, ip, detail)
+    values (${row.id}::uuid, ${row.kind}, ${row.identity}, ${row.ip}::inet, ${JSON.stringify(row.detail)}::jsonb)`;
+}
+
 /** Inserts one security event; returns its id. */
 export async function recordSecurityEvent(em: EntityManager, event: SecurityEventInput): Promise<string> {
   const id = newId();
@@ -81,27 +98,37 @@ export async function recordSecurityEvent(em: EntityManager, event: SecurityEven
   const traceId = clip(event.traceId, 64);
   if (traceId !== null) detail.trace_id = traceId;
   const ip = event.ip !== null && event.ip !== undefined && IP_RE.test(event.ip) ? event.ip : null;
-  await em
-    .getConnection()
-    .execute(
-      `insert into security_events (id, kind, identity, ip, detail) values (?::uuid, ?, ?, ?::inet, ?::jsonb)`,
-      [id, event.kind, clip(event.identity, 255), ip, JSON.stringify(detail)],
-      "run",
-      em.getTransactionContext(),
-    )
-    .catch(async (err: unknown) => {
-      // An unparsable address must not lose the event.
-      if (ip === null) throw err;
-      await em
-        .getConnection()
-        .execute(
-          `insert into security_events (id, kind, identity, ip, detail) values (?::uuid, ?, ?, null, ?::jsonb)`,
-          [id, event.kind, clip(event.identity, 255), JSON.stringify(detail)],
-          "run",
-          em.getTransactionContext(),
-        );
-    });
+  const row = { id, kind: event.kind, identity: clip(event.identity, 255), ip, detail };
+  await run(em, insertStatement(row)).catch(async (err: unknown) => {
+    // An unparsable address must not lose the event.
+    if (ip === null) throw err;
+    await run(em, insertStatement({ ...row, ip: null }));
+  });
   return id;
+}
+
+/** A `pg` pool or client: runs a statement text with `$n` placeholders and its values. */
+export interface PgQueryable {
+  query(text: string, values: unknown[]): Promise<unknown>;
+}
+
+/** Compiles statements for PostgreSQL without a connection (for {@link insertSecurityEventRow}). */
+const POSTGRES = new Kysely<unknown>({
+  dialect: {
+    createAdapter: () => new PostgresAdapter(),
+    createDriver: () => new DummyDriver(),
+    createIntrospector: (db) => new PostgresIntrospector(db),
+    createQueryCompiler: () => new PostgresQueryCompiler(),
+  },
+});
+
+/**
+ * Inserts one `security_events` row as given (no masking, no fallback) with one `query` on `db`, a `pg` pool
+ * of its own outside MikroORM (the gateway's recorder); rejects with the driver's error.
+ */
+export async function insertSecurityEventRow(db: PgQueryable, row: SecurityEventInsert): Promise<void> {
+  const compiled = insertStatement(row).compile(POSTGRES);
+  await db.query(compiled.sql, [...compiled.parameters]);
 }
 
 export type SecurityFilterField =
@@ -138,7 +165,7 @@ const COLUMNS: Record<SecurityFilterField, { expr: string; cast: string }> = {
 };
 const OPS: readonly CompareOp[] = ["=", "!=", "<", "<=", ">", ">="];
 const KEY_EXPR = `to_char(x.occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
-const SELECT = `x.id, x.kind, x.identity, host(x.ip) as ip, x.detail, x.occurred_at`;
+const SELECT = sql.raw(`x.id, x.kind, x.identity, host(x.ip) as ip, x.detail, x.occurred_at`);
 
 type Raw = Record<string, unknown>;
 const str = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
@@ -167,28 +194,10 @@ export async function listSecurityEvents(
   em: EntityManager,
   query: SecurityListQuery,
 ): Promise<{ items: SecurityEventRow[]; nextPageToken: string | null }> {
-  const where: string[] = [];
-  const params: unknown[] = [];
-  for (const c of query.conditions) {
-    if (!OPS.includes(c.op)) throw new Error(`unsupported operator ${c.op}`);
-    const col = COLUMNS[c.field];
-    if (c.value === null) {
-      where.push(`${col.expr} is ${c.op === "=" ? "" : "not "}null`);
-      continue;
-    }
-    where.push(
-      c.op === "!=" ? `${col.expr} is distinct from ?::${col.cast}` : `${col.expr} ${c.op} ?::${col.cast}`,
-    );
-    params.push(c.value instanceof Date ? c.value.toISOString() : c.value);
-  }
-  if (query.start !== undefined) {
-    where.push("x.occurred_at >= ?::timestamptz");
-    params.push(query.start.toISOString());
-  }
-  if (query.end !== undefined) {
-    where.push("x.occurred_at < ?::timestamptz");
-    params.push(query.end.toISOString());
-  }
+  for (const c of query.conditions) if (!OPS.includes(c.op)) throw new Error(`unsupported operator ${c.op}`);
+  const where = conditionsSql(query.conditions, COLUMNS);
+  if (query.start !== undefined) where.push(sql`x.occurred_at >= ${query.start.toISOString()}::timestamptz`);
+  if (query.end !== undefined) where.push(sql`x.occurred_at < ${query.end.toISOString()}::timestamptz`);
   const desc = query.desc;
   if (query.pageToken) {
     const cursor = decodeKeysetToken(
@@ -197,32 +206,23 @@ export async function listSecurityEvents(
       bindingDigest(query.binding),
       tokenField.isoMicros,
     );
-    where.push(`(x.occurred_at, x.id) ${desc ? "<" : ">"} (?::timestamptz, ?::uuid)`);
-    params.push(cursor.key, cursor.id);
+    where.push(
+      sql`(x.occurred_at, x.id) ${sql.raw(desc ? "<" : ">")} (${cursor.key}::timestamptz, ${cursor.id}::uuid)`,
+    );
   }
   const pageSize = Math.min(Math.max(Math.trunc(query.pageSize), 1), 1000);
-  params.push(pageSize + 1);
-  const dir = desc ? "desc" : "asc";
-  const rows: Raw[] = await em.getConnection().execute(
-    `select ${SELECT}, ${KEY_EXPR} as page_key from security_events x
-       ${where.length > 0 ? `where ${where.join(" and ")}` : ""}
-       order by x.occurred_at ${dir}, x.id ${dir} limit ?`,
-    params,
-    "all",
-    em.getTransactionContext(),
+  const dir = sql.raw(desc ? "desc" : "asc");
+  const rows = await run(
+    em,
+    sql<Raw>`select ${SELECT}, ${sql.raw(KEY_EXPR)} as page_key from security_events x
+       where ${allOf(where)}
+       order by x.occurred_at ${dir}, x.id ${dir} limit ${pageSize + 1}::int`,
   );
   return keysetPage(rows, pageSize, toRow, { tag: "s1", binding: bindingDigest(query.binding) });
 }
 
 /** One security event by id, or null. */
 export async function getSecurityEvent(em: EntityManager, id: string): Promise<SecurityEventRow | null> {
-  const rows: Raw[] = await em
-    .getConnection()
-    .execute(
-      `select ${SELECT} from security_events x where x.id = ?::uuid`,
-      [id],
-      "all",
-      em.getTransactionContext(),
-    );
+  const rows = await run(em, sql<Raw>`select ${SELECT} from security_events x where x.id = ${id}::uuid`);
   return rows[0] === undefined ? null : toRow(rows[0]);
 }

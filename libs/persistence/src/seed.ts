@@ -12,6 +12,7 @@ import {
   SEED_TEMPLATE_CATEGORIES,
   SEED_TEMPLATE_TYPES,
 } from "./seed-data.js";
+import { query, sql } from "./sql-toolkit.js";
 import { TaskRepository } from "./task.repository.js";
 
 export interface SeedResult {
@@ -132,12 +133,13 @@ async function seedTasks(
   em: EntityManager,
   planning: { sprintId: string; releaseId: string; milestoneId: string },
 ): Promise<number> {
-  const existing = (await em
-    .getConnection()
-    .execute("select id, external_id from tasks where external_id like 'seed:%'", [], "all")) as {
-    id: string;
-    external_id: string;
-  }[];
+  const existing = await query(
+    em,
+    sql<{
+      id: string;
+      external_id: string;
+    }>`select id, external_id from tasks where external_id like 'seed:%'`,
+  );
   const ids = new Map<string, string>(existing.map((r) => [r.external_id.slice(5), r.id] as const));
   const keys = new Map(SEED_TASKS.map((t) => [t.key, t] as const));
   const epicOf = (key: string): string | undefined => {

@@ -14,6 +14,7 @@ import {
 } from "./database-role.js";
 import { isRetryableConnectError, withRetry } from "./db-retry.js";
 import { initOrm, type OrmConfigOptions } from "./orm-config.js";
+import { query, sql } from "./sql-toolkit.js";
 
 /** pg `ssl` option for `DB_SSL_MODE`: disable -> none, require -> encrypted, verify-full -> CA + hostname checked. */
 export function sslOption(ssl: DatabaseConfig["ssl"]): OrmConfigOptions["ssl"] {
@@ -94,7 +95,7 @@ export async function openServiceDatabase(
   );
   try {
     if (options.profile !== undefined) {
-      const role = await inspectDatabaseRole((sql) => orm.em.fork().getConnection().execute(sql));
+      const role = await inspectDatabaseRole(orm.em.fork());
       const problem = serviceRoleProblem(role);
       if (problem !== undefined && requiresLeastPrivilege(options.profile))
         throw new DatabaseRoleError(options.profile, problem);
@@ -109,5 +110,5 @@ export async function openServiceDatabase(
 
 /** `SELECT 1` on a fresh fork; throws when the database does not answer. */
 export async function databasePing(orm: MikroORM): Promise<void> {
-  await orm.em.fork().getConnection().execute("select 1");
+  await query(orm.em.fork(), sql`select 1`);
 }

@@ -42,7 +42,11 @@ export function compile(em: EntityManager, statement: RawBuilder<unknown>): Comp
  * Runs a statement as the named prepared statement `name` on the pool, outside any transaction (see
  * native-pool.ts). `name` must stand for one statement text for the life of the process.
  */
-export async function prepared(em: EntityManager, name: string, statement: RawBuilder<unknown>): Promise<Row[]> {
+export async function prepared(
+  em: EntityManager,
+  name: string,
+  statement: RawBuilder<unknown>,
+): Promise<Row[]> {
   const compiled = compile(em, statement);
   return preparedQuery(em, name, compiled.sql, compiled.parameters as unknown[]);
 }
@@ -52,19 +56,11 @@ export function allOf(parts: readonly RawBuilder<unknown>[]): RawBuilder<unknown
   return parts.length === 0 ? sql`true` : sql.join(parts, sql` and `);
 }
 
-/**
- * Runs raw SQL with `?` placeholders on the manager's connection and current transaction.
- * @deprecated Being replaced by {@link query}; removed when its last caller moved.
- */
-export function execute(em: EntityManager, text: string, params: unknown[]): Promise<Record<string, unknown>[]> {
-  return em.getConnection().execute(text, params, "all", em.getTransactionContext());
-}
-
 /** The task row (including soft-deleted ones), or null. */
 export async function loadTask(em: EntityManager, id: string, forUpdate = false): Promise<TaskRow | null> {
   const rows = await query(
     em,
-    sql<Row>`select ${sql.raw(TASK_SELECT_LIST)} from tasks t where t.id = ${id}${sql.raw(forUpdate ? " for update" : "")}`,
+    sql<Row>`select ${sql.raw(TASK_SELECT_LIST)} from tasks t where t.id = ${id}${forUpdate ? sql` for update` : sql``}`,
   );
   return rows[0] ? taskRowFromDb(rows[0]) : null;
 }

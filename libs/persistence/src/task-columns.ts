@@ -116,14 +116,12 @@ export const JSONB_KEYS = keysOf("jsonArray", "jsonObject");
 export const OBJECT_JSON_KEYS = keysOf("jsonObject");
 /** text[] columns. */
 export const TEXT_ARRAY_KEYS = keysOf("textArray");
-/** Columns a create writes as empty (`[]`, `{}`, `{}`) when the input leaves them absent or null. */
-export const EMPTY_WHEN_ABSENT: readonly (keyof TaskRow)[] = [
-  ...keysOf("jsonArray", "jsonObject", "textArray"),
-];
-
-/** The empty value of an {@link EMPTY_WHEN_ABSENT} column, as bound to the create statement. */
-export function emptyValueOf(key: keyof TaskRow): string | never[] {
-  return OBJECT_JSON_KEYS.has(key) ? "{}" : TEXT_ARRAY_KEYS.has(key) ? [] : "[]";
+/**
+ * The value (as JSON) a create writes to a jsonb column (`[]` or `{}`) or a text[] column (`[]`, the empty
+ * array) when the input leaves it absent or null.
+ */
+export function emptyValueOf(key: keyof TaskRow): Record<string, never> | never[] {
+  return OBJECT_JSON_KEYS.has(key) ? {} : [];
 }
 
 /** Maps a raw `tasks` row (snake_case columns, as `pg` returns them) to a {@link TaskRow}. */

@@ -6,16 +6,12 @@
  * the same text runs on the transaction's connection through Kysely (`em.getKysely()`).
  */
 import type { EntityManager } from "@mikro-orm/core";
-import type { EntityManager as SqlEntityManager } from "@mikro-orm/postgresql";
-import { currentCallerContext } from "@taskmaster/telemetry/caller-context";
-import { CompiledQuery } from "kysely";
+import { type CallerContext, currentCallerContext } from "@taskmaster/telemetry/caller-context";
 import { isUniqueViolation } from "./db-errors.js";
 import { createOnce, storeIdempotentResource } from "./idempotency.js";
 import { newId } from "./ids.js";
-import { preparedQuery } from "./native-pool.js";
-import { execute } from "./sql-toolkit.js";
+import { prepared, query, type RawBuilder, type Row, sql } from "./sql-toolkit.js";
 import {
-  EMPTY_WHEN_ABSENT,
   emptyValueOf,
   JSONB_KEYS,
   TASK_COLUMN_LIST,
@@ -47,72 +43,93 @@ const NOT_FROM_INPUT = new Set<keyof TaskRow>([
   "actualHours",
 ]);
 const INSERTABLE_COLUMNS = TASK_COLUMNS.filter(([key]) => !NOT_FROM_INPUT.has(key));
-const COLUMN_OF = new Map<keyof TaskRow, string>(TASK_COLUMNS.map(([key, column]) => [key, column]));
 
-/** One statement per shape of create input: few shapes in practice; beyond the cap, unnamed statements. */
-const CREATE_STATEMENTS = new Map<string, { name: string; text: string }>();
-const MAX_CREATE_STATEMENTS = 200;
+/**
+ * Insertable columns with a database default other than null (entities/task.entity.ts): a create writes
+ * them only when the input sets them, so an absent one takes the default. Every other insertable column is
+ * written by every create (null, or for jsonb and text[] columns their empty value, when absent), which keeps
+ * the number of statement texts small and fixed: 2^5 column subsets x key x audit context.
+ */
+export const DEFAULTED_COLUMNS: ReadonlySet<keyof TaskRow> = new Set<keyof TaskRow>([
+  "type",
+  "priority",
+  "status",
+  "complexity",
+  "testCoverageTarget",
+]);
+
+/** What the create statement binds. */
+interface CreateValues {
+  id: string;
+  now: Date;
+  historyId: string;
+  /** The written columns (names from TASK_COLUMNS, in its order). */
+  columns: readonly string[];
+  /** Column -> value as JSON (the row `jsonb_populate_record` reads; absent columns are null). */
+  row: Record<string, unknown>;
+  ctx: ChangeContext;
+  /** The idempotency key row (id, scope), or null. */
+  key: { id: string; scope: string } | null;
+  /** The caller's audit context, or undefined. */
+  audit: CallerContext | undefined;
+}
 
 /**
  * The create as ONE statement: the task row, its first status-history row, the `task.created` outbox event
- * and (optionally) the request_id idempotency key, all or nothing. Parameters: $1 id, $2 now, $3 history id,
- * $4 actor, $5 request id, $6 trace id, then the `columns`' values, then (with a key) key id and scope, then
- * (with an audit context) actor, request id, trace id, client ip and user agent for the audit triggers.
+ * and (optionally) the request_id idempotency key, all or nothing. The column values travel as one JSON
+ * parameter, typed by `jsonb_populate_record` against the `tasks` row type (a few bind parameters in all, so
+ * the statement is cheap to build). Its text depends only on which {@link DEFAULTED_COLUMNS} are written and
+ * whether there is a key and an audit context, and so does its name (see {@link createStatementName}).
  */
-function createStatement(
-  columns: readonly string[],
-  withKey: boolean,
-  withAudit: boolean,
-): { name: string; text: string } {
-  const shape = `${withKey ? "k" : "-"}${withAudit ? "a" : "-"}|${columns.join(",")}`;
-  const cached = CREATE_STATEMENTS.get(shape);
-  if (cached !== undefined) return cached;
-  const n = columns.length;
-  // $1..$6 are fixed (see above); the rest are numbered in the order their values are pushed.
-  let next = 7;
-  const bind = (): string => `$${next++}`;
-  const params = columns.map(bind);
-  const key = withKey ? { id: bind(), scope: bind() } : undefined;
-  const audit = withAudit ? [bind(), bind(), bind(), bind(), bind()] : [];
+function createStatement(v: CreateValues): RawBuilder<Row> {
+  const now = sql`${v.now.toISOString()}::timestamptz`;
+  const actor = sql`${v.ctx.actor ?? null}::varchar`;
+  const requestId = sql`${v.ctx.requestId ?? null}::varchar`;
+  const a = v.audit;
   // The audit context the AuditContextSubscriber sets at transaction start, set here for this statement's
   // implicit transaction (the audit triggers are AFTER ROW: they run at the end of the statement). The
   // scalar subquery on `audit` makes sure it is evaluated before the task row is written.
-  const text = `with ${
-    withAudit
-      ? `audit as (
-      select set_config('taskmaster.actor', ${audit[0]}::text, true), set_config('taskmaster.request_id', ${audit[1]}::text, true),
-        set_config('taskmaster.trace_id', ${audit[2]}::text, true), set_config('taskmaster.client_ip', ${audit[3]}::text, true),
-        set_config('taskmaster.user_agent', ${audit[4]}::text, true)
-    ), `
-      : ""
-  }t as (
-      insert into tasks (id, created_at, updated_at${n ? `, ${columns.join(", ")}` : ""})
-      values (${withAudit ? "(select $1::uuid from audit)" : "$1::uuid"}, $2::timestamptz, $2::timestamptz${n ? `, ${params.join(", ")}` : ""})
-      returning ${TASK_COLUMN_LIST}
+  const auditCte =
+    a === undefined
+      ? sql``
+      : sql`audit as (
+      select set_config('taskmaster.actor', ${a.actor ?? ""}::text, true), set_config('taskmaster.request_id', ${a.requestId ?? ""}::text, true),
+        set_config('taskmaster.trace_id', ${a.traceId ?? ""}::text, true), set_config('taskmaster.client_ip', ${a.clientIp ?? ""}::text, true),
+        set_config('taskmaster.user_agent', ${a.userAgent ?? ""}::text, true)
+    ), `;
+  const id = a === undefined ? sql`${v.id}::uuid` : sql`(select ${v.id}::uuid from audit)`;
+  const keyCte =
+    v.key === null
+      ? sql``
+      : sql`, k as (
+      insert into idempotency_keys (id, scope, request_id, resource_id, created_at)
+      select ${v.key.id}::uuid, ${v.key.scope}::varchar, ${requestId}, t.id::text, ${now} from t
+    )`;
+  return sql<Row>`with ${auditCte}t as (
+      insert into tasks (id, created_at, updated_at, ${sql.raw(v.columns.join(", "))})
+      select ${id}, ${now}, ${now}, ${sql.raw(v.columns.map((c) => `r.${c}`).join(", "))}
+      from jsonb_populate_record(null::tasks, ${JSON.stringify(v.row)}::jsonb) r
+      returning ${sql.raw(TASK_COLUMN_LIST)}
     ), h as (
       insert into task_status_history (id, task_id, from_status, to_status, changed_by, reason, changed_at)
-      select $3::uuid, t.id, null, t.status, $4::varchar, 'created', $2::timestamptz from t
+      select ${v.historyId}::uuid, t.id, null, t.status, ${actor}, 'created', ${now} from t
     ), o as (
       insert into outbox_events (aggregate_type, aggregate_id, event_kind, payload, actor, request_id, trace_id, created_at)
       select 'task', t.id, 'task.created', jsonb_build_object('id', t.id, 'title', t.title, 'status', t.status,
         'priority', t.priority, 'type', t.type, 'assignedTo', t.assigned_to, 'parentId', t.parent_id,
-        'epicId', t.epic_id, 'sprintId', t.sprint_id), $4::varchar, $5::varchar, $6::varchar, $2::timestamptz
+        'epicId', t.epic_id, 'sprintId', t.sprint_id), ${actor}, ${requestId}, ${v.ctx.traceId ?? null}::varchar, ${now}
       from t
-    )${
-      key
-        ? `, k as (
-      insert into idempotency_keys (id, scope, request_id, resource_id, created_at)
-      select ${key.id}::uuid, ${key.scope}::varchar, $5::varchar, t.id::text, $2::timestamptz from t
-    )`
-        : ""
-    }
+    )${keyCte}
     select * from t`;
-  const statement = {
-    name: CREATE_STATEMENTS.size < MAX_CREATE_STATEMENTS ? `tm_create_task_${CREATE_STATEMENTS.size}` : "",
-    text,
-  };
-  if (statement.name !== "") CREATE_STATEMENTS.set(shape, statement);
-  return statement;
+}
+
+/**
+ * The prepared statement name of a create's text: which {@link DEFAULTED_COLUMNS} it writes (a bit each, in
+ * TASK_COLUMNS order) and whether it writes a key (`k`) and sets an audit context (`a`). Equal names, equal
+ * texts, so pg's per-connection prepared statements are the only cache.
+ */
+function createStatementName(defaultedMask: number, withKey: boolean, withAudit: boolean): string {
+  return `tm_create_task_${withKey ? "k" : ""}${withAudit ? "a" : ""}${defaultedMask.toString(16)}`;
 }
 
 /**
@@ -172,22 +189,20 @@ export async function batchCreateTasks(
 }
 
 async function findBatchByRequestId(em: EntityManager, requestId: string): Promise<TaskRow[] | null> {
-  const rows = await execute(
+  const rows = await query(
     em,
-    `select ${TASK_SELECT_LIST} from idempotency_keys k join tasks t on t.id = k.resource_id::uuid
-     where k.scope = ? and split_part(k.request_id, ':', 1) = ?
+    sql<Row>`select ${sql.raw(TASK_SELECT_LIST)} from idempotency_keys k join tasks t on t.id = k.resource_id::uuid
+     where k.scope = ${BATCH_ITEM_SCOPE} and split_part(k.request_id, ':', 1) = ${requestId}::text
      order by split_part(k.request_id, ':', 2)::int`,
-    [BATCH_ITEM_SCOPE, requestId],
   );
   return rows.length === 0 ? null : rows.map(taskRowFromDb);
 }
 
 async function findTaskByRequestId(em: EntityManager, requestId: string): Promise<TaskRow | null> {
-  const rows = await execute(
+  const rows = await query(
     em,
-    `select ${TASK_SELECT_LIST} from idempotency_keys k join tasks t on t.id = k.resource_id::uuid
-     where k.scope = ? and k.request_id = ?`,
-    [CREATE_SCOPE, requestId],
+    sql<Row>`select ${sql.raw(TASK_SELECT_LIST)} from idempotency_keys k join tasks t on t.id = k.resource_id::uuid
+     where k.scope = ${CREATE_SCOPE} and k.request_id = ${requestId}`,
   );
   return rows[0] ? taskRowFromDb(rows[0]) : null;
 }
@@ -199,45 +214,44 @@ async function insertTask(
   ctx: ChangeContext,
   keyScope: string | null,
 ): Promise<TaskRow> {
-  const now = new Date();
-  const id = input.id ?? newId();
   const columns: string[] = [];
-  const values: unknown[] = [id, now, newId(), ctx.actor ?? null, ctx.requestId ?? null, ctx.traceId ?? null];
+  const row: Record<string, unknown> = {};
+  let defaultedMask = 0;
+  let defaultedBit = 1;
   for (const [key, column] of INSERTABLE_COLUMNS) {
     const value = input[key as keyof CreateTaskInput];
-    if (value === undefined) continue;
+    if (DEFAULTED_COLUMNS.has(key)) {
+      if (value !== undefined) {
+        columns.push(column);
+        row[column] = value;
+        defaultedMask |= defaultedBit;
+      }
+      defaultedBit <<= 1;
+      continue;
+    }
+    columns.push(column);
     // jsonb and text[] columns: an absent or null value is created empty (as the entity path does).
-    if (JSONB_KEYS.has(key) || TEXT_ARRAY_KEYS.has(key)) {
-      if (value === null) continue;
-      columns.push(column);
-      values.push(JSONB_KEYS.has(key) ? JSON.stringify(value) : value);
-    } else {
-      columns.push(column);
-      values.push(value);
-    }
+    if (value != null) row[column] = value;
+    else if (JSONB_KEYS.has(key) || TEXT_ARRAY_KEYS.has(key)) row[column] = emptyValueOf(key);
   }
-  for (const key of EMPTY_WHEN_ABSENT) {
-    if (input[key as keyof CreateTaskInput] == null) {
-      columns.push(COLUMN_OF.get(key) as string);
-      values.push(emptyValueOf(key));
-    }
-  }
-  if (keyScope !== null) values.push(newId(), keyScope);
   const audit = currentCallerContext();
-  if (audit !== undefined) {
-    values.push(
-      audit.actor ?? "",
-      audit.requestId ?? "",
-      audit.traceId ?? "",
-      audit.clientIp ?? "",
-      audit.userAgent ?? "",
-    );
-  }
-  const statement = createStatement(columns, keyScope !== null, audit !== undefined);
+  const statement = createStatement({
+    id: input.id ?? newId(),
+    now: new Date(),
+    historyId: newId(),
+    columns,
+    row,
+    ctx,
+    key: keyScope === null ? null : { id: newId(), scope: keyScope },
+    audit,
+  });
   const rows =
     em.getTransactionContext() === undefined
-      ? await preparedQuery(em, statement.name, statement.text, values)
-      : ((await (em as SqlEntityManager).getKysely().executeQuery(CompiledQuery.raw(statement.text, values)))
-          .rows as Record<string, unknown>[]);
-  return taskRowFromDb(rows[0] as Record<string, unknown>);
+      ? await prepared(
+          em,
+          createStatementName(defaultedMask, keyScope !== null, audit !== undefined),
+          statement,
+        )
+      : await query(em, statement);
+  return taskRowFromDb(rows[0] as Row);
 }

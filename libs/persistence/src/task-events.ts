@@ -1,9 +1,10 @@
-import type { EntityManager } from "@mikro-orm/core";
 /**
  * The one way to record a task change for WatchTasks: an `outbox_events` row written with the caller's
  * connection and transaction, so it commits (or rolls back) with the change itself. The insert trigger
  * NOTIFYs listeners.
  */
+import type { EntityManager } from "@mikro-orm/core";
+import { query, type Row, sql } from "./sql-toolkit.js";
 
 /** Event kinds, mirroring `taskmaster.task.v1.TaskEventKind` (`TASK_EVENT_KIND_STATUS_CHANGED` -> "task.status_changed"). */
 export const TASK_EVENT_KINDS = [
@@ -27,11 +28,7 @@ export interface TaskEventContext {
   traceId?: string | null;
 }
 
-/** One outbox event about a task: a single INSERT on the caller's connection/transaction (bind: task id, kind, payload JSON, actor, request id, trace id). */
-export const INSERT_TASK_EVENT_SQL = `insert into outbox_events (aggregate_type, aggregate_id, event_kind, payload, actor, request_id, trace_id)
-  values ('task', ?, ?, ?::jsonb, ?, ?, ?)`;
-
-/** Inserts one outbox event on the current transaction. */
+/** Inserts one outbox event about a task: a single INSERT on the caller's connection and transaction. */
 export async function insertTaskEvent(
   em: EntityManager,
   taskId: string,
@@ -39,12 +36,10 @@ export async function insertTaskEvent(
   payload: Record<string, unknown>,
   ctx: TaskEventContext,
 ): Promise<void> {
-  await em
-    .getConnection()
-    .execute(
-      INSERT_TASK_EVENT_SQL,
-      [taskId, kind, JSON.stringify(payload), ctx.actor ?? null, ctx.requestId ?? null, ctx.traceId ?? null],
-      "all",
-      em.getTransactionContext(),
-    );
+  await query(
+    em,
+    sql<Row>`insert into outbox_events (aggregate_type, aggregate_id, event_kind, payload, actor, request_id, trace_id)
+      values ('task', ${taskId}, ${kind}, ${JSON.stringify(payload)}::jsonb, ${ctx.actor ?? null},
+        ${ctx.requestId ?? null}, ${ctx.traceId ?? null})`,
+  );
 }

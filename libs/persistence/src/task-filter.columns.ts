@@ -2,9 +2,11 @@
  * The columns of `tasks t` that ListTasks-style filters (ListTasks, SearchTasks, NextTask, WatchTasks, work
  * queues, reports) compare, and the compilation of a checked filter tree against them.
  */
-import { compileFilter, type FilterColumn, type FilterSqlExpr, type SqlCondition } from "./filter-sql.js";
+import type { RawBuilder } from "kysely";
+import { type FilterColumn, type FilterSqlExpr, filterSql } from "./filter-sql.js";
 
-export type { SqlCondition } from "./filter-sql.js";
+/** A condition over `tasks t` (what {@link taskFilterCondition} returns). */
+export type { RawBuilder } from "kysely";
 
 import { TASK_COMPLEXITIES, TASK_PRIORITIES, TASK_STATUSES, TASK_TYPES } from "./value-sets.js";
 
@@ -37,6 +39,6 @@ export const TASK_FILTER_COLUMNS: Readonly<Record<string, FilterColumn>> = {
 };
 
 /** A task filter tree as a condition over `tasks t` (`true` when empty). */
-export function taskFilterCondition(expr: FilterSqlExpr | null): SqlCondition {
-  return compileFilter(expr, TASK_FILTER_COLUMNS);
+export function taskFilterCondition(expr: FilterSqlExpr | null): RawBuilder<unknown> {
+  return filterSql(expr, TASK_FILTER_COLUMNS);
 }

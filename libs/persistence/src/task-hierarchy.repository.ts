@@ -4,7 +4,7 @@
  * (apps/task-service/src/task-hierarchy.service.ts): move receives them; the SQL they need is here.
  */
 import type { EntityManager } from "@mikro-orm/core";
-import { execute, insertTaskEvent, loadTask } from "./sql-toolkit.js";
+import { insertTaskEvent, loadTask, query, type Row, sql } from "./sql-toolkit.js";
 import { TASK_SELECT_LIST, taskRowFromDb } from "./task-columns.js";
 import {
   type ChangeContext,
@@ -26,40 +26,37 @@ export interface HierarchyRules {
 }
 
 export async function nearestEpic(em: EntityManager, taskId: string): Promise<string | null> {
-  const rows = await execute(
+  const rows = await query(
     em,
-    `with recursive up as (
-       select id, parent_id, type, 0 as lvl from tasks where id = ?
+    sql<Row>`with recursive up as (
+       select id, parent_id, type, 0 as lvl from tasks where id = ${taskId}
        union all
        select p.id, p.parent_id, p.type, up.lvl + 1 from tasks p join up on p.id = up.parent_id where up.lvl < 64
      )
      select id from up where type = 'epic' order by lvl limit 1`,
-    [taskId],
   );
   return rows[0] ? String(rows[0].id) : null;
 }
 
 /** Distinct types of a task's live direct children. */
 export async function childTypes(em: EntityManager, taskId: string): Promise<TaskType[]> {
-  const rows = await execute(
+  const rows = await query(
     em,
-    "select distinct type from tasks where parent_id = ? and deleted_at is null",
-    [taskId],
+    sql<Row>`select distinct type from tasks where parent_id = ${taskId} and deleted_at is null`,
   );
   return rows.map((r) => r.type as TaskType);
 }
 
 /** Number of ancestors of a task (0 for a root). */
 export async function depthOf(em: EntityManager, taskId: string): Promise<number> {
-  const rows = await execute(
+  const rows = await query(
     em,
-    `with recursive up as (
-       select id, parent_id, 0 as lvl from tasks where id = ?
+    sql<Row>`with recursive up as (
+       select id, parent_id, 0 as lvl from tasks where id = ${taskId}
        union all
        select p.id, p.parent_id, up.lvl + 1 from tasks p join up on p.id = up.parent_id where up.lvl < 64
      )
      select max(lvl)::int as depth from up`,
-    [taskId],
   );
   return Number(rows[0]?.depth ?? 0);
 }
@@ -76,10 +73,9 @@ export async function softDeleteTask(
 ): Promise<TaskRow> {
   return em.transactional(async (em) => {
     const current = await lockLive(em, id, opts.expectedVersion);
-    const children = await execute(
+    const children = await query(
       em,
-      "select count(*)::int as n from tasks where parent_id = ? and deleted_at is null",
-      [id],
+      sql<Row>`select count(*)::int as n from tasks where parent_id = ${id} and deleted_at is null`,
     );
     const n = Number(children[0]?.n ?? 0);
     if (n > 0 && !opts.cascade) {
@@ -89,17 +85,16 @@ export async function softDeleteTask(
       );
     }
     if (opts.validateOnly) return current;
-    const deleted = await execute(
+    const deleted = await query(
       em,
-      `with recursive sub as (
-         select id from tasks where id = ?
+      sql<Row>`with recursive sub as (
+         select id from tasks where id = ${id}
          union
          select c.id from tasks c join sub s on c.parent_id = s.id where c.deleted_at is null
        )
        update tasks t set deleted_at = now(), version = t.version + 1, updated_at = now()
        from sub where t.id = sub.id and t.deleted_at is null
        returning t.id`,
-      [id],
     );
     for (const r of deleted) {
       await insertTaskEvent(
@@ -126,9 +121,10 @@ export async function undeleteTask(
 ): Promise<TaskRow> {
   try {
     return await em.transactional(async (em) => {
-      const rows = await execute(em, `select ${TASK_SELECT_LIST} from tasks t where t.id = ? for update`, [
-        id,
-      ]);
+      const rows = await query(
+        em,
+        sql<Row>`select ${sql.raw(TASK_SELECT_LIST)} from tasks t where t.id = ${id} for update`,
+      );
       if (!rows[0]) throw new TaskNotFoundError(id);
       const current = taskRowFromDb(rows[0]);
       if (opts.expectedVersion !== null && current.version !== opts.expectedVersion) {
@@ -142,18 +138,17 @@ export async function undeleteTask(
         }
       }
       if (opts.validateOnly) return current;
-      const restored = await execute(
+      const restored = await query(
         em,
-        `with recursive root as (select deleted_at as d from tasks where id = ?),
+        sql<Row>`with recursive root as (select deleted_at as d from tasks where id = ${id}),
          sub as (
-           select id from tasks where id = ?
+           select id from tasks where id = ${id}
            union
            select c.id from tasks c join sub s on c.parent_id = s.id join root on c.deleted_at = root.d
          )
          update tasks t set deleted_at = null, version = t.version + 1, updated_at = now()
          from sub where t.id = sub.id and t.deleted_at is not null
          returning t.id`,
-        [id, id],
       );
       for (const r of restored)
         await insertTaskEvent(em, String(r.id), "task.undeleted", { cascadeRoot: id }, ctx);
@@ -178,21 +173,20 @@ export async function moveTask(
   return em.transactional(async (em) => {
     // Moves are serialised: two concurrent moves (A under B, B under A) could otherwise each pass the
     // cycle check against the other's pre-move state.
-    await execute(em, "select pg_advisory_xact_lock(hashtext('taskmaster.tasks.hierarchy'))", []);
+    await query(em, sql<Row>`select pg_advisory_xact_lock(hashtext('taskmaster.tasks.hierarchy'))`);
     const current = await lockLive(em, id, opts.expectedVersion);
     let newDepth = 0;
     if (newParentId !== null) {
       if (newParentId === id) throw new TaskCycleError([id, id]);
-      const chain = await execute(
+      const chain = await query(
         em,
-        `with recursive up as (
-           select id, parent_id, type, deleted_at, 0 as lvl from tasks where id = ?
+        sql<Row>`with recursive up as (
+           select id, parent_id, type, deleted_at, 0 as lvl from tasks where id = ${newParentId}
            union all
            select p.id, p.parent_id, p.type, p.deleted_at, up.lvl + 1
-           from tasks p join up on p.id = up.parent_id where up.lvl < 64 and up.id <> ?
+           from tasks p join up on p.id = up.parent_id where up.lvl < 64 and up.id <> ${id}
          )
          select id, type, deleted_at from up order by lvl`,
-        [newParentId, id],
       );
       const parent = chain[0];
       if (!parent || parent.deleted_at !== null) throw new TaskNotFoundError(newParentId);
@@ -203,16 +197,15 @@ export async function moveTask(
       if (rule !== null) throw new TaskHierarchyError("TYPE_HIERARCHY", rule);
       newDepth = ids.length;
     }
-    const sub = await execute(
+    const sub = await query(
       em,
-      `with recursive down as (
-         select id, 0 as d from tasks where id = ?
+      sql<Row>`with recursive down as (
+         select id, 0 as d from tasks where id = ${id}
          union all
          select c.id, down.d + 1 from tasks c join down on c.parent_id = down.id
          where c.deleted_at is null and down.d < 64
        )
        select max(d)::int as height, (count(*) - 1)::int as n from down`,
-      [id],
     );
     const height = Number(sub[0]?.height ?? 0);
     const movedDescendantCount = Number(sub[0]?.n ?? 0);
@@ -223,11 +216,10 @@ export async function moveTask(
       );
     }
     if (opts.validateOnly) return { row: current, movedDescendantCount };
-    const rows = await execute(
+    const rows = await query(
       em,
-      `update tasks t set parent_id = ?, version = t.version + 1, updated_at = now()
-       where t.id = ? returning ${TASK_SELECT_LIST}`,
-      [newParentId, id],
+      sql<Row>`update tasks t set parent_id = ${newParentId}, version = t.version + 1, updated_at = now()
+       where t.id = ${id} returning ${sql.raw(TASK_SELECT_LIST)}`,
     );
     await insertTaskEvent(
       em,

@@ -2,6 +2,7 @@
  * The task aggregate's shapes: the row the RPC mappers consume, create/patch inputs, list options and the
  * errors the task repositories throw (services map them to domain errors).
  */
+import type { RawBuilder } from "kysely";
 import type { TaskComplexity, TaskPriority, TaskStatus, TaskType } from "./value-sets.js";
 
 /** A task as a plain object (what the RPC mappers consume). Numeric columns are numbers. */
@@ -102,12 +103,6 @@ export interface ChangeContext {
   traceId?: string | null;
 }
 
-/** A parameterised SQL fragment over the `tasks t` alias (values only ever travel in `params`). */
-export interface SqlFragment {
-  sql: string;
-  params: unknown[];
-}
-
 /** Sort keys ListTasks accepts (AIP-132 field names). */
 export const TASK_SORT_FIELDS = [
   "priority",
@@ -134,8 +129,8 @@ export interface ListTasksOptions {
   pageToken?: string | null;
   /** Sort keys; ties break on id in the last key's direction. Default: create_time desc. */
   orderBy?: TaskSortKey[];
-  /** Compiled filter (see task.filter.ts in the service). */
-  where?: SqlFragment | null;
+  /** Compiled filter: a condition over the `tasks t` alias (see task.filter.ts in the service). */
+  where?: RawBuilder<unknown> | null;
   /** Also leave out ARCHIVED tasks (applied together with `where`). */
   excludeArchived?: boolean;
   includeDeleted?: boolean;
@@ -214,7 +209,8 @@ export interface ChildTasksOptions {
   recursive?: boolean;
   pageSize?: number;
   pageToken?: string | null;
-  where?: SqlFragment | null;
+  /** A condition over the `tasks t` alias. */
+  where?: RawBuilder<unknown> | null;
   includeDeleted?: boolean;
   binding?: string;
 }

@@ -4,9 +4,8 @@
  * tokens from page-token.ts bound to the request).
  */
 import type { EntityManager } from "@mikro-orm/core";
-import { preparedQuery } from "./native-pool.js";
 import { bindingDigest, decodePageToken, encodePageToken, tokenField } from "./page-token.js";
-import { execute } from "./sql-toolkit.js";
+import { allOf, prepared, query, type RawBuilder, type Row, sql } from "./sql-toolkit.js";
 import { TASK_SELECT_LIST, taskRowFromDb } from "./task-columns.js";
 import {
   type ChildTaskPage,
@@ -21,9 +20,6 @@ import {
 } from "./task-model.js";
 import { TASK_PRIORITIES, TASK_STATUSES, TASK_TYPES } from "./value-sets.js";
 
-const GET_TASK_ANY_SQL = `select ${TASK_SELECT_LIST} from tasks t where t.id = $1`;
-const GET_TASK_LIVE_SQL = `${GET_TASK_ANY_SQL} and t.deleted_at is null`;
-
 function rankSql(column: string, values: readonly string[]): string {
   return `array_position(array[${values.map((v) => `'${v}'`).join(", ")}]::text[], ${column}::text)`;
 }
@@ -37,8 +33,7 @@ interface SortSql {
 const fixed = (expr: string, kind: SortKind): SortSql => ({ expr: () => expr, kind });
 /**
  * Unset values last in both directions (as NextTask does): the sentinel is above every value ascending and
- * below every value descending (-1: story points and business value are never negative, and a small literal
- * stays in range when the keyset cursor's parameter is inlined as `-1::int`).
+ * below every value descending (-1: story points and business value are never negative).
  */
 const unsetLast = (column: string, high: string, low: string, kind: SortKind): SortSql => ({
   expr: (desc) => `coalesce(${column}, ${desc ? low : high})`,
@@ -66,9 +61,18 @@ function sortSelect(field: TaskSortField, desc: boolean): string {
   return kind === "ts" ? `(extract(epoch from ${expr(desc)}) * 1000000)::bigint::text` : `${expr(desc)}`;
 }
 
-function sortParam(kind: SortKind): string {
-  if (kind === "ts") return "(timestamptz 'epoch' + ?::bigint * interval '1 microsecond')";
-  return kind === "int" ? "?::int" : "?::text";
+/** A keyset cursor value bound as the sort expression's type (`ts` travels as epoch microseconds). */
+function sortParam(kind: SortKind | "uuid", value: unknown): RawBuilder<unknown> {
+  switch (kind) {
+    case "ts":
+      return sql`(timestamptz 'epoch' + ${value}::bigint * interval '1 microsecond')`;
+    case "int":
+      return sql`${value}::int`;
+    case "text":
+      return sql`${value}::text`;
+    case "uuid":
+      return sql`${value}::uuid`;
+  }
 }
 
 interface PageCursor {
@@ -105,28 +109,20 @@ export async function getTaskById(
   id: string,
   opts: { includeDeleted?: boolean } = {},
 ): Promise<TaskRow | null> {
+  const statement = sql<Row>`select ${sql.raw(TASK_SELECT_LIST)} from tasks t
+    where t.id = ${id}${opts.includeDeleted ? sql`` : sql` and t.deleted_at is null`}`;
   const rows =
     em.getTransactionContext() === undefined
-      ? await preparedQuery(
-          em,
-          opts.includeDeleted ? "tm_task_by_id_any" : "tm_task_by_id_live",
-          opts.includeDeleted ? GET_TASK_ANY_SQL : GET_TASK_LIVE_SQL,
-          [id],
-        )
-      : await execute(
-          em,
-          `select ${TASK_SELECT_LIST} from tasks t where t.id = ?${opts.includeDeleted ? "" : " and t.deleted_at is null"}`,
-          [id],
-        );
+      ? await prepared(em, opts.includeDeleted ? "tm_task_by_id_any" : "tm_task_by_id_live", statement)
+      : await query(em, statement);
   return rows[0] ? taskRowFromDb(rows[0]) : null;
 }
 
 /** Tasks by id (soft-deleted included), in the order of `ids` (duplicates repeated); missing ones are absent. */
 export async function getTasks(em: EntityManager, ids: string[]): Promise<Map<string, TaskRow>> {
-  const rows = await execute(
+  const rows = await query(
     em,
-    `select ${TASK_SELECT_LIST} from tasks t where t.id in (select (jsonb_array_elements_text(?::jsonb))::uuid)`,
-    [JSON.stringify([...new Set(ids)])],
+    sql<Row>`select ${sql.raw(TASK_SELECT_LIST)} from tasks t where t.id = any(${[...new Set(ids)]}::uuid[])`,
   );
   return new Map(rows.map((r) => [String(r.id), taskRowFromDb(r)]));
 }
@@ -144,26 +140,25 @@ export async function lookupTask(
     linearIssueId: "linear_issue_id",
     jiraKey: "jira_key",
   }[kind];
-  const rows = await execute(
+  const rows = await query(
     em,
-    `select ${TASK_SELECT_LIST} from tasks t where t.${column} = ? and t.deleted_at is null limit 1`,
-    [value],
+    sql<Row>`select ${sql.raw(TASK_SELECT_LIST)} from tasks t
+      where ${sql.ref(`t.${column}`)} = ${value} and t.deleted_at is null limit 1`,
   );
   return rows[0] ? taskRowFromDb(rows[0]) : null;
 }
 
 /** Ancestors of a task, root first (at most 64 levels walked). */
 export async function taskAncestors(em: EntityManager, id: string): Promise<TaskRow[]> {
-  const rows = await execute(
+  const rows = await query(
     em,
-    `with recursive up as (
-       select c.parent_id as id, 1 as lvl from tasks c where c.id = ? and c.parent_id is not null
+    sql<Row>`with recursive up as (
+       select c.parent_id as id, 1 as lvl from tasks c where c.id = ${id} and c.parent_id is not null
        union all
        select p.parent_id, up.lvl + 1 from tasks p join up on p.id = up.id
        where p.parent_id is not null and up.lvl < 64
      )
-     select ${TASK_SELECT_LIST} from up join tasks t on t.id = up.id order by up.lvl desc`,
-    [id],
+     select ${sql.raw(TASK_SELECT_LIST)} from up join tasks t on t.id = up.id order by up.lvl desc`,
   );
   return rows.map(taskRowFromDb);
 }
@@ -175,37 +170,31 @@ export async function listChildTasks(
   opts: ChildTasksOptions = {},
 ): Promise<ChildTaskPage> {
   const pageSize = Math.min(Math.max(Math.trunc(opts.pageSize ?? 50), 1), 1000);
-  const live = opts.includeDeleted ? "" : " and c.deleted_at is null";
+  const live = opts.includeDeleted ? sql`` : sql` and c.deleted_at is null`;
   const binding = bindingDigest(
     `children|${parentId}|${opts.recursive ? 1 : 0}|${opts.includeDeleted ? 1 : 0}|${opts.binding ?? ""}`,
   );
-  const params: unknown[] = [parentId, opts.recursive ? 64 : 1];
-  const where: string[] = [];
-  if (opts.where) {
-    where.push(`(${opts.where.sql})`);
-    params.push(...opts.where.params);
-  }
+  const where: RawBuilder<unknown>[] = [];
+  if (opts.where) where.push(sql`(${opts.where})`);
   if (opts.pageToken) {
     const cursor = decodeTaskPageToken(opts.pageToken, binding, ["text"]);
-    where.push("sub.path > array(select jsonb_array_elements_text(?::jsonb))");
-    params.push(cursor.keys[0]);
+    where.push(sql`sub.path > array(select jsonb_array_elements_text(${cursor.keys[0]}::jsonb))`);
   }
-  params.push(pageSize + 1);
-  const rows = await execute(
+  const pathElement = sql.raw(PATH_ELEMENT_SQL);
+  const rows = await query(
     em,
-    `with recursive sub as (
-       select c.id, 1 as depth, array[${PATH_ELEMENT_SQL}] as path
-       from tasks c where c.parent_id = ?${live}
+    sql<Row>`with recursive sub as (
+       select c.id, 1 as depth, array[${pathElement}] as path
+       from tasks c where c.parent_id = ${parentId}${live}
        union all
-       select c.id, sub.depth + 1, sub.path || (${PATH_ELEMENT_SQL})
-       from tasks c join sub on c.parent_id = sub.id where sub.depth < ?${live}
+       select c.id, sub.depth + 1, sub.path || (${pathElement})
+       from tasks c join sub on c.parent_id = sub.id where sub.depth < ${opts.recursive ? 64 : 1}::int${live}
      )
-     select ${TASK_SELECT_LIST}, sub.depth as sub_depth, array_to_json(sub.path)::text as sub_path
+     select ${sql.raw(TASK_SELECT_LIST)}, sub.depth as sub_depth, array_to_json(sub.path)::text as sub_path
      from sub join tasks t on t.id = sub.id
-     ${where.length ? `where ${where.join(" and ")}` : ""}
+     where ${allOf(where)}
      order by sub.path
-     limit ?`,
-    params,
+     limit ${pageSize + 1}::int`,
   );
   const page = rows.slice(0, pageSize);
   const last = page[page.length - 1];
@@ -227,54 +216,54 @@ export async function listTasks(em: EntityManager, opts: ListTasksOptions = {}):
   );
   const kinds = keys.map((k) => SORT_SQL[k.field].kind);
   const cursor = opts.pageToken ? decodeTaskPageToken(opts.pageToken, binding, kinds) : null;
-  const where: string[] = [];
-  const params: unknown[] = [];
-  if (!opts.includeDeleted) where.push("t.deleted_at is null");
+  const filter: RawBuilder<unknown>[] = [];
+  if (!opts.includeDeleted) filter.push(sql`t.deleted_at is null`);
   if (opts.where) {
-    where.push(
-      opts.excludeArchived ? `((${opts.where.sql}) and t.status <> 'archived')` : `(${opts.where.sql})`,
+    filter.push(
+      opts.excludeArchived ? sql`((${opts.where}) and t.status <> 'archived')` : sql`(${opts.where})`,
     );
-    params.push(...opts.where.params);
   }
   // Ties break on id in the direction of the last sort key, so an index on (..., created_at desc, id desc)
   // serves the default newest-first order without a sort.
   const idDesc = keys[keys.length - 1]?.desc ?? false;
-  const filterWhere = [...where];
-  const filterParams = [...params];
+  const where = [...filter];
   if (cursor) {
     // (k1, ..., kn, id) strictly after the cursor, each key in its own direction.
-    const ors: string[] = [];
     const all = [
       ...keys.map((k) => ({
         expr: SORT_SQL[k.field].expr(k.desc),
-        kind: SORT_SQL[k.field].kind,
+        kind: SORT_SQL[k.field].kind as SortKind | "uuid",
         desc: k.desc,
       })),
       { expr: "t.id", kind: "uuid" as const, desc: idDesc },
     ];
     const values = [...cursor.keys, cursor.id];
-    for (let i = 0; i < all.length; i++) {
-      const parts: string[] = [];
-      for (let j = 0; j <= i; j++) {
-        const key = all[j] as (typeof all)[number];
-        const param = key.kind === "uuid" ? "?::uuid" : sortParam(key.kind);
-        const op = j < i ? "=" : key.desc ? "<" : ">";
-        parts.push(`${key.expr} ${op} ${param}`);
-        params.push(values[j]);
-      }
-      ors.push(`(${parts.join(" and ")})`);
-    }
-    where.push(`(${ors.join(" or ")})`);
+    const ors = all.map((_, i) =>
+      allOf(
+        all.slice(0, i + 1).map((key, j) => {
+          const op = j < i ? "=" : key.desc ? "<" : ">";
+          return sql`${sql.raw(key.expr)} ${sql.raw(op)} ${sortParam(key.kind, values[j])}`;
+        }),
+      ),
+    );
+    where.push(
+      sql`(${sql.join(
+        ors.map((part) => sql`(${part})`),
+        sql` or `,
+      )})`,
+    );
   }
-  params.push(pageSize + 1);
-  const rows = await execute(
+  const sortSelects = keys.map(
+    (k, i) => sql`, ${sql.raw(sortSelect(k.field, k.desc))} as ${sql.ref(`sort_k${i}`)}`,
+  );
+  const orderBy = keys.map((k) => `${SORT_SQL[k.field].expr(k.desc)} ${k.desc ? "desc" : "asc"}`).join(", ");
+  const rows = await query(
     em,
-    `select ${TASK_SELECT_LIST}${keys.map((k, i) => `, ${sortSelect(k.field, k.desc)} as sort_k${i}`).join("")}
+    sql<Row>`select ${sql.raw(TASK_SELECT_LIST)}${sql.join(sortSelects, sql``)}
      from tasks t
-     ${where.length ? `where ${where.join(" and ")}` : ""}
-     order by ${keys.map((k) => `${SORT_SQL[k.field].expr(k.desc)} ${k.desc ? "desc" : "asc"}`).join(", ")}, t.id ${idDesc ? "desc" : "asc"}
-     limit ?`,
-    params,
+     where ${allOf(where)}
+     order by ${sql.raw(orderBy)}, t.id ${sql.raw(idDesc ? "desc" : "asc")}
+     limit ${pageSize + 1}::int`,
   );
   const page = rows.slice(0, pageSize);
   const last = page[page.length - 1];
@@ -290,7 +279,6 @@ export async function listTasks(em: EntityManager, opts: ListTasksOptions = {}):
       : null;
   let totalSize = 0;
   if (opts.withTotal) {
-    const filtered = `from tasks t ${filterWhere.length ? `where ${filterWhere.join(" and ")}` : ""}`;
     if (nextPageToken === null && !cursor) {
       // The whole result fits on this first page: its size is the exact total, no extra query.
       totalSize = page.length;
@@ -298,14 +286,14 @@ export async function listTasks(em: EntityManager, opts: ListTasksOptions = {}):
       // Exact while small (cheap: at most EXACT_TOTAL_LIMIT index entries); above that the planner's
       // estimate, which the contract allows ("may be an estimate") — an exact count of a large match set
       // costs more than the page itself.
-      const count = await execute(
+      const filtered = sql`from tasks t where ${allOf(filter)}`;
+      const count = await query(
         em,
-        `select count(*)::int as n from (select 1 ${filtered} limit ${EXACT_TOTAL_LIMIT + 1}) m`,
-        filterParams,
+        sql<Row>`select count(*)::int as n from (select 1 ${filtered} limit ${EXACT_TOTAL_LIMIT + 1}::int) m`,
       );
       totalSize = Number(count[0]?.n ?? 0);
       if (totalSize > EXACT_TOTAL_LIMIT) {
-        const plan = await execute(em, `explain (format json) select 1 ${filtered}`, filterParams);
+        const plan = await query(em, sql<Row>`explain (format json) select 1 ${filtered}`);
         const estimate = Number(
           (plan[0]?.["QUERY PLAN"] as { Plan?: { "Plan Rows"?: number } }[] | undefined)?.[0]?.Plan?.[
             "Plan Rows"

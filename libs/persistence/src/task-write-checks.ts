@@ -1,7 +1,7 @@
 /** Guards of task writes: the live-row lock with its version check, and taken external references. */
 import type { EntityManager } from "@mikro-orm/core";
 import { constraintOf, isUniqueViolation } from "./db-errors.js";
-import { execute } from "./sql-toolkit.js";
+import { query, type Row, sql } from "./sql-toolkit.js";
 import { TASK_SELECT_LIST, taskRowFromDb } from "./task-columns.js";
 import {
   TaskNotFoundError,
@@ -39,10 +39,9 @@ export async function lockLive(
   id: string,
   expectedVersion: number | null,
 ): Promise<TaskRow> {
-  const rows = await execute(
+  const rows = await query(
     em,
-    `select ${TASK_SELECT_LIST} from tasks t where t.id = ? and t.deleted_at is null for update`,
-    [id],
+    sql<Row>`select ${sql.raw(TASK_SELECT_LIST)} from tasks t where t.id = ${id} and t.deleted_at is null for update`,
   );
   if (!rows[0]) throw new TaskNotFoundError(id);
   const row = taskRowFromDb(rows[0]);
@@ -52,7 +51,7 @@ export async function lockLive(
 
 /** The error of a guarded write that matched no row: the task is gone, or its version moved on. */
 export async function missingOrStale(em: EntityManager, id: string): Promise<Error> {
-  const rows = await execute(em, "select deleted_at from tasks where id = ?", [id]);
+  const rows = await query(em, sql<Row>`select deleted_at from tasks where id = ${id}`);
   return !rows[0] || rows[0].deleted_at !== null
     ? new TaskNotFoundError(id)
     : new TaskVersionConflictError(id);

@@ -4,14 +4,12 @@
  * mapping), task-create.repository.ts (the one create path), task-read.repository.ts (reads and ListTasks),
  * task-hierarchy.repository.ts (hierarchy rules, move, delete/undelete); UpdateTask's SET list is here.
  *
- * The hot paths (GetTask, ListTasks, CreateTask) use raw SQL on the same connection/transaction and return
- * plain {@link TaskRow} objects (about 3x faster than hydrating entities); GetTask and CreateTask outside a
- * transaction run named prepared statements on the pool.
+ * Every statement is a Kysely `sql` template run on the manager's connection and transaction (sql-toolkit.ts)
+ * and returns plain {@link TaskRow} objects (about 3x faster than hydrating entities); GetTask and CreateTask
+ * outside a transaction run named prepared statements on the pool.
  */
 import type { EntityManager } from "@mikro-orm/core";
-import type { EntityManager as SqlEntityManager } from "@mikro-orm/postgresql";
-import { type RawBuilder, sql } from "kysely";
-import { insertTaskEvent } from "./sql-toolkit.js";
+import { insertTaskEvent, query, type RawBuilder, type Row, sql } from "./sql-toolkit.js";
 import {
   JSONB_KEYS,
   OBJECT_JSON_KEYS,
@@ -203,10 +201,13 @@ async function updateTask(
   try {
     return await em.transactional(async (em) => {
       const guard = expectedVersion === null ? sql`` : sql` and t.version = ${expectedVersion}`;
-      const { rows } = await sql<Record<string, unknown>>`update tasks t
+      const rows = await query(
+        em,
+        sql<Row>`update tasks t
         set ${sql.join([...sets, sql`version = t.version + 1`, sql`updated_at = now()`])}
         where t.id = ${id} and t.deleted_at is null${guard}
-        returning ${sql.raw(TASK_SELECT_LIST)}`.execute((em as SqlEntityManager).getKysely());
+        returning ${sql.raw(TASK_SELECT_LIST)}`,
+      );
       const raw = rows[0];
       if (!raw) throw await missingOrStale(em, id);
       await insertTaskEvent(em, id, "task.updated", { fields }, ctx);

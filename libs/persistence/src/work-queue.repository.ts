@@ -8,7 +8,7 @@
  * and a new claim of the same task always has a different id.
  */
 import type { EntityManager } from "@mikro-orm/core";
-import type { TaskCondition } from "./search.repository.js";
+import { allOf, query, type RawBuilder, type Row, sql } from "./sql-toolkit.js";
 import { CLAIM_ID_SQL, TASK_SELECT_LIST, type TaskRow, taskRowFromDb } from "./task.repository.js";
 import { insertTaskEvent, type TaskEventContext } from "./task-events.js";
 import type { TaskStatus, TaskType } from "./value-sets.js";
@@ -20,7 +20,8 @@ export interface WorkSelectorInput {
   tags: string[];
   labels: string[];
   types: TaskType[];
-  filter: TaskCondition | null;
+  /** A condition over the `tasks t` alias. */
+  filter: RawBuilder<unknown> | null;
   /** Candidate statuses (default ready, pending). */
   statuses: TaskStatus[];
   /** Statuses that count as done for blockers. */
@@ -50,75 +51,52 @@ export class ClaimTaskNotFoundError extends Error {
 const PRIORITY_RANK = `case t.priority when 'critical' then 0 when 'high' then 1 when 'medium' then 2 when 'low' then 3 else 4 end`;
 const ORDER = `${PRIORITY_RANK}, t.business_value desc nulls last, t.created_at, t.id`;
 
-type Exec = (sql: string, params: unknown[]) => Promise<Record<string, unknown>[]>;
+const CLAIM_ID = sql.raw(CLAIM_ID_SQL);
 
-function candidateWhere(sel: WorkSelectorInput): TaskCondition {
+/** `column = any(values)` over a text column, `values` bound as one text[] parameter. */
+const isAnyOf = (column: string, values: readonly string[]): RawBuilder<unknown> =>
+  sql`${sql.raw(column)} = any(${values}::text[])`;
+
+function candidateWhere(sel: WorkSelectorInput): RawBuilder<unknown> {
   const where = [
-    "t.deleted_at is null",
-    "t.status = any(array(select jsonb_array_elements_text(?::jsonb)))",
-    "(t.claimed_by is null or t.lease_expires_at <= now())",
-    `not exists (select 1 from task_relationships r join tasks b on b.id = r.target_task_id
+    sql`t.deleted_at is null`,
+    isAnyOf("t.status", sel.statuses),
+    sql`(t.claimed_by is null or t.lease_expires_at <= now())`,
+    sql`not exists (select 1 from task_relationships r join tasks b on b.id = r.target_task_id
        where r.source_task_id = t.id and r.type in ('blocked_by', 'depends_on')
-         and b.deleted_at is null and not (b.status = any(array(select jsonb_array_elements_text(?::jsonb)))))`,
-    `not exists (select 1 from task_relationships r join tasks b on b.id = r.source_task_id
+         and b.deleted_at is null and not (${isAnyOf("b.status", sel.done)}))`,
+    sql`not exists (select 1 from task_relationships r join tasks b on b.id = r.source_task_id
        where r.target_task_id = t.id and r.type in ('blocks', 'dependency_of')
-         and b.deleted_at is null and not (b.status = any(array(select jsonb_array_elements_text(?::jsonb)))))`,
+         and b.deleted_at is null and not (${isAnyOf("b.status", sel.done)}))`,
   ];
-  const params: unknown[] = [
-    JSON.stringify(sel.statuses),
-    JSON.stringify(sel.done),
-    JSON.stringify(sel.done),
-  ];
-  if (sel.assignedTo === "-") where.push("t.assigned_to is null");
-  else if (sel.assignedTo !== null) {
-    where.push("t.assigned_to = ?");
-    params.push(sel.assignedTo);
-  }
-  if (sel.sprintId !== null) {
-    where.push("t.sprint_id = ?");
-    params.push(sel.sprintId);
-  }
-  if (sel.tags.length > 0) {
-    where.push("t.tags @> array(select jsonb_array_elements_text(?::jsonb))");
-    params.push(JSON.stringify(sel.tags));
-  }
-  if (sel.labels.length > 0) {
-    where.push("t.labels @> array(select jsonb_array_elements_text(?::jsonb))");
-    params.push(JSON.stringify(sel.labels));
-  }
-  if (sel.types.length > 0) {
-    where.push("t.type = any(array(select jsonb_array_elements_text(?::jsonb)))");
-    params.push(JSON.stringify(sel.types));
-  }
-  if (sel.filter !== null) {
-    where.push(`(${sel.filter.sql})`);
-    params.push(...sel.filter.params);
-  }
-  return { sql: where.join(" and "), params };
+  if (sel.assignedTo === "-") where.push(sql`t.assigned_to is null`);
+  else if (sel.assignedTo !== null) where.push(sql`t.assigned_to = ${sel.assignedTo}::text`);
+  if (sel.sprintId !== null) where.push(sql`t.sprint_id = ${sel.sprintId}::uuid`);
+  if (sel.tags.length > 0) where.push(sql`t.tags @> ${sel.tags}::text[]`);
+  if (sel.labels.length > 0) where.push(sql`t.labels @> ${sel.labels}::text[]`);
+  if (sel.types.length > 0) where.push(isAnyOf("t.type", sel.types));
+  if (sel.filter !== null) where.push(sql`(${sel.filter})`);
+  return allOf(where);
 }
 
 /**
- * The claim statement (`?` placeholders): lock the best free candidate with SKIP LOCKED and lease it in one
- * UPDATE. Exported so the benchmark floor runs exactly the same SQL.
+ * The claim statement: lock the best free candidate with SKIP LOCKED and lease it in one UPDATE. Exported
+ * so the benchmark floor runs exactly the same SQL.
  */
 export function buildClaimQuery(
   sel: WorkSelectorInput,
   claimant: string,
   leaseSeconds: number,
   start: boolean,
-): { sql: string; params: unknown[] } {
-  const w = candidateWhere(sel);
-  return {
-    sql: `with c as (select t.id, t.status as old_status from tasks t where ${w.sql} order by ${ORDER} limit 1 for update skip locked)
-     update tasks t set claimed_by = ?, claimed_at = clock_timestamp(),
-       lease_expires_at = clock_timestamp() + ? * interval '1 second',
-       status = case when ? then 'in_progress' else t.status end,
-       started_at = case when ? then coalesce(t.started_at, now()) else t.started_at end,
+): RawBuilder<Row> {
+  return sql<Row>`with c as (select t.id, t.status as old_status from tasks t where ${candidateWhere(sel)} order by ${sql.raw(ORDER)} limit 1 for update skip locked)
+     update tasks t set claimed_by = ${claimant}, claimed_at = clock_timestamp(),
+       lease_expires_at = clock_timestamp() + ${leaseSeconds}::float8 * interval '1 second',
+       status = case when ${start}::boolean then 'in_progress' else t.status end,
+       started_at = case when ${start}::boolean then coalesce(t.started_at, now()) else t.started_at end,
        version = t.version + 1, updated_at = now()
      from c where t.id = c.id
-     returning ${TASK_SELECT_LIST}, c.old_status, ${CLAIM_ID_SQL} as claim_id`,
-    params: [...w.params, claimant, leaseSeconds, start, start],
-  };
+     returning ${sql.raw(TASK_SELECT_LIST)}, c.old_status, ${CLAIM_ID} as claim_id`;
 }
 
 export class WorkQueueRepository {
@@ -126,11 +104,10 @@ export class WorkQueueRepository {
 
   /** The best candidate (not claimed) and the number of candidates. */
   async next(sel: WorkSelectorInput): Promise<{ task: TaskRow | null; candidates: number }> {
-    const w = candidateWhere(sel);
-    const rows = await this.exec(this.em)(
-      `select ${TASK_SELECT_LIST}, count(*) over () as candidate_count
-       from tasks t where ${w.sql} order by ${ORDER} limit 1`,
-      w.params,
+    const rows = await query(
+      this.em,
+      sql<Row>`select ${sql.raw(TASK_SELECT_LIST)}, count(*) over () as candidate_count
+       from tasks t where ${candidateWhere(sel)} order by ${sql.raw(ORDER)} limit 1`,
     );
     const first = rows[0];
     return first
@@ -153,9 +130,7 @@ export class WorkQueueRepository {
     // re-check drops it); retry while candidates remain.
     for (let attempt = 0; attempt < 10; attempt++) {
       const result = await this.em.transactional(async (em) => {
-        const exec = this.exec(em);
-        const claimQuery = buildClaimQuery(sel, claimant, leaseSeconds, start);
-        const rows = await exec(claimQuery.sql, claimQuery.params);
+        const rows = await query(em, buildClaimQuery(sel, claimant, leaseSeconds, start));
         const raw = rows[0];
         if (raw === undefined) return null;
         const task = taskRowFromDb(raw);
@@ -163,10 +138,10 @@ export class WorkQueueRepository {
         const oldStatus = String(raw.old_status);
         await insertTaskEvent(em, task.id, "task.claim", { action: "claimed", claimId, claimant }, ctx);
         if (oldStatus !== task.status) {
-          await exec(
-            `insert into task_status_history (id, task_id, from_status, to_status, changed_by, reason)
-             values (gen_random_uuid(), ?, ?, ?, ?, 'claimed')`,
-            [task.id, oldStatus, task.status, ctx.actor ?? claimant],
+          await query(
+            em,
+            sql<Row>`insert into task_status_history (id, task_id, from_status, to_status, changed_by, reason)
+             values (gen_random_uuid(), ${task.id}, ${oldStatus}, ${task.status}, ${ctx.actor ?? claimant}, 'claimed')`,
           );
           await insertTaskEvent(
             em,
@@ -193,16 +168,16 @@ export class WorkQueueRepository {
     ctx: TaskEventContext,
   ): Promise<ClaimedTask> {
     return this.em.transactional(async (em) => {
-      const exec = this.exec(em);
-      const rows = await exec(
-        `update tasks t set lease_expires_at = clock_timestamp() + ? * interval '1 second',
+      const rows = await query(
+        em,
+        sql<Row>`update tasks t set lease_expires_at = clock_timestamp() + ${leaseSeconds}::float8 * interval '1 second',
            version = t.version + 1, updated_at = now()
-         where t.id = ? and t.deleted_at is null and t.claimed_by = ? and ${CLAIM_ID_SQL} = ? and t.lease_expires_at > now()
-         returning ${TASK_SELECT_LIST}, ${CLAIM_ID_SQL} as claim_id`,
-        [leaseSeconds, taskId, claimant, claimId],
+         where t.id = ${taskId} and t.deleted_at is null and t.claimed_by = ${claimant}
+           and ${CLAIM_ID} = ${claimId}::text and t.lease_expires_at > now()
+         returning ${sql.raw(TASK_SELECT_LIST)}, ${CLAIM_ID} as claim_id`,
       );
       const raw = rows[0];
-      if (raw === undefined) throw await this.whyNotHeld(exec, taskId, claimId, claimant);
+      if (raw === undefined) throw await this.whyNotHeld(em, taskId, claimId, claimant);
       await insertTaskEvent(em, taskId, "task.claim", { action: "renewed", claimId }, ctx);
       return { task: taskRowFromDb(raw), claimId: String(raw.claim_id) };
     });
@@ -222,31 +197,33 @@ export class WorkQueueRepository {
     isAllowed: (from: TaskStatus, to: TaskStatus) => boolean,
   ): Promise<TaskRow> {
     return this.em.transactional(async (em) => {
-      const exec = this.exec(em);
-      const locked = await exec(
-        `select t.status from tasks t where t.id = ? and t.deleted_at is null and t.claimed_by = ? and ${CLAIM_ID_SQL} = ? for update`,
-        [taskId, claimant, claimId],
+      const locked = await query(
+        em,
+        sql<Row>`select t.status from tasks t
+         where t.id = ${taskId} and t.deleted_at is null and t.claimed_by = ${claimant} and ${CLAIM_ID} = ${claimId}::text
+         for update`,
       );
       const current = locked[0];
-      if (current === undefined) throw await this.whyNotHeld(exec, taskId, claimId, claimant);
+      if (current === undefined) throw await this.whyNotHeld(em, taskId, claimId, claimant);
       const oldStatus = String(current.status) as TaskStatus;
       const target = newStatus ?? oldStatus;
       if (target !== oldStatus && !isAllowed(oldStatus, target))
         throw new IllegalReleaseTransitionError(oldStatus, target);
-      const rows = await exec(
-        `update tasks t set claimed_by = null, claimed_at = null, lease_expires_at = null, status = ?,
-           started_at = case when ? = 'in_progress' then coalesce(t.started_at, now()) else t.started_at end,
-           completed_at = case when ? = 'completed' then now() when ? <> t.status then null else t.completed_at end,
+      const rows = await query(
+        em,
+        sql<Row>`update tasks t set claimed_by = null, claimed_at = null, lease_expires_at = null, status = ${target},
+           started_at = case when ${target}::text = 'in_progress' then coalesce(t.started_at, now()) else t.started_at end,
+           completed_at = case when ${target}::text = 'completed' then now() when ${target}::text <> t.status then null
+             else t.completed_at end,
            version = t.version + 1, updated_at = now()
-         where t.id = ? returning ${TASK_SELECT_LIST}`,
-        [target, target, target, target, taskId],
+         where t.id = ${taskId} returning ${sql.raw(TASK_SELECT_LIST)}`,
       );
       await insertTaskEvent(em, taskId, "task.claim", { action: "released", claimId }, ctx);
       if (target !== oldStatus) {
-        await exec(
-          `insert into task_status_history (id, task_id, from_status, to_status, changed_by, reason)
-           values (gen_random_uuid(), ?, ?, ?, ?, ?)`,
-          [taskId, oldStatus, target, ctx.actor ?? claimant, reason ?? "claim released"],
+        await query(
+          em,
+          sql<Row>`insert into task_status_history (id, task_id, from_status, to_status, changed_by, reason)
+           values (gen_random_uuid(), ${taskId}, ${oldStatus}, ${target}, ${ctx.actor ?? claimant}, ${reason ?? "claim released"})`,
         );
         await insertTaskEvent(em, taskId, "task.status_changed", { from: oldStatus, to: target }, ctx);
       }
@@ -260,24 +237,23 @@ export class WorkQueueRepository {
    */
   async expireLeases(): Promise<number> {
     return this.em.transactional(async (em) => {
-      const exec = this.exec(em);
-      const rows = await exec(
-        `with e as (select t.id, t.status from tasks t
+      const rows = await query(
+        em,
+        sql<Row>`with e as (select t.id, t.status from tasks t
                     where t.claimed_by is not null and t.lease_expires_at <= now() for update skip locked)
          update tasks t set claimed_by = null, claimed_at = null, lease_expires_at = null,
            status = case when e.status = 'in_progress' then 'ready' else e.status end,
            version = t.version + 1, updated_at = now()
          from e where t.id = e.id returning t.id, e.status as old_status, t.status as new_status`,
-        [],
       );
       for (const r of rows) {
         const ctx = { actor: "system" };
         await insertTaskEvent(em, String(r.id), "task.claim", { action: "expired" }, ctx);
         if (r.old_status !== r.new_status) {
-          await exec(
-            `insert into task_status_history (id, task_id, from_status, to_status, changed_by, reason)
-             values (gen_random_uuid(), ?, ?, ?, 'system', 'lease expired')`,
-            [r.id, r.old_status, r.new_status],
+          await query(
+            em,
+            sql<Row>`insert into task_status_history (id, task_id, from_status, to_status, changed_by, reason)
+             values (gen_random_uuid(), ${r.id}, ${r.old_status}, ${r.new_status}, 'system', 'lease expired')`,
           );
           await insertTaskEvent(
             em,
@@ -292,21 +268,22 @@ export class WorkQueueRepository {
     });
   }
 
-  private async whyNotHeld(exec: Exec, taskId: string, claimId: string, claimant: string): Promise<Error> {
-    const rows = await exec(
-      `select t.claimed_by, ${CLAIM_ID_SQL} as claim_id, t.lease_expires_at <= now() as expired
-       from tasks t where t.id = ? and t.deleted_at is null`,
-      [taskId],
+  private async whyNotHeld(
+    em: EntityManager,
+    taskId: string,
+    claimId: string,
+    claimant: string,
+  ): Promise<Error> {
+    const rows = await query(
+      em,
+      sql<Row>`select t.claimed_by, ${CLAIM_ID} as claim_id, t.lease_expires_at <= now() as expired
+       from tasks t where t.id = ${taskId} and t.deleted_at is null`,
     );
     const r = rows[0];
     if (r === undefined) return new ClaimTaskNotFoundError();
     if (r.claimed_by === claimant && r.claim_id === claimId && r.expired === true)
       return new ClaimNotHeldError("CLAIM_EXPIRED");
     return new ClaimNotHeldError("CLAIM_NOT_HELD");
-  }
-
-  private exec(em: EntityManager): Exec {
-    return (sql, params) => em.getConnection().execute(sql, params, "all", em.getTransactionContext());
   }
 }
 

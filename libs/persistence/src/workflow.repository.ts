@@ -4,7 +4,7 @@
  */
 import type { EntityManager } from "@mikro-orm/core";
 import { conditionsSql, type ListCondition } from "./filter-sql.js";
-import { findIdempotentResource, storeIdempotentResource } from "./idempotency.js";
+import { createOnce } from "./idempotency.js";
 import { newId } from "./ids.js";
 import { bindingDigest, decodeKeysetToken, keysetPage, tokenField } from "./page-token.js";
 import { allOf, insertTaskEvent, loadTask, query, type RawBuilder, type Row, sql } from "./sql-toolkit.js";
@@ -101,66 +101,72 @@ export class WorkflowRepository {
    * updates the task (version + 1, start/complete times), writes the history row and the outbox event.
    */
   async transition(input: TransitionInput, ctx: TaskEventContext): Promise<TransitionOutcome> {
-    if (ctx.requestId) {
-      const replay = await this.replay(ctx.requestId);
-      if (replay) return replay;
-    }
-    return this.em.transactional(async (em) => {
-      const task = await loadTask(em, input.taskId);
-      if (task === null) return { kind: "not_found" as const };
-      if (task.deletedAt !== null) return { kind: "deleted" as const };
-      if (input.expectedVersion !== null && input.expectedVersion !== task.version) {
-        return { kind: "stale" as const };
-      }
-      const from = task.status;
-      if (from === input.to) return { kind: "same_status" as const, from };
-      const allowed = input.allowed(from);
-      if (!input.force && !allowed.includes(input.to)) return { kind: "illegal" as const, from, allowed };
-      if (input.to === "in_progress" && !input.force) {
-        const blockers = await this.openBlockers(em, task.id, input.doneStatuses);
-        if (blockers.length > 0) return { kind: "blocked" as const, from, allowed, blockers };
-      }
-      const updated = await query(
-        em,
-        sql<Row>`update tasks t set status = ${input.to}, version = version + 1, updated_at = now(),
-           started_at = case when ${input.to}::text = 'in_progress' then coalesce(started_at, now()) else started_at end,
-           completed_at = case when ${input.to}::text = 'completed' then now() else null end
-         where t.id = ${task.id} and t.version = ${task.version} and t.deleted_at is null
-         returning ${sql.raw(TASK_SELECT_LIST)}`,
-      );
-      if (updated[0] === undefined) return { kind: "stale" as const };
-      const historyId = newId();
-      await query(
-        em,
-        sql`insert into task_status_history (id, task_id, from_status, to_status, changed_by, reason, forced, changed_at)
-         values (${historyId}, ${task.id}, ${from}, ${input.to}, ${ctx.actor ?? null}, ${input.reason}, ${input.force},
-           clock_timestamp())`,
-      );
-      await insertTaskEvent(
-        em,
-        task.id,
-        "task.status_changed",
-        { from, to: input.to, forced: input.force, statusChangeId: historyId },
-        ctx,
-      );
-      if (ctx.requestId) await storeIdempotentResource(em, TRANSITION_SCOPE, ctx.requestId, historyId);
-      const change = await this.getChange(em, task.id, historyId);
-      if (change === null) throw new Error("status history row vanished");
-      return { kind: "ok" as const, task: taskRowFromDb(updated[0]), change };
+    return createOnce<TransitionOutcome>(this.em, {
+      scope: TRANSITION_SCOPE,
+      requestId: ctx.requestId,
+      replay: (em, historyId) => this.replay(em, historyId),
+      create: async (em) => {
+        const result = await this.transitionOnce(em, input, ctx);
+        return { result, resourceId: result.kind === "ok" ? result.change.id : null };
+      },
     });
   }
 
-  private async replay(requestId: string): Promise<TransitionOutcome | null> {
-    const historyId = await findIdempotentResource(this.em, TRANSITION_SCOPE, requestId);
-    if (historyId === null) return null;
-    const rows = await query(
-      this.em,
-      sql<Row>`select task_id from task_status_history where id = ${historyId}`,
+  /** The checks and writes of `transition`, in its transaction. */
+  private async transitionOnce(
+    em: EntityManager,
+    input: TransitionInput,
+    ctx: TaskEventContext,
+  ): Promise<TransitionOutcome> {
+    const task = await loadTask(em, input.taskId);
+    if (task === null) return { kind: "not_found" as const };
+    if (task.deletedAt !== null) return { kind: "deleted" as const };
+    if (input.expectedVersion !== null && input.expectedVersion !== task.version) {
+      return { kind: "stale" as const };
+    }
+    const from = task.status;
+    if (from === input.to) return { kind: "same_status" as const, from };
+    const allowed = input.allowed(from);
+    if (!input.force && !allowed.includes(input.to)) return { kind: "illegal" as const, from, allowed };
+    if (input.to === "in_progress" && !input.force) {
+      const blockers = await this.openBlockers(em, task.id, input.doneStatuses);
+      if (blockers.length > 0) return { kind: "blocked" as const, from, allowed, blockers };
+    }
+    const updated = await query(
+      em,
+      sql<Row>`update tasks t set status = ${input.to}, version = version + 1, updated_at = now(),
+         started_at = case when ${input.to}::text = 'in_progress' then coalesce(started_at, now()) else started_at end,
+         completed_at = case when ${input.to}::text = 'completed' then now() else null end
+       where t.id = ${task.id} and t.version = ${task.version} and t.deleted_at is null
+       returning ${sql.raw(TASK_SELECT_LIST)}`,
     );
+    if (updated[0] === undefined) return { kind: "stale" as const };
+    const historyId = newId();
+    await query(
+      em,
+      sql`insert into task_status_history (id, task_id, from_status, to_status, changed_by, reason, forced, changed_at)
+       values (${historyId}, ${task.id}, ${from}, ${input.to}, ${ctx.actor ?? null}, ${input.reason}, ${input.force},
+         clock_timestamp())`,
+    );
+    await insertTaskEvent(
+      em,
+      task.id,
+      "task.status_changed",
+      { from, to: input.to, forced: input.force, statusChangeId: historyId },
+      ctx,
+    );
+    const change = await this.getChange(em, task.id, historyId);
+    if (change === null) throw new Error("status history row vanished");
+    return { kind: "ok" as const, task: taskRowFromDb(updated[0]), change };
+  }
+
+  /** The outcome of the transition that wrote history row `historyId`, with the task as it is now. */
+  private async replay(em: EntityManager, historyId: string): Promise<TransitionOutcome | null> {
+    const rows = await query(em, sql<Row>`select task_id from task_status_history where id = ${historyId}`);
     const taskId = rows[0]?.task_id;
     if (typeof taskId !== "string") return null;
-    const task = await loadTask(this.em, taskId);
-    const change = await this.getChange(this.em, taskId, historyId);
+    const task = await loadTask(em, taskId);
+    const change = await this.getChange(em, taskId, historyId);
     return task && change ? { kind: "ok", task, change } : null;
   }
 

@@ -2,7 +2,7 @@
  * Typed field specs for the conjunction subset of AIP-160 (the planning, relationship, alert and audit List
  * RPCs): each field declares its kind, which fixes its operators and how its value is written; the parser
  * ({@link parseConjunction}) scans, this module checks and converts, and the result is a condition list
- * that persistence renders (`renderConditions` / `listPage`). Errors are INVALID_ARGUMENT naming the
+ * that persistence renders (`conditionsSql` / `listKeysetPage`). Errors are INVALID_ARGUMENT naming the
  * request field and the position.
  */
 import type { DescEnum } from "@bufbuild/protobuf";

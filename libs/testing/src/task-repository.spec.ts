@@ -1,6 +1,8 @@
 import type { MikroORM } from "@mikro-orm/core";
+import type { FilterSqlExpr } from "@taskmaster/persistence/filter-sql";
 import { initOrm } from "@taskmaster/persistence/orm-config";
 import { InvalidPageTokenError, TaskRepository } from "@taskmaster/persistence/task.repository";
+import { taskFilterCondition } from "@taskmaster/persistence/task-filter.columns";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "./test-database.js";
@@ -18,6 +20,21 @@ async function query<T extends pg.QueryResultRow>(sql: string, params: unknown[]
     await c.end();
   }
 }
+
+/** `field = text` of every pair, ANDed, as a task filter condition. */
+const where = (...pairs: [string, string][]) =>
+  taskFilterCondition({
+    type: "and",
+    args: pairs.map(
+      ([field, text]): FilterSqlExpr => ({
+        type: "cmp",
+        field,
+        path: [],
+        op: "=",
+        value: { type: "string", text },
+      }),
+    ),
+  });
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -56,6 +73,25 @@ describe("TaskRepository", () => {
     expect(outbox).toHaveLength(1);
     expect(outbox[0]?.event_kind).toBe("task.created");
     expect(outbox[0]?.payload.title).toBe("Implement the walking skeleton");
+  });
+
+  it("creates a task from a title alone with every column's database default", async () => {
+    // The create statement writes every column without a default (null when absent) and the defaulted ones
+    // only when set: a column that gains a default must take it here too.
+    const t = await repo().create({ title: "Defaults only" });
+    const defaults = await query<{ column_name: string; column_default: string }>(
+      `select column_name, column_default from information_schema.columns
+       where table_schema = current_schema() and table_name = 'tasks' and column_default is not null
+         and column_default not like '%now()%'`,
+    );
+    expect(defaults.map((d) => d.column_name)).toContain("priority");
+    for (const { column_name, column_default } of defaults) {
+      const [row] = await query<{ same: boolean }>(
+        `select t.${column_name} is not distinct from (${column_default}) as same from tasks t where t.id = $1`,
+        [t.id],
+      );
+      expect({ column: column_name, same: row?.same }).toEqual({ column: column_name, same: true });
+    }
   });
 
   it("writes nothing when the task violates a constraint", async () => {
@@ -103,7 +139,7 @@ describe("TaskRepository", () => {
     await query("update tasks set created_at = '2030-01-01T00:00:00.123456Z' where id = any($1::uuid[])", [
       created.slice(5),
     ]);
-    const pager = { sql: "t.assigned_to = ?", params: ["pager"] };
+    const pager = where(["assigned_to", "pager"]);
     const seen: string[] = [];
     let token: string | null = null;
     do {
@@ -125,15 +161,12 @@ describe("TaskRepository", () => {
     expect(times).toEqual([...times].sort((a, b) => a - b));
 
     const ready = await r.list({
-      where: { sql: "t.assigned_to = ? and t.status = ?", params: ["pager", "ready"] },
+      where: where(["assigned_to", "pager"], ["status", "ready"]),
     });
     expect(ready.items.every((t) => t.status === "ready")).toBe(true);
     expect(ready.items).toHaveLength(3);
     const bugs = await r.list({
-      where: {
-        sql: "t.assigned_to = ? and t.type = ? and t.status = ?",
-        params: ["pager", "bug", "blocked"],
-      },
+      where: where(["assigned_to", "pager"], ["type", "bug"], ["status", "blocked"]),
     });
     expect(bugs.items).toHaveLength(2);
   });

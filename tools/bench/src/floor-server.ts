@@ -21,15 +21,17 @@ import {
   TaskService,
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
 import { taskToMessage } from "@taskmaster/task-service/task.mapper";
+import { Kysely, PostgresDialect, type RawBuilder } from "kysely";
 import type pg from "pg";
 import { floorPool, type Handler, serveFloor } from "./grpc-floor.js";
 
 const pool = floorPool();
+/** Compiles the repositories' statements (Kysely `sql` templates) to pg's `$n` text and values. */
+const compiler = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
 
-/** `?` placeholders (as the repositories write them) to pg's `$n`. */
-function numbered(sql: string): string {
-  let n = 0;
-  return sql.replace(/\?/g, () => `$${++n}`);
+function compiled(statement: RawBuilder<unknown>): { text: string; values: unknown[] } {
+  const { sql, parameters } = statement.compile(compiler);
+  return { text: sql, values: [...parameters] };
 }
 
 async function inTransaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
@@ -86,18 +88,20 @@ const handlers: Record<string, Handler> = {
 
   async SearchTasks(request) {
     const { query, pageSize } = request as { query: string; pageSize: number };
-    const { sql, params } = buildSearchQuery({
-      query,
-      filter: null,
-      fuzzy: false,
-      minSimilarity: 0.3,
-      limit: pageSize || 20,
-      offset: 0,
-      includeDeleted: false,
-    });
+    const search = compiled(
+      buildSearchQuery({
+        query,
+        filter: null,
+        fuzzy: false,
+        minSimilarity: 0.3,
+        limit: pageSize || 20,
+        offset: 0,
+        includeDeleted: false,
+      }),
+    );
     const rows = await inTransaction(async (client) => {
       await client.query("select set_config('pg_trgm.word_similarity_threshold', $1, true)", ["0.3"]);
-      return (await client.query({ name: "floor_search", text: numbered(sql), values: params })).rows;
+      return (await client.query({ name: "floor_search", ...search })).rows;
     });
     return create(SearchTasksResponseSchema, {
       results: rows.map((r) => ({ task: taskToMessage(taskRowFromDb(r)), score: Number(r.hit_score) })),
@@ -105,24 +109,25 @@ const handlers: Record<string, Handler> = {
   },
 
   async ClaimNextTask() {
-    const { sql, params } = buildClaimQuery(
-      {
-        assignedTo: null,
-        sprintId: null,
-        tags: [],
-        labels: [],
-        types: [],
-        filter: null,
-        statuses: ["ready", "pending"],
-        done: ["completed", "cancelled", "archived"],
-      },
-      "bench-floor",
-      300,
-      false,
+    const claim = compiled(
+      buildClaimQuery(
+        {
+          assignedTo: null,
+          sprintId: null,
+          tags: [],
+          labels: [],
+          types: [],
+          filter: null,
+          statuses: ["ready", "pending"],
+          done: ["completed", "cancelled", "archived"],
+        },
+        "bench-floor",
+        300,
+        false,
+      ),
     );
     const row = await inTransaction(async (client) => {
-      const claimed = (await client.query({ name: "floor_claim", text: numbered(sql), values: params }))
-        .rows[0];
+      const claimed = (await client.query({ name: "floor_claim", ...claim })).rows[0];
       if (claimed) {
         await client.query({
           name: "floor_claim_event",
