@@ -5,7 +5,7 @@
 import type { EntityManager } from "@mikro-orm/core";
 import { isUniqueViolation } from "./db-errors.js";
 import { conditionsSql, type ListColumn } from "./filter-sql.js";
-import { createOnce } from "./idempotency.js";
+import { createOnce, replayRowId } from "./idempotency.js";
 import { newId } from "./ids.js";
 import { bindingDigest, decodeOffsetToken, encodeOffsetToken } from "./page-token.js";
 import { allOf, query, type Row, sql } from "./sql-toolkit.js";
@@ -152,13 +152,7 @@ export class TemplateCategoryRepository {
     return createOnce<string>(this.em, {
       scope: "template_category.create",
       requestId,
-      replay: async (tx, resourceId) => {
-        const rows = await query(
-          tx,
-          sql<Row>`select id from template_categories where id = ${resourceId}::uuid`,
-        );
-        return rows[0] ? String(rows[0].id) : null;
-      },
+      replay: replayRowId("template_categories"),
       create: async (tx) => {
         const id = newId();
         try {

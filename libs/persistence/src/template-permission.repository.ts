@@ -4,7 +4,7 @@
  * ADMIN implies every level; public templates are readable by every authenticated caller.
  */
 import type { EntityManager } from "@mikro-orm/core";
-import { createOnce } from "./idempotency.js";
+import { createOnce, replayRowId } from "./idempotency.js";
 import { newId } from "./ids.js";
 import { type ColumnSpec, type Condition, listKeysetPage, type Page } from "./list-page.js";
 import { query, type RawBuilder, type Row, sql } from "./sql-toolkit.js";
@@ -176,13 +176,7 @@ export class TemplatePermissionRepository {
     return createOnce<string>(this.em, {
       scope: "template.permission.grant",
       requestId: g.requestId,
-      replay: async (tx, resourceId) => {
-        const rows = await query(
-          tx,
-          sql<Row>`select id from template_permissions where id = ${resourceId}::uuid`,
-        );
-        return rows[0] ? String(rows[0].id) : null;
-      },
+      replay: replayRowId("template_permissions"),
       create: async (tx) => {
         await query(
           tx,

@@ -4,7 +4,7 @@
  * template's approved_by/approved_at (bumping its version) in the same transaction.
  */
 import type { EntityManager } from "@mikro-orm/core";
-import { createOnce } from "./idempotency.js";
+import { createOnce, replayRowId } from "./idempotency.js";
 import { newId } from "./ids.js";
 import { type ColumnSpec, type Condition, listKeysetPage, type Page } from "./list-page.js";
 import { query, type RawBuilder, type Row, sql } from "./sql-toolkit.js";
@@ -121,13 +121,7 @@ export class TemplateReviewRepository {
     return createOnce<string>(this.em, {
       scope: "template.review.request",
       requestId: r.requestId,
-      replay: async (tx, resourceId) => {
-        const rows = await query(
-          tx,
-          sql<Row>`select id from template_reviews where id = ${resourceId}::uuid`,
-        );
-        return rows[0] ? String(rows[0].id) : null;
-      },
+      replay: replayRowId("template_reviews"),
       create: async (tx) => {
         const id = newId();
         await query(

@@ -7,7 +7,7 @@
 import type { EntityManager } from "@mikro-orm/core";
 import { isUniqueViolation } from "./db-errors.js";
 import type { ListCondition } from "./filter-sql.js";
-import { createOnce } from "./idempotency.js";
+import { createOnce, replayRowId } from "./idempotency.js";
 import { newId } from "./ids.js";
 import { bindingDigest, decodeKeysetToken, keysetPage, tokenField } from "./page-token.js";
 import { allOf, query, type RawBuilder, type Row, sql } from "./sql-toolkit.js";
@@ -139,10 +139,7 @@ export class TemplateRepository {
     return createOnce<string>(this.em, {
       scope: "template.create",
       requestId: meta.requestId,
-      replay: async (tx, resourceId) => {
-        const rows = await query(tx, sql<Row>`select id from templates where id = ${resourceId}::uuid`);
-        return rows[0] ? String(rows[0].id) : null;
-      },
+      replay: replayRowId("templates"),
       create: async (tx) => {
         const id = newId();
         try {
