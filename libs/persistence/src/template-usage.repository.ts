@@ -225,24 +225,20 @@ export class TemplateUsageRepository {
   }
 
   /**
-   * Records a batch of usages in ONE transaction (the render path's usage batcher): locks the affected
-   * templates in id order (`for no key update`, so concurrent flushers of other instances queue instead of
-   * losing counts), claims the request ids (a retried request is recorded once), inserts every row with one
+   * Records a batch of usages in ONE transaction (the render path's usage batcher): claims the request ids
+   * (a retried request is recorded once), locks the affected templates in id order (`for no key update`, so
+   * concurrent flushers of other instances queue instead of losing counts), inserts every row with one
    * multi-row insert and recomputes each affected template's aggregates once from its rows. Throws (nothing
    * written) when any row is invalid, e.g. its task or template was removed; the caller may retry per row.
    */
   async recordBatch(items: readonly QueuedUsageWrite[]): Promise<{ inserted: number; templates: number }> {
     if (items.length === 0) return { inserted: 0, templates: 0 };
     return this.em.transactional(async (tx) => {
-      const templateIds = [...new Set(items.map((i) => i.templateId))].sort();
-      await query(
-        tx,
-        sql`select id from templates where id = any(${templateIds}::uuid[]) order by id for no key update`,
-      );
-      // Each request id is claimed through createOnce (in request id order, so concurrent flushers take the
-      // advisory locks in one order); its row is then written by the multi-row insert below, in the same
-      // transaction. An item whose request id is already claimed (by an earlier batch, a concurrent flusher
-      // or an earlier item of this batch) is dropped.
+      // Each request id is claimed through createOnce before the template locks (request ids in order, so
+      // flushers and `record`, which also takes the request id's lock first, take the locks in one order);
+      // its row is then written by the multi-row insert below, in the same transaction. An item whose request
+      // id is already claimed (by an earlier batch, a concurrent flusher or an earlier item of this batch) is
+      // dropped.
       const won = new Set<string>();
       const keyed = items
         .filter((i): i is QueuedUsageWrite & { requestId: string } => i.requestId !== null)
@@ -256,6 +252,11 @@ export class TemplateUsageRepository {
         });
         if (claimed) won.add(item.id);
       }
+      const templateIds = [...new Set(items.map((i) => i.templateId))].sort();
+      await query(
+        tx,
+        sql`select id from templates where id = any(${templateIds}::uuid[]) order by id for no key update`,
+      );
       const rows = keyed.length === 0 ? items : items.filter((i) => i.requestId === null || won.has(i.id));
       if (rows.length === 0) return { inserted: 0, templates: 0 };
       const records = JSON.stringify(
