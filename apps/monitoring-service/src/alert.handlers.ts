@@ -32,7 +32,12 @@ import {
   WatchAlertsResponseSchema,
 } from "@taskmaster/proto/gen/taskmaster/monitoring/v1/monitoring_service_pb";
 import { NotFoundError, StaleEtagError } from "@taskmaster/rpc-kit/errors";
-import { type ListFieldSpec, parseListFilter } from "@taskmaster/rpc-kit/list-filter";
+import {
+  type ListFieldSpec,
+  type ListSpec,
+  listQueryOf,
+  parseListFilter,
+} from "@taskmaster/rpc-kit/list-filter";
 import { validator } from "@taskmaster/rpc-kit/validation";
 import {
   ALERT_PATTERN,
@@ -44,7 +49,7 @@ import {
   severityRankOf,
   versionFromEtag,
 } from "./alert.mapper.js";
-import { matchesAlert, parseOrderBy } from "./alert.query.js";
+import { matchesAlert, ORDER_SYNTAX } from "./alert.query.js";
 import {
   type AlertValidationOptions,
   validateCreateAlertRule,
@@ -103,6 +108,20 @@ const ALERT_FILTER = {
   service: { kind: "string" },
   fire_time: { kind: "timestamp" },
 } as const satisfies Record<AlertFilterField, ListFieldSpec>;
+
+const RULES: ListSpec<keyof typeof RULE_FILTER, "display_name" | "severity" | "create_time"> = {
+  fields: RULE_FILTER,
+  orderFields: ["display_name", "severity", "create_time"],
+  defaultOrder: { field: "create_time", desc: false },
+  orderSyntax: ORDER_SYNTAX,
+};
+
+const ALERTS: ListSpec<AlertFilterField, "fire_time" | "resolve_time" | "severity"> = {
+  fields: ALERT_FILTER,
+  orderFields: ["fire_time", "resolve_time", "severity"],
+  defaultOrder: { field: "fire_time", desc: true },
+  orderSyntax: ORDER_SYNTAX,
+};
 
 async function* watchAlerts(
   deps: AlertHandlerDeps,
@@ -207,23 +226,8 @@ export function createAlertHandlers(deps: AlertHandlerDeps): Handlers {
     },
 
     async listAlertRules(req) {
-      const v = validator();
-      const pageSize = v.pageSize("page_size", req.pageSize);
-      v.check();
-      const conditions = parseListFilter(req.filter, RULE_FILTER);
-      const orderBy = parseOrderBy(req.orderBy, ["display_name", "severity", "create_time"] as const, {
-        field: "create_time",
-        desc: false,
-      });
-      const page = await bounded((em) =>
-        listAlertRules(em, {
-          pageSize,
-          pageToken: req.pageToken === "" ? null : req.pageToken,
-          conditions,
-          orderBy,
-          binding: JSON.stringify(["alertRules", req.filter, req.orderBy]),
-        }),
-      );
+      const query = listQueryOf(req, RULES, { binding: ["alertRules", req.filter, req.orderBy] });
+      const page = await bounded((em) => listAlertRules(em, query));
       return { alertRules: page.items.map(alertRuleToMessage), nextPageToken: page.nextPageToken ?? "" };
     },
 
@@ -270,23 +274,8 @@ export function createAlertHandlers(deps: AlertHandlerDeps): Handlers {
     },
 
     async listAlerts(req) {
-      const v = validator();
-      const pageSize = v.pageSize("page_size", req.pageSize);
-      v.check();
-      const conditions = parseListFilter(req.filter, ALERT_FILTER);
-      const orderBy = parseOrderBy(req.orderBy, ["fire_time", "resolve_time", "severity"] as const, {
-        field: "fire_time",
-        desc: true,
-      });
-      const page = await bounded((em) =>
-        listAlerts(em, {
-          pageSize,
-          pageToken: req.pageToken === "" ? null : req.pageToken,
-          conditions,
-          orderBy,
-          binding: JSON.stringify(["alerts", req.filter, req.orderBy]),
-        }),
-      );
+      const query = listQueryOf(req, ALERTS, { binding: ["alerts", req.filter, req.orderBy] });
+      const page = await bounded((em) => listAlerts(em, query));
       return { alerts: page.items.map(alertToMessage), nextPageToken: page.nextPageToken ?? "" };
     },
 

@@ -5,8 +5,11 @@
  */
 import type { AlertRow } from "@taskmaster/persistence/alert.repository";
 import type { CompareOp, Condition, SortSpec } from "@taskmaster/persistence/list-page";
-import { parseOrderBy as parseListOrderBy } from "@taskmaster/rpc-kit/list-query";
+import { type OrderBySyntax, parseOrderBy as parseListOrderBy } from "@taskmaster/rpc-kit/list-query";
 import { severityRankOf } from "./alert.mapper.js";
+
+/** How the monitoring lists read `order_by`: at most 200 characters. */
+export const ORDER_SYNTAX: OrderBySyntax = { maxLength: 200 };
 
 /** Parses `order_by` (one of `fields`, optional " desc"/" asc"); "" means `fallback`. */
 export function parseOrderBy<O extends string>(
@@ -14,7 +17,7 @@ export function parseOrderBy<O extends string>(
   fields: readonly O[],
   fallback: SortSpec<O>,
 ): SortSpec<O> {
-  return parseListOrderBy(orderBy, fields, fallback, { maxLength: 200 });
+  return parseListOrderBy(orderBy, fields, fallback, ORDER_SYNTAX);
 }
 
 function compare<T extends string | number>(a: T, op: CompareOp, b: T): boolean {

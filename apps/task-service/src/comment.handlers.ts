@@ -6,6 +6,7 @@ import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import { CommentRepository, type CommentWriteOutcome } from "@taskmaster/persistence/comment.repository";
+import { CommentTypeSchema } from "@taskmaster/proto/gen/taskmaster/task/v1/collaboration_pb";
 import {
   CreateCommentResponseSchema,
   DeleteCommentResponseSchema,
@@ -22,6 +23,7 @@ import {
   PermissionDeniedError,
   StaleEtagError,
 } from "@taskmaster/rpc-kit/errors";
+import { type DialectListSpec, listQueryOf, SUBRESOURCE_SYNTAX } from "@taskmaster/rpc-kit/list-filter";
 import { commentName, commentToMessage, commentTypeCodec } from "./comment.mapper.js";
 import {
   validateCreateComment,
@@ -31,17 +33,21 @@ import {
   validateUpdateComment,
 } from "./comment.validation.js";
 import { taskName } from "./task.names.js";
-import { type FieldKind, parseListFilter, parseOrderBy } from "./workflow.filter.js";
 
 export interface CommentHandlerDeps {
   readonly orm: MikroORM;
 }
 
-const COMMENT_FILTER: Record<string, FieldKind> = {
-  type: { kind: "enum", codec: commentTypeCodec, prefix: "COMMENT_TYPE_" },
-  author: { kind: "string" },
-  internal: { kind: "bool" },
-  create_time: { kind: "timestamp" },
+const COMMENTS: DialectListSpec<"type" | "author" | "internal" | "create_time", "create_time"> = {
+  fields: {
+    type: { kind: "enum", desc: CommentTypeSchema, toDb: (n) => commentTypeCodec.toDb(n) },
+    author: { kind: "string" },
+    internal: { kind: "bool" },
+    create_time: { kind: "timestamp" },
+  },
+  syntax: SUBRESOURCE_SYNTAX,
+  orderFields: ["create_time"],
+  defaultOrder: { field: "create_time", desc: false },
 };
 
 /** Author recorded when the call carries no actor (direct internal calls). */
@@ -116,10 +122,9 @@ export function createCommentHandlers(
 
     async listComments(req) {
       const { taskId, threadId, pageSize } = validateListComments(req);
-      const conditions = parseListFilter(req.filter, COMMENT_FILTER);
-      const order = parseOrderBy(req.orderBy, ["create_time"] as const, {
-        field: "create_time",
-        descending: false,
+      const { orderBy, ...query } = listQueryOf(req, COMMENTS, {
+        pageSize,
+        binding: (order) => ["comments", req.parent, req.thread, req.filter, order.desc, req.showDeleted],
       });
       const repo = repository();
       if (!(await repo.threadExistsOrTask(taskId, threadId))) {
@@ -130,19 +135,9 @@ export function createCommentHandlers(
       const page = await repo.list({
         taskId,
         threadId,
-        pageSize,
-        pageToken: req.pageToken === "" ? null : req.pageToken,
-        descending: order.descending,
+        ...query,
+        descending: orderBy.desc,
         includeDeleted: req.showDeleted,
-        conditions,
-        binding: JSON.stringify([
-          "comments",
-          req.parent,
-          req.thread,
-          req.filter,
-          order.descending,
-          req.showDeleted,
-        ]),
       });
       return create(ListCommentsResponseSchema, {
         comments: page.items.map(commentToMessage),

@@ -22,9 +22,7 @@ import {
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
 import { changeContext } from "@taskmaster/rpc-kit/call-context";
 import { FailedPreconditionError, NotFoundError, StaleEtagError } from "@taskmaster/rpc-kit/errors";
-import { type ListFieldSpec, parseListFilter } from "@taskmaster/rpc-kit/list-filter";
-import { parseOrderBy } from "@taskmaster/rpc-kit/list-query";
-import { validator } from "@taskmaster/rpc-kit/validation";
+import { type ListSpec, listQueryOf } from "@taskmaster/rpc-kit/list-filter";
 import { milestoneStateCodec, milestoneToMessage } from "./milestone.mapper.js";
 import {
   validateCreateMilestone,
@@ -38,12 +36,15 @@ export interface MilestoneHandlerDeps {
   readonly orm: MikroORM;
 }
 
-const MILESTONE_FILTER: Readonly<Record<MilestoneListField, ListFieldSpec>> = {
-  state: { kind: "enum", desc: MilestoneStateSchema, toDb: (n) => milestoneStateCodec.toDb(n) },
-  due_time: { kind: "timestamp" },
-  release: { kind: "name", pattern: RELEASE_PATTERN, nullable: true },
+const MILESTONES: ListSpec<MilestoneListField, MilestoneOrderField> = {
+  fields: {
+    state: { kind: "enum", desc: MilestoneStateSchema, toDb: (n) => milestoneStateCodec.toDb(n) },
+    due_time: { kind: "timestamp" },
+    release: { kind: "name", pattern: RELEASE_PATTERN, nullable: true },
+  },
+  orderFields: ["due_time", "display_name"],
+  defaultOrder: { field: "due_time", desc: false },
 };
-const MILESTONE_ORDER: readonly MilestoneOrderField[] = ["due_time", "display_name"];
 
 function milestoneError(failure: MilestoneFailure, name: string, releaseId: string | null = null): Error {
   switch (failure.reason) {
@@ -90,18 +91,9 @@ export function createMilestoneHandlers(
     },
 
     async listMilestones(req) {
-      const v = validator();
-      const pageSize = v.pageSize("page_size", req.pageSize);
-      v.check();
-      const conditions = parseListFilter(req.filter, MILESTONE_FILTER);
-      const orderBy = parseOrderBy(req.orderBy, MILESTONE_ORDER, { field: "due_time", desc: false });
-      const page = await repository().listMilestones({
-        pageSize,
-        pageToken: req.pageToken === "" ? null : req.pageToken,
-        conditions,
-        orderBy,
-        binding: JSON.stringify(["milestones", req.filter, req.orderBy]),
-      });
+      const page = await repository().listMilestones(
+        listQueryOf(req, MILESTONES, { binding: ["milestones", req.filter, req.orderBy] }),
+      );
       return create(ListMilestonesResponseSchema, {
         milestones: page.items.map(milestoneToMessage),
         nextPageToken: page.nextPageToken ?? "",

@@ -32,8 +32,7 @@ import {
   NotFoundError,
   StaleEtagError,
 } from "@taskmaster/rpc-kit/errors";
-import { type ListFieldSpec, parseListFilter } from "@taskmaster/rpc-kit/list-filter";
-import { parseOrderBy } from "@taskmaster/rpc-kit/list-query";
+import { type ListSpec, listQueryOf } from "@taskmaster/rpc-kit/list-filter";
 import { validator } from "@taskmaster/rpc-kit/validation";
 import { sprintName, sprintStateCodec, sprintToMessage } from "./planning.mapper.js";
 import {
@@ -53,12 +52,15 @@ export interface PlanningHandlerDeps {
   readonly statusTransitions?: StatusTransitionTable | string | undefined;
 }
 
-const SPRINT_FILTER: Readonly<Record<SprintListField, ListFieldSpec>> = {
-  state: { kind: "enum", desc: SprintStateSchema, toDb: (n) => sprintStateCodec.toDb(n) },
-  start_time: { kind: "timestamp" },
-  end_time: { kind: "timestamp" },
+const SPRINTS: ListSpec<SprintListField, SprintOrderField> = {
+  fields: {
+    state: { kind: "enum", desc: SprintStateSchema, toDb: (n) => sprintStateCodec.toDb(n) },
+    start_time: { kind: "timestamp" },
+    end_time: { kind: "timestamp" },
+  },
+  orderFields: ["start_time", "end_time", "display_name"],
+  defaultOrder: { field: "start_time", desc: true },
 };
-const SPRINT_ORDER: readonly SprintOrderField[] = ["start_time", "end_time", "display_name"];
 
 function sprintError(failure: SprintFailure, name: string, displayName = ""): Error {
   switch (failure.reason) {
@@ -132,18 +134,9 @@ export function createPlanningHandlers(
     },
 
     async listSprints(req) {
-      const v = validator();
-      const pageSize = v.pageSize("page_size", req.pageSize);
-      v.check();
-      const conditions = parseListFilter(req.filter, SPRINT_FILTER);
-      const orderBy = parseOrderBy(req.orderBy, SPRINT_ORDER, { field: "start_time", desc: true });
-      const page = await repository().listSprints({
-        pageSize,
-        pageToken: req.pageToken === "" ? null : req.pageToken,
-        conditions,
-        orderBy,
-        binding: JSON.stringify(["sprints", req.filter, req.orderBy]),
-      });
+      const page = await repository().listSprints(
+        listQueryOf(req, SPRINTS, { binding: ["sprints", req.filter, req.orderBy] }),
+      );
       return create(ListSprintsResponseSchema, {
         sprints: page.items.map(sprintToMessage),
         nextPageToken: page.nextPageToken ?? "",

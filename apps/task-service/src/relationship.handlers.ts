@@ -32,8 +32,7 @@ import {
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
 import { changeContext } from "@taskmaster/rpc-kit/call-context";
 import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from "@taskmaster/rpc-kit/errors";
-import { type ListFieldSpec, parseListFilter } from "@taskmaster/rpc-kit/list-filter";
-import { parseOrderBy } from "@taskmaster/rpc-kit/list-query";
+import { type ListSpec, listQueryOf } from "@taskmaster/rpc-kit/list-filter";
 import {
   graphEdgeToMessage,
   graphNodeToMessage,
@@ -75,13 +74,16 @@ export class RelationshipCycleError extends FailedPreconditionError {
   }
 }
 
-const FILTER_FIELDS: Readonly<Record<RelationshipListField, ListFieldSpec>> = {
-  type: { kind: "enum", desc: RelationshipTypeSchema, toDb: (n) => relationshipTypeCodec.toDb(n) },
-  target_task: { kind: "name", pattern: "tasks/{task}", nullable: true },
-  source_task: { kind: "name", pattern: "tasks/{task}", nullable: true },
-  strength: { kind: "int" },
+const RELATIONSHIPS: ListSpec<RelationshipListField, RelationshipOrderField> = {
+  fields: {
+    type: { kind: "enum", desc: RelationshipTypeSchema, toDb: (n) => relationshipTypeCodec.toDb(n) },
+    target_task: { kind: "name", pattern: "tasks/{task}", nullable: true },
+    source_task: { kind: "name", pattern: "tasks/{task}", nullable: true },
+    strength: { kind: "int" },
+  },
+  orderFields: ["create_time", "strength", "type"],
+  defaultOrder: { field: "create_time", desc: false },
 };
-const ORDER_FIELDS: readonly RelationshipOrderField[] = ["create_time", "strength", "type"];
 
 /** Hours counted for a task: remaining if set, else estimated minus actual (>= 0), else 0. */
 function durationHours(t: CriticalPathTask): number {
@@ -143,15 +145,13 @@ export function createRelationshipHandlers(
 
     async listRelationships(req) {
       const { taskId, pageSize } = validateListRelationships(req);
-      const conditions = parseListFilter(req.filter, FILTER_FIELDS);
-      const orderBy = parseOrderBy(req.orderBy, ORDER_FIELDS, { field: "create_time", desc: false });
-      const page = await repository().list(taskId, {
-        pageSize,
-        pageToken: req.pageToken === "" ? null : req.pageToken,
-        conditions,
-        orderBy,
-        binding: JSON.stringify(["relationships", req.parent, req.filter, req.orderBy]),
-      });
+      const page = await repository().list(
+        taskId,
+        listQueryOf(req, RELATIONSHIPS, {
+          pageSize,
+          binding: ["relationships", req.parent, req.filter, req.orderBy],
+        }),
+      );
       return create(ListRelationshipsResponseSchema, {
         relationships: page.items.map(relationshipToMessage),
         nextPageToken: page.nextPageToken ?? "",

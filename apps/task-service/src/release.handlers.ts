@@ -27,9 +27,7 @@ import {
   NotFoundError,
   StaleEtagError,
 } from "@taskmaster/rpc-kit/errors";
-import { type ListFieldSpec, parseListFilter } from "@taskmaster/rpc-kit/list-filter";
-import { parseOrderBy } from "@taskmaster/rpc-kit/list-query";
-import { validator } from "@taskmaster/rpc-kit/validation";
+import { type ListSpec, listQueryOf } from "@taskmaster/rpc-kit/list-filter";
 import { releaseStateCodec, releaseToMessage } from "./release.mapper.js";
 import { validateCreateRelease, validateReleaseRef, validateUpdateRelease } from "./release.validation.js";
 
@@ -37,13 +35,16 @@ export interface ReleaseHandlerDeps {
   readonly orm: MikroORM;
 }
 
-const RELEASE_FILTER: Readonly<Record<ReleaseListField, ListFieldSpec>> = {
-  state: { kind: "enum", desc: ReleaseStateSchema, toDb: (n) => releaseStateCodec.toDb(n) },
-  version: { kind: "string" },
-  target_time: { kind: "timestamp" },
-  release_time: { kind: "timestamp" },
+const RELEASES: ListSpec<ReleaseListField, ReleaseOrderField> = {
+  fields: {
+    state: { kind: "enum", desc: ReleaseStateSchema, toDb: (n) => releaseStateCodec.toDb(n) },
+    version: { kind: "string" },
+    target_time: { kind: "timestamp" },
+    release_time: { kind: "timestamp" },
+  },
+  orderFields: ["target_time", "release_time", "version"],
+  defaultOrder: { field: "target_time", desc: true },
 };
-const RELEASE_ORDER: readonly ReleaseOrderField[] = ["target_time", "release_time", "version"];
 
 function releaseError(failure: ReleaseFailure, name: string, label = ""): Error {
   switch (failure.reason) {
@@ -95,18 +96,9 @@ export function createReleaseHandlers(
     },
 
     async listReleases(req) {
-      const v = validator();
-      const pageSize = v.pageSize("page_size", req.pageSize);
-      v.check();
-      const conditions = parseListFilter(req.filter, RELEASE_FILTER);
-      const orderBy = parseOrderBy(req.orderBy, RELEASE_ORDER, { field: "target_time", desc: true });
-      const page = await repository().listReleases({
-        pageSize,
-        pageToken: req.pageToken === "" ? null : req.pageToken,
-        conditions,
-        orderBy,
-        binding: JSON.stringify(["releases", req.filter, req.orderBy]),
-      });
+      const page = await repository().listReleases(
+        listQueryOf(req, RELEASES, { binding: ["releases", req.filter, req.orderBy] }),
+      );
       return create(ListReleasesResponseSchema, {
         releases: page.items.map(releaseToMessage),
         nextPageToken: page.nextPageToken ?? "",

@@ -6,7 +6,11 @@
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
-import { type TimeLogGroupColumn, TimeLogRepository } from "@taskmaster/persistence/time-log.repository";
+import {
+  type TimeLogGroupColumn,
+  type TimeLogOrderField,
+  TimeLogRepository,
+} from "@taskmaster/persistence/time-log.repository";
 import { TimeLogSummaryRowSchema } from "@taskmaster/proto/gen/taskmaster/task/v1/collaboration_pb";
 import {
   CreateTimeLogResponseSchema,
@@ -19,7 +23,12 @@ import {
 } from "@taskmaster/proto/gen/taskmaster/task/v1/task_service_pb";
 import { actor, changeContext } from "@taskmaster/rpc-kit/call-context";
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from "@taskmaster/rpc-kit/errors";
-import { complexityCodec, priorityCodec, statusCodec, typeCodec } from "./task.mapper.js";
+import {
+  type DialectListSpec,
+  listQueryOf,
+  parseListFilter,
+  SUBRESOURCE_SYNTAX,
+} from "@taskmaster/rpc-kit/list-filter";
 import { taskName } from "./task.names.js";
 import { timeLogToMessage } from "./time-log.mapper.js";
 import {
@@ -28,26 +37,27 @@ import {
   validateSummarize,
   validateTimeLogName,
 } from "./time-log.validation.js";
-import { type FieldKind, parseListFilter, parseOrderBy, taskFilterFields } from "./workflow.filter.js";
+import { TASK_SCOPE_FIELDS } from "./workflow.filter.js";
 
 export interface TimeLogHandlerDeps {
   readonly orm: MikroORM;
 }
 
-const TIME_LOG_FILTER: Record<string, FieldKind> = {
-  user: { kind: "string" },
-  log_date: { kind: "date" },
-  sprint: { kind: "resource", pattern: "sprints/{sprint}" },
-  billable: { kind: "bool" },
-  activity_type: { kind: "string" },
+const TIME_LOGS: DialectListSpec<
+  "user" | "log_date" | "sprint" | "billable" | "activity_type",
+  TimeLogOrderField
+> = {
+  fields: {
+    user: { kind: "string" },
+    log_date: { kind: "date" },
+    sprint: { kind: "name", pattern: "sprints/{sprint}" },
+    billable: { kind: "bool" },
+    activity_type: { kind: "string", maxLength: 50 },
+  },
+  syntax: SUBRESOURCE_SYNTAX,
+  orderFields: ["log_date", "hours", "create_time"],
+  defaultOrder: { field: "log_date", desc: true },
 };
-
-const TASK_FILTER = taskFilterFields({
-  status: statusCodec,
-  priority: priorityCodec,
-  type: typeCodec,
-  complexity: complexityCodec,
-});
 
 const GROUPS: Partial<Record<TimeLogGrouping, TimeLogGroupColumn>> = {
   [TimeLogGrouping.USER]: "user_id",
@@ -128,32 +138,17 @@ export function createTimeLogHandlers(
 
     async listTimeLogs(req) {
       const { taskId, pageSize } = validateListTimeLogs(req);
-      const conditions = parseListFilter(req.filter, TIME_LOG_FILTER);
-      for (const c of conditions) {
-        if (c.field === "activity_type" && (typeof c.value !== "string" || c.value.length > 50)) {
-          throw new InvalidArgumentError([
-            {
-              field: "filter",
-              description: "activity_type must be a string of at most 50 characters",
-              reason: "INVALID_FILTER",
-            },
-          ]);
-        }
-      }
-      const order = parseOrderBy(req.orderBy, ["log_date", "hours", "create_time"] as const, {
-        field: "log_date",
-        descending: true,
+      const { orderBy, ...query } = listQueryOf(req, TIME_LOGS, {
+        pageSize,
+        binding: (order) => ["time_logs", req.parent, req.filter, order.field, order.desc],
       });
       const repo = repository();
       if (taskId !== null && !(await repo.taskExists(taskId))) throw new NotFoundError("task", req.parent);
       const page = await repo.list({
         taskId,
-        pageSize,
-        pageToken: req.pageToken === "" ? null : req.pageToken,
-        order: order.field,
-        descending: order.descending,
-        conditions,
-        binding: JSON.stringify(["time_logs", req.parent, req.filter, order.field, order.descending]),
+        ...query,
+        order: orderBy.field,
+        descending: orderBy.desc,
       });
       return create(ListTimeLogsResponseSchema, {
         timeLogs: page.items.map(timeLogToMessage),
@@ -170,7 +165,10 @@ export function createTimeLogHandlers(
 
     async summarizeTimeLogs(req) {
       const { startDate, endDate, sprintId } = validateSummarize(req);
-      const taskConditions = parseListFilter(req.taskFilter, TASK_FILTER, "task_filter");
+      const taskConditions = parseListFilter(req.taskFilter, TASK_SCOPE_FIELDS, {
+        requestField: "task_filter",
+        syntax: SUBRESOURCE_SYNTAX,
+      });
       const repo = repository();
       if (sprintId !== null && !(await repo.sprintExists(sprintId)))
         throw new NotFoundError("sprint", req.sprint);

@@ -36,10 +36,16 @@ import {
   NotFoundError,
   StaleEtagError,
 } from "@taskmaster/rpc-kit/errors";
+import {
+  type DialectListSpec,
+  listQueryOf,
+  parseListFilter,
+  SUBRESOURCE_SYNTAX,
+} from "@taskmaster/rpc-kit/list-filter";
 import { resolveStatusTransitions, type StatusTransitionTable } from "./status-transitions.js";
-import { complexityCodec, priorityCodec, statusCodec, taskToMessage, typeCodec } from "./task.mapper.js";
+import { statusCodec, taskToMessage } from "./task.mapper.js";
 import { taskName } from "./task.names.js";
-import { type FieldKind, parseListFilter, parseOrderBy, taskFilterFields } from "./workflow.filter.js";
+import { TASK_SCOPE_FIELDS, TASK_STATUS_FIELD } from "./workflow.filter.js";
 import { statusChangeToMessage, transitionRules } from "./workflow.mapper.js";
 import {
   type ReportScope,
@@ -75,26 +81,30 @@ export class StatusTransitionError extends FailedPreconditionError {
   }
 }
 
-const HISTORY_FILTER: Record<string, FieldKind> = {
-  from_status: { kind: "enum", codec: statusCodec, prefix: "TASK_STATUS_" },
-  to_status: { kind: "enum", codec: statusCodec, prefix: "TASK_STATUS_" },
-  changed_by: { kind: "string" },
-  change_time: { kind: "timestamp" },
-  forced: { kind: "bool" },
+const HISTORY: DialectListSpec<
+  "from_status" | "to_status" | "changed_by" | "change_time" | "forced",
+  "change_time"
+> = {
+  fields: {
+    from_status: TASK_STATUS_FIELD,
+    to_status: TASK_STATUS_FIELD,
+    changed_by: { kind: "string" },
+    change_time: { kind: "timestamp" },
+    forced: { kind: "bool" },
+  },
+  syntax: SUBRESOURCE_SYNTAX,
+  orderFields: ["change_time"],
+  defaultOrder: { field: "change_time", desc: false },
 };
 
 const statusName = (s: TaskStatus) => TaskStatusEnum[statusCodec.fromDb(s)] ?? s;
 
-const TASK_FILTER = taskFilterFields({
-  status: statusCodec,
-  priority: priorityCodec,
-  type: typeCodec,
-  complexity: complexityCodec,
-});
-
 /** A ListTasks filter (comparison subset) as a report scope. */
 export function taskFilterScope(filter: string): TaskScope {
-  return { kind: "filter", conditions: parseListFilter(filter, TASK_FILTER) };
+  return {
+    kind: "filter",
+    conditions: parseListFilter(filter, TASK_SCOPE_FIELDS, { syntax: SUBRESOURCE_SYNTAX }),
+  };
 }
 
 const GROUP_COLUMNS: Partial<Record<EstimateGrouping, EstimateGroupColumn>> = {
@@ -223,10 +233,9 @@ export function createWorkflowHandlers(
 
     async listStatusHistory(req) {
       const { taskId, pageSize } = validateListStatusHistory(req);
-      const conditions = parseListFilter(req.filter, HISTORY_FILTER);
-      const order = parseOrderBy(req.orderBy, ["change_time"] as const, {
-        field: "change_time",
-        descending: false,
+      const { orderBy, ...query } = listQueryOf(req, HISTORY, {
+        pageSize,
+        binding: (order) => ["history", req.parent, req.filter, order.desc],
       });
       const repo = repository();
       if (taskId !== null && !(await repo.taskExists(taskId))) {
@@ -234,11 +243,8 @@ export function createWorkflowHandlers(
       }
       const page = await repo.listHistory({
         taskId,
-        pageSize,
-        pageToken: req.pageToken === "" ? null : req.pageToken,
-        descending: order.descending,
-        conditions,
-        binding: JSON.stringify(["history", req.parent, req.filter, order.descending]),
+        ...query,
+        descending: orderBy.desc,
       });
       return create(ListStatusHistoryResponseSchema, {
         statusChanges: page.items.map(statusChangeToMessage),

@@ -25,11 +25,12 @@ import {
   type TemplateService,
 } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
 import { AlreadyExistsError, NotFoundError } from "@taskmaster/rpc-kit/errors";
+import { parseListFilter, TEMPLATE_SYNTAX } from "@taskmaster/rpc-kit/list-filter";
 import { validator } from "@taskmaster/rpc-kit/validation";
 import { callerOf } from "./authorization.js";
 import { LEVEL_KIND, permissionName, permissionToMessage } from "./permission.mapper.js";
-import { childName, equalityOnly, filterEnum, filterTime, templateParent } from "./permission.validation.js";
-import { filterError, parseFilter } from "./simple-filter.js";
+import { childName, templateParent } from "./permission.validation.js";
+import { PERMISSION_FIELDS } from "./template.filter.js";
 import { templateName } from "./template.names.js";
 
 export interface PermissionHandlerDeps {
@@ -37,30 +38,6 @@ export interface PermissionHandlerDeps {
 }
 
 const MAX_GRANTEE = 255;
-
-function permissionConditions(filter: string): Condition<PermissionFilterField>[] {
-  return parseFilter(filter, ["user", "role", "team", "permission", "expire_time"]).map((r) => {
-    switch (r.field) {
-      case "permission":
-        return {
-          field: "permission",
-          op: equalityOnly(r),
-          value: filterEnum(r, "template_permission_level_", [
-            "read",
-            "write",
-            "execute",
-            "admin",
-            "approve",
-          ]),
-        };
-      case "expire_time":
-        if (r.op === ":") throw filterError(r.field, "supports only = != < <= > >=");
-        return { field: "expire_time", op: r.op, value: filterTime(r) };
-      default:
-        return { field: r.field as "user" | "role" | "team", op: equalityOnly(r), value: r.value };
-    }
-  });
-}
 
 export function createTemplatePermissionHandlers(
   deps: PermissionHandlerDeps,
@@ -161,7 +138,10 @@ export function createTemplatePermissionHandlers(
       const templateId = templateParent(v, "parent", req.parent);
       const pageSize = v.pageSize("page_size", req.pageSize);
       v.check();
-      const conditions = permissionConditions(req.filter);
+      // PERMISSION_FIELDS has no `:` and gives strings and dates.
+      const conditions = parseListFilter(req.filter, PERMISSION_FIELDS, {
+        syntax: TEMPLATE_SYNTAX,
+      }) as Condition<PermissionFilterField>[];
       const repo = repository();
       if (
         (await new TemplateRepository(repo.em).getById(templateId as string, { includeDeleted: true })) ===

@@ -10,7 +10,6 @@ import type { Condition } from "@taskmaster/persistence/list-page";
 import { TemplateRepository } from "@taskmaster/persistence/template.repository";
 import {
   type ReviewFilterField,
-  type ReviewSortField,
   TemplateReviewRepository,
 } from "@taskmaster/persistence/template-review.repository";
 import type { TemplateRow } from "@taskmaster/persistence/template-row.mapper";
@@ -32,11 +31,12 @@ import {
   PermissionDeniedError,
   StaleEtagError,
 } from "@taskmaster/rpc-kit/errors";
+import { listQueryOf } from "@taskmaster/rpc-kit/list-filter";
 import { validator } from "@taskmaster/rpc-kit/validation";
 import { callerOf, readableBy } from "./authorization.js";
-import { childName, equalityOnly, filterEnum, templateParent } from "./permission.validation.js";
+import { childName, templateParent } from "./permission.validation.js";
 import { reviewName, reviewToMessage, TYPE_KIND } from "./review.mapper.js";
-import { parseFilter, parseOrderBy } from "./simple-filter.js";
+import { REVIEWS } from "./template.filter.js";
 import { templateToMessage } from "./template.mapper.js";
 import { templateName, versionName } from "./template.names.js";
 import { checkVersion } from "./template.validation.js";
@@ -52,33 +52,6 @@ const DECISIONS: Partial<Record<TemplateReviewStatus, "approved" | "rejected" | 
   [TemplateReviewStatus.REJECTED]: "rejected",
   [TemplateReviewStatus.NEEDS_CHANGES]: "needs_changes",
 };
-
-function reviewConditions(filter: string): Condition<ReviewFilterField>[] {
-  return parseFilter(filter, ["status", "review_type", "version", "reviewer"]).map((r) => {
-    const op = equalityOnly(r);
-    switch (r.field) {
-      case "status":
-        return {
-          field: "status",
-          op,
-          value: filterEnum(r, "template_review_status_", [
-            "pending",
-            "approved",
-            "rejected",
-            "needs_changes",
-          ]),
-        };
-      case "review_type":
-        return {
-          field: "review_type",
-          op,
-          value: filterEnum(r, "template_review_type_", ["approval", "quality", "security", "performance"]),
-        };
-      default:
-        return { field: r.field as "version" | "reviewer", op, value: r.value };
-    }
-  });
-}
 
 export function createTemplateReviewHandlers(
   deps: ReviewHandlerDeps,
@@ -147,12 +120,9 @@ export function createTemplateReviewHandlers(
       const caller = callerOf(ctx);
       const v = validator();
       const templateId = templateParent(v, "parent", req.parent, { wildcard: true });
-      const pageSize = v.pageSize("page_size", req.pageSize);
-      v.check();
-      const conditions = reviewConditions(req.filter);
-      const orderBy = parseOrderBy<ReviewSortField>(req.orderBy, ["create_time", "decide_time"], {
-        field: "create_time",
-        desc: true,
+      const { orderBy, conditions, ...query } = listQueryOf(req, REVIEWS, {
+        pageSize: v,
+        binding: [req.parent, req.filter, req.orderBy, caller.subject],
       });
       const repo = repository();
       if (
@@ -165,11 +135,10 @@ export function createTemplateReviewHandlers(
       const page = await repo.list({
         templateId: templateId ?? null,
         visible: templateId === null ? readableBy(caller, "t") : null,
-        pageSize,
-        pageToken: req.pageToken === "" ? null : req.pageToken,
-        conditions,
+        ...query,
+        // REVIEWS allows only = and != and gives strings.
+        conditions: conditions as Condition<ReviewFilterField>[],
         orderBy,
-        binding: JSON.stringify([req.parent, req.filter, req.orderBy, caller.subject]),
       });
       return create(ListTemplateReviewsResponseSchema, {
         templateReviews: page.items.map(reviewToMessage),

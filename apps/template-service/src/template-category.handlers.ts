@@ -6,7 +6,6 @@ import {
   type CategoryCondition,
   CategoryInUseError,
   CategoryNameTakenError,
-  type CategorySortField,
   CategoryVersionConflictError,
   TemplateCategoryRepository,
   type TemplateCategoryRow,
@@ -31,8 +30,9 @@ import {
   NotFoundError,
   StaleEtagError,
 } from "@taskmaster/rpc-kit/errors";
+import { listQueryOf } from "@taskmaster/rpc-kit/list-filter";
 import { validator } from "@taskmaster/rpc-kit/validation";
-import { filterError, parseFilter, parseOrderBy } from "./simple-filter.js";
+import { CATEGORIES } from "./template.filter.js";
 import { categoryToMessage, etagOf } from "./template.mapper.js";
 import { CATEGORY_PATTERN, categoryName } from "./template.names.js";
 
@@ -205,40 +205,17 @@ export function createTemplateCategoryHandlers(
     },
 
     async listTemplateCategories(req) {
-      const v = validator();
-      const pageSize = v.pageSize("page_size", req.pageSize);
-      v.check();
-      const conditions: CategoryCondition[] = [];
-      for (const r of parseFilter(req.filter, ["parent", "active", "display_name"])) {
-        if (r.op !== "=" && r.op !== "!=") throw filterError(r.field, "supports only = !=");
-        if (r.field === "active") {
-          if (r.value !== "true" && r.value !== "false") throw filterError(r.field, "must be true or false");
-          conditions.push({ field: "active", op: r.op, value: r.value === "true" });
-        } else if (r.field === "parent") {
-          if (r.value === "" || r.value === "null")
-            conditions.push({ field: "parent", op: r.op, value: null });
-          else {
-            const pv = validator();
-            const pid = pv.resourceName("filter", CATEGORY_PATTERN, r.value);
-            if (!pv.ok) throw filterError(r.field, `must be "${CATEGORY_PATTERN}" or ""`);
-            conditions.push({ field: "parent", op: r.op, value: pid as string });
-          }
-        } else conditions.push({ field: "display_name", op: r.op, value: r.value });
-      }
-      const order = parseOrderBy<CategorySortField>(
-        req.orderBy,
-        ["display_name", "sort_order", "create_time"],
-        {
-          field: "sort_order",
-          desc: false,
-        },
-      );
+      const { orderBy, conditions, ...query } = listQueryOf(req, CATEGORIES, {
+        pageSize: validator(),
+        binding: "",
+      });
       return mapped(async () => {
         const page = await repository().list({
-          pageSize,
-          pageToken: req.pageToken === "" ? null : req.pageToken,
-          conditions,
-          order,
+          pageSize: query.pageSize,
+          pageToken: query.pageToken,
+          // CATEGORIES allows only = and != and gives booleans for active.
+          conditions: conditions as CategoryCondition[],
+          order: orderBy,
         });
         return create(ListTemplateCategoriesResponseSchema, {
           templateCategories: page.items.map(categoryToMessage),

@@ -159,11 +159,33 @@ describe("Create/Get/List/DeleteTemplateDependency", () => {
       Code.InvalidArgument,
     );
     expect(violatedFields(err)).toEqual(["name"]);
+    // Unbalanced quotes, a second comparison and != are no `type = X` filter.
+    for (const filter of [
+      "type = BOGUS",
+      'type = "INCLUDES',
+      'type = INCLUDES"',
+      "type = INCLUDES AND type = EXTENDS",
+      "type != INCLUDES",
+    ]) {
+      err = await failure(
+        h.client.listTemplateDependencies({ parent: a.name, filter }),
+        Code.InvalidArgument,
+      );
+      expect(violatedFields(err)).toEqual(["filter"]);
+    }
     err = await failure(
-      h.client.listTemplateDependencies({ parent: a.name, filter: "type = BOGUS" }),
+      h.client.listTemplateDependencies({ parent: "templates/x", pageSize: -1, filter: "type = BOGUS" }),
       Code.InvalidArgument,
     );
-    expect(violatedFields(err)).toEqual(["filter"]);
+    expect(violatedFields(err)).toEqual(["parent", "page_size", "filter"]);
+    for (const filter of [
+      "type=includes",
+      "  type = TEMPLATE_DEPENDENCY_TYPE_INCLUDES ",
+      'type = "extends"',
+      "",
+    ]) {
+      await h.client.listTemplateDependencies({ parent: a.name, filter });
+    }
     err = await failure(
       h.client.listTemplateDependencies({ parent: a.name, pageToken: "zzz" }),
       Code.InvalidArgument,

@@ -36,8 +36,10 @@ import {
   InvalidArgumentError,
   NotFoundError,
 } from "@taskmaster/rpc-kit/errors";
+import { parseListFilter } from "@taskmaster/rpc-kit/list-filter";
 import { type Validator, validator } from "@taskmaster/rpc-kit/validation";
 import { callerOf as authCallerOf, readableBy } from "./authorization.js";
+import { DEPENDENCY_FIELDS, DEPENDENCY_SYNTAX } from "./template.filter.js";
 import { templateName } from "./template.names.js";
 import { checkVersion } from "./template.validation.js";
 import { templateIdOf } from "./usage.handlers.js";
@@ -240,18 +242,17 @@ export function createTemplateDependencyHandlers(
       const templateId = templateIdOf(v, "parent", req.parent);
       const pageSize = v.pageSize("page_size", req.pageSize);
       let type: TemplateDependencyKind | null = null;
-      const f = req.filter.trim();
-      if (f !== "") {
-        const m = /^type\s*=\s*"?([A-Za-z_]+)"?$/.exec(f);
-        const name = m?.[1]?.toUpperCase().replace(/^TEMPLATE_DEPENDENCY_TYPE_/, "");
-        const kind = (Object.keys(KIND) as TemplateDependencyKind[]).find((k) => k.toUpperCase() === name);
-        if (kind === undefined) {
-          v.add(
-            "filter",
-            'supports only type = INCLUDES|EXTENDS|REQUIRES|SUGGESTS (e.g. type = "INCLUDES")',
-            "INVALID_FILTER",
-          );
-        } else type = kind;
+      try {
+        const [c] = parseListFilter(req.filter, DEPENDENCY_FIELDS, { syntax: DEPENDENCY_SYNTAX });
+        type = (c?.value as TemplateDependencyKind | undefined) ?? null;
+      } catch (err) {
+        if (!(err instanceof InvalidArgumentError)) throw err;
+        // One description for every mistake, collected with the request's other violations.
+        v.add(
+          "filter",
+          'supports only type = INCLUDES|EXTENDS|REQUIRES|SUGGESTS (e.g. type = "INCLUDES")',
+          "INVALID_FILTER",
+        );
       }
       v.check();
       const id = templateId as string;

@@ -27,9 +27,10 @@ import {
   NotFoundError,
   StaleEtagError,
 } from "@taskmaster/rpc-kit/errors";
+import { listQueryOf } from "@taskmaster/rpc-kit/list-filter";
 import { type Validator, validator } from "@taskmaster/rpc-kit/validation";
 import type { SchemaChecker } from "./json-schema.js";
-import { filterError, parseFilter, parseOrderBy } from "./simple-filter.js";
+import { TYPES } from "./template.filter.js";
 import { BUILTIN_TYPES, etagOf, typeToMessage } from "./template.mapper.js";
 import { parseTypeName, TYPE_ID, templateName, typeName } from "./template.names.js";
 
@@ -185,33 +186,18 @@ export function createTemplateTypeHandlers(
     },
 
     async listTemplateTypes(req) {
-      const v = validator();
-      const pageSize = v.pageSize("page_size", req.pageSize);
-      v.check();
-      const conditions: TypeCondition[] = [];
-      for (const r of parseFilter(req.filter, ["active", "builtin", "display_name"])) {
-        if (r.op !== "=" && r.op !== "!=") throw filterError(r.field, "supports only = !=");
-        if (r.field === "display_name") conditions.push({ field: r.field, op: r.op, value: r.value });
-        else {
-          if (r.value !== "true" && r.value !== "false") throw filterError(r.field, "must be true or false");
-          conditions.push({ field: r.field as "active" | "builtin", op: r.op, value: r.value === "true" });
-        }
-      }
-      const order = parseOrderBy<"display_name" | "create_time">(
-        req.orderBy,
-        ["display_name", "create_time"],
-        {
-          field: "display_name",
-          desc: false,
-        },
-      );
+      const { orderBy, conditions, ...query } = listQueryOf(req, TYPES, {
+        pageSize: validator(),
+        binding: "",
+      });
       return mapped(async () => {
         const page = await repository().list({
-          pageSize,
-          pageToken: req.pageToken === "" ? null : req.pageToken,
-          conditions,
+          pageSize: query.pageSize,
+          pageToken: query.pageToken,
+          // TYPES allows only = and != and gives booleans for active / builtin.
+          conditions: conditions as TypeCondition[],
           builtinNames: Object.keys(BUILTIN_TYPES),
-          order,
+          order: orderBy,
         });
         return create(ListTemplateTypesResponseSchema, {
           templateTypes: page.items.map(typeToMessage),

@@ -18,9 +18,10 @@ import {
 } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
 import { callerOf } from "@taskmaster/rpc-kit/call-context";
 import { NotFoundError } from "@taskmaster/rpc-kit/errors";
+import { parseListFilter, TEMPLATE_SYNTAX } from "@taskmaster/rpc-kit/list-filter";
 import { validator } from "@taskmaster/rpc-kit/validation";
 import { unifiedDiff } from "./line-diff.js";
-import { versionFilterConditions } from "./template.filter.js";
+import { VERSION_FIELDS } from "./template.filter.js";
 import { changeKind, templateToMessage, variableToMessage, versionToMessage } from "./template.mapper.js";
 import { parseVersionName, TEMPLATE_PATTERN, templateName } from "./template.names.js";
 import {
@@ -70,7 +71,7 @@ export function createTemplateVersionHandlers(
       const id = v.resourceName("parent", TEMPLATE_PATTERN, req.parent);
       const pageSize = v.pageSize("page_size", req.pageSize);
       v.check();
-      const conditions = versionFilterConditions(req.filter);
+      const conditions = parseListFilter(req.filter, VERSION_FIELDS, { syntax: TEMPLATE_SYNTAX });
       return mapped(async () => {
         const repo = repository();
         if ((await repo.getById(id as string, { includeDeleted: true })) === null) {

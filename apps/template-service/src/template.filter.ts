@@ -1,122 +1,158 @@
 /**
- * Filters of ListTemplates and ListTemplateVersions: the field specs and the checks that turn a parsed
- * filter into typed conditions (persistence's template-filter.columns renders them as SQL).
+ * What the template service's List RPCs filter and sort by: typed field specs read by rpc-kit's
+ * `listQueryOf` / `parseListFilter` in its TEMPLATE_SYNTAX dialect (persistence renders the conditions).
  */
-import type { ListCondition, ListOp } from "@taskmaster/persistence/filter-sql";
-import { isUuid } from "@taskmaster/rpc-kit/validation";
-import { filterError, parseFilter, type Restriction } from "./simple-filter.js";
-import { CATEGORY_PATTERN, parseTypeName } from "./template.names.js";
 
-const EQUALITY = ["=", "!="] as const;
-const ORDERED = ["=", "!=", "<", "<=", ">", ">="] as const;
+import type { DescEnum } from "@bufbuild/protobuf";
+import type { TemplateSortField } from "@taskmaster/persistence/template.repository";
+import type { CategorySortField } from "@taskmaster/persistence/template-category.repository";
+import type { ReviewSortField } from "@taskmaster/persistence/template-review.repository";
+import type { UsageSortField } from "@taskmaster/persistence/template-usage.repository";
+import {
+  TemplateDependencyTypeSchema,
+  TemplatePermissionLevelSchema,
+  TemplateReviewStatusSchema,
+  TemplateReviewTypeSchema,
+} from "@taskmaster/proto/gen/taskmaster/template/v1/collaboration_pb";
+import { TemplateChangeTypeSchema } from "@taskmaster/proto/gen/taskmaster/template/v1/template_pb";
+import { enumCodec } from "@taskmaster/rpc-kit/enum-codec";
+import {
+  type DialectListSpec,
+  type ListFieldSpec,
+  type ListFilterSyntax,
+  TEMPLATE_SYNTAX,
+} from "@taskmaster/rpc-kit/list-filter";
+import { CATEGORY_PATTERN, parseTypeName, SEMVER, TYPE_ID } from "./template.names.js";
 
-/** ListTemplates filter fields. */
-export const TEMPLATE_FILTER_FIELDS = [
-  "slug",
-  "title",
-  "template_type",
-  "category",
-  "tags",
-  "active",
-  "public",
-  "requires_approval",
-  "owner",
-  "usage_count",
-  "success_rate",
-  "create_time",
-  "update_time",
-] as const;
-
-/** ListTemplateVersions filter fields. */
-export const VERSION_FILTER_FIELDS = ["change_type", "author", "approved", "create_time"] as const;
-
-function condition(r: Restriction, value: ListCondition["value"], ops: readonly string[]): ListCondition {
-  if (!ops.includes(r.op)) throw filterError(r.field, `supports only ${ops.join(" ")}`);
-  return { field: r.field, op: r.op as ListOp, value };
+/** An enum stored as its lower-case short name. */
+function enumField(desc: DescEnum): ListFieldSpec {
+  const codec = enumCodec(desc);
+  return { kind: "enum", desc, toDb: (n) => codec.toDb(n) };
 }
 
-function bool(r: Restriction): boolean {
-  if (r.value !== "true" && r.value !== "false") throw filterError(r.field, "must be true or false");
-  return r.value === "true";
-}
+const bool: ListFieldSpec = { kind: "bool" };
+const text: ListFieldSpec = { kind: "string" };
+/** A date-time the JavaScript Date parser reads, starting with YYYY-MM-DD. */
+const time: ListFieldSpec = { kind: "timestamp", format: "date-first" };
 
-function timestamp(r: Restriction): Date {
-  const d = new Date(r.value);
-  if (Number.isNaN(d.getTime()) || !/^\d{4}-\d{2}-\d{2}/.test(r.value)) {
-    throw filterError(r.field, "must be an RFC 3339 timestamp");
-  }
-  return d;
-}
+/** ListTemplates. */
+export const TEMPLATES: DialectListSpec<
+  | "slug"
+  | "title"
+  | "template_type"
+  | "category"
+  | "tags"
+  | "active"
+  | "public"
+  | "requires_approval"
+  | "owner"
+  | "usage_count"
+  | "success_rate"
+  | "create_time"
+  | "update_time",
+  TemplateSortField
+> = {
+  fields: {
+    slug: text,
+    title: { kind: "string", ops: ["=", "!=", ":"] },
+    template_type: {
+      kind: "custom",
+      parse: (t) => parseTypeName(t) ?? (TYPE_ID.test(t) ? t : undefined),
+      expected: '"templateTypes/{id}"',
+    },
+    category: { kind: "name", pattern: CATEGORY_PATTERN, nullable: true, nullWord: true },
+    tags: { kind: "string", ops: [":"] },
+    active: bool,
+    public: bool,
+    requires_approval: bool,
+    owner: text,
+    usage_count: { kind: "int", unsigned: true },
+    success_rate: { kind: "number", min: 0, max: 1 },
+    create_time: time,
+    update_time: time,
+  },
+  syntax: TEMPLATE_SYNTAX,
+  orderFields: ["title", "slug", "usage_count", "success_rate", "create_time", "update_time"],
+  defaultOrder: { field: "title", desc: false },
+};
 
-function templateCondition(r: Restriction): ListCondition {
-  switch (r.field) {
-    case "title":
-      return r.op === ":" ? { field: r.field, op: ":", value: r.value } : condition(r, r.value, EQUALITY);
-    case "template_type": {
-      const id = parseTypeName(r.value) ?? (/^[a-z][a-z0-9_]{2,62}$/.test(r.value) ? r.value : null);
-      if (id === null) throw filterError(r.field, 'must be "templateTypes/{id}"');
-      return condition(r, id, EQUALITY);
-    }
-    case "category": {
-      if (r.value === "" || r.value === "null") return condition(r, null, EQUALITY);
-      const m = /^templateCategories\/(.+)$/.exec(r.value);
-      if (!m || !isUuid(m[1] as string)) throw filterError(r.field, `must be "${CATEGORY_PATTERN}"`);
-      return condition(r, (m[1] as string).toLowerCase(), EQUALITY);
-    }
-    case "tags":
-      if (r.op !== ":") throw filterError(r.field, 'supports only ":" (has)');
-      return { field: r.field, op: ":", value: r.value };
-    case "active":
-    case "public":
-    case "requires_approval":
-      return condition(r, bool(r), EQUALITY);
-    case "usage_count":
-      if (!/^\d{1,9}$/.test(r.value)) throw filterError(r.field, "must be a non-negative integer");
-      return condition(r, Number(r.value), ORDERED);
-    case "success_rate": {
-      const n = Number(r.value);
-      if (!Number.isFinite(n) || n < 0 || n > 1)
-        throw filterError(r.field, "must be a number between 0 and 1");
-      return condition(r, n, ORDERED);
-    }
-    case "create_time":
-    case "update_time":
-      return condition(r, timestamp(r), ORDERED);
-    default: // slug, owner
-      return condition(r, r.value, EQUALITY);
-  }
-}
+/** ListTemplateVersions (no order_by). */
+export const VERSION_FIELDS: Readonly<
+  Record<"change_type" | "author" | "approved" | "create_time", ListFieldSpec>
+> = {
+  change_type: enumField(TemplateChangeTypeSchema),
+  author: text,
+  approved: bool,
+  create_time: { kind: "timestamp", format: "any" },
+};
 
-function versionCondition(r: Restriction): ListCondition {
-  if (r.field !== "create_time" && r.op !== "=" && r.op !== "!=")
-    throw filterError(r.field, "supports only = !=");
-  switch (r.field) {
-    case "change_type": {
-      const kind = r.value.toLowerCase().replace(/^template_change_type_/, "");
-      if (!["major", "minor", "patch", "hotfix"].includes(kind)) {
-        throw filterError(r.field, "must be MAJOR, MINOR, PATCH or HOTFIX");
-      }
-      return condition(r, kind, EQUALITY);
-    }
-    case "approved":
-      return condition(r, bool(r), EQUALITY);
-    case "create_time": {
-      const d = new Date(r.value);
-      if (Number.isNaN(d.getTime()) || r.op === ":")
-        throw filterError(r.field, "must be an RFC 3339 timestamp");
-      return condition(r, d, ORDERED);
-    }
-    default: // author
-      return condition(r, r.value, EQUALITY);
-  }
-}
+/** ListTemplateUsageLogs. */
+export const USAGE_LOGS: DialectListSpec<
+  "version" | "used_by" | "success" | "task" | "workflow_id" | "create_time",
+  UsageSortField
+> = {
+  fields: {
+    version: { kind: "string", pattern: SEMVER, expected: 'a version "x.y.z"' },
+    used_by: text,
+    success: bool,
+    task: { kind: "name", pattern: "tasks/{task}" },
+    workflow_id: text,
+    create_time: time,
+  },
+  syntax: TEMPLATE_SYNTAX,
+  orderFields: ["create_time", "execution_time"],
+  defaultOrder: { field: "create_time", desc: true },
+};
 
-/** Checks a ListTemplates filter; INVALID_ARGUMENT (INVALID_FILTER) naming `filter` on any mistake. */
-export function templateFilterConditions(filter: string): ListCondition[] {
-  return parseFilter(filter, TEMPLATE_FILTER_FIELDS).map(templateCondition);
-}
+/** ListTemplateTypes. */
+export const TYPES: DialectListSpec<"active" | "builtin" | "display_name", "display_name" | "create_time"> = {
+  fields: { active: bool, builtin: bool, display_name: text },
+  syntax: TEMPLATE_SYNTAX,
+  orderFields: ["display_name", "create_time"],
+  defaultOrder: { field: "display_name", desc: false },
+};
 
-/** Checks a ListTemplateVersions filter. */
-export function versionFilterConditions(filter: string): ListCondition[] {
-  return parseFilter(filter, VERSION_FILTER_FIELDS).map(versionCondition);
-}
+/** ListTemplateCategories. */
+export const CATEGORIES: DialectListSpec<"parent" | "active" | "display_name", CategorySortField> = {
+  fields: {
+    parent: { kind: "name", pattern: CATEGORY_PATTERN, nullable: true, nullWord: true },
+    active: bool,
+    display_name: text,
+  },
+  syntax: TEMPLATE_SYNTAX,
+  orderFields: ["display_name", "sort_order", "create_time"],
+  defaultOrder: { field: "sort_order", desc: false },
+};
+
+/** ListTemplateReviews. */
+export const REVIEWS: DialectListSpec<"status" | "review_type" | "version" | "reviewer", ReviewSortField> = {
+  fields: {
+    status: enumField(TemplateReviewStatusSchema),
+    review_type: enumField(TemplateReviewTypeSchema),
+    version: text,
+    reviewer: text,
+  },
+  syntax: TEMPLATE_SYNTAX,
+  orderFields: ["create_time", "decide_time"],
+  defaultOrder: { field: "create_time", desc: true },
+};
+
+/** ListTemplatePermissions (no order_by). */
+export const PERMISSION_FIELDS: Readonly<
+  Record<"user" | "role" | "team" | "permission" | "expire_time", ListFieldSpec>
+> = {
+  user: text,
+  role: text,
+  team: text,
+  permission: enumField(TemplatePermissionLevelSchema),
+  expire_time: time,
+};
+
+/** ListTemplateDependencies: at most one comparison, `type = X`. */
+export const DEPENDENCY_FIELDS: Readonly<Record<"type", ListFieldSpec>> = {
+  type: { ...enumField(TemplateDependencyTypeSchema), ops: ["="] },
+};
+export const DEPENDENCY_SYNTAX: ListFilterSyntax = {
+  ...TEMPLATE_SYNTAX,
+  scan: { ...TEMPLATE_SYNTAX.scan, maxComparisons: 1 },
+};

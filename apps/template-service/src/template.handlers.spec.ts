@@ -488,7 +488,14 @@ describe("Delete / Undelete / List", () => {
     expect(typed.templates).toHaveLength(3);
     const big = await h.client.listTemplates({ filter: `tags:"${tag}"`, pageSize: 5000 });
     expect(big.templates).toHaveLength(3);
-    for (const filter of ["nope = 1", "active = maybe", "title", 'slug = "x" OR slug = "y"']) {
+    // An empty string is no number between 0 and 1 (it must not read as 0).
+    for (const filter of [
+      "nope = 1",
+      "active = maybe",
+      "title",
+      'slug = "x" OR slug = "y"',
+      'success_rate = ""',
+    ]) {
       const err = await failure(h.client.listTemplates({ filter }), Code.InvalidArgument);
       expect(violatedFields(err)).toEqual(["filter"]);
     }

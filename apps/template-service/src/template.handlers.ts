@@ -7,7 +7,7 @@ import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import { isUniqueViolation } from "@taskmaster/persistence/db-errors";
-import { TemplateRepository, type TemplateSortField } from "@taskmaster/persistence/template.repository";
+import { TemplateRepository } from "@taskmaster/persistence/template.repository";
 import {
   bumpVersion,
   type TemplateChangeKind,
@@ -31,10 +31,10 @@ import {
 } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
 import { callerOf } from "@taskmaster/rpc-kit/call-context";
 import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from "@taskmaster/rpc-kit/errors";
+import { listQueryOf } from "@taskmaster/rpc-kit/list-filter";
 import { callerOf as authCallerOf, prefetchedTemplateKey, readableBy } from "./authorization.js";
 import type { SchemaChecker } from "./json-schema.js";
-import { parseOrderBy } from "./simple-filter.js";
-import { templateFilterConditions } from "./template.filter.js";
+import { TEMPLATES } from "./template.filter.js";
 import { changeKind, templateToMessage, variableToJson, versionToMessage } from "./template.mapper.js";
 import { TEMPLATE_PATTERN, templateName } from "./template.names.js";
 import {
@@ -186,25 +186,17 @@ export function createTemplateHandlers(
 
     async listTemplates(req, ctx) {
       const caller = authCallerOf(ctx);
-      const v = validator();
-      const pageSize = v.pageSize("page_size", req.pageSize);
-      v.check();
-      const conditions = templateFilterConditions(req.filter);
+      const { orderBy, ...query } = listQueryOf(req, TEMPLATES, {
+        pageSize: validator(),
+        binding: [req.filter, caller.subject],
+      });
       const readable = readableBy(caller, "x");
-      const order = parseOrderBy<TemplateSortField>(
-        req.orderBy,
-        ["title", "slug", "usage_count", "success_rate", "create_time", "update_time"],
-        { field: "title", desc: false },
-      );
       return mapped(async () => {
         const page = await repository().list({
-          pageSize,
-          pageToken: req.pageToken === "" ? null : req.pageToken,
-          conditions,
+          ...query,
           readable,
-          order,
+          order: orderBy,
           showDeleted: req.showDeleted,
-          binding: JSON.stringify([req.filter, caller.subject]),
         });
         return create(ListTemplatesResponseSchema, {
           templates: page.items.map((r) => templateToMessage(r)),

@@ -7,12 +7,10 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
 import { type MaskingPolicy, maskingPolicy } from "@taskmaster/config/masking";
-import type { ListCondition, ListOp } from "@taskmaster/persistence/filter-sql";
 import { TemplateRepository } from "@taskmaster/persistence/template.repository";
 import {
   TemplateUsageRepository,
   type TimeWindow,
-  type UsageSortField,
   UsageTaskNotFoundError,
   UsageTemplateNotFoundError,
 } from "@taskmaster/persistence/template-usage.repository";
@@ -25,10 +23,11 @@ import {
 } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
 import { actor } from "@taskmaster/rpc-kit/call-context";
 import { InvalidArgumentError, NotFoundError } from "@taskmaster/rpc-kit/errors";
+import { listQueryOf } from "@taskmaster/rpc-kit/list-filter";
 import { type Validator, validator } from "@taskmaster/rpc-kit/validation";
 import { callerOf as authCallerOf, readableBy } from "./authorization.js";
 import { maskInputs } from "./render.service.js";
-import { filterError, parseFilter, parseOrderBy, type Restriction } from "./simple-filter.js";
+import { USAGE_LOGS } from "./template.filter.js";
 import { SEMVER, TEMPLATE_PATTERN, templateName } from "./template.names.js";
 import {
   boundedInputs,
@@ -92,42 +91,6 @@ export function taskIdOf(v: Validator, field: string, task: string): string | nu
     return null;
   }
   return (m[1] as string).toLowerCase();
-}
-
-const USAGE_FILTER_FIELDS = ["version", "used_by", "success", "task", "workflow_id", "create_time"] as const;
-
-function usageCondition(r: Restriction): ListCondition {
-  const cmp = (value: ListCondition["value"], ops: readonly string[]): ListCondition => {
-    if (!ops.includes(r.op)) throw filterError(r.field, `supports only ${ops.join(" ")}`);
-    return { field: r.field, op: r.op as ListOp, value };
-  };
-  switch (r.field) {
-    case "version":
-      if (!SEMVER.test(r.value)) throw filterError(r.field, 'must be a version "x.y.z"');
-      return cmp(r.value, ["=", "!="]);
-    case "success":
-      if (r.value !== "true" && r.value !== "false") throw filterError(r.field, "must be true or false");
-      return cmp(r.value === "true", ["=", "!="]);
-    case "task": {
-      const m = TASK_NAME.exec(r.value);
-      if (!m) throw filterError(r.field, 'must be "tasks/{task}"');
-      return cmp((m[1] as string).toLowerCase(), ["=", "!="]);
-    }
-    case "create_time": {
-      const d = new Date(r.value);
-      if (Number.isNaN(d.getTime()) || !/^\d{4}-\d{2}-\d{2}/.test(r.value)) {
-        throw filterError(r.field, "must be an RFC 3339 timestamp");
-      }
-      return cmp(d, ["=", "!=", "<", "<=", ">", ">="]);
-    }
-    default: // used_by, workflow_id
-      return cmp(r.value, ["=", "!="]);
-  }
-}
-
-/** Checks a ListTemplateUsage filter into typed conditions (persistence renders them). */
-function usageFilterConditions(filter: string): ListCondition[] {
-  return parseFilter(filter, USAGE_FILTER_FIELDS).map(usageCondition);
 }
 
 export function createUsageHandlers(
@@ -217,13 +180,7 @@ export function createUsageHandlers(
       const v = validator();
       let templateId: string | null = null;
       if (req.parent !== "templates/-") templateId = templateIdOf(v, "parent", req.parent) ?? null;
-      const pageSize = v.pageSize("page_size", req.pageSize);
-      v.check();
-      const conditions = usageFilterConditions(req.filter);
-      const order = parseOrderBy<UsageSortField>(req.orderBy, ["create_time", "execution_time"], {
-        field: "create_time",
-        desc: true,
-      });
+      const { orderBy, ...query } = listQueryOf(req, USAGE_LOGS, { pageSize: v, binding: req.filter });
       return mappedUsage(async () => {
         await deps.flushUsage?.();
         const em = deps.orm.em.fork();
@@ -233,11 +190,8 @@ export function createUsageHandlers(
         }
         const page = await new TemplateUsageRepository(em).list({
           templateId,
-          pageSize,
-          pageToken: req.pageToken === "" ? null : req.pageToken,
-          conditions,
-          order,
-          binding: req.filter,
+          ...query,
+          order: orderBy,
           readable: templateId === null ? readableBy(authCallerOf(ctx), "x") : undefined,
         });
         return create(ListTemplateUsageLogsResponseSchema, {

@@ -11,7 +11,7 @@
  *   restriction = field comparator value        comparator: = != < <= > >= :
  *
  * Anything outside the subset is INVALID_ARGUMENT (reason INVALID_FILTER) naming the 1-based position.
- * The conjunction-only subset of the other List RPCs is `parseConjunction` in list-query.ts.
+ * The conjunction-only subset of the other List RPCs is `parseListFilter` in list-filter.ts.
  */
 import { InvalidArgumentError } from "./errors.js";
 import { isUuid } from "./validation.js";

@@ -1,9 +1,10 @@
 /**
  * Shared machinery for the AIP-160 filter subset and AIP-132 `order_by` of the List RPCs: conjunctions
  * (`AND`) of comparisons `field op value` with op one of = != < <= > >= (optionally `:`), values as string
- * literals in double quotes (with `\"` escapes) or bare words. Each service keeps its own field table and value
- * conversion: {@link parseConjunction} only scans the text, checks field names against the table and hands
- * each comparison to the caller. Errors are INVALID_ARGUMENT naming the (1-based) position.
+ * literals in double quotes (with `\"` escapes) or bare words. {@link parseConjunction} only scans the text,
+ * checks field names against the table and hands each comparison to the caller; the typed field specs and
+ * value checks of every List RPC are list-filter.ts (`parseListFilter`). Errors are INVALID_ARGUMENT naming
+ * the (1-based) position.
  */
 import { InvalidArgumentError } from "./errors.js";
 
