@@ -1,7 +1,8 @@
 /**
- * Two CreateTemplate calls with the same request_id racing past the replay pre-check: the loser's insert of
- * the idempotency key hits the unique constraint and it answers with the winner's template. Deterministic:
- * a second connection holds a lock on idempotency_keys until both calls wait for it.
+ * Two CreateTemplate calls with the same request_id racing past the replay pre-check: the winner holds the
+ * request id's advisory lock (createOnce) while it stores the idempotency key, the loser waits for that lock
+ * and then answers with the winner's template. Deterministic: a second connection holds a lock on
+ * idempotency_keys until the winner waits for it and the loser waits for the advisory lock.
  */
 import { randomUUID } from "node:crypto";
 import pg from "pg";
@@ -21,7 +22,10 @@ afterAll(async () => {
   await sql?.end();
 });
 
-/** Polls pg_locks until `count` requests on idempotency_keys wait; fails if a call ends first. */
+/**
+ * Polls pg_locks until `count` requests wait on idempotency_keys or on an advisory lock; fails if a call
+ * ends first.
+ */
 async function waitForBlocked(count: number, calls: Promise<unknown>[]): Promise<void> {
   let ended = false;
   for (const c of calls)
@@ -36,7 +40,8 @@ async function waitForBlocked(count: number, calls: Promise<unknown>[]): Promise
   for (;;) {
     if (ended) throw new Error("a CreateTemplate call ended before waiting for the lock");
     const { rows } = await sql.query(
-      `select count(*)::int as n from pg_locks where not granted and relation = 'idempotency_keys'::regclass`,
+      `select count(*)::int as n from pg_locks where not granted
+       and (relation = 'idempotency_keys'::regclass or (locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())))`,
     );
     if (rows[0].n >= count) return;
   }

@@ -111,3 +111,14 @@ export async function createOnce<T>(em: EntityManager, op: IdempotentCreate<T>):
     return result;
   });
 }
+
+/**
+ * The `replay` of a create whose result is the id of the row it inserted into `table` (a table name
+ * written in the code): that id while the row exists.
+ */
+export function replayRowId(table: string): IdempotentCreate<string>["replay"] {
+  return async (em, resourceId) => {
+    const rows = await query(em, sql<Row>`select 1 from ${sql.ref(table)} where id = ${resourceId}::uuid`);
+    return rows.length > 0 ? resourceId : null;
+  };
+}

@@ -5,7 +5,7 @@
 import type { EntityManager } from "@mikro-orm/core";
 import { isUniqueViolation } from "./db-errors.js";
 import { conditionsSql, type ListColumn } from "./filter-sql.js";
-import { storeIdempotentResource } from "./idempotency.js";
+import { createOnce, replayRowId } from "./idempotency.js";
 import { newId } from "./ids.js";
 import { bindingDigest, decodeOffsetToken, encodeOffsetToken } from "./page-token.js";
 import { allOf, query, type Row, sql } from "./sql-toolkit.js";
@@ -135,6 +135,10 @@ export class TemplateCategoryRepository {
     return rows[0] ? this.getById(String(rows[0].resource_id)) : null;
   }
 
+  /**
+   * Inserts a category. With `requestId` it runs once per request id (createOnce, scope
+   * `template_category.create`): a retry, even a concurrent one, gets the id the first call created.
+   */
   async insert(
     c: {
       name: string;
@@ -145,21 +149,26 @@ export class TemplateCategoryRepository {
     },
     requestId: string | null,
   ): Promise<string> {
-    const id = newId();
-    try {
-      await query(
-        this.em,
-        sql`insert into template_categories (id, name, description, parent_id, sort_order, is_active)
-         values (${id}, ${c.name}, ${c.description}, ${c.parentId}, ${c.sortOrder}, ${c.isActive})`,
-      );
-    } catch (err) {
-      if (isUniqueViolation(err, "template_categories_name_uniq")) throw new CategoryNameTakenError(c.name);
-      throw err;
-    }
-    if (requestId) {
-      await storeIdempotentResource(this.em, "template_category.create", requestId, id);
-    }
-    return id;
+    return createOnce<string>(this.em, {
+      scope: "template_category.create",
+      requestId,
+      replay: replayRowId("template_categories"),
+      create: async (tx) => {
+        const id = newId();
+        try {
+          await query(
+            tx,
+            sql`insert into template_categories (id, name, description, parent_id, sort_order, is_active)
+             values (${id}, ${c.name}, ${c.description}, ${c.parentId}, ${c.sortOrder}, ${c.isActive})`,
+          );
+        } catch (err) {
+          if (isUniqueViolation(err, "template_categories_name_uniq"))
+            throw new CategoryNameTakenError(c.name);
+          throw err;
+        }
+        return { result: id, resourceId: id };
+      },
+    });
   }
 
   /** Updates the given columns when the row still has `expectedVersion`. */

@@ -4,7 +4,7 @@
  * ADMIN implies every level; public templates are readable by every authenticated caller.
  */
 import type { EntityManager } from "@mikro-orm/core";
-import { storeIdempotentResource } from "./idempotency.js";
+import { createOnce, replayRowId } from "./idempotency.js";
 import { newId } from "./ids.js";
 import { type ColumnSpec, type Condition, listKeysetPage, type Page } from "./list-page.js";
 import { query, type RawBuilder, type Row, sql } from "./sql-toolkit.js";
@@ -159,7 +159,9 @@ export class TemplatePermissionRepository {
 
   /**
    * Inserts a grant (call inside a transaction). An identical grant that has expired is revoked first;
-   * an identical live one is TemplatePermissionExistsError.
+   * an identical live one is TemplatePermissionExistsError (and not stored as the request's result). With
+   * `requestId` it runs once per request id (createOnce, scope `template.permission.grant`): a retry, even a
+   * concurrent one, gets the id of the grant the first call created.
    */
   async grant(g: {
     templateId: string;
@@ -171,27 +173,32 @@ export class TemplatePermissionRepository {
     grantedBy: string;
     requestId: string | null;
   }): Promise<string> {
-    await query(
-      this.em,
-      sql`update template_permissions set revoked_at = now(), revoked_by = ${g.grantedBy}::text
-       where template_id = ${g.templateId}::uuid and permission = ${g.permission}::text
-         and coalesce(user_id, '') = ${g.userId ?? ""}::text and coalesce(role, '') = ${g.role ?? ""}::text
-         and coalesce(team, '') = ${g.team ?? ""}::text
-         and revoked_at is null and expires_at is not null and expires_at <= now()`,
-    );
-    const id = newId();
-    const inserted = await query(
-      this.em,
-      sql<Row>`insert into template_permissions (id, template_id, user_id, role, team, permission, granted_by, expires_at)
-       values (${id}, ${g.templateId}, ${g.userId}, ${g.role}, ${g.team}, ${g.permission}, ${g.grantedBy},
-         ${g.expiresAt?.toISOString() ?? null}::timestamptz)
-       on conflict do nothing returning id`,
-    );
-    if (inserted.length === 0) throw new TemplatePermissionExistsError();
-    if (g.requestId) {
-      await storeIdempotentResource(this.em, "template.permission.grant", g.requestId, id);
-    }
-    return id;
+    return createOnce<string>(this.em, {
+      scope: "template.permission.grant",
+      requestId: g.requestId,
+      replay: replayRowId("template_permissions"),
+      create: async (tx) => {
+        await query(
+          tx,
+          sql`update template_permissions set revoked_at = now(), revoked_by = ${g.grantedBy}::text
+           where template_id = ${g.templateId}::uuid and permission = ${g.permission}::text
+             and coalesce(user_id, '') = ${g.userId ?? ""}::text and coalesce(role, '') = ${g.role ?? ""}::text
+             and coalesce(team, '') = ${g.team ?? ""}::text
+             and revoked_at is null and expires_at is not null and expires_at <= now()`,
+        );
+        const id = newId();
+        const inserted = await query(
+          tx,
+          sql<Row>`insert into template_permissions (id, template_id, user_id, role, team, permission, granted_by,
+             expires_at)
+           values (${id}, ${g.templateId}, ${g.userId}, ${g.role}, ${g.team}, ${g.permission}, ${g.grantedBy},
+             ${g.expiresAt?.toISOString() ?? null}::timestamptz)
+           on conflict do nothing returning id`,
+        );
+        if (inserted.length === 0) throw new TemplatePermissionExistsError();
+        return { result: id, resourceId: id };
+      },
+    });
   }
 
   /** Revokes a grant; false when it does not exist or is already revoked. */

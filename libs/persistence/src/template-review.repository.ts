@@ -4,7 +4,7 @@
  * template's approved_by/approved_at (bumping its version) in the same transaction.
  */
 import type { EntityManager } from "@mikro-orm/core";
-import { storeIdempotentResource } from "./idempotency.js";
+import { createOnce, replayRowId } from "./idempotency.js";
 import { newId } from "./ids.js";
 import { type ColumnSpec, type Condition, listKeysetPage, type Page } from "./list-page.js";
 import { query, type RawBuilder, type Row, sql } from "./sql-toolkit.js";
@@ -104,7 +104,11 @@ export class TemplateReviewRepository {
     return rows[0] ? rowFromDb(rows[0]) : null;
   }
 
-  /** Inserts a pending review (call inside a transaction when `requestId` is set). */
+  /**
+   * Inserts a pending review. With `requestId` it runs once per request id (createOnce, scope
+   * `template.review.request`): a retry, even a concurrent one, gets the id of the review the first call
+   * created.
+   */
   async insert(r: {
     templateId: string;
     templateVersion: string;
@@ -114,18 +118,22 @@ export class TemplateReviewRepository {
     requestedBy: string;
     requestId: string | null;
   }): Promise<string> {
-    const id = newId();
-    await query(
-      this.em,
-      sql`insert into template_reviews (id, template_id, template_version, review_type, status, reviewer, requested_by,
-         request_comments)
-       values (${id}, ${r.templateId}, ${r.templateVersion}, ${r.reviewType}, 'pending', ${r.reviewer}, ${r.requestedBy},
-         ${r.requestComments})`,
-    );
-    if (r.requestId) {
-      await storeIdempotentResource(this.em, "template.review.request", r.requestId, id);
-    }
-    return id;
+    return createOnce<string>(this.em, {
+      scope: "template.review.request",
+      requestId: r.requestId,
+      replay: replayRowId("template_reviews"),
+      create: async (tx) => {
+        const id = newId();
+        await query(
+          tx,
+          sql`insert into template_reviews (id, template_id, template_version, review_type, status, reviewer,
+             requested_by, request_comments)
+           values (${id}, ${r.templateId}, ${r.templateVersion}, ${r.reviewType}, 'pending', ${r.reviewer},
+             ${r.requestedBy}, ${r.requestComments})`,
+        );
+        return { result: id, resourceId: id };
+      },
+    });
   }
 
   /**

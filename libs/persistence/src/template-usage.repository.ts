@@ -14,6 +14,7 @@
 import type { EntityManager } from "@mikro-orm/core";
 import { isReferenceViolation } from "./db-errors.js";
 import { conditionsSql, type ListColumn, type ListCondition } from "./filter-sql.js";
+import { createOnce } from "./idempotency.js";
 import { newId } from "./ids.js";
 import { bindingDigest, decodeKeysetToken, keysetPage, tokenField } from "./page-token.js";
 import { allOf, query, type RawBuilder, type Row, sql } from "./sql-toolkit.js";
@@ -152,6 +153,9 @@ const refreshAggregatesStatement = (templateId: string) =>
    from (select ${sql.raw(STATS_SELECT)} from template_usage_logs u where u.template_id = ${templateId}::uuid) s
    where t.id = ${templateId}::uuid`;
 
+/** The idempotency scope of recorded usages (RecordTemplateUsage and the render path's request ids). */
+const USAGE_SCOPE = "template.usage";
+
 export class TemplateUsageRepository {
   constructor(readonly em: EntityManager) {}
 
@@ -170,87 +174,90 @@ export class TemplateUsageRepository {
 
   /**
    * Records a usage (locks the template, inserts, recomputes the aggregates) in its own transaction or the
-   * caller's. With `requestId`, a retry returns the log recorded first (`reused: true`).
+   * caller's. With `requestId` it runs once per request id (createOnce, scope `template.usage`): a retry,
+   * even a concurrent one, returns the log recorded first (`reused: true`).
    */
   async record(
     w: TemplateUsageWrite,
     requestId: string | null = null,
   ): Promise<{ row: TemplateUsageRow; reused: boolean }> {
-    return this.em.transactional(async (tx) => {
-      const locked = await query(
-        tx,
-        sql<Row>`select id from templates where id = ${w.templateId}::uuid for update`,
-      );
-      if (locked.length === 0) throw new UsageTemplateNotFoundError(w.templateId);
-      const id = newId();
-      if (requestId !== null) {
-        const claimed = await query(
+    return createOnce<{ row: TemplateUsageRow; reused: boolean }>(this.em, {
+      scope: USAGE_SCOPE,
+      requestId,
+      replay: async (tx, resourceId) => {
+        const prior = await query(
           tx,
-          sql<Row>`insert into idempotency_keys (id, scope, request_id, resource_id)
-           values (${newId()}, 'template.usage', ${requestId}, ${id})
-           on conflict (scope, request_id) do nothing returning resource_id`,
+          sql<Row>`select ${sql.raw(USAGE_SELECT)} from template_usage_logs u where u.id = ${resourceId}::uuid`,
         );
-        if (claimed.length === 0) {
-          const prior = await query(
+        return prior[0] ? { row: usageFromDb(prior[0]), reused: true } : null;
+      },
+      create: async (tx) => {
+        const locked = await query(
+          tx,
+          sql<Row>`select id from templates where id = ${w.templateId}::uuid for update`,
+        );
+        if (locked.length === 0) throw new UsageTemplateNotFoundError(w.templateId);
+        const id = newId();
+        let inserted: Row[];
+        try {
+          inserted = await query(
             tx,
-            sql<Row>`select ${sql.raw(USAGE_SELECT)} from idempotency_keys k
-             join template_usage_logs u on u.id = k.resource_id::uuid
-             where k.scope = 'template.usage' and k.request_id = ${requestId}::text`,
+            sql<Row>`insert into template_usage_logs (id, template_id, template_version, task_id, workflow_id, used_by,
+             execution_time_ms, success, error_message, input_parameters, output)
+           values (${id}, ${w.templateId}, ${w.version}, ${w.taskId}, ${w.workflowId}, ${w.usedBy},
+             ${Math.max(0, Math.round(w.executionMs))}, ${w.success}, ${w.success ? w.errorMessage : (w.errorMessage ?? "")},
+             ${JSON.stringify(w.inputParameters)}::jsonb, ${w.output})
+           returning ${sql.raw(USAGE_COLUMNS)}`,
           );
-          if (prior[0]) return { row: usageFromDb(prior[0]), reused: true };
+        } catch (err) {
+          if (isReferenceViolation(err, "template_usage_logs_task_id_foreign")) {
+            throw new UsageTaskNotFoundError(String(w.taskId));
+          }
+          throw err;
         }
-      }
-      let inserted: Row[];
-      try {
-        inserted = await query(
-          tx,
-          sql<Row>`insert into template_usage_logs (id, template_id, template_version, task_id, workflow_id, used_by,
-           execution_time_ms, success, error_message, input_parameters, output)
-         values (${id}, ${w.templateId}, ${w.version}, ${w.taskId}, ${w.workflowId}, ${w.usedBy},
-           ${Math.max(0, Math.round(w.executionMs))}, ${w.success}, ${w.success ? w.errorMessage : (w.errorMessage ?? "")},
-           ${JSON.stringify(w.inputParameters)}::jsonb, ${w.output})
-         returning ${sql.raw(USAGE_COLUMNS)}`,
-        );
-      } catch (err) {
-        if (isReferenceViolation(err, "template_usage_logs_task_id_foreign")) {
-          throw new UsageTaskNotFoundError(String(w.taskId));
-        }
-        throw err;
-      }
-      await query(tx, refreshAggregatesStatement(w.templateId));
-      return { row: usageFromDb(inserted[0] as Record<string, unknown>), reused: false };
+        await query(tx, refreshAggregatesStatement(w.templateId));
+        return {
+          result: { row: usageFromDb(inserted[0] as Record<string, unknown>), reused: false },
+          resourceId: id,
+        };
+      },
     });
   }
 
   /**
-   * Records a batch of usages in ONE transaction (the render path's usage batcher): locks the affected
-   * templates in id order (`for no key update`, so concurrent flushers of other instances queue instead of
-   * losing counts), claims the request ids (a retried request is recorded once), inserts every row with one
+   * Records a batch of usages in ONE transaction (the render path's usage batcher): claims the request ids
+   * (a retried request is recorded once), locks the affected templates in id order (`for no key update`, so
+   * concurrent flushers of other instances queue instead of losing counts), inserts every row with one
    * multi-row insert and recomputes each affected template's aggregates once from its rows. Throws (nothing
    * written) when any row is invalid, e.g. its task or template was removed; the caller may retry per row.
    */
   async recordBatch(items: readonly QueuedUsageWrite[]): Promise<{ inserted: number; templates: number }> {
     if (items.length === 0) return { inserted: 0, templates: 0 };
     return this.em.transactional(async (tx) => {
+      // Each request id is claimed through createOnce before the template locks (request ids in order, so
+      // flushers and `record`, which also takes the request id's lock first, take the locks in one order);
+      // its row is then written by the multi-row insert below, in the same transaction. An item whose request
+      // id is already claimed (by an earlier batch, a concurrent flusher or an earlier item of this batch) is
+      // dropped.
+      const won = new Set<string>();
+      const keyed = items
+        .filter((i): i is QueuedUsageWrite & { requestId: string } => i.requestId !== null)
+        .sort((a, b) => (a.requestId < b.requestId ? -1 : a.requestId > b.requestId ? 1 : 0));
+      for (const item of keyed) {
+        const claimed = await createOnce<boolean>(tx, {
+          scope: USAGE_SCOPE,
+          requestId: item.requestId,
+          replay: async () => false,
+          create: async () => ({ result: true, resourceId: item.id }),
+        });
+        if (claimed) won.add(item.id);
+      }
       const templateIds = [...new Set(items.map((i) => i.templateId))].sort();
       await query(
         tx,
         sql`select id from templates where id = any(${templateIds}::uuid[]) order by id for no key update`,
       );
-      let rows = items;
-      const keyed = items.filter((i) => i.requestId !== null);
-      if (keyed.length > 0) {
-        const claims = keyed.map((i) => ({ id: newId(), request_id: i.requestId, resource_id: i.id }));
-        const claimed = await query(
-          tx,
-          sql<Row>`insert into idempotency_keys (id, scope, request_id, resource_id)
-           select r.id, 'template.usage', r.request_id, r.resource_id
-           from jsonb_to_recordset(${JSON.stringify(claims)}::jsonb) as r(id uuid, request_id text, resource_id text)
-           on conflict (scope, request_id) do nothing returning resource_id`,
-        );
-        const won = new Set(claimed.map((r) => String(r.resource_id)));
-        rows = items.filter((i) => i.requestId === null || won.has(i.id));
-      }
+      const rows = keyed.length === 0 ? items : items.filter((i) => i.requestId === null || won.has(i.id));
       if (rows.length === 0) return { inserted: 0, templates: 0 };
       const records = JSON.stringify(
         rows.map((w) => ({

@@ -7,7 +7,7 @@
 import type { EntityManager } from "@mikro-orm/core";
 import { isUniqueViolation } from "./db-errors.js";
 import type { ListCondition } from "./filter-sql.js";
-import { storeIdempotentResource } from "./idempotency.js";
+import { createOnce, replayRowId } from "./idempotency.js";
 import { newId } from "./ids.js";
 import { bindingDigest, decodeKeysetToken, keysetPage, tokenField } from "./page-token.js";
 import { allOf, query, type RawBuilder, type Row, sql } from "./sql-toolkit.js";
@@ -127,30 +127,46 @@ export class TemplateRepository {
     return rows[0] ? templateRowFromDb(rows[0]) : null;
   }
 
-  /** Inserts a template and its first version "1.0.0" (call inside a transaction). */
+  /**
+   * Inserts a template and its first version "1.0.0" (call inside a transaction). With `requestId` it runs
+   * once per request id (createOnce, scope `template.create`): a retry, even a concurrent one, gets the id of
+   * the template the first call created.
+   */
   async insert(
     w: TemplateWrite,
     meta: { owner: string; summary: string | null; requestId: string | null },
   ): Promise<string> {
-    const id = newId();
-    try {
-      await query(
-        this.em,
-        sql`insert into templates (id, name, title, description, content, variables, parameters, tags, complexity_score,
-           is_active, is_public, requires_approval, category_id, type_id, owner, current_version)
-         values (${id}, ${w.slug}, ${w.title}, ${w.description}, ${w.content}, ${JSON.stringify(w.variables)}::jsonb,
-           ${JSON.stringify(w.parameters)}::jsonb, ${w.tags}::text[], ${w.complexityScore}, ${w.isActive},
-           ${w.isPublic}, ${w.requiresApproval}, ${w.categoryId}, ${w.typeId}, ${meta.owner}, '1.0.0')`,
-      );
-    } catch (err) {
-      if (isUniqueViolation(err, "templates_name_uniq")) throw new TemplateSlugTakenError(w.slug);
-      throw err;
-    }
-    await this.insertVersion(id, "1.0.0", w, "major", meta.summary, meta.owner, null);
-    if (meta.requestId) {
-      await storeIdempotentResource(this.em, "template.create", meta.requestId, id);
-    }
-    return id;
+    return createOnce<string>(this.em, {
+      scope: "template.create",
+      requestId: meta.requestId,
+      replay: replayRowId("templates"),
+      create: async (tx) => {
+        const id = newId();
+        try {
+          await query(
+            tx,
+            sql`insert into templates (id, name, title, description, content, variables, parameters, tags,
+               complexity_score, is_active, is_public, requires_approval, category_id, type_id, owner, current_version)
+             values (${id}, ${w.slug}, ${w.title}, ${w.description}, ${w.content}, ${JSON.stringify(w.variables)}::jsonb,
+               ${JSON.stringify(w.parameters)}::jsonb, ${w.tags}::text[], ${w.complexityScore}, ${w.isActive},
+               ${w.isPublic}, ${w.requiresApproval}, ${w.categoryId}, ${w.typeId}, ${meta.owner}, '1.0.0')`,
+          );
+        } catch (err) {
+          if (isUniqueViolation(err, "templates_name_uniq")) throw new TemplateSlugTakenError(w.slug);
+          throw err;
+        }
+        await new TemplateRepository(tx).insertVersion(
+          id,
+          "1.0.0",
+          w,
+          "major",
+          meta.summary,
+          meta.owner,
+          null,
+        );
+        return { result: id, resourceId: id };
+      },
+    });
   }
 
   async insertVersion(
