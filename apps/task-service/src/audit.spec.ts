@@ -2,7 +2,8 @@
  * Every mutating TaskService RPC (from the descriptor: every method whose idempotency level is not
  * NO_SIDE_EFFECTS, so a new RPC cannot be forgotten) writes the expected audit rows, in the same transaction,
  * with the context of the call: actor from `x-taskmaster-actor`, request id, trace id, client IP, user agent.
- * A failed call leaves no audit row. Real grpc-js server + PostgreSQL (audit triggers of the database).
+ * A failed call leaves no audit row. The outbox events and status-history rows of a write record the same
+ * caller. Real grpc-js server + PostgreSQL (audit triggers of the database).
  */
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -18,6 +19,7 @@ import { TaskService } from "@taskmaster/proto/gen/taskmaster/task/v1/task_servi
 import type { GrpcServer } from "@taskmaster/rpc-kit/grpc-server";
 import { createLogger } from "@taskmaster/telemetry/logger";
 import {
+  AUDIT_TRACE_ID,
   type AuditCallContext,
   auditHeaders,
   auditRowsOf,
@@ -446,5 +448,114 @@ describe("audit trail of TaskService", () => {
   it("the chain over all of it verifies", async () => {
     await sql.query("select audit_seal()");
     expect((await sql.query("select * from audit_verify(5)")).rows).toEqual([]);
+  });
+});
+
+const CALLER = { actor: "user:caller-context", requestId: `hdr-${randomUUID()}` };
+const ACTOR = CALLER.actor;
+const TRACE_ID = AUDIT_TRACE_ID;
+const callerHeaders = auditHeaders(CALLER);
+
+/*
+ * What a write records about its caller besides the audit rows: the outbox event's actor / request_id /
+ * trace_id and the status-history row's actor, for calls with an actor, a traceparent, an `x-request-id`
+ * header and (where the request has one) a `request_id` field. The outbox's request_id is the request's
+ * `request_id` field (null where the request has none), never the header.
+ */
+async function outbox(taskId: string, kind: string) {
+  const { rows } = await sql.query(
+    `select actor, request_id, trace_id from outbox_events
+      where aggregate_id = $1 and event_kind = $2 order by id`,
+    [taskId, kind],
+  );
+  return rows;
+}
+
+async function history(taskId: string) {
+  const { rows } = await sql.query(
+    `select from_status, to_status, changed_by from task_status_history where task_id = $1 order by changed_at, id`,
+    [taskId],
+  );
+  return rows;
+}
+
+describe("the caller recorded in the outbox and the status history", () => {
+  it("create, update and status transition record the caller's actor and trace id, and the request_id field", async () => {
+    const createRequestId = randomUUID();
+    const created = await client.createTask(
+      { task: { title: "Caller context" }, requestId: createRequestId },
+      callerHeaders,
+    );
+    const id = created.task?.name.split("/").at(-1) as string;
+
+    await client.updateTask(
+      {
+        task: { name: created.task?.name ?? "", title: "Caller context 2" },
+        updateMask: { paths: ["title"] },
+      },
+      callerHeaders,
+    );
+    const transitionRequestId = randomUUID();
+    await client.transitionTaskStatus(
+      { name: created.task?.name ?? "", status: TaskStatus.READY, requestId: transitionRequestId },
+      callerHeaders,
+    );
+
+    expect(await outbox(id, "task.created")).toEqual([
+      { actor: ACTOR, request_id: createRequestId, trace_id: TRACE_ID },
+    ]);
+    expect(await outbox(id, "task.updated")).toEqual([
+      { actor: ACTOR, request_id: null, trace_id: TRACE_ID },
+    ]);
+    expect(await outbox(id, "task.status_changed")).toEqual([
+      { actor: ACTOR, request_id: transitionRequestId, trace_id: TRACE_ID },
+    ]);
+    expect(await history(id)).toEqual([
+      { from_status: null, to_status: "pending", changed_by: ACTOR },
+      { from_status: "pending", to_status: "ready", changed_by: ACTOR },
+    ]);
+  });
+
+  it("a claim records the caller and the request_id field; a lease expiry it runs records the system", async () => {
+    const tag = `cc-${randomUUID().slice(0, 8)}`;
+    const created = await client.createTask({ task: { title: "Claimed", tags: [tag] } });
+    const name = created.task?.name ?? "";
+    const id = name.split("/").at(-1) as string;
+    await client.transitionTaskStatus({ name, status: TaskStatus.READY });
+    const claimRequestId = randomUUID();
+    await client.claimNextTask(
+      { selector: { tags: [tag] }, start: true, requestId: claimRequestId },
+      callerHeaders,
+    );
+    expect(await outbox(id, "task.claim")).toEqual([
+      { actor: ACTOR, request_id: claimRequestId, trace_id: TRACE_ID },
+    ]);
+    await sql.query("update tasks set lease_expires_at = now() - interval '1 second' where id = $1", [id]);
+    await client.claimNextTask({ selector: { tags: ["no-such-tag"] } }, callerHeaders);
+    expect((await outbox(id, "task.claim")).slice(1)).toEqual([
+      { actor: "system", request_id: null, trace_id: null },
+    ]);
+    expect((await outbox(id, "task.status_changed")).slice(1)).toEqual([
+      { actor: ACTOR, request_id: claimRequestId, trace_id: TRACE_ID },
+      { actor: "system", request_id: null, trace_id: null },
+    ]);
+    expect((await history(id)).slice(2)).toEqual([
+      { from_status: "ready", to_status: "in_progress", changed_by: ACTOR },
+      { from_status: "in_progress", to_status: "ready", changed_by: "system" },
+    ]);
+  });
+
+  it("a call without actor and traceparent records nulls", async () => {
+    const created = await client.createTask({ task: { title: "Anonymous" } });
+    const id = created.task?.name.split("/").at(-1) as string;
+    await client.transitionTaskStatus({ name: created.task?.name ?? "", status: TaskStatus.READY });
+    expect(await outbox(id, "task.created")).toEqual([{ actor: null, request_id: null, trace_id: null }]);
+    expect(await outbox(id, "task.status_changed")).toEqual([
+      { actor: null, request_id: null, trace_id: null },
+    ]);
+    expect(await history(id)).toEqual([
+      { from_status: null, to_status: "pending", changed_by: null },
+      { from_status: "pending", to_status: "ready", changed_by: null },
+    ]);
   });
 });

@@ -50,7 +50,12 @@ afterAll(async () => {
 describe("TaskRepository", () => {
   it("creates a task with its status history and outbox rows in one transaction", async () => {
     const t = await withCallerContext({ actor: "alice", traceId: "abc" }, () =>
-      repo().create({ title: "Implement the walking skeleton", priority: "high", labels: ["api"], storyPoints: 3 }),
+      repo().create({
+        title: "Implement the walking skeleton",
+        priority: "high",
+        labels: ["api"],
+        storyPoints: 3,
+      }),
     );
     expect(t.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-/); // UUIDv7
     expect(t).toMatchObject({
@@ -66,10 +71,12 @@ describe("TaskRepository", () => {
       [t.id],
     );
     expect(history).toEqual([{ from_status: null, to_status: "pending", changed_by: "alice" }]);
-    const outbox = await query<{ event_kind: string; payload: { title: string }; actor: string; trace_id: string }>(
-      "select event_kind, payload, actor, trace_id from outbox_events where aggregate_id = $1",
-      [t.id],
-    );
+    const outbox = await query<{
+      event_kind: string;
+      payload: { title: string };
+      actor: string;
+      trace_id: string;
+    }>("select event_kind, payload, actor, trace_id from outbox_events where aggregate_id = $1", [t.id]);
     expect(outbox).toHaveLength(1);
     expect(outbox[0]?.event_kind).toBe("task.created");
     expect(outbox[0]).toMatchObject({ actor: "alice", trace_id: "abc" });
