@@ -1,7 +1,7 @@
 #!/usr/bin/env node
+/** Composition root of the gateway: config -> upstream channels -> HTTP server -> listen; ordered shutdown. */
 import { createMaskingPolicy } from "@taskmaster/config/masking";
 import { startMetricsEndpoint } from "@taskmaster/rpc-kit/http-endpoints";
-/** Composition root of the gateway: config -> upstream channels -> HTTP server -> listen; ordered shutdown. */
 import { createIdentitySigner, importIdentitySigningKey } from "@taskmaster/rpc-kit/identity";
 import { runService } from "@taskmaster/rpc-kit/lifecycle";
 import { createLogger, flushLogger, type Logger } from "@taskmaster/telemetry/logger";
