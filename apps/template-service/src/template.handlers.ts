@@ -6,6 +6,7 @@
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { MikroORM } from "@mikro-orm/postgresql";
+import { isUniqueViolation } from "@taskmaster/persistence/db-errors";
 import { TemplateRepository } from "@taskmaster/persistence/template.repository";
 import {
   bumpVersion,
@@ -29,7 +30,7 @@ import {
   UpdateTemplateResponseSchema,
 } from "@taskmaster/proto/gen/taskmaster/template/v1/template_service_pb";
 import { callerOf } from "@taskmaster/rpc-kit/call-context";
-import { FailedPreconditionError, NotFoundError } from "@taskmaster/rpc-kit/errors";
+import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from "@taskmaster/rpc-kit/errors";
 import { listQueryOf } from "@taskmaster/rpc-kit/list-filter";
 import { callerOf as authCallerOf, prefetchedTemplateKey, readableBy } from "./authorization.js";
 import type { SchemaChecker } from "./json-schema.js";
@@ -134,14 +135,32 @@ export function createTemplateHandlers(
             typeId,
           };
           if (req.validateOnly) return unsavedTemplateRow(w, owner, refs.typeId as string);
-          // A concurrent retry with the same request id waits in the repository's createOnce and gets this id.
-          const id = await tx.insert(w, {
-            owner,
-            summary: req.changeSummary === "" ? "Initial version" : req.changeSummary,
-            requestId: req.requestId === "" ? null : req.requestId,
-          });
-          return (await tx.getById(id)) as TemplateRow;
+          try {
+            const id = await tx.insert(w, {
+              owner,
+              summary: req.changeSummary === "" ? "Initial version" : req.changeSummary,
+              requestId: req.requestId === "" ? null : req.requestId,
+            });
+            return (await tx.getById(id)) as TemplateRow;
+          } catch (err) {
+            // A concurrent retry with the same request id won the race: return its template.
+            if (req.requestId !== "" && isUniqueViolation(err, "idempotency_keys_scope_request_uniq")) {
+              return null;
+            }
+            throw err;
+          }
         });
+        if (row === null) {
+          const existing = await repository().findByRequestId(req.requestId);
+          if (existing)
+            return create(CreateTemplateResponseSchema, { template: templateToMessage(existing) });
+          throw new AlreadyExistsError(
+            "template",
+            undefined,
+            "a template with this request_id already exists",
+            "REQUEST_ID_REUSED",
+          );
+        }
         if (req.validateOnly) {
           const msg = templateToMessage(row);
           msg.name = "";
